@@ -1,0 +1,227 @@
+/*
+ * launch.c — the Bun-side half of a launch: kept memory, the fork, waiting
+ * for the child without blocking JavaScript, and ending the way it did.
+ *
+ * These functions run in the Bun process and may use libc. The one exception
+ * is the child's side of fl_launch, which goes straight to the freestanding
+ * path in child.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "launch.h"
+#include "sys.h"
+
+/* glibc (2.35 and later) publishes where it registered each thread's rseq
+ * area; weak so the shim still loads with an older libc (no rseq then). */
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+
+/* The signature glibc registers rseq areas with (sysdeps/.../x86/rseq.h), and
+ * the length of the original rseq ABI, which glibc registered before it began
+ * publishing a larger feature size in __rseq_size. */
+#define GLIBC_RSEQ_SIGNATURE 0x53053053u
+#define RSEQ_ORIGINAL_LENGTH 32u
+
+/* Kept memory for a launch: shared with the child, so the status it writes
+ * is visible here after it has gone. Returns the address or a negative errno. */
+FL_EXPORT int64_t fl_kept_map(uint64_t length) {
+	void *at = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return at == MAP_FAILED ? -errno : (int64_t)(uintptr_t)at;
+}
+
+FL_EXPORT int64_t fl_kept_unmap(uint64_t address, uint64_t length) {
+	return munmap((void *)(uintptr_t)address, length) == 0 ? 0 : -errno;
+}
+
+/* The shim's own extent in memory, from the linker's symbols for the first
+ * byte of the object and the end of its bss. */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern char _end[] __attribute__((visibility("hidden")));
+
+FL_EXPORT void fl_shim_extent(uint64_t *out) {
+	out[0] = (uint64_t)(uintptr_t)__ehdr_start;
+	out[1] = (uint64_t)(uintptr_t)_end;
+}
+
+/* Sizes and offsets of the spec's layout, for src/spec.ts to check against
+ * its own before writing a spec. */
+FL_EXPORT void fl_spec_layout(uint64_t *out) {
+	out[0] = sizeof(struct fl_launch_spec);
+	out[1] = sizeof(struct fl_region);
+	out[2] = sizeof(struct fl_range);
+	out[3] = sizeof(struct fl_mm_map);
+	out[4] = offsetof(struct fl_launch_spec, status);
+}
+
+/* The rseq length the kernel holds for this thread: glibc's __rseq_size
+ * where that is what it registered, else the original ABI's length. */
+static uint32_t registered_rseq_length(void) {
+	uint32_t published = __rseq_size;
+	return published < RSEQ_ORIGINAL_LENGTH ? RSEQ_ORIGINAL_LENGTH : published;
+}
+
+/*
+ * Fork and, in the child, load and run the program the spec describes.
+ * Returns the child's pid, or a negative errno if the fork failed. The child
+ * never returns: it ends in the program or, on a loader failure, exits with
+ * its status recorded in spec->status.
+ *
+ * The fork is a raw clone: glibc's fork would run Bun's atfork handlers in a
+ * child that must not touch Bun's state. Only this thread exists in the child.
+ */
+FL_EXPORT int64_t fl_launch(struct fl_launch_spec *spec) {
+	if (spec->magic != FL_SPEC_MAGIC || spec->spec_size != sizeof *spec)
+		return -EINVAL;
+	spec->rseq_area = 0;
+	if (&__rseq_size && &__rseq_offset && __rseq_size > 0) {
+		spec->rseq_area = (uint64_t)(uintptr_t)((char *)__builtin_thread_pointer() + __rseq_offset);
+		spec->rseq_length = registered_rseq_length();
+		spec->rseq_signature = GLIBC_RSEQ_SIGNATURE;
+	}
+	sys_result pid = sys_call5(__NR_clone, SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0)
+		fl_child_on_stack(spec, spec->child_stack_top);
+	return pid;
+}
+
+/* What the waiter thread learns, written to the notification pipe whole. */
+struct fl_exit {
+	int64_t error;       /* negative errno of wait4, or 0 */
+	int64_t wait_status; /* as from wait4 */
+	int64_t max_rss_kib;
+	int64_t user_usec;
+	int64_t system_usec;
+};
+
+struct waiter {
+	pid_t pid;
+	int notify_fd;
+};
+
+static void *wait_for_child(void *arg) {
+	struct waiter w = *(struct waiter *)arg;
+	struct fl_exit result = { 0 };
+	struct rusage usage;
+	int status = 0;
+	pid_t r;
+	do
+		r = wait4(w.pid, &status, 0, &usage);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		result.error = -errno;
+	} else {
+		result.wait_status = status;
+		result.max_rss_kib = usage.ru_maxrss;
+		result.user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
+		result.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
+	}
+	/* A pipe write of this size is atomic; the reader sees all or nothing. */
+	const char *bytes = (const char *)&result;
+	size_t left = sizeof result;
+	while (left > 0) {
+		ssize_t n = write(w.notify_fd, bytes, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		bytes += n;
+		left -= (size_t)n;
+	}
+	close(w.notify_fd);
+	free(arg);
+	return NULL;
+}
+
+/*
+ * Start a thread that waits for pid and reports how it ended through a pipe.
+ * Returns the pipe's read end (close-on-exec, so no launched program inherits
+ * it) or a negative errno. JavaScript reads sizeof(struct fl_exit) bytes from
+ * it without blocking its event loop.
+ */
+FL_EXPORT int64_t fl_wait_start(int64_t pid) {
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -errno;
+	struct waiter *w = malloc(sizeof *w);
+	if (!w) {
+		close(fds[0]);
+		close(fds[1]);
+		return -ENOMEM;
+	}
+	w->pid = (pid_t)pid;
+	w->notify_fd = fds[1];
+	/* The waiter inherits a mask that takes no signal meant for Bun's own
+	 * threads; SIGPWR stays open because JavaScriptCore's collector relies
+	 * on it being deliverable. */
+	sigset_t block, previous;
+	sigfillset(&block);
+	sigdelset(&block, SIGPWR);
+	pthread_attr_t attr;
+	pthread_t thread;
+	int e = pthread_sigmask(SIG_BLOCK, &block, &previous);
+	if (e == 0) {
+		e = pthread_attr_init(&attr);
+		if (e == 0) {
+			e = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+			if (e == 0)
+				e = pthread_create(&thread, &attr, wait_for_child, w);
+			pthread_attr_destroy(&attr);
+		}
+		/* Restoring a mask the call above returned cannot fail (EINVAL is
+		 * for a bad `how`), and the thread owns `w` once created. */
+		(void)pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	}
+	if (e != 0) {
+		free(w);
+		close(fds[0]);
+		close(fds[1]);
+		return -e;
+	}
+	return fds[0];
+}
+
+FL_EXPORT uint64_t fl_exit_size(void) {
+	return sizeof(struct fl_exit);
+}
+
+/*
+ * End this process with signal sig, as the loaded program ended: default
+ * action (Bun's crash handler must not run for a SIGSEGV that was the
+ * program's), unblocked, raised on this thread. Returns only if the signal
+ * did not end the process; the caller then exits 128 + sig.
+ */
+FL_EXPORT int64_t fl_end_with_signal(int64_t sig) {
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	if (sigaction((int)sig, &dfl, NULL) != 0)
+		return -errno;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, (int)sig);
+	int e = pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (e != 0)
+		return -e;
+	if (raise((int)sig) != 0)
+		return -errno;
+	return 0;
+}
+
+/* Send sig to pid (the CLI forwards SIGTERM and SIGHUP to the program). */
+FL_EXPORT int64_t fl_signal(int64_t pid, int64_t sig) {
+	return kill((pid_t)pid, (int)sig) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,140 @@
+/*
+ * launch.h — the launch spec: everything the child needs, laid out by
+ * TypeScript (src/spec.ts) in kept memory before the fork.
+ *
+ * Every field is a 64-bit little-endian word, so the layout has no padding and
+ * src/spec.ts can write it with plain offsets. `fl_spec_layout()` reports the
+ * sizes below so the TypeScript side can refuse to run against a stale shim.
+ */
+#ifndef FAULTLINE_LAUNCH_H
+#define FAULTLINE_LAUNCH_H
+
+#include <stdint.h>
+
+/* Functions Bun calls through bun:ffi; everything else stays hidden. */
+#define FL_EXPORT __attribute__((visibility("default")))
+
+#define FL_SPEC_MAGIC 0x31656e696c746c66ull /* "fltline1" */
+
+/* Files a region can be mapped from. */
+enum fl_file { FL_FILE_PROGRAM = 0, FL_FILE_INTERPRETER = 1, FL_FILE_COUNT = 2 };
+
+/* Region.offset of an anonymous region. */
+#define FL_ANONYMOUS UINT64_MAX
+
+/* Region.flags */
+#define FL_REGION_POPULATE 1ull /* fault every page in before the jump */
+
+/* One mapping of the plan: page-aligned, non-overlapping, sorted by start. */
+struct fl_region {
+	uint64_t start;
+	uint64_t length;
+	uint64_t offset;    /* file offset, or FL_ANONYMOUS */
+	uint64_t file;      /* enum fl_file */
+	uint64_t prot;      /* PROT_* */
+	uint64_t flags;     /* FL_REGION_* */
+	uint64_t zero_from; /* bytes from here to the region's end are zeroed (0: none) */
+	uint64_t reserved;
+};
+
+/* An address range the cleanup must leave alone: [start, end). */
+struct fl_range {
+	uint64_t start;
+	uint64_t end;
+};
+
+/* Where a launch stopped, when it stopped before the jump. */
+enum fl_stage {
+	FL_STAGE_NONE = 0,
+	FL_STAGE_STACK_SWITCH,
+	FL_STAGE_RSEQ,
+	FL_STAGE_SIGNALS,
+	FL_STAGE_DESCRIPTORS,
+	FL_STAGE_UNMAP,
+	FL_STAGE_RSS_RESET,
+	FL_STAGE_MAP_REGION,
+	FL_STAGE_ZERO_TAIL,
+	FL_STAGE_PROTECT,
+	FL_STAGE_MAP_STACK,
+	FL_STAGE_PROCESS_NAME,
+	FL_STAGE_CLOSE_FILES,
+	FL_STAGE_SIGNAL_MASK,
+	FL_STAGE_LAUNCHED,
+};
+
+/*
+ * Written by the child in shared memory, read by the parent after wait.
+ * `stage` is the last step begun; `launched` becomes 1 just before the jump,
+ * so a child that ends with it still 0 died in the loader, not the program.
+ */
+struct fl_status {
+	uint64_t launched;
+	uint64_t stage;
+	uint64_t error;  /* positive errno of the failed step */
+	uint64_t detail; /* region index or address the failure concerns */
+	uint64_t mm_map_error; /* errno of PR_SET_MM_MAP, 0 when it took effect */
+	uint64_t exe_error;    /* errno of setting /proc/self/exe, 0 when set */
+	uint64_t rss_reset_error; /* errno of the peak-RSS reset, 0 when done */
+	uint64_t reserved;
+};
+
+/* The kernel's struct prctl_mm_map (include/uapi/linux/prctl.h), spelled out
+ * so the shim does not depend on the installed kernel headers' version. */
+struct fl_mm_map {
+	uint64_t start_code, end_code;
+	uint64_t start_data, end_data;
+	uint64_t start_brk, brk;
+	uint64_t start_stack;
+	uint64_t arg_start, arg_end;
+	uint64_t env_start, env_end;
+	uint64_t auxv; /* pointer */
+	uint32_t auxv_size;
+	uint32_t exe_fd;
+};
+
+struct fl_launch_spec {
+	uint64_t magic;
+	uint64_t spec_size;
+
+	/* Kept memory: the cleanup unmaps everything else below address_limit. */
+	uint64_t kept_count;
+	uint64_t kept_offset; /* from the spec's start: struct fl_range[] */
+	uint64_t address_limit;
+
+	/* The plan. */
+	uint64_t region_count;
+	uint64_t region_offset; /* from the spec's start: struct fl_region[] */
+	int64_t files[FL_FILE_COUNT]; /* descriptors, -1 when absent */
+
+	/* The program's stack: mapped [stack_start, stack_end), grows down;
+	 * the image is copied to its top. */
+	uint64_t stack_start;
+	uint64_t stack_end;
+	uint64_t stack_prot;
+	uint64_t stack_image_offset; /* from the spec's start */
+	uint64_t stack_image_size;
+
+	/* The jump. */
+	uint64_t entry;
+	uint64_t initial_sp;
+
+	/* Process state set before the jump. */
+	uint64_t process_name[2]; /* NUL-padded, at most 15 bytes and the NUL */
+	uint64_t signals_to_default; /* bit (sig - 1): reset even when ignored */
+	uint64_t mm_map_offset; /* from the spec's start: struct fl_mm_map, or 0 */
+	uint64_t rss_reset;     /* 1: reset the peak-RSS counter after the cleanup */
+	uint64_t unmap_spec_at_jump; /* 1: the spec's memory is not needed by the program */
+	uint64_t spec_length;   /* bytes of kept memory holding the spec */
+
+	/* The child's own stack while it works (inside the spec's memory). */
+	uint64_t child_stack_top;
+
+	/* Filled in by the shim before the fork (the forking thread's rseq area). */
+	uint64_t rseq_area;
+	uint64_t rseq_length;
+	uint64_t rseq_signature;
+
+	struct fl_status status;
+};
+
+#endif

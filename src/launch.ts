@@ -1,0 +1,310 @@
+/**
+ * One run of a program under a pager, from a command line to how it ended:
+ *   find and read the program (and its interpreter), validate them, read the
+ *   machine's facts, keep memory for the spec, plan the load, build the stack
+ *   image, encode the spec, fork, wait without blocking, and explain a loader
+ *   failure in one line.
+ * The effects live here and in src/shim.ts; every decision is made by the
+ * pure modules (elf, plan, stack, auxv, spec).
+ */
+import { closeSync } from "node:fs";
+import { basename } from "node:path";
+import { constants as osConstants } from "node:os";
+import { programAuxv } from "./auxv.ts";
+import { PAGE_SIZE, parseElf, type ElfImage } from "./elf.ts";
+import { LoadError } from "./errors.ts";
+import { DEFAULT_STACK_LIMIT, readMachineFacts, type MachineFacts } from "./machine.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Random, type Region } from "./plan.ts";
+import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
+import { forkAndLaunch, mapKept, shimExtent, unmapKept, waitForExit, errnoName, type ChildExit } from "./shim.ts";
+import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus } from "./spec.ts";
+import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
+import { buildStack, type StackImage } from "./stack.ts";
+
+export type PagerName = "apager" | "dpager" | "hpager";
+export const PAGERS: readonly PagerName[] = ["apager", "dpager", "hpager"];
+
+/** The platform string the kernel puts on the stack (ELF_PLATFORM). */
+const PLATFORM = "x86_64";
+/** arch_align_stack's random offset is below 8 KiB. */
+const STACK_ALIGN_RANDOM_BYTES = 8192;
+/** The kernel keeps 256 pages free below a growing stack (stack_guard_gap). */
+const STACK_GUARD_GAP = 256 * PAGE_SIZE;
+/** Longest process name the kernel keeps (TASK_COMM_LEN less the NUL). */
+const PROCESS_NAME_LENGTH = 15;
+/** Signals Bun ignores for itself; the program gets them at their defaults. */
+const BUN_IGNORED_SIGNALS = [osConstants.signals.SIGPIPE, osConstants.signals.SIGXFSZ];
+/** Upper bound of the stack image's bytes besides the strings: the random
+ * gap, platform string, random bytes, padding and a page of slack. */
+const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
+
+export interface LaunchOptions {
+  pager?: PagerName;
+  /** The program's environment; Bun's own by default. */
+  env?: Record<string, string | undefined>;
+  /** Called with each mapping line (without the trailing newline). */
+  log?: ((line: string) => void) | null;
+  /** Called with the child's pid once it is running. */
+  onStart?: (pid: number) => void;
+  /** Randomness for addresses; the kernel's choice (randomize_va_space,
+   * personality) decides whether it is used. Tests pass their own. */
+  random?: Random;
+}
+
+/** One mapping the loader made, as logged. */
+export interface Mapping {
+  address: number;
+  size: number;
+  offset: number | null;
+  prot: number;
+  source: string;
+}
+
+export interface LaunchOutcome {
+  pager: PagerName;
+  program: string;
+  argv: string[];
+  exitCode: number | null;
+  signal: string | null;
+  signalNumber: number | null;
+  coreDumped: boolean;
+  faults: number;
+  pagesMapped: number;
+  wallMs: number;
+  maxRssKiB: number;
+  userMs: number;
+  systemMs: number;
+  mappings: Mapping[];
+  /** Ways this run may differ from a kernel-started one, in words. */
+  differences: string[];
+}
+
+let cachedFacts: MachineFacts | null = null;
+function machineFacts(): MachineFacts {
+  cachedFacts ??= readMachineFacts();
+  return cachedFacts;
+}
+
+function cryptoRandom(bound: number): number {
+  const words = new Uint32Array(2);
+  crypto.getRandomValues(words);
+  const unit = (words[0]! * 2 ** 21 + (words[1]! >>> 11)) / 2 ** 53;
+  return Math.floor(unit * bound);
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+export function protString(prot: number): string {
+  return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
+}
+
+export function mappingLine(pager: PagerName, m: Mapping): string {
+  const offset = m.offset === null ? "-" : hex(m.offset);
+  return `${pager}: map addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`;
+}
+
+function signalName(n: number): string {
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === n) return name;
+  return `SIG${n}`;
+}
+
+/** Merge overlapping or touching ranges; sorted by start. */
+export function mergeRanges(ranges: readonly AddressRange[]): AddressRange[] {
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const merged: AddressRange[] = [];
+  for (const r of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && r.start <= last.end) {
+      last.end = Math.max(last.end, r.end);
+      last.name = `${last.name}+${r.name}`;
+    } else merged.push({ ...r });
+  }
+  return merged;
+}
+
+function regionMappings(plan: Plan, program: string, interpreter: string | null): Mapping[] {
+  return plan.regions.map((r: Region) => ({
+    address: r.start,
+    size: r.length,
+    offset: r.offset,
+    prot: r.prot,
+    source: r.offset === null ? `anon=bss(${r.file === "program" ? basename(program) : basename(interpreter ?? "")})` : `file=${r.file === "program" ? program : interpreter}`,
+  }));
+}
+
+function describeFailure(file: string, status: LaunchStatus, exit: ChildExit): LoadError {
+  const stage = STAGES[status.stage] ?? `stage ${status.stage}`;
+  const signaled = (exit.waitStatus & 0x7f) !== 0;
+  if (signaled) {
+    return new LoadError(file, `the loader was killed by ${signalName(exit.waitStatus & 0x7f)} while ${stage}`, "EFAULT");
+  }
+  const errno = errnoName(status.error);
+  const detail = status.stage === 7 || status.stage === 8 || status.stage === 9 ? ` (region ${status.detail})` : status.detail ? ` (${hex(status.detail)})` : "";
+  return new LoadError(file, `the loader failed while ${stage}${detail}: ${errno}`, errno === "EEXIST" ? "EEXIST" : "ENOMEM");
+}
+
+/** Run argv under a pager and report how it ended. Rejects with a LoadError
+ * when the program cannot be run (exitCode 127 or 126 on the error). */
+export async function launch(argv: readonly string[], options: LaunchOptions = {}): Promise<LaunchOutcome> {
+  const pager = options.pager ?? "apager";
+  if (argv.length === 0 || argv[0] === undefined) throw new LoadError("''", "no program given", "ENOENT");
+  if (pager !== "apager") throw new LoadError(argv[0], `${pager} is not available yet`, "EINVAL");
+  const opened: OpenedFile[] = [];
+  try {
+    // binfmt_script: follow #! lines to the ELF interpreter that runs them.
+    const execfn = resolveProgram(argv[0]);
+    let programArgv = [...argv];
+    let program = openForLoading(execfn, "program");
+    opened.push(program);
+    for (let depth = 0; ; depth++) {
+      const shebang = parseShebang(program.head);
+      if (shebang === null) break;
+      if (shebang === "malformed") throw new LoadError(program.path, "malformed #! line", "ENOEXEC");
+      if (depth >= MAX_SCRIPT_DEPTH) throw new LoadError(execfn, `more than ${MAX_SCRIPT_DEPTH} levels of #! interpreters`, "ELOOP");
+      programArgv = scriptArgv(shebang, program.path, programArgv);
+      closeSync(opened.pop()!.fd);
+      program = openForLoading(shebang.interpreter, "program");
+      opened.push(program);
+    }
+    const image = parseElf(program.path, program.head, program.size, "program");
+    let interpreterImage: ElfImage | null = null;
+    if (image.interpreter !== null) {
+      const interpreter = openForLoading(image.interpreter, "interpreter");
+      opened.push(interpreter);
+      interpreterImage = parseElf(interpreter.path, interpreter.head, interpreter.size, "interpreter");
+    }
+    return await runPlanned(pager, programArgv, execfn, image, interpreterImage, opened, options);
+  } finally {
+    for (const file of opened) closeSync(file.fd);
+  }
+}
+
+async function runPlanned(
+  pager: PagerName,
+  argv: string[],
+  execfn: string,
+  image: ElfImage,
+  interpreterImage: ElfImage | null,
+  files: OpenedFile[],
+  options: LaunchOptions,
+): Promise<LaunchOutcome> {
+  const facts = machineFacts();
+  const random = facts.randomize ? (options.random ?? cryptoRandom) : noRandomness;
+  const envp = Object.entries(options.env ?? process.env)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  const stackLimit = facts.stackLimit ?? DEFAULT_STACK_LIMIT;
+
+  const encoder = new TextEncoder();
+  const stringBytes = [...argv, ...envp, execfn].reduce((n, s) => n + encoder.encode(s).length + 1, 0);
+  const auxvBound = facts.auxvTemplate.length + 12;
+  const pointerBytes = (argv.length + envp.length + 3 + 2 * auxvBound) * 8;
+  const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
+  const keptBound = facts.specialMappings.length + 3;
+  const length = specLength(keptBound, regionBound, auxvBound, stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD);
+  const memory = mapKept(length);
+  try {
+    const shim = shimExtent();
+    const kept = mergeRanges([
+      { start: pageDown(shim.start), end: pageUp(shim.end), name: "shim" },
+      { start: memory.address, end: memory.address + memory.length, name: "launch spec" },
+      ...facts.specialMappings,
+    ]);
+    const stackReach: AddressRange = { start: facts.stackTop - stackLimit - STACK_GUARD_GAP, end: facts.stackTop, name: "stack" };
+    const plan = planLoad(image, interpreterImage, {
+      populate: pager === "apager",
+      kept: [...kept, stackReach],
+      minAddress: facts.mmapMinAddress,
+      random,
+    });
+    const random16 = new Uint8Array(16);
+    crypto.getRandomValues(random16);
+    const stack: StackImage = buildStack({
+      top: facts.stackTop,
+      argv,
+      envp,
+      execfn,
+      platform: PLATFORM,
+      random: random16,
+      auxv: programAuxv(facts.auxvTemplate, {
+        programHeaders: plan.programHeaders,
+        programHeaderCount: image.phnum,
+        interpreterBase: plan.interpreter ? plan.interpreter.bias : 0,
+        programEntry: plan.programEntry,
+      }),
+      alignGap: random(STACK_ALIGN_RANDOM_BYTES),
+      stackLimit,
+    });
+    const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
+    const spec = encodeSpec(
+      {
+        kept,
+        regions: plan.regions,
+        files: [files[0]!.fd, files[1]?.fd ?? -1],
+        stack,
+        stackStart: stack.mappingStart,
+        stackProt,
+        entry: plan.entry,
+        processName: basename(execfn).slice(0, PROCESS_NAME_LENGTH),
+        signalsToDefault: BUN_IGNORED_SIGNALS.reduce((mask, sig) => mask | (1n << BigInt(sig - 1)), 0n),
+        memory: {
+          startCode: plan.startCode,
+          endCode: plan.endCode,
+          startData: plan.startData,
+          endData: plan.endData,
+          startBrk: plan.brk,
+          brk: plan.brk,
+          startStack: stack.sp,
+          argStart: stack.argStart,
+          argEnd: stack.argEnd,
+          envStart: stack.envStart,
+          envEnd: stack.envEnd,
+        },
+        rssReset: true,
+        unmapAtJump: pager === "apager",
+      },
+      memory.address,
+      memory.length,
+    );
+    memory.bytes.set(spec);
+
+    const mappings = regionMappings(plan, image.file, interpreterImage?.file ?? null);
+    mappings.push({ address: stack.mappingStart, size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack" });
+    if (options.log) for (const m of mappings) options.log(mappingLine(pager, m));
+
+    const started = performance.now();
+    const pid = forkAndLaunch(memory.address);
+    options.onStart?.(pid);
+    const exit = await waitForExit(pid);
+    const wallMs = performance.now() - started;
+    const status = readStatus(memory.view);
+    if (!status.launched) throw describeFailure(image.file, status, exit);
+
+    const signalNumber = exit.waitStatus & 0x7f;
+    const differences: string[] = [];
+    if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe Bun`);
+    else if (status.exeError) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
+    if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
+    return {
+      pager,
+      program: image.file,
+      argv,
+      exitCode: signalNumber === 0 ? (exit.waitStatus >> 8) & 0xff : null,
+      signal: signalNumber === 0 ? null : signalName(signalNumber),
+      signalNumber: signalNumber === 0 ? null : signalNumber,
+      coreDumped: (exit.waitStatus & 0x80) !== 0,
+      faults: 0,
+      pagesMapped: mappings.reduce((n, m) => n + m.size / PAGE_SIZE, 0),
+      wallMs,
+      maxRssKiB: exit.maxRssKiB,
+      userMs: exit.userMicros / 1000,
+      systemMs: exit.systemMicros / 1000,
+      mappings,
+      differences,
+    };
+  } finally {
+    unmapKept(memory);
+  }
+}

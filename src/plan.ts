@@ -1,0 +1,336 @@
+/**
+ * The plan: where each part of the program (and its interpreter) goes in
+ * memory, with which protection, from which file bytes. Pure: images, the
+ * address space's kept ranges and a source of randomness in; regions out.
+ *
+ * Follows binfmt_elf's load_elf_binary and elf_load: file-backed pages for
+ * each PT_LOAD's file bytes, the tail of its last file page zeroed, anonymous
+ * pages for the rest of its bss, a load bias for ET_DYN programs, the
+ * interpreter at a bias of its own, and the brk just past the program.
+ */
+import { LoadError } from "./errors.ts";
+import { PAGE_SIZE, PF_R, PF_W, PF_X, USER_ADDRESS_LIMIT, isPowerOfTwo, programHeaderAddress, type ElfImage, type Segment } from "./elf.ts";
+
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+
+/** ELF_ET_DYN_BASE on x86-64: two thirds of the 47-bit address space, where
+ * the kernel puts PIE programs that have an interpreter. */
+export const ET_DYN_BASE = 0x555555554000;
+/** arch_mmap_rnd: 28 bits of page-granular randomness (vm.mmap_rnd_bits). */
+export const MMAP_RANDOM_PAGES = 2 ** 28;
+/** arch_randomize_brk: the heap starts up to 32 MiB past the program. */
+export const BRK_RANDOM_BYTES = 0x2000000;
+/** Interpreters and static-pie programs go where mmap would put them:
+ * below the top of the address space. faultline picks from this window. */
+export const HIGH_WINDOW_START = 0x7e0000000000;
+export const HIGH_WINDOW_END = 0x7f0000000000;
+
+export type FileRole = "program" | "interpreter";
+
+/** One mapping. Page-aligned; anonymous when offset is null. */
+export interface Region {
+  start: number;
+  length: number;
+  offset: number | null;
+  file: FileRole;
+  prot: number;
+  /** Bytes from here to the region's end are zeroed after mapping (0: none). */
+  zeroFrom: number;
+  /** The PT_LOAD it comes from (index among program headers). */
+  segment: number;
+  populate: boolean;
+}
+
+/** An address range [start, end) with a name for messages. */
+export interface AddressRange {
+  start: number;
+  end: number;
+  name: string;
+}
+
+export interface Placement {
+  image: ElfImage;
+  bias: number;
+}
+
+export interface Plan {
+  program: Placement;
+  interpreter: Placement | null;
+  regions: Region[];
+  /** Where execution starts: the interpreter's entry if there is one. */
+  entry: number;
+  /** The program's own entry (AT_ENTRY). */
+  programEntry: number;
+  /** AT_PHDR */
+  programHeaders: number;
+  /** The start of the heap (brk), page aligned. */
+  brk: number;
+  /** Code and data extents for /proc/self/stat (start_code and friends). */
+  startCode: number;
+  endCode: number;
+  startData: number;
+  endData: number;
+  /** Whether PT_GNU_STACK asks for an executable stack. */
+  executableStack: boolean;
+}
+
+/** A source of uniformly random integers in [0, bound). */
+export type Random = (bound: number) => number;
+
+export const noRandomness: Random = () => 0;
+
+export function pageDown(n: number): number {
+  return n - (n % PAGE_SIZE);
+}
+
+export function pageUp(n: number): number {
+  return pageDown(n + PAGE_SIZE - 1);
+}
+
+export function protectionOf(flags: number): number {
+  return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) | (flags & PF_X ? PROT_EXEC : 0);
+}
+
+/** The largest power-of-two p_align among the loads, at least a page
+ * (binfmt_elf's maximum_alignment ignores the others). */
+export function maximumAlignment(segments: readonly Segment[]): number {
+  let alignment = PAGE_SIZE;
+  for (const s of segments) if (isPowerOfTwo(s.align) && s.align > alignment) alignment = s.align;
+  return alignment;
+}
+
+function alignDown(n: number, alignment: number): number {
+  return n - (n % alignment);
+}
+
+/** The bytes a placed image spans, from its first page to its last. */
+export function imageExtent(image: ElfImage, bias: number): { start: number; end: number } {
+  const first = image.segments[0]!;
+  const last = image.segments[image.segments.length - 1]!;
+  return { start: pageDown(first.vaddr + bias), end: pageUp(last.vaddr + last.memsz + bias) };
+}
+
+/**
+ * The regions for one image at one bias, as elf_load maps them: the file
+ * pages, with the tail of the last zeroed when the bss starts inside it (only
+ * for writable segments: the kernel ignores the failed zeroing otherwise), then
+ * anonymous pages for the rest of the bss. Those are read-write whatever the
+ * segment says (vm_brk_flags), executable if the segment is.
+ *
+ * Where two segments share a page the later one wins, as the kernel's
+ * MAP_FIXED mapping of the later segment replaces the page.
+ */
+export function regionsForImage(image: ElfImage, bias: number, file: FileRole, populate: boolean): Region[] {
+  const regions: Region[] = [];
+  const push = (region: Region) => {
+    while (regions.length > 0) {
+      const previous = regions[regions.length - 1]!;
+      if (previous.start + previous.length <= region.start) break;
+      previous.length = region.start - previous.start;
+      if (previous.zeroFrom >= previous.start + previous.length) previous.zeroFrom = 0;
+      if (previous.length > 0) break;
+      regions.pop();
+    }
+    regions.push(region);
+  };
+  for (const segment of image.segments) {
+    const prot = protectionOf(segment.flags);
+    const start = segment.vaddr + bias;
+    let anonymousStart = pageDown(start);
+    if (segment.filesz > 0) {
+      const fileEnd = start + segment.filesz;
+      const mappedEnd = pageUp(fileEnd);
+      const zeroTail = segment.memsz > segment.filesz && (segment.flags & PF_W) !== 0 && fileEnd !== mappedEnd;
+      push({
+        start: pageDown(start),
+        length: mappedEnd - pageDown(start),
+        offset: pageDown(segment.offset),
+        file,
+        prot,
+        zeroFrom: zeroTail ? fileEnd : 0,
+        segment: segment.index,
+        populate,
+      });
+      anonymousStart = mappedEnd;
+    }
+    const memoryEnd = pageUp(start + segment.memsz);
+    if (segment.memsz > segment.filesz && memoryEnd > anonymousStart) {
+      push({
+        start: anonymousStart,
+        length: memoryEnd - anonymousStart,
+        offset: null,
+        file,
+        prot: PROT_READ | PROT_WRITE | (prot & PROT_EXEC),
+        zeroFrom: 0,
+        segment: segment.index,
+        populate,
+      });
+    }
+  }
+  return regions;
+}
+
+function overlaps(a: { start: number; end: number }, b: { start: number; end: number }): boolean {
+  return a.start < b.end && b.start < a.end;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** Refuse an image whose pages would land on memory the loader keeps, or
+ * below vm.mmap_min_addr; the message names both ranges. */
+export function checkPlacement(image: ElfImage, bias: number, kept: readonly AddressRange[], minAddress: number): void {
+  const extent = imageExtent(image, bias);
+  if (extent.start < minAddress) {
+    throw new LoadError(
+      image.file,
+      `segments at ${hex(extent.start)}-${hex(extent.end)} lie below vm.mmap_min_addr (${hex(minAddress)})`,
+      "EPERM",
+    );
+  }
+  if (extent.end > USER_ADDRESS_LIMIT) {
+    throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie beyond the user address space`, "ENOMEM");
+  }
+  for (const segment of image.segments) {
+    const range = { start: pageDown(segment.vaddr + bias), end: pageUp(segment.vaddr + segment.memsz + bias) };
+    for (const k of kept) {
+      if (overlaps(range, k)) {
+        throw new LoadError(
+          image.file,
+          `PT_LOAD ${segment.index} at ${hex(range.start)}-${hex(range.end)} would overlap the loader's ${k.name} at ${hex(k.start)}-${hex(k.end)}`,
+          "EEXIST",
+        );
+      }
+    }
+  }
+}
+
+/** Pick a page-aligned start for `size` bytes in [low, high) aligned to
+ * `alignment`, clear of `avoid`: randomly when random is not noRandomness,
+ * else the highest fitting slot. */
+export function chooseFreeStart(
+  size: number,
+  alignment: number,
+  low: number,
+  high: number,
+  avoid: readonly { start: number; end: number }[],
+  random: Random,
+): number | null {
+  const slots = Math.floor((high - size - low) / alignment);
+  if (slots < 0) return null;
+  const fits = (start: number) => !avoid.some((a) => overlaps({ start, end: start + size }, a));
+  const tries = random === noRandomness ? 0 : 64;
+  for (let i = 0; i < tries; i++) {
+    const start = low + random(slots + 1) * alignment;
+    if (fits(start)) return start;
+  }
+  // Deterministic fallback: walk down from the top, skipping past obstacles.
+  let start = alignDown(high - size, alignment);
+  while (start >= low) {
+    const obstacle = avoid.find((a) => overlaps({ start, end: start + size }, a));
+    if (!obstacle) return start;
+    start = alignDown(obstacle.start - size, alignment);
+  }
+  return null;
+}
+
+/**
+ * Choose the program's load bias. ET_EXEC loads where it says (bias 0).
+ * ET_DYN with an interpreter (PIE) goes at ELF_ET_DYN_BASE plus the kernel's
+ * mmap randomness; without one (static-pie, or ld.so run directly) it goes
+ * where mmap would put it, high in the address space.
+ */
+export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
+  if (image.type === "exec") return 0;
+  const first = image.segments[0]!;
+  const alignment = maximumAlignment(image.segments);
+  const extent = imageExtent(image, 0);
+  const size = extent.end - extent.start;
+  if (image.interpreter !== null) {
+    const base = alignDown(ET_DYN_BASE + random(MMAP_RANDOM_PAGES) * PAGE_SIZE, alignment);
+    const clear = !avoid.some((a) => overlaps({ start: base, end: base + size }, a));
+    if (clear) return base - pageDown(first.vaddr);
+  }
+  const start = chooseFreeStart(size, alignment, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
+  if (start === null) throw new LoadError(image.file, "no room in the address space for the program", "ENOMEM");
+  return start - pageDown(first.vaddr);
+}
+
+export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
+  const first = image.segments[0]!;
+  const extent = imageExtent(image, 0);
+  const size = extent.end - extent.start;
+  if (image.type === "exec") return 0;
+  const start = chooseFreeStart(size, maximumAlignment(image.segments), HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
+  if (start === null) throw new LoadError(image.file, "no room in the address space for the interpreter", "ENOMEM");
+  return start - pageDown(first.vaddr);
+}
+
+export interface PlanOptions {
+  /** apager: every region populated before the jump. */
+  populate: boolean;
+  /** Ranges the loader keeps (shim, spec memory, vDSO, the stack's reach). */
+  kept: readonly AddressRange[];
+  /** vm.mmap_min_addr */
+  minAddress: number;
+  random: Random;
+}
+
+/** Place the program (and its interpreter) and list every region to map. */
+export function planLoad(program: ElfImage, interpreter: ElfImage | null, options: PlanOptions): Plan {
+  if (program.interpreter !== null && interpreter === null) {
+    throw new LoadError(program.file, `needs interpreter ${program.interpreter}, which was not supplied`, "ENOENT");
+  }
+  if (interpreter !== null && interpreter.interpreter !== null) {
+    throw new LoadError(interpreter.file, `interpreter names an interpreter of its own (${interpreter.interpreter})`, "ELIBBAD");
+  }
+  const bias = chooseProgramBias(program, options.kept, options.random);
+  checkPlacement(program, bias, options.kept, options.minAddress);
+  const programExtent = imageExtent(program, bias);
+  const regions = regionsForImage(program, bias, "program", options.populate);
+
+  let interpreterPlacement: Placement | null = null;
+  if (interpreter !== null) {
+    const avoid = [...options.kept, { ...programExtent, name: "program" }];
+    const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random);
+    checkPlacement(interpreter, interpreterBias, avoid, options.minAddress);
+    interpreterPlacement = { image: interpreter, bias: interpreterBias };
+    regions.push(...regionsForImage(interpreter, interpreterBias, "interpreter", options.populate));
+    regions.sort((a, b) => a.start - b.start);
+  }
+
+  // As load_elf_binary computes them: start_data is the highest segment's
+  // address, not the lowest data address.
+  let startCode = Number.MAX_SAFE_INTEGER;
+  let endCode = 0;
+  let startData = 0;
+  let endData = 0;
+  for (const s of program.segments) {
+    const start = s.vaddr + bias;
+    if (s.flags & PF_X) {
+      startCode = Math.min(startCode, start);
+      endCode = Math.max(endCode, start + s.filesz);
+    }
+    startData = Math.max(startData, start);
+    endData = Math.max(endData, start + s.filesz);
+  }
+  if (startCode === Number.MAX_SAFE_INTEGER) startCode = endCode = programExtent.start;
+
+  return {
+    program: { image: program, bias },
+    interpreter: interpreterPlacement,
+    regions,
+    entry: interpreterPlacement ? interpreter!.entry + interpreterPlacement.bias : program.entry + bias,
+    programEntry: program.entry + bias,
+    programHeaders: programHeaderAddress(program) + bias,
+    brk: programExtent.end + options.random(BRK_RANDOM_BYTES / PAGE_SIZE) * PAGE_SIZE,
+    startCode,
+    endCode,
+    startData,
+    endData,
+    executableStack: program.stackFlags !== null && (program.stackFlags & PF_X) !== 0,
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * Finding and opening the program (and its interpreter) the way execve and
+ * the shells do: PATH search for a bare name, the same permission checks,
+ * the same verdicts (127 not found, 126 found but not runnable).
+ */
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { headBytesNeeded } from "./elf.ts";
+import { LoadError } from "./errors.ts";
+
+/** A file opened for loading: its descriptor stays open for the child to map
+ * from, and its first bytes (headers, PT_INTERP) are what was validated. */
+export interface OpenedFile {
+  /** The path as it will be reported (AT_EXECFN for the program). */
+  path: string;
+  fd: number;
+  head: Buffer;
+  size: number;
+}
+
+/** The first read: enough for the headers of nearly every executable. */
+const FIRST_READ_BYTES = 64 * 1024;
+
+function readAt(fd: number, length: number, position: number): Buffer {
+  const buffer = Buffer.alloc(length);
+  let filled = 0;
+  while (filled < length) {
+    const n = readSync(fd, buffer, filled, length - filled, position + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return buffer.subarray(0, filled);
+}
+
+/** Resolve a command name as execvp does: a name with a slash is a path;
+ * otherwise the first executable regular file of that name on PATH. */
+export function resolveProgram(name: string, searchPath: string | undefined = process.env.PATH): string {
+  if (name === "") throw new LoadError("''", "empty program name", "ENOENT");
+  if (name.includes("/")) return name;
+  for (const dir of (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter)) {
+    const candidate = join(dir === "" ? "." : dir, name);
+    try {
+      if (statSync(candidate).isFile()) {
+        accessSync(candidate, constants.X_OK);
+        return candidate;
+      }
+    } catch {
+      // not here; keep looking
+    }
+  }
+  throw new LoadError(name, "command not found", "ENOENT");
+}
+
+function codeOf(error: unknown): string {
+  return typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : "";
+}
+
+/** Open and read a file to load, with execve's checks: it exists, is a
+ * regular file, and is executable (interpreters need only be readable). */
+export function openForLoading(path: string, role: "program" | "interpreter"): OpenedFile {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_CLOEXEC);
+  } catch (error) {
+    const code = codeOf(error);
+    if (code === "ENOENT") throw new LoadError(path, role === "program" ? "no such file" : "interpreter not found", "ENOENT");
+    if (code === "EACCES") throw new LoadError(path, "permission denied (not readable)", "EACCES");
+    if (code === "ENOTDIR") throw new LoadError(path, "a component of the path is not a directory", "ENOTDIR");
+    if (code === "ELOOP") throw new LoadError(path, "too many levels of symbolic links", "ELOOP");
+    if (code === "ENAMETOOLONG") throw new LoadError(path, "file name too long", "ENAMETOOLONG");
+    throw new LoadError(path, `cannot open: ${code || String(error)}`, "EACCES");
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw new LoadError(path, "is a directory", "EACCES");
+    if (!stat.isFile()) throw new LoadError(path, "not a regular file", "EACCES");
+    if (role === "program") {
+      try {
+        accessSync(path, constants.X_OK);
+      } catch {
+        throw new LoadError(path, "permission denied (not executable)", "EACCES");
+      }
+    }
+    let head = readAt(fd, Math.min(stat.size, FIRST_READ_BYTES), 0);
+    for (let needed = headBytesNeeded(head, stat.size); needed > head.length; needed = headBytesNeeded(head, stat.size)) {
+      const more = readAt(fd, needed - head.length, head.length);
+      if (more.length === 0) break; // the file shrank under us; parseElf will say what is missing
+      head = Buffer.concat([head, more]);
+    }
+    return { path, fd, head, size: stat.size };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Builds the C shim with the system compiler whenever the shared object is
+ * missing or older than any of its sources. Bun does not run dependencies'
+ * install scripts, so the library builds on first use instead of at install.
+ *
+ * Run directly (`bun run build:shim`) to build now; `--force` rebuilds.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const SHIM_DIR = resolve(import.meta.dir, "..", "shim");
+export const BUILD_DIR = join(SHIM_DIR, "build");
+export const SHIM_LIBRARY = join(BUILD_DIR, "libfaultline.so");
+
+/** Raised when the shim cannot be built; the message is one line for users. */
+export class ShimBuildError extends Error {
+  override name = "ShimBuildError";
+}
+
+/** Flags for code that must run with libc unmapped or inside signal handlers
+ * (architecture notes): no builtins turned into libc calls, no stack
+ * protector (its canary lives behind the thread pointer the program
+ * replaces), no loops turned into memset/memcpy. */
+const FREESTANDING_FLAGS = [
+  "-ffreestanding",
+  "-fno-builtin",
+  "-fno-stack-protector",
+  "-fno-tree-loop-distribute-patterns",
+  "-fno-jump-tables",
+];
+
+const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"];
+
+/** Translation units and whether they run on the freestanding path. */
+const UNITS: ReadonlyArray<{ source: string; freestanding: boolean }> = [
+  { source: "child.c", freestanding: true },
+  { source: "launch.c", freestanding: false },
+];
+
+function compilerName(): string {
+  return process.env.CC && process.env.CC.trim() !== "" ? process.env.CC.trim() : "cc";
+}
+
+function newestSourceTime(): number {
+  let newest = 0;
+  for (const name of readdirSync(SHIM_DIR)) {
+    if (!/\.(c|h|S)$/.test(name)) continue;
+    newest = Math.max(newest, statSync(join(SHIM_DIR, name)).mtimeMs);
+  }
+  return newest;
+}
+
+export function shimIsStale(): boolean {
+  if (!existsSync(SHIM_LIBRARY)) return true;
+  return statSync(SHIM_LIBRARY).mtimeMs < newestSourceTime();
+}
+
+function run(argv: string[]): string {
+  let result;
+  try {
+    result = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  } catch {
+    throw new ShimBuildError(
+      `faultline: cannot build the shim: C compiler '${argv[0]}' not found (install gcc or clang, or set CC)`,
+    );
+  }
+  if (result.exitCode !== 0) {
+    const detail = (result.stderr.toString() + result.stdout.toString()).trim();
+    throw new ShimBuildError(`faultline: building the shim failed: ${argv.join(" ")}\n${detail}`);
+  }
+  return result.stdout.toString();
+}
+
+/** Objects on the freestanding path may not call anything outside themselves:
+ * once the child has unmapped libc such a call jumps into nothing. */
+function assertSelfContained(object: string): void {
+  const undefinedSymbols = run(["nm", "-u", object]).trim();
+  if (undefinedSymbols !== "") {
+    throw new ShimBuildError(
+      `faultline: ${object} calls outside itself on the freestanding path: ${undefinedSymbols.replace(/\s+/g, " ")}`,
+    );
+  }
+}
+
+/** Build the shim into a temporary name and rename it into place, so a
+ * concurrent loader never sees half a library. */
+export function buildShim(): string {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const cc = compilerName();
+  const objects: string[] = [];
+  for (const unit of UNITS) {
+    const object = join(BUILD_DIR, unit.source.replace(/\.c$/, `.${process.pid}.o`));
+    const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
+    run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);
+    if (unit.freestanding) assertSelfContained(object);
+    objects.push(object);
+  }
+  const temporary = `${SHIM_LIBRARY}.${process.pid}.tmp`;
+  run([cc, "-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack", "-o", temporary, ...objects, "-lpthread"]);
+  renameSync(temporary, SHIM_LIBRARY);
+  for (const object of objects) Bun.file(object).unlink?.();
+  return SHIM_LIBRARY;
+}
+
+/** The shim's path, built first if it is missing or stale. */
+export function ensureShim(): string {
+  if (shimIsStale()) buildShim();
+  return SHIM_LIBRARY;
+}
+
+if (import.meta.main) {
+  try {
+    const path = process.argv.includes("--force") ? buildShim() : ensureShim();
+    console.log(path);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(1);
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The launch spec: the plan, the stack image and the process state the child
+ * sets, encoded in the layout of shim/launch.h for the shim to execute.
+ * Pure: the encoder returns bytes for a given base address; copying them into
+ * kept memory is src/launch.ts's job.
+ */
+import { PAGE_SIZE, USER_ADDRESS_LIMIT } from "./elf.ts";
+import { pageUp, type AddressRange, type Region } from "./plan.ts";
+import type { StackImage } from "./stack.ts";
+
+export const SPEC_MAGIC = 0x31656e696c746c66n; // "fltline1"
+const WORD = 8;
+/** Words of struct fl_launch_spec before its status (see shim/launch.h). */
+const HEADER_WORDS = 27;
+const STATUS_WORDS = 8;
+export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
+export const STATUS_OFFSET = HEADER_WORDS * WORD;
+export const REGION_BYTES = 8 * WORD;
+export const RANGE_BYTES = 2 * WORD;
+export const MM_MAP_BYTES = 13 * WORD;
+/** The child's own stack while it works; its deepest frame holds a 2 KiB
+ * directory batch. */
+export const CHILD_STACK_BYTES = 64 * 1024;
+const ANONYMOUS = 0xffffffffffffffffn;
+const REGION_POPULATE = 1n;
+const PROCESS_NAME_BYTES = 16;
+
+/** The layout the shim was built with, as fl_spec_layout reports it. */
+export const EXPECTED_LAYOUT = [SPEC_HEADER_BYTES, REGION_BYTES, RANGE_BYTES, MM_MAP_BYTES, STATUS_OFFSET] as const;
+
+export interface MemoryDescription {
+  startCode: number;
+  endCode: number;
+  startData: number;
+  endData: number;
+  startBrk: number;
+  brk: number;
+  startStack: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+}
+
+export interface SpecInput {
+  kept: readonly AddressRange[];
+  regions: readonly Region[];
+  /** Descriptors of the program and its interpreter (-1 when none). */
+  files: readonly [number, number];
+  stack: StackImage;
+  stackStart: number;
+  stackProt: number;
+  entry: number;
+  processName: string;
+  /** Bit (sig - 1) set: reset to default even if ignored. */
+  signalsToDefault: bigint;
+  memory: MemoryDescription | null;
+  rssReset: boolean;
+  unmapAtJump: boolean;
+}
+
+function align(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
+
+interface Offsets {
+  kept: number;
+  regions: number;
+  mmMap: number;
+  auxv: number;
+  stackImage: number;
+  childStackTop: number;
+  length: number;
+}
+
+function offsetsFor(keptCount: number, regionCount: number, auxvWords: number, stackImageBytes: number): Offsets {
+  const kept = SPEC_HEADER_BYTES;
+  const regions = kept + keptCount * RANGE_BYTES;
+  const mmMap = regions + regionCount * REGION_BYTES;
+  const auxv = mmMap + MM_MAP_BYTES;
+  const stackImage = align(auxv + auxvWords * WORD, WORD);
+  const childStackBottom = align(stackImage + stackImageBytes, PAGE_SIZE);
+  const childStackTop = childStackBottom + CHILD_STACK_BYTES;
+  return { kept, regions, mmMap, auxv, stackImage, childStackTop, length: pageUp(childStackTop) };
+}
+
+/** Bytes of kept memory a spec needs, given upper bounds of its parts. */
+export function specLength(keptCount: number, regionCount: number, auxvEntries: number, stackImageBytes: number): number {
+  return offsetsFor(keptCount, regionCount, auxvEntries * 2, stackImageBytes).length;
+}
+
+/** Encode the spec for kept memory at `base` of `length` bytes. */
+export function encodeSpec(input: SpecInput, base: number, length: number): Uint8Array {
+  const auxvWords = input.stack.auxv.length * 2;
+  const o = offsetsFor(input.kept.length, input.regions.length, auxvWords, input.stack.bytes.length);
+  if (o.length > length) throw new Error(`launch spec needs ${o.length} bytes, only ${length} kept`);
+  const bytes = new Uint8Array(o.length);
+  const view = new DataView(bytes.buffer);
+  const put = (at: number, value: number | bigint) => view.setBigUint64(at, BigInt.asUintN(64, BigInt(value)), true);
+
+  const name = new TextEncoder().encode(input.processName).subarray(0, PROCESS_NAME_BYTES - 1);
+  const nameWords = new Uint8Array(PROCESS_NAME_BYTES);
+  nameWords.set(name);
+  const nameView = new DataView(nameWords.buffer);
+
+  const header: Array<number | bigint> = [
+    SPEC_MAGIC,
+    SPEC_HEADER_BYTES,
+    input.kept.length,
+    o.kept,
+    USER_ADDRESS_LIMIT,
+    input.regions.length,
+    o.regions,
+    input.files[0],
+    input.files[1],
+    input.stackStart,
+    input.stack.top,
+    input.stackProt,
+    o.stackImage,
+    input.stack.bytes.length,
+    input.entry,
+    input.stack.sp,
+    nameView.getBigUint64(0, true),
+    nameView.getBigUint64(8, true),
+    input.signalsToDefault,
+    input.memory ? o.mmMap : 0,
+    input.rssReset ? 1 : 0,
+    input.unmapAtJump ? 1 : 0,
+    length,
+    base + o.childStackTop,
+    0,
+    0,
+    0,
+  ];
+  if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
+  header.forEach((value, i) => put(i * WORD, value));
+
+  input.kept.forEach((range, i) => {
+    put(o.kept + i * RANGE_BYTES, range.start);
+    put(o.kept + i * RANGE_BYTES + WORD, range.end);
+  });
+  input.regions.forEach((region, i) => {
+    const at = o.regions + i * REGION_BYTES;
+    put(at, region.start);
+    put(at + 8, region.length);
+    put(at + 16, region.offset === null ? ANONYMOUS : region.offset);
+    put(at + 24, region.file === "program" ? 0 : 1);
+    put(at + 32, region.prot);
+    put(at + 40, region.populate ? REGION_POPULATE : 0n);
+    put(at + 48, region.zeroFrom);
+  });
+  if (input.memory) {
+    const m = input.memory;
+    [m.startCode, m.endCode, m.startData, m.endData, m.startBrk, m.brk, m.startStack, m.argStart, m.argEnd, m.envStart, m.envEnd].forEach(
+      (value, i) => put(o.mmMap + i * WORD, value),
+    );
+    put(o.mmMap + 11 * WORD, base + o.auxv);
+    view.setUint32(o.mmMap + 12 * WORD, auxvWords * WORD, true);
+    view.setUint32(o.mmMap + 12 * WORD + 4, 0xffffffff, true);
+    input.stack.auxv.forEach(([type, value], i) => {
+      put(o.auxv + i * 2 * WORD, type);
+      put(o.auxv + (i * 2 + 1) * WORD, value);
+    });
+  }
+  bytes.set(input.stack.bytes, o.stackImage);
+  return bytes;
+}
+
+/** Loader stages, in the order of enum fl_stage in shim/launch.h. */
+export const STAGES = [
+  "none",
+  "switching to the loader's stack",
+  "unregistering rseq",
+  "resetting signal dispositions",
+  "closing close-on-exec descriptors",
+  "unmapping Bun",
+  "resetting the peak RSS",
+  "mapping a region",
+  "zeroing the end of a file page",
+  "protecting a region",
+  "mapping the stack",
+  "naming the process",
+  "closing the program's files",
+  "restoring the signal mask",
+  "launched",
+] as const;
+
+export interface LaunchStatus {
+  launched: boolean;
+  stage: number;
+  error: number;
+  detail: number;
+  mmMapError: number;
+  exeError: number;
+  rssResetError: number;
+}
+
+export function readStatus(memory: DataView): LaunchStatus {
+  const word = (i: number) => Number(memory.getBigUint64(STATUS_OFFSET + i * WORD, true));
+  return {
+    launched: word(0) === 1,
+    stage: word(1),
+    error: word(2),
+    detail: word(3),
+    mmMapError: word(4),
+    exeError: word(5),
+    rssResetError: word(6),
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The initial stack image, laid out as Linux's exec does it (fs/exec.c and
+ * create_elf_tables in fs/binfmt_elf.c). Pure: strings, auxiliary vector
+ * template and chosen addresses in; bytes and the addresses they hold out.
+ *
+ * From the top of the stack down:
+ *   8 zero bytes, the executable's file name (AT_EXECFN), the environment
+ *   strings, the argument strings (argv[0] lowest), a random gap of up to
+ *   8 KiB rounded to 16 bytes (arch_align_stack), the platform string, 16
+ *   random bytes (AT_RANDOM), padding to 16 bytes, then from the stack
+ *   pointer upward: argc, argv[], NULL, envp[], NULL, the auxiliary vector
+ *   ending in AT_NULL.
+ */
+import { LoadError } from "./errors.ts";
+import { PAGE_SIZE } from "./elf.ts";
+import { pageDown } from "./plan.ts";
+
+export const AT_NULL = 0;
+export const AT_PHDR = 3;
+export const AT_PHENT = 4;
+export const AT_PHNUM = 5;
+export const AT_PAGESZ = 6;
+export const AT_BASE = 7;
+export const AT_FLAGS = 8;
+export const AT_ENTRY = 9;
+export const AT_UID = 11;
+export const AT_EUID = 12;
+export const AT_GID = 13;
+export const AT_EGID = 14;
+export const AT_PLATFORM = 15;
+export const AT_HWCAP = 16;
+export const AT_CLKTCK = 17;
+export const AT_SECURE = 23;
+export const AT_BASE_PLATFORM = 24;
+export const AT_RANDOM = 25;
+export const AT_HWCAP2 = 26;
+export const AT_EXECFN = 31;
+export const AT_SYSINFO_EHDR = 33;
+export const AT_MINSIGSTKSZ = 51;
+export const AT_EXECFD = 2;
+
+const WORD = 8;
+const RANDOM_BYTES = 16;
+const STACK_ALIGNMENT = 16;
+/** The kernel grows the new stack by 128 KiB below the argument pages
+ * (setup_arg_pages' stack_expand). */
+export const STACK_EXPAND = 128 * 1024;
+/** A single argument or environment string may be at most 32 pages
+ * (MAX_ARG_STRLEN). */
+export const MAX_ARG_STRLEN = 32 * PAGE_SIZE;
+/** The floor of the argument space, whatever RLIMIT_STACK says (ARG_MAX). */
+export const ARG_MAX = 32 * PAGE_SIZE;
+/** _STK_LIM: the kernel caps argument space at 3/4 of this. */
+const STK_LIM = 8 * 1024 * 1024;
+
+export type AuxvEntry = readonly [type: number, value: bigint];
+
+export interface StackRequest {
+  /** The stack mapping's end (page aligned); the image ends here. */
+  top: number;
+  argv: readonly string[];
+  envp: readonly string[];
+  /** AT_EXECFN: the path the program was run by. */
+  execfn: string;
+  /** AT_PLATFORM's string ("x86_64"). */
+  platform: string;
+  /** AT_RANDOM's 16 bytes. */
+  random: Uint8Array;
+  /** The auxiliary vector without AT_NULL; AT_EXECFN, AT_RANDOM and
+   * AT_PLATFORM are filled in with the addresses of their strings. */
+  auxv: readonly AuxvEntry[];
+  /** arch_align_stack's random offset, in [0, 8192). */
+  alignGap: number;
+  /** RLIMIT_STACK in bytes, for the kernel's E2BIG limit. */
+  stackLimit: number;
+}
+
+export interface StackImage {
+  /** The image's bytes, ending at `top`; they start at `low`. */
+  bytes: Uint8Array;
+  low: number;
+  top: number;
+  /** Where rsp points at the jump: argc. */
+  sp: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+  /** The auxiliary vector as written, AT_NULL included. */
+  auxv: AuxvEntry[];
+  /** Lowest address of the kernel's initial stack mapping (128 KiB below the strings). */
+  mappingStart: number;
+}
+
+const encoder = new TextEncoder();
+
+function cString(s: string): Uint8Array {
+  const bytes = encoder.encode(s);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/** The argument space the kernel allows for this RLIMIT_STACK
+ * (bprm_stack_limits): a quarter of the limit, at most 3/4 of _STK_LIM, at
+ * least ARG_MAX, less the pointers. */
+export function argumentSpace(stackLimit: number, argc: number, envc: number): number {
+  const limit = Math.max(Math.min(Math.floor(stackLimit / 4), (STK_LIM / 4) * 3), ARG_MAX);
+  return limit - (Math.max(argc, 1) + envc) * WORD;
+}
+
+export function buildStack(request: StackRequest): StackImage {
+  const argStrings = request.argv.map(cString);
+  const envStrings = request.envp.map(cString);
+  const execfn = cString(request.execfn);
+
+  for (const s of [...argStrings, ...envStrings]) {
+    if (s.length > MAX_ARG_STRLEN) {
+      throw new LoadError(request.execfn, `an argument or environment string is longer than ${MAX_ARG_STRLEN} bytes`, "E2BIG");
+    }
+  }
+  const stringBytes = [...argStrings, ...envStrings, execfn].reduce((n, s) => n + s.length, 0);
+  const space = argumentSpace(request.stackLimit, argStrings.length, envStrings.length);
+  if (stringBytes > space) {
+    throw new LoadError(request.execfn, `arguments and environment take ${stringBytes} bytes; the stack limit allows ${Math.max(space, 0)}`, "E2BIG");
+  }
+
+  // Strings, from the top down (bprm->p starts one word below the top).
+  const placed: Array<{ at: number; bytes: Uint8Array }> = [];
+  let p = request.top - WORD;
+  const place = (bytes: Uint8Array) => {
+    p -= bytes.length;
+    placed.push({ at: p, bytes });
+    return p;
+  };
+  const execfnAt = place(execfn);
+  const envAt = new Array<number>(envStrings.length);
+  for (let i = envStrings.length - 1; i >= 0; i--) envAt[i] = place(envStrings[i]!);
+  const argAt = new Array<number>(argStrings.length);
+  for (let i = argStrings.length - 1; i >= 0; i--) argAt[i] = place(argStrings[i]!);
+  const stringsLow = p;
+
+  const argStart = argStrings.length > 0 ? argAt[0]! : stringsLow;
+  const envStart = envStrings.length > 0 ? envAt[0]! : execfnAt;
+  const argEnd = envStart;
+  const envEnd = execfnAt;
+
+  // create_elf_tables
+  p = p - request.alignGap;
+  p -= p % STACK_ALIGNMENT;
+  const platformAt = place(cString(request.platform));
+  if (request.random.length !== RANDOM_BYTES) throw new Error(`AT_RANDOM needs ${RANDOM_BYTES} bytes`);
+  const randomAt = place(request.random);
+
+  const pointerFor: Record<number, number> = { [AT_EXECFN]: execfnAt, [AT_RANDOM]: randomAt, [AT_PLATFORM]: platformAt };
+  const auxv: AuxvEntry[] = request.auxv
+    .filter(([type]) => type !== AT_NULL)
+    .map(([type, value]) => [type, pointerFor[type] !== undefined ? BigInt(pointerFor[type]) : value] as const);
+  auxv.push([AT_NULL, 0n]);
+
+  const items = argStrings.length + 1 + (envStrings.length + 1) + 1;
+  const words = items + auxv.length * 2;
+  let sp = p - words * WORD;
+  sp -= ((sp % STACK_ALIGNMENT) + STACK_ALIGNMENT) % STACK_ALIGNMENT;
+
+  const low = pageDown(sp);
+  const bytes = new Uint8Array(request.top - low);
+  const view = new DataView(bytes.buffer);
+  for (const { at, bytes: b } of placed) bytes.set(b, at - low);
+  let cursor = sp - low;
+  const word = (value: bigint | number) => {
+    view.setBigUint64(cursor, BigInt(value), true);
+    cursor += WORD;
+  };
+  word(argStrings.length);
+  for (const at of argAt) word(at);
+  word(0);
+  for (const at of envAt) word(at);
+  word(0);
+  for (const [type, value] of auxv) {
+    word(type);
+    word(value);
+  }
+
+  return {
+    bytes,
+    low,
+    top: request.top,
+    sp,
+    argStart,
+    argEnd,
+    envStart,
+    envEnd,
+    auxv,
+    mappingStart: pageDown(stringsLow) - STACK_EXPAND,
+  };
+}
+
+/** What a program finds on its stack, read back from an image: for tests and
+ * for checking an image before it is used. */
+export interface ParsedStack {
+  argv: string[];
+  envp: string[];
+  auxv: AuxvEntry[];
+}
+
+export function readStackImage(image: Pick<StackImage, "bytes" | "low" | "sp">): ParsedStack {
+  const view = new DataView(image.bytes.buffer, image.bytes.byteOffset, image.bytes.byteLength);
+  let cursor = image.sp - image.low;
+  const next = () => {
+    const value = view.getBigUint64(cursor, true);
+    cursor += WORD;
+    return value;
+  };
+  const stringAt = (address: bigint) => {
+    const start = Number(address) - image.low;
+    const end = image.bytes.indexOf(0, start);
+    return new TextDecoder().decode(image.bytes.subarray(start, end));
+  };
+  const argc = Number(next());
+  const argv: string[] = [];
+  for (let i = 0; i < argc; i++) argv.push(stringAt(next()));
+  if (next() !== 0n) throw new Error("argv is not NULL-terminated");
+  const envp: string[] = [];
+  for (let pointer = next(); pointer !== 0n; pointer = next()) envp.push(stringAt(pointer));
+  const auxv: AuxvEntry[] = [];
+  for (;;) {
+    const type = Number(next());
+    const value = next();
+    auxv.push([type, value]);
+    if (type === AT_NULL) break;
+  }
+  return { argv, envp, auxv };
+}
