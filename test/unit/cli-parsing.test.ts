@@ -1,0 +1,51 @@
+import { describe, expect, test } from "bun:test";
+import { UsageError } from "../../src/errors.ts";
+import { parseCommandLine, usage } from "../../src/options.ts";
+import { parseShebang, scriptArgv } from "../../src/script.ts";
+
+describe("command line", () => {
+  test("options stop at PROGRAM; everything after belongs to it", () => {
+    const line = parseCommandLine("apager", ["-q", "--report", "r.json", "/bin/ls", "-q", "--report", "x"]);
+    expect(line).toMatchObject({ pager: "apager", quiet: true, report: "r.json", argv: ["/bin/ls", "-q", "--report", "x"] });
+  });
+  test("-- ends the options", () => {
+    expect(parseCommandLine("dpager", ["--", "-weird"]).argv).toEqual(["-weird"]);
+  });
+  test("--report=FILE", () => {
+    expect(parseCommandLine("apager", ["--report=out.json", "x"]).report).toBe("out.json");
+  });
+  test("errors are usage errors", () => {
+    expect(() => parseCommandLine("apager", [])).toThrow(UsageError);
+    expect(() => parseCommandLine("apager", ["--nope", "x"])).toThrow(/unknown option '--nope'/);
+    expect(() => parseCommandLine("apager", ["--report"])).toThrow(/needs a file name/);
+    expect(() => parseCommandLine("zpager", ["x"])).toThrow(/unknown pager/);
+  });
+  test("--help needs no program, and the usage documents the exit codes", () => {
+    expect(parseCommandLine("apager", ["--help"]).help).toBe(true);
+    expect(usage("apager")).toMatch(/127\s+PROGRAM was not found/);
+    expect(usage("apager")).toMatch(/126\s+PROGRAM was found but cannot be loaded/);
+  });
+});
+
+describe("#! scripts", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  test("interpreter only", () => {
+    expect(parseShebang(enc("#!/bin/sh\necho hi\n"))).toEqual({ interpreter: "/bin/sh", argument: null });
+  });
+  test("one optional argument, spaces inside kept, trailing blanks trimmed", () => {
+    expect(parseShebang(enc("#!  /usr/bin/env  python3 -u \t\nx"))).toEqual({ interpreter: "/usr/bin/env", argument: "python3 -u" });
+  });
+  test("not a script, or a malformed line", () => {
+    expect(parseShebang(enc("\x7fELF"))).toBeNull();
+    expect(parseShebang(enc("#!   \n"))).toBe("malformed");
+    expect(parseShebang(enc(`#!/${"a".repeat(300)}`))).toBe("malformed");
+  });
+  test("a long line with a complete name is cut at 256 bytes, like the kernel", () => {
+    const parsed = parseShebang(enc(`#!/bin/sh ${"b".repeat(400)}`));
+    expect(parsed).toMatchObject({ interpreter: "/bin/sh" });
+    expect((parsed as { argument: string }).argument.length).toBe(256 - "#!/bin/sh ".length);
+  });
+  test("the interpreter's argv: name, argument, script path, the script's arguments", () => {
+    expect(scriptArgv({ interpreter: "/bin/sh", argument: "-e" }, "./s.sh", ["s.sh", "a", "b"])).toEqual(["/bin/sh", "-e", "./s.sh", "a", "b"]);
+  });
+});

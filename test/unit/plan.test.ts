@@ -1,0 +1,167 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { parseElf, type ElfImage } from "../../src/elf.ts";
+import { LoadError } from "../../src/errors.ts";
+import {
+  ET_DYN_BASE,
+  HIGH_WINDOW_END,
+  HIGH_WINDOW_START,
+  PROT_EXEC,
+  PROT_READ,
+  PROT_WRITE,
+  checkPlacement,
+  chooseFreeStart,
+  noRandomness,
+  planLoad,
+  regionsForImage,
+  type AddressRange,
+} from "../../src/plan.ts";
+import { PF_R, PF_W, PF_X, PT_LOAD, craftElf, type CraftedSegment } from "../support/craft.ts";
+
+const seg = (over: Partial<CraftedSegment>): CraftedSegment => ({ type: PT_LOAD, flags: PF_R, offset: 0, vaddr: 0x400000, filesz: 0x100, memsz: 0x100, align: 0x1000, ...over });
+
+function image(segments: CraftedSegment[], type = 2, extra: { interp?: boolean } = {}): ElfImage {
+  const parsed = parseElf("img", craftElf({ type, entry: segments[0]!.vaddr, segments, size: 0x20000 }));
+  return extra.interp ? { ...parsed, interpreter: "/lib/ld.so" } : parsed;
+}
+
+/** A fixed sequence of "random" numbers, to see where randomness goes. */
+const fixedRandom = (fraction: number) => (bound: number) => Math.floor(bound * fraction);
+
+describe("regionsForImage", () => {
+  test("text, then data ending mid-page with its bss: zeroed tail and anonymous pages", () => {
+    const img = image([
+      seg({ flags: PF_R | PF_X, offset: 0, vaddr: 0x400000, filesz: 0x1800, memsz: 0x1800 }),
+      seg({ flags: PF_R | PF_W, offset: 0x2e10, vaddr: 0x402e10, filesz: 0x1234, memsz: 0x5000 }),
+    ]);
+    const regions = regionsForImage(img, 0, "program", true);
+    expect(regions).toEqual([
+      { start: 0x400000, length: 0x2000, offset: 0, file: "program", prot: PROT_READ | PROT_EXEC, zeroFrom: 0, segment: 0, populate: true },
+      { start: 0x402000, length: 0x3000, offset: 0x2000, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0x404044, segment: 1, populate: true },
+      { start: 0x405000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 1, populate: true },
+    ]);
+  });
+
+  test("a bss-only segment is all anonymous", () => {
+    const regions = regionsForImage(image([seg({ flags: PF_R | PF_W, filesz: 0, memsz: 0x3000, vaddr: 0x600000, offset: 0 })]), 0, "program", false);
+    expect(regions).toEqual([{ start: 0x600000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 0, populate: false }]);
+  });
+
+  test("a read-only segment with bss keeps its file tail (the kernel's padzero fails silently) and gets writable anonymous pages", () => {
+    const regions = regionsForImage(image([seg({ flags: PF_R, filesz: 0x100, memsz: 0x3000 })]), 0, "program", false);
+    expect(regions[0]!.zeroFrom).toBe(0);
+    expect(regions[1]).toMatchObject({ start: 0x401000, length: 0x2000, prot: PROT_READ | PROT_WRITE });
+  });
+
+  test("when two segments share a page, the later one gets it", () => {
+    const img = image([
+      seg({ flags: PF_R | PF_X, offset: 0, vaddr: 0x400000, filesz: 0x1100, memsz: 0x1100 }),
+      seg({ flags: PF_R | PF_W, offset: 0x1100, vaddr: 0x401100, filesz: 0x100, memsz: 0x100 }),
+    ]);
+    const regions = regionsForImage(img, 0, "program", false);
+    expect(regions.map((r) => [r.start, r.length, r.prot])).toEqual([
+      [0x400000, 0x1000, PROT_READ | PROT_EXEC],
+      [0x401000, 0x1000, PROT_READ | PROT_WRITE],
+    ]);
+  });
+
+  test("a bias moves every region", () => {
+    const img = image([seg({ vaddr: 0, offset: 0 })], 3);
+    expect(regionsForImage(img, 0x555555554000, "program", false)[0]!.start).toBe(0x555555554000);
+  });
+});
+
+describe("placement", () => {
+  const kept: AddressRange[] = [{ start: 0x7f0000000000, end: 0x7f0000100000, name: "shim" }];
+
+  test("ET_EXEC loads at its own addresses", () => {
+    const plan = planLoad(image([seg({ flags: PF_R | PF_X })]), null, { populate: true, kept, minAddress: 0x10000, random: noRandomness });
+    expect(plan.program.bias).toBe(0);
+    expect(plan.entry).toBe(0x400000);
+    expect(plan.regions.every((r) => r.populate)).toBe(true);
+  });
+
+  test("PIE goes at ELF_ET_DYN_BASE plus randomness, aligned to its largest p_align", () => {
+    const pie = image([seg({ vaddr: 0, offset: 0, align: 0x200000, flags: PF_R | PF_X })], 3, { interp: true });
+    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3);
+    const plan = planLoad(pie, loader, { populate: false, kept, minAddress: 0x10000, random: fixedRandom(0.5) });
+    expect(plan.program.bias % 0x200000).toBe(0);
+    expect(plan.program.bias).toBeGreaterThan(ET_DYN_BASE);
+    expect(plan.program.bias).toBeLessThan(ET_DYN_BASE + 2 ** 40);
+    const fixed = planLoad(pie, loader, { populate: false, kept, minAddress: 0x10000, random: noRandomness });
+    expect(fixed.program.bias).toBe(0x555555400000);
+  });
+
+  test("the interpreter goes high, clear of kept ranges and the program, and execution starts there", () => {
+    const pie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3, { interp: true });
+    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, memsz: 0x30000, filesz: 0x100 })], 3);
+    const blocking: AddressRange[] = [{ start: HIGH_WINDOW_END - 0x10000, end: HIGH_WINDOW_END, name: "vdso" }];
+    const plan = planLoad(pie, loader, { populate: false, kept: blocking, minAddress: 0x10000, random: noRandomness });
+    const bias = plan.interpreter!.bias;
+    expect(bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
+    expect(bias + 0x30000).toBeLessThanOrEqual(HIGH_WINDOW_END - 0x10000);
+    expect(plan.entry).toBe(bias + loader.entry);
+    expect(plan.programEntry).toBe(plan.program.bias + pie.entry);
+    for (let i = 1; i < plan.regions.length; i++) expect(plan.regions[i]!.start).toBeGreaterThanOrEqual(plan.regions[i - 1]!.start + plan.regions[i - 1]!.length);
+  });
+
+  test("static-pie goes where mmap would put it: the high window", () => {
+    const plan = planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3), null, { populate: false, kept, minAddress: 0x10000, random: fixedRandom(0.25) });
+    expect(plan.program.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
+    expect(plan.program.bias).toBeLessThan(HIGH_WINDOW_END);
+  });
+
+  test("brk starts past the program's last page, randomized by up to 32 MiB", () => {
+    const img = image([seg({ flags: PF_R | PF_W, filesz: 0x100, memsz: 0x2100 })]);
+    expect(planLoad(img, null, { populate: false, kept, minAddress: 0x10000, random: noRandomness }).brk).toBe(0x403000);
+    const randomized = planLoad(img, null, { populate: false, kept, minAddress: 0x10000, random: fixedRandom(0.999) }).brk;
+    expect(randomized).toBeGreaterThan(0x403000);
+    expect(randomized).toBeLessThan(0x403000 + 0x2000000);
+    expect(randomized % 0x1000).toBe(0);
+  });
+
+  test("a segment over a kept range is refused, naming both ranges", () => {
+    const img = image([seg({ vaddr: 0x7f0000080000, offset: 0, flags: PF_R | PF_X })]);
+    let error: unknown;
+    try {
+      checkPlacement(img, 0, kept, 0x10000);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(LoadError);
+    expect((error as LoadError).message).toMatch(/PT_LOAD 0 at 0x7f0000080000-0x7f0000081000 would overlap the loader's shim at 0x7f0000000000-0x7f0000100000/);
+    expect((error as LoadError).exitCode).toBe(126);
+  });
+
+  test("a segment below vm.mmap_min_addr is refused", () => {
+    const img = image([seg({ vaddr: 0x1000, offset: 0, flags: PF_R | PF_X })]);
+    expect(() => checkPlacement(img, 0, kept, 0x10000)).toThrow(/below vm.mmap_min_addr \(0x10000\)/);
+  });
+
+  test("a program naming an interpreter needs one, and an interpreter may not name another", () => {
+    const dynamic = image([seg({ vaddr: 0, offset: 0 })], 3, { interp: true });
+    expect(() => planLoad(dynamic, null, { populate: false, kept, minAddress: 0, random: noRandomness })).toThrow(/needs interpreter/);
+    expect(() => planLoad(dynamic, dynamic, { populate: false, kept, minAddress: 0, random: noRandomness })).toThrow(/interpreter names an interpreter of its own/);
+  });
+
+  test("chooseFreeStart walks down past obstacles deterministically", () => {
+    const start = chooseFreeStart(0x2000, 0x1000, 0x10000, 0x20000, [{ start: 0x1f000, end: 0x20000 }, { start: 0x1c000, end: 0x1e000 }], noRandomness);
+    expect(start).toBe(0x1a000);
+    expect(chooseFreeStart(0x20000, 0x1000, 0x10000, 0x20000, [], noRandomness)).toBeNull();
+  });
+
+  test("a real PIE program and its interpreter plan without overlaps", () => {
+    const ls = parseElf("/bin/ls", readFileSync("/bin/ls"));
+    const ld = parseElf(ls.interpreter!, readFileSync(ls.interpreter!), undefined, "interpreter");
+    const plan = planLoad(ls, ld, { populate: true, kept, minAddress: 0x10000, random: fixedRandom(0.7) });
+    for (let i = 1; i < plan.regions.length; i++) {
+      const previous = plan.regions[i - 1]!;
+      expect(plan.regions[i]!.start).toBeGreaterThanOrEqual(previous.start + previous.length);
+    }
+    for (const r of plan.regions) {
+      expect(r.start % 0x1000).toBe(0);
+      expect(r.length % 0x1000).toBe(0);
+      expect(r.start + r.length <= kept[0]!.start || r.start >= kept[0]!.end).toBe(true);
+    }
+  });
+});
