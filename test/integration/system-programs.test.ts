@@ -1,0 +1,49 @@
+/**
+ * Real programs nobody here wrote, natively and under apager: the same
+ * stdout, the same exit status.
+ */
+import { describe, expect, test } from "bun:test";
+import { realpathSync } from "node:fs";
+import { ROOT } from "../support/programs.ts";
+import { runNative, runPager, verdict } from "../support/run.ts";
+
+const bun = realpathSync(process.execPath);
+
+const cases: Array<{ name: string; argv: string[]; stdin?: string }> = [
+  { name: "ls -l of a directory", argv: ["/bin/ls", "-l", "/usr/include/linux/"] },
+  { name: "ls of a missing file (exit 2)", argv: ["/bin/ls", "/no/such/file"] },
+  { name: "ls found on PATH", argv: ["ls", "-a", `${ROOT}/test`] },
+  { name: "sh -c with a pipeline and an exit code", argv: ["/bin/sh", "-c", 'printf "%s\\n" c a b | sort; echo "$0 $#"; exit 7', "name", "x", "y"] },
+  { name: "sh killed by a signal", argv: ["/bin/sh", "-c", "kill -SEGV $$"] },
+  { name: "env prints the same environment", argv: ["/usr/bin/env"] },
+  { name: "cat copies stdin", argv: ["/bin/cat"], stdin: "line one\nline two\n" },
+  { name: "python3 -c", argv: ["/usr/bin/python3", "-c", "import sys, os; print(sys.argv, sys.executable, os.getcwd()); sys.exit(4)", "a"] },
+  { name: "python3 through PATH (a #! shim on some machines)", argv: ["python3", "-c", "print(sum(range(1000)))"] },
+  { name: "perl -e", argv: ["/usr/bin/perl", "-e", 'print "perl $0 @ARGV\\n"; exit 9', "p", "q"] },
+  { name: "bun -e (Bun itself under apager)", argv: [bun, "-e", "console.log('bun', 6 * 7, process.argv.length)"] },
+];
+
+describe("system programs under apager", () => {
+  for (const c of cases) {
+    test(c.name, async () => {
+      const env = { ...process.env, FAULTLINE_TEST_MARK: "1" };
+      const [native, loaded] = await Promise.all([
+        runNative(c.argv, { env, stdin: c.stdin }),
+        runPager("apager", c.argv, { env, stdin: c.stdin }),
+      ]);
+      expect(native.stdout.length + (native.exitCode ?? 0) + (native.signal ? 1 : 0)).toBeGreaterThan(0);
+      expect(verdict(loaded)).toEqual(verdict(native));
+    });
+  }
+
+  test("mapping lines go to stderr, one per mapping, stdout untouched", async () => {
+    const loaded = await runPager("apager", ["/bin/true"], { flags: [] });
+    const lines = loaded.stderr.trim().split("\n").filter((l) => !l.includes(": note: "));
+    expect(loaded.stdout).toBe("");
+    expect(loaded.exitCode).toBe(0);
+    expect(lines.length).toBeGreaterThanOrEqual(6);
+    for (const line of lines) expect(line).toMatch(/^apager: map addr=0x[0-9a-f]+ size=0x[0-9a-f]+ off=(0x[0-9a-f]+|-) prot=[r-][w-][x-] (file=\/|anon=)/);
+    expect(lines.some((l) => l.includes("ld-linux"))).toBe(true);
+    expect(lines.some((l) => l.endsWith("anon=stack"))).toBe(true);
+  });
+});
