@@ -18,6 +18,10 @@ export interface OpenedFile {
   size: number;
 }
 
+/** Linux's O_CLOEXEC (not in Node's typed constants): no child Bun spawns
+ * meanwhile inherits the program's descriptor. */
+const O_CLOEXEC = 0o2000000;
+
 /** The first read: enough for the headers of nearly every executable. */
 const FIRST_READ_BYTES = 64 * 1024;
 
@@ -60,7 +64,7 @@ function codeOf(error: unknown): string {
 export function openForLoading(path: string, role: "program" | "interpreter"): OpenedFile {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_CLOEXEC);
+    fd = openSync(path, constants.O_RDONLY | O_CLOEXEC);
   } catch (error) {
     const code = codeOf(error);
     if (code === "ENOENT") throw new LoadError(path, role === "program" ? "no such file" : "interpreter not found", "ENOENT");

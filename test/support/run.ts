@@ -27,7 +27,7 @@ export async function runProcess(argv: string[], options: { env?: Record<string,
   });
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   await proc.exited;
-  return { stdout, stderr, exitCode: proc.exitCode, signal: proc.signalCode ?? null };
+  return { stdout, stderr, exitCode: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
 }
 
 export function runNative(argv: string[], options: Parameters<typeof runProcess>[1] = {}): Promise<Ran> {
