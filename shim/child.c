@@ -23,6 +23,9 @@
 #include "launch.h"
 #include "sys.h"
 
+#define FL_STR2(x) #x
+#define FL_STR(x) FL_STR2(x)
+
 /* Exit status of a child that failed before the jump (the shells' "found
  * but cannot execute"); the parent reads the shared status for the cause. */
 #define FL_EXIT_LOAD_FAILED 126
@@ -341,19 +344,32 @@ void __attribute__((noreturn, used, visibility("hidden"))) fl_child_main(struct 
 }
 
 /*
- * fl_child_on_stack(spec, stack_top): leave the stack the child inherited
- * (Bun's, about to be unmapped) for the kept one, then run fl_child_main.
+ * fl_clone_child(spec, stack_top): fork (a raw clone with SIGCHLD) with the
+ * child already on the kept stack, so it never touches the parent's stack,
+ * which the fork did not even copy (see fl_launch). Returns the child's pid
+ * or a negative errno in the parent; the child runs fl_child_main.
  */
 __asm__(".text\n"
-	".globl fl_child_on_stack\n"
-	".hidden fl_child_on_stack\n"
-	".type fl_child_on_stack,@function\n"
-	"fl_child_on_stack:\n"
-	"	mov %rsi, %rsp\n"
+	".globl fl_clone_child\n"
+	".hidden fl_clone_child\n"
+	".type fl_clone_child,@function\n"
+	"fl_clone_child:\n"
+	"	mov %rdi, %r9\n"
+	"	mov $" FL_STR(SIGCHLD) ", %edi\n"
+	"	xor %edx, %edx\n"
+	"	xor %r10d, %r10d\n"
+	"	xor %r8d, %r8d\n"
+	"	mov $" FL_STR(__NR_clone) ", %eax\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"	mov %r9, %rdi\n"
 	"	xor %ebp, %ebp\n"
 	"	call fl_child_main\n"
 	"	ud2\n"
-	".size fl_child_on_stack, .-fl_child_on_stack\n");
+	"1:\n"
+	"	ret\n"
+	".size fl_clone_child, .-fl_clone_child\n");
 
 /*
  * fl_enter_program(sp, entry, unmap_start, unmap_length, clear_avx): the jump.
@@ -362,8 +378,6 @@ __asm__(".text\n"
  * rdx zero (no exit function for the program to register), FPU and SSE state
  * at their defaults, flags 0x202, fs base 0.
  */
-#define FL_STR2(x) #x
-#define FL_STR(x) FL_STR2(x)
 /* MXCSR and x87 control word after reset (all exceptions masked). */
 #define MXCSR_DEFAULT 0x1f80
 /* RFLAGS at program start: IF and the always-one bit 1. */

@@ -8,9 +8,9 @@
 
 struct fl_launch_spec;
 
-/* Switch to the spec's kept stack and run the child's steps; never returns. */
-__attribute__((noreturn, visibility("hidden"))) void fl_child_on_stack(struct fl_launch_spec *spec,
-								       uint64_t stack_top);
+/* Fork with the child on the spec's kept stack, running the child's steps.
+ * Returns the child's pid (or a negative errno) in the parent only. */
+__attribute__((visibility("hidden"))) long fl_clone_child(struct fl_launch_spec *spec, uint64_t stack_top);
 
 /* Unmap [unmap_start, +unmap_length) if the length is not 0, reset the
  * registers and jump to entry with rsp = sp; never returns. */

@@ -74,6 +74,48 @@ static uint32_t registered_rseq_length(void) {
 	return published < RSEQ_ORIGINAL_LENGTH ? RSEQ_ORIGINAL_LENGTH : published;
 }
 
+#define PAGE_BYTES 4096u
+
+static uint64_t page_down(uint64_t a) {
+	return a & ~(uint64_t)(PAGE_BYTES - 1);
+}
+
+static uint64_t page_up(uint64_t a) {
+	return page_down(a + PAGE_BYTES - 1);
+}
+
+/* madvise a range, leaving out the rseq area's pages: the kernel writes to
+ * the area in the child before the child can unregister it, so it must be
+ * copied. ENOMEM only says the range had holes, which is expected; any other
+ * failure leaves some memory copied by the fork, which costs time, not
+ * correctness (the child's cleanup unmaps it). */
+static void advise(uint64_t start, uint64_t end, int advice, uint64_t skip_start, uint64_t skip_end) {
+	if (skip_start < end && start < skip_end) {
+		advise(start, skip_start, advice, 0, 0);
+		advise(skip_end, end, advice, 0, 0);
+		return;
+	}
+	if (end > start)
+		(void)madvise((void *)(uintptr_t)start, end - start, advice);
+}
+
+/* Mark (or unmark) everything the child will unmap anyway as not to be
+ * copied by fork: the fork then copies only kept memory and the rseq page,
+ * and the child has almost nothing left to unmap. */
+static void advise_unkept(const struct fl_launch_spec *spec, int advice) {
+	const struct fl_range *kept = (const struct fl_range *)((const char *)spec + spec->kept_offset);
+	uint64_t skip_start = spec->rseq_area ? page_down(spec->rseq_area) : 0;
+	uint64_t skip_end = spec->rseq_area ? page_up(spec->rseq_area + spec->rseq_length) : 0;
+	uint64_t cursor = 0;
+	for (uint64_t i = 0; i <= spec->kept_count; i++) {
+		uint64_t gap_end = i < spec->kept_count ? kept[i].start : spec->address_limit;
+		if (gap_end > cursor)
+			advise(cursor, gap_end, advice, skip_start, skip_end);
+		if (i < spec->kept_count && kept[i].end > cursor)
+			cursor = kept[i].end;
+	}
+}
+
 /*
  * Fork and, in the child, load and run the program the spec describes.
  * Returns the child's pid, or a negative errno if the fork failed. The child
@@ -82,6 +124,10 @@ static uint32_t registered_rseq_length(void) {
  *
  * The fork is a raw clone: glibc's fork would run Bun's atfork handlers in a
  * child that must not touch Bun's state. Only this thread exists in the child.
+ * For the time of the clone, Bun's memory is marked MADV_DONTFORK, so the
+ * fork does not copy the page tables of memory the child would unmap at
+ * once; Bun's own spawns use vfork-style clones, which that mark does not
+ * affect. The mark is lifted as soon as the clone returns.
  */
 FL_EXPORT int64_t fl_launch(struct fl_launch_spec *spec) {
 	if (spec->magic != FL_SPEC_MAGIC || spec->spec_size != sizeof *spec)
@@ -92,9 +138,9 @@ FL_EXPORT int64_t fl_launch(struct fl_launch_spec *spec) {
 		spec->rseq_length = registered_rseq_length();
 		spec->rseq_signature = GLIBC_RSEQ_SIGNATURE;
 	}
-	sys_result pid = sys_call5(__NR_clone, SIGCHLD, 0, 0, 0, 0);
-	if (pid == 0)
-		fl_child_on_stack(spec, spec->child_stack_top);
+	advise_unkept(spec, MADV_DONTFORK);
+	long pid = fl_clone_child(spec, spec->child_stack_top);
+	advise_unkept(spec, MADV_DOFORK);
 	return pid;
 }
 

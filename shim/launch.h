@@ -46,7 +46,7 @@ struct fl_range {
 /* Where a launch stopped, when it stopped before the jump. */
 enum fl_stage {
 	FL_STAGE_NONE = 0,
-	FL_STAGE_STACK_SWITCH,
+	FL_STAGE_STARTING,
 	FL_STAGE_RSEQ,
 	FL_STAGE_SIGNALS,
 	FL_STAGE_DESCRIPTORS,

@@ -16,7 +16,7 @@ import { LoadError } from "./errors.ts";
 import { DEFAULT_STACK_LIMIT, readMachineFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
-import { forkAndLaunch, mapKept, shimExtent, unmapKept, waitForExit, errnoName, type ChildExit } from "./shim.ts";
+import { forkAndLaunch, mapKept, shimExtent, unmapKept, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
 import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus } from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
 import { buildStack, type StackImage } from "./stack.ts";
@@ -77,6 +77,22 @@ export interface LaunchOutcome {
   mappings: Mapping[];
   /** Ways this run may differ from a kernel-started one, in words. */
   differences: string[];
+}
+
+/** Kept memory of finished launches, reused: a fresh shared mapping costs a
+ * page fault per page on first write, which is most of a launch's set-up. */
+const keptPool: KeptMemory[] = [];
+const KEPT_POOL_SIZE = 4;
+
+function acquireKept(length: number): KeptMemory {
+  const index = keptPool.findIndex((m) => m.length >= length);
+  if (index >= 0) return keptPool.splice(index, 1)[0]!;
+  return mapKept(length);
+}
+
+function releaseKept(memory: KeptMemory): void {
+  keptPool.push(memory);
+  if (keptPool.length > KEPT_POOL_SIZE) unmapKept(keptPool.shift()!);
 }
 
 let cachedFacts: MachineFacts | null = null;
@@ -204,7 +220,7 @@ async function runPlanned(
   const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
   const keptBound = facts.specialMappings.length + 3;
   const length = specLength(keptBound, regionBound, auxvBound, stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD);
-  const memory = mapKept(length);
+  const memory = acquireKept(length);
   try {
     const shim = shimExtent();
     const kept = mergeRanges([
@@ -238,7 +254,7 @@ async function runPlanned(
       stackLimit,
     });
     const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
-    const spec = encodeSpec(
+    encodeSpec(
       {
         kept,
         regions: plan.regions,
@@ -266,9 +282,8 @@ async function runPlanned(
         unmapAtJump: pager === "apager",
       },
       memory.address,
-      memory.length,
+      memory.bytes,
     );
-    memory.bytes.set(spec);
 
     const mappings = regionMappings(plan, image.file, interpreterImage?.file ?? null);
     mappings.push({ address: stack.mappingStart, size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack" });
@@ -305,6 +320,6 @@ async function runPlanned(
       differences,
     };
   } finally {
-    unmapKept(memory);
+    releaseKept(memory);
   }
 }

@@ -89,13 +89,18 @@ export function specLength(keptCount: number, regionCount: number, auxvEntries: 
   return offsetsFor(keptCount, regionCount, auxvEntries * 2, stackImageBytes).length;
 }
 
-/** Encode the spec for kept memory at `base` of `length` bytes. */
-export function encodeSpec(input: SpecInput, base: number, length: number): Uint8Array {
+/**
+ * Encode the spec into `target`, the kept memory at address `base`. Writes
+ * only the spec's own bytes (header, status cleared, tables, stack image);
+ * the child's stack above them is left as it is.
+ */
+export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): void {
   const auxvWords = input.stack.auxv.length * 2;
   const o = offsetsFor(input.kept.length, input.regions.length, auxvWords, input.stack.bytes.length);
+  const length = target.byteLength;
   if (o.length > length) throw new Error(`launch spec needs ${o.length} bytes, only ${length} kept`);
-  const bytes = new Uint8Array(o.length);
-  const view = new DataView(bytes.buffer);
+  const bytes = target;
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
   const put = (at: number, value: number | bigint) => view.setBigUint64(at, BigInt.asUintN(64, BigInt(value)), true);
 
   const name = new TextEncoder().encode(input.processName).subarray(0, PROCESS_NAME_BYTES - 1);
@@ -134,6 +139,7 @@ export function encodeSpec(input: SpecInput, base: number, length: number): Uint
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));
+  for (let i = 0; i < STATUS_WORDS; i++) put(STATUS_OFFSET + i * WORD, 0);
 
   input.kept.forEach((range, i) => {
     put(o.kept + i * RANGE_BYTES, range.start);
@@ -163,13 +169,12 @@ export function encodeSpec(input: SpecInput, base: number, length: number): Uint
     });
   }
   bytes.set(input.stack.bytes, o.stackImage);
-  return bytes;
 }
 
 /** Loader stages, in the order of enum fl_stage in shim/launch.h. */
 export const STAGES = [
   "none",
-  "switching to the loader's stack",
+  "starting",
   "unregistering rseq",
   "resetting signal dispositions",
   "closing close-on-exec descriptors",
