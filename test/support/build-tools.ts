@@ -1,0 +1,21 @@
+/** The native peak-RSS launcher (test/tools/peak_rss.c), built static once. */
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./programs.ts";
+
+export async function peakRssTool(): Promise<string> {
+  const source = join(ROOT, "test", "tools", "peak_rss.c");
+  const output = join(ROOT, "test", "build", "tools", "peak_rss");
+  if (existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) return output;
+  mkdirSync(join(ROOT, "test", "build", "tools"), { recursive: true });
+  const proc = Bun.spawn([process.env.CC?.trim() || "cc", "-static", "-O2", "-o", output, source], { stderr: "pipe" });
+  if ((await proc.exited) !== 0) throw new Error(`building peak_rss failed: ${await new Response(proc.stderr).text()}`);
+  return output;
+}
+
+/** Peak RSS of a native run, in KiB, from the launcher's last stderr line. */
+export function peakFrom(stderr: string): number {
+  const match = /peak_rss_kib (\d+)\s*$/.exec(stderr);
+  if (!match) throw new Error(`no peak_rss line in: ${stderr}`);
+  return Number(match[1]);
+}
