@@ -4,13 +4,25 @@
  * (package scripts `apager`, `dpager`, `hpager`). Exits the way the program
  * did; loader errors are one line and exit 127 or 126.
  */
-import { writeFileSync, writeSync } from "node:fs";
+import { readFileSync, writeFileSync, writeSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { launch, type PagerName } from "./launch.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { toReport } from "./report.ts";
 import { endWithSignal, sendSignal } from "./shim.ts";
 import packageJson from "../package.json" with { type: "json" };
+
+/** Signals ignored in this process now (/proc/self/status SigIgn): before
+ * the pager installs anything, these are what Bun's parent left ignored,
+ * plus the two Bun ignores itself. */
+function ignoredAtStart(): Set<number> {
+  const match = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
+  const mask = BigInt(`0x${match?.[1] ?? "0"}`);
+  const ignored = new Set<number>();
+  for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) ignored.add(sig);
+  return ignored;
+}
 
 function say(line: string): void {
   writeSync(2, `${line}\n`);
@@ -39,17 +51,22 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
 
-  // While the program runs: a terminal's ^C and ^\ reach it directly (same
-  // process group), so the pager only outlives them; a SIGTERM or SIGHUP sent
-  // to the pager alone is passed on.
+  // While the program runs: a terminal's ^C reaches it directly (same
+  // process group), so the pager only outlives it; a SIGTERM or SIGHUP sent
+  // to the pager alone is passed on. A signal this process was started with
+  // ignored (nohup, a background job) is left ignored, so the program
+  // inherits that just as it would from execve.
   let child = 0;
-  const forward = (signal: NodeJS.Signals) => () => {
-    if (child > 0) sendSignal(child, signal === "SIGTERM" ? 15 : 1);
+  const inherited = ignoredAtStart();
+  const watch = (signal: "SIGINT" | "SIGTERM" | "SIGHUP", action: () => void) => {
+    if (!inherited.has(osConstants.signals[signal])) process.on(signal, action);
   };
-  const ignore = () => {};
-  process.on("SIGINT", ignore);
-  process.on("SIGTERM", forward("SIGTERM"));
-  process.on("SIGHUP", forward("SIGHUP"));
+  const forward = (signal: "SIGTERM" | "SIGHUP") => () => {
+    if (child > 0) sendSignal(child, osConstants.signals[signal]);
+  };
+  watch("SIGINT", () => {});
+  watch("SIGTERM", forward("SIGTERM"));
+  watch("SIGHUP", forward("SIGHUP"));
 
   const outcome = await launch(line.argv, {
     pager: line.pager,
