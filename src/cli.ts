@@ -11,6 +11,7 @@ import { launch, type PagerName } from "./launch.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { toReport } from "./report.ts";
 import { endWithSignal, sendSignal } from "./shim.ts";
+import { ShimBuildError } from "./shim-build.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 /** Signals ignored in this process now (/proc/self/status SigIgn): before
@@ -95,6 +96,10 @@ try {
   if (error instanceof LoadError) {
     say(`${pager}: ${error.message}`);
     process.exit(error.exitCode);
+  }
+  if (error instanceof ShimBuildError) {
+    say(error.message);
+    process.exit(EXIT_CANNOT_RUN);
   }
   say(`${pager}: internal error: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(EXIT_CANNOT_RUN);

@@ -5,8 +5,8 @@
  *
  * Run directly (`bun run build:shim`) to build now; `--force` rebuilds.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 
 export const SHIM_DIR = resolve(import.meta.dir, "..", "shim");
 export const BUILD_DIR = join(SHIM_DIR, "build");
@@ -39,6 +39,13 @@ const UNITS: ReadonlyArray<{ source: string; freestanding: boolean }> = [
 
 function compilerName(): string {
   return process.env.CC && process.env.CC.trim() !== "" ? process.env.CC.trim() : "cc";
+}
+
+export interface BuildOptions {
+  /** The C compiler (default: $CC, else cc). */
+  cc?: string;
+  /** Where the library goes (default: shim/build/libfaultline.so). */
+  output?: string;
 }
 
 function newestSourceTime(): number {
@@ -84,22 +91,24 @@ function assertSelfContained(object: string): void {
 
 /** Build the shim into a temporary name and rename it into place, so a
  * concurrent loader never sees half a library. */
-export function buildShim(): string {
-  mkdirSync(BUILD_DIR, { recursive: true });
-  const cc = compilerName();
+export function buildShim(options: BuildOptions = {}): string {
+  const output = options.output ?? SHIM_LIBRARY;
+  const buildDir = dirname(output);
+  mkdirSync(buildDir, { recursive: true });
+  const cc = options.cc ?? compilerName();
   const objects: string[] = [];
   for (const unit of UNITS) {
-    const object = join(BUILD_DIR, unit.source.replace(/\.c$/, `.${process.pid}.o`));
+    const object = join(buildDir, unit.source.replace(/\.c$/, `.${process.pid}.o`));
     const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
     run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);
     if (unit.freestanding) assertSelfContained(object);
     objects.push(object);
   }
-  const temporary = `${SHIM_LIBRARY}.${process.pid}.tmp`;
+  const temporary = `${output}.${process.pid}.tmp`;
   run([cc, "-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack", "-o", temporary, ...objects, "-lpthread"]);
-  renameSync(temporary, SHIM_LIBRARY);
-  for (const object of objects) Bun.file(object).unlink?.();
-  return SHIM_LIBRARY;
+  renameSync(temporary, output);
+  for (const object of objects) rmSync(object, { force: true });
+  return output;
 }
 
 /** The shim's path, built first if it is missing or stale. */

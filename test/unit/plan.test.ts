@@ -165,3 +165,17 @@ describe("placement", () => {
     }
   });
 });
+
+describe("PT_GNU_STACK", () => {
+  const kept: AddressRange[] = [];
+  const withStack = (flags: number | null) => {
+    const segments = [seg({ flags: PF_R | PF_X })];
+    if (flags !== null) segments.push({ type: 0x6474e551, flags, offset: 0, vaddr: 0, filesz: 0, memsz: 0, align: 16 });
+    return planLoad(image(segments), null, { populate: false, kept, minAddress: 0x10000, random: noRandomness }).executableStack;
+  };
+  test("asks for an executable stack only with PF_X", () => {
+    expect(withStack(PF_R | PF_W | PF_X)).toBe(true);
+    expect(withStack(PF_R | PF_W)).toBe(false);
+    expect(withStack(null)).toBe(false);
+  });
+});
