@@ -22,8 +22,9 @@ export interface OpenedFile {
  * meanwhile inherits the program's descriptor. */
 const O_CLOEXEC = 0o2000000;
 
-/** The first read: enough for the headers of nearly every executable. */
-const FIRST_READ_BYTES = 64 * 1024;
+/** The first read: a page holds the headers of nearly every executable;
+ * headBytesNeeded asks for more when it does not. */
+const FIRST_READ_BYTES = 4096;
 
 function readAt(fd: number, length: number, position: number): Buffer {
   const buffer = Buffer.alloc(length);
