@@ -20,11 +20,9 @@
 #include <signal.h>
 
 #include "child.h"
+#include "fault.h"
 #include "launch.h"
 #include "sys.h"
-
-#define FL_STR2(x) #x
-#define FL_STR(x) FL_STR2(x)
 
 /* Exit status of a child that failed before the jump (the shells' "found
  * but cannot execute"); the parent reads the shared status for the cause. */
@@ -216,13 +214,17 @@ static void map_region(struct fl_launch_spec *spec, uint64_t index) {
 	const struct fl_region *region =
 		(const struct fl_region *)((const char *)spec + spec->region_offset) + index;
 	int anonymous = region->offset == FL_ANONYMOUS;
+	int demand = (region->flags & FL_REGION_DEMAND) != 0;
 	int flags = MAP_PRIVATE | MAP_FIXED_NOREPLACE;
 	if (anonymous)
 		flags |= MAP_ANONYMOUS;
 	if (region->flags & FL_REGION_POPULATE)
 		flags |= MAP_POPULATE;
-	int prot = (int)region->prot;
-	int map_prot = region->zero_from ? prot | PROT_WRITE : prot;
+	/* A demand region is reserved inaccessible; its pages get the region's
+	 * protection (and the zeroed tail) when they are first touched. */
+	int prot = demand ? PROT_NONE : (int)region->prot;
+	int zero_tail = region->zero_from && !demand;
+	int map_prot = zero_tail ? prot | PROT_WRITE : prot;
 	int fd = anonymous ? -1 : (int)spec->files[region->file];
 
 	begin(spec, FL_STAGE_MAP_REGION);
@@ -234,7 +236,7 @@ static void map_region(struct fl_launch_spec *spec, uint64_t index) {
 		sys_munmap((uint64_t)at, region->length);
 		fail(spec, FL_STAGE_MAP_REGION, -EEXIST, index);
 	}
-	if (!region->zero_from)
+	if (!zero_tail)
 		return;
 	/* The file's bytes past the segment's end share the last page with the
 	 * start of the bss; they must read as zeros (the kernel's padzero). */
@@ -302,6 +304,19 @@ static void close_program_files(struct fl_launch_spec *spec) {
 	}
 }
 
+/* dpager and hpager: the fault handler, its stack, and (dpager) the entry
+ * point's page. */
+static void start_paging(struct fl_launch_spec *spec) {
+	begin(spec, FL_STAGE_PAGING);
+	/* Nothing to page: apager, or an hpager program whose bss fits in the
+	 * last page of its data. */
+	if (spec->policy == FL_POLICY_EAGER || spec->page_state_offset == 0)
+		return;
+	sys_result r = fl_paging_start(spec);
+	if (r < 0)
+		fail(spec, FL_STAGE_PAGING, r, spec->entry);
+}
+
 static void clear_signal_mask(struct fl_launch_spec *spec) {
 	begin(spec, FL_STAGE_SIGNAL_MASK);
 	uint64_t empty = 0;
@@ -334,6 +349,7 @@ void __attribute__((noreturn, used, visibility("hidden"))) fl_child_main(struct 
 	map_stack(spec);
 	describe_process(spec);
 	close_program_files(spec);
+	start_paging(spec);
 	clear_signal_mask(spec);
 
 	spec->status.stage = FL_STAGE_LAUNCHED;

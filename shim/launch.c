@@ -20,8 +20,13 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <time.h>
 
 #include "child.h"
+#include "regions.h"
 #include "launch.h"
 #include "sys.h"
 
@@ -153,19 +158,151 @@ struct fl_exit {
 	int64_t system_usec;
 };
 
+/* A drainer reads the child's event ring and writes the log and the trace. */
+struct drainer {
+	struct fl_launch_spec *spec;
+	int log_fd;   /* -1: quiet */
+	int trace_fd; /* -1: no trace */
+	char *pager;
+	char *files[FL_FILE_COUNT];
+	uint64_t start_ns;
+	int child_done; /* set by the waiter once wait4 has returned */
+};
+
 struct waiter {
 	pid_t pid;
 	int notify_fd;
+	struct drainer *drainer; /* null for apager */
+	pthread_t drainer_thread;
 };
 
+static uint64_t monotonic_now(void) {
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+static const char *protection_text(uint64_t prot) {
+	static const char *const names[] = { "---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx" };
+	return names[prot & 7];
+}
+
+static const char *decision_text(uint64_t decision) {
+	switch (decision) {
+	case FL_DECIDE_NEXT: return "next";
+	case FL_DECIDE_STRIDE_LEARNING: return "stride-learning";
+	case FL_DECIDE_STRIDE: return "stride";
+	case FL_DECIDE_READAHEAD_HIT: return "readahead-hit";
+	case FL_DECIDE_READAHEAD_MISS: return "readahead-miss";
+	default: return "none";
+	}
+}
+
+static const char *base_name(const char *path) {
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* One "PAGER: map ..." line per page the event mapped. */
+static void log_event(const struct drainer *d, const struct fl_event *e) {
+	for (uint64_t i = 0; i < e->count && i < FL_EVENT_PAGES; i++) {
+		uint64_t page = e->pages[i];
+		const struct fl_region *r = fl_find_region(d->spec, page);
+		if (!r)
+			continue;
+		char offset[32] = "-";
+		if (r->offset != FL_ANONYMOUS)
+			snprintf(offset, sizeof offset, "0x%llx", (unsigned long long)(r->offset + page - r->start));
+		const char *file = d->files[r->file] ? d->files[r->file] : "?";
+		char source[4200];
+		if (r->offset == FL_ANONYMOUS)
+			snprintf(source, sizeof source, "anon=bss(%s)", base_name(file));
+		else
+			snprintf(source, sizeof source, "file=%s", file);
+		char why[96];
+		if (e->kind == FL_EVENT_START)
+			snprintf(why, sizeof why, "start");
+		else if (i == 0)
+			snprintf(why, sizeof why, "fault=0x%llx", (unsigned long long)e->fault_address);
+		else
+			snprintf(why, sizeof why, "predicted=%s", decision_text(e->decision));
+		dprintf(d->log_fd, "%s: map addr=0x%llx size=0x%llx off=%s prot=%s %s %s\n", d->pager,
+			(unsigned long long)page, (unsigned long long)FL_PAGE_SIZE, offset,
+			protection_text(r->prot), source, why);
+	}
+}
+
+/* One JSON line per fault (or start) for --trace. */
+static void trace_event(const struct drainer *d, const struct fl_event *e) {
+	char mapped[FL_EVENT_PAGES * 24 + 8];
+	size_t at = 0;
+	mapped[at++] = '[';
+	for (uint64_t i = 0; i < e->count && i < FL_EVENT_PAGES; i++)
+		at += (size_t)snprintf(mapped + at, sizeof mapped - at, "%s\"0x%llx\"", i ? "," : "",
+				       (unsigned long long)e->pages[i]);
+	snprintf(mapped + at, sizeof mapped - at, "]");
+	double ms = e->time_ns > d->start_ns ? (double)(e->time_ns - d->start_ns) / 1e6 : 0.0;
+	if (e->kind == FL_EVENT_START)
+		dprintf(d->trace_fd, "{\"t_ms\":%.6f,\"kind\":\"start\",\"mapped\":%s}\n", ms, mapped);
+	else
+		dprintf(d->trace_fd,
+			"{\"t_ms\":%.6f,\"kind\":\"fault\",\"fault\":\"0x%llx\",\"page\":\"0x%llx\","
+			"\"mapped\":%s,\"predicted\":%llu,\"decision\":\"%s\"}\n",
+			ms, (unsigned long long)e->fault_address, (unsigned long long)fl_page_down(e->fault_address),
+			mapped, (unsigned long long)(e->count ? e->count - 1 : 0), decision_text(e->decision));
+}
+
+#define DRAIN_WAIT_NS 50000000l
+
+static void *drain_events(void *arg) {
+	struct drainer *d = arg;
+	struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
+	struct fl_event *events = (struct fl_event *)(ring + 1);
+	for (;;) {
+		uint32_t seen = __atomic_load_n(&ring->head_wake, __ATOMIC_ACQUIRE);
+		uint64_t tail = ring->tail;
+		struct fl_event *e = &events[tail % ring->capacity];
+		if (__atomic_load_n(&e->sequence, __ATOMIC_ACQUIRE) == tail + 1) {
+			if (d->log_fd >= 0)
+				log_event(d, e);
+			if (d->trace_fd >= 0)
+				trace_event(d, e);
+			__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_RELEASE);
+			__atomic_fetch_add(&ring->tail_wake, 1, __ATOMIC_RELEASE);
+			syscall(SYS_futex, &ring->tail_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+			continue;
+		}
+		/* Nothing published at the tail. Once the child is gone nothing
+		 * more will be (a slot it reserved and never filled is lost). */
+		if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE)) {
+			uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+			if (head > tail)
+				d->spec->status.events_dropped += head - tail;
+			break;
+		}
+		struct timespec wait = { 0, DRAIN_WAIT_NS };
+		syscall(SYS_futex, &ring->head_wake, FUTEX_WAIT, seen, &wait, NULL, 0);
+	}
+	return NULL;
+}
+
+static void free_drainer(struct drainer *d) {
+	if (!d)
+		return;
+	free(d->pager);
+	for (int i = 0; i < FL_FILE_COUNT; i++)
+		free(d->files[i]);
+	free(d);
+}
+
 static void *wait_for_child(void *arg) {
-	struct waiter w = *(struct waiter *)arg;
+	struct waiter *w = arg;
 	struct fl_exit result = { 0 };
 	struct rusage usage;
 	int status = 0;
 	pid_t r;
 	do
-		r = wait4(w.pid, &status, 0, &usage);
+		r = wait4(w->pid, &status, 0, &usage);
 	while (r < 0 && errno == EINTR);
 	if (r < 0) {
 		result.error = -errno;
@@ -175,11 +312,19 @@ static void *wait_for_child(void *arg) {
 		result.user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
 		result.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
 	}
+	if (w->drainer) {
+		struct fl_ring *ring = (struct fl_ring *)((char *)w->drainer->spec + w->drainer->spec->ring_offset);
+		__atomic_store_n(&w->drainer->child_done, 1, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&ring->head_wake, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &ring->head_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		pthread_join(w->drainer_thread, NULL);
+		free_drainer(w->drainer);
+	}
 	/* A pipe write of this size is atomic; the reader sees all or nothing. */
 	const char *bytes = (const char *)&result;
 	size_t left = sizeof result;
 	while (left > 0) {
-		ssize_t n = write(w.notify_fd, bytes, left);
+		ssize_t n = write(w->notify_fd, bytes, left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -187,51 +332,97 @@ static void *wait_for_child(void *arg) {
 		bytes += n;
 		left -= (size_t)n;
 	}
-	close(w.notify_fd);
-	free(arg);
+	close(w->notify_fd);
+	free(w);
 	return NULL;
 }
 
+/* Start a thread with every signal blocked but SIGPWR, which
+ * JavaScriptCore's collector relies on being deliverable; the new thread
+ * inherits the mask, so it takes no signal meant for Bun's own threads. */
+static int start_quiet_thread(pthread_t *thread, int detached, void *(*run)(void *), void *arg) {
+	sigset_t block, previous;
+	sigfillset(&block);
+	sigdelset(&block, SIGPWR);
+	pthread_attr_t attr;
+	int e = pthread_sigmask(SIG_BLOCK, &block, &previous);
+	if (e != 0)
+		return e;
+	e = pthread_attr_init(&attr);
+	if (e == 0) {
+		if (detached)
+			e = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (e == 0)
+			e = pthread_create(thread, &attr, run, arg);
+		pthread_attr_destroy(&attr);
+	}
+	/* Restoring a mask the call above returned cannot fail (EINVAL is for a
+	 * bad `how`). */
+	(void)pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	return e;
+}
+
+/* Split "pager\0program\0interpreter\0" into the drainer's labels. */
+static int read_labels(struct drainer *d, const char *labels) {
+	d->pager = strdup(labels);
+	labels += strlen(labels) + 1;
+	for (int i = 0; i < FL_FILE_COUNT; i++) {
+		d->files[i] = *labels ? strdup(labels) : NULL;
+		labels += strlen(labels) + 1;
+	}
+	return d->pager ? 0 : -ENOMEM;
+}
+
 /*
- * Start a thread that waits for pid and reports how it ended through a pipe.
- * Returns the pipe's read end (close-on-exec, so no launched program inherits
- * it) or a negative errno. JavaScript reads sizeof(struct fl_exit) bytes from
- * it without blocking its event loop.
+ * Start a thread that waits for pid and reports how it ended through a pipe,
+ * and, when the spec pages on demand, one that turns the child's events into
+ * log lines (on log_fd, unless it is -1) and trace lines (on trace_fd, unless
+ * -1). `labels` is "pager\0program path\0interpreter path\0". Returns the
+ * pipe's read end (close-on-exec, so no launched program inherits it) or a
+ * negative errno. JavaScript reads sizeof(struct fl_exit) bytes from it
+ * without blocking its event loop.
  */
-FL_EXPORT int64_t fl_wait_start(int64_t pid) {
+FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_t log_fd, int64_t trace_fd,
+				const char *labels) {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -errno;
-	struct waiter *w = malloc(sizeof *w);
+	struct waiter *w = calloc(1, sizeof *w);
 	if (!w) {
 		close(fds[0]);
 		close(fds[1]);
 		return -ENOMEM;
 	}
+	int e = 0;
 	w->pid = (pid_t)pid;
 	w->notify_fd = fds[1];
-	/* The waiter inherits a mask that takes no signal meant for Bun's own
-	 * threads; SIGPWR stays open because JavaScriptCore's collector relies
-	 * on it being deliverable. */
-	sigset_t block, previous;
-	sigfillset(&block);
-	sigdelset(&block, SIGPWR);
-	pthread_attr_t attr;
-	pthread_t thread;
-	int e = pthread_sigmask(SIG_BLOCK, &block, &previous);
-	if (e == 0) {
-		e = pthread_attr_init(&attr);
-		if (e == 0) {
-			e = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-			if (e == 0)
-				e = pthread_create(&thread, &attr, wait_for_child, w);
-			pthread_attr_destroy(&attr);
+	if (spec->ring_offset != 0) {
+		struct drainer *d = calloc(1, sizeof *d);
+		e = d ? -read_labels(d, labels) : ENOMEM;
+		if (d) {
+			d->spec = spec;
+			d->log_fd = (int)log_fd;
+			d->trace_fd = (int)trace_fd;
+			d->start_ns = monotonic_now();
+			w->drainer = d;
 		}
-		/* Restoring a mask the call above returned cannot fail (EINVAL is
-		 * for a bad `how`), and the thread owns `w` once created. */
-		(void)pthread_sigmask(SIG_SETMASK, &previous, NULL);
+		if (e == 0)
+			e = start_quiet_thread(&w->drainer_thread, 0, drain_events, d);
+		if (e != 0) {
+			free_drainer(d);
+			w->drainer = NULL;
+		}
 	}
+	pthread_t waiter;
+	if (e == 0)
+		e = start_quiet_thread(&waiter, 1, wait_for_child, w);
 	if (e != 0) {
+		/* No waiter: the drainer must not outlive this call either. */
+		if (w->drainer) {
+			__atomic_store_n(&w->drainer->child_done, 1, __ATOMIC_RELEASE);
+			pthread_join(w->drainer_thread, NULL);
+			free_drainer(w->drainer);
+		}
 		free(w);
 		close(fds[0]);
 		close(fds[1]);

@@ -24,6 +24,16 @@ enum fl_file { FL_FILE_PROGRAM = 0, FL_FILE_INTERPRETER = 1, FL_FILE_COUNT = 2 }
 
 /* Region.flags */
 #define FL_REGION_POPULATE 1ull /* fault every page in before the jump */
+#define FL_REGION_DEMAND 2ull   /* reserved PROT_NONE; pages enabled on fault */
+
+/* Paging policies. */
+enum fl_policy { FL_POLICY_EAGER = 0, FL_POLICY_DEMAND = 1, FL_POLICY_HYBRID = 2 };
+
+/* Predictors: which pages besides the faulting one a fault maps. */
+enum fl_predictor { FL_PREDICT_NONE = 0, FL_PREDICT_NEXT, FL_PREDICT_STRIDE, FL_PREDICT_READAHEAD };
+
+/* Per-page state of demand regions, one byte each. */
+enum fl_page_state { FL_PAGE_RESERVED = 0, FL_PAGE_ENABLING = 1, FL_PAGE_ENABLED = 2 };
 
 /* One mapping of the plan: page-aligned, non-overlapping, sorted by start. */
 struct fl_region {
@@ -34,7 +44,7 @@ struct fl_region {
 	uint64_t prot;      /* PROT_* */
 	uint64_t flags;     /* FL_REGION_* */
 	uint64_t zero_from; /* bytes from here to the region's end are zeroed (0: none) */
-	uint64_t reserved;
+	uint64_t page_index; /* demand regions: index of the first page's state byte */
 };
 
 /* An address range the cleanup must leave alone: [start, end). */
@@ -58,6 +68,7 @@ enum fl_stage {
 	FL_STAGE_MAP_STACK,
 	FL_STAGE_PROCESS_NAME,
 	FL_STAGE_CLOSE_FILES,
+	FL_STAGE_PAGING,
 	FL_STAGE_SIGNAL_MASK,
 	FL_STAGE_LAUNCHED,
 };
@@ -75,7 +86,49 @@ struct fl_status {
 	uint64_t mm_map_error; /* errno of PR_SET_MM_MAP, 0 when it took effect */
 	uint64_t exe_error;    /* errno of setting /proc/self/exe, 0 when set */
 	uint64_t rss_reset_error; /* errno of the peak-RSS reset, 0 when done */
-	uint64_t reserved;
+	uint64_t faults;       /* demand faults resolved */
+	uint64_t pages_enabled; /* demand pages made accessible, predicted ones included */
+	uint64_t handler_error; /* first errno a fault handler met (the program then died) */
+	uint64_t events_dropped; /* events the log had no room for */
+};
+
+/* What a fault (or the start) did, for the log and --trace; written by the
+ * child into a ring buffer in kept memory, read by the parent's drainer. */
+#define FL_EVENT_PAGES 10
+enum fl_event_kind { FL_EVENT_START = 1, FL_EVENT_FAULT = 2 };
+enum fl_decision {
+	FL_DECIDE_NONE = 0,       /* no predictor */
+	FL_DECIDE_NEXT,           /* the following pages */
+	FL_DECIDE_STRIDE_LEARNING, /* stride not yet seen twice */
+	FL_DECIDE_STRIDE,         /* stride confirmed */
+	FL_DECIDE_READAHEAD_HIT,  /* sequential: window grew */
+	FL_DECIDE_READAHEAD_MISS, /* not sequential: window reset */
+};
+struct fl_event {
+	uint64_t sequence; /* 1-based; written last, so a reader sees a whole event */
+	uint64_t time_ns;  /* CLOCK_MONOTONIC */
+	uint64_t fault_address;
+	uint64_t kind;
+	uint64_t decision;
+	uint64_t count; /* pages mapped: pages[0] is the faulting page */
+	uint64_t pages[FL_EVENT_PAGES];
+};
+
+/* The ring: head counts events reserved by writers, tail events consumed. */
+struct fl_ring {
+	uint32_t head_wake; /* futex word: bumped after each published event */
+	uint32_t tail_wake; /* futex word: bumped after the reader consumes */
+	uint64_t head;
+	uint64_t tail;
+	uint64_t capacity;
+};
+
+/* Predictor state, shared by the program's threads (races only blur hints). */
+struct fl_predictor_state {
+	uint64_t last_page;
+	int64_t last_delta;
+	uint64_t window;
+	uint64_t next_expected;
 };
 
 /* The kernel's struct prctl_mm_map (include/uapi/linux/prctl.h), spelled out
@@ -133,6 +186,16 @@ struct fl_launch_spec {
 	uint64_t rseq_area;
 	uint64_t rseq_length;
 	uint64_t rseq_signature;
+
+	/* Paging (dpager, hpager). */
+	uint64_t policy;          /* enum fl_policy */
+	uint64_t predictor;       /* enum fl_predictor */
+	uint64_t predict_pages;   /* pages per fault, the faulting one included */
+	uint64_t page_state_offset; /* from the spec's start: one byte per demand page */
+	uint64_t altstack_offset;   /* from the spec's start: the fault handler's stack */
+	uint64_t altstack_size;
+	uint64_t ring_offset;     /* from the spec's start: struct fl_ring, then events */
+	uint64_t predictor_offset; /* from the spec's start: struct fl_predictor_state */
 
 	struct fl_status status;
 };

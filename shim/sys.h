@@ -16,6 +16,10 @@
 
 typedef long sys_result;
 
+/* A macro's value as a string, for system-call numbers in inline assembly. */
+#define FL_STR2(x) #x
+#define FL_STR(x) FL_STR2(x)
+
 /* The kernel reports failure as a value in [-4095, -1]. */
 #define SYS_MAX_ERRNO 4095
 

@@ -4,7 +4,7 @@
  * (package scripts `apager`, `dpager`, `hpager`). Exits the way the program
  * did; loader errors are one line and exit 127 or 126.
  */
-import { readFileSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { launch, type PagerName } from "./launch.ts";
@@ -69,13 +69,22 @@ async function main(args: string[]): Promise<number> {
   watch("SIGTERM", forward("SIGTERM"));
   watch("SIGHUP", forward("SIGHUP"));
 
-  const outcome = await launch(line.argv, {
-    pager: line.pager,
-    log: line.quiet ? null : say,
-    onStart: (pid) => {
-      child = pid;
-    },
-  });
+  const traceFd = line.trace === null ? -1 : openSync(line.trace, "w");
+  let outcome;
+  try {
+    outcome = await launch(line.argv, {
+      pager: line.pager,
+      log: line.quiet ? null : say,
+      traceFd,
+      ...(line.predictor ? { predictor: line.predictor } : {}),
+      ...(line.pages ? { pages: line.pages } : {}),
+      onStart: (pid) => {
+        child = pid;
+      },
+    });
+  } finally {
+    if (traceFd >= 0) closeSync(traceFd);
+  }
   child = 0;
   if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);
   for (const difference of outcome.differences) if (!line.quiet) say(`${line.pager}: note: ${difference}`);

@@ -5,24 +5,33 @@
  *   const report = await run(["/bin/ls", "-l"], { pager: "apager", quiet: true });
  *   console.log(report.exitCode, report.maxRssKiB);
  */
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { launch, type PagerName } from "./launch.ts";
+import type { PredictorName } from "./spec.ts";
 import { toReport, type RunReport } from "./report.ts";
 
 export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "./errors.ts";
 export type { PagerName } from "./launch.ts";
+export type { PredictorName } from "./spec.ts";
 export type { RunReport } from "./report.ts";
 
 export interface RunOptions {
   /** "apager" (default), "dpager" or "hpager". */
   pager?: PagerName;
+  /** hpager: "next" (default), "stride" or "readahead". */
+  predictor?: PredictorName;
+  /** hpager: pages each fault maps, the faulting one included (default 2). */
+  pages?: number;
+  /** Write every page fault as one JSON line to this file. */
+  trace?: string;
   /** Do not log mappings (by default they go to stderr, as with the CLI). */
   quiet?: boolean;
   /** Also write the report as JSON to this file. */
   report?: string;
   /** The program's environment (default: this process's). */
   env?: Record<string, string | undefined>;
-  /** Receives each mapping line instead of stderr. */
+  /** Receives each mapping line made at start instead of stderr (mappings
+   * made on demand are logged to stderr by the shim, unless quiet). */
   log?: (line: string) => void;
   /** Called with the program's pid once it runs (to signal it, say). */
   onStart?: (pid: number) => void;
@@ -35,12 +44,21 @@ export interface RunOptions {
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunReport> {
   const log = options.quiet ? null : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-  const outcome = await launch(argv, {
-    pager: options.pager ?? "apager",
-    log,
-    ...(options.env ? { env: options.env } : {}),
-    ...(options.onStart ? { onStart: options.onStart } : {}),
-  });
+  const traceFd = options.trace ? openSync(options.trace, "w") : -1;
+  let outcome;
+  try {
+    outcome = await launch(argv, {
+      pager: options.pager ?? "apager",
+      log,
+      traceFd,
+      ...(options.predictor ? { predictor: options.predictor } : {}),
+      ...(options.pages ? { pages: options.pages } : {}),
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.onStart ? { onStart: options.onStart } : {}),
+    });
+  } finally {
+    if (traceFd >= 0) closeSync(traceFd);
+  }
   const report = toReport(outcome);
   if (options.report) writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);
   return report;

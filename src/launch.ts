@@ -14,10 +14,10 @@ import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, parseElf, type ElfImage } from "./elf.ts";
 import { LoadError } from "./errors.ts";
 import { DEFAULT_STACK_LIMIT, readMachineFacts, type MachineFacts } from "./machine.ts";
-import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Random, type Region } from "./plan.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { forkAndLaunch, mapKept, shimExtent, unmapKept, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
-import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus } from "./spec.ts";
+import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus, type PredictorName } from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
@@ -38,12 +38,26 @@ const BUN_IGNORED_SIGNALS = [osConstants.signals.SIGPIPE, osConstants.signals.SI
  * gap, platform string, random bytes, padding and a page of slack. */
 const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
 
+/** The paging policy each pager runs. */
+export const POLICY_OF: Record<PagerName, Policy> = { apager: "eager", dpager: "demand", hpager: "hybrid" };
+export const PREDICTORS: readonly PredictorName[] = ["next", "stride", "readahead"];
+/** Pages per fault when hpager is not told otherwise. */
+export const DEFAULT_PREDICT_PAGES = 2;
+
 export interface LaunchOptions {
   pager?: PagerName;
+  /** hpager's predictor (default "next") and pages per fault (default 2). */
+  predictor?: PredictorName;
+  pages?: number;
+  /** A descriptor to write one JSON line per fault to (--trace). */
+  traceFd?: number;
   /** The program's environment; Bun's own by default. */
   env?: Record<string, string | undefined>;
-  /** Called with each mapping line (without the trailing newline). */
+  /** Called with each mapping line made at start (without the newline).
+   * Demand-paged mappings are logged as they happen, by the shim, to
+   * `faultLogFd` (stderr by default) when `log` is set. */
   log?: ((line: string) => void) | null;
+  faultLogFd?: number;
   /** Called with the child's pid once it is running. */
   onStart?: (pid: number) => void;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
@@ -51,17 +65,31 @@ export interface LaunchOptions {
   random?: Random;
 }
 
-/** One mapping the loader made, as logged. */
+/** One mapping the loader made at start, as logged. */
 export interface Mapping {
   address: number;
   size: number;
   offset: number | null;
   prot: number;
   source: string;
+  /** Reserved only; its pages come on demand. */
+  demand: boolean;
+}
+
+/** The most pages the demand regions of a program and interpreter can
+ * span: each PT_LOAD's pages, plus one for a page two segments share. */
+function demandPageBound(image: ElfImage, interpreter: ElfImage | null): number {
+  let pages = 0;
+  for (const segment of [...image.segments, ...(interpreter?.segments ?? [])]) {
+    pages += Math.ceil(((segment.vaddr % PAGE_SIZE) + segment.memsz) / PAGE_SIZE) + 1;
+  }
+  return pages;
 }
 
 export interface LaunchOutcome {
   pager: PagerName;
+  predictor: PredictorName;
+  pages: number;
   program: string;
   argv: string[];
   exitCode: number | null;
@@ -116,8 +144,9 @@ export function protString(prot: number): string {
   return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
 }
 
-export function mappingLine(pager: PagerName, m: Mapping): string {
+export function mappingLine(pager: PagerName, m: Mapping, reserved = false): string {
   const offset = m.offset === null ? "-" : hex(m.offset);
+  if (reserved) return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
   return `${pager}: map addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`;
 }
 
@@ -147,6 +176,7 @@ function regionMappings(plan: Plan, program: string, interpreter: string | null)
     offset: r.offset,
     prot: r.prot,
     source: r.offset === null ? `anon=bss(${r.file === "program" ? basename(program) : basename(interpreter ?? "")})` : `file=${r.file === "program" ? program : interpreter}`,
+    demand: r.demand,
   }));
 }
 
@@ -166,7 +196,6 @@ function describeFailure(file: string, status: LaunchStatus, exit: ChildExit): L
 export async function launch(argv: readonly string[], options: LaunchOptions = {}): Promise<LaunchOutcome> {
   const pager = options.pager ?? "apager";
   if (argv.length === 0 || argv[0] === undefined) throw new LoadError("''", "no program given", "ENOENT");
-  if (pager !== "apager") throw new LoadError(argv[0], `${pager} is not available yet`, "EINVAL");
   const opened: OpenedFile[] = [];
   try {
     // binfmt_script: follow #! lines to the ELF interpreter that runs them.
@@ -217,9 +246,18 @@ async function runPlanned(
   const stringBytes = [...argv, ...envp, execfn].reduce((n, s) => n + encoder.encode(s).length + 1, 0);
   const auxvBound = facts.auxvTemplate.length + 12;
   const pointerBytes = (argv.length + envp.length + 3 + 2 * auxvBound) * 8;
+  const policy = POLICY_OF[pager];
+  const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
+  const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
   const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
   const keptBound = facts.specialMappings.length + 3;
-  const length = specLength(keptBound, regionBound, auxvBound, stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD);
+  const length = specLength({
+    keptCount: keptBound,
+    regionCount: regionBound,
+    auxvEntries: auxvBound,
+    stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
+    demandPages: policy === "eager" ? 0 : demandPageBound(image, interpreterImage),
+  });
   const memory = acquireKept(length);
   try {
     const shim = shimExtent();
@@ -230,7 +268,7 @@ async function runPlanned(
     ]);
     const stackReach: AddressRange = { start: facts.stackTop - stackLimit - STACK_GUARD_GAP, end: facts.stackTop, name: "stack" };
     const plan = planLoad(image, interpreterImage, {
-      populate: pager === "apager",
+      policy,
       kept: [...kept, stackReach],
       minAddress: facts.mmapMinAddress,
       random,
@@ -279,20 +317,27 @@ async function runPlanned(
           envEnd: stack.envEnd,
         },
         rssReset: true,
-        unmapAtJump: pager === "apager",
+        unmapAtJump: policy === "eager",
+        policy,
+        predictor,
+        predictPages,
       },
       memory.address,
       memory.bytes,
     );
 
     const mappings = regionMappings(plan, image.file, interpreterImage?.file ?? null);
-    mappings.push({ address: stack.mappingStart, size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack" });
-    if (options.log) for (const m of mappings) options.log(mappingLine(pager, m));
+    mappings.push({ address: stack.mappingStart, size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
+    if (options.log) for (const m of mappings) options.log(mappingLine(pager, m, m.demand));
 
     const started = performance.now();
     const pid = forkAndLaunch(memory.address);
     options.onStart?.(pid);
-    const exit = await waitForExit(pid);
+    const exit = await waitForExit(pid, memory.address, {
+      logFd: options.log ? (options.faultLogFd ?? 2) : -1,
+      traceFd: options.traceFd ?? -1,
+      labels: [pager, image.file, interpreterImage?.file ?? ""],
+    });
     const wallMs = performance.now() - started;
     const status = readStatus(memory.view);
     if (!status.launched) throw describeFailure(image.file, status, exit);
@@ -302,16 +347,21 @@ async function runPlanned(
     if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe Bun`);
     else if (status.exeError) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
     if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
+    if (status.handlerError) differences.push(`the fault handler could not map a page (${errnoName(status.handlerError)}${status.handlerError === 12 ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended with SIGSEGV`);
+    if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
+    const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);
     return {
       pager,
+      predictor,
+      pages: predictPages,
       program: image.file,
       argv,
       exitCode: signalNumber === 0 ? (exit.waitStatus >> 8) & 0xff : null,
       signal: signalNumber === 0 ? null : signalName(signalNumber),
       signalNumber: signalNumber === 0 ? null : signalNumber,
       coreDumped: (exit.waitStatus & 0x80) !== 0,
-      faults: 0,
-      pagesMapped: mappings.reduce((n, m) => n + m.size / PAGE_SIZE, 0),
+      faults: status.faults,
+      pagesMapped: startPages + status.pagesEnabled,
       wallMs,
       maxRssKiB: exit.maxRssKiB,
       userMs: exit.userMicros / 1000,

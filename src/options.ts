@@ -3,31 +3,52 @@
  * program's. Pure, so the parsing is tested without running anything.
  */
 import { UsageError } from "./errors.ts";
-import { PAGERS, type PagerName } from "./launch.ts";
+import { PAGERS, PREDICTORS, type PagerName } from "./launch.ts";
+import type { PredictorName } from "./spec.ts";
+
+/** Pages a fault may map under hpager: the faulting one and up to 15 more. */
+export const MAX_PREDICT_PAGES = 16;
 
 export interface CommandLine {
   pager: PagerName;
   quiet: boolean;
   report: string | null;
+  trace: string | null;
+  predictor: PredictorName | null;
+  pages: number | null;
   help: boolean;
   version: boolean;
   /** PROGRAM and its arguments. */
   argv: string[];
 }
 
+const DESCRIPTIONS: Record<PagerName, string> = {
+  apager: "apager maps and populates every page before the program starts.",
+  dpager: "dpager maps only the entry point's page at start; every other page is\nmapped when the program first touches it (from a SIGSEGV handler).",
+  hpager: "hpager maps text and data at start and pages the bss in on demand;\neach fault also maps pages a predictor expects to be touched next.",
+};
+
+const HPAGER_OPTIONS = `      --predict NAME next (default): the pages after the faulting one;
+                     stride: repeat the distance between faults once seen twice;
+                     readahead: a window that grows while faults are sequential
+      --pages N      pages each fault maps, the faulting one included
+                     (default 2, at most ${MAX_PREDICT_PAGES})
+`;
+
 export function usage(pager: PagerName): string {
   return `Usage: bun run ${pager} [options] PROGRAM [ARGS...]
 
 Load PROGRAM (an x86-64 ELF executable or a #! script) into a fresh address
 space from Bun and run it with ARGS, the way the kernel's execve would.
-${pager === "apager" ? "apager maps and populates every page before the program starts." : ""}
+${DESCRIPTIONS[pager]}
 Each mapping is logged on stderr as one line starting with "${pager}:".
 
 Options (they stop at PROGRAM; every word after it is the program's):
   -q, --quiet        do not log mappings
       --report FILE  write a JSON report (exit status, faults, pages mapped,
                      wall time, the program's peak RSS) to FILE
-  -h, --help         show this help
+      --trace FILE   write every page fault as one JSON line to FILE
+${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
       --version      show faultline's version
       --             end of options (for a PROGRAM starting with '-')
 
@@ -39,7 +60,23 @@ Exit status: the program's own, or the same signal it died of.
 
 export function parseCommandLine(pager: string, args: readonly string[]): CommandLine {
   if (!(PAGERS as readonly string[]).includes(pager)) throw new UsageError(`unknown pager '${pager}' (expected ${PAGERS.join(", ")})`);
-  const line: CommandLine = { pager: pager as PagerName, quiet: false, report: null, help: false, version: false, argv: [] };
+  const line: CommandLine = {
+    pager: pager as PagerName,
+    quiet: false,
+    report: null,
+    trace: null,
+    predictor: null,
+    pages: null,
+    help: false,
+    version: false,
+    argv: [],
+  };
+  const valueOf = (name: string, arg: string): string => {
+    const value = arg === name ? args[++i] : arg.slice(name.length + 1);
+    if (value === undefined || value === "") throw new UsageError(`${name} needs a value`);
+    return value;
+  };
+  const is = (name: string, arg: string) => arg === name || arg.startsWith(`${name}=`);
   let i = 0;
   for (; i < args.length; i++) {
     const arg = args[i]!;
@@ -51,13 +88,23 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     if (arg === "-q" || arg === "--quiet") line.quiet = true;
     else if (arg === "-h" || arg === "--help") line.help = true;
     else if (arg === "--version") line.version = true;
-    else if (arg === "--report" || arg.startsWith("--report=")) {
-      const value = arg === "--report" ? args[++i] : arg.slice("--report=".length);
-      if (value === undefined || value === "") throw new UsageError("--report needs a file name");
-      line.report = value;
+    else if (is("--report", arg)) line.report = valueOf("--report", arg);
+    else if (is("--trace", arg)) line.trace = valueOf("--trace", arg);
+    else if (is("--predict", arg)) {
+      const name = valueOf("--predict", arg);
+      if (!(PREDICTORS as readonly string[]).includes(name)) throw new UsageError(`unknown predictor '${name}' (expected ${PREDICTORS.join(", ")})`);
+      line.predictor = name as PredictorName;
+    } else if (is("--pages", arg)) {
+      const value = valueOf("--pages", arg);
+      const pages = Number(value);
+      if (!Number.isInteger(pages) || pages < 1 || pages > MAX_PREDICT_PAGES) throw new UsageError(`--pages takes a whole number from 1 to ${MAX_PREDICT_PAGES}, not '${value}'`);
+      line.pages = pages;
     } else throw new UsageError(`unknown option '${arg}'`);
   }
   line.argv = args.slice(i);
+  if (line.pager !== "hpager" && (line.predictor !== null || line.pages !== null)) {
+    throw new UsageError(`--predict and --pages apply to hpager, not ${line.pager}`);
+  }
   if (!line.help && !line.version && line.argv.length === 0) throw new UsageError("no PROGRAM given");
   return line;
 }

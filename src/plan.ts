@@ -40,7 +40,22 @@ export interface Region {
   zeroFrom: number;
   /** The PT_LOAD it comes from (index among program headers). */
   segment: number;
+  /** Faulted in before the jump (apager; hpager's text and data). */
   populate: boolean;
+  /** Reserved at start, its pages enabled on first touch (dpager; hpager's bss). */
+  demand: boolean;
+}
+
+/**
+ * How a pager maps: eager (apager) maps and populates everything; demand
+ * (dpager) reserves everything and pages it in on faults; hybrid (hpager)
+ * maps and populates the file-backed text and data, and pages the bss in.
+ */
+export type Policy = "eager" | "demand" | "hybrid";
+
+function applyPolicy(region: Region, policy: Policy): Region {
+  const demand = policy === "demand" || (policy === "hybrid" && region.offset === null);
+  return { ...region, demand, populate: !demand };
 }
 
 /** An address range [start, end) with a name for messages. */
@@ -122,7 +137,7 @@ export function imageExtent(image: ElfImage, bias: number): { start: number; end
  * Where two segments share a page the later one wins, as the kernel's
  * MAP_FIXED mapping of the later segment replaces the page.
  */
-export function regionsForImage(image: ElfImage, bias: number, file: FileRole, populate: boolean): Region[] {
+export function regionsForImage(image: ElfImage, bias: number, file: FileRole, policy: Policy): Region[] {
   const regions: Region[] = [];
   const push = (region: Region) => {
     while (regions.length > 0) {
@@ -151,7 +166,8 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
         prot,
         zeroFrom: zeroTail ? fileEnd : 0,
         segment: segment.index,
-        populate,
+        populate: true,
+        demand: false,
       });
       anonymousStart = mappedEnd;
     }
@@ -165,11 +181,12 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
         prot: PROT_READ | PROT_WRITE | (prot & PROT_EXEC),
         zeroFrom: 0,
         segment: segment.index,
-        populate,
+        populate: true,
+        demand: false,
       });
     }
   }
-  return regions;
+  return regions.map((r) => applyPolicy(r, policy));
 }
 
 function overlaps(a: { start: number; end: number }, b: { start: number; end: number }): boolean {
@@ -270,8 +287,7 @@ export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRa
 }
 
 export interface PlanOptions {
-  /** apager: every region populated before the jump. */
-  populate: boolean;
+  policy: Policy;
   /** Ranges the loader keeps (shim, spec memory, vDSO, the stack's reach). */
   kept: readonly AddressRange[];
   /** vm.mmap_min_addr */
@@ -290,7 +306,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   const bias = chooseProgramBias(program, options.kept, options.random);
   checkPlacement(program, bias, options.kept, options.minAddress);
   const programExtent = imageExtent(program, bias);
-  const regions = regionsForImage(program, bias, "program", options.populate);
+  const regions = regionsForImage(program, bias, "program", options.policy);
 
   let interpreterPlacement: Placement | null = null;
   if (interpreter !== null) {
@@ -298,7 +314,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random);
     checkPlacement(interpreter, interpreterBias, avoid, options.minAddress);
     interpreterPlacement = { image: interpreter, bias: interpreterBias };
-    regions.push(...regionsForImage(interpreter, interpreterBias, "interpreter", options.populate));
+    regions.push(...regionsForImage(interpreter, interpreterBias, "interpreter", options.policy));
     regions.sort((a, b) => a.start - b.start);
   }
 

@@ -5,6 +5,9 @@ import type { LaunchOutcome } from "./launch.ts";
 
 export interface RunReport {
   pager: LaunchOutcome["pager"];
+  /** hpager's predictor and pages per fault ("none" and 1 otherwise). */
+  predictor: LaunchOutcome["predictor"];
+  pages: number;
   program: string;
   argv: string[];
   exitCode: number | null;
@@ -24,6 +27,8 @@ export interface RunReport {
 export function toReport(outcome: LaunchOutcome): RunReport {
   return {
     pager: outcome.pager,
+    predictor: outcome.predictor,
+    pages: outcome.pages,
     program: outcome.program,
     argv: outcome.argv,
     exitCode: outcome.exitCode,

@@ -34,6 +34,7 @@ const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wal
 /** Translation units and whether they run on the freestanding path. */
 const UNITS: ReadonlyArray<{ source: string; freestanding: boolean }> = [
   { source: "child.c", freestanding: true },
+  { source: "fault.c", freestanding: true },
   { source: "launch.c", freestanding: false },
 ];
 
@@ -78,14 +79,21 @@ function run(argv: string[]): string {
   return result.stdout.toString();
 }
 
-/** Objects on the freestanding path may not call anything outside themselves:
- * once the child has unmapped libc such a call jumps into nothing. */
-function assertSelfContained(object: string): void {
-  const undefinedSymbols = run(["nm", "-u", object]).trim();
-  if (undefinedSymbols !== "") {
-    throw new ShimBuildError(
-      `faultline: ${object} calls outside itself on the freestanding path: ${undefinedSymbols.replace(/\s+/g, " ")}`,
-    );
+function symbols(args: string[], object: string): string[] {
+  return run(["nm", ...args, object])
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/).pop() ?? "")
+    .filter((name) => name !== "");
+}
+
+/** Objects on the freestanding path may call nothing but each other: once
+ * the child has unmapped libc, any other call jumps into nothing. */
+function assertSelfContained(objects: string[]): void {
+  // The GOT is the shim's own table, filled in when Bun loads it.
+  const defined = new Set([...objects.flatMap((o) => symbols(["--defined-only"], o)), "_GLOBAL_OFFSET_TABLE_"]);
+  const outside = objects.flatMap((o) => symbols(["-u"], o)).filter((name) => !defined.has(name));
+  if (outside.length > 0) {
+    throw new ShimBuildError(`faultline: the shim's freestanding path calls outside itself: ${[...new Set(outside)].join(" ")}`);
   }
 }
 
@@ -97,17 +105,22 @@ export function buildShim(options: BuildOptions = {}): string {
   mkdirSync(buildDir, { recursive: true });
   const cc = options.cc ?? compilerName();
   const objects: string[] = [];
-  for (const unit of UNITS) {
-    const object = join(buildDir, unit.source.replace(/\.c$/, `.${process.pid}.o`));
-    const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
-    run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);
-    if (unit.freestanding) assertSelfContained(object);
-    objects.push(object);
-  }
+  const freestanding: string[] = [];
   const temporary = `${output}.${process.pid}.tmp`;
-  run([cc, "-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack", "-o", temporary, ...objects, "-lpthread"]);
-  renameSync(temporary, output);
-  for (const object of objects) rmSync(object, { force: true });
+  try {
+    for (const unit of UNITS) {
+      const object = join(buildDir, unit.source.replace(/\.c$/, `.${process.pid}.o`));
+      const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
+      objects.push(object);
+      run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);
+      if (unit.freestanding) freestanding.push(object);
+    }
+    assertSelfContained(freestanding);
+    run([cc, "-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack", "-o", temporary, ...objects, "-lpthread"]);
+    renameSync(temporary, output);
+  } finally {
+    for (const file of [...objects, temporary]) rmSync(file, { force: true });
+  }
   return output;
 }
 

@@ -14,7 +14,7 @@ const symbols = {
   fl_shim_extent: { args: [FFIType.ptr], returns: FFIType.void },
   fl_spec_layout: { args: [FFIType.ptr], returns: FFIType.void },
   fl_launch: { args: [FFIType.u64], returns: FFIType.i64 },
-  fl_wait_start: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.u64, FFIType.i64, FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_exit_size: { args: [], returns: FFIType.u64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
@@ -101,10 +101,22 @@ export interface ChildExit {
   systemMicros: number;
 }
 
-/** Wait for pid on a shim thread; resolves without blocking the event loop. */
-export async function waitForExit(pid: number): Promise<ChildExit> {
+export interface WaitOptions {
+  /** Where demand-paging mappings are logged (-1: nowhere). */
+  logFd: number;
+  /** Where fault events go as JSON lines (-1: nowhere). */
+  traceFd: number;
+  /** The pager's name, the program's path and the interpreter's ("" if none). */
+  labels: [string, string, string];
+}
+
+/** Wait for pid on a shim thread (draining its fault events meanwhile, for
+ * a demand-paged spec at specAddress); resolves without blocking the event
+ * loop. */
+export async function waitForExit(pid: number, specAddress: number, options: WaitOptions): Promise<ChildExit> {
   const shim = load();
-  const fd = check("starting the waiter", shim.fl_wait_start(pid));
+  const labels = Buffer.from(`${options.labels.join("\0")}\0`);
+  const fd = check("starting the waiter", shim.fl_wait_start(pid, specAddress, options.logFd, options.traceFd, ptr(labels)));
   const size = Number(shim.fl_exit_size());
   const bytes = await readExactly(fd, size);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

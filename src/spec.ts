@@ -5,24 +5,39 @@
  * kept memory is src/launch.ts's job.
  */
 import { PAGE_SIZE, USER_ADDRESS_LIMIT } from "./elf.ts";
-import { pageUp, type AddressRange, type Region } from "./plan.ts";
+import { pageUp, type AddressRange, type Policy, type Region } from "./plan.ts";
 import type { StackImage } from "./stack.ts";
 
 export const SPEC_MAGIC = 0x31656e696c746c66n; // "fltline1"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 27;
-const STATUS_WORDS = 8;
+const HEADER_WORDS = 35;
+const STATUS_WORDS = 11;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
 export const REGION_BYTES = 8 * WORD;
 export const RANGE_BYTES = 2 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
+/** struct fl_ring and struct fl_event, struct fl_predictor_state. */
+export const RING_HEADER_BYTES = 4 * WORD;
+export const EVENT_BYTES = 16 * WORD;
+export const PREDICTOR_STATE_BYTES = 4 * WORD;
+/** Events the ring holds before a faulting thread waits for the parent to
+ * catch up: at 128 bytes each, 128 KiB of kept memory. */
+export const RING_CAPACITY = 1024;
+/** The fault handler's alternate stack: room for a handler frame with the
+ * largest signal frame x86-64 uses (AVX-512 state) several times over. */
+export const ALTSTACK_BYTES = 64 * 1024;
 /** The child's own stack while it works; its deepest frame holds a 2 KiB
  * directory batch. */
 export const CHILD_STACK_BYTES = 64 * 1024;
 const ANONYMOUS = 0xffffffffffffffffn;
 const REGION_POPULATE = 1n;
+const REGION_DEMAND = 2n;
+
+export type PredictorName = "none" | "next" | "stride" | "readahead";
+const POLICY_CODES: Record<Policy, number> = { eager: 0, demand: 1, hybrid: 2 };
+const PREDICTOR_CODES: Record<PredictorName, number> = { none: 0, next: 1, stride: 2, readahead: 3 };
 const PROCESS_NAME_BYTES = 16;
 
 /** The layout the shim was built with, as fl_spec_layout reports it. */
@@ -57,6 +72,10 @@ export interface SpecInput {
   memory: MemoryDescription | null;
   rssReset: boolean;
   unmapAtJump: boolean;
+  policy: Policy;
+  predictor: PredictorName;
+  /** Pages a fault maps, the faulting one included. */
+  predictPages: number;
 }
 
 function align(n: number, to: number): number {
@@ -70,23 +89,43 @@ interface Offsets {
   auxv: number;
   stackImage: number;
   childStackTop: number;
+  predictor: number;
+  ring: number;
+  altstack: number;
+  pageStates: number;
   length: number;
 }
 
-function offsetsFor(keptCount: number, regionCount: number, auxvWords: number, stackImageBytes: number): Offsets {
+/** Sizes that decide a spec's layout. demandPages is 0 for apager, which
+ * needs no paging state at all. */
+export interface SpecSizes {
+  keptCount: number;
+  regionCount: number;
+  auxvEntries: number;
+  stackImageBytes: number;
+  demandPages: number;
+}
+
+function offsetsFor(sizes: SpecSizes): Offsets {
   const kept = SPEC_HEADER_BYTES;
-  const regions = kept + keptCount * RANGE_BYTES;
-  const mmMap = regions + regionCount * REGION_BYTES;
+  const regions = kept + sizes.keptCount * RANGE_BYTES;
+  const mmMap = regions + sizes.regionCount * REGION_BYTES;
   const auxv = mmMap + MM_MAP_BYTES;
-  const stackImage = align(auxv + auxvWords * WORD, WORD);
-  const childStackBottom = align(stackImage + stackImageBytes, PAGE_SIZE);
+  const stackImage = align(auxv + sizes.auxvEntries * 2 * WORD, WORD);
+  const childStackBottom = align(stackImage + sizes.stackImageBytes, PAGE_SIZE);
   const childStackTop = childStackBottom + CHILD_STACK_BYTES;
-  return { kept, regions, mmMap, auxv, stackImage, childStackTop, length: pageUp(childStackTop) };
+  const paging = sizes.demandPages > 0;
+  const predictor = childStackTop;
+  const ring = predictor + (paging ? PREDICTOR_STATE_BYTES : 0);
+  const altstack = align(ring + (paging ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0), PAGE_SIZE);
+  const pageStates = altstack + (paging ? ALTSTACK_BYTES : 0);
+  const end = pageStates + sizes.demandPages;
+  return { kept, regions, mmMap, auxv, stackImage, childStackTop, predictor, ring, altstack, pageStates, length: pageUp(end) };
 }
 
 /** Bytes of kept memory a spec needs, given upper bounds of its parts. */
-export function specLength(keptCount: number, regionCount: number, auxvEntries: number, stackImageBytes: number): number {
-  return offsetsFor(keptCount, regionCount, auxvEntries * 2, stackImageBytes).length;
+export function specLength(sizes: SpecSizes): number {
+  return offsetsFor(sizes).length;
 }
 
 /**
@@ -96,7 +135,15 @@ export function specLength(keptCount: number, regionCount: number, auxvEntries: 
  */
 export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): void {
   const auxvWords = input.stack.auxv.length * 2;
-  const o = offsetsFor(input.kept.length, input.regions.length, auxvWords, input.stack.bytes.length);
+  const demandPages = input.regions.reduce((n, r) => n + (r.demand ? r.length / PAGE_SIZE : 0), 0);
+  const o = offsetsFor({
+    keptCount: input.kept.length,
+    regionCount: input.regions.length,
+    auxvEntries: input.stack.auxv.length,
+    stackImageBytes: input.stack.bytes.length,
+    demandPages,
+  });
+  const paging = demandPages > 0;
   const length = target.byteLength;
   if (o.length > length) throw new Error(`launch spec needs ${o.length} bytes, only ${length} kept`);
   const bytes = target;
@@ -136,6 +183,14 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     0,
     0,
     0,
+    POLICY_CODES[input.policy],
+    PREDICTOR_CODES[input.predictor],
+    input.predictPages,
+    paging ? o.pageStates : 0,
+    paging ? o.altstack : 0,
+    paging ? ALTSTACK_BYTES : 0,
+    paging ? o.ring : 0,
+    paging ? o.predictor : 0,
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));
@@ -145,6 +200,7 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     put(o.kept + i * RANGE_BYTES, range.start);
     put(o.kept + i * RANGE_BYTES + WORD, range.end);
   });
+  let pageIndex = 0;
   input.regions.forEach((region, i) => {
     const at = o.regions + i * REGION_BYTES;
     put(at, region.start);
@@ -152,9 +208,19 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     put(at + 16, region.offset === null ? ANONYMOUS : region.offset);
     put(at + 24, region.file === "program" ? 0 : 1);
     put(at + 32, region.prot);
-    put(at + 40, region.populate ? REGION_POPULATE : 0n);
+    put(at + 40, (region.populate ? REGION_POPULATE : 0n) | (region.demand ? REGION_DEMAND : 0n));
     put(at + 48, region.zeroFrom);
+    put(at + 56, region.demand ? pageIndex : 0);
+    if (region.demand) pageIndex += region.length / PAGE_SIZE;
   });
+  if (paging) {
+    // A reused kept memory holds the last run's paging state: start afresh.
+    bytes.fill(0, o.predictor, o.predictor + PREDICTOR_STATE_BYTES);
+    bytes.fill(0, o.ring, o.ring + RING_HEADER_BYTES);
+    for (let i = 0; i < RING_CAPACITY; i++) put(o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, 0);
+    put(o.ring + 3 * WORD, RING_CAPACITY);
+    bytes.fill(0, o.pageStates, o.pageStates + demandPages);
+  }
   if (input.memory) {
     const m = input.memory;
     [m.startCode, m.endCode, m.startData, m.endData, m.startBrk, m.brk, m.startStack, m.argStart, m.argEnd, m.envStart, m.envEnd].forEach(
@@ -186,6 +252,7 @@ export const STAGES = [
   "mapping the stack",
   "naming the process",
   "closing the program's files",
+  "starting demand paging",
   "restoring the signal mask",
   "launched",
 ] as const;
@@ -198,6 +265,10 @@ export interface LaunchStatus {
   mmMapError: number;
   exeError: number;
   rssResetError: number;
+  faults: number;
+  pagesEnabled: number;
+  handlerError: number;
+  eventsDropped: number;
 }
 
 export function readStatus(memory: DataView): LaunchStatus {
@@ -210,5 +281,9 @@ export function readStatus(memory: DataView): LaunchStatus {
     mmMapError: word(4),
     exeError: word(5),
     rssResetError: word(6),
+    faults: word(7),
+    pagesEnabled: word(8),
+    handlerError: word(9),
+    eventsDropped: word(10),
   };
 }

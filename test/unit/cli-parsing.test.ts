@@ -17,8 +17,21 @@ describe("command line", () => {
   test("errors are usage errors", () => {
     expect(() => parseCommandLine("apager", [])).toThrow(UsageError);
     expect(() => parseCommandLine("apager", ["--nope", "x"])).toThrow(/unknown option '--nope'/);
-    expect(() => parseCommandLine("apager", ["--report"])).toThrow(/needs a file name/);
+    expect(() => parseCommandLine("apager", ["--report"])).toThrow(/--report needs a value/);
     expect(() => parseCommandLine("zpager", ["x"])).toThrow(/unknown pager/);
+  });
+  test("hpager's predictor and pages; --trace for every pager", () => {
+    expect(parseCommandLine("hpager", ["--predict", "stride", "--pages=3", "--trace", "t.jsonl", "prog"])).toMatchObject({
+      predictor: "stride",
+      pages: 3,
+      trace: "t.jsonl",
+      argv: ["prog"],
+    });
+    expect(parseCommandLine("dpager", ["--trace=t", "prog"]).trace).toBe("t");
+    expect(() => parseCommandLine("hpager", ["--predict", "psychic", "prog"])).toThrow(/unknown predictor 'psychic' \(expected next, stride, readahead\)/);
+    expect(() => parseCommandLine("hpager", ["--pages", "0", "prog"])).toThrow(/--pages takes a whole number from 1 to 16, not '0'/);
+    expect(() => parseCommandLine("hpager", ["--pages", "2.5", "prog"])).toThrow(UsageError);
+    expect(() => parseCommandLine("dpager", ["--predict", "next", "prog"])).toThrow(/apply to hpager, not dpager/);
   });
   test("--help needs no program, and the usage documents the exit codes", () => {
     expect(parseCommandLine("apager", ["--help"]).help).toBe(true);

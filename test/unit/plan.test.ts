@@ -34,21 +34,21 @@ describe("regionsForImage", () => {
       seg({ flags: PF_R | PF_X, offset: 0, vaddr: 0x400000, filesz: 0x1800, memsz: 0x1800 }),
       seg({ flags: PF_R | PF_W, offset: 0x2e10, vaddr: 0x402e10, filesz: 0x1234, memsz: 0x5000 }),
     ]);
-    const regions = regionsForImage(img, 0, "program", true);
+    const regions = regionsForImage(img, 0, "program", "eager");
     expect(regions).toEqual([
-      { start: 0x400000, length: 0x2000, offset: 0, file: "program", prot: PROT_READ | PROT_EXEC, zeroFrom: 0, segment: 0, populate: true },
-      { start: 0x402000, length: 0x3000, offset: 0x2000, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0x404044, segment: 1, populate: true },
-      { start: 0x405000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 1, populate: true },
+      { start: 0x400000, length: 0x2000, offset: 0, file: "program", prot: PROT_READ | PROT_EXEC, zeroFrom: 0, segment: 0, populate: true, demand: false },
+      { start: 0x402000, length: 0x3000, offset: 0x2000, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0x404044, segment: 1, populate: true, demand: false },
+      { start: 0x405000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 1, populate: true, demand: false },
     ]);
   });
 
   test("a bss-only segment is all anonymous", () => {
-    const regions = regionsForImage(image([seg({ flags: PF_R | PF_W, filesz: 0, memsz: 0x3000, vaddr: 0x600000, offset: 0 })]), 0, "program", false);
-    expect(regions).toEqual([{ start: 0x600000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 0, populate: false }]);
+    const regions = regionsForImage(image([seg({ flags: PF_R | PF_W, filesz: 0, memsz: 0x3000, vaddr: 0x600000, offset: 0 })]), 0, "program", "demand");
+    expect(regions).toEqual([{ start: 0x600000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 0, populate: false, demand: true }]);
   });
 
   test("a read-only segment with bss keeps its file tail (the kernel's padzero fails silently) and gets writable anonymous pages", () => {
-    const regions = regionsForImage(image([seg({ flags: PF_R, filesz: 0x100, memsz: 0x3000 })]), 0, "program", false);
+    const regions = regionsForImage(image([seg({ flags: PF_R, filesz: 0x100, memsz: 0x3000 })]), 0, "program", "demand");
     expect(regions[0]!.zeroFrom).toBe(0);
     expect(regions[1]).toMatchObject({ start: 0x401000, length: 0x2000, prot: PROT_READ | PROT_WRITE });
   });
@@ -58,7 +58,7 @@ describe("regionsForImage", () => {
       seg({ flags: PF_R | PF_X, offset: 0, vaddr: 0x400000, filesz: 0x1100, memsz: 0x1100 }),
       seg({ flags: PF_R | PF_W, offset: 0x1100, vaddr: 0x401100, filesz: 0x100, memsz: 0x100 }),
     ]);
-    const regions = regionsForImage(img, 0, "program", false);
+    const regions = regionsForImage(img, 0, "program", "demand");
     expect(regions.map((r) => [r.start, r.length, r.prot])).toEqual([
       [0x400000, 0x1000, PROT_READ | PROT_EXEC],
       [0x401000, 0x1000, PROT_READ | PROT_WRITE],
@@ -67,7 +67,7 @@ describe("regionsForImage", () => {
 
   test("a bias moves every region", () => {
     const img = image([seg({ vaddr: 0, offset: 0 })], 3);
-    expect(regionsForImage(img, 0x555555554000, "program", false)[0]!.start).toBe(0x555555554000);
+    expect(regionsForImage(img, 0x555555554000, "program", "demand")[0]!.start).toBe(0x555555554000);
   });
 });
 
@@ -75,7 +75,7 @@ describe("placement", () => {
   const kept: AddressRange[] = [{ start: 0x7f0000000000, end: 0x7f0000100000, name: "shim" }];
 
   test("ET_EXEC loads at its own addresses", () => {
-    const plan = planLoad(image([seg({ flags: PF_R | PF_X })]), null, { populate: true, kept, minAddress: 0x10000, random: noRandomness });
+    const plan = planLoad(image([seg({ flags: PF_R | PF_X })]), null, { policy: "eager", kept, minAddress: 0x10000, random: noRandomness });
     expect(plan.program.bias).toBe(0);
     expect(plan.entry).toBe(0x400000);
     expect(plan.regions.every((r) => r.populate)).toBe(true);
@@ -84,11 +84,11 @@ describe("placement", () => {
   test("PIE goes at ELF_ET_DYN_BASE plus randomness, aligned to its largest p_align", () => {
     const pie = image([seg({ vaddr: 0, offset: 0, align: 0x200000, flags: PF_R | PF_X })], 3, { interp: true });
     const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3);
-    const plan = planLoad(pie, loader, { populate: false, kept, minAddress: 0x10000, random: fixedRandom(0.5) });
+    const plan = planLoad(pie, loader, { policy: "demand", kept, minAddress: 0x10000, random: fixedRandom(0.5) });
     expect(plan.program.bias % 0x200000).toBe(0);
     expect(plan.program.bias).toBeGreaterThan(ET_DYN_BASE);
     expect(plan.program.bias).toBeLessThan(ET_DYN_BASE + 2 ** 40);
-    const fixed = planLoad(pie, loader, { populate: false, kept, minAddress: 0x10000, random: noRandomness });
+    const fixed = planLoad(pie, loader, { policy: "demand", kept, minAddress: 0x10000, random: noRandomness });
     expect(fixed.program.bias).toBe(0x555555400000);
   });
 
@@ -96,7 +96,7 @@ describe("placement", () => {
     const pie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3, { interp: true });
     const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, memsz: 0x30000, filesz: 0x100 })], 3);
     const blocking: AddressRange[] = [{ start: HIGH_WINDOW_END - 0x10000, end: HIGH_WINDOW_END, name: "vdso" }];
-    const plan = planLoad(pie, loader, { populate: false, kept: blocking, minAddress: 0x10000, random: noRandomness });
+    const plan = planLoad(pie, loader, { policy: "demand", kept: blocking, minAddress: 0x10000, random: noRandomness });
     const bias = plan.interpreter!.bias;
     expect(bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
     expect(bias + 0x30000).toBeLessThanOrEqual(HIGH_WINDOW_END - 0x10000);
@@ -106,15 +106,15 @@ describe("placement", () => {
   });
 
   test("static-pie goes where mmap would put it: the high window", () => {
-    const plan = planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3), null, { populate: false, kept, minAddress: 0x10000, random: fixedRandom(0.25) });
+    const plan = planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3), null, { policy: "demand", kept, minAddress: 0x10000, random: fixedRandom(0.25) });
     expect(plan.program.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
     expect(plan.program.bias).toBeLessThan(HIGH_WINDOW_END);
   });
 
   test("brk starts past the program's last page, randomized by up to 32 MiB", () => {
     const img = image([seg({ flags: PF_R | PF_W, filesz: 0x100, memsz: 0x2100 })]);
-    expect(planLoad(img, null, { populate: false, kept, minAddress: 0x10000, random: noRandomness }).brk).toBe(0x403000);
-    const randomized = planLoad(img, null, { populate: false, kept, minAddress: 0x10000, random: fixedRandom(0.999) }).brk;
+    expect(planLoad(img, null, { policy: "demand", kept, minAddress: 0x10000, random: noRandomness }).brk).toBe(0x403000);
+    const randomized = planLoad(img, null, { policy: "demand", kept, minAddress: 0x10000, random: fixedRandom(0.999) }).brk;
     expect(randomized).toBeGreaterThan(0x403000);
     expect(randomized).toBeLessThan(0x403000 + 0x2000000);
     expect(randomized % 0x1000).toBe(0);
@@ -140,8 +140,8 @@ describe("placement", () => {
 
   test("a program naming an interpreter needs one, and an interpreter may not name another", () => {
     const dynamic = image([seg({ vaddr: 0, offset: 0 })], 3, { interp: true });
-    expect(() => planLoad(dynamic, null, { populate: false, kept, minAddress: 0, random: noRandomness })).toThrow(/needs interpreter/);
-    expect(() => planLoad(dynamic, dynamic, { populate: false, kept, minAddress: 0, random: noRandomness })).toThrow(/interpreter names an interpreter of its own/);
+    expect(() => planLoad(dynamic, null, { policy: "demand", kept, minAddress: 0, random: noRandomness })).toThrow(/needs interpreter/);
+    expect(() => planLoad(dynamic, dynamic, { policy: "demand", kept, minAddress: 0, random: noRandomness })).toThrow(/interpreter names an interpreter of its own/);
   });
 
   test("chooseFreeStart walks down past obstacles deterministically", () => {
@@ -153,7 +153,7 @@ describe("placement", () => {
   test("a real PIE program and its interpreter plan without overlaps", () => {
     const ls = parseElf("/bin/ls", readFileSync("/bin/ls"));
     const ld = parseElf(ls.interpreter!, readFileSync(ls.interpreter!), undefined, "interpreter");
-    const plan = planLoad(ls, ld, { populate: true, kept, minAddress: 0x10000, random: fixedRandom(0.7) });
+    const plan = planLoad(ls, ld, { policy: "eager", kept, minAddress: 0x10000, random: fixedRandom(0.7) });
     for (let i = 1; i < plan.regions.length; i++) {
       const previous = plan.regions[i - 1]!;
       expect(plan.regions[i]!.start).toBeGreaterThanOrEqual(previous.start + previous.length);
@@ -171,11 +171,29 @@ describe("PT_GNU_STACK", () => {
   const withStack = (flags: number | null) => {
     const segments = [seg({ flags: PF_R | PF_X })];
     if (flags !== null) segments.push({ type: 0x6474e551, flags, offset: 0, vaddr: 0, filesz: 0, memsz: 0, align: 16 });
-    return planLoad(image(segments), null, { populate: false, kept, minAddress: 0x10000, random: noRandomness }).executableStack;
+    return planLoad(image(segments), null, { policy: "demand", kept, minAddress: 0x10000, random: noRandomness }).executableStack;
   };
   test("asks for an executable stack only with PF_X", () => {
     expect(withStack(PF_R | PF_W | PF_X)).toBe(true);
     expect(withStack(PF_R | PF_W)).toBe(false);
     expect(withStack(null)).toBe(false);
+  });
+});
+
+describe("policies", () => {
+  const img = () =>
+    image([
+      seg({ flags: PF_R | PF_X, offset: 0, vaddr: 0x400000, filesz: 0x1800, memsz: 0x1800 }),
+      seg({ flags: PF_R | PF_W, offset: 0x2e10, vaddr: 0x402e10, filesz: 0x1234, memsz: 0x5000 }),
+    ]);
+  const flags = (policy: "eager" | "demand" | "hybrid") => regionsForImage(img(), 0, "program", policy).map((r) => [r.offset === null ? "bss" : "file", r.populate, r.demand]);
+  test("apager populates everything", () => {
+    expect(flags("eager")).toEqual([["file", true, false], ["file", true, false], ["bss", true, false]]);
+  });
+  test("dpager pages everything in on demand", () => {
+    expect(flags("demand")).toEqual([["file", false, true], ["file", false, true], ["bss", false, true]]);
+  });
+  test("hpager maps text and data at start and pages the bss in", () => {
+    expect(flags("hybrid")).toEqual([["file", true, false], ["file", true, false], ["bss", false, true]]);
   });
 });

@@ -1,0 +1,343 @@
+/*
+ * fault.c — demand paging in the loaded program: the SIGSEGV handler, the
+ * page predictors, and the event ring the parent logs from. Freestanding:
+ * it runs in the program's process, on the program's threads, with libc
+ * gone (or the program's own libc, which a handler must not call).
+ *
+ * Demand regions are reserved at start as PROT_NONE mappings (from the file
+ * where they are file-backed, so no descriptor has to stay open), and a
+ * fault enables one page by giving it the region's protection. A state byte
+ * per page (reserved, enabling, enabled) decides who enables it when threads
+ * race, and tells a demand fault from a genuine protection fault.
+ *
+ * Rules for code here (as for any signal handler): no libc, no allocation,
+ * no locks that a fault could already hold; only raw system calls and
+ * atomics on kept memory.
+ */
+#include <linux/futex.h>
+#include <linux/time.h>
+#include <linux/mman.h>
+#include <signal.h>
+
+#include "fault.h"
+#include "launch.h"
+#include "regions.h"
+#include "sys.h"
+
+/* The spec of the program this process runs; set once before the jump. */
+static struct fl_launch_spec *active_spec;
+
+#define KERNEL_SIGSET_BYTES 8
+#define SA_RESTORER_FLAG 0x04000000
+/* How long a writer waits for room in a full event ring before it gives up
+ * logging (the reader is the parent; if it is gone nobody reads anyway). */
+#define RING_WAIT_NS 100000000ll
+#define RING_WAIT_ROUNDS 20
+#define NS_PER_SECOND 1000000000ull
+/* FUTEX_WAKE's count meaning "every waiter". */
+#define FUTEX_WAKE_EVERYONE 0x7fffffff
+
+struct kernel_sigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+struct kernel_timespec {
+	int64_t seconds;
+	int64_t nanoseconds;
+};
+
+struct kernel_stack {
+	uint64_t sp;
+	int32_t flags;
+	int32_t pad;
+	uint64_t size;
+};
+
+/* Offsets into the kernel's siginfo for a fault. */
+struct fault_info {
+	int32_t signo;
+	int32_t errno_value;
+	int32_t code;
+	int32_t pad;
+	uint64_t address;
+};
+
+static uint64_t monotonic_ns(void) {
+	struct kernel_timespec now = { 0, 0 };
+	sys_call2(__NR_clock_gettime, CLOCK_MONOTONIC, (long)&now);
+	return (uint64_t)now.seconds * NS_PER_SECOND + (uint64_t)now.nanoseconds;
+}
+
+static uint8_t *page_states(const struct fl_launch_spec *spec) {
+	return (uint8_t *)spec + spec->page_state_offset;
+}
+
+static struct fl_ring *ring_of(const struct fl_launch_spec *spec) {
+	return (struct fl_ring *)((char *)spec + spec->ring_offset);
+}
+
+static struct fl_event *ring_events(struct fl_ring *ring) {
+	return (struct fl_event *)(ring + 1);
+}
+
+static void futex_wake_all(uint32_t *word) {
+	/* Shared (not FUTEX_PRIVATE): the waiter is the parent process. A
+	 * failed wake only delays the log until the reader's timeout. */
+	sys_call3(__NR_futex, (long)word, FUTEX_WAKE, FUTEX_WAKE_EVERYONE);
+}
+
+/* Append an event; waits a bounded time for room, then stops logging. */
+static void publish(struct fl_launch_spec *spec, const struct fl_event *event) {
+	struct fl_ring *ring = ring_of(spec);
+	if (ring->capacity == 0)
+		return;
+	uint64_t slot = __atomic_fetch_add(&ring->head, 1, __ATOMIC_ACQ_REL);
+	for (int round = 0; slot - __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE) >= ring->capacity; round++) {
+		if (round == RING_WAIT_ROUNDS) {
+			__atomic_fetch_add(&spec->status.events_dropped, 1, __ATOMIC_RELAXED);
+			return;
+		}
+		uint32_t seen = __atomic_load_n(&ring->tail_wake, __ATOMIC_ACQUIRE);
+		if (slot - __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE) < ring->capacity)
+			break;
+		struct kernel_timespec wait = { 0, RING_WAIT_NS };
+		sys_call4(__NR_futex, (long)&ring->tail_wake, FUTEX_WAIT, seen, (long)&wait);
+	}
+	struct fl_event *at = &ring_events(ring)[slot % ring->capacity];
+	at->time_ns = event->time_ns;
+	at->fault_address = event->fault_address;
+	at->kind = event->kind;
+	at->decision = event->decision;
+	at->count = event->count;
+	for (uint64_t i = 0; i < event->count && i < FL_EVENT_PAGES; i++)
+		at->pages[i] = event->pages[i];
+	__atomic_store_n(&at->sequence, slot + 1, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&ring->head_wake, 1, __ATOMIC_RELEASE);
+	futex_wake_all(&ring->head_wake);
+}
+
+/*
+ * Give a reserved file page whose tail must read as zeros its contents
+ * without any thread seeing it half done: move the reservation out of the
+ * way (the address becomes a hole; other threads faulting there wait on the
+ * page's ENABLING state), fill it, and move it back.
+ */
+static sys_result enable_mixed_page(const struct fl_region *region, uint64_t page) {
+	sys_result scratch = sys_mmap(0, FL_PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scratch < 0)
+		return scratch;
+	sys_result r = sys_call5(__NR_mremap, (long)page, FL_PAGE_SIZE, FL_PAGE_SIZE,
+				 MREMAP_MAYMOVE | MREMAP_FIXED, scratch);
+	if (r < 0) {
+		sys_munmap((uint64_t)scratch, FL_PAGE_SIZE);
+		return r;
+	}
+	r = sys_mprotect((uint64_t)scratch, FL_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	if (r < 0)
+		return r;
+	uint64_t from = region->zero_from - page;
+	bytes_zero((char *)scratch + from, FL_PAGE_SIZE - from);
+	r = sys_mprotect((uint64_t)scratch, FL_PAGE_SIZE, (int)region->prot);
+	if (r < 0)
+		return r;
+	r = sys_call5(__NR_mremap, scratch, FL_PAGE_SIZE, FL_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
+		      (long)page);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Make one page of a demand region accessible. Returns 1 if this call
+ * enabled it, 0 if it was enabled (or being enabled) already, or a negative
+ * errno. Never replaces a page another thread has enabled.
+ */
+static sys_result enable_page(struct fl_launch_spec *spec, const struct fl_region *region, uint64_t page) {
+	uint8_t *state = &page_states(spec)[region->page_index + (page - region->start) / FL_PAGE_SIZE];
+	uint8_t expected = FL_PAGE_RESERVED;
+	if (!__atomic_compare_exchange_n(state, &expected, FL_PAGE_ENABLING, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return 0;
+	sys_result r;
+	if (region->zero_from && region->offset != FL_ANONYMOUS && region->zero_from >= page &&
+	    region->zero_from < page + FL_PAGE_SIZE)
+		r = enable_mixed_page(region, page);
+	else
+		r = sys_mprotect(page, FL_PAGE_SIZE, (int)region->prot);
+	if (r < 0) {
+		__atomic_store_n(state, FL_PAGE_RESERVED, __ATOMIC_RELEASE);
+		return r;
+	}
+	__atomic_store_n(state, FL_PAGE_ENABLED, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&spec->status.pages_enabled, 1, __ATOMIC_RELAXED);
+	return 1;
+}
+
+static int page_is_reserved(const struct fl_launch_spec *spec, const struct fl_region *region, uint64_t page) {
+	return page_states((struct fl_launch_spec *)spec)[region->page_index + (page - region->start) / FL_PAGE_SIZE] ==
+	       FL_PAGE_RESERVED;
+}
+
+/* Add page to the event if it is a reserved page of the same demand region
+ * and this call enables it. */
+static sys_result predict(struct fl_launch_spec *spec, const struct fl_region *region, uint64_t page,
+			  struct fl_event *event) {
+	if (page < region->start || page - region->start >= region->length || event->count >= FL_EVENT_PAGES)
+		return 0;
+	if (!page_is_reserved(spec, region, page))
+		return 0;
+	sys_result r = enable_page(spec, region, page);
+	if (r == 1)
+		event->pages[event->count++] = page;
+	return r < 0 ? r : 0;
+}
+
+/*
+ * The predictors, each a rule over the page numbers of successive faults:
+ *   next       the pages that follow the faulting one;
+ *   stride     the distance between the last two faults, once it has been
+ *              seen twice in a row, repeated;
+ *   readahead  a window of following pages that doubles while faults come
+ *              sequentially (each at the end of the previous window) and
+ *              falls back to the faulting page alone on a miss, capped at
+ *              predict_pages like Linux's readahead at its maximum.
+ */
+static sys_result run_predictor(struct fl_launch_spec *spec, const struct fl_region *region, uint64_t page,
+				struct fl_event *event) {
+	struct fl_predictor_state *state = (struct fl_predictor_state *)((char *)spec + spec->predictor_offset);
+	uint64_t extra = spec->predict_pages > 1 ? spec->predict_pages - 1 : 0;
+	sys_result r = 0;
+	switch (spec->predictor) {
+	case FL_PREDICT_NEXT:
+		event->decision = FL_DECIDE_NEXT;
+		for (uint64_t i = 1; i <= extra && r >= 0; i++)
+			r = predict(spec, region, page + i * FL_PAGE_SIZE, event);
+		break;
+	case FL_PREDICT_STRIDE: {
+		int64_t delta = (int64_t)(page - state->last_page) / (int64_t)FL_PAGE_SIZE;
+		int confirmed = state->last_page != 0 && delta != 0 && delta == state->last_delta;
+		event->decision = confirmed ? FL_DECIDE_STRIDE : FL_DECIDE_STRIDE_LEARNING;
+		for (uint64_t i = 1; confirmed && i <= extra && r >= 0; i++)
+			r = predict(spec, region, page + (uint64_t)(delta * (int64_t)i * (int64_t)FL_PAGE_SIZE), event);
+		state->last_delta = delta;
+		state->last_page = page;
+		break;
+	}
+	case FL_PREDICT_READAHEAD: {
+		int hit = state->next_expected != 0 && page == state->next_expected;
+		uint64_t window = hit ? state->window * 2 : 1;
+		if (window > spec->predict_pages)
+			window = spec->predict_pages;
+		if (window == 0)
+			window = 1;
+		event->decision = hit ? FL_DECIDE_READAHEAD_HIT : FL_DECIDE_READAHEAD_MISS;
+		for (uint64_t i = 1; i < window && r >= 0; i++)
+			r = predict(spec, region, page + i * FL_PAGE_SIZE, event);
+		state->window = window;
+		state->next_expected = page + window * FL_PAGE_SIZE;
+		break;
+	}
+	default:
+		event->decision = FL_DECIDE_NONE;
+	}
+	return r;
+}
+
+static void restore_default(int sig) {
+	struct kernel_sigaction dfl = { 0, 0, 0, 0 };
+	sys_rt_sigaction(sig, &dfl, 0, KERNEL_SIGSET_BYTES);
+}
+
+/*
+ * A fault that is not ours to resolve ends the program as it would have
+ * ended natively: the handler steps aside (default action) and returns, so
+ * the faulting instruction runs again and the kernel delivers the very same
+ * SIGSEGV. A SIGSEGV sent by kill() does not repeat by itself, so it is sent
+ * again (it stays pending until this handler returns).
+ */
+static void genuine(int sig, const struct fault_info *info) {
+	restore_default(sig);
+	if (info->code <= 0)
+		sys_call3(__NR_tgkill, sys_getpid(), sys_call0(__NR_gettid), sig);
+}
+
+#define SEGV_MAPERR_CODE 1
+#define SEGV_ACCERR_CODE 2
+
+static void fault_handler(int sig, void *raw_info, void *context) {
+	(void)context;
+	const struct fault_info *info = raw_info;
+	struct fl_launch_spec *spec = active_spec;
+	if (info->code != SEGV_MAPERR_CODE && info->code != SEGV_ACCERR_CODE) {
+		genuine(sig, info);
+		return;
+	}
+	const struct fl_region *region = fl_find_region(spec, info->address);
+	if (!region || !(region->flags & FL_REGION_DEMAND)) {
+		genuine(sig, info);
+		return;
+	}
+	uint64_t page = fl_page_down(info->address);
+	uint8_t state = __atomic_load_n(&page_states(spec)[region->page_index + (page - region->start) / FL_PAGE_SIZE],
+					__ATOMIC_ACQUIRE);
+	if (state == FL_PAGE_ENABLED) {
+		/* Accessible with its own protection and still faulting: a real
+		 * protection violation (a write to text, say). */
+		genuine(sig, info);
+		return;
+	}
+	struct fl_event event = { .time_ns = monotonic_ns(), .fault_address = info->address, .kind = FL_EVENT_FAULT };
+	sys_result r = enable_page(spec, region, page);
+	if (r == 0)
+		return; /* another thread is enabling it; the access is retried */
+	if (r > 0) {
+		__atomic_fetch_add(&spec->status.faults, 1, __ATOMIC_RELAXED);
+		event.pages[event.count++] = page;
+		r = run_predictor(spec, region, page, &event);
+	}
+	if (r < 0) {
+		uint64_t none = 0;
+		__atomic_compare_exchange_n(&spec->status.handler_error, &none, (uint64_t)-r, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+		genuine(sig, info);
+	}
+	publish(spec, &event);
+}
+
+/* The return path from the handler (glibc's __restore_rt does the same). */
+__asm__(".text\n"
+	".type fl_restore_rt,@function\n"
+	"fl_restore_rt:\n"
+	"	mov $" FL_STR(__NR_rt_sigreturn) ", %eax\n"
+	"	syscall\n"
+	"	ud2\n"
+	".size fl_restore_rt, .-fl_restore_rt\n");
+__attribute__((visibility("hidden"))) void fl_restore_rt(void);
+
+sys_result fl_paging_start(struct fl_launch_spec *spec) {
+	active_spec = spec;
+	if (spec->policy == FL_POLICY_DEMAND) {
+		/* dpager starts with the entry point's page and nothing else. */
+		const struct fl_region *region = fl_find_region(spec, spec->entry);
+		if (region && (region->flags & FL_REGION_DEMAND)) {
+			struct fl_event event = { .time_ns = monotonic_ns(), .kind = FL_EVENT_START };
+			sys_result r = enable_page(spec, region, fl_page_down(spec->entry));
+			if (r < 0)
+				return r;
+			event.pages[event.count++] = fl_page_down(spec->entry);
+			publish(spec, &event);
+		}
+	}
+	struct kernel_stack stack = { .sp = (uint64_t)spec + spec->altstack_offset, .size = spec->altstack_size };
+	sys_result r = sys_call2(__NR_sigaltstack, (long)&stack, 0);
+	if (r < 0)
+		return r;
+	struct kernel_sigaction action = {
+		.handler = (uint64_t)fault_handler,
+		.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER_FLAG,
+		.restorer = (uint64_t)fl_restore_rt,
+		.mask = 0,
+	};
+	return sys_rt_sigaction(SIGSEGV, &action, 0, KERNEL_SIGSET_BYTES);
+}
