@@ -281,10 +281,13 @@ static void describe_process(struct fl_launch_spec *spec) {
 		return;
 	struct fl_mm_map *map = (struct fl_mm_map *)((char *)spec + spec->mm_map_offset);
 	/* Replacing /proc/self/exe needs CAP_SYS_RESOURCE (or
-	 * CAP_CHECKPOINT_RESTORE); the rest of the map does not. */
+	 * CAP_CHECKPOINT_RESTORE); the rest of the map does not. The kernel
+	 * also refuses (EBUSY) while the old executable is still mapped, which
+	 * after the cleanup means the program is Bun's own executable: then
+	 * /proc/self/exe is already right. */
 	map->exe_fd = (uint32_t)spec->files[FL_FILE_PROGRAM];
 	r = sys_prctl(PR_SET_MM, PR_SET_MM_MAP, (long)map, sizeof *map, 0);
-	if (r == -EPERM || r == -EACCES) {
+	if (r == -EPERM || r == -EACCES || r == -EBUSY) {
 		spec->status.exe_error = (uint64_t)-r;
 		map->exe_fd = (uint32_t)-1;
 		r = sys_prctl(PR_SET_MM, PR_SET_MM_MAP, (long)map, sizeof *map, 0);

@@ -14,10 +14,12 @@
  * no locks that a fault could already hold; only raw system calls and
  * atomics on kept memory.
  */
+#define _GNU_SOURCE /* REG_ERR */
 #include <linux/futex.h>
 #include <linux/time.h>
 #include <linux/mman.h>
 #include <signal.h>
+#include <sys/ucontext.h>
 
 #include "fault.h"
 #include "launch.h"
@@ -92,19 +94,21 @@ static void futex_wake_all(uint32_t *word) {
 /* Append an event; waits a bounded time for room, then stops logging. */
 static void publish(struct fl_launch_spec *spec, const struct fl_event *event) {
 	struct fl_ring *ring = ring_of(spec);
-	if (ring->capacity == 0)
+	if (!spec->events_wanted || ring->capacity == 0)
 		return;
 	uint64_t slot = __atomic_fetch_add(&ring->head, 1, __ATOMIC_ACQ_REL);
-	for (int round = 0; slot - __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE) >= ring->capacity; round++) {
+	for (int round = 0; slot - __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) >= ring->capacity; round++) {
 		if (round == RING_WAIT_ROUNDS) {
 			__atomic_fetch_add(&spec->status.events_dropped, 1, __ATOMIC_RELAXED);
 			return;
 		}
-		uint32_t seen = __atomic_load_n(&ring->tail_wake, __ATOMIC_ACQUIRE);
-		if (slot - __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE) < ring->capacity)
-			break;
-		struct kernel_timespec wait = { 0, RING_WAIT_NS };
-		sys_call4(__NR_futex, (long)&ring->tail_wake, FUTEX_WAIT, seen, (long)&wait);
+		uint32_t seen = __atomic_load_n(&ring->tail_wake, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(&ring->writers_waiting, 1, __ATOMIC_SEQ_CST);
+		if (slot - __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) >= ring->capacity) {
+			struct kernel_timespec wait = { 0, RING_WAIT_NS };
+			sys_call4(__NR_futex, (long)&ring->tail_wake, FUTEX_WAIT, seen, (long)&wait);
+		}
+		__atomic_fetch_sub(&ring->writers_waiting, 1, __ATOMIC_SEQ_CST);
 	}
 	struct fl_event *at = &ring_events(ring)[slot % ring->capacity];
 	at->time_ns = event->time_ns;
@@ -114,9 +118,13 @@ static void publish(struct fl_launch_spec *spec, const struct fl_event *event) {
 	at->count = event->count;
 	for (uint64_t i = 0; i < event->count && i < FL_EVENT_PAGES; i++)
 		at->pages[i] = event->pages[i];
-	__atomic_store_n(&at->sequence, slot + 1, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&ring->head_wake, 1, __ATOMIC_RELEASE);
-	futex_wake_all(&ring->head_wake);
+	__atomic_store_n(&at->sequence, slot + 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(&ring->head_wake, 1, __ATOMIC_SEQ_CST);
+	/* Wake the reader only if it sleeps: a wake-up per fault would cost a
+	 * context switch per fault. It reads head_wake before it sleeps, so an
+	 * event published after that makes its wait return at once. */
+	if (__atomic_load_n(&ring->reader_sleeping, __ATOMIC_SEQ_CST))
+		futex_wake_all(&ring->head_wake);
 }
 
 /*
@@ -218,10 +226,15 @@ static sys_result run_predictor(struct fl_launch_spec *spec, const struct fl_reg
 		int64_t delta = (int64_t)(page - state->last_page) / (int64_t)FL_PAGE_SIZE;
 		int confirmed = state->last_page != 0 && delta != 0 && delta == state->last_delta;
 		event->decision = confirmed ? FL_DECIDE_STRIDE : FL_DECIDE_STRIDE_LEARNING;
-		for (uint64_t i = 1; confirmed && i <= extra && r >= 0; i++)
-			r = predict(spec, region, page + (uint64_t)(delta * (int64_t)i * (int64_t)FL_PAGE_SIZE), event);
+		uint64_t last = page;
+		for (uint64_t i = 1; confirmed && i <= extra && r >= 0; i++) {
+			last = page + (uint64_t)(delta * (int64_t)i * (int64_t)FL_PAGE_SIZE);
+			r = predict(spec, region, last, event);
+		}
+		/* Measure the next stride from the last page this one predicted:
+		 * a strided scan faults next one stride past it. */
 		state->last_delta = delta;
-		state->last_page = page;
+		state->last_page = last;
 		break;
 	}
 	case FL_PREDICT_READAHEAD: {
@@ -257,6 +270,7 @@ static void restore_default(int sig) {
  * again (it stays pending until this handler returns).
  */
 static void genuine(int sig, const struct fault_info *info) {
+	__atomic_fetch_add(&active_spec->status.genuine_faults, 1, __ATOMIC_RELAXED);
 	restore_default(sig);
 	if (info->code <= 0)
 		sys_call3(__NR_tgkill, sys_getpid(), sys_call0(__NR_gettid), sig);
@@ -264,9 +278,25 @@ static void genuine(int sig, const struct fault_info *info) {
 
 #define SEGV_MAPERR_CODE 1
 #define SEGV_ACCERR_CODE 2
+/* The x86 page-fault error code the kernel reports in the signal context:
+ * the access was a write, or an instruction fetch. */
+#define X86_PF_WRITE (1u << 1)
+#define X86_PF_INSTR (1u << 4)
+
+/* Would the region's protection allow the access that faulted? Then the
+ * fault was taken while the page was still being enabled (by this thread or
+ * another) and the access only has to be retried. */
+static int access_allowed(const struct fl_region *region, const void *context) {
+	const ucontext_t *uc = context;
+	uint64_t error = (uint64_t)uc->uc_mcontext.gregs[REG_ERR];
+	if (error & X86_PF_INSTR)
+		return (region->prot & PROT_EXEC) != 0;
+	if (error & X86_PF_WRITE)
+		return (region->prot & PROT_WRITE) != 0;
+	return (region->prot & PROT_READ) != 0;
+}
 
 static void fault_handler(int sig, void *raw_info, void *context) {
-	(void)context;
 	const struct fault_info *info = raw_info;
 	struct fl_launch_spec *spec = active_spec;
 	if (info->code != SEGV_MAPERR_CODE && info->code != SEGV_ACCERR_CODE) {
@@ -282,9 +312,10 @@ static void fault_handler(int sig, void *raw_info, void *context) {
 	uint8_t state = __atomic_load_n(&page_states(spec)[region->page_index + (page - region->start) / FL_PAGE_SIZE],
 					__ATOMIC_ACQUIRE);
 	if (state == FL_PAGE_ENABLED) {
-		/* Accessible with its own protection and still faulting: a real
-		 * protection violation (a write to text, say). */
-		genuine(sig, info);
+		/* Enabled: either the fault raced the enabling (retry) or the
+		 * access breaks the page's protection (a write to text, say). */
+		if (!access_allowed(region, context))
+			genuine(sig, info);
 		return;
 	}
 	struct fl_event event = { .time_ns = monotonic_ns(), .fault_address = info->address, .kind = FL_EVENT_FAULT };

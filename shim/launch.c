@@ -259,17 +259,18 @@ static void *drain_events(void *arg) {
 	struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
 	struct fl_event *events = (struct fl_event *)(ring + 1);
 	for (;;) {
-		uint32_t seen = __atomic_load_n(&ring->head_wake, __ATOMIC_ACQUIRE);
+		uint32_t seen = __atomic_load_n(&ring->head_wake, __ATOMIC_SEQ_CST);
 		uint64_t tail = ring->tail;
 		struct fl_event *e = &events[tail % ring->capacity];
-		if (__atomic_load_n(&e->sequence, __ATOMIC_ACQUIRE) == tail + 1) {
+		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) == tail + 1) {
 			if (d->log_fd >= 0)
 				log_event(d, e);
 			if (d->trace_fd >= 0)
 				trace_event(d, e);
-			__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_RELEASE);
-			__atomic_fetch_add(&ring->tail_wake, 1, __ATOMIC_RELEASE);
-			syscall(SYS_futex, &ring->tail_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+			__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_SEQ_CST);
+			__atomic_fetch_add(&ring->tail_wake, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&ring->writers_waiting, __ATOMIC_SEQ_CST))
+				syscall(SYS_futex, &ring->tail_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 			continue;
 		}
 		/* Nothing published at the tail. Once the child is gone nothing
@@ -280,8 +281,16 @@ static void *drain_events(void *arg) {
 				d->spec->status.events_dropped += head - tail;
 			break;
 		}
-		struct timespec wait = { 0, DRAIN_WAIT_NS };
-		syscall(SYS_futex, &ring->head_wake, FUTEX_WAIT, seen, &wait, NULL, 0);
+		/* Sleep until a writer publishes (or the waiter says the child is
+		 * gone); say so first, then look once more, so no event published
+		 * in between goes unnoticed. */
+		__atomic_store_n(&ring->reader_sleeping, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) != tail + 1 &&
+		    !__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
+			struct timespec wait = { 0, DRAIN_WAIT_NS };
+			syscall(SYS_futex, &ring->head_wake, FUTEX_WAIT, seen, &wait, NULL, 0);
+		}
+		__atomic_store_n(&ring->reader_sleeping, 0, __ATOMIC_SEQ_CST);
 	}
 	return NULL;
 }

@@ -90,6 +90,7 @@ struct fl_status {
 	uint64_t pages_enabled; /* demand pages made accessible, predicted ones included */
 	uint64_t handler_error; /* first errno a fault handler met (the program then died) */
 	uint64_t events_dropped; /* events the log had no room for */
+	uint64_t genuine_faults; /* faults the handler left to end the program */
 };
 
 /* What a fault (or the start) did, for the log and --trace; written by the
@@ -121,6 +122,8 @@ struct fl_ring {
 	uint64_t head;
 	uint64_t tail;
 	uint64_t capacity;
+	uint32_t reader_sleeping; /* the reader waits on head_wake: wake it */
+	uint32_t writers_waiting; /* writers wait on tail_wake: wake them */
 };
 
 /* Predictor state, shared by the program's threads (races only blur hints). */
@@ -196,6 +199,7 @@ struct fl_launch_spec {
 	uint64_t altstack_size;
 	uint64_t ring_offset;     /* from the spec's start: struct fl_ring, then events */
 	uint64_t predictor_offset; /* from the spec's start: struct fl_predictor_state */
+	uint64_t events_wanted;   /* 1: the parent logs or traces faults; 0: publish nothing */
 
 	struct fl_status status;
 };

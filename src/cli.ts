@@ -87,7 +87,8 @@ async function main(args: string[]): Promise<number> {
   }
   child = 0;
   if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);
-  for (const difference of outcome.differences) if (!line.quiet) say(`${line.pager}: note: ${difference}`);
+  if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
+  for (const difference of outcome.differences) if (!line.quiet && difference !== outcome.unseenFault) say(`${line.pager}: note: ${difference}`);
   if (outcome.signalNumber !== null) {
     process.removeAllListeners("SIGINT");
     process.removeAllListeners("SIGTERM");

@@ -24,6 +24,9 @@ import { buildStack, type StackImage } from "./stack.ts";
 export type PagerName = "apager" | "dpager" | "hpager";
 export const PAGERS: readonly PagerName[] = ["apager", "dpager", "hpager"];
 
+/** The kernel's answer when /proc/self/exe's file is still mapped: the
+ * program is Bun's own executable, so /proc/self/exe is right already. */
+const EBUSY = 16;
 /** The platform string the kernel puts on the stack (ELF_PLATFORM). */
 const PLATFORM = "x86_64";
 /** arch_align_stack's random offset is below 8 KiB. */
@@ -105,6 +108,9 @@ export interface LaunchOutcome {
   mappings: Mapping[];
   /** Ways this run may differ from a kernel-started one, in words. */
   differences: string[];
+  /** Set when a demand-paged program died of a fault the pager's handler
+   * never saw (SIGSEGV blocked, or a handler of the program's own). */
+  unseenFault: string | null;
 }
 
 /** Kept memory of finished launches, reused: a fresh shared mapping costs a
@@ -321,6 +327,7 @@ async function runPlanned(
         policy,
         predictor,
         predictPages,
+        eventsWanted: Boolean(options.log) || (options.traceFd ?? -1) >= 0,
       },
       memory.address,
       memory.bytes,
@@ -345,10 +352,21 @@ async function runPlanned(
     const signalNumber = exit.waitStatus & 0x7f;
     const differences: string[] = [];
     if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe Bun`);
-    else if (status.exeError) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
+    else if (status.exeError && status.exeError !== EBUSY) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
     if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
     if (status.handlerError) differences.push(`the fault handler could not map a page (${errnoName(status.handlerError)}${status.handlerError === 12 ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended with SIGSEGV`);
     if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
+    // A demand-paged program that died of SIGSEGV or SIGBUS without the
+    // pager's handler seeing any genuine fault died of a fault the handler
+    // never saw: the program had SIGSEGV blocked (glibc does, inside
+    // pthread_create, fork and abort, which a static program runs from pages
+    // the pager demand-pages), or had installed a handler of its own. Both
+    // are known limits of a signal-based pager.
+    const unseenFault =
+      policy !== "eager" && status.pagesEnabled > 0 && status.genuineFaults === 0 && (signalNumber === osConstants.signals.SIGSEGV || signalNumber === osConstants.signals.SIGBUS)
+        ? `${image.file} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
+        : null;
+    if (unseenFault) differences.push(unseenFault);
     const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);
     return {
       pager,
@@ -368,6 +386,7 @@ async function runPlanned(
       systemMs: exit.systemMicros / 1000,
       mappings,
       differences,
+      unseenFault: unseenFault,
     };
   } finally {
     releaseKept(memory);

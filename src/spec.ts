@@ -11,15 +11,15 @@ import type { StackImage } from "./stack.ts";
 export const SPEC_MAGIC = 0x31656e696c746c66n; // "fltline1"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 35;
-const STATUS_WORDS = 11;
+const HEADER_WORDS = 36;
+const STATUS_WORDS = 12;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
 export const REGION_BYTES = 8 * WORD;
 export const RANGE_BYTES = 2 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
 /** struct fl_ring and struct fl_event, struct fl_predictor_state. */
-export const RING_HEADER_BYTES = 4 * WORD;
+export const RING_HEADER_BYTES = 5 * WORD;
 export const EVENT_BYTES = 16 * WORD;
 export const PREDICTOR_STATE_BYTES = 4 * WORD;
 /** Events the ring holds before a faulting thread waits for the parent to
@@ -76,6 +76,8 @@ export interface SpecInput {
   predictor: PredictorName;
   /** Pages a fault maps, the faulting one included. */
   predictPages: number;
+  /** Whether the parent logs or traces faults (else none are published). */
+  eventsWanted: boolean;
 }
 
 function align(n: number, to: number): number {
@@ -191,6 +193,7 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     paging ? ALTSTACK_BYTES : 0,
     paging ? o.ring : 0,
     paging ? o.predictor : 0,
+    input.eventsWanted ? 1 : 0,
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));
@@ -269,6 +272,7 @@ export interface LaunchStatus {
   pagesEnabled: number;
   handlerError: number;
   eventsDropped: number;
+  genuineFaults: number;
 }
 
 export function readStatus(memory: DataView): LaunchStatus {
@@ -285,5 +289,6 @@ export function readStatus(memory: DataView): LaunchStatus {
     pagesEnabled: word(8),
     handlerError: word(9),
     eventsDropped: word(10),
+    genuineFaults: word(11),
   };
 }
