@@ -313,7 +313,7 @@ static void start_paging(struct fl_launch_spec *spec) {
 	begin(spec, FL_STAGE_PAGING);
 	/* Nothing to page: apager, or an hpager program whose bss fits in the
 	 * last page of its data. */
-	if (spec->policy == FL_POLICY_EAGER || spec->page_state_offset == 0)
+	if (spec->policy == FL_POLICY_EAGER || spec->demand_pages == 0)
 		return;
 	sys_result r = fl_paging_start(spec);
 	if (r < 0)

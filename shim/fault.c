@@ -26,8 +26,11 @@
 #include "regions.h"
 #include "sys.h"
 
-/* The spec of the program this process runs; set once before the jump. */
+/* The spec of the program this process runs, and this process's own paging
+ * state (see fl_paging_start); set once before the jump. */
 static struct fl_launch_spec *active_spec;
+static uint8_t *private_page_states;
+static struct fl_predictor_state *private_predictor;
 
 #define KERNEL_SIGSET_BYTES 8
 #define SA_RESTORER_FLAG 0x04000000
@@ -74,7 +77,8 @@ static uint64_t monotonic_ns(void) {
 }
 
 static uint8_t *page_states(const struct fl_launch_spec *spec) {
-	return (uint8_t *)spec + spec->page_state_offset;
+	(void)spec;
+	return private_page_states;
 }
 
 static struct fl_ring *ring_of(const struct fl_launch_spec *spec) {
@@ -213,7 +217,7 @@ static sys_result predict(struct fl_launch_spec *spec, const struct fl_region *r
  */
 static sys_result run_predictor(struct fl_launch_spec *spec, const struct fl_region *region, uint64_t page,
 				struct fl_event *event) {
-	struct fl_predictor_state *state = (struct fl_predictor_state *)((char *)spec + spec->predictor_offset);
+	struct fl_predictor_state *state = private_predictor;
 	uint64_t extra = spec->predict_pages > 1 ? spec->predict_pages - 1 : 0;
 	sys_result r = 0;
 	switch (spec->predictor) {
@@ -346,8 +350,23 @@ __asm__(".text\n"
 	".size fl_restore_rt, .-fl_restore_rt\n");
 __attribute__((visibility("hidden"))) void fl_restore_rt(void);
 
+static uint64_t page_round_up(uint64_t n) {
+	return (n + FL_PAGE_SIZE - 1) & ~(FL_PAGE_SIZE - 1);
+}
+
 sys_result fl_paging_start(struct fl_launch_spec *spec) {
 	active_spec = spec;
+	/* Private, not in the spec's shared memory: after a fork, parent and
+	 * child each page their own copy of the address space, so each needs
+	 * its own page states and its own handler stack. Laid out as the
+	 * handler's stack, then the predictor's state, then a byte per page. */
+	uint64_t stack_bytes = page_round_up(spec->altstack_size);
+	uint64_t length = stack_bytes + page_round_up(sizeof(struct fl_predictor_state) + spec->demand_pages);
+	sys_result state = sys_mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (state < 0)
+		return state;
+	private_predictor = (struct fl_predictor_state *)((char *)state + stack_bytes);
+	private_page_states = (uint8_t *)(private_predictor + 1);
 	if (spec->policy == FL_POLICY_DEMAND) {
 		/* dpager starts with the entry point's page and nothing else. */
 		const struct fl_region *region = fl_find_region(spec, spec->entry);
@@ -360,7 +379,7 @@ sys_result fl_paging_start(struct fl_launch_spec *spec) {
 			publish(spec, &event);
 		}
 	}
-	struct kernel_stack stack = { .sp = (uint64_t)spec + spec->altstack_offset, .size = spec->altstack_size };
+	struct kernel_stack stack = { .sp = (uint64_t)state, .size = spec->altstack_size };
 	sys_result r = sys_call2(__NR_sigaltstack, (long)&stack, 0);
 	if (r < 0)
 		return r;

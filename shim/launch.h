@@ -190,15 +190,16 @@ struct fl_launch_spec {
 	uint64_t rseq_length;
 	uint64_t rseq_signature;
 
-	/* Paging (dpager, hpager). */
+	/* Paging (dpager, hpager). The per-page states, the predictor's state
+	 * and the handler's stack are private to the program's process (a fork
+	 * copies them along with the pages they describe); they live in memory
+	 * the child maps for them, not here. */
 	uint64_t policy;          /* enum fl_policy */
 	uint64_t predictor;       /* enum fl_predictor */
 	uint64_t predict_pages;   /* pages per fault, the faulting one included */
-	uint64_t page_state_offset; /* from the spec's start: one byte per demand page */
-	uint64_t altstack_offset;   /* from the spec's start: the fault handler's stack */
-	uint64_t altstack_size;
+	uint64_t demand_pages;    /* pages in demand regions (0: nothing to page) */
+	uint64_t altstack_size;   /* the fault handler's stack */
 	uint64_t ring_offset;     /* from the spec's start: struct fl_ring, then events */
-	uint64_t predictor_offset; /* from the spec's start: struct fl_predictor_state */
 	uint64_t events_wanted;   /* 1: the parent logs or traces faults; 0: publish nothing */
 
 	struct fl_status status;

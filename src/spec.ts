@@ -11,17 +11,16 @@ import type { StackImage } from "./stack.ts";
 export const SPEC_MAGIC = 0x31656e696c746c66n; // "fltline1"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 36;
+const HEADER_WORDS = 34;
 const STATUS_WORDS = 12;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
 export const REGION_BYTES = 8 * WORD;
 export const RANGE_BYTES = 2 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
-/** struct fl_ring and struct fl_event, struct fl_predictor_state. */
+/** struct fl_ring and struct fl_event. */
 export const RING_HEADER_BYTES = 5 * WORD;
 export const EVENT_BYTES = 16 * WORD;
-export const PREDICTOR_STATE_BYTES = 4 * WORD;
 /** Events the ring holds before a faulting thread waits for the parent to
  * catch up: at 128 bytes each, 128 KiB of kept memory. */
 export const RING_CAPACITY = 1024;
@@ -91,15 +90,12 @@ interface Offsets {
   auxv: number;
   stackImage: number;
   childStackTop: number;
-  predictor: number;
   ring: number;
-  altstack: number;
-  pageStates: number;
   length: number;
 }
 
 /** Sizes that decide a spec's layout. demandPages is 0 for apager, which
- * needs no paging state at all. */
+ * needs no event ring. */
 export interface SpecSizes {
   keptCount: number;
   regionCount: number;
@@ -117,12 +113,9 @@ function offsetsFor(sizes: SpecSizes): Offsets {
   const childStackBottom = align(stackImage + sizes.stackImageBytes, PAGE_SIZE);
   const childStackTop = childStackBottom + CHILD_STACK_BYTES;
   const paging = sizes.demandPages > 0;
-  const predictor = childStackTop;
-  const ring = predictor + (paging ? PREDICTOR_STATE_BYTES : 0);
-  const altstack = align(ring + (paging ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0), PAGE_SIZE);
-  const pageStates = altstack + (paging ? ALTSTACK_BYTES : 0);
-  const end = pageStates + sizes.demandPages;
-  return { kept, regions, mmMap, auxv, stackImage, childStackTop, predictor, ring, altstack, pageStates, length: pageUp(end) };
+  const ring = childStackTop;
+  const end = ring + (paging ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0);
+  return { kept, regions, mmMap, auxv, stackImage, childStackTop, ring, length: pageUp(end) };
 }
 
 /** Bytes of kept memory a spec needs, given upper bounds of its parts. */
@@ -188,11 +181,9 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     POLICY_CODES[input.policy],
     PREDICTOR_CODES[input.predictor],
     input.predictPages,
-    paging ? o.pageStates : 0,
-    paging ? o.altstack : 0,
+    demandPages,
     paging ? ALTSTACK_BYTES : 0,
     paging ? o.ring : 0,
-    paging ? o.predictor : 0,
     input.eventsWanted ? 1 : 0,
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
@@ -217,12 +208,10 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     if (region.demand) pageIndex += region.length / PAGE_SIZE;
   });
   if (paging) {
-    // A reused kept memory holds the last run's paging state: start afresh.
-    bytes.fill(0, o.predictor, o.predictor + PREDICTOR_STATE_BYTES);
+    // A reused kept memory holds the last run's ring: start afresh.
     bytes.fill(0, o.ring, o.ring + RING_HEADER_BYTES);
     for (let i = 0; i < RING_CAPACITY; i++) put(o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, 0);
     put(o.ring + 3 * WORD, RING_CAPACITY);
-    bytes.fill(0, o.pageStates, o.pageStates + demandPages);
   }
   if (input.memory) {
     const m = input.memory;
