@@ -2,13 +2,17 @@
  * The CLI contract: exit codes, one-line errors, help, --report, refusal to
  * load over the loader, and programs without section headers.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PF_R, PF_X, PT_LOAD, craftElf, tinyProgram } from "../support/craft.ts";
 import { ROOT } from "../support/programs.ts";
 import { runPager, runProcess } from "../support/run.ts";
+
+// Loaded programs run in subprocesses with their own time limits
+// (test/support/run.ts); a test may run several of them.
+setDefaultTimeout(60_000);
 
 let dir = "";
 beforeAll(() => {

@@ -4,13 +4,17 @@
  * status. Then the probe's view of its own start, the address space a loaded
  * program sees, and its peak RSS.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { peakFrom, peakRssTool } from "../support/build-tools.ts";
 import { ALL_VARIANTS, buildAll, type Variant } from "../support/programs.ts";
 import { runNative, runPager, verdict } from "../support/run.ts";
+
+// Loaded programs run in subprocesses with their own time limits
+// (test/support/run.ts); a test may run several of them.
+setDefaultTimeout(60_000);
 
 const cases: Array<{ source: string; args?: string[]; env?: Record<string, string>; note: string }> = [
   { source: "args_env.c", args: ["one", "two words", ""], env: { FAULTLINE_TEST_A: "alpha", FAULTLINE_TEST_EXIT: "7" }, note: "arguments, environment and exit status" },

@@ -2,10 +2,14 @@
  * Real programs nobody here wrote, natively and under apager: the same
  * stdout, the same exit status.
  */
-import { describe, expect, test } from "bun:test";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { realpathSync } from "node:fs";
 import { ROOT } from "../support/programs.ts";
 import { runNative, runPager, verdict } from "../support/run.ts";
+
+// Loaded programs run in subprocesses with their own time limits
+// (test/support/run.ts); a test may run several of them.
+setDefaultTimeout(60_000);
 
 const bun = realpathSync(process.execPath);
 
