@@ -6,9 +6,9 @@
  * before it is written, then a byte is written and read back into a
  * checksum.
  *
- * Usage: bss_touch [one|seq|stride N|random]
+ * Usage: bss_touch [one|seq [PAGES]|stride N|random]
  *   one       touch only the first page (default)
- *   seq       touch every page in ascending order
+ *   seq       touch every page (or the first PAGES) in ascending order
  *   stride N  touch pages 0, N, 2N, ... (N >= 1)
  *   random    touch every page exactly once in a pseudo-random order given
  *             by a fixed-seed full-period LCG modulo the page count
@@ -48,7 +48,7 @@ static void touch(size_t p)
 
 static void usage(const char *prog)
 {
-    fprintf(stderr, "usage: %s [one|seq|stride N|random]\n", prog);
+    fprintf(stderr, "usage: %s [one|seq [PAGES]|stride N|random]\n", prog);
     exit(2);
 }
 
@@ -59,7 +59,16 @@ int main(int argc, char **argv)
     if (strcmp(mode, "one") == 0) {
         touch(0);
     } else if (strcmp(mode, "seq") == 0) {
-        for (size_t p = 0; p < NPAGES; p++)
+        /* An optional page count limits the scan to the first pages. */
+        size_t pages = NPAGES;
+        if (argc > 2) {
+            char *end;
+            long n = strtol(argv[2], &end, 10);
+            if (*argv[2] == '\0' || *end != '\0' || n < 1 || (size_t)n > NPAGES)
+                usage(argv[0]);
+            pages = (size_t)n;
+        }
+        for (size_t p = 0; p < pages; p++)
             touch(p);
     } else if (strcmp(mode, "stride") == 0) {
         if (argc < 3)

@@ -15,7 +15,12 @@ export async function peakRssTool(): Promise<string> {
 
 /** Peak RSS of a native run, in KiB, from the launcher's last stderr line. */
 export function peakFrom(stderr: string): number {
-  const match = /peak_rss_kib (\d+)\s*$/.exec(stderr);
+  return nativeFigures(stderr).peakRssKiB;
+}
+
+/** The launcher's figures: peak RSS in KiB and minor page faults. */
+export function nativeFigures(stderr: string): { peakRssKiB: number; minorFaults: number } {
+  const match = /peak_rss_kib (\d+) minor_faults (\d+)\s*$/.exec(stderr);
   if (!match) throw new Error(`no peak_rss line in: ${stderr}`);
-  return Number(match[1]);
+  return { peakRssKiB: Number(match[1]), minorFaults: Number(match[2]) };
 }
