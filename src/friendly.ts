@@ -88,21 +88,46 @@ function ignoredAtStart(): Set<number> {
   return ignored;
 }
 
+interface Killable {
+  kill(signal: number): void;
+}
+
+interface Forwarder {
+  /** The program is running: pass signals to it from now on. */
+  attach(child: Killable): void;
+  stop(): void;
+}
+
 /** While the program runs: a terminal's ^C reaches it directly (same
  * process group), so this process only outlives it; a SIGTERM or SIGHUP
- * sent to this process alone is passed on. A signal this process started
+ * sent to this process alone is passed on. Installed before the spawn: the
+ * program may be running, and visible to whoever signals, before
+ * Bun.spawn has returned here; a signal that comes before attach() is
+ * passed on as soon as the program exists. A signal this process started
  * with ignored stays ignored here. */
-function forwardSignals(child: { kill(signal: number): void }): () => void {
+function forwardSignals(): Forwarder {
   const inherited = ignoredAtStart();
+  let child: Killable | null = null;
+  const pending: number[] = [];
+  const deliver = (signal: number) => {
+    if (child) child.kill(signal);
+    else pending.push(signal);
+  };
   const names = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   const watched = names.filter((name) => !inherited.has(osConstants.signals[name]));
   const listeners = watched.map((name) => {
-    const listener = name === "SIGINT" ? () => {} : () => child.kill(osConstants.signals[name]);
+    const listener = name === "SIGINT" ? () => {} : () => deliver(osConstants.signals[name]);
     process.on(name, listener);
     return { name, listener };
   });
-  return () => {
-    for (const { name, listener } of listeners) process.off(name, listener);
+  return {
+    attach(running) {
+      child = running;
+      for (const signal of pending.splice(0)) running.kill(signal);
+    },
+    stop() {
+      for (const { name, listener } of listeners) process.off(name, listener);
+    },
   };
 }
 
@@ -153,15 +178,17 @@ async function main(args: string[]): Promise<number> {
   const [name, ...programArgs] = line.argv as [string, ...string[]];
   const path = preloadableProgram(name);
   const env = friendlyEnvironment(ensureFriendlyLibrary(), process.env);
+  const forwarder = forwardSignals();
   let child;
   try {
     child = Bun.spawn({ cmd: [path, ...programArgs], argv0: name, env, stdio: ["inherit", "inherit", "inherit"] });
   } catch (error) {
+    forwarder.stop();
     throw spawnError(path, error);
   }
-  const stopForwarding = forwardSignals(child);
+  forwarder.attach(child);
   await child.exited;
-  stopForwarding();
+  forwarder.stop();
 
   if (child.signalCode !== null) {
     const signal = typeof child.signalCode === "number" ? child.signalCode : osConstants.signals[child.signalCode];
