@@ -36,6 +36,11 @@
  * the handler's own small frames; sysconf(_SC_SIGSTKSZ) wins if larger. */
 #define ALTSTACK_MIN_BYTES (64 * 1024)
 #define FALLBACK_PAGE_BYTES 4096
+/* Alternate stacks of ended threads kept for the next ones: a program that
+ * starts and joins threads in a loop then pays three sigaltstack calls per
+ * thread instead of mmap, mprotect and munmap (whose TLB shootdowns in a
+ * multi-threaded process cost more than starting the thread). */
+#define ALTSTACK_CACHE_SLOTS 16
 
 typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
@@ -53,35 +58,72 @@ static int handler_installed;
  * when the thread ends. */
 static pthread_key_t altstack_key;
 static int altstack_key_ready;
+/* Each slot holds one unused stack's base or NULL, taken and given back with
+ * single atomic operations: no lock, so nothing a fork() could leave held. */
+static void *altstack_cache[ALTSTACK_CACHE_SLOTS];
 
 static size_t round_up(size_t n, size_t unit) {
 	return (n + unit - 1) / unit * unit;
 }
 
-/* Give the calling thread an alternate signal stack, with a PROT_NONE page
- * below it so a handler that overruns it faults instead of writing over
- * other memory. A thread that already has one keeps it. Returns the
- * mapping's base, or NULL when nothing was installed. */
-static void *altstack_install(void) {
-	stack_t current;
-	if (sigaltstack(NULL, &current) != 0 || !(current.ss_flags & SS_DISABLE))
-		return NULL;
+static void *altstack_from_cache(void) {
+	for (int i = 0; i < ALTSTACK_CACHE_SLOTS; i++) {
+		void *base = __atomic_exchange_n(&altstack_cache[i], NULL, __ATOMIC_ACQ_REL);
+		if (base != NULL)
+			return base;
+	}
+	return NULL;
+}
+
+/* Unmap a stack no thread uses, unless the cache has room for it. */
+static void altstack_discard(char *base) {
+	for (int i = 0; i < ALTSTACK_CACHE_SLOTS; i++) {
+		void *empty = NULL;
+		if (__atomic_compare_exchange_n(&altstack_cache[i], &empty, base, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			return;
+	}
+	munmap(base, page_bytes + altstack_bytes); /* nothing better to do if it fails */
+}
+
+/* A fresh stack, with a PROT_NONE page below it so a handler that overruns
+ * it faults instead of writing over other memory; NULL if none. */
+static char *altstack_map(void) {
 	size_t length = page_bytes + altstack_bytes;
 	char *base = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (base == MAP_FAILED)
 		return NULL;
-	stack_t ours = { .ss_sp = base + page_bytes, .ss_flags = 0, .ss_size = altstack_bytes };
-	if (mprotect(base, page_bytes, PROT_NONE) != 0 || sigaltstack(&ours, NULL) != 0) {
+	if (mprotect(base, page_bytes, PROT_NONE) != 0) {
 		munmap(base, length); /* unused: if this fails too, only address space is lost */
 		return NULL;
 	}
 	return base;
 }
 
+/* Give the calling thread an alternate signal stack, unless it has one of
+ * its own already. Returns the mapping's base, or NULL when nothing was
+ * installed. */
+static void *altstack_install(void) {
+	stack_t current;
+	if (sigaltstack(NULL, &current) != 0 || !(current.ss_flags & SS_DISABLE))
+		return NULL;
+	char *base = altstack_from_cache();
+	if (base == NULL)
+		base = altstack_map();
+	if (base == NULL)
+		return NULL;
+	stack_t ours = { .ss_sp = base + page_bytes, .ss_flags = 0, .ss_size = altstack_bytes };
+	if (sigaltstack(&ours, NULL) != 0) {
+		altstack_discard(base);
+		return NULL;
+	}
+	return base;
+}
+
 /* The key's destructor, as a wrapped thread ends: stop using the alternate
- * stack, then unmap it. sigaltstack refuses (EPERM) while the thread runs on
- * it, e.g. when it ends from inside a signal handler; the stack then stays
- * mapped rather than be pulled from under the thread. */
+ * stack, then keep it for another thread or unmap it. sigaltstack refuses
+ * (EPERM) while the thread runs on it, e.g. when it ends from inside a
+ * signal handler; the stack then stays with the thread rather than be
+ * pulled from under it (or handed to another). */
 static void altstack_release(void *opaque) {
 	char *base = opaque;
 	stack_t current;
@@ -92,7 +134,7 @@ static void altstack_release(void *opaque) {
 		if (sigaltstack(&off, NULL) != 0)
 			return;
 	}
-	munmap(base, page_bytes + altstack_bytes); /* nothing better to do if it fails */
+	altstack_discard(base);
 }
 
 static void *start_with_altstack(void *opaque) {
