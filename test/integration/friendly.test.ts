@@ -25,6 +25,11 @@ function messageSet(): string[] {
 const MESSAGES = messageSet();
 const CRASH_STATUS = 139;
 
+/** A path as a pattern that matches exactly it. */
+function literally(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 /** The messages a run's stderr shows, each a line of its own. */
 function messagesIn(stderr: string): string[] {
   return stderr.split("\n").filter((line) => MESSAGES.includes(line));
@@ -38,7 +43,7 @@ let earlyHandler = "";
 beforeAll(async () => {
   library = ensureFriendlyLibrary();
   dir = mkdtempSync(join(tmpdir(), "faultline-friendly-"));
-  built = await buildAll(["segv_0x55.c", "crash.c", "thread_crash.c", "own_handler.c", "exit_code.c"], ["pie", "no-pie"]);
+  built = await buildAll(["segv_0x55.c", "crash.c", "thread_crash.c", "own_handler.c", "exit_code.c", "sigbus_truncated.c"], ["pie", "no-pie"]);
   staticProgram = await buildProgram("segv_0x55.c", "static");
   earlyHandler = await buildSharedLibrary("early_handler.c");
 }, 120_000);
@@ -120,7 +125,7 @@ describe("a crash, made friendly", () => {
     for (const ran of [rodata!, execData!, pastBss!, sent!]) expectFriendlyCrash(ran);
     expect(rodata!.stderr).toContain("(SEGV_ACCERR), writing address");
     expect(rodata!.stderr).toContain("cause:   a write to read-only memory");
-    expect(rodata!.stderr).toMatch(new RegExp(`mapping: [0-9a-f]+-[0-9a-f]+ r--p [0-9a-f]+ \\S+ \\d+ ${crash}\\n`));
+    expect(rodata!.stderr).toMatch(new RegExp(`mapping: [0-9a-f]+-[0-9a-f]+ r--p [0-9a-f]+ \\S+ \\d+ ${literally(crash)}\\n`));
     expect(execData!.stderr).toContain("executing address");
     expect(execData!.stderr).toContain("cause:   a jump into memory that is not executable");
     expect(pastBss!.stderr).toContain("(SEGV_MAPERR), reading address");
@@ -129,6 +134,16 @@ describe("a crash, made friendly", () => {
     expect(sent!.stderr).toMatch(/\(SI_USER\), sent by process \d+/);
     expect(sent!.stderr).toContain("cause:   not a memory error");
     expect(sent!.stderr).not.toContain("mapping:");
+  });
+
+  test("SIGBUS too: a read past the end of a truncated mapped file, status 135", async () => {
+    const file = join(dir, "truncated");
+    const ran = await runPreloaded([program("sigbus_truncated.c"), file]);
+    expect(messagesIn(ran.stderr)).toHaveLength(1);
+    expect(ran).toMatchObject({ stdout: "sigbus_truncated: reading\n", exitCode: 135, signal: null });
+    expect(ran.stderr).toContain("signal:  SIGBUS (BUS_ADRERR), reading address");
+    expect(ran.stderr).toContain("cause:   an access to a mapped file beyond its end");
+    expect(ran.stderr).toMatch(new RegExp(`mapping: [0-9a-f]+-[0-9a-f]+ r--s 00000000 \\S+ \\d+ ${literally(file)}\n`));
   });
 
   test("FAULTLINE_FRIENDLY_RERAISE=1: the message, then the program dies of the signal itself", async () => {
