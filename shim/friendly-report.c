@@ -142,6 +142,12 @@ static void put_decimal(struct text *t, uint64_t value) {
 		t->bytes[t->length++] = digits[--n];
 }
 
+static void put_signed(struct text *t, int64_t value) {
+	if (value < 0)
+		put(t, "-");
+	put_decimal(t, value < 0 ? -(uint64_t)value : (uint64_t)value);
+}
+
 /* xorshift64: a message per crash from the per-process seed, mixed with the
  * thread id so forked children (same seed) need not agree. */
 static const char *chosen_message(int tid) {
@@ -326,7 +332,7 @@ static void put_signal_line(struct text *t, const struct fault *f) {
 		put(t, code);
 	else {
 		put(t, "si_code ");
-		put_decimal(t, (uint64_t)(int64_t)f->code);
+		put_signed(t, f->code);
 	}
 	put(t, "), ");
 	if (f->code <= 0) {
@@ -352,7 +358,7 @@ static void put_cause_line(struct text *t, const struct fault *f, enum fault_kin
 	put(t, "  cause:   ");
 	switch (kind) {
 	case FAULT_SENT:
-		put(t, "not a memory error: the signal was sent (kill, raise or pthread_kill)");
+		put(t, "not a memory error: the signal was sent (kill, raise, sigqueue or pthread_kill)");
 		break;
 	case FAULT_GENERAL_PROTECTION:
 		put(t, "a general-protection fault, which reports no address (a non-canonical pointer such as 0xdeadbeefdeadbeef?)");
