@@ -133,6 +133,15 @@ static inline sys_result sys_getpid(void) {
 static inline sys_result sys_kill(int pid, int sig) {
 	return sys_call2(__NR_kill, pid, sig);
 }
+static inline sys_result sys_gettid(void) {
+	return sys_call0(__NR_gettid);
+}
+static inline sys_result sys_tgkill(int tgid, int tid, int sig) {
+	return sys_call3(__NR_tgkill, tgid, tid, sig);
+}
+static inline sys_result sys_pause(void) {
+	return sys_call0(__NR_pause);
+}
 static inline __attribute__((noreturn)) void sys_exit_group(int code) {
 	for (;;)
 		sys_call1(__NR_exit_group, code);

@@ -11,6 +11,10 @@ import type { PredictorName } from "./spec.ts";
 import { toReport, type RunReport } from "./report.ts";
 
 export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "./errors.ts";
+/** Friendly segfaults: the library's path (built on first use), and an
+ * environment that preloads it, for Bun.spawn. */
+export { ensureFriendlyLibrary } from "./shim-build.ts";
+export { friendlyEnvironment } from "./friendly-options.ts";
 export type { PagerName } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
 export type { RunReport } from "./report.ts";

@@ -1,9 +1,11 @@
 /**
- * Builds the C shim with the system compiler whenever the shared object is
- * missing or older than any of its sources. Bun does not run dependencies'
- * install scripts, so the library builds on first use instead of at install.
+ * Builds the C libraries in shim/ with the system compiler whenever one is
+ * missing or older than any of its sources: libfaultline.so (the pagers' and
+ * lazy copy's shim, loaded through bun:ffi) and libetsbefriends.so (friendly
+ * segfaults, preloaded into other programs). Bun does not run dependencies'
+ * install scripts, so they build on first use instead of at install.
  *
- * Run directly (`bun run build:shim`) to build now; `--force` rebuilds.
+ * Run directly (`bun run build:shim`) to build both now; `--force` rebuilds.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -11,6 +13,7 @@ import { dirname, join, resolve } from "node:path";
 export const SHIM_DIR = resolve(import.meta.dir, "..", "shim");
 export const BUILD_DIR = join(SHIM_DIR, "build");
 export const SHIM_LIBRARY = join(BUILD_DIR, "libfaultline.so");
+export const FRIENDLY_LIBRARY = join(BUILD_DIR, "libetsbefriends.so");
 
 /** Raised when the shim cannot be built; the message is one line for users. */
 export class ShimBuildError extends Error {
@@ -31,12 +34,47 @@ const FREESTANDING_FLAGS = [
 
 const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"];
 
-/** Translation units and whether they run on the freestanding path. */
-const UNITS: ReadonlyArray<{ source: string; freestanding: boolean }> = [
-  { source: "child.c", freestanding: true },
-  { source: "fault.c", freestanding: true },
-  { source: "launch.c", freestanding: false },
-];
+/** A translation unit and whether it runs on a freestanding path. */
+interface Unit {
+  source: string;
+  freestanding: boolean;
+}
+
+/** How one library is made from its units. */
+interface Recipe {
+  /** Where it goes unless the caller says otherwise. */
+  output: string;
+  units: readonly Unit[];
+  /** Libraries to link with, after the objects. */
+  link: readonly string[];
+  /** What its freestanding units are, for the error if they call out. */
+  freestandingPart: string;
+}
+
+const SHIM_RECIPE: Recipe = {
+  output: SHIM_LIBRARY,
+  units: [
+    { source: "child.c", freestanding: true },
+    { source: "fault.c", freestanding: true },
+    { source: "launch.c", freestanding: false },
+  ],
+  link: ["-lpthread"],
+  freestandingPart: "the shim's freestanding path",
+};
+
+/** The set-up links libc (dlsym, pthread keys); the fault handler is
+ * freestanding, so the build proves it calls nothing that is not
+ * async-signal-safe. --as-needed: on glibc 2.34+ libdl is part of libc, and
+ * a preloaded library should not drag an empty libdl into every program. */
+const FRIENDLY_RECIPE: Recipe = {
+  output: FRIENDLY_LIBRARY,
+  units: [
+    { source: "friendly.c", freestanding: false },
+    { source: "friendly-report.c", freestanding: true },
+  ],
+  link: ["-Wl,--as-needed", "-ldl"],
+  freestandingPart: "libetsbefriends.so's fault handler",
+};
 
 function compilerName(): string {
   return process.env.CC && process.env.CC.trim() !== "" ? process.env.CC.trim() : "cc";
@@ -45,22 +83,33 @@ function compilerName(): string {
 export interface BuildOptions {
   /** The C compiler (default: $CC, else cc). */
   cc?: string;
-  /** Where the library goes (default: shim/build/libfaultline.so). */
+  /** Where the library goes (default: under shim/build/). */
   output?: string;
 }
 
-function newestSourceTime(): number {
+/** A recipe's sources: its own units, and every header and assembly file
+ * (any unit may include any header). */
+function newestSourceTime(recipe: Recipe): number {
+  const own = new Set(recipe.units.map((unit) => unit.source));
   let newest = 0;
   for (const name of readdirSync(SHIM_DIR)) {
-    if (!/\.(c|h|S)$/.test(name)) continue;
+    if (!own.has(name) && !/\.(h|S)$/.test(name)) continue;
     newest = Math.max(newest, statSync(join(SHIM_DIR, name)).mtimeMs);
   }
   return newest;
 }
 
+function isStale(recipe: Recipe): boolean {
+  if (!existsSync(recipe.output)) return true;
+  return statSync(recipe.output).mtimeMs < newestSourceTime(recipe);
+}
+
 export function shimIsStale(): boolean {
-  if (!existsSync(SHIM_LIBRARY)) return true;
-  return statSync(SHIM_LIBRARY).mtimeMs < newestSourceTime();
+  return isStale(SHIM_RECIPE);
+}
+
+export function friendlyLibraryIsStale(): boolean {
+  return isStale(FRIENDLY_RECIPE);
 }
 
 function run(argv: string[]): string {
@@ -86,21 +135,22 @@ function symbols(args: string[], object: string): string[] {
     .filter((name) => name !== "");
 }
 
-/** Objects on the freestanding path may call nothing but each other: once
- * the child has unmapped libc, any other call jumps into nothing. */
-function assertSelfContained(objects: string[]): void {
+/** Objects on a freestanding path may call nothing but each other: once
+ * the child has unmapped libc, any other call jumps into nothing; in a
+ * signal handler, any other call may not be async-signal-safe. */
+function assertSelfContained(objects: string[], part: string): void {
   // The GOT is the shim's own table, filled in when Bun loads it.
   const defined = new Set([...objects.flatMap((o) => symbols(["--defined-only"], o)), "_GLOBAL_OFFSET_TABLE_"]);
   const outside = objects.flatMap((o) => symbols(["-u"], o)).filter((name) => !defined.has(name));
   if (outside.length > 0) {
-    throw new ShimBuildError(`faultline: the shim's freestanding path calls outside itself: ${[...new Set(outside)].join(" ")}`);
+    throw new ShimBuildError(`faultline: ${part} calls outside itself: ${[...new Set(outside)].join(" ")}`);
   }
 }
 
-/** Build the shim into a temporary name and rename it into place, so a
+/** Build a library into a temporary name and rename it into place, so a
  * concurrent loader never sees half a library. */
-export function buildShim(options: BuildOptions = {}): string {
-  const output = options.output ?? SHIM_LIBRARY;
+function buildLibrary(recipe: Recipe, options: BuildOptions): string {
+  const output = options.output ?? recipe.output;
   const buildDir = dirname(output);
   mkdirSync(buildDir, { recursive: true });
   const cc = options.cc ?? compilerName();
@@ -108,20 +158,28 @@ export function buildShim(options: BuildOptions = {}): string {
   const freestanding: string[] = [];
   const temporary = `${output}.${process.pid}.tmp`;
   try {
-    for (const unit of UNITS) {
+    for (const unit of recipe.units) {
       const object = join(buildDir, unit.source.replace(/\.c$/, `.${process.pid}.o`));
       const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
       objects.push(object);
       run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);
       if (unit.freestanding) freestanding.push(object);
     }
-    assertSelfContained(freestanding);
-    run([cc, "-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack", "-o", temporary, ...objects, "-lpthread"]);
+    assertSelfContained(freestanding, recipe.freestandingPart);
+    run([cc, "-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack", "-o", temporary, ...objects, ...recipe.link]);
     renameSync(temporary, output);
   } finally {
     for (const file of [...objects, temporary]) rmSync(file, { force: true });
   }
   return output;
+}
+
+export function buildShim(options: BuildOptions = {}): string {
+  return buildLibrary(SHIM_RECIPE, options);
+}
+
+export function buildFriendlyLibrary(options: BuildOptions = {}): string {
+  return buildLibrary(FRIENDLY_RECIPE, options);
 }
 
 /** The shim's path, built first if it is missing or stale. */
@@ -130,10 +188,16 @@ export function ensureShim(): string {
   return SHIM_LIBRARY;
 }
 
+/** libetsbefriends.so's path, built first if it is missing or stale. */
+export function ensureFriendlyLibrary(): string {
+  if (friendlyLibraryIsStale()) buildFriendlyLibrary();
+  return FRIENDLY_LIBRARY;
+}
+
 if (import.meta.main) {
   try {
-    const path = process.argv.includes("--force") ? buildShim() : ensureShim();
-    console.log(path);
+    const force = process.argv.includes("--force");
+    for (const path of force ? [buildShim(), buildFriendlyLibrary()] : [ensureShim(), ensureFriendlyLibrary()]) console.log(path);
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
     process.exit(1);

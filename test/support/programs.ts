@@ -53,3 +53,20 @@ export async function buildAll(sources: readonly string[], variants: readonly Va
   await Promise.all([worker(), worker()]);
   return built;
 }
+
+/** Build test/programs/<source> as a shared library (for LD_PRELOAD);
+ * returns its path, test/build/shared/lib<name>.so. */
+export async function buildSharedLibrary(source: string): Promise<string> {
+  const input = join(PROGRAMS, source);
+  const dir = join(BUILD, "shared");
+  const output = join(dir, `lib${source.replace(/\.c$/, "")}.so`);
+  if (existsSync(output) && statSync(output).mtimeMs >= statSync(input).mtimeMs) return output;
+  mkdirSync(dir, { recursive: true });
+  const temporary = `${output}.${process.pid}.tmp`;
+  const argv = [process.env.CC?.trim() || "cc", "-std=gnu11", "-O1", "-Wall", "-shared", "-fPIC", "-o", temporary, input];
+  const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
+  const [code, errors] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  if (code !== 0) throw new Error(`building ${source} (shared) failed: ${argv.join(" ")}\n${errors}`);
+  await Bun.$`mv ${temporary} ${output}`.quiet();
+  return output;
+}

@@ -1,7 +1,7 @@
 /**
- * Running programs for comparison: natively, and under a pager through the
- * CLI in a subprocess with a time limit (an FFI call that never returns can
- * only be timed out from outside).
+ * Running programs for comparison: natively, under a pager through the CLI,
+ * and with friendly segfaults, each in a subprocess with a time limit (an
+ * FFI call that never returns can only be timed out from outside).
  */
 import { ROOT } from "./programs.ts";
 
@@ -37,6 +37,12 @@ export function runNative(argv: string[], options: Parameters<typeof runProcess>
 /** Run argv under a pager via the CLI (src/cli.ts), quiet unless asked. */
 export function runPager(pager: string, argv: string[], options: Parameters<typeof runProcess>[1] & { flags?: string[] } = {}): Promise<Ran> {
   return runProcess([process.execPath, `${ROOT}/src/cli.ts`, pager, ...(options.flags ?? ["-q"]), ...argv], options);
+}
+
+/** Run argv with libetsbefriends.so preloaded via `bun run friendly`'s
+ * script (src/friendly.ts), with its flags first if given. */
+export function runFriendly(argv: string[], options: Parameters<typeof runProcess>[1] & { flags?: string[] } = {}): Promise<Ran> {
+  return runProcess([process.execPath, `${ROOT}/src/friendly.ts`, ...(options.flags ?? []), ...argv], options);
 }
 
 /** The part of a run the program itself decides. */

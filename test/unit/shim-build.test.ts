@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ShimBuildError, buildShim } from "../../src/shim-build.ts";
+import { ShimBuildError, buildFriendlyLibrary, buildShim } from "../../src/shim-build.ts";
 
 test("a missing C compiler is one clear error", () => {
   const output = join(mkdtempSync(join(tmpdir(), "faultline-shim-")), "libfaultline.so");
@@ -20,5 +20,11 @@ test("a missing C compiler is one clear error", () => {
 test("the shim builds with the system compiler, its freestanding path calling nothing outside itself", () => {
   const output = join(mkdtempSync(join(tmpdir(), "faultline-shim-")), "libfaultline.so");
   expect(buildShim({ output })).toBe(output);
+  expect(existsSync(output)).toBe(true);
+});
+
+test("libetsbefriends.so builds too, its fault handler calling nothing outside itself", () => {
+  const output = join(mkdtempSync(join(tmpdir(), "faultline-shim-")), "libetsbefriends.so");
+  expect(buildFriendlyLibrary({ output })).toBe(output);
   expect(existsSync(output)).toBe(true);
 });
