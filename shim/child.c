@@ -220,9 +220,16 @@ static void map_region(struct fl_launch_spec *spec, uint64_t index) {
 		flags |= MAP_ANONYMOUS;
 	if (region->flags & FL_REGION_POPULATE)
 		flags |= MAP_POPULATE;
-	/* A demand region is reserved inaccessible; its pages get the region's
-	 * protection (and the zeroed tail) when they are first touched. */
-	int prot = demand ? PROT_NONE : (int)region->prot;
+	/* A demand region is reserved: with a SIGSEGV handler, inaccessible and
+	 * backed by the file, its pages given the region's protection when first
+	 * touched; with userfaultfd, as anonymous memory with the region's
+	 * protection, its pages filled by the parent on first touch. */
+	int by_userfaultfd = demand && spec->mechanism == FL_MECHANISM_USERFAULTFD;
+	if (by_userfaultfd) {
+		anonymous = 1;
+		flags |= MAP_ANONYMOUS;
+	}
+	int prot = demand && !by_userfaultfd ? PROT_NONE : (int)region->prot;
 	int zero_tail = region->zero_from && !demand;
 	int map_prot = zero_tail ? prot | PROT_WRITE : prot;
 	int fd = anonymous ? -1 : (int)spec->files[region->file];

@@ -4,9 +4,11 @@
  * it runs in the program's process, on the program's threads, with libc
  * gone (or the program's own libc, which a handler must not call).
  *
- * Demand regions are reserved at start as PROT_NONE mappings (from the file
- * where they are file-backed, so no descriptor has to stay open), and a
- * fault enables one page by giving it the region's protection. A state byte
+ * With the SIGSEGV handler, demand regions are reserved at start as PROT_NONE
+ * mappings (from the file where they are file-backed, so no descriptor has
+ * to stay open), and a fault enables one page by giving it the region's
+ * protection. (With userfaultfd, this file only registers the regions and
+ * hands the descriptor to the parent; serve.c does the rest.) A state byte
  * per page (reserved, enabling, enabled) decides who enables it when threads
  * race, and tells a demand fault from a genuine protection fault.
  *
@@ -15,7 +17,10 @@
  * atomics on kept memory.
  */
 #define _GNU_SOURCE /* REG_ERR */
+#include <linux/fcntl.h>
 #include <linux/futex.h>
+#include <linux/ioctl.h>
+#include <linux/userfaultfd.h>
 #include <linux/time.h>
 #include <linux/mman.h>
 #include <signal.h>
@@ -23,6 +28,7 @@
 
 #include "fault.h"
 #include "launch.h"
+#include "predict.h"
 #include "regions.h"
 #include "sys.h"
 
@@ -39,6 +45,10 @@ static struct fl_predictor_state *private_predictor;
 #define RING_WAIT_NS 100000000ll
 #define RING_WAIT_ROUNDS 20
 #define NS_PER_SECOND 1000000000ull
+/* Errors the handoff reports (values of the kernel's errno.h). */
+#define EPERM_VALUE 1
+#define EINVAL_VALUE 22
+#define ETIMEDOUT_VALUE 110
 /* FUTEX_WAKE's count meaning "every waiter". */
 #define FUTEX_WAKE_EVERYONE 0x7fffffff
 
@@ -195,7 +205,7 @@ static int page_is_reserved(const struct fl_launch_spec *spec, const struct fl_r
  * and this call enables it. */
 static sys_result predict(struct fl_launch_spec *spec, const struct fl_region *region, uint64_t page,
 			  struct fl_event *event) {
-	if (page < region->start || page - region->start >= region->length || event->count >= FL_EVENT_PAGES)
+	if (!fl_in_region(region, page) || event->count >= FL_EVENT_PAGES)
 		return 0;
 	if (!page_is_reserved(spec, region, page))
 		return 0;
@@ -205,59 +215,15 @@ static sys_result predict(struct fl_launch_spec *spec, const struct fl_region *r
 	return r < 0 ? r : 0;
 }
 
-/*
- * The predictors, each a rule over the page numbers of successive faults:
- *   next       the pages that follow the faulting one;
- *   stride     the distance between the last two faults, once it has been
- *              seen twice in a row, repeated;
- *   readahead  a window of following pages that doubles while faults come
- *              sequentially (each at the end of the previous window) and
- *              falls back to the faulting page alone on a miss, capped at
- *              predict_pages like Linux's readahead at its maximum.
- */
+/* Enable the pages the predictor expects after this fault (predict.h). */
 static sys_result run_predictor(struct fl_launch_spec *spec, const struct fl_region *region, uint64_t page,
 				struct fl_event *event) {
-	struct fl_predictor_state *state = private_predictor;
-	uint64_t extra = spec->predict_pages > 1 ? spec->predict_pages - 1 : 0;
+	uint64_t candidates[FL_EVENT_PAGES];
+	uint64_t pages = spec->predict_pages < FL_EVENT_PAGES ? spec->predict_pages : FL_EVENT_PAGES;
+	uint64_t count = fl_predict(private_predictor, spec->predictor, pages, page, candidates, &event->decision);
 	sys_result r = 0;
-	switch (spec->predictor) {
-	case FL_PREDICT_NEXT:
-		event->decision = FL_DECIDE_NEXT;
-		for (uint64_t i = 1; i <= extra && r >= 0; i++)
-			r = predict(spec, region, page + i * FL_PAGE_SIZE, event);
-		break;
-	case FL_PREDICT_STRIDE: {
-		int64_t delta = (int64_t)(page - state->last_page) / (int64_t)FL_PAGE_SIZE;
-		int confirmed = state->last_page != 0 && delta != 0 && delta == state->last_delta;
-		event->decision = confirmed ? FL_DECIDE_STRIDE : FL_DECIDE_STRIDE_LEARNING;
-		uint64_t last = page;
-		for (uint64_t i = 1; confirmed && i <= extra && r >= 0; i++) {
-			last = page + (uint64_t)(delta * (int64_t)i * (int64_t)FL_PAGE_SIZE);
-			r = predict(spec, region, last, event);
-		}
-		/* Measure the next stride from the last page this one predicted:
-		 * a strided scan faults next one stride past it. */
-		state->last_delta = delta;
-		state->last_page = last;
-		break;
-	}
-	case FL_PREDICT_READAHEAD: {
-		int hit = state->next_expected != 0 && page == state->next_expected;
-		uint64_t window = hit ? state->window * 2 : 1;
-		if (window > spec->predict_pages)
-			window = spec->predict_pages;
-		if (window == 0)
-			window = 1;
-		event->decision = hit ? FL_DECIDE_READAHEAD_HIT : FL_DECIDE_READAHEAD_MISS;
-		for (uint64_t i = 1; i < window && r >= 0; i++)
-			r = predict(spec, region, page + i * FL_PAGE_SIZE, event);
-		state->window = window;
-		state->next_expected = page + window * FL_PAGE_SIZE;
-		break;
-	}
-	default:
-		event->decision = FL_DECIDE_NONE;
-	}
+	for (uint64_t i = 0; i < count && r >= 0; i++)
+		r = predict(spec, region, candidates[i], event);
 	return r;
 }
 
@@ -356,11 +322,77 @@ __asm__(".text\n"
 	".size fl_restore_rt, .-fl_restore_rt\n");
 __attribute__((visibility("hidden"))) void fl_restore_rt(void);
 
+/* How long the child waits for the parent to take its userfaultfd: the
+ * parent answers at once unless it is gone, which the bound covers. */
+#define HANDOFF_WAIT_NS 100000000ll
+#define HANDOFF_WAIT_ROUNDS 100
+
+static sys_result uffd_ioctl(long fd, unsigned long request, void *argument) {
+	return sys_call3(__NR_ioctl, fd, (long)request, (long)argument);
+}
+
+/*
+ * userfaultfd paging: register every demand region (reserved as anonymous
+ * memory with its protection) for missing-page faults, and hand the file
+ * descriptor to the parent, which serves the faults (src/shim side:
+ * serve_faults in launch.c). The child waits until the parent has its own
+ * copy (pidfd_getfd), then closes its descriptor, so the program never sees
+ * one. No signal is involved: faults inside system calls, with SIGSEGV
+ * blocked, or in a program with its own SIGSEGV handler are all served.
+ * Fork events hand the parent a descriptor for each forked child.
+ */
+static sys_result start_userfaultfd(struct fl_launch_spec *spec) {
+	sys_result fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	/* Exact fault addresses (Linux 5.18) only make the log more precise;
+	 * without them the kernel reports the page. */
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS };
+	sys_result r = uffd_ioctl(fd, UFFDIO_API, &api);
+	if (r == -EINVAL_VALUE) {
+		api = (struct uffdio_api){ .api = UFFD_API, .features = UFFD_FEATURE_EVENT_FORK };
+		r = uffd_ioctl(fd, UFFDIO_API, &api);
+	}
+	const struct fl_region *regions = fl_regions(spec);
+	for (uint64_t i = 0; r >= 0 && i < spec->region_count; i++) {
+		if (!(regions[i].flags & FL_REGION_DEMAND))
+			continue;
+		struct uffdio_register reg = {
+			.range = { .start = regions[i].start, .len = regions[i].length },
+			.mode = UFFDIO_REGISTER_MODE_MISSING,
+		};
+		r = uffd_ioctl(fd, UFFDIO_REGISTER, &reg);
+	}
+	if (r < 0) {
+		sys_close((int)fd);
+		return r;
+	}
+	spec->status.uffd_fd = (uint32_t)fd;
+	__atomic_store_n(&spec->status.uffd_handoff, FL_HANDOFF_READY, __ATOMIC_SEQ_CST);
+	futex_wake_all(&spec->status.uffd_handoff);
+	uint32_t state = FL_HANDOFF_READY;
+	for (int round = 0; round < HANDOFF_WAIT_ROUNDS; round++) {
+		state = __atomic_load_n(&spec->status.uffd_handoff, __ATOMIC_SEQ_CST);
+		if (state != FL_HANDOFF_READY)
+			break;
+		struct kernel_timespec wait = { 0, HANDOFF_WAIT_NS };
+		sys_call4(__NR_futex, (long)&spec->status.uffd_handoff, FUTEX_WAIT, FL_HANDOFF_READY, (long)&wait);
+	}
+	sys_result closed = sys_close((int)fd);
+	if (state == FL_HANDOFF_REFUSED)
+		return -EPERM_VALUE;
+	if (state != FL_HANDOFF_TAKEN)
+		return -ETIMEDOUT_VALUE;
+	return closed;
+}
+
 static uint64_t page_round_up(uint64_t n) {
 	return (n + FL_PAGE_SIZE - 1) & ~(FL_PAGE_SIZE - 1);
 }
 
 sys_result fl_paging_start(struct fl_launch_spec *spec) {
+	if (spec->mechanism == FL_MECHANISM_USERFAULTFD)
+		return start_userfaultfd(spec);
 	active_spec = spec;
 	/* Private, not in the spec's shared memory: after a fork, parent and
 	 * child each page their own copy of the address space, so each needs

@@ -20,13 +20,18 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "child.h"
+#include "events.h"
 #include "regions.h"
+#include "serve.h"
 #include "launch.h"
 #include "sys.h"
 
@@ -158,17 +163,6 @@ struct fl_exit {
 	int64_t system_usec;
 };
 
-/* A drainer reads the child's event ring and writes the log and the trace. */
-struct drainer {
-	struct fl_launch_spec *spec;
-	int log_fd;   /* -1: quiet */
-	int trace_fd; /* -1: no trace */
-	char *pager;
-	char *files[FL_FILE_COUNT];
-	uint64_t start_ns;
-	int child_done; /* set by the waiter once wait4 has returned */
-};
-
 struct waiter {
 	pid_t pid;
 	int notify_fd;
@@ -176,132 +170,20 @@ struct waiter {
 	pthread_t drainer_thread;
 };
 
-static uint64_t monotonic_now(void) {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-}
-
-static const char *protection_text(uint64_t prot) {
-	static const char *const names[] = { "---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx" };
-	return names[prot & 7];
-}
-
-static const char *decision_text(uint64_t decision) {
-	switch (decision) {
-	case FL_DECIDE_NEXT: return "next";
-	case FL_DECIDE_STRIDE_LEARNING: return "stride-learning";
-	case FL_DECIDE_STRIDE: return "stride";
-	case FL_DECIDE_READAHEAD_HIT: return "readahead-hit";
-	case FL_DECIDE_READAHEAD_MISS: return "readahead-miss";
-	default: return "none";
+/* Tell the thread that logs (or serves) the child's faults that the child
+ * is gone: through the ring's futex, or the server's eventfd. */
+static void stop_drainer(struct drainer *d) {
+	__atomic_store_n(&d->child_done, 1, __ATOMIC_SEQ_CST);
+	if (d->done_fd >= 0) {
+		uint64_t one = 1;
+		/* An eventfd write of 8 bytes only fails on overflow, which one
+		 * write cannot cause; the server also rechecks child_done. */
+		(void)write(d->done_fd, &one, sizeof one);
+	} else {
+		struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
+		__atomic_fetch_add(&ring->head_wake, 1, __ATOMIC_SEQ_CST);
+		syscall(SYS_futex, &ring->head_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	}
-}
-
-static const char *base_name(const char *path) {
-	const char *slash = strrchr(path, '/');
-	return slash ? slash + 1 : path;
-}
-
-/* One "PAGER: map ..." line per page the event mapped. */
-static void log_event(const struct drainer *d, const struct fl_event *e) {
-	for (uint64_t i = 0; i < e->count && i < FL_EVENT_PAGES; i++) {
-		uint64_t page = e->pages[i];
-		const struct fl_region *r = fl_find_region(d->spec, page);
-		if (!r)
-			continue;
-		char offset[32] = "-";
-		if (r->offset != FL_ANONYMOUS)
-			snprintf(offset, sizeof offset, "0x%llx", (unsigned long long)(r->offset + page - r->start));
-		const char *file = d->files[r->file] ? d->files[r->file] : "?";
-		char source[4200];
-		if (r->offset == FL_ANONYMOUS)
-			snprintf(source, sizeof source, "anon=bss(%s)", base_name(file));
-		else
-			snprintf(source, sizeof source, "file=%s", file);
-		char why[96];
-		if (e->kind == FL_EVENT_START)
-			snprintf(why, sizeof why, "start");
-		else if (i == 0)
-			snprintf(why, sizeof why, "fault=0x%llx", (unsigned long long)e->fault_address);
-		else
-			snprintf(why, sizeof why, "predicted=%s", decision_text(e->decision));
-		dprintf(d->log_fd, "%s: map addr=0x%llx size=0x%llx off=%s prot=%s %s %s\n", d->pager,
-			(unsigned long long)page, (unsigned long long)FL_PAGE_SIZE, offset,
-			protection_text(r->prot), source, why);
-	}
-}
-
-/* One JSON line per fault (or start) for --trace. */
-static void trace_event(const struct drainer *d, const struct fl_event *e) {
-	char mapped[FL_EVENT_PAGES * 24 + 8];
-	size_t at = 0;
-	mapped[at++] = '[';
-	for (uint64_t i = 0; i < e->count && i < FL_EVENT_PAGES; i++)
-		at += (size_t)snprintf(mapped + at, sizeof mapped - at, "%s\"0x%llx\"", i ? "," : "",
-				       (unsigned long long)e->pages[i]);
-	snprintf(mapped + at, sizeof mapped - at, "]");
-	double ms = e->time_ns > d->start_ns ? (double)(e->time_ns - d->start_ns) / 1e6 : 0.0;
-	if (e->kind == FL_EVENT_START)
-		dprintf(d->trace_fd, "{\"t_ms\":%.6f,\"kind\":\"start\",\"mapped\":%s}\n", ms, mapped);
-	else
-		dprintf(d->trace_fd,
-			"{\"t_ms\":%.6f,\"kind\":\"fault\",\"fault\":\"0x%llx\",\"page\":\"0x%llx\","
-			"\"mapped\":%s,\"predicted\":%llu,\"decision\":\"%s\"}\n",
-			ms, (unsigned long long)e->fault_address, (unsigned long long)fl_page_down(e->fault_address),
-			mapped, (unsigned long long)(e->count ? e->count - 1 : 0), decision_text(e->decision));
-}
-
-#define DRAIN_WAIT_NS 50000000l
-
-static void *drain_events(void *arg) {
-	struct drainer *d = arg;
-	struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
-	struct fl_event *events = (struct fl_event *)(ring + 1);
-	for (;;) {
-		uint32_t seen = __atomic_load_n(&ring->head_wake, __ATOMIC_SEQ_CST);
-		uint64_t tail = ring->tail;
-		struct fl_event *e = &events[tail % ring->capacity];
-		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) == tail + 1) {
-			if (d->log_fd >= 0)
-				log_event(d, e);
-			if (d->trace_fd >= 0)
-				trace_event(d, e);
-			__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_SEQ_CST);
-			__atomic_fetch_add(&ring->tail_wake, 1, __ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&ring->writers_waiting, __ATOMIC_SEQ_CST))
-				syscall(SYS_futex, &ring->tail_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-			continue;
-		}
-		/* Nothing published at the tail. Once the child is gone nothing
-		 * more will be (a slot it reserved and never filled is lost). */
-		if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE)) {
-			uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
-			if (head > tail)
-				d->spec->status.events_dropped += head - tail;
-			break;
-		}
-		/* Sleep until a writer publishes (or the waiter says the child is
-		 * gone); say so first, then look once more, so no event published
-		 * in between goes unnoticed. */
-		__atomic_store_n(&ring->reader_sleeping, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) != tail + 1 &&
-		    !__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
-			struct timespec wait = { 0, DRAIN_WAIT_NS };
-			syscall(SYS_futex, &ring->head_wake, FUTEX_WAIT, seen, &wait, NULL, 0);
-		}
-		__atomic_store_n(&ring->reader_sleeping, 0, __ATOMIC_SEQ_CST);
-	}
-	return NULL;
-}
-
-static void free_drainer(struct drainer *d) {
-	if (!d)
-		return;
-	free(d->pager);
-	for (int i = 0; i < FL_FILE_COUNT; i++)
-		free(d->files[i]);
-	free(d);
 }
 
 static void *wait_for_child(void *arg) {
@@ -322,12 +204,9 @@ static void *wait_for_child(void *arg) {
 		result.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
 	}
 	if (w->drainer) {
-		struct fl_ring *ring = (struct fl_ring *)((char *)w->drainer->spec + w->drainer->spec->ring_offset);
-		__atomic_store_n(&w->drainer->child_done, 1, __ATOMIC_RELEASE);
-		__atomic_fetch_add(&ring->head_wake, 1, __ATOMIC_RELEASE);
-		syscall(SYS_futex, &ring->head_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		stop_drainer(w->drainer);
 		pthread_join(w->drainer_thread, NULL);
-		free_drainer(w->drainer);
+		fl_free_drainer(w->drainer);
 	}
 	/* A pipe write of this size is atomic; the reader sees all or nothing. */
 	const char *bytes = (const char *)&result;
@@ -405,21 +284,31 @@ FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_
 	int e = 0;
 	w->pid = (pid_t)pid;
 	w->notify_fd = fds[1];
-	if (spec->ring_offset != 0) {
+	/* A demand-paged run needs a second thread: by userfaultfd, the server
+	 * of its faults; by SIGSEGV, the reader of its event ring. */
+	int serving = spec->demand_pages > 0 && spec->mechanism == FL_MECHANISM_USERFAULTFD;
+	if (serving || spec->ring_offset != 0) {
 		struct drainer *d = calloc(1, sizeof *d);
 		e = d ? -read_labels(d, labels) : ENOMEM;
 		if (d) {
 			d->spec = spec;
 			d->log_fd = (int)log_fd;
 			d->trace_fd = (int)trace_fd;
-			d->start_ns = monotonic_now();
+			d->start_ns = fl_monotonic_now();
+			d->pid = (pid_t)pid;
+			d->done_fd = serving ? eventfd(0, EFD_CLOEXEC) : -1;
+			if (serving && d->done_fd < 0 && e == 0)
+				e = errno;
 			w->drainer = d;
 		}
 		if (e == 0)
-			e = start_quiet_thread(&w->drainer_thread, 0, drain_events, d);
+			e = start_quiet_thread(&w->drainer_thread, 0, serving ? fl_serve_faults : fl_drain_events, d);
 		if (e != 0) {
-			free_drainer(d);
+			fl_free_drainer(d);
 			w->drainer = NULL;
+			/* A child waiting to hand over its userfaultfd must not wait. */
+			__atomic_store_n(&spec->status.uffd_handoff, FL_HANDOFF_REFUSED, __ATOMIC_SEQ_CST);
+			syscall(SYS_futex, &spec->status.uffd_handoff, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 		}
 	}
 	pthread_t waiter;
@@ -428,9 +317,9 @@ FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_
 	if (e != 0) {
 		/* No waiter: the drainer must not outlive this call either. */
 		if (w->drainer) {
-			__atomic_store_n(&w->drainer->child_done, 1, __ATOMIC_RELEASE);
+			stop_drainer(w->drainer);
 			pthread_join(w->drainer_thread, NULL);
-			free_drainer(w->drainer);
+			fl_free_drainer(w->drainer);
 		}
 		free(w);
 		close(fds[0]);
@@ -470,4 +359,21 @@ FL_EXPORT int64_t fl_end_with_signal(int64_t sig) {
 /* Send sig to pid (the CLI forwards SIGTERM and SIGHUP to the program). */
 FL_EXPORT int64_t fl_signal(int64_t pid, int64_t sig) {
 	return kill((pid_t)pid, (int)sig) == 0 ? 0 : -errno;
+}
+
+/*
+ * Whether demand paging can use userfaultfd here: the kernel lets this
+ * process create a userfaultfd that also handles faults taken in kernel mode
+ * (not UFFD_USER_MODE_ONLY) and reports forks (UFFD_FEATURE_EVENT_FORK, which
+ * needs CAP_SYS_PTRACE, as does taking a child's descriptor under a strict
+ * Yama policy). Returns 1 or 0.
+ */
+FL_EXPORT int64_t fl_userfaultfd_available(void) {
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_FORK };
+	int ok = ioctl(fd, UFFDIO_API, &api) == 0;
+	close(fd);
+	return ok;
 }

@@ -32,6 +32,13 @@ enum fl_policy { FL_POLICY_EAGER = 0, FL_POLICY_DEMAND = 1, FL_POLICY_HYBRID = 2
 /* Predictors: which pages besides the faulting one a fault maps. */
 enum fl_predictor { FL_PREDICT_NONE = 0, FL_PREDICT_NEXT, FL_PREDICT_STRIDE, FL_PREDICT_READAHEAD };
 
+/* How demand faults reach the pager: a SIGSEGV handler in the program, or
+ * userfaultfd, served by a thread of the parent (where the kernel allows it). */
+enum fl_mechanism { FL_MECHANISM_SIGNAL = 0, FL_MECHANISM_USERFAULTFD = 1 };
+
+/* Handing the child's userfaultfd to the parent (status.uffd_handoff). */
+enum fl_handoff { FL_HANDOFF_NONE = 0, FL_HANDOFF_READY = 1, FL_HANDOFF_TAKEN = 2, FL_HANDOFF_REFUSED = 3 };
+
 /* Per-page state of demand regions, one byte each. */
 enum fl_page_state { FL_PAGE_RESERVED = 0, FL_PAGE_ENABLING = 1, FL_PAGE_ENABLED = 2 };
 
@@ -91,11 +98,13 @@ struct fl_status {
 	uint64_t handler_error; /* first errno a fault handler met (the program then died) */
 	uint64_t events_dropped; /* events the log had no room for */
 	uint64_t genuine_faults; /* faults the handler left to end the program */
+	uint32_t uffd_handoff;   /* futex word: enum fl_handoff */
+	uint32_t uffd_fd;        /* the child's userfaultfd, for pidfd_getfd */
 };
 
 /* What a fault (or the start) did, for the log and --trace; written by the
  * child into a ring buffer in kept memory, read by the parent's drainer. */
-#define FL_EVENT_PAGES 10
+#define FL_EVENT_PAGES 16
 enum fl_event_kind { FL_EVENT_START = 1, FL_EVENT_FAULT = 2 };
 enum fl_decision {
 	FL_DECIDE_NONE = 0,       /* no predictor */
@@ -201,6 +210,7 @@ struct fl_launch_spec {
 	uint64_t altstack_size;   /* the fault handler's stack */
 	uint64_t ring_offset;     /* from the spec's start: struct fl_ring, then events */
 	uint64_t events_wanted;   /* 1: the parent logs or traces faults; 0: publish nothing */
+	uint64_t mechanism;       /* enum fl_mechanism */
 
 	struct fl_status status;
 };

@@ -78,6 +78,7 @@ async function main(args: string[]): Promise<number> {
       traceFd,
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
+      ...(line.paging ? { paging: line.paging } : {}),
       onStart: (pid) => {
         child = pid;
       },

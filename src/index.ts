@@ -6,7 +6,7 @@
  *   console.log(report.exitCode, report.maxRssKiB);
  */
 import { closeSync, openSync, writeFileSync } from "node:fs";
-import { launch, type PagerName } from "./launch.ts";
+import { launch, type PagerName, type PagingChoice } from "./launch.ts";
 import type { PredictorName } from "./spec.ts";
 import { toReport, type RunReport } from "./report.ts";
 
@@ -15,13 +15,15 @@ export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "./errors
  * environment that preloads it, for Bun.spawn. */
 export { ensureFriendlyLibrary } from "./shim-build.ts";
 export { friendlyEnvironment } from "./friendly-options.ts";
-export type { PagerName } from "./launch.ts";
+export type { PagerName, PagingChoice } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
 export type { RunReport } from "./report.ts";
 
 export interface RunOptions {
   /** "apager" (default), "dpager" or "hpager". */
   pager?: PagerName;
+  /** dpager, hpager: "auto" (default), "userfaultfd" or "signal". */
+  paging?: PagingChoice;
   /** hpager: "next" (default), "stride" or "readahead". */
   predictor?: PredictorName;
   /** hpager: pages each fault maps, the faulting one included (default 2). */
@@ -57,6 +59,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       traceFd,
       ...(options.predictor ? { predictor: options.predictor } : {}),
       ...(options.pages ? { pages: options.pages } : {}),
+      ...(options.paging ? { paging: options.paging } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(options.onStart ? { onStart: options.onStart } : {}),
     });

@@ -16,8 +16,8 @@ import { LoadError } from "./errors.ts";
 import { DEFAULT_STACK_LIMIT, readMachineFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
-import { forkAndLaunch, mapKept, shimExtent, unmapKept, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
-import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus, type PredictorName } from "./spec.ts";
+import { forkAndLaunch, mapKept, shimExtent, unmapKept, userfaultfdAvailable, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
+import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
@@ -47,8 +47,15 @@ export const PREDICTORS: readonly PredictorName[] = ["next", "stride", "readahea
 /** Pages per fault when hpager is not told otherwise. */
 export const DEFAULT_PREDICT_PAGES = 2;
 
+/** "auto" pages with userfaultfd where the kernel allows it (see
+ * userfaultfdAvailable), else with the SIGSEGV handler. */
+export type PagingChoice = "auto" | Mechanism;
+export const PAGING_CHOICES: readonly PagingChoice[] = ["auto", "signal", "userfaultfd"];
+
 export interface LaunchOptions {
   pager?: PagerName;
+  /** How dpager and hpager catch faults (default "auto"). */
+  paging?: PagingChoice;
   /** hpager's predictor (default "next") and pages per fault (default 2). */
   predictor?: PredictorName;
   pages?: number;
@@ -79,18 +86,22 @@ export interface Mapping {
   demand: boolean;
 }
 
-/** The most pages the demand regions of a program and interpreter can
- * span: each PT_LOAD's pages, plus one for a page two segments share. */
-function demandPageBound(image: ElfImage, interpreter: ElfImage | null): number {
-  let pages = 0;
-  for (const segment of [...image.segments, ...(interpreter?.segments ?? [])]) {
-    pages += Math.ceil(((segment.vaddr % PAGE_SIZE) + segment.memsz) / PAGE_SIZE) + 1;
+/** The mechanism for a demand-paged run: userfaultfd where the kernel
+ * allows it (auto), or as asked; asking for userfaultfd where it is not
+ * available is an error rather than a silent change of mechanism. */
+function choosePaging(choice: PagingChoice, file: string): Mechanism {
+  if (choice === "signal") return "signal";
+  const available = userfaultfdAvailable();
+  if (choice === "userfaultfd" && !available) {
+    throw new LoadError(file, "userfaultfd paging is not available here (it needs CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1 with fork events allowed); use --paging signal", "EPERM");
   }
-  return pages;
+  return available ? "userfaultfd" : "signal";
 }
 
 export interface LaunchOutcome {
   pager: PagerName;
+  /** How demand faults were caught; null for apager. */
+  paging: Mechanism | null;
   predictor: PredictorName;
   pages: number;
   program: string;
@@ -257,12 +268,13 @@ async function runPlanned(
   const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
   const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
   const keptBound = facts.specialMappings.length + 3;
+  const mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file);
   const length = specLength({
     keptCount: keptBound,
     regionCount: regionBound,
     auxvEntries: auxvBound,
     stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
-    demandPages: policy === "eager" ? 0 : demandPageBound(image, interpreterImage),
+    eventRing: mechanism === "signal",
   });
   const memory = acquireKept(length);
   try {
@@ -328,6 +340,7 @@ async function runPlanned(
         predictor,
         predictPages,
         eventsWanted: Boolean(options.log) || (options.traceFd ?? -1) >= 0,
+        mechanism: mechanism ?? "signal",
       },
       memory.address,
       memory.bytes,
@@ -354,7 +367,7 @@ async function runPlanned(
     if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe Bun`);
     else if (status.exeError && status.exeError !== EBUSY) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
     if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
-    if (status.handlerError) differences.push(`the fault handler could not map a page (${errnoName(status.handlerError)}${status.handlerError === 12 ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended with SIGSEGV`);
+    if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === 12 ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended with SIGSEGV`);
     if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
     // A demand-paged program that died of SIGSEGV or SIGBUS without the
     // pager's handler seeing any genuine fault died of a fault the handler
@@ -363,13 +376,14 @@ async function runPlanned(
     // the pager demand-pages), or had installed a handler of its own. Both
     // are known limits of a signal-based pager.
     const unseenFault =
-      policy !== "eager" && status.pagesEnabled > 0 && status.genuineFaults === 0 && (signalNumber === osConstants.signals.SIGSEGV || signalNumber === osConstants.signals.SIGBUS)
+      mechanism === "signal" && status.pagesEnabled > 0 && status.genuineFaults === 0 && (signalNumber === osConstants.signals.SIGSEGV || signalNumber === osConstants.signals.SIGBUS)
         ? `${image.file} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
         : null;
     if (unseenFault) differences.push(unseenFault);
     const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);
     return {
       pager,
+      paging: mechanism,
       predictor,
       pages: predictPages,
       program: image.file,

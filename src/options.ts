@@ -3,7 +3,7 @@
  * program's. Pure, so the parsing is tested without running anything.
  */
 import { UsageError } from "./errors.ts";
-import { PAGERS, PREDICTORS, type PagerName } from "./launch.ts";
+import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "./launch.ts";
 import type { PredictorName } from "./spec.ts";
 
 /** Pages a fault may map under hpager: the faulting one and up to 15 more. */
@@ -16,6 +16,7 @@ export interface CommandLine {
   trace: string | null;
   predictor: PredictorName | null;
   pages: number | null;
+  paging: PagingChoice | null;
   help: boolean;
   version: boolean;
   /** PROGRAM and its arguments. */
@@ -27,6 +28,12 @@ const DESCRIPTIONS: Record<PagerName, string> = {
   dpager: "dpager maps only the entry point's page at start; every other page is\nmapped when the program first touches it (from a SIGSEGV handler).",
   hpager: "hpager maps text and data at start and pages the bss in on demand;\neach fault also maps pages a predictor expects to be touched next.",
 };
+
+const PAGING_OPTION = `      --paging HOW   how faults reach the pager: userfaultfd (served by the
+                     pager's process; needs CAP_SYS_PTRACE), signal (a SIGSEGV
+                     handler in the program), or auto (default: userfaultfd
+                     where the kernel allows it, else signal)
+`;
 
 const HPAGER_OPTIONS = `      --predict NAME next (default): the pages after the faulting one;
                      stride: repeat the distance between faults once seen twice;
@@ -48,7 +55,7 @@ Options (they stop at PROGRAM; every word after it is the program's):
       --report FILE  write a JSON report (exit status, faults, pages mapped,
                      wall time, the program's peak RSS) to FILE
       --trace FILE   write every page fault as one JSON line to FILE
-${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
+${pager === "apager" ? "" : PAGING_OPTION}${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
       --version      show faultline's version
       --             end of options (for a PROGRAM starting with '-')
 
@@ -67,6 +74,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     trace: null,
     predictor: null,
     pages: null,
+    paging: null,
     help: false,
     version: false,
     argv: [],
@@ -94,6 +102,10 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
       const name = valueOf("--predict", arg);
       if (!(PREDICTORS as readonly string[]).includes(name)) throw new UsageError(`unknown predictor '${name}' (expected ${PREDICTORS.join(", ")})`);
       line.predictor = name as PredictorName;
+    } else if (is("--paging", arg)) {
+      const value = valueOf("--paging", arg);
+      if (!(PAGING_CHOICES as readonly string[]).includes(value)) throw new UsageError(`unknown paging '${value}' (expected ${PAGING_CHOICES.join(", ")})`);
+      line.paging = value as PagingChoice;
     } else if (is("--pages", arg)) {
       const value = valueOf("--pages", arg);
       const pages = Number(value);
@@ -105,6 +117,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
   if (line.pager !== "hpager" && (line.predictor !== null || line.pages !== null)) {
     throw new UsageError(`--predict and --pages apply to hpager, not ${line.pager}`);
   }
+  if (line.pager === "apager" && line.paging !== null) throw new UsageError("--paging applies to dpager and hpager, not apager");
   if (!line.help && !line.version && line.argv.length === 0) throw new UsageError("no PROGRAM given");
   return line;
 }

@@ -5,6 +5,8 @@ import type { LaunchOutcome } from "./launch.ts";
 
 export interface RunReport {
   pager: LaunchOutcome["pager"];
+  /** How demand faults were caught ("userfaultfd" or "signal"); null for apager. */
+  paging: LaunchOutcome["paging"];
   /** hpager's predictor and pages per fault ("none" and 1 otherwise). */
   predictor: LaunchOutcome["predictor"];
   pages: number;
@@ -27,6 +29,7 @@ export interface RunReport {
 export function toReport(outcome: LaunchOutcome): RunReport {
   return {
     pager: outcome.pager,
+    paging: outcome.paging,
     predictor: outcome.predictor,
     pages: outcome.pages,
     program: outcome.program,

@@ -57,6 +57,8 @@ const SHIM_RECIPE: Recipe = {
     { source: "child.c", freestanding: true },
     { source: "fault.c", freestanding: true },
     { source: "launch.c", freestanding: false },
+    { source: "events.c", freestanding: false },
+    { source: "serve.c", freestanding: false },
   ],
   link: ["-lpthread"],
   freestandingPart: "the shim's freestanding path",

@@ -17,6 +17,7 @@ const symbols = {
   fl_wait_start: { args: [FFIType.i64, FFIType.u64, FFIType.i64, FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_exit_size: { args: [], returns: FFIType.u64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_userfaultfd_available: { args: [], returns: FFIType.i64 },
   fl_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
 } as const;
 
@@ -155,4 +156,11 @@ export function endWithSignal(signal: number): void {
 
 export function sendSignal(pid: number, signal: number): void {
   check("kill", load().fl_signal(pid, signal));
+}
+
+let userfaultfd: boolean | null = null;
+/** Whether demand paging may use userfaultfd here (asked once). */
+export function userfaultfdAvailable(): boolean {
+  userfaultfd ??= Number(load().fl_userfaultfd_available()) === 1;
+  return userfaultfd;
 }

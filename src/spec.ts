@@ -11,8 +11,8 @@ import type { StackImage } from "./stack.ts";
 export const SPEC_MAGIC = 0x31656e696c746c66n; // "fltline1"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 34;
-const STATUS_WORDS = 12;
+const HEADER_WORDS = 35;
+const STATUS_WORDS = 13;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
 export const REGION_BYTES = 8 * WORD;
@@ -20,7 +20,7 @@ export const RANGE_BYTES = 2 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
 /** struct fl_ring and struct fl_event. */
 export const RING_HEADER_BYTES = 5 * WORD;
-export const EVENT_BYTES = 16 * WORD;
+export const EVENT_BYTES = 22 * WORD;
 /** Events the ring holds before a faulting thread waits for the parent to
  * catch up: at 128 bytes each, 128 KiB of kept memory. */
 export const RING_CAPACITY = 1024;
@@ -35,6 +35,9 @@ const REGION_POPULATE = 1n;
 const REGION_DEMAND = 2n;
 
 export type PredictorName = "none" | "next" | "stride" | "readahead";
+/** How demand faults reach the pager (shim/launch.h, enum fl_mechanism). */
+export type Mechanism = "signal" | "userfaultfd";
+const MECHANISM_CODES: Record<Mechanism, number> = { signal: 0, userfaultfd: 1 };
 const POLICY_CODES: Record<Policy, number> = { eager: 0, demand: 1, hybrid: 2 };
 const PREDICTOR_CODES: Record<PredictorName, number> = { none: 0, next: 1, stride: 2, readahead: 3 };
 const PROCESS_NAME_BYTES = 16;
@@ -77,6 +80,7 @@ export interface SpecInput {
   predictPages: number;
   /** Whether the parent logs or traces faults (else none are published). */
   eventsWanted: boolean;
+  mechanism: Mechanism;
 }
 
 function align(n: number, to: number): number {
@@ -94,14 +98,14 @@ interface Offsets {
   length: number;
 }
 
-/** Sizes that decide a spec's layout. demandPages is 0 for apager, which
- * needs no event ring. */
+/** Sizes that decide a spec's layout. Only SIGSEGV paging needs the event
+ * ring (the userfaultfd server logs what it does itself). */
 export interface SpecSizes {
   keptCount: number;
   regionCount: number;
   auxvEntries: number;
   stackImageBytes: number;
-  demandPages: number;
+  eventRing: boolean;
 }
 
 function offsetsFor(sizes: SpecSizes): Offsets {
@@ -112,9 +116,8 @@ function offsetsFor(sizes: SpecSizes): Offsets {
   const stackImage = align(auxv + sizes.auxvEntries * 2 * WORD, WORD);
   const childStackBottom = align(stackImage + sizes.stackImageBytes, PAGE_SIZE);
   const childStackTop = childStackBottom + CHILD_STACK_BYTES;
-  const paging = sizes.demandPages > 0;
   const ring = childStackTop;
-  const end = ring + (paging ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0);
+  const end = ring + (sizes.eventRing ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0);
   return { kept, regions, mmMap, auxv, stackImage, childStackTop, ring, length: pageUp(end) };
 }
 
@@ -131,14 +134,14 @@ export function specLength(sizes: SpecSizes): number {
 export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): void {
   const auxvWords = input.stack.auxv.length * 2;
   const demandPages = input.regions.reduce((n, r) => n + (r.demand ? r.length / PAGE_SIZE : 0), 0);
+  const paging = demandPages > 0 && input.mechanism === "signal";
   const o = offsetsFor({
     keptCount: input.kept.length,
     regionCount: input.regions.length,
     auxvEntries: input.stack.auxv.length,
     stackImageBytes: input.stack.bytes.length,
-    demandPages,
+    eventRing: paging,
   });
-  const paging = demandPages > 0;
   const length = target.byteLength;
   if (o.length > length) throw new Error(`launch spec needs ${o.length} bytes, only ${length} kept`);
   const bytes = target;
@@ -182,9 +185,10 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     PREDICTOR_CODES[input.predictor],
     input.predictPages,
     demandPages,
-    paging ? ALTSTACK_BYTES : 0,
+    demandPages > 0 ? ALTSTACK_BYTES : 0,
     paging ? o.ring : 0,
     input.eventsWanted ? 1 : 0,
+    MECHANISM_CODES[input.mechanism],
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));

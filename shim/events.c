@@ -1,0 +1,148 @@
+/*
+ * events.c — the parent's side of a demand-paged run's log and trace: each
+ * fault (or the start) as "PAGER: map ..." lines on the pager's stderr and as
+ * a JSON line in the trace. Events come from the child's ring (SIGSEGV
+ * paging, drain_events) or straight from the userfaultfd server (serve.c).
+ * Runs on Bun-side threads; uses libc.
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "regions.h"
+
+uint64_t fl_monotonic_now(void) {
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+}
+
+static const char *protection_text(uint64_t prot) {
+	static const char *const names[] = { "---", "r--", "-w-", "rw-", "--x", "r-x", "-wx", "rwx" };
+	return names[prot & 7];
+}
+
+static const char *decision_text(uint64_t decision) {
+	switch (decision) {
+	case FL_DECIDE_NEXT: return "next";
+	case FL_DECIDE_STRIDE_LEARNING: return "stride-learning";
+	case FL_DECIDE_STRIDE: return "stride";
+	case FL_DECIDE_READAHEAD_HIT: return "readahead-hit";
+	case FL_DECIDE_READAHEAD_MISS: return "readahead-miss";
+	default: return "none";
+	}
+}
+
+static const char *base_name(const char *path) {
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
+
+/* One "PAGER: map ..." line per page the event mapped. */
+void fl_log_event(const struct drainer *d, const struct fl_event *e) {
+	for (uint64_t i = 0; i < e->count && i < FL_EVENT_PAGES; i++) {
+		uint64_t page = e->pages[i];
+		const struct fl_region *r = fl_find_region(d->spec, page);
+		if (!r)
+			continue;
+		char offset[32] = "-";
+		if (r->offset != FL_ANONYMOUS)
+			snprintf(offset, sizeof offset, "0x%llx", (unsigned long long)(r->offset + page - r->start));
+		const char *file = d->files[r->file] ? d->files[r->file] : "?";
+		char source[4200];
+		if (r->offset == FL_ANONYMOUS)
+			snprintf(source, sizeof source, "anon=bss(%s)", base_name(file));
+		else
+			snprintf(source, sizeof source, "file=%s", file);
+		char why[96];
+		if (e->kind == FL_EVENT_START)
+			snprintf(why, sizeof why, "start");
+		else if (i == 0)
+			snprintf(why, sizeof why, "fault=0x%llx", (unsigned long long)e->fault_address);
+		else
+			snprintf(why, sizeof why, "predicted=%s", decision_text(e->decision));
+		dprintf(d->log_fd, "%s: map addr=0x%llx size=0x%llx off=%s prot=%s %s %s\n", d->pager,
+			(unsigned long long)page, (unsigned long long)FL_PAGE_SIZE, offset,
+			protection_text(r->prot), source, why);
+	}
+}
+
+/* One JSON line per fault (or start) for --trace. */
+void fl_trace_event(const struct drainer *d, const struct fl_event *e) {
+	char mapped[FL_EVENT_PAGES * 24 + 8];
+	size_t at = 0;
+	mapped[at++] = '[';
+	for (uint64_t i = 0; i < e->count && i < FL_EVENT_PAGES; i++)
+		at += (size_t)snprintf(mapped + at, sizeof mapped - at, "%s\"0x%llx\"", i ? "," : "",
+				       (unsigned long long)e->pages[i]);
+	snprintf(mapped + at, sizeof mapped - at, "]");
+	double ms = e->time_ns > d->start_ns ? (double)(e->time_ns - d->start_ns) / 1e6 : 0.0;
+	if (e->kind == FL_EVENT_START)
+		dprintf(d->trace_fd, "{\"t_ms\":%.6f,\"kind\":\"start\",\"mapped\":%s}\n", ms, mapped);
+	else
+		dprintf(d->trace_fd,
+			"{\"t_ms\":%.6f,\"kind\":\"fault\",\"fault\":\"0x%llx\",\"page\":\"0x%llx\","
+			"\"mapped\":%s,\"predicted\":%llu,\"decision\":\"%s\"}\n",
+			ms, (unsigned long long)e->fault_address, (unsigned long long)fl_page_down(e->fault_address),
+			mapped, (unsigned long long)(e->count ? e->count - 1 : 0), decision_text(e->decision));
+}
+
+#define DRAIN_WAIT_NS 50000000l
+
+void *fl_drain_events(void *arg) {
+	struct drainer *d = arg;
+	struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
+	struct fl_event *events = (struct fl_event *)(ring + 1);
+	for (;;) {
+		uint32_t seen = __atomic_load_n(&ring->head_wake, __ATOMIC_SEQ_CST);
+		uint64_t tail = ring->tail;
+		struct fl_event *e = &events[tail % ring->capacity];
+		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) == tail + 1) {
+			if (d->log_fd >= 0)
+				fl_log_event(d, e);
+			if (d->trace_fd >= 0)
+				fl_trace_event(d, e);
+			__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_SEQ_CST);
+			__atomic_fetch_add(&ring->tail_wake, 1, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&ring->writers_waiting, __ATOMIC_SEQ_CST))
+				syscall(SYS_futex, &ring->tail_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+			continue;
+		}
+		/* Nothing published at the tail. Once the child is gone nothing
+		 * more will be (a slot it reserved and never filled is lost). */
+		if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE)) {
+			uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+			if (head > tail)
+				d->spec->status.events_dropped += head - tail;
+			break;
+		}
+		/* Sleep until a writer publishes (or the waiter says the child is
+		 * gone); say so first, then look once more, so no event published
+		 * in between goes unnoticed. */
+		__atomic_store_n(&ring->reader_sleeping, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) != tail + 1 &&
+		    !__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
+			struct timespec wait = { 0, DRAIN_WAIT_NS };
+			syscall(SYS_futex, &ring->head_wake, FUTEX_WAIT, seen, &wait, NULL, 0);
+		}
+		__atomic_store_n(&ring->reader_sleeping, 0, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+void fl_free_drainer(struct drainer *d) {
+	if (!d)
+		return;
+	free(d->pager);
+	for (int i = 0; i < FL_FILE_COUNT; i++)
+		free(d->files[i]);
+	free(d);
+}
+

@@ -1,0 +1,41 @@
+/*
+ * events.h — writing a demand-paged run's faults to the log and the trace
+ * (events.c), on Bun-side threads.
+ */
+#ifndef FAULTLINE_EVENTS_H
+#define FAULTLINE_EVENTS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "launch.h"
+
+/* Where a run's faults are written, and what to call things in the lines. */
+struct drainer {
+	struct fl_launch_spec *spec;
+	int log_fd;   /* -1: quiet */
+	int trace_fd; /* -1: no trace */
+	char *pager;
+	char *files[FL_FILE_COUNT];
+	uint64_t start_ns;
+	int child_done; /* set by the waiter once wait4 has returned */
+	pid_t pid;      /* the program (the userfaultfd server takes its descriptor) */
+	int done_fd;    /* eventfd the waiter signals when the program ends, or -1 */
+};
+
+
+uint64_t fl_monotonic_now(void);
+
+/* One "PAGER: map ..." line per page the event mapped, on d->log_fd. */
+void fl_log_event(const struct drainer *d, const struct fl_event *e);
+
+/* One JSON line for the event, on d->trace_fd. */
+void fl_trace_event(const struct drainer *d, const struct fl_event *e);
+
+/* Thread body: read the child's event ring (SIGSEGV paging) until the child
+ * is done, writing each event out. */
+void *fl_drain_events(void *arg);
+
+void fl_free_drainer(struct drainer *d);
+
+#endif

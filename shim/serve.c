@@ -1,0 +1,261 @@
+/*
+ * serve.c — demand paging by userfaultfd, served from the parent.
+ *
+ * The child registered its demand regions (anonymous memory with each
+ * region's protection) for missing-page faults and left its userfaultfd in
+ * the spec's status (fault.c, start_userfaultfd). This thread, in the Bun
+ * process, takes a copy of it with pidfd_getfd, fills the entry point's page
+ * for dpager, lets the child go on, and then answers every fault: the page's
+ * bytes from the program's file (read here, where the file is still open) or
+ * zeros, copied in with UFFDIO_COPY, plus the pages the predictor expects.
+ *
+ * The faulting thread just waits for the page, whatever its signal mask or
+ * handlers, and faults the kernel takes inside system calls are served the
+ * same way. A fork of the program hands this thread one more descriptor.
+ * Runs on a Bun-side thread; uses libc.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+#include "predict.h"
+#include "regions.h"
+#include "serve.h"
+
+/* How long to wait at a time for the child to offer its descriptor; the
+ * child may die first (a loader error), which the waiter reports. */
+#define HANDOFF_POLL_NS 20000000l
+
+struct server {
+	struct drainer *log;
+	struct pollfd *polled; /* [0]: the "child is done" eventfd; then one per process */
+	size_t count;
+	size_t capacity;
+	struct fl_predictor_state predictor;
+	unsigned char page[FL_PAGE_SIZE] __attribute__((aligned(FL_PAGE_SIZE)));
+};
+
+static void record_error(struct fl_launch_spec *spec, int error) {
+	uint64_t none = 0;
+	__atomic_compare_exchange_n(&spec->status.handler_error, &none, (uint64_t)error, 0, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
+}
+
+static void wake(uint32_t *word) {
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Wait for the child's offer and take the descriptor; -1 if the child died
+ * first or the kernel refused (the child is then told, and fails the load). */
+static int take_descriptor(struct server *s, pid_t pid) {
+	struct fl_launch_spec *spec = s->log->spec;
+	for (;;) {
+		uint32_t state = __atomic_load_n(&spec->status.uffd_handoff, __ATOMIC_SEQ_CST);
+		if (state == FL_HANDOFF_READY)
+			break;
+		if (__atomic_load_n(&s->log->child_done, __ATOMIC_SEQ_CST))
+			return -1;
+		struct timespec wait = { 0, HANDOFF_POLL_NS };
+		syscall(SYS_futex, &spec->status.uffd_handoff, FUTEX_WAIT, state, &wait, NULL, 0);
+	}
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)spec->status.uffd_fd, 0);
+	int error = errno;
+	if (pidfd >= 0)
+		close(pidfd);
+	if (fd < 0) {
+		record_error(spec, error);
+		__atomic_store_n(&spec->status.uffd_handoff, FL_HANDOFF_REFUSED, __ATOMIC_SEQ_CST);
+		wake(&spec->status.uffd_handoff);
+	}
+	return fd;
+}
+
+static int add_process(struct server *s, int fd) {
+	if (s->count == s->capacity) {
+		size_t capacity = s->capacity ? s->capacity * 2 : 8;
+		struct pollfd *grown = realloc(s->polled, capacity * sizeof *grown);
+		if (!grown)
+			return -ENOMEM;
+		s->polled = grown;
+		s->capacity = capacity;
+	}
+	s->polled[s->count++] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	return 0;
+}
+
+/*
+ * Put one page in place in the process behind fd: the file's bytes (zeros
+ * past its end, and from the segment's end of file data), or zeros for the
+ * bss. Returns 1 if placed, 0 if the page was there already, -errno else.
+ */
+static int place(struct server *s, int fd, const struct fl_region *region, uint64_t page, int wake_thread) {
+	const struct fl_launch_spec *spec = s->log->spec;
+	int r;
+	if (region->offset == FL_ANONYMOUS) {
+		struct uffdio_zeropage zero = {
+			.range = { .start = page, .len = FL_PAGE_SIZE },
+			.mode = wake_thread ? 0 : UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+		};
+		r = ioctl(fd, UFFDIO_ZEROPAGE, &zero);
+	} else {
+		uint64_t offset = region->offset + (page - region->start);
+		ssize_t n = pread((int)spec->files[region->file], s->page, FL_PAGE_SIZE, (off_t)offset);
+		if (n < 0)
+			return -errno;
+		memset(s->page + n, 0, FL_PAGE_SIZE - (size_t)n);
+		if (region->zero_from >= page && region->zero_from < page + FL_PAGE_SIZE)
+			memset(s->page + (region->zero_from - page), 0, page + FL_PAGE_SIZE - region->zero_from);
+		struct uffdio_copy copy = {
+			.dst = page,
+			.src = (uint64_t)(uintptr_t)s->page,
+			.len = FL_PAGE_SIZE,
+			.mode = wake_thread ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
+		};
+		r = ioctl(fd, UFFDIO_COPY, &copy);
+	}
+	if (r == 0)
+		return 1;
+	/* EEXIST: another fault or a prediction placed it first. ENOENT and
+	 * ESRCH: the range or the process is gone, nothing to serve. */
+	if (errno == EEXIST)
+		return 0;
+	if (errno == ENOENT || errno == ESRCH)
+		return 0;
+	return -errno;
+}
+
+static void write_event(struct server *s, const struct fl_event *e) {
+	if (s->log->log_fd >= 0)
+		fl_log_event(s->log, e);
+	if (s->log->trace_fd >= 0)
+		fl_trace_event(s->log, e);
+}
+
+static void serve_fault(struct server *s, int fd, uint64_t address) {
+	struct fl_launch_spec *spec = s->log->spec;
+	uint64_t page = fl_page_down(address);
+	const struct fl_region *region = fl_find_region(spec, page);
+	if (!region || !(region->flags & FL_REGION_DEMAND)) {
+		/* Only demand regions are registered; never leave a thread
+		 * waiting whatever happens. */
+		struct uffdio_zeropage zero = { .range = { .start = page, .len = FL_PAGE_SIZE } };
+		if (ioctl(fd, UFFDIO_ZEROPAGE, &zero) != 0 && errno != EEXIST)
+			record_error(spec, errno);
+		return;
+	}
+	struct fl_event event = { .time_ns = fl_monotonic_now(), .fault_address = address, .kind = FL_EVENT_FAULT };
+	int r = place(s, fd, region, page, 1);
+	if (r == 0) {
+		struct uffdio_range range = { .start = page, .len = FL_PAGE_SIZE };
+		if (ioctl(fd, UFFDIO_WAKE, &range) != 0 && errno != ESRCH)
+			record_error(spec, errno);
+		return;
+	}
+	if (r < 0) {
+		record_error(spec, -r);
+		return;
+	}
+	__atomic_fetch_add(&spec->status.faults, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&spec->status.pages_enabled, 1, __ATOMIC_RELAXED);
+	event.pages[event.count++] = page;
+	uint64_t candidates[FL_EVENT_PAGES];
+	uint64_t pages = spec->predict_pages < FL_EVENT_PAGES ? spec->predict_pages : FL_EVENT_PAGES;
+	uint64_t count = fl_predict(&s->predictor, spec->predictor, pages, page, candidates, &event.decision);
+	for (uint64_t i = 0; i < count; i++) {
+		if (!fl_in_region(region, candidates[i]))
+			continue;
+		if (place(s, fd, region, candidates[i], 0) == 1) {
+			__atomic_fetch_add(&spec->status.pages_enabled, 1, __ATOMIC_RELAXED);
+			event.pages[event.count++] = candidates[i];
+		}
+	}
+	write_event(s, &event);
+}
+
+/* dpager starts with the entry point's page and nothing else. */
+static void place_entry(struct server *s, int fd) {
+	struct fl_launch_spec *spec = s->log->spec;
+	if (spec->policy != FL_POLICY_DEMAND)
+		return;
+	uint64_t page = fl_page_down(spec->entry);
+	const struct fl_region *region = fl_find_region(spec, page);
+	if (!region || !(region->flags & FL_REGION_DEMAND))
+		return;
+	int r = place(s, fd, region, page, 1);
+	if (r < 0) {
+		record_error(spec, -r);
+		return;
+	}
+	__atomic_fetch_add(&spec->status.pages_enabled, 1, __ATOMIC_RELAXED);
+	struct fl_event event = { .time_ns = fl_monotonic_now(), .kind = FL_EVENT_START, .count = 1, .pages = { page } };
+	write_event(s, &event);
+}
+
+/* Read every pending message of one process's descriptor. */
+static void serve_process(struct server *s, size_t index) {
+	int fd = s->polled[index].fd;
+	for (;;) {
+		struct uffd_msg msg;
+		ssize_t n = read(fd, &msg, sizeof msg);
+		if (n != (ssize_t)sizeof msg)
+			return; /* EAGAIN: nothing more for now */
+		if (msg.event == UFFD_EVENT_PAGEFAULT)
+			serve_fault(s, fd, msg.arg.pagefault.address);
+		else if (msg.event == UFFD_EVENT_FORK && add_process(s, (int)msg.arg.fork.ufd) != 0)
+			close((int)msg.arg.fork.ufd);
+	}
+}
+
+void *fl_serve_faults(void *arg) {
+	struct drainer *d = arg;
+	struct server *s = aligned_alloc(FL_PAGE_SIZE, sizeof *s);
+	if (!s) {
+		record_error(d->spec, ENOMEM);
+		__atomic_store_n(&d->spec->status.uffd_handoff, FL_HANDOFF_REFUSED, __ATOMIC_SEQ_CST);
+		wake(&d->spec->status.uffd_handoff);
+		return NULL;
+	}
+	memset(s, 0, sizeof *s);
+	s->log = d;
+	int fd = take_descriptor(s, d->pid);
+	if (fd >= 0 && (add_process(s, d->done_fd) != 0 || add_process(s, fd) != 0)) {
+		record_error(d->spec, ENOMEM);
+		close(fd);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		place_entry(s, fd);
+		__atomic_store_n(&d->spec->status.uffd_handoff, FL_HANDOFF_TAKEN, __ATOMIC_SEQ_CST);
+		wake(&d->spec->status.uffd_handoff);
+		while (!__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
+			if (poll(s->polled, s->count, -1) < 0 && errno != EINTR)
+				break;
+			if (s->polled[0].revents & POLLIN)
+				break; /* the program has ended */
+			for (size_t i = 1; i < s->count; i++) {
+				if (s->polled[i].revents & POLLIN)
+					serve_process(s, i);
+				if (s->polled[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+					close(s->polled[i].fd);
+					s->polled[i--] = s->polled[--s->count];
+				}
+			}
+		}
+	}
+	for (size_t i = 1; i < s->count; i++)
+		close(s->polled[i].fd);
+	free(s->polled);
+	free(s);
+	return NULL;
+}
