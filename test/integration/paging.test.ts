@@ -8,6 +8,8 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { userfaultfdAvailable } from "../../src/shim.ts";
+import type { Mechanism } from "../../src/spec.ts";
 import { ALL_VARIANTS, buildAll, type Variant } from "../support/programs.ts";
 import { runNative, runPager, verdict, type Ran } from "../support/run.ts";
 
@@ -15,8 +17,14 @@ import { runNative, runPager, verdict, type Ran } from "../support/run.ts";
 // (test/support/run.ts); a test may run several of them.
 setDefaultTimeout(60_000);
 
-const PAGERS = ["apager", "dpager", "hpager"] as const;
 const PAGE = 4096;
+/** Both ways faults reach the pager, where this machine allows both. */
+const MECHANISMS: Mechanism[] = userfaultfdAvailable() ? ["userfaultfd", "signal"] : ["signal"];
+/** Every pager, the demand-paging ones with each mechanism: [name, flags]. */
+const CONFIGS: Array<[string, string[]]> = [
+  ["apager", []],
+  ...(["dpager", "hpager"] as const).flatMap((pager) => MECHANISMS.map((m): [string, string[]] => [pager, ["--paging", m]])),
+];
 
 let built = new Map<string, string>();
 beforeAll(async () => {
@@ -37,7 +45,7 @@ beforeAll(async () => {
 }, 300_000);
 const binary = (source: string, variant: Variant) => built.get(`${source}:${variant}`)!;
 
-function reportOf(dir: string): { faults: number; pagesMapped: number; differences: string[] } {
+function reportOf(dir: string): { faults: number; pagesMapped: number; differences: string[]; paging: string } {
   return JSON.parse(readFileSync(join(dir, "report.json"), "utf8"));
 }
 
@@ -56,9 +64,10 @@ describe("genuine memory errors end the program as natively, under every pager",
         const native = await runNative(argv);
         expect(native.stdout).toBe(`crash: ${mode}\n`);
         expect(native.signal ?? native.exitCode).not.toBe(0);
-        for (const pager of PAGERS) {
-          const loaded = await runPager(pager, argv);
-          expect({ pager, ...verdict(loaded) }).toEqual({ pager, ...verdict(native) });
+        for (const [pager, flags] of CONFIGS) {
+          const loaded = await runPager(pager, argv, { flags: ["-q", ...flags] });
+          const config = [pager, ...flags].join(" ");
+          expect({ config, ...verdict(loaded) }).toEqual({ config, ...verdict(native) });
           // Nothing of ours between the fault and the end.
           expect(loaded.stderr).toBe("");
         }
@@ -68,38 +77,42 @@ describe("genuine memory errors end the program as natively, under every pager",
 });
 
 describe("threads racing to first-touch the same fresh bss pages", () => {
-  const runs = [
-    ["dpager", "pie"],
-    ["dpager", "no-pie"],
-    ["hpager", "static"],
-    ["hpager", "pie"],
-    ["apager", "static"],
-  ] as const;
-  for (const [pager, variant] of runs) {
-    test(`${pager} (${variant}), five runs`, async () => {
+  const runs: Array<[string, Variant, Mechanism | null]> = [
+    ["apager", "static", null],
+    ...MECHANISMS.flatMap((m): Array<[string, Variant, Mechanism]> => [
+      ["dpager", "pie", m],
+      ["dpager", "no-pie", m],
+      ["hpager", "static", m],
+      ["hpager", "pie", m],
+    ]),
+    ...(MECHANISMS.includes("userfaultfd") ? [["dpager", "static", "userfaultfd"] as [string, Variant, Mechanism]] : []),
+  ];
+  for (const [pager, variant, mechanism] of runs) {
+    test(`${pager}${mechanism ? ` --paging ${mechanism}` : ""} (${variant}), five runs`, async () => {
       const argv = [binary("threads_bss.c", variant)];
       const native = await runNative(argv);
       expect(native.stdout).toMatch(/^ok 8 threads x 16 rounds x 64 pages, sum \d+\n$/);
-      for (let i = 0; i < 5; i++) expect(verdict(await runPager(pager, argv))).toEqual(verdict(native));
+      const flags = ["-q", ...(mechanism ? ["--paging", mechanism] : [])];
+      for (let i = 0; i < 5; i++) expect(verdict(await runPager(pager, argv, { flags }))).toEqual(verdict(native));
     });
   }
 
-  test("dpager on a static threaded program: the known limit is named, not a mystery", async () => {
+  test("dpager --paging signal on a static threaded program: the known limit is named, not a mystery", async () => {
     // glibc's pthread_create blocks every signal around clone; in a static
     // program the code it runs then is demand-paged, and a fault with
     // SIGSEGV blocked is fatal before any handler can run.
-    const loaded = await runPager("dpager", [binary("threads_bss.c", "static")]);
+    const loaded = await runPager("dpager", [binary("threads_bss.c", "static")], { flags: ["-q", "--paging", "signal"] });
     expect(loaded.signal).toBe("SIGSEGV");
     expect(loaded.stderr).toContain("had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked");
   });
 });
 
 describe("a program that closes every descriptor above 2 keeps paging", () => {
-  for (const pager of ["dpager", "hpager"] as const) {
+  for (const [pager, flags] of CONFIGS.slice(1)) {
     for (const variant of ["static", "pie"] as const) {
-      test(`${pager} (${variant})`, async () => {
+      test(`${pager} ${flags.join(" ")} (${variant})`, async () => {
         const argv = [binary("close_fds.c", variant)];
-        const [native, loaded] = await Promise.all([runNative(argv), runPager(pager, argv)]);
+        const [native, loaded] = await Promise.all([runNative(argv), runPager(pager, argv, { flags: ["-q", ...flags] })]);
         expect(native.stdout).toStartWith("fds: 0 1 2\n");
         expect(verdict(loaded)).toEqual(verdict(native));
       });
@@ -108,7 +121,7 @@ describe("a program that closes every descriptor above 2 keeps paging", () => {
 });
 
 describe("programs under dpager and hpager match their native runs", () => {
-  // Cases a signal-based dpager cannot run yet (README, Limits; issue 8):
+  // Cases dpager --paging signal cannot run (README, Limits):
   // static threaded programs (pthread_create's blocked-signal window, see
   // above), and a system call reading a page the program never touched
   // (fork_exec's child passes execv a path from a page of .rodata it has not
@@ -122,14 +135,14 @@ describe("programs under dpager and hpager match their native runs", () => {
     { source: "fork_exec.c", beyondDpager: () => true },
     { source: "data_touch.c" },
   ];
-  for (const pager of ["dpager", "hpager"] as const) {
+  for (const [pager, flags] of CONFIGS.slice(1)) {
     for (const c of cases) {
       for (const variant of ALL_VARIANTS) {
-        if (pager === "dpager" && c.beyondDpager?.(variant)) continue;
-        test(`${pager}: ${c.source} (${variant})`, async () => {
+        if (pager === "dpager" && flags.includes("signal") && c.beyondDpager?.(variant)) continue;
+        test(`${pager} ${flags.join(" ")}: ${c.source} (${variant})`, async () => {
           const argv = [binary(c.source, variant), ...(c.args ?? [])];
           const env = { ...process.env, ...c.env };
-          const [native, loaded] = await Promise.all([runNative(argv, { env }), runPager(pager, argv, { env })]);
+          const [native, loaded] = await Promise.all([runNative(argv, { env }), runPager(pager, argv, { env, flags: ["-q", ...flags] })]);
           expect(native.stdout.length).toBeGreaterThan(0);
           expect(verdict(loaded)).toEqual(verdict(native));
         });
@@ -137,21 +150,31 @@ describe("programs under dpager and hpager match their native runs", () => {
     }
   }
 
-  for (const pager of ["dpager", "hpager"] as const) {
+  for (const [pager, flags] of CONFIGS.slice(1)) {
     for (const variant of ["static", "pie"] as const) {
-      test(`${pager}: the probe's view matches but for the pager's own SIGSEGV handler (${variant})`, async () => {
+      test(`${pager} ${flags.join(" ")}: the probe's view matches its native run (${variant})`, async () => {
         const argv = [binary("probe.c", variant), "a"];
-        const [native, loaded] = await Promise.all([runNative(argv), runPager(pager, argv)]);
+        const [native, loaded] = await Promise.all([runNative(argv), runPager(pager, argv, { flags: ["-q", ...flags] })]);
         const fields = (out: string) => new Map(out.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
         const expected = fields(native.stdout);
         const actual = fields(loaded.stdout);
-        // A known difference until the pager virtualizes sigaction (issue 8):
-        // the handler is there whenever something is demand-paged (an hpager
-        // program whose bss fits in its last data page has none).
-        expect(expected.get("sig_caught")).toBe("");
-        expect(actual.get("sig_caught")).toBe(pager === "dpager" || variant === "static" ? "11" : "");
-        expected.delete("sig_caught");
-        actual.delete("sig_caught");
+        if (flags.includes("signal")) {
+          // Known difference of the SIGSEGV mechanism: the program sees the
+          // pager's handler whenever something is demand-paged (an hpager
+          // program whose bss fits in its last data page has none).
+          expect(expected.get("sig_caught")).toBe("");
+          expect(actual.get("sig_caught")).toBe(pager === "dpager" || variant === "static" ? "11" : "");
+          expected.delete("sig_caught");
+          actual.delete("sig_caught");
+        } else if (pager === "dpager" && variant === "pie") {
+          // Known difference of userfaultfd paging: the demand-paged
+          // interpreter's pages are copies, anonymous memory in
+          // /proc/self/maps, where the probe looks for ld-linux by name.
+          expect(expected.get("base_ok")).toBe("yes");
+          expect(actual.get("base_ok")).toBe("no");
+          expected.delete("base_ok");
+          actual.delete("base_ok");
+        }
         expect(Object.fromEntries(actual)).toEqual(Object.fromEntries(expected));
       });
     }
@@ -166,17 +189,17 @@ describe("system programs under dpager and hpager", () => {
     ["/usr/bin/perl", "-e", 'my %h = map { $_ => length } qw(a bb ccc); print join(",", map { "$_=$h{$_}" } sort keys %h), "\\n"'],
     ["/usr/bin/env"],
   ];
-  for (const pager of ["dpager", "hpager"] as const) {
+  for (const [pager, flags] of CONFIGS.slice(1)) {
     for (const argv of cases) {
-      test(`${pager}: ${argv.join(" ").slice(0, 60)}`, async () => {
-        const [native, loaded] = await Promise.all([runNative(argv), runPager(pager, argv)]);
+      test(`${pager} ${flags.join(" ")}: ${argv.join(" ").slice(0, 60)}`, async () => {
+        const [native, loaded] = await Promise.all([runNative(argv), runPager(pager, argv, { flags: ["-q", ...flags] })]);
         expect(verdict(loaded)).toEqual(verdict(native));
       });
     }
   }
 
-  test("Bun itself under dpager: the limit is named (it installs its own SIGSEGV handler)", async () => {
-    const loaded = await runPager("dpager", [realpathSync(process.execPath), "-e", "console.log(1)"]);
+  test("Bun itself under dpager --paging signal: the limit is named (it installs its own SIGSEGV handler)", async () => {
+    const loaded = await runPager("dpager", [realpathSync(process.execPath), "-e", "console.log(1)"], { flags: ["-q", "--paging", "signal"] });
     expect(loaded.signal).toBe("SIGSEGV");
     expect(loaded.stderr).toContain("a signal-based pager cannot run it yet: use apager");
   });
@@ -195,12 +218,15 @@ describe("fault counters on the scan workloads (256 MiB bss)", () => {
     }
   });
 
-  test("hpager's next predictor with 2 pages about halves a sequential scan's faults", async () => {
-    const { ran, report } = await withReport("hpager", [program(), "seq"], ["--predict", "next", "--pages", "2"]);
-    expect(touched(ran)).toBe(TOTAL_PAGES);
-    expect(report.faults).toBeGreaterThan(0.45 * TOTAL_PAGES);
-    expect(report.faults).toBeLessThan(0.55 * TOTAL_PAGES);
-  });
+  for (const mechanism of MECHANISMS) {
+    test(`hpager's next predictor with 2 pages about halves a sequential scan's faults (--paging ${mechanism})`, async () => {
+      const { ran, report } = await withReport("hpager", [program(), "seq"], ["--paging", mechanism, "--predict", "next", "--pages", "2"]);
+      expect(report.paging).toBe(mechanism);
+      expect(touched(ran)).toBe(TOTAL_PAGES);
+      expect(report.faults).toBeGreaterThan(0.45 * TOTAL_PAGES);
+      expect(report.faults).toBeLessThan(0.55 * TOTAL_PAGES);
+    });
+  }
 
   test("hpager with 3 pages needs at most 40% of dpager's faults on a sequential scan", async () => {
     const dpager = await withReport("dpager", [program(), "seq"]);
@@ -228,10 +254,11 @@ describe("fault counters on the scan workloads (256 MiB bss)", () => {
   });
 });
 
-test("--trace writes one JSON line per fault, with what was mapped and why", async () => {
+for (const mechanism of MECHANISMS) test(`--trace writes one JSON line per fault, with what was mapped and why (--paging ${mechanism})`, async () => {
   const dir = mkdtempSync(join(tmpdir(), "faultline-trace-"));
   const trace = join(dir, "trace.jsonl");
-  const { ran, report } = await withReport("hpager", [binary("bss_touch.c", "static"), "stride", "64"], ["--predict", "stride", "--pages", "3", "--trace", trace]);
+  const { ran, report } = await withReport("hpager", [binary("bss_touch.c", "static"), "stride", "64"], ["--paging", mechanism, "--predict", "stride", "--pages", "3", "--trace", trace]);
+  expect(report.paging).toBe(mechanism);
   expect(ran.exitCode).toBe(0);
   const lines = readFileSync(trace, "utf8").trim().split("\n").map((l) => JSON.parse(l));
   const faults = lines.filter((l) => l.kind === "fault");
@@ -248,8 +275,8 @@ test("--trace writes one JSON line per fault, with what was mapped and why", asy
   expect(mapped).toBe(report.pagesMapped - (report.pagesMapped - mapped));
 });
 
-test("dpager logs every mapping it makes on a fault", async () => {
-  const ran = await runPager("dpager", [binary("bss_touch.c", "pie"), "one"], { flags: [] });
+for (const mechanism of MECHANISMS) test(`dpager logs every mapping it makes on a fault (--paging ${mechanism})`, async () => {
+  const ran = await runPager("dpager", [binary("bss_touch.c", "pie"), "one"], { flags: ["--paging", mechanism] });
   expect(ran.exitCode).toBe(0);
   const lines = ran.stderr.trim().split("\n");
   expect(lines.some((l) => /^dpager: reserve addr=0x[0-9a-f]+ size=0x[0-9a-f]+ off=(0x[0-9a-f]+|-) prot=--- \([r-][w-][x-] on demand\) /.test(l))).toBe(true);
