@@ -2,6 +2,9 @@
  * The loader benchmark: every workload natively and under apager, dpager and
  * hpager (each predictor, 2 and 3 pages per fault), several runs each, all in
  * one run of this script so every ratio compares figures taken together.
+ * Wall time runs from the fork to the end of the wait on both sides (the
+ * native launcher's clock and the pager's report), so Bun's own start-up is
+ * in neither.
  *
  *   bun run bench:loader [--runs N] [--json] [--out FILE]
  *
@@ -13,9 +16,11 @@
  * fault next to the kernel's own. Writes everything as JSON to --out
  * (default bench/results/loader.json).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { run, type RunOptions } from "../src/index.ts";
+import type { RunOptions, RunReport } from "../src/index.ts";
+import { userfaultfdAvailable } from "../src/shim.ts";
 import { nativeFigures, peakRssTool } from "../test/support/build-tools.ts";
 import { buildProgram } from "../test/support/programs.ts";
 
@@ -40,20 +45,28 @@ const WORKLOADS: Workload[] = [
   { name: "random", description: "every page of 256 MiB of bss in random order", source: "bss_touch.c", args: ["random"] },
   { name: "one", description: "one page of a 256 MiB bss", source: "bss_touch.c", args: ["one"] },
   { name: "data", description: "every page of a 16 MiB initialized data segment", source: "data_touch.c", args: [] },
+  { name: "syscalls", description: "200000 stat() calls into the stack", source: "syscall_loop.c", args: ["200000"] },
 ];
+const SYSCALLS = 200000;
 
 interface Config {
   name: string;
   options: RunOptions | null; // null: native
 }
 
+/** dpager and hpager page by userfaultfd where the kernel allows it (the
+ * default); the "-signal" configurations use the SIGSEGV handler instead, to
+ * show what each mechanism costs. */
+const uffd = userfaultfdAvailable();
 const CONFIGS: Config[] = [
   { name: "native", options: null },
   { name: "apager", options: { pager: "apager" } },
   { name: "dpager", options: { pager: "dpager" } },
+  ...(uffd ? [{ name: "dpager-signal", options: { pager: "dpager" as const, paging: "signal" as const } }] : []),
   ...(["next", "stride", "readahead"] as const).flatMap((predictor) =>
     [2, 3].map((pages) => ({ name: `hpager-${predictor}-${pages}`, options: { pager: "hpager" as const, predictor, pages } })),
   ),
+  ...(uffd ? [{ name: "hpager-next-3-signal", options: { pager: "hpager" as const, predictor: "next" as const, pages: 3, paging: "signal" as const } }] : []),
 ];
 
 interface Sample {
@@ -69,22 +82,30 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/** Wall times on both sides run from the fork to the end of the wait: the
+ * native launcher's own clock, and the pager's report. */
 async function runNative(tool: string, argv: string[]): Promise<Sample> {
-  const started = performance.now();
   const proc = Bun.spawn([tool, ...argv], { stdout: "ignore", stderr: "pipe" });
   const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-  const wallMs = performance.now() - started;
   if (code !== 0) throw new Error(`native ${argv.join(" ")} failed (${code}): ${stderr}`);
   const figures = nativeFigures(stderr);
-  return { wallMs, faults: figures.minorFaults, pagesMapped: figures.minorFaults, maxRssKiB: figures.peakRssKiB };
+  return { wallMs: figures.wallMs, faults: figures.minorFaults, pagesMapped: figures.minorFaults, maxRssKiB: figures.peakRssKiB };
 }
 
+const reportDir = mkdtempSync(join(tmpdir(), "faultline-bench-"));
+
+/** A pager run through the CLI, so the program's output can be discarded. */
 async function runUnder(options: RunOptions, argv: string[]): Promise<Sample> {
-  const started = performance.now();
-  const report = await run(argv, { ...options, quiet: true });
-  const wallMs = performance.now() - started;
-  if (report.exitCode !== 0) throw new Error(`${options.pager} ${argv.join(" ")} ended with ${report.exitCode ?? report.signal}`);
-  return { wallMs, faults: report.faults, pagesMapped: report.pagesMapped, maxRssKiB: report.maxRssKiB };
+  const reportPath = join(reportDir, "report.json");
+  const flags = ["-q", "--report", reportPath];
+  if (options.paging) flags.push("--paging", options.paging);
+  if (options.predictor) flags.push("--predict", options.predictor);
+  if (options.pages) flags.push("--pages", String(options.pages));
+  const proc = Bun.spawn([process.execPath, join(root, "src", "cli.ts"), options.pager!, ...flags, ...argv], { stdout: "ignore", stderr: "pipe" });
+  const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  if (code !== 0) throw new Error(`${options.pager} ${argv.join(" ")} ended with ${code}: ${stderr}`);
+  const report: RunReport = JSON.parse(readFileSync(reportPath, "utf8"));
+  return { wallMs: report.wallMs, faults: report.faults, pagesMapped: report.pagesMapped, maxRssKiB: report.maxRssKiB };
 }
 
 const tool = await peakRssTool();
@@ -126,7 +147,13 @@ const targets = {
   seq64BestHpager3: { config: best3.config, faults: best3.faults, dpagerFaults: row("seq64", "dpager").faults, ratio: best3.faults / row("seq64", "dpager").faults, target: 0.4 },
   onePageDpagerRss: { dpagerKiB: row("one", "dpager").maxRssKiB, nativeKiB: row("one", "native").maxRssKiB, ratio: row("one", "dpager").rssRatio, target: 1.2 },
   everyPageApagerVsDpager: ["seq256", "data"].map((w) => ({ workload: w, apagerMs: row(w, "apager").wallMs, dpagerMs: row(w, "dpager").wallMs, dpagerOverApager: row(w, "dpager").wallMs / row(w, "apager").wallMs })),
-  costPerFaultMicros: { dpager: perFault("dpager"), kernel: perFault("native") },
+  costPerFaultMicros: { dpager: perFault("dpager"), ...(uffd ? { dpagerSignal: perFault("dpager-signal") } : {}), kernel: perFault("native") },
+  /** What the pager adds to a system call: nothing is intercepted, so the
+   * per-call time should match native's. */
+  costPerSyscallMicros: Object.fromEntries(
+    ["native", "dpager", ...(uffd ? ["dpager-signal"] : []), "hpager-next-2"].map((c) => [c, ((row("syscalls", c).wallMs - row("one", c).wallMs) * 1000) / SYSCALLS]),
+  ),
+  mechanism: uffd ? "userfaultfd (dpager, hpager) and signal (-signal)" : "signal",
 };
 
 const machine = { cpus: navigator.hardwareConcurrency, kernel: (await Bun.$`uname -r`.text()).trim(), date: new Date().toISOString() };
@@ -151,6 +178,8 @@ if (json) {
   console.log(`  64 MiB sequential scan: ${t.seq64BestHpager3.config} needs ${t.seq64BestHpager3.faults} faults, ${(100 * t.seq64BestHpager3.ratio).toFixed(1)}% of dpager's ${t.seq64BestHpager3.dpagerFaults} (target at most 40%)`);
   console.log(`  one page of a 256 MiB bss: dpager peaks at ${t.onePageDpagerRss.dpagerKiB} KiB, ${t.onePageDpagerRss.ratio.toFixed(2)}x native's ${t.onePageDpagerRss.nativeKiB} KiB (target at most 1.2x)`);
   for (const e of t.everyPageApagerVsDpager) console.log(`  every page touched (${e.workload}): apager ${e.apagerMs.toFixed(1)} ms, dpager ${e.dpagerMs.toFixed(1)} ms: apager faster by ${e.dpagerOverApager.toFixed(2)}x`);
-  console.log(`  cost per fault: dpager ${t.costPerFaultMicros.dpager.toFixed(2)} us, the kernel's own ${t.costPerFaultMicros.kernel.toFixed(2)} us`);
+  const signalCost = "dpagerSignal" in t.costPerFaultMicros ? `, dpager --paging signal ${(t.costPerFaultMicros.dpagerSignal as number).toFixed(2)} us` : "";
+  console.log(`  cost per fault: dpager ${t.costPerFaultMicros.dpager.toFixed(2)} us${signalCost}, the kernel's own ${t.costPerFaultMicros.kernel.toFixed(2)} us`);
+  console.log(`  cost per system call: ${Object.entries(t.costPerSyscallMicros).map(([c, us]) => `${c} ${us.toFixed(3)} us`).join(", ")}`);
   console.log(`\nJSON: ${out}`);
 }

@@ -11,10 +11,13 @@
 
 int main(int argc, char **argv) {
 	long calls = argc > 1 ? strtol(argv[1], NULL, 10) : 200000;
+	/* The path on the stack too: only the system calls are measured, not a
+	 * first touch of .rodata by the kernel. */
+	char path[] = "/";
 	long ok = 0;
 	for (long i = 0; i < calls; i++) {
 		struct stat st;
-		ok += stat("/", &st) == 0;
+		ok += stat(path, &st) == 0;
 	}
 	printf("%ld stat calls, %ld succeeded\n", calls, ok);
 	return ok == calls ? 0 : 1;

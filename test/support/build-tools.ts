@@ -18,9 +18,10 @@ export function peakFrom(stderr: string): number {
   return nativeFigures(stderr).peakRssKiB;
 }
 
-/** The launcher's figures: peak RSS in KiB and minor page faults. */
-export function nativeFigures(stderr: string): { peakRssKiB: number; minorFaults: number } {
-  const match = /peak_rss_kib (\d+) minor_faults (\d+)\s*$/.exec(stderr);
+/** The launcher's figures: peak RSS in KiB, minor page faults, and the
+ * wall time from its fork to the end of its wait. */
+export function nativeFigures(stderr: string): { peakRssKiB: number; minorFaults: number; wallMs: number } {
+  const match = /peak_rss_kib (\d+) minor_faults (\d+) wall_us (\d+)\s*$/.exec(stderr);
   if (!match) throw new Error(`no peak_rss line in: ${stderr}`);
-  return { peakRssKiB: Number(match[1]), minorFaults: Number(match[2]) };
+  return { peakRssKiB: Number(match[1]), minorFaults: Number(match[2]), wallMs: Number(match[3]) / 1000 };
 }
