@@ -14,6 +14,23 @@ export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "./errors
 export type { PagerName } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
 export type { RunReport } from "./report.ts";
+export {
+  allocChunk,
+  copyEager,
+  copyLazy,
+  freeChunk,
+  makeWritable,
+  chunkHandle,
+  attachChunk,
+  isChunk,
+  chunkStats,
+  ChunkError,
+  ChunkLimitError,
+  DEFAULT_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  CHUNK_PAGE_SIZE,
+} from "./chunks.ts";
+export type { Chunk, ChunkOptions, ChunkHandle, ChunkStats, ChunkLimit, SplitGranularity } from "./chunks.ts";
 
 export interface RunOptions {
   /** "apager" (default), "dpager" or "hpager". */

@@ -36,6 +36,10 @@ const UNITS: ReadonlyArray<{ source: string; freestanding: boolean }> = [
   { source: "child.c", freestanding: true },
   { source: "fault.c", freestanding: true },
   { source: "launch.c", freestanding: false },
+  // Lazy copy: the fault path runs in a signal handler in the Bun process;
+  // the bookkeeping runs on Bun's threads and uses libc.
+  { source: "chunk-fault.c", freestanding: true },
+  { source: "chunk.c", freestanding: false },
 ];
 
 function compilerName(): string {
