@@ -18,6 +18,7 @@
  *     it); the handler blocks nothing beyond SIGSEGV itself.
  */
 #define _GNU_SOURCE /* REG_ERR, MREMAP_FIXED */
+#include <errno.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -187,8 +188,13 @@ static void count_split(uint64_t bytes) {
  * kernel replaces the old mapping with the new one under its mmap lock, so
  * another thread reading the chunk sees the old pages or the new ones,
  * never a hole; a thread writing faults and waits for the lineage lock.
+ *
+ * The fresh memory becomes the chunk's own backing for every unit. For a
+ * page-split chunk (the fallback near vm.max_map_count) that replaces all
+ * the mappings of its range by one, and drops the old own backing's home:
+ * the split never needs more mappings than it frees.
  */
-static sys_result split_whole_chunk(struct fl_chunk *chunk) {
+static sys_result split_whole(struct fl_chunk *chunk) {
 	/* MAP_POPULATE: every page is about to be written anyway, and one
 	 * populate is cheaper than a fault per page. */
 	sys_result fresh = sys_mmap(0, chunk->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE,
@@ -202,10 +208,27 @@ static sys_result split_whole_chunk(struct fl_chunk *chunk) {
 		sys_munmap((uint64_t)fresh, chunk->size);
 		return r;
 	}
-	leave(chunk, 0);
-	chunk->own->size = chunk->size;
-	join_own(chunk, 0);
-	count_split(chunk->size);
+	struct fl_backing *own = chunk->own;
+	uint64_t copied = 0;
+	for (uint64_t unit = 0; unit < chunk->units; unit++) {
+		if (chunk->backing[unit] == own)
+			continue;
+		leave(chunk, unit);
+		copied += chunk->unit_size;
+	}
+	if (own->home) {
+		/* Units it held were copied with the rest; nothing maps it now. */
+		sys_munmap(own->home, own->size);
+		own->home = 0;
+		__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
+	}
+	own->size = chunk->size;
+	own->mapped = 0;
+	for (uint64_t unit = 0; unit < chunk->units; unit++)
+		join_own(chunk, unit);
+	__atomic_fetch_add(&fl_shim_vmas, 1 - (int64_t)chunk->vmas, __ATOMIC_RELAXED);
+	chunk->vmas = 1;
+	count_split(copied);
 	return 0;
 }
 
@@ -247,43 +270,6 @@ static sys_result split_page(struct fl_chunk *chunk, uint64_t unit) {
 	return 0;
 }
 
-/*
- * Near vm.max_map_count a page split could be refused, and a write that
- * cannot be resolved ends the process. Instead, split every unit the chunk
- * does not own yet at once: the chunk becomes one mapping of its own
- * backing, which never adds a mapping. (Memory of units that lose their
- * last sharer this way is returned when their backing dies.)
- */
-static sys_result split_page_chunk_whole(struct fl_chunk *chunk) {
-	sys_result r = ensure_home(chunk);
-	if (r < 0)
-		return r;
-	uint64_t copied = 0;
-	for (uint64_t unit = 0; unit < chunk->units; unit++) {
-		if (chunk->backing[unit] == chunk->own)
-			continue;
-		uint64_t offset = unit * chunk->unit_size;
-		fl_bytes_move((void *)(chunk->own->home + offset), (const void *)(chunk->start + offset),
-			      chunk->unit_size);
-		copied += chunk->unit_size;
-	}
-	r = sys_call5(__NR_mremap, (long)chunk->own->home, 0, (long)chunk->size, MREMAP_MAYMOVE | MREMAP_FIXED,
-		      (long)chunk->start);
-	if (r < 0)
-		return r;
-	for (uint64_t unit = 0; unit < chunk->units; unit++) {
-		if (chunk->backing[unit] == chunk->own)
-			continue;
-		leave(chunk, unit);
-		join_own(chunk, unit);
-	}
-	__atomic_fetch_add(&fl_shim_vmas, 1 - (int64_t)chunk->vmas, __ATOMIC_RELAXED);
-	chunk->vmas = 1;
-	count_split(copied);
-	__atomic_fetch_add(&fl_chunk_counters.whole_fallbacks, 1, __ATOMIC_RELAXED);
-	return 0;
-}
-
 static int page_split_allowed(void) {
 	int64_t limit = __atomic_load_n(&fl_max_map_count, __ATOMIC_RELAXED);
 	if (limit <= 0)
@@ -293,27 +279,38 @@ static int page_split_allowed(void) {
 	return used + FL_PAGE_SPLIT_RESERVE < limit;
 }
 
+/* Make one unit writable where it is: its last sharer writes. */
+static sys_result unprotect_in_place(struct fl_chunk *chunk, uint64_t unit) {
+	sys_result r = sys_mprotect(unit_address(chunk, unit), chunk->unit_size, PROT_READ | PROT_WRITE);
+	if (r < 0)
+		return r;
+	chunk->writable[unit] = 1;
+	if (chunk->units > 1)
+		grow_vmas(chunk, 2);
+	__atomic_fetch_add(&fl_chunk_counters.in_place, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
 sys_result fl_chunk_make_unit_writable(struct fl_chunk *chunk, uint64_t unit) {
 	if (chunk->writable[unit])
 		return 0;
-	struct fl_backing *backing = chunk->backing[unit];
-	if (backing->sharers[unit] == 1) {
-		/* The last sharer: nobody else sees these bytes, so the unit
-		 * becomes writable where it is, copying nothing. */
-		sys_result r = sys_mprotect(unit_address(chunk, unit), chunk->unit_size, PROT_READ | PROT_WRITE);
-		if (r < 0)
-			return r;
-		chunk->writable[unit] = 1;
-		if (chunk->units > 1)
-			grow_vmas(chunk, 2);
-		__atomic_fetch_add(&fl_chunk_counters.in_place, 1, __ATOMIC_RELAXED);
-		return 0;
-	}
-	if (chunk->split == FL_SPLIT_CHUNK)
-		return split_whole_chunk(chunk);
+	/* The last sharer: nobody else sees these bytes, so the unit becomes
+	 * writable where it is, copying nothing. Otherwise the writer splits
+	 * off its sharers. */
+	int last = chunk->backing[unit]->sharers[unit] == 1;
+	if (chunk->units == 1)
+		return last ? unprotect_in_place(chunk, unit) : split_whole(chunk);
+	/* A page unit cuts its chunk's mapping in up to three; near
+	 * vm.max_map_count the kernel could refuse, and a write that cannot be
+	 * resolved ends the process. Split the whole chunk then, which frees
+	 * mappings instead. */
+	sys_result r = -ENOMEM;
 	if (page_split_allowed())
-		return split_page(chunk, unit);
-	return split_page_chunk_whole(chunk);
+		r = last ? unprotect_in_place(chunk, unit) : split_page(chunk, unit);
+	if (r != -ENOMEM)
+		return r;
+	__atomic_fetch_add(&fl_chunk_counters.whole_fallbacks, 1, __ATOMIC_RELAXED);
+	return split_whole(chunk);
 }
 
 /* --- the handler ------------------------------------------------------------ */
