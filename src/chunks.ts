@@ -181,6 +181,21 @@ export function freeChunk(chunk: Chunk): void {
 }
 
 /**
+ * Give up this array over a chunk without freeing the chunk: the array is
+ * detached (reads as empty), and the chunk lives on through its other
+ * arrays. A Worker done with a chunk it attached calls this; the chunk is
+ * freed when its last array is freed, detached or collected.
+ */
+export function detachChunk(chunk: Chunk): void {
+  const entry = entryOf(chunk, "detachChunk");
+  live.delete(chunk);
+  const refs = attached.get(entry.id)?.filter((ref) => ref.deref() !== chunk && ref.deref() !== undefined);
+  if (refs && refs.length > 0) attached.set(entry.id, refs);
+  else attached.delete(entry.id);
+  chunk.buffer.transfer(0);
+}
+
+/**
  * Give [offset, offset + length) of the chunk memory of its own now, so the
  * kernel may write there. The kernel does not fault on its own accesses: a
  * system call writing into a chunk still shared (read(2) into it, say)

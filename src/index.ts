@@ -19,6 +19,7 @@ export {
   copyEager,
   copyLazy,
   freeChunk,
+  detachChunk,
   makeWritable,
   chunkHandle,
   attachChunk,
