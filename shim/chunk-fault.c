@@ -48,6 +48,8 @@ uint64_t fl_previous_segv_flags;
 #define STDERR_FD 2
 #define HANDLER_DEFAULT 0ull /* SIG_DFL */
 #define HANDLER_IGNORE 1ull  /* SIG_IGN */
+/* MADV_POPULATE_READ, spelled out for C libraries' headers older than it. */
+#define MADV_POPULATE_READ_ADVICE 22
 
 /* --- the lineage lock --------------------------------------------------- */
 
@@ -201,6 +203,11 @@ static sys_result split_whole(struct fl_chunk *chunk) {
 				    -1, 0);
 	if (fresh < 0)
 		return fresh;
+	/* A lazy copy's own mapping starts with no page-table entries, so
+	 * reading it page by page would take a fault per page; populating it
+	 * in one call is several times cheaper. Only an optimisation: a kernel
+	 * without MADV_POPULATE_READ (5.14) says EINVAL and the copy faults. */
+	sys_call3(__NR_madvise, (long)chunk->start, (long)chunk->size, MADV_POPULATE_READ_ADVICE);
 	fl_bytes_move((void *)fresh, (const void *)chunk->start, chunk->size);
 	sys_result r = sys_call5(__NR_mremap, fresh, (long)chunk->size, (long)chunk->size,
 				 MREMAP_MAYMOVE | MREMAP_FIXED, (long)chunk->start);
