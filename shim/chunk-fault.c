@@ -50,6 +50,8 @@ uint64_t fl_previous_segv_flags;
 #define HANDLER_IGNORE 1ull  /* SIG_IGN */
 /* MADV_POPULATE_READ, spelled out for C libraries' headers older than it. */
 #define MADV_POPULATE_READ_ADVICE 22
+/* MADV_POPULATE_READ, spelled out for C libraries' headers older than it. */
+#define MADV_POPULATE_READ_ADVICE 22
 
 /* --- the lineage lock --------------------------------------------------- */
 
@@ -122,6 +124,28 @@ struct fl_chunk *fl_chunk_lookup(uint64_t address) {
 
 /* --- splits ---------------------------------------------------------------- */
 
+/*
+ * Reserve `size` bytes of address space (inaccessible) at an address
+ * congruent to `like` modulo 2 MiB, for a mapping whose page tables will
+ * move to or from `like`: the kernel moves whole page-table pages (one
+ * entry per 2 MiB) only between such addresses, and otherwise moves every
+ * entry one by one (about 1.5 ms for 64 MiB here). Small sizes gain
+ * nothing: any address.
+ */
+sys_result fl_reserve_congruent(uint64_t size, uint64_t like) {
+	uint64_t span = size >= FL_PMD_BYTES ? size + FL_PMD_BYTES : size;
+	sys_result r = sys_mmap(0, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r < 0 || span == size)
+		return r;
+	uint64_t base = (uint64_t)r;
+	uint64_t at = base + ((like - base) & (FL_PMD_BYTES - 1));
+	if (at > base)
+		sys_munmap(base, at - base);
+	if (base + span > at + size)
+		sys_munmap(at + size, base + span - (at + size));
+	return (sys_result)at;
+}
+
 /* memcpy for code that may not call libc: `rep movsb`, which current x86
  * cores run at full memory bandwidth for large copies. */
 void fl_bytes_move(void *to, const void *from, uint64_t n) {
@@ -151,12 +175,12 @@ static void bury(struct fl_lineage *lineage, struct fl_backing *backing) {
 		backing->home = 0;
 		__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
 	}
-	for (struct fl_parked *p = backing->parked; p; p = p->next) {
-		if (p->length)
-			sys_munmap(p->address, p->length);
-		if (p->length)
-			__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
-		p->length = 0;
+	if (backing->parked) {
+		/* Unmapping populated page tables costs the kernel per entry;
+		 * only page-split chunks bury, and they never park. */
+		sys_munmap(backing->parked, backing->size);
+		backing->parked = 0;
+		__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
 	}
 	backing->next_dead = lineage->graveyard;
 	lineage->graveyard = backing;
@@ -185,6 +209,23 @@ static void count_split(uint64_t bytes) {
 }
 
 /*
+ * Where a whole split reads the chunk's bytes. A lazy copy's own mapping
+ * starts with no page-table entries, so reading it takes a fault per page.
+ * A backing whose page tables a copy parked has them in the parked mapping
+ * (same pages, same bytes): read there. Either way, populate first in one
+ * call, several times cheaper than a fault per page (only an optimisation:
+ * before Linux 5.14 MADV_POPULATE_READ is EINVAL).
+ */
+static uint64_t split_source(const struct fl_chunk *chunk) {
+	const struct fl_backing *backing = chunk->backing[0];
+	uint64_t source = chunk->units == 1 && backing->parked ? backing->parked : chunk->start;
+	/* Quick where the entries are there already; one call for those that
+	 * are not (pages the source never touched, say). */
+	sys_call3(__NR_madvise, (long)source, (long)chunk->size, MADV_POPULATE_READ_ADVICE);
+	return source;
+}
+
+/*
  * Whole-chunk split: fresh memory, filled with the chunk's bytes while the
  * chunk is still read-only, then moved over the chunk in one mremap. The
  * kernel replaces the old mapping with the new one under its mmap lock, so
@@ -199,16 +240,16 @@ static void count_split(uint64_t bytes) {
 static sys_result split_whole(struct fl_chunk *chunk) {
 	/* MAP_POPULATE: every page is about to be written anyway, and one
 	 * populate is cheaper than a fault per page. */
-	sys_result fresh = sys_mmap(0, chunk->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE,
-				    -1, 0);
+	sys_result fresh = fl_reserve_congruent(chunk->size, chunk->start);
 	if (fresh < 0)
 		return fresh;
-	/* A lazy copy's own mapping starts with no page-table entries, so
-	 * reading it page by page would take a fault per page; populating it
-	 * in one call is several times cheaper. Only an optimisation: a kernel
-	 * without MADV_POPULATE_READ (5.14) says EINVAL and the copy faults. */
-	sys_call3(__NR_madvise, (long)chunk->start, (long)chunk->size, MADV_POPULATE_READ_ADVICE);
-	fl_bytes_move((void *)fresh, (const void *)chunk->start, chunk->size);
+	sys_result mapped = sys_mmap((uint64_t)fresh, chunk->size, PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE | MAP_FIXED, -1, 0);
+	if (mapped < 0) {
+		sys_munmap((uint64_t)fresh, chunk->size);
+		return mapped;
+	}
+	fl_bytes_move((void *)fresh, (const void *)split_source(chunk), chunk->size);
 	sys_result r = sys_call5(__NR_mremap, fresh, (long)chunk->size, (long)chunk->size,
 				 MREMAP_MAYMOVE | MREMAP_FIXED, (long)chunk->start);
 	if (r < 0) {
@@ -286,9 +327,31 @@ static int page_split_allowed(void) {
 	return used + FL_PAGE_SPLIT_RESERVE < limit;
 }
 
+/*
+ * The last sharer of a whole chunk whose page tables were parked takes them
+ * back: moving them over the chunk (whole page-table pages at a time)
+ * leaves it writable and populated, where write-protection would be undone
+ * entry by entry, and the parked mapping is gone without the cost of
+ * unmapping it. The move replaces the chunk's mapping atomically.
+ */
+static sys_result unpark(struct fl_chunk *chunk) {
+	struct fl_backing *backing = chunk->backing[0];
+	sys_result r = sys_call5(__NR_mremap, (long)backing->parked, (long)chunk->size, (long)chunk->size,
+				 MREMAP_MAYMOVE | MREMAP_FIXED, (long)chunk->start);
+	if (r < 0)
+		return r;
+	backing->parked = 0;
+	__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
 /* Make one unit writable where it is: its last sharer writes. */
 static sys_result unprotect_in_place(struct fl_chunk *chunk, uint64_t unit) {
-	sys_result r = sys_mprotect(unit_address(chunk, unit), chunk->unit_size, PROT_READ | PROT_WRITE);
+	sys_result r = -1;
+	if (chunk->units == 1 && chunk->backing[0]->parked)
+		r = unpark(chunk);
+	if (r < 0)
+		r = sys_mprotect(unit_address(chunk, unit), chunk->unit_size, PROT_READ | PROT_WRITE);
 	if (r < 0)
 		return r;
 	chunk->writable[unit] = 1;

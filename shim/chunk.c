@@ -36,8 +36,9 @@
 #define CHUNK_MAX_BYTES (1ull << 40)
 /* Mappings left free for Bun and for splits; see the file comment. */
 #define API_MAP_RESERVE 1024
-/* Copying a writable chunk at least this large moves its page tables aside
- * instead of write-protecting them one entry at a time (copy_lazy). */
+/* Copying a writable whole-split chunk at least this large moves its page
+ * tables aside instead of write-protecting them one entry at a time
+ * (park_page_tables). */
 #define PARK_MIN_BYTES (1ull << 20)
 /* Records come from slabs of this size, which are never unmapped. */
 #define SLAB_BYTES (64u * 1024u)
@@ -276,13 +277,9 @@ static void backing_release(struct fl_backing *backing) {
 		munmap((void *)(uintptr_t)backing->home, backing->size);
 		__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
 	}
-	for (struct fl_parked *p = backing->parked, *next; p; p = next) {
-		next = p->next;
-		if (p->length) {
-			munmap((void *)(uintptr_t)p->address, p->length);
-			__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
-		}
-		free(p);
+	if (backing->parked) {
+		munmap((void *)(uintptr_t)backing->parked, backing->size);
+		__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
 	}
 	free(backing);
 }
@@ -526,39 +523,42 @@ static int any_writable(const struct fl_chunk *chunk) {
 }
 
 /*
- * Park a writable chunk's page tables: mremap with MREMAP_DONTUNMAP moves
- * them to a new address (whole page-table pages at a time where it can) and
- * leaves the chunk's mapping in place, empty, so readers fault the same
- * shmem pages back in and never see a hole. Write-protecting a populated
- * range instead costs the kernel work for every page (about 0.15 us a page
- * on the machine this was measured on: 2.5 ms for 64 MiB). The parked
- * mapping is never read; it is unmapped when its backing dies.
+ * Park a writable whole chunk's page tables: mremap with MREMAP_DONTUNMAP
+ * moves them to a new address (whole page-table pages at a time where it
+ * can) and leaves the chunk's mapping in place, empty, so readers fault the
+ * same shmem pages back in and never see a hole. Write-protecting a
+ * populated range instead costs the kernel work for every page (about
+ * 0.15 us a page on the machine this was measured on: 2.5 ms for 64 MiB).
+ * The parked mapping is read by a whole split of a sharer, taken back by
+ * the last sharer writing (chunk-fault.c, unpark), or unmapped with its
+ * backing. A backing keeps one: an older one is unmapped first (rare: a
+ * chunk becomes writable again by unparking).
  */
 static void park_page_tables(struct fl_chunk *chunk) {
-	struct fl_parked *parked = malloc(sizeof *parked);
-	if (!parked)
+	struct fl_backing *backing = chunk->backing[0];
+	sys_result target = fl_reserve_congruent(chunk->size, chunk->start);
+	if (target < 0)
 		return;
-	/* The new address is passed (as null: anywhere) although the flags do
-	 * not say MREMAP_FIXED: glibc's wrapper forwards it only then, and
-	 * this kernel rejects DONTUNMAP with whatever the register holds. */
-	void *at = (void *)syscall(SYS_mremap, chunk->start, chunk->size, chunk->size, MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
-				   0L);
+	/* A raw call: glibc's wrapper passes the new address only with
+	 * MREMAP_FIXED in the flags it knows. */
+	void *at = (void *)syscall(SYS_mremap, chunk->start, chunk->size, chunk->size,
+				   MREMAP_MAYMOVE | MREMAP_DONTUNMAP | MREMAP_FIXED, target);
 	if (at == MAP_FAILED) {
-		free(parked); /* e.g. a kernel before 5.13: write-protect instead */
-		return;
+		munmap((void *)(uintptr_t)target, chunk->size);
+		return; /* e.g. a kernel before 5.13: write-protect instead */
 	}
-	parked->address = (uint64_t)(uintptr_t)at;
-	parked->length = chunk->size;
-	parked->next = chunk->backing[0]->parked;
-	chunk->backing[0]->parked = parked;
-	__atomic_fetch_add(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
+	if (backing->parked)
+		munmap((void *)(uintptr_t)backing->parked, backing->size);
+	else
+		__atomic_fetch_add(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
+	backing->parked = (uint64_t)(uintptr_t)at;
 }
 
 /* Make the whole chunk read-only, as a sharer must be. */
 static int protect_for_sharing(struct fl_chunk *chunk) {
 	if (!any_writable(chunk))
 		return 0;
-	if (chunk->size >= PARK_MIN_BYTES && count_runs(chunk, 1) == 1)
+	if (chunk->units == 1 && chunk->size >= PARK_MIN_BYTES)
 		park_page_tables(chunk);
 	if (mprotect((void *)(uintptr_t)chunk->start, chunk->size, PROT_READ) != 0)
 		return -errno;

@@ -52,6 +52,8 @@
 #include "sys.h"
 
 #define FL_CHUNK_PAGE 4096ull
+/* What one page-middle-directory entry maps on x86-64: 2 MiB. */
+#define FL_PMD_BYTES (2ull << 20)
 
 /* What a write splits off. */
 enum fl_split { FL_SPLIT_CHUNK = 0, FL_SPLIT_PAGE = 1 };
@@ -77,20 +79,16 @@ struct fl_lock {
 	uint64_t owner;
 };
 
-/* Page tables a lazy copy moved aside (see copy_lazy in chunk.c): a mapping
- * of a backing that nothing reads, unmapped when the backing dies. */
-struct fl_parked {
-	struct fl_parked *next;
-	uint64_t address;
-	uint64_t length;
-};
-
 struct fl_backing {
 	uint64_t units;
 	uint64_t mapped;   /* sum of sharers[]: 0 means nothing maps it */
 	uint64_t home;     /* a read-write mapping of the whole object, or 0 */
 	uint64_t size;     /* of the object, in bytes */
-	struct fl_parked *parked;
+	/* Page tables a lazy copy moved aside (park_page_tables in chunk.c): a
+	 * populated read-write mapping of the whole backing that only the shim
+	 * knows, or 0. A whole split reads the chunk's bytes there; the last
+	 * sharer writing takes the page tables back. */
+	uint64_t parked;
 	struct fl_backing *next_dead; /* on its lineage's graveyard */
 	uint32_t sharers[]; /* per unit */
 };
@@ -167,6 +165,7 @@ FL_HIDDEN int32_t fl_thread_id(void);
  * if it has any. Caller holds the lineage lock. */
 FL_HIDDEN sys_result fl_chunk_make_unit_writable(struct fl_chunk *chunk, uint64_t unit);
 FL_HIDDEN void fl_bytes_move(void *to, const void *from, uint64_t n);
+FL_HIDDEN sys_result fl_reserve_congruent(uint64_t size, uint64_t like);
 /* The handler (installed by chunk.c) and the action it replaced. */
 FL_HIDDEN void fl_chunk_fault(int sig, void *info, void *context);
 FL_HIDDEN extern uint64_t fl_previous_segv_handler; /* SIG_DFL, SIG_IGN or a function */
