@@ -225,6 +225,23 @@ static uint64_t split_source(const struct fl_chunk *chunk) {
 	return source;
 }
 
+/* Memory for a whole split, placed so that moving it over the chunk moves
+ * whole page-table pages (fl_reserve_congruent) when the chunk is large
+ * enough for that to matter. MAP_POPULATE: every page is about to be
+ * written anyway, and one populate is cheaper than a fault per page. */
+static sys_result fresh_memory(const struct fl_chunk *chunk) {
+	const int flags = MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE;
+	if (chunk->size < FL_PMD_BYTES)
+		return sys_mmap(0, chunk->size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	sys_result at = fl_reserve_congruent(chunk->size, chunk->start);
+	if (at < 0)
+		return at;
+	sys_result r = sys_mmap((uint64_t)at, chunk->size, PROT_READ | PROT_WRITE, flags | MAP_FIXED, -1, 0);
+	if (r < 0)
+		sys_munmap((uint64_t)at, chunk->size);
+	return r;
+}
+
 /*
  * Whole-chunk split: fresh memory, filled with the chunk's bytes while the
  * chunk is still read-only, then moved over the chunk in one mremap. The
@@ -238,17 +255,9 @@ static uint64_t split_source(const struct fl_chunk *chunk) {
  * the split never needs more mappings than it frees.
  */
 static sys_result split_whole(struct fl_chunk *chunk) {
-	/* MAP_POPULATE: every page is about to be written anyway, and one
-	 * populate is cheaper than a fault per page. */
-	sys_result fresh = fl_reserve_congruent(chunk->size, chunk->start);
+	sys_result fresh = fresh_memory(chunk);
 	if (fresh < 0)
 		return fresh;
-	sys_result mapped = sys_mmap((uint64_t)fresh, chunk->size, PROT_READ | PROT_WRITE,
-				     MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE | MAP_FIXED, -1, 0);
-	if (mapped < 0) {
-		sys_munmap((uint64_t)fresh, chunk->size);
-		return mapped;
-	}
 	fl_bytes_move((void *)fresh, (const void *)split_source(chunk), chunk->size);
 	sys_result r = sys_call5(__NR_mremap, fresh, (long)chunk->size, (long)chunk->size,
 				 MREMAP_MAYMOVE | MREMAP_FIXED, (long)chunk->start);
