@@ -189,6 +189,8 @@ static void bury(struct fl_lineage *lineage, struct fl_backing *backing) {
 /* The chunk stops mapping its unit's current backing. */
 static void leave(struct fl_chunk *chunk, uint64_t unit) {
 	struct fl_backing *backing = chunk->backing[unit];
+	if (backing->reader == chunk->start)
+		backing->reader = 0;
 	backing->sharers[unit]--;
 	backing->mapped--;
 	if (backing->mapped == 0)
@@ -212,13 +214,18 @@ static void count_split(uint64_t bytes) {
  * Where a whole split reads the chunk's bytes. A lazy copy's own mapping
  * starts with no page-table entries, so reading it takes a fault per page.
  * A backing whose page tables a copy parked has them in the parked mapping
- * (same pages, same bytes): read there. Either way, populate first in one
+ * (same pages, same bytes), and the source of a copy that kept them has
+ * them in its own: read there. Either way, populate first in one
  * call, several times cheaper than a fault per page (only an optimisation:
  * before Linux 5.14 MADV_POPULATE_READ is EINVAL).
  */
 static uint64_t split_source(const struct fl_chunk *chunk) {
 	const struct fl_backing *backing = chunk->backing[0];
-	uint64_t source = chunk->units == 1 && backing->parked ? backing->parked : chunk->start;
+	uint64_t source = chunk->start;
+	if (chunk->units == 1 && backing->parked)
+		source = backing->parked;
+	else if (chunk->units == 1 && backing->reader)
+		source = backing->reader;
 	/* Quick where the entries are there already; one call for those that
 	 * are not (pages the source never touched, say). */
 	sys_call3(__NR_madvise, (long)source, (long)chunk->size, MADV_POPULATE_READ_ADVICE);

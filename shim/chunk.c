@@ -39,7 +39,7 @@
 /* Copying a writable whole-split chunk at least this large moves its page
  * tables aside instead of write-protecting them one entry at a time
  * (park_page_tables). */
-#define PARK_MIN_BYTES (1ull << 20)
+#define PARK_MIN_BYTES (128ull << 10)
 /* Records come from slabs of this size, which are never unmapped. */
 #define SLAB_BYTES (64u * 1024u)
 #define MAPS_READ_BYTES 65536
@@ -474,6 +474,8 @@ static void chunk_free_locked(struct fl_chunk *chunk) {
 	int own_used = chunk->own->mapped > 0;
 	for (uint64_t unit = 0; unit < chunk->units; unit++) {
 		struct fl_backing *backing = chunk->backing[unit];
+		if (backing->reader == chunk->start)
+			backing->reader = 0;
 		backing->sharers[unit]--;
 		backing->mapped--;
 		if (backing->sharers[unit] == 0 && backing->mapped > 0)
@@ -625,6 +627,9 @@ FL_EXPORT int64_t fl_chunk_copy_lazy(struct fl_chunk *source, uint64_t id) {
 	r = protect_for_sharing(source);
 	if (r < 0)
 		goto out;
+	/* Unparked, the source keeps its page tables: splits read there. */
+	if (source->units == 1 && !source->backing[0]->parked)
+		source->backing[0]->reader = source->start;
 	uint64_t runs = count_runs(source, 0);
 	r = duplicate(source, runs);
 	if (r < 0)

@@ -89,6 +89,11 @@ struct fl_backing {
 	 * knows, or 0. A whole split reads the chunk's bytes there; the last
 	 * sharer writing takes the page tables back. */
 	uint64_t parked;
+	/* For a whole-chunk backing: the address of a chunk mapping it whose
+	 * page tables are populated (the source of a lazy copy that kept
+	 * them), for a split to read from, or 0. Cleared when that chunk
+	 * stops mapping it. */
+	uint64_t reader;
 	struct fl_backing *next_dead; /* on its lineage's graveyard */
 	uint32_t sharers[]; /* per unit */
 };
