@@ -215,21 +215,19 @@ static void count_split(uint64_t bytes) {
  * starts with no page-table entries, so reading it takes a fault per page.
  * A backing whose page tables a copy parked has them in the parked mapping
  * (same pages, same bytes), and the source of a copy that kept them has
- * them in its own: read there. Either way, populate first in one
- * call, several times cheaper than a fault per page (only an optimisation:
- * before Linux 5.14 MADV_POPULATE_READ is EINVAL).
+ * them in its own: read there, as an eager copy reads its source. Failing
+ * both, populate the chunk's mapping in one call, several times cheaper
+ * than a fault per page (only an optimisation: before Linux 5.14
+ * MADV_POPULATE_READ is EINVAL).
  */
 static uint64_t split_source(const struct fl_chunk *chunk) {
 	const struct fl_backing *backing = chunk->backing[0];
-	uint64_t source = chunk->start;
 	if (chunk->units == 1 && backing->parked)
-		source = backing->parked;
-	else if (chunk->units == 1 && backing->reader)
-		source = backing->reader;
-	/* Quick where the entries are there already; one call for those that
-	 * are not (pages the source never touched, say). */
-	sys_call3(__NR_madvise, (long)source, (long)chunk->size, MADV_POPULATE_READ_ADVICE);
-	return source;
+		return backing->parked;
+	if (chunk->units == 1 && backing->reader)
+		return backing->reader;
+	sys_call3(__NR_madvise, (long)chunk->start, (long)chunk->size, MADV_POPULATE_READ_ADVICE);
+	return chunk->start;
 }
 
 /* Memory for a whole split, placed so that moving it over the chunk moves
