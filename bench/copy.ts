@@ -2,15 +2,16 @@
  * Lazy copy against eager copy, through the package's API, measured in one
  * run with mitata (the benchmarking library Bun itself uses):
  *
- *   bun run bench [--json] [--quick]
+ *   bun run bench [--json] [--quick] [--rounds N]
  *
  * For chunk sizes from 4 KiB to 64 MiB: the copy itself, the first read of
  * the copy (every byte), later reads, and the first write to the copy
  * (where a lazy copy splits: the whole chunk, or one page). Then the
  * handout's scenario: 2000 chunks of 64 KiB copied, then 100 random writes
- * to the copies. Each figure is mitata's median of many runs; setup (making
- * the source writable and populated again, freeing copies) is outside the
- * timed part (mitata's manual timing).
+ * to the copies. Each figure is mitata's median of many runs, and for each
+ * size the median of three rounds that alternate eager and lazy; setup
+ * (making the source writable and populated again, freeing copies) is
+ * outside the timed part (mitata's manual timing).
  *
  * Targets, checked at the end: a 64 KiB lazy copy at least 5x faster than
  * an eager one, a 64 MiB one at least 500x; reads of a lazy copy after its
@@ -23,6 +24,9 @@ import { allocChunk, copyEager, copyLazy, freeChunk, type Chunk, type SplitGranu
 const args = process.argv.slice(2);
 const json = args.includes("--json");
 const quick = args.includes("--quick");
+const roundsAt = args.indexOf("--rounds");
+/** Rounds per size (--rounds N): each measures every method once. */
+const ROUNDS = roundsAt >= 0 ? Math.max(1, Number(args[roundsAt + 1]) || 1) : quick ? 1 : 3;
 
 const KIB = 1024;
 const SIZES = [4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, KIB * KIB, 4 * KIB * KIB, 16 * KIB * KIB, 64 * KIB * KIB];
@@ -37,7 +41,7 @@ const HANDOUT_WRITES = 100;
 const TARGETS = { copy64KiB: 5, copy64MiB: 500, laterReadRatio: 1.1, firstWriteSlackUs: 20 };
 
 /** mitata's options: enough samples for a stable median, bounded time. */
-const OPTIONS = { min_samples: quick ? 4 : 12, min_cpu_time: (quick ? 100 : 400) * 1e6, warmup_samples: 2 };
+const OPTIONS = { min_samples: quick ? 4 : 10, min_cpu_time: (quick ? 100 : 150) * 1e6, warmup_samples: 2 };
 
 type Method = "eager" | "lazy-chunk" | "lazy-page";
 const METHODS: Method[] = ["eager", "lazy-chunk", "lazy-page"];
@@ -170,8 +174,30 @@ function formatSize(bytes: number): string {
   return bytes >= KIB * KIB ? `${bytes / KIB / KIB} MiB` : `${bytes / KIB} KiB`;
 }
 
+/** Median of each figure over rounds that alternate the methods, so a
+ * machine busy with other work for a few seconds weighs on all alike. */
+function medianOf(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 const sizes: SizeResult[] = [];
-for (const size of SIZES) for (const method of METHODS) sizes.push(await measureSize(size, method));
+for (const size of SIZES) {
+  const rounds = new Map<Method, SizeResult[]>(METHODS.map((method) => [method, []]));
+  for (let round = 0; round < ROUNDS; round++) for (const method of METHODS) rounds.get(method)!.push(await measureSize(size, method));
+  for (const method of METHODS) {
+    const results = rounds.get(method)!;
+    sizes.push({
+      size,
+      method,
+      copyNs: medianOf(results.map((r) => r.copyNs)),
+      firstReadNs: medianOf(results.map((r) => r.firstReadNs)),
+      laterReadNs: medianOf(results.map((r) => r.laterReadNs)),
+      firstWriteNs: medianOf(results.map((r) => r.firstWriteNs)),
+    });
+  }
+}
 const handout: HandoutResult[] = [];
 for (const method of METHODS) handout.push(await measureHandout(method));
 
@@ -205,9 +231,9 @@ const targets = {
 };
 
 if (json) {
-  console.log(JSON.stringify({ benchmark: "copy", statistic: "median ns (mitata p50)", sizes, ratios: rows, handout, targets }, null, 2));
+  console.log(JSON.stringify({ benchmark: "copy", statistic: "median ns (mitata p50; median of rounds)", rounds: ROUNDS, sizes, ratios: rows, handout, targets }, null, 2));
 } else {
-  console.log("lazy copy against eager copy, through the API; medians of mitata samples, one run\n");
+  console.log(`lazy copy against eager copy, through the API; medians of mitata samples, ${ROUNDS} alternating round(s), one run\n`);
   console.log("size      method      copy        first read  later read  first write");
   for (const r of sizes) {
     console.log(`${formatSize(r.size).padEnd(9)} ${r.method.padEnd(11)} ${formatNs(r.copyNs).padEnd(11)} ${formatNs(r.firstReadNs).padEnd(11)} ${formatNs(r.laterReadNs).padEnd(11)} ${formatNs(r.firstWriteNs)}`);
