@@ -187,9 +187,12 @@ function partnerSplit(split: SplitGranularity) {
   return result;
 }
 
-/** The system's shared memory (shmem pages, mapped or not), in KiB. */
+/** This process's shared memory in KiB, each page counted once however
+ * many of its mappings map it (proportional set size). An anonymous shmem
+ * object lives only while something maps it, so this is all the memory
+ * chunks hold, and other processes cannot move it. */
 function shmemKiB(): number {
-  const match = /^Shmem:\s+(\d+) kB$/m.exec(readFileSync("/proc/meminfo", "utf8"));
+  const match = /^Pss_Shmem:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/smaps_rollup", "utf8"));
   return Number(match?.[1] ?? NaN);
 }
 
