@@ -18,6 +18,24 @@ export { friendlyEnvironment } from "./friendly-options.ts";
 export type { PagerName, PagingChoice } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
 export type { RunReport } from "./report.ts";
+export {
+  allocChunk,
+  copyEager,
+  copyLazy,
+  freeChunk,
+  detachChunk,
+  makeWritable,
+  chunkHandle,
+  attachChunk,
+  isChunk,
+  chunkStats,
+  ChunkError,
+  ChunkLimitError,
+  DEFAULT_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  CHUNK_PAGE_SIZE,
+} from "./chunks.ts";
+export type { Chunk, ChunkOptions, ChunkHandle, ChunkStats, ChunkLimit, SplitGranularity } from "./chunks.ts";
 
 export interface RunOptions {
   /** "apager" (default), "dpager" or "hpager". */
