@@ -327,6 +327,16 @@ static void start_paging(struct fl_launch_spec *spec) {
 		fail(spec, FL_STAGE_PAGING, r, spec->entry);
 }
 
+/* --friendly: genuine faults end with a message and a diagnosis. */
+static void start_friendly(struct fl_launch_spec *spec) {
+	begin(spec, FL_STAGE_FRIENDLY);
+	if (!spec->friendly_seed)
+		return;
+	sys_result r = fl_friendly_start(spec);
+	if (r < 0)
+		fail(spec, FL_STAGE_FRIENDLY, r, 0);
+}
+
 static void clear_signal_mask(struct fl_launch_spec *spec) {
 	begin(spec, FL_STAGE_SIGNAL_MASK);
 	uint64_t empty = 0;
@@ -360,6 +370,7 @@ void __attribute__((noreturn, used, visibility("hidden"))) fl_child_main(struct 
 	describe_process(spec);
 	close_program_files(spec);
 	start_paging(spec);
+	start_friendly(spec);
 	clear_signal_mask(spec);
 
 	spec->status.stage = FL_STAGE_LAUNCHED;

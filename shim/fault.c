@@ -27,6 +27,7 @@
 #include <sys/ucontext.h>
 
 #include "fault.h"
+#include "friendly.h"
 #include "launch.h"
 #include "predict.h"
 #include "regions.h"
@@ -239,8 +240,14 @@ static void restore_default(int sig) {
  * SIGSEGV. A SIGSEGV sent by kill() does not repeat by itself, so it is sent
  * again (it stays pending until this handler returns).
  */
-static void genuine(int sig, const struct fault_info *info) {
+static void genuine(int sig, const struct fault_info *info, void *context) {
 	__atomic_fetch_add(&active_spec->status.genuine_faults, 1, __ATOMIC_RELAXED);
+	if (active_spec->friendly_seed) {
+		/* Ends the process, or in re-raise mode hands the fault back to
+		 * the default action itself. */
+		friendly_on_fault(sig, (siginfo_t *)info, context);
+		return;
+	}
 	restore_default(sig);
 	if (info->code <= 0)
 		sys_call3(__NR_tgkill, sys_getpid(), sys_call0(__NR_gettid), sig);
@@ -270,12 +277,12 @@ static void fault_handler(int sig, void *raw_info, void *context) {
 	const struct fault_info *info = raw_info;
 	struct fl_launch_spec *spec = active_spec;
 	if (info->code != SEGV_MAPERR_CODE && info->code != SEGV_ACCERR_CODE) {
-		genuine(sig, info);
+		genuine(sig, info, context);
 		return;
 	}
 	const struct fl_region *region = fl_find_region(spec, info->address);
 	if (!region || !(region->flags & FL_REGION_DEMAND)) {
-		genuine(sig, info);
+		genuine(sig, info, context);
 		return;
 	}
 	uint64_t page = fl_page_down(info->address);
@@ -285,7 +292,7 @@ static void fault_handler(int sig, void *raw_info, void *context) {
 		/* Enabled: either the fault raced the enabling (retry) or the
 		 * access breaks the page's protection (a write to text, say). */
 		if (!access_allowed(region, context))
-			genuine(sig, info);
+			genuine(sig, info, context);
 		return;
 	}
 	/* The clock is read only for the log and trace: a system call per
@@ -307,7 +314,7 @@ static void fault_handler(int sig, void *raw_info, void *context) {
 		uint64_t none = 0;
 		__atomic_compare_exchange_n(&spec->status.handler_error, &none, (uint64_t)-r, 0, __ATOMIC_RELAXED,
 					    __ATOMIC_RELAXED);
-		genuine(sig, info);
+		genuine(sig, info, context);
 	}
 	publish(spec, &event);
 }
@@ -320,7 +327,6 @@ __asm__(".text\n"
 	"	syscall\n"
 	"	ud2\n"
 	".size fl_restore_rt, .-fl_restore_rt\n");
-__attribute__((visibility("hidden"))) void fl_restore_rt(void);
 
 /* How long the child waits for the parent to take its userfaultfd: the
  * parent answers at once unless it is gone, which the bound covers. */
@@ -388,6 +394,39 @@ static sys_result start_userfaultfd(struct fl_launch_spec *spec) {
 
 static uint64_t page_round_up(uint64_t n) {
 	return (n + FL_PAGE_SIZE - 1) & ~(FL_PAGE_SIZE - 1);
+}
+
+/* The friendly reporter's stack when paging did not set one up. */
+#define FRIENDLY_STACK_BYTES (64 * 1024)
+
+sys_result fl_friendly_start(struct fl_launch_spec *spec) {
+	friendly_report_init(spec->friendly_seed, (int)spec->friendly_reraise);
+	int paging_by_signal = spec->policy != FL_POLICY_EAGER && spec->mechanism == FL_MECHANISM_SIGNAL &&
+			       spec->demand_pages > 0;
+	if (!paging_by_signal) {
+		sys_result stack = sys_mmap(0, FRIENDLY_STACK_BYTES, PROT_READ | PROT_WRITE,
+					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (stack < 0)
+			return stack;
+		struct kernel_stack alternate = { .sp = (uint64_t)stack, .size = FRIENDLY_STACK_BYTES };
+		sys_result r = sys_call2(__NR_sigaltstack, (long)&alternate, 0);
+		if (r < 0)
+			return r;
+	}
+	struct kernel_sigaction action = {
+		.handler = (uint64_t)friendly_on_fault,
+		.flags = SA_SIGINFO | SA_ONSTACK | SA_RESTORER_FLAG,
+		.restorer = (uint64_t)fl_restore_rt,
+		.mask = 0,
+	};
+	/* Under SIGSEGV paging the pager's handler stays on SIGSEGV and hands
+	 * genuine faults to the reporter; SIGBUS is the reporter's alone. */
+	if (!paging_by_signal) {
+		sys_result r = sys_rt_sigaction(SIGSEGV, &action, 0, KERNEL_SIGSET_BYTES);
+		if (r < 0)
+			return r;
+	}
+	return sys_rt_sigaction(SIGBUS, &action, 0, KERNEL_SIGSET_BYTES);
 }
 
 sys_result fl_paging_start(struct fl_launch_spec *spec) {

@@ -11,4 +11,13 @@
  * entry point's page. Runs in the child just before the jump. */
 __attribute__((visibility("hidden"))) sys_result fl_paging_start(struct fl_launch_spec *spec);
 
+/* The return path from a signal handler installed with raw rt_sigaction. */
+__attribute__((visibility("hidden"))) void fl_restore_rt(void);
+
+/* --friendly: report genuine faults with friendly_on_fault (SIGSEGV and
+ * SIGBUS), on an alternate stack of its own unless paging already set one
+ * up. Under SIGSEGV paging, the fault handler calls the reporter itself for
+ * the faults it does not own. */
+__attribute__((visibility("hidden"))) sys_result fl_friendly_start(struct fl_launch_spec *spec);
+
 #endif

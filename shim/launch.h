@@ -76,6 +76,7 @@ enum fl_stage {
 	FL_STAGE_PROCESS_NAME,
 	FL_STAGE_CLOSE_FILES,
 	FL_STAGE_PAGING,
+	FL_STAGE_FRIENDLY,
 	FL_STAGE_SIGNAL_MASK,
 	FL_STAGE_LAUNCHED,
 };
@@ -211,6 +212,11 @@ struct fl_launch_spec {
 	uint64_t ring_offset;     /* from the spec's start: struct fl_ring, then events */
 	uint64_t events_wanted;   /* 1: the parent logs or traces faults; 0: publish nothing */
 	uint64_t mechanism;       /* enum fl_mechanism */
+
+	/* --friendly: a genuine SIGSEGV or SIGBUS ends with an encouraging
+	 * message and a diagnosis (shim/friendly-report.c). 0: off. */
+	uint64_t friendly_seed;
+	uint64_t friendly_reraise; /* 1: re-raise after the message, not exit 139 */
 
 	struct fl_status status;
 };

@@ -79,6 +79,7 @@ async function main(args: string[]): Promise<number> {
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
       ...(line.paging ? { paging: line.paging } : {}),
+      ...(line.friendly ? { friendly: true } : {}),
       onStart: (pid) => {
         child = pid;
       },

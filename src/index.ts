@@ -40,6 +40,8 @@ export type { Chunk, ChunkOptions, ChunkHandle, ChunkStats, ChunkLimit, SplitGra
 export interface RunOptions {
   /** "apager" (default), "dpager" or "hpager". */
   pager?: PagerName;
+  /** A genuine segfault ends with a friendly message and a diagnosis. */
+  friendly?: boolean;
   /** dpager, hpager: "auto" (default), "userfaultfd" or "signal". */
   paging?: PagingChoice;
   /** hpager: "next" (default), "stride" or "readahead". */
@@ -78,6 +80,7 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       ...(options.predictor ? { predictor: options.predictor } : {}),
       ...(options.pages ? { pages: options.pages } : {}),
       ...(options.paging ? { paging: options.paging } : {}),
+      ...(options.friendly ? { friendly: true } : {}),
       ...(options.env ? { env: options.env } : {}),
       ...(options.onStart ? { onStart: options.onStart } : {}),
     });

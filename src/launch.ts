@@ -56,6 +56,10 @@ export interface LaunchOptions {
   pager?: PagerName;
   /** How dpager and hpager catch faults (default "auto"). */
   paging?: PagingChoice;
+  /** A genuine SIGSEGV or SIGBUS ends with an encouraging message and a
+   * diagnosis, as libetsbefriends.so gives dynamic programs (static ones
+   * too, since the pager installs the reporter itself). */
+  friendly?: boolean;
   /** hpager's predictor (default "next") and pages per fault (default 2). */
   predictor?: PredictorName;
   pages?: number;
@@ -144,6 +148,21 @@ let cachedFacts: MachineFacts | null = null;
 function machineFacts(): MachineFacts {
   cachedFacts ??= readMachineFacts();
   return cachedFacts;
+}
+
+/** A non-zero seed for the friendly reporter's choice of message. */
+function friendlySeed(): bigint {
+  const words = new BigUint64Array(1);
+  do crypto.getRandomValues(words);
+  while (words[0] === 0n);
+  return words[0]!;
+}
+
+/** FAULTLINE_FRIENDLY_RERAISE in the program's environment, read as
+ * libetsbefriends.so reads it: set to anything but "" or "0". */
+function reraiseWanted(env: Record<string, string | undefined>): boolean {
+  const value = env.FAULTLINE_FRIENDLY_RERAISE;
+  return value !== undefined && value !== "" && value !== "0";
 }
 
 function cryptoRandom(bound: number): number {
@@ -341,6 +360,8 @@ async function runPlanned(
         predictPages,
         eventsWanted: Boolean(options.log) || (options.traceFd ?? -1) >= 0,
         mechanism: mechanism ?? "signal",
+        friendlySeed: options.friendly ? friendlySeed() : 0n,
+        friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
       },
       memory.address,
       memory.bytes,

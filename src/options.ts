@@ -17,6 +17,7 @@ export interface CommandLine {
   predictor: PredictorName | null;
   pages: number | null;
   paging: PagingChoice | null;
+  friendly: boolean;
   help: boolean;
   version: boolean;
   /** PROGRAM and its arguments. */
@@ -55,6 +56,9 @@ Options (they stop at PROGRAM; every word after it is the program's):
       --report FILE  write a JSON report (exit status, faults, pages mapped,
                      wall time, the program's peak RSS) to FILE
       --trace FILE   write every page fault as one JSON line to FILE
+      --friendly     a segfault in the program ends with an encouraging message
+                     and a diagnosis instead of a bare "Segmentation fault"
+                     (exit 139; FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead)
 ${pager === "apager" ? "" : PAGING_OPTION}${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
       --version      show faultline's version
       --             end of options (for a PROGRAM starting with '-')
@@ -75,6 +79,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     predictor: null,
     pages: null,
     paging: null,
+    friendly: false,
     help: false,
     version: false,
     argv: [],
@@ -94,6 +99,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     }
     if (!arg.startsWith("-") || arg === "-") break;
     if (arg === "-q" || arg === "--quiet") line.quiet = true;
+    else if (arg === "--friendly") line.friendly = true;
     else if (arg === "-h" || arg === "--help") line.help = true;
     else if (arg === "--version") line.version = true;
     else if (is("--report", arg)) line.report = valueOf("--report", arg);

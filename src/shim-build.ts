@@ -63,6 +63,9 @@ const SHIM_RECIPE: Recipe = {
     // the bookkeeping runs on Bun's threads and uses libc.
     { source: "chunk-fault.c", freestanding: true },
     { source: "chunk.c", freestanding: false },
+    // The pagers' --friendly reports genuine faults with the same code as
+    // libetsbefriends.so.
+    { source: "friendly-report.c", freestanding: true },
   ],
   link: ["-lpthread"],
   freestandingPart: "the shim's freestanding path",

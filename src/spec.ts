@@ -11,7 +11,7 @@ import type { StackImage } from "./stack.ts";
 export const SPEC_MAGIC = 0x31656e696c746c66n; // "fltline1"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 35;
+const HEADER_WORDS = 37;
 const STATUS_WORDS = 13;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
@@ -81,6 +81,9 @@ export interface SpecInput {
   /** Whether the parent logs or traces faults (else none are published). */
   eventsWanted: boolean;
   mechanism: Mechanism;
+  /** --friendly: a non-zero seed for choosing messages; 0 leaves it off. */
+  friendlySeed: bigint;
+  friendlyReraise: boolean;
 }
 
 function align(n: number, to: number): number {
@@ -189,6 +192,8 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     paging ? o.ring : 0,
     input.eventsWanted ? 1 : 0,
     MECHANISM_CODES[input.mechanism],
+    input.friendlySeed,
+    input.friendlyReraise ? 1 : 0,
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));
@@ -249,6 +254,7 @@ export const STAGES = [
   "naming the process",
   "closing the program's files",
   "starting demand paging",
+  "installing the friendly fault reporter",
   "restoring the signal mask",
   "launched",
 ] as const;

@@ -12,17 +12,9 @@ import { join } from "node:path";
 import { staticRefusal } from "../../src/friendly-options.ts";
 import { ensureFriendlyLibrary } from "../../src/shim-build.ts";
 import { ROOT, buildAll, buildProgram, buildSharedLibrary } from "../support/programs.ts";
+import { MESSAGES, messagesIn } from "../support/friendly-messages.ts";
 import { runFriendly, runNative, runProcess, verdict, type Ran } from "../support/run.ts";
 
-/** The messages, read from the header that defines them: one C string
- * literal per line between the braces of FRIENDLY_MESSAGES. */
-function messageSet(): string[] {
-  const header = readFileSync(join(ROOT, "shim", "friendly-messages.h"), "utf8");
-  const body = /FRIENDLY_MESSAGES\[\] = \{([^}]*)\}/.exec(header)?.[1] ?? "";
-  return [...body.matchAll(/^\s*"((?:[^"\\]|\\.)*)",?\s*$/gm)].map((m) => JSON.parse(`"${m[1]}"`) as string);
-}
-
-const MESSAGES = messageSet();
 const CRASH_STATUS = 139;
 
 /** A path as a pattern that matches exactly it. */
@@ -30,10 +22,6 @@ function literally(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-/** The messages a run's stderr shows, each a line of its own. */
-function messagesIn(stderr: string): string[] {
-  return stderr.split("\n").filter((line) => MESSAGES.includes(line));
-}
 
 let library = "";
 let dir = "";
