@@ -19,8 +19,7 @@
 #define _GNU_SOURCE /* REG_ERR */
 #include <linux/fcntl.h>
 #include <linux/futex.h>
-#include <linux/ioctl.h>
-#include <linux/userfaultfd.h>
+#include "uffd-compat.h"
 #include <linux/time.h>
 #include <linux/mman.h>
 #include <signal.h>
@@ -351,12 +350,24 @@ static sys_result start_userfaultfd(struct fl_launch_spec *spec) {
 	sys_result fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
-	/* Exact fault addresses (Linux 5.18) only make the log more precise;
-	 * without them the kernel reports the page. */
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS };
-	sys_result r = uffd_ioctl(fd, UFFDIO_API, &api);
-	if (r == -EINVAL_VALUE) {
-		api = (struct uffdio_api){ .api = UFFD_API, .features = UFFD_FEATURE_EVENT_FORK };
+	/* Fork events are required. Poisoning (Linux 6.6) lets the parent give a
+	 * page past the end of a truncated file SIGBUS, as the kernel would;
+	 * exact fault addresses (5.18) only make the log more precise. A
+	 * descriptor takes one UFFDIO_API call, so each try gets a new one. */
+	static const uint64_t wanted[] = {
+		UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS | UFFD_FEATURE_POISON,
+		UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS,
+		UFFD_FEATURE_EVENT_FORK,
+	};
+	sys_result r = -EINVAL_VALUE;
+	for (unsigned i = 0; i < sizeof wanted / sizeof wanted[0] && r == -EINVAL_VALUE; i++) {
+		if (i > 0) {
+			sys_close((int)fd);
+			fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+			if (fd < 0)
+				return fd;
+		}
+		struct uffdio_api api = { .api = UFFD_API, .features = wanted[i] };
 		r = uffd_ioctl(fd, UFFDIO_API, &api);
 	}
 	const struct fl_region *regions = fl_regions(spec);

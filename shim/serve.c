@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "uffd-compat.h"
 #include "predict.h"
 #include "regions.h"
 #include "serve.h"
@@ -95,6 +95,24 @@ static int add_process(struct server *s, int fd) {
 }
 
 /*
+ * The file ends before this page (it was truncated while the program ran):
+ * the kernel's own paging would give the access SIGBUS, and so does a
+ * poisoned page. Without poisoning (before Linux 6.6) the page reads as
+ * zeros instead, the one case where the two differ.
+ */
+static int poison(int fd, uint64_t page) {
+	struct uffdio_poison poisoned = { .range = { .start = page, .len = FL_PAGE_SIZE }, .mode = 0 };
+	if (ioctl(fd, UFFDIO_POISON, &poisoned) == 0)
+		return 1;
+	if (errno == EEXIST)
+		return 0;
+	struct uffdio_zeropage zero = { .range = { .start = page, .len = FL_PAGE_SIZE } };
+	if (ioctl(fd, UFFDIO_ZEROPAGE, &zero) == 0 || errno == EEXIST)
+		return 1;
+	return -errno;
+}
+
+/*
  * Put one page in place in the process behind fd: the file's bytes (zeros
  * past its end, and from the segment's end of file data), or zeros for the
  * bss. Returns 1 if placed, 0 if the page was there already, -errno else.
@@ -113,6 +131,8 @@ static int place(struct server *s, int fd, const struct fl_region *region, uint6
 		ssize_t n = pread((int)spec->files[region->file], s->page, FL_PAGE_SIZE, (off_t)offset);
 		if (n < 0)
 			return -errno;
+		if (n == 0)
+			return poison(fd, page);
 		memset(s->page + n, 0, FL_PAGE_SIZE - (size_t)n);
 		if (region->zero_from >= page && region->zero_from < page + FL_PAGE_SIZE)
 			memset(s->page + (region->zero_from - page), 0, page + FL_PAGE_SIZE - region->zero_from);
