@@ -142,20 +142,30 @@ export function barChartSpec(rows: readonly BenchRow[], measure: Measure, headin
     mark: { type: "bar", aria: false },
     encoding: {
       x: { field: "workload", type: "nominal", sort: workloads, title: "workload", axis: { labelAngle: 0 } },
-      xOffset: { field: "config", type: "nominal", sort: configs },
+      // Every configuration keeps its place and color in every chart, even
+      // one that has no bar for it.
+      xOffset: { field: "config", type: "nominal", scale: { domain: configs } },
       y: { field: "value", type: "quantitative", title: measure.title, scale: { type: measure.scale }, stack: null },
-      color: { field: "config", type: "nominal", sort: configs, title: "loader", scale: { scheme: "tableau20" }, legend: { labelLimit: 240 } },
+      color: { field: "config", type: "nominal", title: "loader", scale: { domain: configs, scheme: "tableau20" }, legend: { labelLimit: 240 } },
     },
   } as TopLevelSpec;
 }
 
-/** The points of a fault-address chart: a column per configuration, a row
- * for the whole run (thinned) and a row for its first faults (all). */
-export function tracePoints(traces: readonly FaultTrace[]): { row: string; column: string; config: string; tMs: number; page: number }[] {
-  const column = (t: FaultTrace) => `${t.config}: ${t.faults} faults`;
-  return traces.flatMap((t) => [
-    ...t.points.map((p) => ({ row: t.keptEvery > 1 ? `whole run (every ${ordinal(t.keptEvery)} fault shown)` : "whole run", column: column(t), config: t.config, ...p })),
-    ...t.first.map((p) => ({ row: `first ${CLOSE_UP_FAULTS} faults in the array`, column: column(t), config: t.config, ...p })),
+/** The panels of a fault-address chart, in reading order: the whole run
+ * under each configuration (thinned), then the first faults under each
+ * (all of them), so each column is one configuration. */
+export function tracePanels(traces: readonly FaultTrace[]): string[] {
+  const whole = (t: FaultTrace) => `${t.config}: all ${t.faults} faults${t.keptEvery > 1 ? ` (every ${ordinal(t.keptEvery)} shown)` : ""}`;
+  const first = (t: FaultTrace) => `${t.config}: the first ${t.first.length}`;
+  return [...traces.map(whole), ...traces.map(first)];
+}
+
+/** The points of a fault-address chart, each labelled with its panel. */
+export function tracePoints(traces: readonly FaultTrace[]): { panel: string; config: string; tMs: number; page: number }[] {
+  const panels = tracePanels(traces);
+  return traces.flatMap((t, i) => [
+    ...t.points.map((p) => ({ panel: panels[i]!, config: t.config, ...p })),
+    ...t.first.map((p) => ({ panel: panels[traces.length + i]!, config: t.config, ...p })),
   ]);
 }
 
@@ -169,7 +179,7 @@ function ordinal(n: number): string {
  * Fault address over time for one workload: a column per configuration,
  * each point one fault (its page's index in the region against the time
  * since the program started); the top row is the whole run, the bottom row
- * its first faults close up, where the predictors' gaps show.
+ * its first faults close up, where the gaps the predictors fill show.
  */
 export function traceChartSpec(traces: readonly FaultTrace[], heading: string, provenance: Omit<Provenance, "runs">): TopLevelSpec {
   const configs = traces.map((t) => t.config);
@@ -183,10 +193,8 @@ export function traceChartSpec(traces: readonly FaultTrace[], heading: string, p
     },
     background: "white",
     data: { values },
-    facet: {
-      column: { field: "column", type: "nominal", sort: traces.map((t) => `${t.config}: ${t.faults} faults`), title: null },
-      row: { field: "row", type: "nominal", sort: "descending", title: null },
-    },
+    facet: { field: "panel", type: "nominal", sort: tracePanels(traces), title: null },
+    columns: traces.length,
     resolve: { scale: { x: "independent", y: "independent" } },
     spec: {
       width: 260,

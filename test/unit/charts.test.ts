@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { barChartSpec, barValues, CLOSE_UP_FAULTS, faultsInRegion, MEASURES, reduceTrace, thin, tracePoints, type BenchRow } from "../../bench/charts.ts";
+import { barChartSpec, barValues, CLOSE_UP_FAULTS, faultsInRegion, MEASURES, reduceTrace, thin, tracePanels, tracePoints, type BenchRow } from "../../bench/charts.ts";
 
 const BASE = 0x4a8000n;
 
@@ -41,8 +41,10 @@ describe("fault traces for charts", () => {
     expect(trace.points.length).toBeLessThanOrEqual(101);
     expect(trace.first).toEqual(points.slice(0, CLOSE_UP_FAULTS));
     expect(trace.regionBase).toBe("0x4a8000");
-    const rows = new Set(tracePoints([trace]).map((p) => p.row));
-    expect(rows.size).toBe(2);
+    const both = [trace, { ...trace, config: "dpager" }];
+    // Reading order: the whole runs in a row, then the close-ups.
+    expect(tracePanels(both)).toEqual(["hpager-next-3: all 1000 faults (every 11th shown)", "dpager: all 1000 faults (every 11th shown)", "hpager-next-3: the first 48", "dpager: the first 48"]);
+    expect(new Set(tracePoints(both).map((p) => p.panel))).toEqual(new Set(tracePanels(both)));
   });
 });
 
@@ -60,10 +62,12 @@ describe("bar charts", () => {
   test("groups by workload in the benchmark's order and names the provenance", () => {
     const spec = barChartSpec(rows, MEASURES.faults, "faults", { command: "bun run bench:loader", date: "2026-01-02T00:00:00Z", cpus: 2, kernel: "6.1", runs: 3 }) as unknown as {
       title: { subtitle: string[] };
-      encoding: { x: { sort: string[] }; xOffset: { sort: string[] } };
+      encoding: { x: { sort: string[] }; xOffset: { scale: { domain: string[] } }; color: { scale: { domain: string[] } } };
     };
     expect(spec.encoding.x.sort).toEqual(["seq64", "one"]);
-    expect(spec.encoding.xOffset.sort).toEqual(["native", "apager"]);
+    // apager has no bar here but keeps its place and color.
+    expect(spec.encoding.xOffset.scale.domain).toEqual(["native", "apager"]);
+    expect(spec.encoding.color.scale.domain).toEqual(["native", "apager"]);
     expect(spec.title.subtitle[0]).toContain("bun run bench:loader");
     expect(spec.title.subtitle[0]).toContain("2 CPUs, Linux 6.1");
     expect(spec.title.subtitle[1]).toContain("apager");
