@@ -97,6 +97,48 @@ export function costTable(results: LoaderResults): string {
   ].join("\n\n");
 }
 
+const thousands = (n: number) => n.toLocaleString("en-US").replace(/,/g, " ");
+
+/** Workloads down, chosen configurations across, one figure per cell. */
+export function crossTable(results: LoaderResults, workloads: readonly string[], configs: readonly string[], cell: (row: BenchRow) => string): string {
+  const find = (w: string, c: string) => results.rows.find((r) => r.workload === w && r.config === c);
+  return table(
+    ["workload", ...configs],
+    workloads.map((w) => [w, ...configs.map((c) => (find(w, c) ? cell(find(w, c)!) : "—"))]),
+  );
+}
+
+/** Faults per run under dpager and every hpager setting. */
+export function predictorTable(results: LoaderResults): string {
+  const configs = ["dpager", ...["next", "stride", "readahead"].flatMap((p) => [2, 3].map((n) => `hpager-${p}-${n}`))];
+  return [
+    provenance("bun run bench:loader", results.machine, `faults, medians of ${results.runs} runs (counts do not depend on load)`),
+    crossTable(results, results.workloads.map((w) => w.name).filter((w) => w !== "syscalls"), configs, (r) => thousands(r.faults)),
+  ].join("\n\n");
+}
+
+/** Where prediction pays: the strided and sequential scans under dpager
+ * and the two 3-page predictors that differ there. */
+export function predictionTable(results: LoaderResults): string {
+  const rows = ["stride", "seq64"].flatMap((w) =>
+    ["dpager", "hpager-next-3", "hpager-stride-3"].map((c) => results.rows.find((r) => r.workload === w && r.config === c)!).filter(Boolean),
+  );
+  return [
+    provenance("bun run bench:loader", results.machine, `medians of ${results.runs} runs`),
+    table(["workload", "loader", "wall ms", "faults", "pages mapped"], rows.map((r) => [r.workload, r.config, fixed(r.wallMs), thousands(r.faults), thousands(r.pagesMapped)]), [false, false, true, true, true]),
+  ].join("\n\n");
+}
+
+/** Wall time under each paging mechanism, userfaultfd (the default) and
+ * the SIGSEGV handler. */
+export function mechanismTable(results: LoaderResults): string {
+  const configs = ["dpager", "dpager-signal", "hpager-next-3", "hpager-next-3-signal"];
+  return [
+    provenance("bun run bench:loader", results.machine, `wall ms, medians of ${results.runs} runs; dpager and hpager page by userfaultfd, the -signal configurations by the SIGSEGV handler`),
+    crossTable(results, ["seq64", "seq256", "stride", "random", "data"], configs, (r) => fixed(r.wallMs)),
+  ].join("\n\n");
+}
+
 function formatNs(ns: number): string {
   if (ns >= 1e6) return `${(ns / 1e6).toFixed(2)} ms`;
   if (ns >= 1e3) return `${(ns / 1e3).toFixed(1)} µs`;
@@ -114,7 +156,7 @@ export function copyTables(results: CopyResults): string {
   const eager = (size: number) => results.sizes.find((s) => s.size === size && s.method === "eager")!;
   const lazy = (size: number) => results.sizes.find((s) => s.size === size && s.method === "lazy-chunk")!;
   const sizes = table(
-    ["size", "eager copy", "lazy copy", "copy: eager / lazy", "(page splits)", "later reads lazy / eager", "first write − eager copy"],
+    ["size", "eager copy", "lazy copy", "copy: eager / lazy", "same, page splits", "later reads: lazy / eager", "first write − eager copy"],
     results.ratios.map((r) => [
       formatSize(r.size),
       formatNs(eager(r.size).copyNs),
@@ -140,7 +182,11 @@ if (import.meta.main) {
   const copyFile = resolve(option("--copy") ?? join(root, "docs", "data", "copy.json"));
   if (existsSync(loaderFile)) {
     const loader: LoaderResults = JSON.parse(readFileSync(loaderFile, "utf8"));
-    console.log(`## Loader (${relative(root, loaderFile)})\n\n${loaderTables(loader)}\n\n### Costs\n\n${costTable(loader)}\n`);
+    console.log(`## Loader (${relative(root, loaderFile)})\n\n${loaderTables(loader)}\n`);
+    console.log(`### Where prediction pays\n\n${predictionTable(loader)}\n`);
+    console.log(`### Faults per predictor and pages per fault\n\n${predictorTable(loader)}\n`);
+    console.log(`### Paging mechanisms\n\n${mechanismTable(loader)}\n`);
+    console.log(`### Costs\n\n${costTable(loader)}\n`);
   } else {
     console.error(`report:tables: no ${loaderFile}; run bun run bench:loader`);
   }
