@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { costTable, loaderTables, table, type LoaderResults } from "../../bench/report-tables.ts";
+import { costTable, crossTable, loaderTables, table, type LoaderResults } from "../../bench/report-tables.ts";
 
 const results: LoaderResults = {
   runs: 3,
@@ -35,5 +35,10 @@ describe("report tables", () => {
     expect(text).toContain("| dpager | 3.46 | 0.510 |");
     expect(text).toContain("| native | 1.00 | 0.500 |");
     expect(text).toContain("| hpager-next-2 | — | 0.700 |");
+  });
+
+  test("a cross table puts workloads down and configurations across, a dash where there is no row", () => {
+    const text = crossTable(results, ["one", "seq64"], ["native", "dpager"], (r) => String(r.faults));
+    expect(text.split("\n")).toEqual(["| workload | native | dpager |", "| --- | ---: | ---: |", "| one | 39 | 69 |", "| seq64 | 1 | — |"]);
   });
 });
