@@ -231,7 +231,9 @@ const targets = {
 };
 
 if (json) {
-  console.log(JSON.stringify({ benchmark: "copy", statistic: "median ns (mitata p50; median of rounds)", rounds: ROUNDS, sizes, ratios: rows, handout, targets }, null, 2));
+  // Where and when, so a report built from this JSON can say so.
+  const machine = { cpus: navigator.hardwareConcurrency, kernel: (await Bun.$`uname -r`.text()).trim(), date: new Date().toISOString() };
+  console.log(JSON.stringify({ benchmark: "copy", statistic: "median ns (mitata p50; median of rounds)", rounds: ROUNDS, machine, sizes, ratios: rows, handout, targets }, null, 2));
 } else {
   console.log(`lazy copy against eager copy, through the API; medians of mitata samples, ${ROUNDS} alternating round(s), one run\n`);
   console.log("size      method      copy        first read  later read  first write");

@@ -6,7 +6,7 @@
  * native launcher's clock and the pager's report), so Bun's own start-up is
  * in neither.
  *
- *   bun run bench:loader [--runs N] [--json] [--out FILE]
+ *   bun run bench:loader [--runs N] [--json] [--out FILE] [--charts DIR] [--charts-only]
  *
  * Reports medians of wall time, page faults, pages mapped and the program's
  * peak RSS, with ratios to the native run; then the issue's targets: faults
@@ -15,14 +15,22 @@
  * apager against dpager where every page is touched, and dpager's cost per
  * fault next to the kernel's own. Writes everything as JSON to --out
  * (default bench/results/loader.json).
+ *
+ * Then one traced run (--trace) of the sequential, strided and random scans
+ * under dpager and two hpager settings, reduced to the faults in the bss
+ * array, and SVG charts of it all in --charts (default docs/charts): time,
+ * faults and peak RSS per loader and workload, and fault address over time.
+ * --charts-only renders the charts again from the JSON in --out, running
+ * nothing.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import type { RunOptions, RunReport } from "../src/index.ts";
 import { userfaultfdAvailable } from "../src/shim.ts";
 import { nativeFigures, peakRssTool } from "../test/support/build-tools.ts";
 import { buildProgram } from "../test/support/programs.ts";
+import { barChartSpec, faultsInRegion, MEASURES, reduceTrace, renderSvg, traceChartSpec, type FaultTrace, type Provenance } from "./charts.ts";
 
 const root = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -30,6 +38,8 @@ const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) 
 const runs = Number(option("--runs") ?? 3);
 const out = resolve(option("--out") ?? join(root, "bench", "results", "loader.json"));
 const json = args.includes("--json");
+const chartsDir = resolve(option("--charts") ?? join(root, "docs", "charts"));
+const chartsOnly = args.includes("--charts-only");
 
 interface Workload {
   name: string;
@@ -94,10 +104,12 @@ async function runNative(tool: string, argv: string[]): Promise<Sample> {
 
 const reportDir = mkdtempSync(join(tmpdir(), "faultline-bench-"));
 
-/** A pager run through the CLI, so the program's output can be discarded. */
-async function runUnder(options: RunOptions, argv: string[]): Promise<Sample> {
+/** A pager run through the CLI, so the program's output can be discarded;
+ * with `trace`, every fault is also written to that file. */
+async function runUnder(options: RunOptions, argv: string[], trace?: string): Promise<Sample> {
   const reportPath = join(reportDir, "report.json");
   const flags = ["-q", "--report", reportPath];
+  if (trace) flags.push("--trace", trace);
   if (options.paging) flags.push("--paging", options.paging);
   if (options.predictor) flags.push("--predict", options.predictor);
   if (options.pages) flags.push("--pages", String(options.pages));
@@ -108,62 +120,155 @@ async function runUnder(options: RunOptions, argv: string[]): Promise<Sample> {
   return { wallMs: report.wallMs, faults: report.faults, pagesMapped: report.pagesMapped, maxRssKiB: report.maxRssKiB };
 }
 
-const tool = await peakRssTool();
-const binaries = new Map<string, string>();
-for (const w of WORKLOADS) binaries.set(w.source, await buildProgram(w.source, "static"));
-
 type Row = { workload: string; config: string } & Sample & { wallRatio: number; rssRatio: number };
-const rows: Row[] = [];
-for (const w of WORKLOADS) {
-  const argv = [binaries.get(w.source)!, ...w.args];
-  const samples = new Map<string, Sample[]>(CONFIGS.map((c) => [c.name, []]));
-  // Interleave configurations run by run, so drift on the machine spreads
-  // over all of them alike.
-  for (let i = 0; i < runs; i++) {
-    for (const c of CONFIGS) samples.get(c.name)!.push(c.options ? await runUnder(c.options, argv) : await runNative(tool, argv));
-  }
-  const med = (name: string): Sample => {
-    const s = samples.get(name)!;
-    return {
-      wallMs: median(s.map((x) => x.wallMs)),
-      faults: median(s.map((x) => x.faults)),
-      pagesMapped: median(s.map((x) => x.pagesMapped)),
-      maxRssKiB: median(s.map((x) => x.maxRssKiB)),
-    };
-  };
-  const native = med("native");
-  for (const c of CONFIGS) {
-    const m = med(c.name);
-    rows.push({ workload: w.name, config: c.name, ...m, wallRatio: m.wallMs / native.wallMs, rssRatio: m.maxRssKiB / native.maxRssKiB });
-  }
-  if (!json) process.stderr.write(`bench:loader: ${w.name} done\n`);
+type Targets = ReturnType<typeof targetsOf>;
+interface Machine {
+  cpus: number;
+  kernel: string;
+  date: string;
+}
+/** What this benchmark writes to --out, and what --charts-only reads. */
+interface Results {
+  benchmark: "loader";
+  runs: number;
+  machine: Machine;
+  workloads: Workload[];
+  rows: Row[];
+  targets: Targets;
+  traces: FaultTrace[];
 }
 
-const row = (workload: string, config: string) => rows.find((r) => r.workload === workload && r.config === config)!;
-const best3 = rows.filter((r) => r.workload === "seq64" && /^hpager-.*-3$/.test(r.config)).sort((a, b) => a.faults - b.faults)[0]!;
-const perFault = (config: string) =>
-  ((row("seq256", config).wallMs - row("one", config).wallMs) * 1000) / (row("seq256", config).faults - row("one", config).faults);
-const targets = {
-  seq64BestHpager3: { config: best3.config, faults: best3.faults, dpagerFaults: row("seq64", "dpager").faults, ratio: best3.faults / row("seq64", "dpager").faults, target: 0.4 },
-  onePageDpagerRss: { dpagerKiB: row("one", "dpager").maxRssKiB, nativeKiB: row("one", "native").maxRssKiB, ratio: row("one", "dpager").rssRatio, target: 1.2 },
-  everyPageApagerVsDpager: ["seq256", "data"].map((w) => ({ workload: w, apagerMs: row(w, "apager").wallMs, dpagerMs: row(w, "dpager").wallMs, dpagerOverApager: row(w, "dpager").wallMs / row(w, "apager").wallMs })),
-  costPerFaultMicros: { dpager: perFault("dpager"), ...(uffd ? { dpagerSignal: perFault("dpager-signal") } : {}), kernel: perFault("native") },
-  /** What the pager adds to a system call: nothing is intercepted, so the
-   * per-call time should match native's. */
-  costPerSyscallMicros: Object.fromEntries(
-    ["native", "dpager", ...(uffd ? ["dpager-signal"] : []), "hpager-next-2"].map((c) => [c, ((row("syscalls", c).wallMs - row("one", c).wallMs) * 1000) / SYSCALLS]),
-  ),
-  mechanism: uffd ? "userfaultfd (dpager, hpager) and signal (-signal)" : "signal",
-};
+/** Every workload under every configuration, `runs` times each. */
+async function measure(tool: string, binaries: Map<string, string>): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const w of WORKLOADS) {
+    const argv = [binaries.get(w.source)!, ...w.args];
+    const samples = new Map<string, Sample[]>(CONFIGS.map((c) => [c.name, []]));
+    // Interleave configurations run by run, so drift on the machine spreads
+    // over all of them alike.
+    for (let i = 0; i < runs; i++) {
+      for (const c of CONFIGS) samples.get(c.name)!.push(c.options ? await runUnder(c.options, argv) : await runNative(tool, argv));
+    }
+    const med = (name: string): Sample => {
+      const s = samples.get(name)!;
+      return {
+        wallMs: median(s.map((x) => x.wallMs)),
+        faults: median(s.map((x) => x.faults)),
+        pagesMapped: median(s.map((x) => x.pagesMapped)),
+        maxRssKiB: median(s.map((x) => x.maxRssKiB)),
+      };
+    };
+    const native = med("native");
+    for (const c of CONFIGS) {
+      const m = med(c.name);
+      rows.push({ workload: w.name, config: c.name, ...m, wallRatio: m.wallMs / native.wallMs, rssRatio: m.maxRssKiB / native.maxRssKiB });
+    }
+    if (!json) process.stderr.write(`bench:loader: ${w.name} done\n`);
+  }
+  return rows;
+}
 
-const machine = { cpus: navigator.hardwareConcurrency, kernel: (await Bun.$`uname -r`.text()).trim(), date: new Date().toISOString() };
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify({ benchmark: "loader", runs, machine, workloads: WORKLOADS, rows, targets }, null, 2)}\n`);
+function targetsOf(rows: Row[]) {
+  const row = (workload: string, config: string) => rows.find((r) => r.workload === workload && r.config === config)!;
+  const best3 = rows.filter((r) => r.workload === "seq64" && /^hpager-.*-3$/.test(r.config)).sort((a, b) => a.faults - b.faults)[0]!;
+  const perFault = (config: string) =>
+    ((row("seq256", config).wallMs - row("one", config).wallMs) * 1000) / (row("seq256", config).faults - row("one", config).faults);
+  return {
+    seq64BestHpager3: { config: best3.config, faults: best3.faults, dpagerFaults: row("seq64", "dpager").faults, ratio: best3.faults / row("seq64", "dpager").faults, target: 0.4 },
+    onePageDpagerRss: { dpagerKiB: row("one", "dpager").maxRssKiB, nativeKiB: row("one", "native").maxRssKiB, ratio: row("one", "dpager").rssRatio, target: 1.2 },
+    everyPageApagerVsDpager: ["seq256", "data"].map((w) => ({ workload: w, apagerMs: row(w, "apager").wallMs, dpagerMs: row(w, "dpager").wallMs, dpagerOverApager: row(w, "dpager").wallMs / row(w, "apager").wallMs })),
+    costPerFaultMicros: { dpager: perFault("dpager"), ...(uffd ? { dpagerSignal: perFault("dpager-signal") } : {}), kernel: perFault("native") },
+    /** What the pager adds to a system call: nothing is intercepted, so the
+     * per-call time should match native's. */
+    costPerSyscallMicros: Object.fromEntries(
+      ["native", "dpager", ...(uffd ? ["dpager-signal"] : []), "hpager-next-2"].map((c) => [c, ((row("syscalls", c).wallMs - row("one", c).wallMs) * 1000) / SYSCALLS]),
+    ),
+    mechanism: uffd ? "userfaultfd (dpager, hpager) and signal (-signal)" : "signal",
+  };
+}
+
+/** The workloads whose fault addresses are charted over time, and the
+ * loaders they are traced under. */
+const TRACED_WORKLOADS = ["seq64", "stride", "random"];
+const TRACED_CONFIGS = ["dpager", "hpager-next-3", "hpager-stride-3"];
+/** Points kept per chart panel: enough to show the pattern, few enough that
+ * an SVG stays a few hundred KiB. */
+const TRACE_POINTS = 600;
+/** bss_touch's array: its symbol and its size in pages. */
+const ARRAY_SYMBOL = "big";
+const ARRAY_PAGES = 65536;
+
+/** The address of a symbol in a static executable, from nm. */
+async function symbolAddress(binary: string, symbol: string): Promise<bigint> {
+  const listing = await Bun.$`nm ${binary}`.text();
+  const line = listing.split("\n").find((l) => l.split(/\s+/)[2] === symbol);
+  if (!line) throw new Error(`${binary}: no symbol ${symbol}`);
+  return BigInt(`0x${line.split(/\s+/)[0]}`);
+}
+
+/** One traced run of each charted workload under each traced loader. */
+async function trace(binaries: Map<string, string>): Promise<FaultTrace[]> {
+  const binary = binaries.get("bss_touch.c")!;
+  const base = await symbolAddress(binary, ARRAY_SYMBOL);
+  const traces: FaultTrace[] = [];
+  const file = join(reportDir, "trace.jsonl");
+  for (const name of TRACED_WORKLOADS) {
+    const w = WORKLOADS.find((x) => x.name === name)!;
+    for (const configName of TRACED_CONFIGS) {
+      const config = CONFIGS.find((c) => c.name === configName)!;
+      await runUnder(config.options!, [binary, ...w.args], file);
+      const points = faultsInRegion(readFileSync(file, "utf8"), base, ARRAY_PAGES);
+      traces.push(reduceTrace(name, configName, points, base, ARRAY_PAGES, TRACE_POINTS));
+    }
+  }
+  return traces;
+}
+
+/** Every chart, from the results alone. */
+async function renderCharts(results: Results): Promise<string[]> {
+  mkdirSync(chartsDir, { recursive: true });
+  const provenance: Provenance = { command: "bun run bench:loader", runs: results.runs, ...results.machine };
+  const written: string[] = [];
+  const write = async (name: string, spec: Parameters<typeof renderSvg>[0]) => {
+    const path = join(chartsDir, name);
+    writeFileSync(path, await renderSvg(spec));
+    written.push(path);
+  };
+  await write("loader-time.svg", barChartSpec(results.rows, MEASURES.time, "Wall time per loader and workload", provenance));
+  await write("loader-faults.svg", barChartSpec(results.rows, MEASURES.faults, "Page faults per loader and workload (native: the kernel's minor faults; pagers: faults the pager resolved)", provenance));
+  await write("loader-rss.svg", barChartSpec(results.rows, MEASURES.rss, "Peak RSS per loader and workload", provenance));
+  for (const name of TRACED_WORKLOADS) {
+    const traces = results.traces.filter((t) => t.workload === name);
+    if (traces.length === 0) continue;
+    const w = results.workloads.find((x) => x.name === name)!;
+    await write(`faults-over-time-${name}.svg`, traceChartSpec(traces, `Fault address over time: ${w.description}`, provenance));
+  }
+  return written;
+}
+
+let results: Results;
+if (chartsOnly) {
+  if (!existsSync(out)) throw new Error(`--charts-only: no results at ${out}; run bun run bench:loader first`);
+  results = JSON.parse(readFileSync(out, "utf8"));
+  results.traces ??= [];
+} else {
+  const tool = await peakRssTool();
+  const binaries = new Map<string, string>();
+  for (const w of WORKLOADS) binaries.set(w.source, await buildProgram(w.source, "static"));
+  const rows = await measure(tool, binaries);
+  const traces = await trace(binaries);
+  const machine: Machine = { cpus: navigator.hardwareConcurrency, kernel: (await Bun.$`uname -r`.text()).trim(), date: new Date().toISOString() };
+  results = { benchmark: "loader", runs, machine, workloads: WORKLOADS, rows, targets: targetsOf(rows), traces };
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+}
+const charts = await renderCharts(results);
+const { rows, targets, machine } = results;
 
 if (json) {
   console.log(JSON.stringify({ rows, targets }, null, 2));
 } else {
-  console.log(`loader benchmark: medians of ${runs} runs, ratios to the native run of the same workload (${machine.cpus} CPUs, Linux ${machine.kernel})`);
+  console.log(`loader benchmark: medians of ${results.runs} runs, ratios to the native run of the same workload (${machine.cpus} CPUs, Linux ${machine.kernel})`);
   for (const w of WORKLOADS) {
     console.log(`\n${w.name}: ${w.description}`);
     console.log("  config                 wall ms   x native    faults   pages mapped   peak RSS KiB   x native");
@@ -182,4 +287,5 @@ if (json) {
   console.log(`  cost per fault: dpager ${t.costPerFaultMicros.dpager.toFixed(2)} us${signalCost}, the kernel's own ${t.costPerFaultMicros.kernel.toFixed(2)} us`);
   console.log(`  cost per system call: ${Object.entries(t.costPerSyscallMicros).map(([c, us]) => `${c} ${us.toFixed(3)} us`).join(", ")}`);
   console.log(`\nJSON: ${out}`);
+  console.log(`charts: ${charts.map((c) => relative(root, c)).join(", ")}`);
 }
