@@ -11,7 +11,7 @@ import { closeSync } from "node:fs";
 import { basename } from "node:path";
 import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
-import { PAGE_SIZE, parseElf, type ElfImage } from "./elf.ts";
+import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError } from "./errors.ts";
 import { DEFAULT_STACK_LIMIT, readMachineFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
@@ -226,6 +226,11 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
       opened.push(interpreter);
       interpreterImage = parseElf(interpreter.path, interpreter.head, interpreter.size, "interpreter");
     }
+    // Everything execve checks before its point of no return has passed;
+    // what the kernel would meet after it, mapping the program and then the
+    // interpreter, is refused now.
+    requireLoadable(image);
+    if (interpreterImage) requireLoadable(interpreterImage);
     return await runPlanned(pager, programArgv, execfn, image, interpreterImage, opened, options);
   } finally {
     for (const file of opened) closeSync(file.fd);

@@ -120,11 +120,49 @@ function alignDown(n: number, alignment: number): number {
   return n - (n % alignment);
 }
 
-/** The bytes a placed image spans, from its first page to its last. */
+/** The bytes a placed image spans, from its lowest page to its highest, as
+ * total_mapping_size measures it (segments need not be sorted). */
 export function imageExtent(image: ElfImage, bias: number): { start: number; end: number } {
-  const first = image.segments[0]!;
-  const last = image.segments[image.segments.length - 1]!;
-  return { start: pageDown(first.vaddr + bias), end: pageUp(last.vaddr + last.memsz + bias) };
+  let start = Infinity;
+  let end = -Infinity;
+  for (const s of image.segments) {
+    start = Math.min(start, pageDown(s.vaddr + bias));
+    end = Math.max(end, pageUp(s.vaddr + s.memsz + bias));
+  }
+  return { start, end };
+}
+
+/** A region cut down to [start, end): its file offset moves with its start,
+ * and its zeroed tail stays only if it is still inside. */
+function trimmed(region: Region, start: number, end: number): Region {
+  return {
+    ...region,
+    start,
+    length: end - start,
+    offset: region.offset === null ? null : region.offset + (start - region.start),
+    zeroFrom: region.zeroFrom >= start && region.zeroFrom < end ? region.zeroFrom : 0,
+  };
+}
+
+/**
+ * Lay `region` over `regions` (sorted, disjoint) as a later MAP_FIXED
+ * mapping lands on earlier ones: whatever it covers is cut away, splitting a
+ * region it lands in the middle of. Returns the regions sorted by start.
+ */
+export function overlay(regions: readonly Region[], region: Region): Region[] {
+  const end = region.start + region.length;
+  const result: Region[] = [];
+  for (const r of regions) {
+    const rEnd = r.start + r.length;
+    if (rEnd <= region.start || r.start >= end) {
+      result.push(r);
+      continue;
+    }
+    if (r.start < region.start) result.push(trimmed(r, r.start, region.start));
+    if (rEnd > end) result.push(trimmed(r, end, rEnd));
+  }
+  result.push(region);
+  return result.sort((a, b) => a.start - b.start);
 }
 
 /**
@@ -134,22 +172,13 @@ export function imageExtent(image: ElfImage, bias: number): { start: number; end
  * anonymous pages for the rest of the bss. Those are read-write whatever the
  * segment says (vm_brk_flags), executable if the segment is.
  *
- * Where two segments share a page the later one wins, as the kernel's
- * MAP_FIXED mapping of the later segment replaces the page.
+ * Segments are mapped in the order of the program header table, each over
+ * what is already there: Linux neither sorts them nor refuses overlaps, and
+ * its MAP_FIXED mapping of a later segment replaces the pages under it (so
+ * where two segments share a page, the later one gets it).
  */
 export function regionsForImage(image: ElfImage, bias: number, file: FileRole, policy: Policy): Region[] {
-  const regions: Region[] = [];
-  const push = (region: Region) => {
-    while (regions.length > 0) {
-      const previous = regions[regions.length - 1]!;
-      if (previous.start + previous.length <= region.start) break;
-      previous.length = region.start - previous.start;
-      if (previous.zeroFrom >= previous.start + previous.length) previous.zeroFrom = 0;
-      if (previous.length > 0) break;
-      regions.pop();
-    }
-    regions.push(region);
-  };
+  let regions: Region[] = [];
   for (const segment of image.segments) {
     const prot = protectionOf(segment.flags);
     const start = segment.vaddr + bias;
@@ -158,7 +187,7 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
       const fileEnd = start + segment.filesz;
       const mappedEnd = pageUp(fileEnd);
       const zeroTail = segment.memsz > segment.filesz && (segment.flags & PF_W) !== 0 && fileEnd !== mappedEnd;
-      push({
+      regions = overlay(regions, {
         start: pageDown(start),
         length: mappedEnd - pageDown(start),
         offset: pageDown(segment.offset),
@@ -173,7 +202,7 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
     }
     const memoryEnd = pageUp(start + segment.memsz);
     if (segment.memsz > segment.filesz && memoryEnd > anonymousStart) {
-      push({
+      regions = overlay(regions, {
         start: anonymousStart,
         length: memoryEnd - anonymousStart,
         offset: null,
@@ -273,7 +302,7 @@ export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[
   }
   const start = chooseFreeStart(size, alignment, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
   if (start === null) throw new LoadError(image.file, "no room in the address space for the program", "ENOMEM");
-  return start - pageDown(first.vaddr);
+  return start - extent.start;
 }
 
 export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
@@ -300,13 +329,10 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   if (program.interpreter !== null && interpreter === null) {
     throw new LoadError(program.file, `needs interpreter ${program.interpreter}, which was not supplied`, "ENOENT");
   }
-  if (interpreter !== null && interpreter.interpreter !== null) {
-    throw new LoadError(interpreter.file, `interpreter names an interpreter of its own (${interpreter.interpreter})`, "ELIBBAD");
-  }
   const bias = chooseProgramBias(program, options.kept, options.random);
   checkPlacement(program, bias, options.kept, options.minAddress);
   const programExtent = imageExtent(program, bias);
-  const regions = regionsForImage(program, bias, "program", options.policy);
+  let regions = regionsForImage(program, bias, "program", options.policy);
 
   let interpreterPlacement: Placement | null = null;
   if (interpreter !== null) {
@@ -314,8 +340,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random);
     checkPlacement(interpreter, interpreterBias, avoid, options.minAddress);
     interpreterPlacement = { image: interpreter, bias: interpreterBias };
-    regions.push(...regionsForImage(interpreter, interpreterBias, "interpreter", options.policy));
-    regions.sort((a, b) => a.start - b.start);
+    for (const region of regionsForImage(interpreter, interpreterBias, "interpreter", options.policy)) regions = overlay(regions, region);
   }
 
   // As load_elf_binary computes them: start_data is the highest segment's

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PF_R, PF_X, PT_LOAD, craftElf, tinyProgram } from "../support/craft.ts";
+import { PF_R, PF_X, PT_LOAD, craftElf, tinyProgram, tinyProgram32 } from "../support/craft.ts";
 import { ROOT } from "../support/programs.ts";
 import { runPager, runProcess } from "../support/run.ts";
 
@@ -62,10 +62,10 @@ describe("loader errors: one line, the shells' exit codes", () => {
     expect(r.code).toBe(126);
     expect(r.line).toContain("not an ELF file");
   });
-  test("a 32-bit ELF: 126", async () => {
-    const r = await refusal([file("elf32", craftElf({ elfClass: 1, segments: [] }))]);
+  test("an i386 program: 126", async () => {
+    const r = await refusal([file("elf32", tinyProgram32(3))]);
     expect(r.code).toBe(126);
-    expect(r.line).toContain("32-bit");
+    expect(r.line).toContain("32-bit x86 (i386) program");
   });
   test("a segment below vm.mmap_min_addr: 126", async () => {
     const r = await refusal([file("low", tinyProgram(0, 0))]);
