@@ -13,7 +13,7 @@ import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError } from "./errors.ts";
-import { DEFAULT_STACK_LIMIT, readMachineFacts, type MachineFacts } from "./machine.ts";
+import { DEFAULT_STACK_LIMIT, readMachineFacts, readMemoryFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { forkAndLaunch, mapKept, shimExtent, unmapKept, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
@@ -278,11 +278,15 @@ async function runPlanned(
       ...facts.specialMappings,
     ]);
     const stackReach: AddressRange = { start: facts.stackTop - stackLimit - STACK_GUARD_GAP, end: facts.stackTop, name: "stack" };
+    const memoryFacts = readMemoryFacts();
     const plan = planLoad(image, interpreterImage, {
       policy,
       kept: [...kept, stackReach],
-      minAddress: facts.mmapMinAddress,
+      minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
       random,
+      commit: memoryFacts.commit,
+      // Populated pages must fit; dpager's are mapped when touched.
+      ...(policy === "demand" ? {} : { available: memoryFacts.available }),
     });
     const random16 = new Uint8Array(16);
     crypto.getRandomValues(random16);

@@ -226,19 +226,20 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** Refuse an image whose pages would land on memory the loader keeps, or
- * below vm.mmap_min_addr; the message names both ranges. */
+/**
+ * Refuse an image whose pages would lie below vm.mmap_min_addr or beyond
+ * the user address space (the kernel's mmap fails there, past execve's point
+ * of no return), or land on memory the loader keeps (faultline's own limit:
+ * natively nothing is there); the message names both ranges. `minAddress` is
+ * 0 for a caller the kernel lets map low pages (CAP_SYS_RAWIO).
+ */
 export function checkPlacement(image: ElfImage, bias: number, kept: readonly AddressRange[], minAddress: number): void {
   const extent = imageExtent(image, bias);
   if (extent.start < minAddress) {
-    throw new LoadError(
-      image.file,
-      `segments at ${hex(extent.start)}-${hex(extent.end)} lie below vm.mmap_min_addr (${hex(minAddress)})`,
-      "EPERM",
-    );
+    throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie below vm.mmap_min_addr (${hex(minAddress)})`, "EPERM", "after-exec");
   }
   if (extent.end > USER_ADDRESS_LIMIT) {
-    throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie beyond the user address space`, "ENOMEM");
+    throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie beyond the user address space`, "ENOMEM", "after-exec");
   }
   for (const segment of image.segments) {
     const range = { start: pageDown(segment.vaddr + bias), end: pageUp(segment.vaddr + segment.memsz + bias) };
@@ -248,15 +249,20 @@ export function checkPlacement(image: ElfImage, bias: number, kept: readonly Add
           image.file,
           `PT_LOAD ${segment.index} at ${hex(range.start)}-${hex(range.end)} would overlap the loader's ${k.name} at ${hex(k.start)}-${hex(k.end)}`,
           "EEXIST",
+          "runs",
         );
       }
     }
   }
 }
 
-/** Pick a page-aligned start for `size` bytes in [low, high) aligned to
- * `alignment`, clear of `avoid`: randomly when random is not noRandomness,
- * else the highest fitting slot. */
+function alignUp(n: number, alignment: number): number {
+  return alignDown(n + alignment - 1, alignment);
+}
+
+/** Pick a start for `size` bytes in [low, high) aligned to `alignment`, clear
+ * of `avoid`: randomly when random is not noRandomness, else the highest
+ * fitting slot; null when no aligned slot fits. */
 export function chooseFreeStart(
   size: number,
   alignment: number,
@@ -265,17 +271,18 @@ export function chooseFreeStart(
   avoid: readonly { start: number; end: number }[],
   random: Random,
 ): number | null {
-  const slots = Math.floor((high - size - low) / alignment);
+  const first = alignUp(low, alignment);
+  const slots = Math.floor((high - size - first) / alignment);
   if (slots < 0) return null;
   const fits = (start: number) => !avoid.some((a) => overlaps({ start, end: start + size }, a));
   const tries = random === noRandomness ? 0 : 64;
   for (let i = 0; i < tries; i++) {
-    const start = low + random(slots + 1) * alignment;
+    const start = first + random(slots + 1) * alignment;
     if (fits(start)) return start;
   }
   // Deterministic fallback: walk down from the top, skipping past obstacles.
   let start = alignDown(high - size, alignment);
-  while (start >= low) {
+  while (start >= first) {
     const obstacle = avoid.find((a) => overlaps({ start, end: start + size }, a));
     if (!obstacle) return start;
     start = alignDown(obstacle.start - size, alignment);
@@ -286,8 +293,12 @@ export function chooseFreeStart(
 /**
  * Choose the program's load bias. ET_EXEC loads where it says (bias 0).
  * ET_DYN with an interpreter (PIE) goes at ELF_ET_DYN_BASE plus the kernel's
- * mmap randomness; without one (static-pie, or ld.so run directly) it goes
- * where mmap would put it, high in the address space.
+ * mmap randomness, aligned down to its largest p_align, where its first
+ * PT_LOAD in table order lands (as load_elf_binary computes the bias);
+ * without one (static-pie, or ld.so run directly) it goes where mmap would
+ * put it, high in the address space. An alignment larger than that window
+ * is applied as the kernel applies it: by rounding the address down (to 0,
+ * for an absurd one), and the placement checks judge the result.
  */
 export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
   if (image.type === "exec") return 0;
@@ -295,52 +306,140 @@ export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[
   const alignment = maximumAlignment(image.segments);
   const extent = imageExtent(image, 0);
   const size = extent.end - extent.start;
+  const hugeAlignment = alignment > HIGH_WINDOW_END - HIGH_WINDOW_START;
   if (image.interpreter !== null) {
-    const base = alignDown(ET_DYN_BASE + random(MMAP_RANDOM_PAGES) * PAGE_SIZE, alignment);
-    const clear = !avoid.some((a) => overlaps({ start: base, end: base + size }, a));
-    if (clear) return base - pageDown(first.vaddr);
+    const bias = alignDown(ET_DYN_BASE + random(MMAP_RANDOM_PAGES) * PAGE_SIZE, alignment) - pageDown(first.vaddr);
+    const clear = !avoid.some((a) => overlaps({ start: extent.start + bias, end: extent.end + bias }, a));
+    if (clear || hugeAlignment) return bias;
   }
+  if (hugeAlignment) return alignDown(Math.max(0, HIGH_WINDOW_END - size), alignment) - extent.start;
   const start = chooseFreeStart(size, alignment, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
-  if (start === null) throw new LoadError(image.file, "no room in the address space for the program", "ENOMEM");
+  if (start === null) throw new LoadError(image.file, `no room in the address space for the program's ${hex(size)} bytes`, "ENOMEM", "after-exec");
   return start - extent.start;
 }
 
+/** The interpreter's bias: ET_EXEC at its own addresses; ET_DYN where mmap
+ * would put it. load_elf_interp ignores p_align. */
 export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
-  const first = image.segments[0]!;
-  const extent = imageExtent(image, 0);
-  const size = extent.end - extent.start;
   if (image.type === "exec") return 0;
-  const start = chooseFreeStart(size, maximumAlignment(image.segments), HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
-  if (start === null) throw new LoadError(image.file, "no room in the address space for the interpreter", "ENOMEM");
-  return start - pageDown(first.vaddr);
+  const extent = imageExtent(image, 0);
+  const start = chooseFreeStart(extent.end - extent.start, PAGE_SIZE, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
+  if (start === null) throw new LoadError(image.file, "no room in the address space for the interpreter", "ENOMEM", "runs");
+  return start - extent.start;
+}
+
+/**
+ * How the kernel commits memory to a new mapping (vm.overcommit_memory),
+ * which decides whether a huge bss can be loaded at all. In mode 0 one
+ * request may not exceed RAM and swap together; in mode 2 all of them may not
+ * exceed what the commit limit leaves (less the kernel's small reserves,
+ * which this ignores); mode 1 grants everything.
+ */
+export interface CommitRule {
+  overcommit: number;
+  /** MemTotal + SwapTotal, in bytes. */
+  ramAndSwap: number;
+  /** CommitLimit - Committed_AS, in bytes. */
+  commitFree: number;
+}
+
+/** One mapping the kernel charges while it loads an image: a writable
+ * segment's file pages (a private writable mapping is charged whole) and
+ * every bss (vm_brk_flags). */
+interface CommitRequest {
+  segment: number;
+  what: string;
+  bytes: number;
+}
+
+export function commitRequests(image: ElfImage): CommitRequest[] {
+  const requests: CommitRequest[] = [];
+  for (const s of image.segments) {
+    if (s.filesz > 0 && s.flags & PF_W) requests.push({ segment: s.index, what: "file pages", bytes: pageUp((s.vaddr % PAGE_SIZE) + s.filesz) });
+    const anonymousStart = s.filesz > 0 ? pageUp(s.vaddr + s.filesz) : pageDown(s.vaddr);
+    const anonymousEnd = pageUp(s.vaddr + s.memsz);
+    if (s.memsz > s.filesz && anonymousEnd > anonymousStart) requests.push({ segment: s.index, what: "bss", bytes: anonymousEnd - anonymousStart });
+  }
+  return requests;
+}
+
+/** Refuse an image whose memory the kernel would not commit (ENOMEM, past
+ * the point of no return); `committed` is what earlier images took. */
+export function checkCommit(image: ElfImage, rule: CommitRule, committed = 0): number {
+  for (const request of commitRequests(image)) {
+    committed += request.bytes;
+    const what = `PT_LOAD ${request.segment}: its ${request.what} (${hex(request.bytes)} bytes)`;
+    if (rule.overcommit === 0 && request.bytes > rule.ramAndSwap) {
+      throw new LoadError(image.file, `${what} exceed RAM and swap together (${hex(rule.ramAndSwap)} bytes), the most the kernel commits at once`, "ENOMEM", "after-exec");
+    }
+    if (rule.overcommit === 2 && committed > rule.commitFree) {
+      throw new LoadError(image.file, `${what} exceed the memory left to commit (${hex(rule.commitFree)} bytes under vm.overcommit_memory 2)`, "ENOMEM", "after-exec");
+    }
+  }
+  return committed;
+}
+
+/** Refuse a plan whose pages populated before the jump would not fit in
+ * the memory available: the kernel maps a bss lazily and would run the
+ * program; populating it whole would stall the machine or wake the OOM
+ * killer instead. */
+export function checkPopulation(plan: Plan, available: number): void {
+  const bytes = plan.regions.reduce((n, r) => n + (r.populate ? r.length : 0), 0);
+  if (bytes > available) {
+    throw new LoadError(
+      plan.program.image.file,
+      `populating ${hex(bytes)} bytes before the program starts would exceed the ${hex(available)} bytes of memory available; dpager maps pages only when they are touched`,
+      "ENOMEM",
+      "runs",
+    );
+  }
 }
 
 export interface PlanOptions {
   policy: Policy;
   /** Ranges the loader keeps (shim, spec memory, vDSO, the stack's reach). */
   kept: readonly AddressRange[];
-  /** vm.mmap_min_addr */
+  /** vm.mmap_min_addr, or 0 when the kernel lets the caller map low pages. */
   minAddress: number;
   random: Random;
+  /** The kernel's commit rule; unchecked when absent. */
+  commit?: CommitRule;
+  /** Bytes of memory available for populated pages; unchecked when absent. */
+  available?: number;
 }
 
-/** Place the program (and its interpreter) and list every region to map. */
+/**
+ * Place the program (and its interpreter) and list every region to map,
+ * with the kernel's checks in its order: the program's placement and
+ * commitment, the interpreter's, the entry point; then faultline's own limit
+ * on populated memory.
+ */
 export function planLoad(program: ElfImage, interpreter: ElfImage | null, options: PlanOptions): Plan {
   if (program.interpreter !== null && interpreter === null) {
     throw new LoadError(program.file, `needs interpreter ${program.interpreter}, which was not supplied`, "ENOENT");
   }
   const bias = chooseProgramBias(program, options.kept, options.random);
   checkPlacement(program, bias, options.kept, options.minAddress);
+  const committed = options.commit ? checkCommit(program, options.commit) : 0;
   const programExtent = imageExtent(program, bias);
   let regions = regionsForImage(program, bias, "program", options.policy);
 
   let interpreterPlacement: Placement | null = null;
   if (interpreter !== null) {
-    const avoid = [...options.kept, { ...programExtent, name: "program" }];
+    // An ET_DYN interpreter goes where nothing is; an ET_EXEC one is mapped
+    // MAP_FIXED at its own addresses, over the program if they meet.
+    const avoid = interpreter.type === "dyn" ? [...options.kept, { ...programExtent, name: "program" }] : options.kept;
     const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random);
     checkPlacement(interpreter, interpreterBias, avoid, options.minAddress);
+    if (options.commit) checkCommit(interpreter, options.commit, committed);
     interpreterPlacement = { image: interpreter, bias: interpreterBias };
     for (const region of regionsForImage(interpreter, interpreterBias, "interpreter", options.policy)) regions = overlay(regions, region);
+  }
+
+  const entry = interpreterPlacement ? interpreterPlacement.image.entry + interpreterPlacement.bias : program.entry + bias;
+  if (entry >= USER_ADDRESS_LIMIT) {
+    const owner = interpreterPlacement ? interpreterPlacement.image.file : program.file;
+    throw new LoadError(owner, `entry point ${hex(entry)} lies beyond the user address space`, "EINVAL", "after-exec");
   }
 
   // As load_elf_binary computes them: start_data is the highest segment's
@@ -360,11 +459,11 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   }
   if (startCode === Number.MAX_SAFE_INTEGER) startCode = endCode = programExtent.start;
 
-  return {
+  const plan: Plan = {
     program: { image: program, bias },
     interpreter: interpreterPlacement,
     regions,
-    entry: interpreterPlacement ? interpreter!.entry + interpreterPlacement.bias : program.entry + bias,
+    entry,
     programEntry: program.entry + bias,
     programHeaders: programHeaderAddress(program) + bias,
     brk: programExtent.end + options.random(BRK_RANDOM_BYTES / PAGE_SIZE) * PAGE_SIZE,
@@ -374,4 +473,6 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     endData,
     executableStack: program.stackFlags !== null && (program.stackFlags & PF_X) !== 0,
   };
+  if (options.available !== undefined) checkPopulation(plan, options.available);
+  return plan;
 }

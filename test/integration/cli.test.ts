@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PF_R, PF_X, PT_LOAD, craftElf, tinyProgram, tinyProgram32 } from "../support/craft.ts";
 import { ROOT } from "../support/programs.ts";
-import { runPager, runProcess } from "../support/run.ts";
+import { runPager, runProcess, unprivileged } from "../support/run.ts";
 
 // Loaded programs run in subprocesses with their own time limits
 // (test/support/run.ts); a test may run several of them.
@@ -17,6 +17,7 @@ setDefaultTimeout(60_000);
 let dir = "";
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "faultline-cli-"));
+  chmodSync(dir, 0o755); // some runs drop to an unprivileged user
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -67,10 +68,10 @@ describe("loader errors: one line, the shells' exit codes", () => {
     expect(r.code).toBe(126);
     expect(r.line).toContain("32-bit x86 (i386) program");
   });
-  test("a segment below vm.mmap_min_addr: 126", async () => {
-    const r = await refusal([file("low", tinyProgram(0, 0))]);
-    expect(r.code).toBe(126);
-    expect(r.line).toMatch(/below vm\.mmap_min_addr/);
+  test("a segment below vm.mmap_min_addr, for a user who may not map there: 126", async () => {
+    const ran = await runProcess(unprivileged([process.execPath, `${ROOT}/src/cli.ts`, "apager", "-q", file("low", tinyProgram(0, 0))]));
+    expect(ran.exitCode).toBe(126);
+    expect(ran.stderr).toMatch(/^apager: .*low: segments at 0x0-0x1000 lie below vm\.mmap_min_addr \(0x[0-9a-f]+\) \(EPERM; the kernel would start it and kill it with SIGSEGV\)\n$/);
   });
   test("a program whose interpreter is missing: 127 like execve's ENOENT", async () => {
     const path = new TextEncoder().encode("/no/such/ld.so\0");

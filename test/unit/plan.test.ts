@@ -9,8 +9,11 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
+  checkCommit,
   checkPlacement,
+  checkPopulation,
   chooseFreeStart,
+  imageExtent,
   noRandomness,
   planLoad,
   regionsForImage,
@@ -170,6 +173,36 @@ describe("placement", () => {
     expect(() => planLoad(dynamic, null, { policy: "demand", kept, minAddress: 0, random: noRandomness })).toThrow(/needs interpreter/);
   });
 
+  test("an ET_EXEC interpreter is mapped at its own addresses, over the program where they meet", () => {
+    const program = image([seg({ flags: PF_R | PF_X })], 2, { interp: true });
+    const interpreter = parseElf("ld", craftElf({ type: 2, entry: 0x400010, segments: [seg({ flags: PF_R | PF_X | PF_W })], size: 0x1000 }), undefined, "interpreter");
+    const plan = planLoad(program, interpreter, { policy: "eager", kept, minAddress: 0x10000, random: noRandomness });
+    expect(plan.regions).toHaveLength(1);
+    expect(plan.regions[0]).toMatchObject({ start: 0x400000, file: "interpreter", prot: PROT_READ | PROT_WRITE | PROT_EXEC });
+    expect(plan.entry).toBe(0x400010);
+  });
+
+  test("an entry point beyond user space fails as the kernel's BAD_ADDR check does, past the point of no return", () => {
+    const img = parseElf("img", craftElf({ entry: 0xffff800000000000, segments: [seg({ flags: PF_R | PF_X })], size: 0x1000 }));
+    let error: unknown;
+    try {
+      planLoad(img, null, { policy: "eager", kept, minAddress: 0x10000, random: noRandomness });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ errno: "EINVAL", kernel: "after-exec" });
+    expect((error as Error).message).toMatch(/entry point 0xffff800000000000 lies beyond the user address space/);
+  });
+
+  test("below vm.mmap_min_addr is fine for a caller the kernel lets map low pages (minAddress 0)", () => {
+    expect(planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })]), null, { policy: "eager", kept, minAddress: 0, random: noRandomness }).regions[0]!.start).toBe(0);
+  });
+
+  test("a p_align larger than the placement window rounds the address down, as the kernel does", () => {
+    const img = image([seg({ vaddr: 0, offset: 0, align: 2 ** 47, flags: PF_R | PF_X })], 3);
+    expect(planLoad(img, null, { policy: "eager", kept, minAddress: 0, random: noRandomness }).program.bias).toBe(0);
+  });
+
   test("chooseFreeStart walks down past obstacles deterministically", () => {
     const start = chooseFreeStart(0x2000, 0x1000, 0x10000, 0x20000, [{ start: 0x1f000, end: 0x20000 }, { start: 0x1c000, end: 0x1e000 }], noRandomness);
     expect(start).toBe(0x1a000);
@@ -221,5 +254,47 @@ describe("policies", () => {
   });
   test("hpager maps text and data at start and pages the bss in", () => {
     expect(flags("hybrid")).toEqual([["file", true, false], ["file", true, false], ["bss", false, true]]);
+  });
+});
+
+describe("memory the kernel would not commit, and memory apager cannot populate", () => {
+  const GiB = 2 ** 30;
+  const bss = (memsz: number) => image([seg({ flags: PF_R | PF_X }), seg({ flags: PF_R | PF_W, vaddr: 0x600000, filesz: 0, memsz })]);
+  const guess = { overcommit: 0, ramAndSwap: 24 * GiB, commitFree: 12 * GiB };
+
+  test("mode 0: one bss larger than RAM and swap is ENOMEM, past the point of no return; up to that it is granted", () => {
+    expect(() => checkCommit(bss(24 * GiB), guess)).not.toThrow();
+    let error: unknown;
+    try {
+      checkCommit(bss(24 * GiB + 0x1000), guess);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ errno: "ENOMEM", kernel: "after-exec" });
+    expect((error as Error).message).toMatch(/PT_LOAD 1: its bss \(0x600001000 bytes\) exceed RAM and swap together \(0x600000000 bytes\)/);
+  });
+
+  test("mode 2 counts every request against what the commit limit leaves; mode 1 grants all", () => {
+    expect(() => checkCommit(bss(13 * GiB), { ...guess, overcommit: 2 })).toThrow(/memory left to commit/);
+    expect(() => checkCommit(bss(64 * GiB), { ...guess, overcommit: 1 })).not.toThrow();
+  });
+
+  test("populated pages must fit in the memory available: faultline's own limit, not the kernel's", () => {
+    const plan = planLoad(bss(GiB), null, { policy: "eager", kept: [], minAddress: 0x10000, random: noRandomness });
+    expect(() => checkPopulation(plan, 2 * GiB)).not.toThrow();
+    let error: unknown;
+    try {
+      checkPopulation(plan, GiB / 2);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ errno: "ENOMEM", kernel: "runs" });
+    expect((error as Error).message).toMatch(/dpager maps pages only when they are touched.*the kernel would run it/);
+    expect(() => planLoad(bss(GiB), null, { policy: "demand", kept: [], minAddress: 0x10000, random: noRandomness })).not.toThrow();
+  });
+
+  test("an image's extent runs from its lowest page to its highest, whatever the order", () => {
+    const img = image([seg({ vaddr: 0x600000, flags: PF_R | PF_W, memsz: 0x2100 }), seg({ vaddr: 0x400000, flags: PF_R | PF_X })]);
+    expect(imageExtent(img, 0)).toEqual({ start: 0x400000, end: 0x603000 });
   });
 });
