@@ -251,6 +251,8 @@ async function runPlanned(
   const envp = Object.entries(options.env ?? process.env)
     .filter((entry): entry is [string, string] => entry[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
+  // The stack's reach, kept clear of the plan, assumes the kernel's default
+  // when RLIMIT_STACK is unlimited; the E2BIG limit takes it as it is.
   const stackLimit = facts.stackLimit ?? DEFAULT_STACK_LIMIT;
 
   const encoder = new TextEncoder();
@@ -304,7 +306,7 @@ async function runPlanned(
         programEntry: plan.programEntry,
       }),
       alignGap: random(STACK_ALIGN_RANDOM_BYTES),
-      stackLimit,
+      stackLimit: facts.stackLimit ?? Infinity,
     });
     const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
     encodeSpec(
