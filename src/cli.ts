@@ -70,11 +70,19 @@ async function main(args: string[]): Promise<number> {
   watch("SIGHUP", forward("SIGHUP"));
 
   const traceFd = line.trace === null ? -1 : openSync(line.trace, "w");
+  // Notes known before the program starts (a set-user-ID bit that gives no
+  // privilege) are said then, so they come before anything the program says.
+  const noted = new Set<string>();
+  const note = (text: string) => {
+    noted.add(text);
+    say(`${line.pager}: note: ${text}`);
+  };
   let outcome;
   try {
     outcome = await launch(line.argv, {
       pager: line.pager,
       log: line.quiet ? null : say,
+      note: line.quiet ? null : note,
       traceFd,
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
@@ -88,7 +96,9 @@ async function main(args: string[]): Promise<number> {
   child = 0;
   if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
-  for (const difference of outcome.differences) if (!line.quiet && difference !== outcome.unseenFault) say(`${line.pager}: note: ${difference}`);
+  for (const difference of outcome.differences) {
+    if (!line.quiet && difference !== outcome.unseenFault && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
+  }
   if (outcome.signalNumber !== null) {
     process.removeAllListeners("SIGINT");
     process.removeAllListeners("SIGTERM");

@@ -40,6 +40,11 @@ const BUN_IGNORED_SIGNALS = [osConstants.signals.SIGPIPE, osConstants.signals.SI
 /** Upper bound of the stack image's bytes besides the strings: the random
  * gap, platform string, random bytes, padding and a page of slack. */
 const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
+/** st_mode bits: set-user-ID, set-group-ID, and group execute permission
+ * (without which set-group-ID means mandatory locking, not a new group). */
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o010;
 
 /** The paging policy each pager runs. */
 export const POLICY_OF: Record<PagerName, Policy> = { apager: "eager", dpager: "demand", hpager: "hybrid" };
@@ -63,6 +68,10 @@ export interface LaunchOptions {
   faultLogFd?: number;
   /** Called with the child's pid once it is running. */
   onStart?: (pid: number) => void;
+  /** Called before the program starts with each way the run will differ
+   * from a kernel-started one that is known by then (a set-user-ID bit that
+   * gives no privilege). The same text is in the outcome's `differences`. */
+  note?: ((text: string) => void) | null;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
@@ -197,6 +206,20 @@ function describeFailure(file: string, status: LaunchStatus, exit: ChildExit): L
   return new LoadError(file, `the loader failed while ${stage}${detail}: ${errno}`, errno === "EEXIST" ? "EEXIST" : "ENOMEM");
 }
 
+/**
+ * What set-user-ID and set-group-ID bits would give natively and a pager
+ * does not: the program runs with the caller's own IDs, as the kernel runs
+ * it from a nosuid mount. null when the bits would change nothing (none set,
+ * or they name the caller's own IDs).
+ */
+export function ignoredPrivilege(file: Pick<OpenedFile, "path" | "mode" | "uid" | "gid">, euid: number, egid: number): string | null {
+  const setuid = (file.mode & S_ISUID) !== 0 && file.uid !== euid;
+  const setgid = (file.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && file.gid !== egid;
+  if (!setuid && !setgid) return null;
+  const bits = [setuid ? `set-user-ID (uid ${file.uid})` : null, setgid ? `set-group-ID (gid ${file.gid})` : null].filter((b) => b !== null).join(" and ");
+  return `${file.path} is ${bits}; it runs with your own user and group IDs, as from a nosuid mount: a pager gains no privilege`;
+}
+
 /** Run argv under a pager and report how it ended. Rejects with a LoadError
  * when the program cannot be run (exitCode 127 or 126 on the error). */
 export async function launch(argv: readonly string[], options: LaunchOptions = {}): Promise<LaunchOutcome> {
@@ -231,7 +254,8 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
     // interpreter, is refused now.
     requireLoadable(image);
     if (interpreterImage) requireLoadable(interpreterImage);
-    return await runPlanned(pager, programArgv, execfn, image, interpreterImage, opened, options);
+    const notes = [ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0)].filter((n) => n !== null);
+    return await runPlanned(pager, programArgv, execfn, image, interpreterImage, opened, notes, options);
   } finally {
     for (const file of opened) closeSync(file.fd);
   }
@@ -244,6 +268,7 @@ async function runPlanned(
   image: ElfImage,
   interpreterImage: ElfImage | null,
   files: OpenedFile[],
+  notes: string[],
   options: LaunchOptions,
 ): Promise<LaunchOutcome> {
   const facts = machineFacts();
@@ -348,6 +373,7 @@ async function runPlanned(
     mappings.push({ address: stack.mappingStart, size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
     if (options.log) for (const m of mappings) options.log(mappingLine(pager, m, m.demand));
 
+    for (const note of notes) options.note?.(note);
     const started = performance.now();
     const pid = forkAndLaunch(memory.address);
     options.onStart?.(pid);
@@ -361,7 +387,7 @@ async function runPlanned(
     if (!status.launched) throw describeFailure(image.file, status, exit);
 
     const signalNumber = exit.waitStatus & 0x7f;
-    const differences: string[] = [];
+    const differences: string[] = [...notes];
     if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe Bun`);
     else if (status.exeError && status.exeError !== EBUSY) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
     if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
