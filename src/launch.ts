@@ -393,14 +393,16 @@ async function runPlanned(
     if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
     if (status.handlerError) differences.push(`the fault handler could not map a page (${errnoName(status.handlerError)}${status.handlerError === 12 ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended with SIGSEGV`);
     if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
-    // A demand-paged program that died of SIGSEGV or SIGBUS without the
-    // pager's handler seeing any genuine fault died of a fault the handler
-    // never saw: the program had SIGSEGV blocked (glibc does, inside
+    // A demand-paged program that died of SIGSEGV without the pager's
+    // handler seeing any genuine fault died of a fault the handler never
+    // saw: the program had SIGSEGV blocked (glibc does, inside
     // pthread_create, fork and abort, which a static program runs from pages
     // the pager demand-pages), or had installed a handler of its own. Both
-    // are known limits of a signal-based pager.
+    // are known limits of a signal-based pager. SIGBUS is never the pager's
+    // doing (its handler takes SIGSEGV only): it is a page past the end of
+    // the file, touched, as it would be natively.
     const unseenFault =
-      policy !== "eager" && status.pagesEnabled > 0 && status.genuineFaults === 0 && (signalNumber === osConstants.signals.SIGSEGV || signalNumber === osConstants.signals.SIGBUS)
+      policy !== "eager" && status.pagesEnabled > 0 && status.genuineFaults === 0 && signalNumber === osConstants.signals.SIGSEGV
         ? `${image.file} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
         : null;
     if (unseenFault) differences.push(unseenFault);
