@@ -84,7 +84,8 @@ describe("parseElf refuses what execve refuses, with its errno", () => {
     ["a core dump", () => craftElf({ type: 4, segments: [load()] }), /ELF type core is not an executable/, "ENOEXEC"],
     ["wrong e_phentsize", () => craftElf({ phentsize: 32, segments: [load()] }), /entries are 32 bytes, not 56/, "ENOEXEC"],
     ["no program headers", () => craftElf({ segments: [], phnum: 0 }), /no program headers/, "ENOEXEC"],
-    ["absurdly many program headers", () => craftElf({ segments: [load()], phnum: 0xffff }), /65535 program headers take 3669960 bytes, more than the kernel reads \(4096\)/, "ENOEXEC"],
+    ["absurdly many program headers", () => craftElf({ segments: [load()], phnum: 0xffff }), /65535 program headers take 3669960 bytes, more than the kernel reads \(65536\)/, "ENOEXEC"],
+    ["one program header more than 64 KiB holds", () => craftElf({ segments: [load()], phnum: 1171, size: 0x20000 }), /1171 program headers take 65576 bytes/, "ENOEXEC"],
     ["program headers past the end", () => craftElf({ segments: [load()], phoff: 0x10000, size: 0x200 }), /program headers .* past the end of the file/, "ENOEXEC"],
     ["a PT_INTERP without its NUL", () => { const i = interp("/lib/ld.so"); return craftElf({ segments: [i.segment, load()], contents: [i.content] }); }, /not NUL-terminated/, "ENOEXEC"],
     ["a PT_INTERP longer than PATH_MAX", () => { const i = interp("/lib/ld.so\0", { filesz: 4097 }); return craftElf({ segments: [i.segment, load()], contents: [i.content], size: 0x2000 }); }, /path length 4097 is out of range/, "ENOEXEC"],
@@ -174,6 +175,9 @@ describe("parseElf accepts what the kernel accepts, though the ELF specification
   });
   test("p_offset need not match p_vaddr when the segment maps no file bytes", () => {
     accepted(craftElf({ segments: [load(), load({ vaddr: 0x600000, offset: 0x10, filesz: 0, memsz: 0x1000, flags: PF_R | PF_W })] }));
+  });
+  test("64 KiB of program headers (1170), more than a page", () => {
+    expect(accepted(craftElf({ segments: [load()], phnum: 1170, size: 0x20000 })).phnum).toBe(1170);
   });
   test("only the first PT_INTERP counts", () => {
     const first = interp("/lib/ld.so\0");
