@@ -234,14 +234,17 @@ function hex(n: number): string {
  * 0 for a caller the kernel lets map low pages (CAP_SYS_RAWIO).
  */
 export function checkPlacement(image: ElfImage, bias: number, kept: readonly AddressRange[], minAddress: number): void {
-  const extent = imageExtent(image, bias);
+  // A PT_LOAD with no memory maps nothing (elf_load), wherever it says it is.
+  const mapping = { ...image, segments: image.segments.filter((s) => s.memsz > 0) };
+  if (mapping.segments.length === 0) return;
+  const extent = imageExtent(mapping, bias);
   if (extent.start < minAddress) {
     throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie below vm.mmap_min_addr (${hex(minAddress)})`, "EPERM", "after-exec");
   }
   if (extent.end > USER_ADDRESS_LIMIT) {
     throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie beyond the user address space`, "ENOMEM", "after-exec");
   }
-  for (const segment of image.segments) {
+  for (const segment of mapping.segments) {
     const range = { start: pageDown(segment.vaddr + bias), end: pageUp(segment.vaddr + segment.memsz + bias) };
     for (const k of kept) {
       if (overlaps(range, k)) {

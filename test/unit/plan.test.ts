@@ -163,6 +163,11 @@ describe("placement", () => {
     expect((error as LoadError).exitCode).toBe(126);
   });
 
+  test("a PT_LOAD with no memory maps nothing, so it lies nowhere", () => {
+    const img = image([seg({ flags: PF_R | PF_X }), seg({ vaddr: 0, offset: 0, filesz: 0, memsz: 0 })]);
+    expect(() => checkPlacement(img, 0, [{ start: 0, end: 0x1000, name: "low" }], 0x10000)).not.toThrow();
+  });
+
   test("a segment below vm.mmap_min_addr is refused", () => {
     const img = image([seg({ vaddr: 0x1000, offset: 0, flags: PF_R | PF_X })]);
     expect(() => checkPlacement(img, 0, kept, 0x10000)).toThrow(/below vm.mmap_min_addr \(0x10000\)/);
