@@ -10,9 +10,12 @@ import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts"
 import { launch, type PagerName } from "./launch.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { toReport } from "./report.ts";
-import { endWithSignal, sendSignal } from "./shim.ts";
+import { ShimError, endWithSignal, sendSignal } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
 import packageJson from "../package.json" with { type: "json" };
+
+/** kill(2)'s answer when the process is gone. */
+const ESRCH = 3;
 
 /** Signals ignored in this process now (/proc/self/status SigIgn): before
  * the pager installs anything, these are what Bun's parent left ignored,
@@ -62,8 +65,15 @@ async function main(args: string[]): Promise<number> {
   const watch = (signal: "SIGINT" | "SIGTERM" | "SIGHUP", action: () => void) => {
     if (!inherited.has(osConstants.signals[signal])) process.on(signal, action);
   };
+  // The child may have ended an instant ago (its exit not yet reaped):
+  // then there is nobody to pass the signal to, which is no error.
   const forward = (signal: "SIGTERM" | "SIGHUP") => () => {
-    if (child > 0) sendSignal(child, osConstants.signals[signal]);
+    if (child <= 0) return;
+    try {
+      sendSignal(child, osConstants.signals[signal]);
+    } catch (error) {
+      if (!(error instanceof ShimError && error.errno === ESRCH)) throw error;
+    }
   };
   watch("SIGINT", () => {});
   watch("SIGTERM", forward("SIGTERM"));

@@ -128,6 +128,19 @@ test("refuses to load over the shim or the vDSO, naming both ranges", async () =
   }
 });
 
+test("SIGTERM to the pager and its program together: the pager ends as the program did, saying nothing", async () => {
+  // timeout(1) and service managers signal the whole process group: the
+  // program may be gone (and reaped) before the pager passes the signal on.
+  for (let round = 0; round < 5; round++) {
+    const proc = Bun.spawn(["setsid", process.execPath, `${ROOT}/src/cli.ts`, "apager", "-q", "/bin/sleep", "10"], { stderr: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
+    await Bun.sleep(400 + 50 * round);
+    process.kill(-proc.pid, "SIGTERM");
+    const stderr = await new Response(proc.stderr).text();
+    await proc.exited;
+    expect({ signal: proc.signalCode, stderr }).toEqual({ signal: "SIGTERM", stderr: "" });
+  }
+});
+
 test("--report writes the run's figures as JSON", async () => {
   const reportPath = join(dir, "report.json");
   const ran = await runPager("apager", ["/bin/sh", "-c", "exit 5"], { flags: ["-q", "--report", reportPath] });
