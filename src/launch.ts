@@ -306,12 +306,14 @@ async function runPlanned(
     ]);
     const stackReach: AddressRange = { start: facts.stackTop - stackLimit - STACK_GUARD_GAP, end: facts.stackTop, name: "stack" };
     const memoryFacts = readMemoryFacts();
+    const vdso = facts.specialMappings.find((m) => m.name === "[vdso]");
     const plan = planLoad(image, interpreterImage, {
       policy,
       kept: [...kept, stackReach],
       minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
       random,
       commit: memoryFacts.commit,
+      ...(vdso ? { topDownStart: vdso.end } : {}),
       // Populated pages must fit; dpager's are mapped when touched.
       ...(policy === "demand" ? {} : { available: memoryFacts.available }),
     });

@@ -303,7 +303,7 @@ export function chooseFreeStart(
  * is applied as the kernel applies it: by rounding the address down (to 0,
  * for an absurd one), and the placement checks judge the result.
  */
-export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
+export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random, topDownStart?: number): number {
   if (image.type === "exec") return 0;
   const first = image.segments[0]!;
   const alignment = maximumAlignment(image.segments);
@@ -316,16 +316,37 @@ export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[
     if (clear || hugeAlignment) return bias;
   }
   if (hugeAlignment) return alignDown(Math.max(0, HIGH_WINDOW_END - size), alignment) - extent.start;
+  const topDown = alignment === PAGE_SIZE ? topDownPlace(extent, avoid, topDownStart) : null;
+  if (topDown !== null) return topDown;
   const start = chooseFreeStart(size, alignment, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
   if (start === null) throw new LoadError(image.file, `no room in the address space for the program's ${hex(size)} bytes`, "ENOMEM", "after-exec");
   return start - extent.start;
 }
 
+/**
+ * The bias that puts an image where the kernel's top-down mmap puts one it
+ * may place anywhere, relative to the vDSO: the kernel maps such an image
+ * (an interpreter, a static-pie program) first, at the top of the mmap
+ * area, then the vDSO directly below it. `topDownStart` is that spot here:
+ * the end of this process's vDSO. A stray pointer then meets the same
+ * neighbours as natively (the kernel's [vvar] pages, say, which give SIGBUS).
+ * null when there is no such spot or something is in the way.
+ */
+function topDownPlace(extent: { start: number; end: number }, avoid: readonly AddressRange[], topDownStart: number | undefined): number | null {
+  if (topDownStart === undefined) return null;
+  const placed = { start: topDownStart, end: topDownStart + extent.end - extent.start };
+  if (placed.end > USER_ADDRESS_LIMIT || avoid.some((a) => overlaps(placed, a))) return null;
+  return topDownStart - extent.start;
+}
+
 /** The interpreter's bias: ET_EXEC at its own addresses; ET_DYN where mmap
- * would put it. load_elf_interp ignores p_align. */
-export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
+ * would put it (above the vDSO, else somewhere high). load_elf_interp
+ * ignores p_align. */
+export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random, topDownStart?: number): number {
   if (image.type === "exec") return 0;
   const extent = imageExtent(image, 0);
+  const topDown = topDownPlace(extent, avoid, topDownStart);
+  if (topDown !== null) return topDown;
   const start = chooseFreeStart(extent.end - extent.start, PAGE_SIZE, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
   if (start === null) throw new LoadError(image.file, "no room in the address space for the interpreter", "ENOMEM", "runs");
   return start - extent.start;
@@ -409,6 +430,10 @@ export interface PlanOptions {
   commit?: CommitRule;
   /** Bytes of memory available for populated pages; unchecked when absent. */
   available?: number;
+  /** Where the kernel's top-down mmap would put an image it may place
+   * anywhere: the end of the vDSO (see topDownPlace). Without it, such
+   * images go somewhere in the high window. */
+  topDownStart?: number;
 }
 
 /**
@@ -421,7 +446,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   if (program.interpreter !== null && interpreter === null) {
     throw new LoadError(program.file, `needs interpreter ${program.interpreter}, which was not supplied`, "ENOENT");
   }
-  const bias = chooseProgramBias(program, options.kept, options.random);
+  const bias = chooseProgramBias(program, options.kept, options.random, options.topDownStart);
   checkPlacement(program, bias, options.kept, options.minAddress);
   const committed = options.commit ? checkCommit(program, options.commit) : 0;
   const programExtent = imageExtent(program, bias);
@@ -432,7 +457,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     // An ET_DYN interpreter goes where nothing is; an ET_EXEC one is mapped
     // MAP_FIXED at its own addresses, over the program if they meet.
     const avoid = interpreter.type === "dyn" ? [...options.kept, { ...programExtent, name: "program" }] : options.kept;
-    const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random);
+    const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random, options.topDownStart);
     checkPlacement(interpreter, interpreterBias, avoid, options.minAddress);
     if (options.commit) checkCommit(interpreter, options.commit, committed);
     interpreterPlacement = { image: interpreter, bias: interpreterBias };

@@ -135,6 +135,20 @@ describe("placement", () => {
     for (let i = 1; i < plan.regions.length; i++) expect(plan.regions[i]!.start).toBeGreaterThanOrEqual(plan.regions[i - 1]!.start + plan.regions[i - 1]!.length);
   });
 
+  test("an interpreter, or a static-pie program, goes directly above the vDSO, as the kernel's top-down mmap leaves it", () => {
+    const pie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3, { interp: true });
+    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, memsz: 0x30000, filesz: 0x100 })], 3);
+    const vdso: AddressRange = { start: 0x7f0000200000, end: 0x7f0000202000, name: "[vdso]" };
+    const plan = planLoad(pie, loader, { policy: "demand", kept: [vdso], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
+    expect(plan.interpreter!.bias).toBe(vdso.end);
+    const staticPie = planLoad(loader, null, { policy: "demand", kept: [vdso], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
+    expect(staticPie.program.bias).toBe(vdso.end);
+    // Something in the way: somewhere in the high window instead.
+    const blocked = planLoad(pie, loader, { policy: "demand", kept: [vdso, { start: vdso.end + 0x10000, end: vdso.end + 0x11000, name: "shim" }], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
+    expect(blocked.interpreter!.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
+    expect(blocked.interpreter!.bias).toBeLessThan(HIGH_WINDOW_END);
+  });
+
   test("static-pie goes where mmap would put it: the high window", () => {
     const plan = planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3), null, { policy: "demand", kept, minAddress: 0x10000, random: fixedRandom(0.25) });
     expect(plan.program.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
