@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildProgram } from "../support/programs.ts";
-import { UNPRIVILEGED_ID, runPager, runProcess } from "../support/run.ts";
+import { ROOT, buildProgram } from "../support/programs.ts";
+import { UNPRIVILEGED_ID, canDropPrivilege, runPager, runProcess, unprivileged } from "../support/run.ts";
 import { runKernel } from "../support/verdict.ts";
 
 setDefaultTimeout(60_000);
@@ -19,13 +19,16 @@ const PAGERS = ["apager", "dpager", "hpager"] as const;
 
 let dir = "";
 let setuidProgram = "";
+let setuidRootProgram = "";
 let nosuidProgram: string | null = null;
+let nosuidRootProgram: string | null = null;
 let nosuidMount = "";
 
-/** A copy of `program` at `path`, owned by nobody, set-user-ID and set-group-ID. */
-function privilegedCopy(program: string, path: string): string {
+/** A copy of `program` at `path`, owned by `owner` (nobody by default),
+ * set-user-ID and set-group-ID. */
+function privilegedCopy(program: string, path: string, owner = UNPRIVILEGED_ID): string {
   copyFileSync(program, path);
-  chownSync(path, UNPRIVILEGED_ID, UNPRIVILEGED_ID);
+  chownSync(path, owner, owner);
   chmodSync(path, 0o6755);
   return path;
 }
@@ -36,10 +39,15 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "faultline-setuid-"));
   chmodSync(dir, 0o755);
   setuidProgram = privilegedCopy(ids, join(dir, "ids-setuid"));
+  setuidRootProgram = privilegedCopy(ids, join(dir, "ids-setuid-root"), 0);
   nosuidMount = join(dir, "nosuid");
   mkdirSync(nosuidMount);
-  const mounted = await runProcess(["mount", "-t", "tmpfs", "-o", "nosuid,size=4m", "tmpfs", nosuidMount]);
-  if (mounted.exitCode === 0) nosuidProgram = privilegedCopy(ids, join(nosuidMount, "ids-setuid"));
+  chmodSync(nosuidMount, 0o755);
+  const mounted = await runProcess(["mount", "-t", "tmpfs", "-o", "nosuid,size=4m,mode=755", "tmpfs", nosuidMount]);
+  if (mounted.exitCode === 0) {
+    nosuidProgram = privilegedCopy(ids, join(nosuidMount, "ids-setuid"));
+    nosuidRootProgram = privilegedCopy(ids, join(nosuidMount, "ids-setuid-root"), 0);
+  }
 }, 120_000);
 
 afterAll(async () => {
@@ -81,6 +89,23 @@ describe.skipIf(!root)("set-user-ID and set-group-ID programs", () => {
       if (firstDemandMapping >= 0) expect(lines.indexOf(notes[0]!)).toBeLessThan(firstDemandMapping);
     });
   }
+
+  describe.skipIf(!canDropPrivilege())("set-user-ID root, run by a user (nobody)", () => {
+    const user = `uid=${UNPRIVILEGED_ID} euid=${UNPRIVILEGED_ID} gid=${UNPRIVILEGED_ID} egid=${UNPRIVILEGED_ID} secure=0\n`;
+
+    test("natively it runs as root; from a nosuid mount, as the user", async () => {
+      const native = await runKernel([setuidRootProgram], { wrap: unprivileged });
+      expect(native.ran.stdout).toBe(`uid=${UNPRIVILEGED_ID} euid=0 gid=${UNPRIVILEGED_ID} egid=0 secure=1\n`);
+      if (nosuidRootProgram !== null) expect((await runKernel([nosuidRootProgram], { wrap: unprivileged })).ran.stdout).toBe(user);
+    });
+
+    for (const pager of PAGERS) {
+      test(`${pager}: geteuid() is getuid(): no root for the program`, async () => {
+        const loaded = await runProcess(unprivileged([process.execPath, join(ROOT, "src/cli.ts"), pager, "-q", setuidRootProgram]));
+        expect({ exitCode: loaded.exitCode, stdout: loaded.stdout }).toEqual({ exitCode: 0, stdout: user });
+      });
+    }
+  });
 
   test("--quiet leaves the note out; the report keeps it", async () => {
     const reportPath = join(dir, "report.json");
