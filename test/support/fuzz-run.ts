@@ -7,10 +7,11 @@
  *   refused  one line naming the file and the errno, exit 126 or 127
  *   crashed  anything else: the pager died without a report, printed
  *            something else, or exited otherwise (Bun crashed)
- *   hung     the time limit hit, the native run did not, and nothing in the
- *            run's session was using the CPU
- *   slow     the time limit hit while the run was still working (apager
- *            populating a bss of many GiB, say)
+ *   hung     the time limit hit, the native run did not, and the run made
+ *            no progress: its memory did not grow (spinning on the CPU, a
+ *            fault handler retrying a fault for ever, is no progress)
+ *   slow     the time limit hit while the run was still growing its memory
+ *            (apager populating a bss of many GiB, say)
  * and its verdict is compared with the kernel's.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -72,7 +73,7 @@ export async function seedPrograms(): Promise<SeedProgram[]> {
   return seeds;
 }
 
-/** How long a run ending at its time limit is watched for CPU use. */
+/** How long a run ending at its time limit is watched for progress. */
 const PROGRESS_SAMPLE_MS = 300;
 /** What a case runs with: nothing of the tester's environment. */
 const CASE_ENV = { PATH: "/usr/bin:/bin", LANG: "C" };
@@ -87,9 +88,9 @@ interface Limited {
   progressing: boolean;
 }
 
-/** CPU ticks used so far by every process in session `sid`. */
-function sessionTicks(sid: number): number {
-  let ticks = 0;
+/** Resident pages of every process in session `sid`. */
+function sessionResidentPages(sid: number): number {
+  let pages = 0;
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -98,15 +99,15 @@ function sessionTicks(sid: number): number {
     } catch {
       continue;
     }
+    // After the name: state ppid pgrp session ... rss (the 24th field).
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // After the name: state ppid pgrp session ... utime (14th) stime (15th).
-    if (Number(fields[3]) === sid) ticks += Number(fields[11]) + Number(fields[12]);
+    if (Number(fields[3]) === sid) pages += Number(fields[21]);
   }
-  return ticks;
+  return pages;
 }
 
-/** Run argv in a session of its own; at the time limit, see whether it is
- * still using the CPU, then kill the whole session. */
+/** Run argv in a session of its own; at the time limit, see whether its
+ * memory is still growing, then kill the whole session. */
 async function runLimited(argv: string[], cwd: string, timeLimitMs: number): Promise<Limited> {
   const proc = Bun.spawn(["setsid", ...argv], { cwd, env: CASE_ENV, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   const stderr = new Response(proc.stderr).text();
@@ -118,9 +119,9 @@ async function runLimited(argv: string[], cwd: string, timeLimitMs: number): Pro
   let progressing = false;
   if ((await Promise.race([proc.exited, deadline])) === "deadline") {
     timedOut = true;
-    const before = sessionTicks(proc.pid);
+    const before = sessionResidentPages(proc.pid);
     await Bun.sleep(PROGRESS_SAMPLE_MS);
-    progressing = sessionTicks(proc.pid) > before;
+    progressing = sessionResidentPages(proc.pid) > before;
     try {
       process.kill(-proc.pid, "SIGKILL");
     } catch {
@@ -159,6 +160,8 @@ function classify(pager: string, run: Limited, reportPath: string, native: Verdi
 
 function agreement(result: Omit<PagerResult, "agreement">, native: Verdict): PagerResult["agreement"] {
   if (describeVerdict(result.verdict) === describeVerdict(native)) return "same";
+  // Still populating when the time ran out: apager's way (README, Limits).
+  if (result.classification === "slow") return "documented";
   // faultline refuses, before forking, what the kernel fails past execve's
   // point of no return (the process dies of SIGSEGV), and says so; and its
   // own limits say so too.
