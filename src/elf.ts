@@ -99,12 +99,7 @@ export interface ElfImage {
 
 type Role = "program" | "interpreter";
 
-/** Exact for every safe integer; p_align may exceed 32 bits, so no bit tricks. */
-export function isPowerOfTwo(n: number): boolean {
-  return Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
-}
-
-function isPowerOfTwoExact(n: bigint): boolean {
+function isPowerOfTwo(n: bigint): boolean {
   return n > 0n && (n & (n - 1n)) === 0n;
 }
 
@@ -320,7 +315,7 @@ function segmentOf(h: ProgramHeader): Segment {
     vaddr: Number(h.vaddr),
     filesz: Number(h.filesz),
     memsz: Number(h.memsz),
-    align: isPowerOfTwoExact(h.align) ? Number(h.align) : 0,
+    align: isPowerOfTwo(h.align) ? Number(h.align) : 0,
     flags: h.flags,
   };
 }

@@ -9,7 +9,7 @@
  * interpreter at a bias of its own, and the brk just past the program.
  */
 import { LoadError } from "./errors.ts";
-import { PAGE_SIZE, PF_R, PF_W, PF_X, USER_ADDRESS_LIMIT, isPowerOfTwo, programHeaderAddress, type ElfImage, type Segment } from "./elf.ts";
+import { PAGE_SIZE, PF_R, PF_W, PF_X, USER_ADDRESS_LIMIT, programHeaderAddress, type ElfImage, type Segment } from "./elf.ts";
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -108,11 +108,13 @@ export function protectionOf(flags: number): number {
   return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) | (flags & PF_X ? PROT_EXEC : 0);
 }
 
-/** The largest power-of-two p_align among the loads, at least a page
- * (binfmt_elf's maximum_alignment ignores the others). */
+/** The largest p_align among the loads, at least a page, as binfmt_elf's
+ * maximum_alignment computes it: Segment.align is already 0 where p_align
+ * is not a power of two, which the kernel ignores, and exact where it is
+ * (every power of two up to 2^63 is a double). */
 export function maximumAlignment(segments: readonly Segment[]): number {
   let alignment = PAGE_SIZE;
-  for (const s of segments) if (isPowerOfTwo(s.align) && s.align > alignment) alignment = s.align;
+  for (const s of segments) if (s.align > alignment) alignment = s.align;
   return alignment;
 }
 

@@ -220,6 +220,10 @@ describe("placement", () => {
   test("a p_align larger than the placement window rounds the address down, as the kernel does", () => {
     const img = image([seg({ vaddr: 0, offset: 0, align: 2 ** 47, flags: PF_R | PF_X })], 3);
     expect(planLoad(img, null, { policy: "eager", kept, minAddress: 0, random: noRandomness }).program.bias).toBe(0);
+    // Above 2^53 too, where doubles are no longer safe integers.
+    const pie = image([seg({ vaddr: 0, offset: 0, align: 2 ** 53, flags: PF_R | PF_X })], 3, { interp: true });
+    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3);
+    expect(() => planLoad(pie, loader, { policy: "eager", kept, minAddress: 0x10000, random: fixedRandom(0.5) })).toThrow(/segments at 0x0-0x1000 lie below vm.mmap_min_addr/);
   });
 
   test("chooseFreeStart walks down past obstacles deterministically", () => {
