@@ -45,6 +45,21 @@ const KERNEL_NOTE: Record<KernelVerdict, string> = {
   runs: "; a limit of faultline's: the kernel would run it",
 };
 
+/**
+ * Text as it can be shown in one line on a terminal: control characters
+ * (C0, DEL and C1) are written as escapes. A file name can hold any byte
+ * but the NUL and the slash, and a crafted PT_INTERP names whatever its
+ * author likes: a newline would break the one-line verdict, an escape
+ * sequence would talk to the terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\t") return "\\t";
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
+}
+
 export class LoadError extends Error {
   override name = "LoadError";
   readonly exitCode: number;
@@ -56,7 +71,7 @@ export class LoadError extends Error {
     readonly errno: Errno,
     readonly kernel: KernelVerdict = "execve",
   ) {
-    super(`${file}: ${reason} (${errno}${KERNEL_NOTE[kernel]})`);
+    super(`${printable(file)}: ${printable(reason)} (${errno}${KERNEL_NOTE[kernel]})`);
     this.exitCode = errno === "ENOENT" ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
   }
 }

@@ -12,7 +12,7 @@ import { basename } from "node:path";
 import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
-import { LoadError } from "./errors.ts";
+import { LoadError, printable } from "./errors.ts";
 import { DEFAULT_STACK_LIMIT, readMachineFacts, readMemoryFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
@@ -190,7 +190,7 @@ function regionMappings(plan: Plan, program: string, interpreter: string | null)
     size: r.length,
     offset: r.offset,
     prot: r.prot,
-    source: r.offset === null ? `anon=bss(${r.file === "program" ? basename(program) : basename(interpreter ?? "")})` : `file=${r.file === "program" ? program : interpreter}`,
+    source: printable(r.offset === null ? `anon=bss(${r.file === "program" ? basename(program) : basename(interpreter ?? "")})` : `file=${r.file === "program" ? program : interpreter}`),
     demand: r.demand,
   }));
 }
@@ -217,7 +217,7 @@ export function ignoredPrivilege(file: Pick<OpenedFile, "path" | "mode" | "uid" 
   const setgid = (file.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && file.gid !== egid;
   if (!setuid && !setgid) return null;
   const bits = [setuid ? `set-user-ID (uid ${file.uid})` : null, setgid ? `set-group-ID (gid ${file.gid})` : null].filter((b) => b !== null).join(" and ");
-  return `${file.path} is ${bits}; it runs with your own user and group IDs, as from a nosuid mount: a pager gains no privilege`;
+  return `${printable(file.path)} is ${bits}; it runs with your own user and group IDs, as from a nosuid mount: a pager gains no privilege`;
 }
 
 /** Run argv under a pager and report how it ended. Rejects with a LoadError
@@ -382,7 +382,7 @@ async function runPlanned(
     const exit = await waitForExit(pid, memory.address, {
       logFd: options.log ? (options.faultLogFd ?? 2) : -1,
       traceFd: options.traceFd ?? -1,
-      labels: [pager, image.file, interpreterImage?.file ?? ""],
+      labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
     });
     const wallMs = performance.now() - started;
     const status = readStatus(memory.view);
@@ -405,7 +405,7 @@ async function runPlanned(
     // the file, touched, as it would be natively.
     const unseenFault =
       policy !== "eager" && status.pagesEnabled > 0 && status.genuineFaults === 0 && signalNumber === osConstants.signals.SIGSEGV
-        ? `${image.file} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
+        ? `${printable(image.file)} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
         : null;
     if (unseenFault) differences.push(unseenFault);
     const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);

@@ -283,6 +283,7 @@ export const VERDICT_CASES: VerdictCase[] = [
   },
   // PT_INTERP and the interpreter.
   { title: "PT_INTERP naming a missing file", make: (d) => made(file(d, "interp-missing", withInterpreter("/no/such/ld.so\0"))), kernel: { refused: "ENOENT" }, kernelSays: "ENOENT", faultlineSays: "ENOENT, exit 127", note: "" },
+  { title: "PT_INTERP naming a missing file with a newline and an escape sequence in its name", make: (d) => made(file(d, "interp-control", withInterpreter("/no/such\n\x1b[31mld.so\0"))), kernel: { refused: "ENOENT" }, kernelSays: "ENOENT", faultlineSays: "ENOENT, exit 127", note: "Still one line: control characters in names are shown as escapes (`\\n`, `\\x1b`)" },
   { title: "PT_INTERP not NUL-terminated", make: (d) => made(file(d, "interp-nonul", withInterpreter("/lib64/ld-linux-x86-64.so.2"))), kernel: { refused: "ENOEXEC" }, kernelSays: "ENOEXEC", faultlineSays: "ENOEXEC, exit 126", note: "" },
   { title: "PT_INTERP longer than PATH_MAX", make: (d) => made(file(d, "interp-long", withInterpreter("/lib64/ld-linux-x86-64.so.2\0", { filesz: 4097 }, 0x2000))), kernel: { refused: "ENOEXEC" }, kernelSays: "ENOEXEC", faultlineSays: "ENOEXEC, exit 126", note: "" },
   { title: "PT_INTERP with a name too long for a path component", make: (d) => made(file(d, "interp-name", withInterpreter(`/${"a".repeat(300)}\0`))), kernel: { refused: "ENAMETOOLONG" }, kernelSays: "ENAMETOOLONG", faultlineSays: "ENAMETOOLONG, exit 126", note: "" },

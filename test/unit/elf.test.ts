@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { headBytesNeeded, parseElf, programHeaderAddress, requireLoadable } from "../../src/elf.ts";
-import { LoadError, type Errno } from "../../src/errors.ts";
+import { LoadError, printable, type Errno } from "../../src/errors.ts";
 import { PF_R, PF_W, PF_X, PT_GNU_STACK, PT_INTERP, PT_LOAD, craftElf, tinyProgram, type CraftedSegment } from "../support/craft.ts";
 
 const load = (over: Partial<CraftedSegment> = {}): CraftedSegment => ({
@@ -214,5 +214,13 @@ describe("headBytesNeeded", () => {
   test("is satisfied by a complete head", () => {
     const file = tinyProgram(0);
     expect(headBytesNeeded(file, file.length)).toBe(file.length);
+  });
+});
+
+describe("messages stay one line", () => {
+  test("control characters in a file name or a reason are shown as escapes", () => {
+    expect(printable("/no/such\n\x1b[31mld.so\t\x7f\x9b")).toBe("/no/such\\n\\x1b[31mld.so\\t\\x7f\\x9b");
+    expect(new LoadError("a\nb", "interpreter c\rd not found", "ENOENT").message).toBe("a\\nb: interpreter c\\x0dd not found (ENOENT)");
+    expect(printable("ordinary/path with spaces-ünïcode")).toBe("ordinary/path with spaces-ünïcode");
   });
 });
