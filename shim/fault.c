@@ -32,11 +32,24 @@
 #include "regions.h"
 #include "sys.h"
 
+/* The last fault each thread was told to retry on an enabled page: its
+ * thread ID and the fault address. Open addressing on the thread ID; a slot
+ * once claimed belongs to its thread. */
+struct retried_fault {
+	int32_t tid;
+	int32_t unused;
+	uint64_t address;
+};
+#define RETRY_SLOTS 1024
+/* Knuth's multiplicative hash, to spread thread IDs over the slots. */
+#define TID_HASH 2654435761u
+
 /* The spec of the program this process runs, and this process's own paging
  * state (see fl_paging_start); set once before the jump. */
 static struct fl_launch_spec *active_spec;
 static uint8_t *private_page_states;
 static struct fl_predictor_state *private_predictor;
+static struct retried_fault *private_retries;
 
 #define KERNEL_SIGSET_BYTES 8
 #define SA_RESTORER_FLAG 0x04000000
@@ -272,6 +285,38 @@ static int access_allowed(const struct fl_region *region, const void *context) {
 	return (region->prot & PROT_READ) != 0;
 }
 
+/*
+ * Whether this thread may retry `address` on a page already enabled: yes
+ * the first time (the fault was taken while another thread was enabling the
+ * page), no when this thread was told to retry that very address last
+ * time. Then the page's protection is not the region's, and only the
+ * program can have changed it (mprotect: its RELRO made read-only, a guard
+ * page): the access is as genuine a fault as it would be natively, and
+ * retrying it would loop for ever. A full table answers yes.
+ */
+static int first_retry(uint64_t address) {
+	int32_t tid = (int32_t)sys_call0(__NR_gettid);
+	uint32_t slot = ((uint32_t)tid * TID_HASH) % RETRY_SLOTS;
+	for (uint32_t probe = 0; probe < RETRY_SLOTS; probe++, slot = (slot + 1) % RETRY_SLOTS) {
+		struct retried_fault *entry = &private_retries[slot];
+		int32_t owner = __atomic_load_n(&entry->tid, __ATOMIC_ACQUIRE);
+		if (owner == 0) {
+			int32_t empty = 0;
+			if (!__atomic_compare_exchange_n(&entry->tid, &empty, tid, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+				owner = empty;
+			else
+				owner = tid;
+		}
+		if (owner != tid)
+			continue;
+		if (entry->address == address)
+			return 0;
+		entry->address = address;
+		return 1;
+	}
+	return 1;
+}
+
 static void fault_handler(int sig, void *raw_info, void *context) {
 	const struct fault_info *info = raw_info;
 	struct fl_launch_spec *spec = active_spec;
@@ -288,9 +333,10 @@ static void fault_handler(int sig, void *raw_info, void *context) {
 	uint8_t state = __atomic_load_n(&page_states(spec)[region->page_index + (page - region->start) / FL_PAGE_SIZE],
 					__ATOMIC_ACQUIRE);
 	if (state == FL_PAGE_ENABLED) {
-		/* Enabled: either the fault raced the enabling (retry) or the
-		 * access breaks the page's protection (a write to text, say). */
-		if (!access_allowed(region, context))
+		/* Enabled: the fault raced the enabling (retry), or the access
+		 * breaks the page's protection (a write to text, say), or the
+		 * program has changed that protection itself (see first_retry). */
+		if (!access_allowed(region, context) || !first_retry(info->address))
 			genuine(sig, info, context);
 		return;
 	}
@@ -447,14 +493,17 @@ sys_result fl_paging_start(struct fl_launch_spec *spec) {
 	/* Private, not in the spec's shared memory: after a fork, parent and
 	 * child each page their own copy of the address space, so each needs
 	 * its own page states and its own handler stack. Laid out as the
-	 * handler's stack, then the predictor's state, then a byte per page. */
+	 * handler's stack, then the predictor's state, the retried faults, and
+	 * a byte per page. */
 	uint64_t stack_bytes = page_round_up(spec->altstack_size);
-	uint64_t length = stack_bytes + page_round_up(sizeof(struct fl_predictor_state) + spec->demand_pages);
+	uint64_t length = stack_bytes + page_round_up(sizeof(struct fl_predictor_state) +
+						      RETRY_SLOTS * sizeof(struct retried_fault) + spec->demand_pages);
 	sys_result state = sys_mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (state < 0)
 		return state;
 	private_predictor = (struct fl_predictor_state *)((char *)state + stack_bytes);
-	private_page_states = (uint8_t *)(private_predictor + 1);
+	private_retries = (struct retried_fault *)(private_predictor + 1);
+	private_page_states = (uint8_t *)(private_retries + RETRY_SLOTS);
 	if (spec->policy == FL_POLICY_DEMAND) {
 		/* dpager starts with the entry point's page and nothing else. */
 		const struct fl_region *region = fl_find_region(spec, spec->entry);

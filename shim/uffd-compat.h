@@ -16,7 +16,7 @@
 #endif
 
 #ifndef UFFDIO_POISON
-#define _UFFDIO_POISON (0x0A)
+#define _UFFDIO_POISON (0x08)
 struct uffdio_poison {
 	struct uffdio_range range;
 	__u64 mode;

@@ -10,9 +10,12 @@ import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts"
 import { launch, type PagerName } from "./launch.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { toReport } from "./report.ts";
-import { endWithSignal, sendSignal } from "./shim.ts";
+import { ShimError, endWithSignal, sendSignal } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
 import packageJson from "../package.json" with { type: "json" };
+
+/** kill(2)'s answer when the process is gone. */
+const ESRCH = 3;
 
 /** Signals ignored in this process now (/proc/self/status SigIgn): before
  * the pager installs anything, these are what Bun's parent left ignored,
@@ -62,19 +65,34 @@ async function main(args: string[]): Promise<number> {
   const watch = (signal: "SIGINT" | "SIGTERM" | "SIGHUP", action: () => void) => {
     if (!inherited.has(osConstants.signals[signal])) process.on(signal, action);
   };
+  // The child may have ended an instant ago (its exit not yet reaped):
+  // then there is nobody to pass the signal to, which is no error.
   const forward = (signal: "SIGTERM" | "SIGHUP") => () => {
-    if (child > 0) sendSignal(child, osConstants.signals[signal]);
+    if (child <= 0) return;
+    try {
+      sendSignal(child, osConstants.signals[signal]);
+    } catch (error) {
+      if (!(error instanceof ShimError && error.errno === ESRCH)) throw error;
+    }
   };
   watch("SIGINT", () => {});
   watch("SIGTERM", forward("SIGTERM"));
   watch("SIGHUP", forward("SIGHUP"));
 
   const traceFd = line.trace === null ? -1 : openSync(line.trace, "w");
+  // Notes known before the program starts (a set-user-ID bit that gives no
+  // privilege) are said then, so they come before anything the program says.
+  const noted = new Set<string>();
+  const note = (text: string) => {
+    noted.add(text);
+    say(`${line.pager}: note: ${text}`);
+  };
   let outcome;
   try {
     outcome = await launch(line.argv, {
       pager: line.pager,
       log: line.quiet ? null : say,
+      note: line.quiet ? null : note,
       traceFd,
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
@@ -90,7 +108,9 @@ async function main(args: string[]): Promise<number> {
   child = 0;
   if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
-  for (const difference of outcome.differences) if (!line.quiet && difference !== outcome.unseenFault) say(`${line.pager}: note: ${difference}`);
+  for (const difference of outcome.differences) {
+    if (!line.quiet && difference !== outcome.unseenFault && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
+  }
   if (outcome.signalNumber !== null) {
     process.removeAllListeners("SIGINT");
     process.removeAllListeners("SIGTERM");

@@ -2,6 +2,13 @@
  * Errors a user can cause by what they hand a pager. Each carries the shells'
  * exit code (127: not found, 126: found but cannot be run) and the errno the
  * kernel's execve would have returned for the same file.
+ *
+ * Some files execve accepts and only then fails to load: it has already
+ * passed its point of no return (the old program is gone), so it cannot
+ * return the errno and ends the new process with SIGSEGV instead. faultline
+ * refuses those before it forks, with the errno that names the kernel's
+ * reason, and says what the kernel would have done. A few refusals are
+ * faultline's own limits, where the kernel would run the file; they say so.
  */
 
 export const EXIT_NOT_FOUND = 127;
@@ -9,19 +16,63 @@ export const EXIT_CANNOT_RUN = 126;
 /** Usage errors of the command line itself (bad option, no program). */
 export const EXIT_USAGE = 2;
 
-export type Errno = "ENOENT" | "EACCES" | "ENOEXEC" | "EINVAL" | "ELIBBAD" | "E2BIG" | "ENOMEM" | "EPERM" | "EFAULT" | "EEXIST" | "EIO" | "ENOTDIR" | "ELOOP" | "ENAMETOOLONG";
+export type Errno =
+  | "ENOENT"
+  | "EACCES"
+  | "ENOEXEC"
+  | "EINVAL"
+  | "ELIBBAD"
+  | "E2BIG"
+  | "ENOMEM"
+  | "EPERM"
+  | "EFAULT"
+  | "EEXIST"
+  | "EIO"
+  | "EOVERFLOW"
+  | "ENOTDIR"
+  | "ELOOP"
+  | "ENAMETOOLONG";
+
+/** What the kernel does with the same file: execve returns this errno
+ * ("execve"); execve fails past its point of no return and the process dies
+ * of SIGSEGV ("after-exec"); or the kernel would run it, and the refusal is
+ * a limit of faultline's ("runs"). */
+export type KernelVerdict = "execve" | "after-exec" | "runs";
+
+const KERNEL_NOTE: Record<KernelVerdict, string> = {
+  execve: "",
+  "after-exec": "; the kernel would start it and kill it with SIGSEGV",
+  runs: "; a limit of faultline's: the kernel would run it",
+};
+
+/**
+ * Text as it can be shown in one line on a terminal: control characters
+ * (C0, DEL and C1) are written as escapes. A file name can hold any byte
+ * but the NUL and the slash, and a crafted PT_INTERP names whatever its
+ * author likes: a newline would break the one-line verdict, an escape
+ * sequence would talk to the terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\t") return "\\t";
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
+}
 
 export class LoadError extends Error {
   override name = "LoadError";
+  readonly exitCode: number;
   constructor(
     /** The file the verdict is about. */
     readonly file: string,
     /** Why, in a few words, without the file name. */
     readonly reason: string,
     readonly errno: Errno,
-    readonly exitCode: number = errno === "ENOENT" ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN,
+    readonly kernel: KernelVerdict = "execve",
   ) {
-    super(`${file}: ${reason} (${errno})`);
+    super(`${printable(file)}: ${printable(reason)} (${errno}${KERNEL_NOTE[kernel]})`);
+    this.exitCode = errno === "ENOENT" ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
   }
 }
 

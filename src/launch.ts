@@ -11,9 +11,9 @@ import { closeSync } from "node:fs";
 import { basename } from "node:path";
 import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
-import { PAGE_SIZE, parseElf, type ElfImage } from "./elf.ts";
-import { LoadError } from "./errors.ts";
-import { DEFAULT_STACK_LIMIT, readMachineFacts, type MachineFacts } from "./machine.ts";
+import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
+import { LoadError, printable } from "./errors.ts";
+import { DEFAULT_STACK_LIMIT, readMachineFacts, readMemoryFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { forkAndLaunch, mapKept, shimExtent, unmapKept, userfaultfdAvailable, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
@@ -40,6 +40,11 @@ const BUN_IGNORED_SIGNALS = [osConstants.signals.SIGPIPE, osConstants.signals.SI
 /** Upper bound of the stack image's bytes besides the strings: the random
  * gap, platform string, random bytes, padding and a page of slack. */
 const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
+/** st_mode bits: set-user-ID, set-group-ID, and group execute permission
+ * (without which set-group-ID means mandatory locking, not a new group). */
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o010;
 
 /** The paging policy each pager runs. */
 export const POLICY_OF: Record<PagerName, Policy> = { apager: "eager", dpager: "demand", hpager: "hybrid" };
@@ -74,6 +79,10 @@ export interface LaunchOptions {
   faultLogFd?: number;
   /** Called with the child's pid once it is running. */
   onStart?: (pid: number) => void;
+  /** Called before the program starts with each way the run will differ
+   * from a kernel-started one that is known by then (a set-user-ID bit that
+   * gives no privilege). The same text is in the outcome's `differences`. */
+  note?: ((text: string) => void) | null;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
@@ -93,13 +102,19 @@ export interface Mapping {
 /** The mechanism for a demand-paged run: userfaultfd where the kernel
  * allows it (auto), or as asked; asking for userfaultfd where it is not
  * available is an error rather than a silent change of mechanism. */
-function choosePaging(choice: PagingChoice, file: string): Mechanism {
+function choosePaging(choice: PagingChoice, file: string, plan: Plan, minAddress: number): Mechanism {
   if (choice === "signal") return "signal";
   const available = userfaultfdAvailable();
   if (choice === "userfaultfd" && !available) {
     throw new LoadError(file, "userfaultfd paging is not available here (it needs CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1 with fork events allowed); use --paging signal", "EPERM");
   }
-  return available ? "userfaultfd" : "signal";
+  // The kernel serves no userfaultfd range below vm.mmap_min_addr (a program
+  // mapped there by root): such a program is paged by the SIGSEGV handler.
+  const low = plan.regions.some((r) => r.demand && r.start < minAddress);
+  if (choice === "userfaultfd" && low) {
+    throw new LoadError(file, `userfaultfd cannot page memory below vm.mmap_min_addr (${minAddress}); use --paging signal`, "EINVAL");
+  }
+  return available && !low ? "userfaultfd" : "signal";
 }
 
 export interface LaunchOutcome {
@@ -211,7 +226,7 @@ function regionMappings(plan: Plan, program: string, interpreter: string | null)
     size: r.length,
     offset: r.offset,
     prot: r.prot,
-    source: r.offset === null ? `anon=bss(${r.file === "program" ? basename(program) : basename(interpreter ?? "")})` : `file=${r.file === "program" ? program : interpreter}`,
+    source: printable(r.offset === null ? `anon=bss(${r.file === "program" ? basename(program) : basename(interpreter ?? "")})` : `file=${r.file === "program" ? program : interpreter}`),
     demand: r.demand,
   }));
 }
@@ -225,6 +240,20 @@ function describeFailure(file: string, status: LaunchStatus, exit: ChildExit): L
   const errno = errnoName(status.error);
   const detail = status.stage === 7 || status.stage === 8 || status.stage === 9 ? ` (region ${status.detail})` : status.detail ? ` (${hex(status.detail)})` : "";
   return new LoadError(file, `the loader failed while ${stage}${detail}: ${errno}`, errno === "EEXIST" ? "EEXIST" : "ENOMEM");
+}
+
+/**
+ * What set-user-ID and set-group-ID bits would give natively and a pager
+ * does not: the program runs with the caller's own IDs, as the kernel runs
+ * it from a nosuid mount. null when the bits would change nothing (none set,
+ * or they name the caller's own IDs).
+ */
+export function ignoredPrivilege(file: Pick<OpenedFile, "path" | "mode" | "uid" | "gid">, euid: number, egid: number): string | null {
+  const setuid = (file.mode & S_ISUID) !== 0 && file.uid !== euid;
+  const setgid = (file.mode & (S_ISGID | S_IXGRP)) === (S_ISGID | S_IXGRP) && file.gid !== egid;
+  if (!setuid && !setgid) return null;
+  const bits = [setuid ? `set-user-ID (uid ${file.uid})` : null, setgid ? `set-group-ID (gid ${file.gid})` : null].filter((b) => b !== null).join(" and ");
+  return `${printable(file.path)} is ${bits}; it runs with your own user and group IDs, as from a nosuid mount: a pager gains no privilege`;
 }
 
 /** Run argv under a pager and report how it ended. Rejects with a LoadError
@@ -256,7 +285,13 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
       opened.push(interpreter);
       interpreterImage = parseElf(interpreter.path, interpreter.head, interpreter.size, "interpreter");
     }
-    return await runPlanned(pager, programArgv, execfn, image, interpreterImage, opened, options);
+    // Everything execve checks before its point of no return has passed;
+    // what the kernel would meet after it, mapping the program and then the
+    // interpreter, is refused now.
+    requireLoadable(image);
+    if (interpreterImage) requireLoadable(interpreterImage);
+    const notes = [ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0)].filter((n) => n !== null);
+    return await runPlanned(pager, programArgv, execfn, image, interpreterImage, opened, notes, options);
   } finally {
     for (const file of opened) closeSync(file.fd);
   }
@@ -269,6 +304,7 @@ async function runPlanned(
   image: ElfImage,
   interpreterImage: ElfImage | null,
   files: OpenedFile[],
+  notes: string[],
   options: LaunchOptions,
 ): Promise<LaunchOutcome> {
   const facts = machineFacts();
@@ -276,6 +312,8 @@ async function runPlanned(
   const envp = Object.entries(options.env ?? process.env)
     .filter((entry): entry is [string, string] => entry[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
+  // The stack's reach, kept clear of the plan, assumes the kernel's default
+  // when RLIMIT_STACK is unlimited; the E2BIG limit takes it as it is.
   const stackLimit = facts.stackLimit ?? DEFAULT_STACK_LIMIT;
 
   const encoder = new TextEncoder();
@@ -287,13 +325,14 @@ async function runPlanned(
   const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
   const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
   const keptBound = facts.specialMappings.length + 3;
-  const mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file);
   const length = specLength({
     keptCount: keptBound,
     regionCount: regionBound,
     auxvEntries: auxvBound,
     stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
-    eventRing: mechanism === "signal",
+    // The mechanism is chosen once the plan is known; room for the SIGSEGV
+    // mechanism's event ring is kept either way (untouched, it costs nothing).
+    eventRing: policy !== "eager",
   });
   const memory = acquireKept(length);
   try {
@@ -304,12 +343,19 @@ async function runPlanned(
       ...facts.specialMappings,
     ]);
     const stackReach: AddressRange = { start: facts.stackTop - stackLimit - STACK_GUARD_GAP, end: facts.stackTop, name: "stack" };
+    const memoryFacts = readMemoryFacts();
+    const vdso = facts.specialMappings.find((m) => m.name === "[vdso]");
     const plan = planLoad(image, interpreterImage, {
       policy,
       kept: [...kept, stackReach],
-      minAddress: facts.mmapMinAddress,
+      minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
       random,
+      commit: memoryFacts.commit,
+      ...(vdso ? { topDownStart: vdso.end } : {}),
+      // Populated pages must fit; dpager's are mapped when touched.
+      ...(policy === "demand" ? {} : { available: memoryFacts.available }),
     });
+    const mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file, plan, facts.mmapMinAddress);
     const random16 = new Uint8Array(16);
     crypto.getRandomValues(random16);
     const stack: StackImage = buildStack({
@@ -326,7 +372,7 @@ async function runPlanned(
         programEntry: plan.programEntry,
       }),
       alignGap: random(STACK_ALIGN_RANDOM_BYTES),
-      stackLimit,
+      stackLimit: facts.stackLimit ?? Infinity,
     });
     const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
     encodeSpec(
@@ -371,34 +417,37 @@ async function runPlanned(
     mappings.push({ address: stack.mappingStart, size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
     if (options.log) for (const m of mappings) options.log(mappingLine(pager, m, m.demand));
 
+    for (const note of notes) options.note?.(note);
     const started = performance.now();
     const pid = forkAndLaunch(memory.address);
     options.onStart?.(pid);
     const exit = await waitForExit(pid, memory.address, {
       logFd: options.log ? (options.faultLogFd ?? 2) : -1,
       traceFd: options.traceFd ?? -1,
-      labels: [pager, image.file, interpreterImage?.file ?? ""],
+      labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
     });
     const wallMs = performance.now() - started;
     const status = readStatus(memory.view);
     if (!status.launched) throw describeFailure(image.file, status, exit);
 
     const signalNumber = exit.waitStatus & 0x7f;
-    const differences: string[] = [];
+    const differences: string[] = [...notes];
     if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe Bun`);
     else if (status.exeError && status.exeError !== EBUSY) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
     if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
     if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === 12 ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended with SIGSEGV`);
     if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
-    // A demand-paged program that died of SIGSEGV or SIGBUS without the
-    // pager's handler seeing any genuine fault died of a fault the handler
-    // never saw: the program had SIGSEGV blocked (glibc does, inside
+    // A demand-paged program that died of SIGSEGV without the pager's
+    // handler seeing any genuine fault died of a fault the handler never
+    // saw: the program had SIGSEGV blocked (glibc does, inside
     // pthread_create, fork and abort, which a static program runs from pages
     // the pager demand-pages), or had installed a handler of its own. Both
-    // are known limits of a signal-based pager.
+    // are known limits of a signal-based pager. SIGBUS is never the pager's
+    // doing (its handler takes SIGSEGV only): it is a page past the end of
+    // the file, touched, as it would be natively.
     const unseenFault =
-      mechanism === "signal" && status.pagesEnabled > 0 && status.genuineFaults === 0 && (signalNumber === osConstants.signals.SIGSEGV || signalNumber === osConstants.signals.SIGBUS)
-        ? `${image.file} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
+      mechanism === "signal" && status.pagesEnabled > 0 && status.genuineFaults === 0 && signalNumber === osConstants.signals.SIGSEGV
+        ? `${printable(image.file)} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
         : null;
     if (unseenFault) differences.push(unseenFault);
     const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);

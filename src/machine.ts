@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseAuxv } from "./auxv.ts";
-import type { AddressRange } from "./plan.ts";
+import type { AddressRange, CommitRule } from "./plan.ts";
 import type { AuxvEntry } from "./stack.ts";
 
 /** One line of /proc/PID/maps. */
@@ -43,6 +43,21 @@ export function parseStackLimit(limits: string): number | null {
 
 /** personality(2) flag that turns address randomization off (setarch -R). */
 const ADDR_NO_RANDOMIZE = 0x0040000;
+/** The capability that lets a process map pages below vm.mmap_min_addr. */
+const CAP_SYS_RAWIO = 17;
+
+/** Whether the effective capabilities in /proc/PID/status include `capability`. */
+export function hasCapability(status: string, capability: number): boolean {
+  const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return match !== null && ((BigInt(`0x${match[1]}`) >> BigInt(capability)) & 1n) === 1n;
+}
+
+/** /proc/meminfo's figures, in bytes (its "kB" are KiB). */
+export function parseMeminfo(text: string): Map<string, number> {
+  const figures = new Map<string, number>();
+  for (const match of text.matchAll(/^(\w+):\s+(\d+)(?: kB)?$/gm)) figures.set(match[1]!, Number(match[2]) * (match[0].endsWith("kB") ? 1024 : 1));
+  return figures;
+}
 
 export interface MachineFacts {
   auxvTemplate: AuxvEntry[];
@@ -53,7 +68,17 @@ export interface MachineFacts {
   /** RLIMIT_STACK, null when unlimited. */
   stackLimit: number | null;
   mmapMinAddress: number;
+  /** The kernel lets this process map below mmap_min_addr (CAP_SYS_RAWIO,
+   * which root has): then a program may load at address 0. */
+  mayMapLowPages: boolean;
   randomize: boolean;
+}
+
+/** Memory figures that change from one launch to the next. */
+export interface MemoryFacts {
+  commit: CommitRule;
+  /** MemAvailable: what populating pages before the jump may take. */
+  available: number;
 }
 
 const SPECIAL_MAPPINGS = new Set(["[vvar]", "[vvar_vclock]", "[vdso]"]);
@@ -74,6 +99,20 @@ export function readMachineFacts(): MachineFacts {
     stackTop: stack.end,
     stackLimit: parseStackLimit(readFileSync("/proc/self/limits", "utf8")),
     mmapMinAddress: Number(readFileSync("/proc/sys/vm/mmap_min_addr", "utf8").trim()),
+    mayMapLowPages: hasCapability(readFileSync("/proc/self/status", "utf8"), CAP_SYS_RAWIO),
     randomize: randomizeSetting > 0 && (personality & ADDR_NO_RANDOMIZE) === 0,
+  };
+}
+
+export function readMemoryFacts(): MemoryFacts {
+  const meminfo = parseMeminfo(readFileSync("/proc/meminfo", "utf8"));
+  const figure = (name: string) => meminfo.get(name) ?? 0;
+  return {
+    commit: {
+      overcommit: Number(readFileSync("/proc/sys/vm/overcommit_memory", "utf8").trim()),
+      ramAndSwap: figure("MemTotal") + figure("SwapTotal"),
+      commitFree: figure("CommitLimit") - figure("Committed_AS"),
+    },
+    available: meminfo.get("MemAvailable") ?? figure("MemFree"),
   };
 }

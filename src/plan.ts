@@ -9,7 +9,7 @@
  * interpreter at a bias of its own, and the brk just past the program.
  */
 import { LoadError } from "./errors.ts";
-import { PAGE_SIZE, PF_R, PF_W, PF_X, USER_ADDRESS_LIMIT, isPowerOfTwo, programHeaderAddress, type ElfImage, type Segment } from "./elf.ts";
+import { PAGE_SIZE, PF_R, PF_W, PF_X, USER_ADDRESS_LIMIT, programHeaderAddress, type ElfImage, type Segment } from "./elf.ts";
 
 export const PROT_READ = 1;
 export const PROT_WRITE = 2;
@@ -108,11 +108,13 @@ export function protectionOf(flags: number): number {
   return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) | (flags & PF_X ? PROT_EXEC : 0);
 }
 
-/** The largest power-of-two p_align among the loads, at least a page
- * (binfmt_elf's maximum_alignment ignores the others). */
+/** The largest p_align among the loads, at least a page, as binfmt_elf's
+ * maximum_alignment computes it: Segment.align is already 0 where p_align
+ * is not a power of two, which the kernel ignores, and exact where it is
+ * (every power of two up to 2^63 is a double). */
 export function maximumAlignment(segments: readonly Segment[]): number {
   let alignment = PAGE_SIZE;
-  for (const s of segments) if (isPowerOfTwo(s.align) && s.align > alignment) alignment = s.align;
+  for (const s of segments) if (s.align > alignment) alignment = s.align;
   return alignment;
 }
 
@@ -120,11 +122,49 @@ function alignDown(n: number, alignment: number): number {
   return n - (n % alignment);
 }
 
-/** The bytes a placed image spans, from its first page to its last. */
+/** The bytes a placed image spans, from its lowest page to its highest, as
+ * total_mapping_size measures it (segments need not be sorted). */
 export function imageExtent(image: ElfImage, bias: number): { start: number; end: number } {
-  const first = image.segments[0]!;
-  const last = image.segments[image.segments.length - 1]!;
-  return { start: pageDown(first.vaddr + bias), end: pageUp(last.vaddr + last.memsz + bias) };
+  let start = Infinity;
+  let end = -Infinity;
+  for (const s of image.segments) {
+    start = Math.min(start, pageDown(s.vaddr + bias));
+    end = Math.max(end, pageUp(s.vaddr + s.memsz + bias));
+  }
+  return { start, end };
+}
+
+/** A region cut down to [start, end): its file offset moves with its start,
+ * and its zeroed tail stays only if it is still inside. */
+function trimmed(region: Region, start: number, end: number): Region {
+  return {
+    ...region,
+    start,
+    length: end - start,
+    offset: region.offset === null ? null : region.offset + (start - region.start),
+    zeroFrom: region.zeroFrom >= start && region.zeroFrom < end ? region.zeroFrom : 0,
+  };
+}
+
+/**
+ * Lay `region` over `regions` (sorted, disjoint) as a later MAP_FIXED
+ * mapping lands on earlier ones: whatever it covers is cut away, splitting a
+ * region it lands in the middle of. Returns the regions sorted by start.
+ */
+export function overlay(regions: readonly Region[], region: Region): Region[] {
+  const end = region.start + region.length;
+  const result: Region[] = [];
+  for (const r of regions) {
+    const rEnd = r.start + r.length;
+    if (rEnd <= region.start || r.start >= end) {
+      result.push(r);
+      continue;
+    }
+    if (r.start < region.start) result.push(trimmed(r, r.start, region.start));
+    if (rEnd > end) result.push(trimmed(r, end, rEnd));
+  }
+  result.push(region);
+  return result.sort((a, b) => a.start - b.start);
 }
 
 /**
@@ -134,22 +174,13 @@ export function imageExtent(image: ElfImage, bias: number): { start: number; end
  * anonymous pages for the rest of the bss. Those are read-write whatever the
  * segment says (vm_brk_flags), executable if the segment is.
  *
- * Where two segments share a page the later one wins, as the kernel's
- * MAP_FIXED mapping of the later segment replaces the page.
+ * Segments are mapped in the order of the program header table, each over
+ * what is already there: Linux neither sorts them nor refuses overlaps, and
+ * its MAP_FIXED mapping of a later segment replaces the pages under it (so
+ * where two segments share a page, the later one gets it).
  */
 export function regionsForImage(image: ElfImage, bias: number, file: FileRole, policy: Policy): Region[] {
-  const regions: Region[] = [];
-  const push = (region: Region) => {
-    while (regions.length > 0) {
-      const previous = regions[regions.length - 1]!;
-      if (previous.start + previous.length <= region.start) break;
-      previous.length = region.start - previous.start;
-      if (previous.zeroFrom >= previous.start + previous.length) previous.zeroFrom = 0;
-      if (previous.length > 0) break;
-      regions.pop();
-    }
-    regions.push(region);
-  };
+  let regions: Region[] = [];
   for (const segment of image.segments) {
     const prot = protectionOf(segment.flags);
     const start = segment.vaddr + bias;
@@ -158,7 +189,7 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
       const fileEnd = start + segment.filesz;
       const mappedEnd = pageUp(fileEnd);
       const zeroTail = segment.memsz > segment.filesz && (segment.flags & PF_W) !== 0 && fileEnd !== mappedEnd;
-      push({
+      regions = overlay(regions, {
         start: pageDown(start),
         length: mappedEnd - pageDown(start),
         offset: pageDown(segment.offset),
@@ -173,7 +204,7 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
     }
     const memoryEnd = pageUp(start + segment.memsz);
     if (segment.memsz > segment.filesz && memoryEnd > anonymousStart) {
-      push({
+      regions = overlay(regions, {
         start: anonymousStart,
         length: memoryEnd - anonymousStart,
         offset: null,
@@ -197,21 +228,25 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** Refuse an image whose pages would land on memory the loader keeps, or
- * below vm.mmap_min_addr; the message names both ranges. */
+/**
+ * Refuse an image whose pages would lie below vm.mmap_min_addr or beyond
+ * the user address space (the kernel's mmap fails there, past execve's point
+ * of no return), or land on memory the loader keeps (faultline's own limit:
+ * natively nothing is there); the message names both ranges. `minAddress` is
+ * 0 for a caller the kernel lets map low pages (CAP_SYS_RAWIO).
+ */
 export function checkPlacement(image: ElfImage, bias: number, kept: readonly AddressRange[], minAddress: number): void {
-  const extent = imageExtent(image, bias);
+  // A PT_LOAD with no memory maps nothing (elf_load), wherever it says it is.
+  const mapping = { ...image, segments: image.segments.filter((s) => s.memsz > 0) };
+  if (mapping.segments.length === 0) return;
+  const extent = imageExtent(mapping, bias);
   if (extent.start < minAddress) {
-    throw new LoadError(
-      image.file,
-      `segments at ${hex(extent.start)}-${hex(extent.end)} lie below vm.mmap_min_addr (${hex(minAddress)})`,
-      "EPERM",
-    );
+    throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie below vm.mmap_min_addr (${hex(minAddress)})`, "EPERM", "after-exec");
   }
   if (extent.end > USER_ADDRESS_LIMIT) {
-    throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie beyond the user address space`, "ENOMEM");
+    throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie beyond the user address space`, "ENOMEM", "after-exec");
   }
-  for (const segment of image.segments) {
+  for (const segment of mapping.segments) {
     const range = { start: pageDown(segment.vaddr + bias), end: pageUp(segment.vaddr + segment.memsz + bias) };
     for (const k of kept) {
       if (overlaps(range, k)) {
@@ -219,15 +254,20 @@ export function checkPlacement(image: ElfImage, bias: number, kept: readonly Add
           image.file,
           `PT_LOAD ${segment.index} at ${hex(range.start)}-${hex(range.end)} would overlap the loader's ${k.name} at ${hex(k.start)}-${hex(k.end)}`,
           "EEXIST",
+          "runs",
         );
       }
     }
   }
 }
 
-/** Pick a page-aligned start for `size` bytes in [low, high) aligned to
- * `alignment`, clear of `avoid`: randomly when random is not noRandomness,
- * else the highest fitting slot. */
+function alignUp(n: number, alignment: number): number {
+  return alignDown(n + alignment - 1, alignment);
+}
+
+/** Pick a start for `size` bytes in [low, high) aligned to `alignment`, clear
+ * of `avoid`: randomly when random is not noRandomness, else the highest
+ * fitting slot; null when no aligned slot fits. */
 export function chooseFreeStart(
   size: number,
   alignment: number,
@@ -236,17 +276,18 @@ export function chooseFreeStart(
   avoid: readonly { start: number; end: number }[],
   random: Random,
 ): number | null {
-  const slots = Math.floor((high - size - low) / alignment);
+  const first = alignUp(low, alignment);
+  const slots = Math.floor((high - size - first) / alignment);
   if (slots < 0) return null;
   const fits = (start: number) => !avoid.some((a) => overlaps({ start, end: start + size }, a));
   const tries = random === noRandomness ? 0 : 64;
   for (let i = 0; i < tries; i++) {
-    const start = low + random(slots + 1) * alignment;
+    const start = first + random(slots + 1) * alignment;
     if (fits(start)) return start;
   }
   // Deterministic fallback: walk down from the top, skipping past obstacles.
   let start = alignDown(high - size, alignment);
-  while (start >= low) {
+  while (start >= first) {
     const obstacle = avoid.find((a) => overlaps({ start, end: start + size }, a));
     if (!obstacle) return start;
     start = alignDown(obstacle.start - size, alignment);
@@ -257,65 +298,178 @@ export function chooseFreeStart(
 /**
  * Choose the program's load bias. ET_EXEC loads where it says (bias 0).
  * ET_DYN with an interpreter (PIE) goes at ELF_ET_DYN_BASE plus the kernel's
- * mmap randomness; without one (static-pie, or ld.so run directly) it goes
- * where mmap would put it, high in the address space.
+ * mmap randomness, aligned down to its largest p_align, where its first
+ * PT_LOAD in table order lands (as load_elf_binary computes the bias);
+ * without one (static-pie, or ld.so run directly) it goes where mmap would
+ * put it, high in the address space. An alignment larger than that window
+ * is applied as the kernel applies it: by rounding the address down (to 0,
+ * for an absurd one), and the placement checks judge the result.
  */
-export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
+export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random, topDownStart?: number): number {
   if (image.type === "exec") return 0;
   const first = image.segments[0]!;
   const alignment = maximumAlignment(image.segments);
   const extent = imageExtent(image, 0);
   const size = extent.end - extent.start;
+  const hugeAlignment = alignment > HIGH_WINDOW_END - HIGH_WINDOW_START;
   if (image.interpreter !== null) {
-    const base = alignDown(ET_DYN_BASE + random(MMAP_RANDOM_PAGES) * PAGE_SIZE, alignment);
-    const clear = !avoid.some((a) => overlaps({ start: base, end: base + size }, a));
-    if (clear) return base - pageDown(first.vaddr);
+    const bias = alignDown(ET_DYN_BASE + random(MMAP_RANDOM_PAGES) * PAGE_SIZE, alignment) - pageDown(first.vaddr);
+    const clear = !avoid.some((a) => overlaps({ start: extent.start + bias, end: extent.end + bias }, a));
+    if (clear || hugeAlignment) return bias;
   }
+  if (hugeAlignment) return alignDown(Math.max(0, HIGH_WINDOW_END - size), alignment) - extent.start;
+  const topDown = alignment === PAGE_SIZE ? topDownPlace(extent, avoid, topDownStart) : null;
+  if (topDown !== null) return topDown;
   const start = chooseFreeStart(size, alignment, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
-  if (start === null) throw new LoadError(image.file, "no room in the address space for the program", "ENOMEM");
-  return start - pageDown(first.vaddr);
+  if (start === null) throw new LoadError(image.file, `no room in the address space for the program's ${hex(size)} bytes`, "ENOMEM", "after-exec");
+  return start - extent.start;
 }
 
-export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): number {
-  const first = image.segments[0]!;
-  const extent = imageExtent(image, 0);
-  const size = extent.end - extent.start;
+/**
+ * The bias that puts an image where the kernel's top-down mmap puts one it
+ * may place anywhere, relative to the vDSO: the kernel maps such an image
+ * (an interpreter, a static-pie program) first, at the top of the mmap
+ * area, then the vDSO directly below it. `topDownStart` is that spot here:
+ * the end of this process's vDSO. A stray pointer then meets the same
+ * neighbours as natively (the kernel's [vvar] pages, say, which give SIGBUS).
+ * null when there is no such spot or something is in the way.
+ */
+function topDownPlace(extent: { start: number; end: number }, avoid: readonly AddressRange[], topDownStart: number | undefined): number | null {
+  if (topDownStart === undefined) return null;
+  const placed = { start: topDownStart, end: topDownStart + extent.end - extent.start };
+  if (placed.end > USER_ADDRESS_LIMIT || avoid.some((a) => overlaps(placed, a))) return null;
+  return topDownStart - extent.start;
+}
+
+/** The interpreter's bias: ET_EXEC at its own addresses; ET_DYN where mmap
+ * would put it (above the vDSO, else somewhere high). load_elf_interp
+ * ignores p_align. */
+export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random, topDownStart?: number): number {
   if (image.type === "exec") return 0;
-  const start = chooseFreeStart(size, maximumAlignment(image.segments), HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
-  if (start === null) throw new LoadError(image.file, "no room in the address space for the interpreter", "ENOMEM");
-  return start - pageDown(first.vaddr);
+  const extent = imageExtent(image, 0);
+  const topDown = topDownPlace(extent, avoid, topDownStart);
+  if (topDown !== null) return topDown;
+  const start = chooseFreeStart(extent.end - extent.start, PAGE_SIZE, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
+  if (start === null) throw new LoadError(image.file, "no room in the address space for the interpreter", "ENOMEM", "runs");
+  return start - extent.start;
+}
+
+/**
+ * How the kernel commits memory to a new mapping (vm.overcommit_memory),
+ * which decides whether a huge bss can be loaded at all. In mode 0 one
+ * request may not exceed RAM and swap together; in mode 2 all of them may not
+ * exceed what the commit limit leaves (less the kernel's small reserves,
+ * which this ignores); mode 1 grants everything.
+ */
+export interface CommitRule {
+  overcommit: number;
+  /** MemTotal + SwapTotal, in bytes. */
+  ramAndSwap: number;
+  /** CommitLimit - Committed_AS, in bytes. */
+  commitFree: number;
+}
+
+/** One mapping the kernel charges while it loads an image: a writable
+ * segment's file pages (a private writable mapping is charged whole) and
+ * every bss (vm_brk_flags). */
+interface CommitRequest {
+  segment: number;
+  what: string;
+  bytes: number;
+}
+
+export function commitRequests(image: ElfImage): CommitRequest[] {
+  const requests: CommitRequest[] = [];
+  for (const s of image.segments) {
+    if (s.filesz > 0 && s.flags & PF_W) requests.push({ segment: s.index, what: "file pages", bytes: pageUp((s.vaddr % PAGE_SIZE) + s.filesz) });
+    const anonymousStart = s.filesz > 0 ? pageUp(s.vaddr + s.filesz) : pageDown(s.vaddr);
+    const anonymousEnd = pageUp(s.vaddr + s.memsz);
+    if (s.memsz > s.filesz && anonymousEnd > anonymousStart) requests.push({ segment: s.index, what: "bss", bytes: anonymousEnd - anonymousStart });
+  }
+  return requests;
+}
+
+/** Refuse an image whose memory the kernel would not commit (ENOMEM, past
+ * the point of no return); `committed` is what earlier images took. */
+export function checkCommit(image: ElfImage, rule: CommitRule, committed = 0): number {
+  for (const request of commitRequests(image)) {
+    committed += request.bytes;
+    const what = `PT_LOAD ${request.segment}: its ${request.what} (${hex(request.bytes)} bytes)`;
+    if (rule.overcommit === 0 && request.bytes > rule.ramAndSwap) {
+      throw new LoadError(image.file, `${what} exceed RAM and swap together (${hex(rule.ramAndSwap)} bytes), the most the kernel commits at once`, "ENOMEM", "after-exec");
+    }
+    if (rule.overcommit === 2 && committed > rule.commitFree) {
+      throw new LoadError(image.file, `${what} exceed the memory left to commit (${hex(rule.commitFree)} bytes under vm.overcommit_memory 2)`, "ENOMEM", "after-exec");
+    }
+  }
+  return committed;
+}
+
+/** Refuse a plan whose pages populated before the jump would not fit in
+ * the memory available: the kernel maps a bss lazily and would run the
+ * program; populating it whole would stall the machine or wake the OOM
+ * killer instead. */
+export function checkPopulation(plan: Plan, available: number): void {
+  const bytes = plan.regions.reduce((n, r) => n + (r.populate ? r.length : 0), 0);
+  if (bytes > available) {
+    throw new LoadError(
+      plan.program.image.file,
+      `populating ${hex(bytes)} bytes before the program starts would exceed the ${hex(available)} bytes of memory available; dpager maps pages only when they are touched`,
+      "ENOMEM",
+      "runs",
+    );
+  }
 }
 
 export interface PlanOptions {
   policy: Policy;
   /** Ranges the loader keeps (shim, spec memory, vDSO, the stack's reach). */
   kept: readonly AddressRange[];
-  /** vm.mmap_min_addr */
+  /** vm.mmap_min_addr, or 0 when the kernel lets the caller map low pages. */
   minAddress: number;
   random: Random;
+  /** The kernel's commit rule; unchecked when absent. */
+  commit?: CommitRule;
+  /** Bytes of memory available for populated pages; unchecked when absent. */
+  available?: number;
+  /** Where the kernel's top-down mmap would put an image it may place
+   * anywhere: the end of the vDSO (see topDownPlace). Without it, such
+   * images go somewhere in the high window. */
+  topDownStart?: number;
 }
 
-/** Place the program (and its interpreter) and list every region to map. */
+/**
+ * Place the program (and its interpreter) and list every region to map,
+ * with the kernel's checks in its order: the program's placement and
+ * commitment, the interpreter's, the entry point; then faultline's own limit
+ * on populated memory.
+ */
 export function planLoad(program: ElfImage, interpreter: ElfImage | null, options: PlanOptions): Plan {
   if (program.interpreter !== null && interpreter === null) {
     throw new LoadError(program.file, `needs interpreter ${program.interpreter}, which was not supplied`, "ENOENT");
   }
-  if (interpreter !== null && interpreter.interpreter !== null) {
-    throw new LoadError(interpreter.file, `interpreter names an interpreter of its own (${interpreter.interpreter})`, "ELIBBAD");
-  }
-  const bias = chooseProgramBias(program, options.kept, options.random);
+  const bias = chooseProgramBias(program, options.kept, options.random, options.topDownStart);
   checkPlacement(program, bias, options.kept, options.minAddress);
+  const committed = options.commit ? checkCommit(program, options.commit) : 0;
   const programExtent = imageExtent(program, bias);
-  const regions = regionsForImage(program, bias, "program", options.policy);
+  let regions = regionsForImage(program, bias, "program", options.policy);
 
   let interpreterPlacement: Placement | null = null;
   if (interpreter !== null) {
-    const avoid = [...options.kept, { ...programExtent, name: "program" }];
-    const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random);
+    // An ET_DYN interpreter goes where nothing is; an ET_EXEC one is mapped
+    // MAP_FIXED at its own addresses, over the program if they meet.
+    const avoid = interpreter.type === "dyn" ? [...options.kept, { ...programExtent, name: "program" }] : options.kept;
+    const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random, options.topDownStart);
     checkPlacement(interpreter, interpreterBias, avoid, options.minAddress);
+    if (options.commit) checkCommit(interpreter, options.commit, committed);
     interpreterPlacement = { image: interpreter, bias: interpreterBias };
-    regions.push(...regionsForImage(interpreter, interpreterBias, "interpreter", options.policy));
-    regions.sort((a, b) => a.start - b.start);
+    for (const region of regionsForImage(interpreter, interpreterBias, "interpreter", options.policy)) regions = overlay(regions, region);
+  }
+
+  const entry = interpreterPlacement ? interpreterPlacement.image.entry + interpreterPlacement.bias : program.entry + bias;
+  if (entry >= USER_ADDRESS_LIMIT) {
+    const owner = interpreterPlacement ? interpreterPlacement.image.file : program.file;
+    throw new LoadError(owner, `entry point ${hex(entry)} lies beyond the user address space`, "EINVAL", "after-exec");
   }
 
   // As load_elf_binary computes them: start_data is the highest segment's
@@ -335,11 +489,11 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   }
   if (startCode === Number.MAX_SAFE_INTEGER) startCode = endCode = programExtent.start;
 
-  return {
+  const plan: Plan = {
     program: { image: program, bias },
     interpreter: interpreterPlacement,
     regions,
-    entry: interpreterPlacement ? interpreter!.entry + interpreterPlacement.bias : program.entry + bias,
+    entry,
     programEntry: program.entry + bias,
     programHeaders: programHeaderAddress(program) + bias,
     brk: programExtent.end + options.random(BRK_RANDOM_BYTES / PAGE_SIZE) * PAGE_SIZE,
@@ -349,4 +503,6 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     endData,
     executableStack: program.stackFlags !== null && (program.stackFlags & PF_X) !== 0,
   };
+  if (options.available !== undefined) checkPopulation(plan, options.available);
+  return plan;
 }

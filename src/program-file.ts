@@ -16,6 +16,11 @@ export interface OpenedFile {
   fd: number;
   head: Buffer;
   size: number;
+  /** st_mode, st_uid and st_gid: the set-user-ID and set-group-ID bits and
+   * whose IDs they would confer. */
+  mode: number;
+  uid: number;
+  gid: number;
 }
 
 /** Linux's O_CLOEXEC (not in Node's typed constants): no child Bun spawns
@@ -60,39 +65,59 @@ function codeOf(error: unknown): string {
   return typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : "";
 }
 
-/** Open and read a file to load, with execve's checks: it exists, is a
- * regular file, and is executable (interpreters need only be readable). */
+/** The errno of a failed lookup, as execve's would be, in one line. */
+function lookupError(path: string, role: "program" | "interpreter", error: unknown): LoadError {
+  const code = codeOf(error);
+  if (code === "ENOENT") return new LoadError(path, role === "program" ? "no such file" : "interpreter not found", "ENOENT");
+  if (code === "EACCES") return new LoadError(path, "permission denied (a directory on the path is not searchable)", "EACCES");
+  if (code === "ENOTDIR") return new LoadError(path, "a component of the path is not a directory", "ENOTDIR");
+  if (code === "ELOOP") return new LoadError(path, "too many levels of symbolic links", "ELOOP");
+  if (code === "ENAMETOOLONG") return new LoadError(path, "file name too long", "ENAMETOOLONG");
+  return new LoadError(path, `cannot open: ${code || String(error)}`, "EACCES");
+}
+
+/**
+ * Open and read a file to load, with the checks of execve's open_exec, which
+ * the program and its interpreter both pass: it exists, is a regular file,
+ * and may be executed (an execute bit, even for root, on a mount that allows
+ * it). Then faultline must read it, which the kernel need not: a file that
+ * is executable but not readable runs natively and is refused here.
+ */
 export function openForLoading(path: string, role: "program" | "interpreter"): OpenedFile {
+  let kind;
+  try {
+    kind = statSync(path);
+  } catch (error) {
+    throw lookupError(path, role, error);
+  }
+  if (kind.isDirectory()) throw new LoadError(path, "is a directory", "EACCES");
+  if (!kind.isFile()) throw new LoadError(path, "not a regular file", "EACCES");
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw new LoadError(path, "permission denied (not executable)", "EACCES");
+  }
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | O_CLOEXEC);
   } catch (error) {
-    const code = codeOf(error);
-    if (code === "ENOENT") throw new LoadError(path, role === "program" ? "no such file" : "interpreter not found", "ENOENT");
-    if (code === "EACCES") throw new LoadError(path, "permission denied (not readable)", "EACCES");
-    if (code === "ENOTDIR") throw new LoadError(path, "a component of the path is not a directory", "ENOTDIR");
-    if (code === "ELOOP") throw new LoadError(path, "too many levels of symbolic links", "ELOOP");
-    if (code === "ENAMETOOLONG") throw new LoadError(path, "file name too long", "ENAMETOOLONG");
-    throw new LoadError(path, `cannot open: ${code || String(error)}`, "EACCES");
+    if (codeOf(error) === "EACCES") throw new LoadError(path, "permission denied (not readable; the kernel needs only execute permission)", "EACCES", "runs");
+    throw lookupError(path, role, error);
   }
   try {
     const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw new LoadError(path, "is a directory", "EACCES");
     if (!stat.isFile()) throw new LoadError(path, "not a regular file", "EACCES");
-    if (role === "program") {
-      try {
-        accessSync(path, constants.X_OK);
-      } catch {
-        throw new LoadError(path, "permission denied (not executable)", "EACCES");
-      }
-    }
-    let head = readAt(fd, Math.min(stat.size, FIRST_READ_BYTES), 0);
-    for (let needed = headBytesNeeded(head, stat.size); needed > head.length; needed = headBytesNeeded(head, stat.size)) {
+    // A read that ends early means the file shrank under us: its end is
+    // then where the read ended, and the verdict is about what is there.
+    let size = stat.size;
+    let head = readAt(fd, Math.min(size, FIRST_READ_BYTES), 0);
+    if (head.length < Math.min(size, FIRST_READ_BYTES)) size = head.length;
+    for (let needed = headBytesNeeded(head, size); needed > head.length; needed = headBytesNeeded(head, size)) {
       const more = readAt(fd, needed - head.length, head.length);
-      if (more.length === 0) break; // the file shrank under us; parseElf will say what is missing
       head = Buffer.concat([head, more]);
+      if (head.length < needed) size = head.length;
     }
-    return { path, fd, head, size: stat.size };
+    return { path, fd, head, size, mode: stat.mode, uid: stat.uid, gid: stat.gid };
   } catch (error) {
     closeSync(fd);
     throw error;

@@ -16,43 +16,59 @@ export interface Shebang {
 const isSpaceTab = (c: number | undefined) => c === 0x20 || c === 0x09;
 const isTerminator = (c: number | undefined) => c === 0x20 || c === 0x09 || c === 0;
 
+/** The first index in [from, last] (inclusive, as the kernel's helpers
+ * scan) that is not a space or tab, or -1. */
+function nextNonSpaceTab(buf: Uint8Array, from: number, last: number): number {
+  for (let i = from; i <= last; i++) if (!isSpaceTab(buf[i])) return i;
+  return -1;
+}
+
+/** The first index in [from, last] holding a space, tab or NUL, or -1. */
+function nextTerminator(buf: Uint8Array, from: number, last: number): number {
+  for (let i = from; i <= last; i++) if (isTerminator(buf[i])) return i;
+  return -1;
+}
+
+/** The C string at `from`: up to its NUL, or up to `end` (where the kernel
+ * writes one). */
+function cString(buf: Uint8Array, from: number, end: number): string {
+  const bytes = buf.subarray(from, end);
+  const nul = bytes.indexOf(0);
+  return new TextDecoder().decode(nul >= 0 ? bytes.subarray(0, nul) : bytes);
+}
+
 /**
  * null: not a script (no `#!`). "malformed": a `#!` line the kernel refuses
- * (no interpreter name, or a name cut off by the 256-byte limit).
+ * (ENOEXEC: no interpreter name, or a name cut off by the 256-byte limit).
+ *
+ * binfmt_script's load_script, step for step, on the same buffer: the
+ * file's first 256 bytes, zero-padded when it is shorter. The line ends at
+ * the first newline before any NUL; without one, the name must visibly end
+ * (at a space, tab or NUL) within the buffer, and the line is then its first
+ * 255 bytes. Trailing spaces and tabs go; the name is the first word; the
+ * argument is everything after the blanks that follow it, spaces included,
+ * up to the end of the line or a NUL. A name followed only by blanks and
+ * then a NUL has an empty argument, which the kernel passes on.
  */
 export function parseShebang(head: Uint8Array): Shebang | null | "malformed" {
   if (head.length < 2 || head[0] !== 0x23 || head[1] !== 0x21) return null;
-  const buf = head.subarray(0, SCRIPT_HEAD_BYTES);
-  let end = buf.indexOf(0x0a);
+  const buf = new Uint8Array(SCRIPT_HEAD_BYTES);
+  buf.set(head.subarray(0, SCRIPT_HEAD_BYTES));
+  const last = SCRIPT_HEAD_BYTES - 1;
+  const nul = buf.indexOf(0);
+  let end = buf.subarray(0, nul < 0 ? SCRIPT_HEAD_BYTES : nul).indexOf(0x0a);
   if (end < 0) {
-    // No newline in the buffer: acceptable only if the name visibly ends.
-    let i = 2;
-    while (i < buf.length && isSpaceTab(buf[i])) i++;
-    if (i >= buf.length) return "malformed";
-    let j = i;
-    while (j < buf.length && !isTerminator(buf[j])) j++;
-    if (j >= buf.length) return "malformed";
-    end = buf.length;
+    const start = nextNonSpaceTab(buf, 2, last);
+    if (start < 0 || nextTerminator(buf, start, last) < 0) return "malformed";
+    end = last;
   }
-  while (end > 2 && isSpaceTab(buf[end - 1])) end--;
-  let nameStart = 2;
-  while (nameStart < end && isSpaceTab(buf[nameStart])) nameStart++;
-  if (nameStart >= end) return "malformed";
-  let nameEnd = nameStart;
-  while (nameEnd < end && !isTerminator(buf[nameEnd])) nameEnd++;
-  const decode = (from: number, to: number) => {
-    const bytes = buf.subarray(from, to);
-    const nul = bytes.indexOf(0);
-    return new TextDecoder().decode(nul >= 0 ? bytes.subarray(0, nul) : bytes);
-  };
-  const interpreter = decode(nameStart, nameEnd);
-  let argument: string | null = null;
-  if (nameEnd < end && buf[nameEnd] !== 0) {
-    let argStart = nameEnd;
-    while (argStart < end && isSpaceTab(buf[argStart])) argStart++;
-    if (argStart < end) argument = decode(argStart, end);
-  }
-  return { interpreter, argument };
+  while (isSpaceTab(buf[end - 1])) end--;
+  const nameStart = nextNonSpaceTab(buf, 2, end);
+  if (nameStart < 0 || nameStart === end) return "malformed";
+  const separator = nextTerminator(buf, nameStart, end);
+  const argumentStart = separator >= 0 && buf[separator] !== 0 ? nextNonSpaceTab(buf, separator, end) : -1;
+  if (argumentStart < 0) return { interpreter: cString(buf, nameStart, end), argument: null };
+  return { interpreter: cString(buf, nameStart, separator), argument: cString(buf, argumentStart, end) };
 }
 
 /** The interpreter's argument list: its name, its argument, the script's

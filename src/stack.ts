@@ -71,7 +71,8 @@ export interface StackRequest {
   auxv: readonly AuxvEntry[];
   /** arch_align_stack's random offset, in [0, 8192). */
   alignGap: number;
-  /** RLIMIT_STACK in bytes, for the kernel's E2BIG limit. */
+  /** RLIMIT_STACK in bytes (Infinity when unlimited): the kernel's E2BIG
+   * limit and the initial stack mapping follow it. */
   stackLimit: number;
 }
 
@@ -88,7 +89,8 @@ export interface StackImage {
   envEnd: number;
   /** The auxiliary vector as written, AT_NULL included. */
   auxv: AuxvEntry[];
-  /** Lowest address of the kernel's initial stack mapping (128 KiB below the strings). */
+  /** Lowest address of the kernel's initial stack mapping (128 KiB below
+   * the strings, or less under a small RLIMIT_STACK). */
   mappingStart: number;
 }
 
@@ -102,8 +104,8 @@ function cString(s: string): Uint8Array {
 }
 
 /** The argument space the kernel allows for this RLIMIT_STACK
- * (bprm_stack_limits): a quarter of the limit, at most 3/4 of _STK_LIM, at
- * least ARG_MAX, less the pointers. */
+ * (bprm_stack_limits): a quarter of the limit, at most 3/4 of _STK_LIM (so
+ * 6 MiB when the limit is unlimited), at least ARG_MAX, less the pointers. */
 export function argumentSpace(stackLimit: number, argc: number, envc: number): number {
   const limit = Math.max(Math.min(Math.floor(stackLimit / 4), (STK_LIM / 4) * 3), ARG_MAX);
   return limit - (Math.max(argc, 1) + envc) * WORD;
@@ -192,8 +194,17 @@ export function buildStack(request: StackRequest): StackImage {
     envStart,
     envEnd,
     auxv,
-    mappingStart: pageDown(stringsLow) - STACK_EXPAND,
+    mappingStart: initialMappingStart(request.top, stringsLow, low, request.stackLimit),
   };
+}
+
+/** Where setup_arg_pages starts the stack mapping: 128 KiB below the pages
+ * holding the strings, unless RLIMIT_STACK (rounded down to a page) allows
+ * less; then create_elf_tables extends it to cover the pointers it writes. */
+function initialMappingStart(top: number, stringsLow: number, low: number, stackLimit: number): number {
+  const wanted = top - pageDown(stringsLow) + STACK_EXPAND;
+  const reach = Number.isFinite(stackLimit) ? Math.min(pageDown(stackLimit), wanted) : wanted;
+  return Math.min(low, top - reach);
 }
 
 /** What a program finds on its stack, read back from an image: for tests and

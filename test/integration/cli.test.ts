@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PF_R, PF_X, PT_LOAD, craftElf, tinyProgram } from "../support/craft.ts";
+import { PF_R, PF_X, PT_LOAD, craftElf, tinyProgram, tinyProgram32 } from "../support/craft.ts";
 import { ROOT } from "../support/programs.ts";
-import { runPager, runProcess } from "../support/run.ts";
+import { runPager, runProcess, unprivileged } from "../support/run.ts";
 
 // Loaded programs run in subprocesses with their own time limits
 // (test/support/run.ts); a test may run several of them.
@@ -17,6 +17,7 @@ setDefaultTimeout(60_000);
 let dir = "";
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "faultline-cli-"));
+  chmodSync(dir, 0o755); // some runs drop to an unprivileged user
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -62,15 +63,15 @@ describe("loader errors: one line, the shells' exit codes", () => {
     expect(r.code).toBe(126);
     expect(r.line).toContain("not an ELF file");
   });
-  test("a 32-bit ELF: 126", async () => {
-    const r = await refusal([file("elf32", craftElf({ elfClass: 1, segments: [] }))]);
+  test("an i386 program: 126", async () => {
+    const r = await refusal([file("elf32", tinyProgram32(3))]);
     expect(r.code).toBe(126);
-    expect(r.line).toContain("32-bit");
+    expect(r.line).toContain("32-bit x86 (i386) program");
   });
-  test("a segment below vm.mmap_min_addr: 126", async () => {
-    const r = await refusal([file("low", tinyProgram(0, 0))]);
-    expect(r.code).toBe(126);
-    expect(r.line).toMatch(/below vm\.mmap_min_addr/);
+  test("a segment below vm.mmap_min_addr, for a user who may not map there: 126", async () => {
+    const ran = await runProcess(unprivileged([process.execPath, `${ROOT}/src/cli.ts`, "apager", "-q", file("low", tinyProgram(0, 0))]));
+    expect(ran.exitCode).toBe(126);
+    expect(ran.stderr).toMatch(/^apager: .*low: segments at 0x0-0x1000 lie below vm\.mmap_min_addr \(0x[0-9a-f]+\) \(EPERM; the kernel would start it and kill it with SIGSEGV\)\n$/);
   });
   test("a program whose interpreter is missing: 127 like execve's ENOENT", async () => {
     const path = new TextEncoder().encode("/no/such/ld.so\0");
@@ -126,6 +127,19 @@ test("refuses to load over the shim or the vDSO, naming both ranges", async () =
     // Adjacent kept ranges are named together ("launch spec+shim"), as
     // the kernel may place the spec's memory right below the shim.
     expect(attempt.message).toMatch(new RegExp(`PT_LOAD 0 at 0x${attempt.base.toString(16)}-0x[0-9a-f]+ would overlap the loader's (?:[a-z ]+\\+)?[^ ]*${attempt.name}[^ ]* at 0x[0-9a-f]+-0x[0-9a-f]+`));
+  }
+});
+
+test("SIGTERM to the pager and its program together: the pager ends as the program did, saying nothing", async () => {
+  // timeout(1) and service managers signal the whole process group: the
+  // program may be gone (and reaped) before the pager passes the signal on.
+  for (let round = 0; round < 5; round++) {
+    const proc = Bun.spawn(["setsid", process.execPath, `${ROOT}/src/cli.ts`, "apager", "-q", "/bin/sleep", "10"], { stderr: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
+    await Bun.sleep(400 + 50 * round);
+    process.kill(-proc.pid, "SIGTERM");
+    const stderr = await new Response(proc.stderr).text();
+    await proc.exited;
+    expect({ signal: proc.signalCode, stderr }).toEqual({ signal: "SIGTERM", stderr: "" });
   }
 });
 

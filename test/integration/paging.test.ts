@@ -56,7 +56,7 @@ async function withReport(pager: string, argv: string[], flags: string[] = []): 
 }
 
 describe("genuine memory errors end the program as natively, under every pager", () => {
-  const modes = ["null_read", "null_write", "write_text", "write_rodata", "exec_data", "stack_overflow", "past_bss", "abort", "div_zero", "kill_segv"];
+  const modes = ["null_read", "null_write", "write_text", "write_rodata", "exec_data", "stack_overflow", "past_bss", "abort", "div_zero", "kill_segv", "protect_bss", "guard_bss"];
   for (const variant of ["static", "pie"] as const) {
     for (const mode of modes) {
       test(`${mode} (${variant})`, async () => {

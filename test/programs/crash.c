@@ -5,7 +5,10 @@
  *
  *   crash MODE    null_read | null_write | write_text | write_rodata |
  *                 exec_data | stack_overflow | past_bss | abort |
- *                 div_zero | kill_segv
+ *                 div_zero | kill_segv | protect_bss | guard_bss
+ *
+ * protect_bss and guard_bss touch a bss page, then take its access away
+ * themselves (mprotect read-only, or none), then write to it, or read it.
  *
  * Prints "crash: MODE" (flushed) before the error, so the tests also see
  * that the program ran up to it.
@@ -14,11 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static const char rodata[] = "read-only";
 static unsigned char data_code[64] = { 0xc3 }; /* "ret", in a non-executable page */
 static char bss[3 * 4096];
+static char own_page[4096] __attribute__((aligned(4096)));
 extern char _end[];
 
 /* Distance past the end of the bss that lies beyond the heap, whatever the
@@ -62,6 +67,18 @@ int main(int argc, char **argv) {
 		return numerator / zero;
 	} else if (!strcmp(mode, "kill_segv"))
 		kill(getpid(), SIGSEGV);
+	else if (!strcmp(mode, "protect_bss") || !strcmp(mode, "guard_bss")) {
+		*(volatile char *)own_page = 1;
+		int read_only = !strcmp(mode, "protect_bss");
+		if (mprotect(own_page, sizeof own_page, read_only ? PROT_READ : PROT_NONE) != 0) {
+			perror("crash: mprotect");
+			return 2;
+		}
+		if (read_only)
+			*(volatile char *)own_page = 2;
+		else
+			return *(volatile char *)own_page;
+	}
 	else {
 		fprintf(stderr, "crash: unknown mode '%s'\n", mode);
 		return 2;

@@ -1,16 +1,29 @@
-/** The native peak-RSS launcher (test/tools/peak_rss.c), built static once. */
+/** Native helper tools (test/tools/*.c), each built static once. */
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./programs.ts";
 
-export async function peakRssTool(): Promise<string> {
-  const source = join(ROOT, "test", "tools", "peak_rss.c");
-  const output = join(ROOT, "test", "build", "tools", "peak_rss");
+/** Build test/tools/<name>.c as a static executable; returns its path. */
+export async function nativeTool(name: string): Promise<string> {
+  const source = join(ROOT, "test", "tools", `${name}.c`);
+  const output = join(ROOT, "test", "build", "tools", name);
   if (existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) return output;
   mkdirSync(join(ROOT, "test", "build", "tools"), { recursive: true });
-  const proc = Bun.spawn([process.env.CC?.trim() || "cc", "-static", "-O2", "-o", output, source], { stderr: "pipe" });
-  if ((await proc.exited) !== 0) throw new Error(`building peak_rss failed: ${await new Response(proc.stderr).text()}`);
+  const temporary = `${output}.${process.pid}.tmp`;
+  const proc = Bun.spawn([process.env.CC?.trim() || "cc", "-static", "-O2", "-Wall", "-Wextra", "-o", temporary, source], { stderr: "pipe" });
+  if ((await proc.exited) !== 0) throw new Error(`building ${name} failed: ${await new Response(proc.stderr).text()}`);
+  await Bun.$`mv ${temporary} ${output}`.quiet();
   return output;
+}
+
+/** The native peak-RSS launcher (test/tools/peak_rss.c). */
+export function peakRssTool(): Promise<string> {
+  return nativeTool("peak_rss");
+}
+
+/** The kernel's verdict launcher (test/tools/execve_verdict.c). */
+export function execveVerdictTool(): Promise<string> {
+  return nativeTool("execve_verdict");
 }
 
 /** Peak RSS of a native run, in KiB, from the launcher's last stderr line. */

@@ -102,3 +102,36 @@ export function tinyProgram(code: number, base = 0x400000, type: 2 | 3 = 2): Buf
     contents: [{ offset: codeOffset, bytes: body }],
   });
 }
+
+/**
+ * A complete 32-bit x86 (i386) program that exits with `code`: an ELFCLASS32
+ * header, one PT_LOAD at 0x8048000, and `mov $1,%eax; mov $code,%ebx;
+ * int $0x80`. Linux runs it through its compat loader when it has IA32
+ * emulation.
+ */
+export function tinyProgram32(code: number): Buffer {
+  const base = 0x8048000;
+  const codeOffset = 0x100;
+  const file = Buffer.alloc(0x200);
+  file.set([0x7f, 0x45, 0x4c, 0x46, 1, 1, 1, 0], 0);
+  file.writeUInt16LE(2, 16); // ET_EXEC
+  file.writeUInt16LE(3, 18); // EM_386
+  file.writeUInt32LE(1, 20);
+  file.writeUInt32LE(base + codeOffset, 24);
+  file.writeUInt32LE(52, 28); // e_phoff: right after the 52-byte header
+  file.writeUInt16LE(52, 40);
+  file.writeUInt16LE(32, 42);
+  file.writeUInt16LE(1, 44);
+  file.writeUInt16LE(40, 46);
+  const ph = 52;
+  file.writeUInt32LE(PT_LOAD, ph);
+  file.writeUInt32LE(0, ph + 4);
+  file.writeUInt32LE(base, ph + 8);
+  file.writeUInt32LE(base, ph + 12);
+  file.writeUInt32LE(file.length, ph + 16);
+  file.writeUInt32LE(file.length, ph + 20);
+  file.writeUInt32LE(PF_R | PF_X, ph + 24);
+  file.writeUInt32LE(0x1000, ph + 28);
+  file.set([0xb8, 1, 0, 0, 0, 0xbb, code & 0xff, 0, 0, 0, 0xcd, 0x80], codeOffset);
+  return file;
+}

@@ -45,6 +45,23 @@ export function runFriendly(argv: string[], options: Parameters<typeof runProces
   return runProcess([process.execPath, `${ROOT}/src/friendly.ts`, ...(options.flags ?? []), ...argv], options);
 }
 
+/** The user and group a privileged test drops to (nobody). */
+export const UNPRIVILEGED_ID = 65534;
+
+/** Whether this process can run commands as another user (it is root and
+ * has setpriv). */
+export function canDropPrivilege(): boolean {
+  return process.getuid?.() === 0 && Bun.which("setpriv") !== null;
+}
+
+/** argv to run as an unprivileged user: as nobody when this process is root
+ * (setpriv execs in place, so the exit status is the command's), as itself
+ * otherwise. */
+export function unprivileged(argv: string[]): string[] {
+  if (!canDropPrivilege()) return argv;
+  return ["setpriv", `--reuid=${UNPRIVILEGED_ID}`, `--regid=${UNPRIVILEGED_ID}`, "--clear-groups", "--", ...argv];
+}
+
 /** The part of a run the program itself decides. */
 export function verdict(ran: Ran): { stdout: string; exitCode: number | null; signal: string | null } {
   return { stdout: ran.stdout, exitCode: ran.exitCode, signal: ran.signal };

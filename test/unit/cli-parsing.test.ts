@@ -53,10 +53,21 @@ describe("#! scripts", () => {
     expect(parseShebang(enc("#!   \n"))).toBe("malformed");
     expect(parseShebang(enc(`#!/${"a".repeat(300)}`))).toBe("malformed");
   });
-  test("a long line with a complete name is cut at 256 bytes, like the kernel", () => {
+  test("a long line with a complete name is cut to 255 bytes, like the kernel", () => {
+    // The kernel writes its NUL over the buffer's last byte.
     const parsed = parseShebang(enc(`#!/bin/sh ${"b".repeat(400)}`));
     expect(parsed).toMatchObject({ interpreter: "/bin/sh" });
-    expect((parsed as { argument: string }).argument.length).toBe(256 - "#!/bin/sh ".length);
+    expect((parsed as { argument: string }).argument.length).toBe(255 - "#!/bin/sh ".length);
+  });
+  test("a short file without a newline ends at its end (the kernel's buffer is zero-padded)", () => {
+    expect(parseShebang(enc("#!/bin/sh"))).toEqual({ interpreter: "/bin/sh", argument: null });
+  });
+  test("blanks then the end of a short file give an empty argument, as the kernel passes one", () => {
+    expect(parseShebang(enc("#!/bin/sh   "))).toEqual({ interpreter: "/bin/sh", argument: "" });
+  });
+  test("a NUL ends the line before any later newline, and cuts the name or the argument", () => {
+    expect(parseShebang(enc("#!/bin/sh\0 \nxx"))).toEqual({ interpreter: "/bin/sh", argument: null });
+    expect(parseShebang(enc("#!/bin/sh -x\0yy\n"))).toEqual({ interpreter: "/bin/sh", argument: "-x" });
   });
   test("the interpreter's argv: name, argument, script path, the script's arguments", () => {
     expect(scriptArgv({ interpreter: "/bin/sh", argument: "-e" }, "./s.sh", ["s.sh", "a", "b"])).toEqual(["/bin/sh", "-e", "./s.sh", "a", "b"]);

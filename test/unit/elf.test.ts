@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { headBytesNeeded, parseElf, programHeaderAddress } from "../../src/elf.ts";
-import { LoadError } from "../../src/errors.ts";
+import { headBytesNeeded, parseElf, programHeaderAddress, requireLoadable } from "../../src/elf.ts";
+import { LoadError, printable, type Errno } from "../../src/errors.ts";
 import { PF_R, PF_W, PF_X, PT_GNU_STACK, PT_INTERP, PT_LOAD, craftElf, tinyProgram, type CraftedSegment } from "../support/craft.ts";
 
 const load = (over: Partial<CraftedSegment> = {}): CraftedSegment => ({
@@ -15,6 +15,7 @@ const load = (over: Partial<CraftedSegment> = {}): CraftedSegment => ({
   ...over,
 });
 
+/** The LoadError execve would return for these bytes. */
 function refusal(bytes: Buffer, role: "program" | "interpreter" = "program"): LoadError {
   try {
     parseElf("crafted", bytes, bytes.length, role);
@@ -64,76 +65,136 @@ describe("parseElf accepts", () => {
   });
 });
 
-describe("parseElf refuses, saying why", () => {
-  const cases: Array<[string, () => Buffer, RegExp, string?]> = [
-    ["an empty file", () => Buffer.alloc(0), /not an ELF file/],
-    ["a text file", () => Buffer.from("hello world, this is not a program at all........................"), /not an ELF file/],
-    ["a truncated header", () => tinyProgram(0).subarray(0, 40), /truncated ELF header/],
-    ["a 32-bit ELF", () => craftElf({ elfClass: 1, segments: [load()] }), /32-bit/],
-    ["a big-endian ELF", () => craftElf({ data: 2, segments: [load()] }), /big-endian/],
-    ["an aarch64 ELF", () => craftElf({ machine: 183, segments: [load()] }), /machine 183.*not x86-64/],
-    ["a relocatable object", () => craftElf({ type: 1, segments: [load()] }), /ELF type rel is not an executable/],
-    ["a core dump", () => craftElf({ type: 4, segments: [load()] }), /ELF type core is not an executable/],
-    ["wrong e_phentsize", () => craftElf({ phentsize: 32, segments: [load()] }), /entries are 32 bytes, not 56/],
-    ["no program headers", () => craftElf({ segments: [], phnum: 0 }), /no program headers/],
-    ["absurdly many program headers", () => craftElf({ segments: [load()], phnum: 0xffff }), /exceed the kernel's one-page limit/],
-    ["program headers past the end", () => craftElf({ segments: [load()], phoff: 0x10000, size: 0x200 }), /program headers .* past the end of the file/],
-    ["p_filesz > p_memsz", () => craftElf({ segments: [load({ filesz: 0x200, memsz: 0x100 })] }), /file size 0x200 exceeds memory size 0x100/],
-    ["p_offset not congruent to p_vaddr", () => craftElf({ segments: [load({ offset: 0x10 })], size: 0x1000 }), /differ modulo the page size/],
-    ["p_align not a power of two", () => craftElf({ segments: [load({ align: 0x3000 })] }), /alignment 0x3000 is not a power of two/],
-    [
-      "unsorted loads",
-      () => craftElf({ segments: [load({ vaddr: 0x600000 }), load({ vaddr: 0x400000 })] }),
-      /out of order: 0x400000 after 0x600000/,
-    ],
-    [
-      "overlapping loads",
-      () => craftElf({ segments: [load({ memsz: 0x3000 }), load({ vaddr: 0x401000 })] }),
-      /overlap: 0x401000 inside 0x400000\+0x3000/,
-    ],
-    ["a segment beyond user space", () => craftElf({ segments: [load({ vaddr: 0x7ffffffff000, memsz: 0x2000, filesz: 0 })] }), /beyond the user address space/],
-    ["a segment wrapping the address space", () => craftElf({ segments: [load({ vaddr: 0xfffffffffffff000, filesz: 0, memsz: 0x2000 })] }), /beyond the user address space/],
-    ["file bytes past the end", () => craftElf({ segments: [load({ filesz: 0x5000, memsz: 0x5000 })], size: 0x1000 }), /file bytes 0x0\+0x5000 lie past the end/],
-    ["no PT_LOAD", () => craftElf({ segments: [{ type: PT_GNU_STACK, flags: PF_R | PF_W, offset: 0, vaddr: 0, filesz: 0, memsz: 0, align: 16 }] }), /no PT_LOAD/],
-    [
-      "two PT_INTERP",
-      () => {
-        const path = new TextEncoder().encode("/lib/ld.so\0");
-        const interp = { type: PT_INTERP, flags: PF_R, offset: 0x200, vaddr: 0, filesz: path.length, memsz: path.length, align: 1 };
-        return craftElf({ segments: [interp, interp, load()], contents: [{ offset: 0x200, bytes: path }] });
-      },
-      /more than one PT_INTERP/,
-    ],
-    [
-      "a PT_INTERP without its NUL",
-      () => {
-        const path = new TextEncoder().encode("/lib/ld.so");
-        return craftElf({
-          segments: [{ type: PT_INTERP, flags: PF_R, offset: 0x200, vaddr: 0, filesz: path.length, memsz: path.length, align: 1 }, load()],
-          contents: [{ offset: 0x200, bytes: path }],
-        });
-      },
-      /not NUL-terminated/,
-    ],
-    [
-      "a PT_INTERP past the end",
-      () => craftElf({ segments: [{ type: PT_INTERP, flags: PF_R, offset: 0x2000, vaddr: 0, filesz: 12, memsz: 12, align: 1 }, load()], size: 0x300 }),
-      /PT_INTERP lies past the end/,
-    ],
+const interp = (path: string, over: Partial<CraftedSegment> = {}) => {
+  const bytes = new TextEncoder().encode(path);
+  return {
+    segment: { type: PT_INTERP, flags: PF_R, offset: 0x200, vaddr: 0, filesz: bytes.length, memsz: bytes.length, align: 1, ...over },
+    content: { offset: over.offset ?? 0x200, bytes },
+  };
+};
+
+describe("parseElf refuses what execve refuses, with its errno", () => {
+  const cases: Array<[string, () => Buffer, RegExp, Errno]> = [
+    ["an empty file", () => Buffer.alloc(0), /empty file, not an ELF file/, "ENOEXEC"],
+    ["a text file", () => Buffer.from("hello world, this is not a program at all........................"), /not an ELF file \(bad magic\)/, "ENOEXEC"],
+    ["a truncated header", () => tinyProgram(0).subarray(0, 40), /truncated ELF header \(40 of 64 bytes\): program header entries are 0 bytes/, "ENOEXEC"],
+    ["an i386 program", () => craftElf({ machine: 3, segments: [load()] }), /32-bit x86 \(i386\) program/, "ENOEXEC"],
+    ["an aarch64 ELF", () => craftElf({ machine: 183, segments: [load()] }), /machine 183.*not x86-64/, "ENOEXEC"],
+    ["a relocatable object", () => craftElf({ type: 1, segments: [load()] }), /ELF type rel is not an executable/, "ENOEXEC"],
+    ["a core dump", () => craftElf({ type: 4, segments: [load()] }), /ELF type core is not an executable/, "ENOEXEC"],
+    ["wrong e_phentsize", () => craftElf({ phentsize: 32, segments: [load()] }), /entries are 32 bytes, not 56/, "ENOEXEC"],
+    ["no program headers", () => craftElf({ segments: [], phnum: 0 }), /no program headers/, "ENOEXEC"],
+    ["absurdly many program headers", () => craftElf({ segments: [load()], phnum: 0xffff }), /65535 program headers take 3669960 bytes, more than the kernel reads \(65536\)/, "ENOEXEC"],
+    ["one program header more than 64 KiB holds", () => craftElf({ segments: [load()], phnum: 1171, size: 0x20000 }), /1171 program headers take 65576 bytes/, "ENOEXEC"],
+    ["program headers past the end", () => craftElf({ segments: [load()], phoff: 0x10000, size: 0x200 }), /program headers .* past the end of the file/, "ENOEXEC"],
+    ["a PT_INTERP without its NUL", () => { const i = interp("/lib/ld.so"); return craftElf({ segments: [i.segment, load()], contents: [i.content] }); }, /not NUL-terminated/, "ENOEXEC"],
+    ["a PT_INTERP longer than PATH_MAX", () => { const i = interp("/lib/ld.so\0", { filesz: 4097 }); return craftElf({ segments: [i.segment, load()], contents: [i.content], size: 0x2000 }); }, /path length 4097 is out of range/, "ENOEXEC"],
+    ["a PT_INTERP past the end (a short read)", () => craftElf({ segments: [{ type: PT_INTERP, flags: PF_R, offset: 0x2000, vaddr: 0, filesz: 12, memsz: 12, align: 1 }, load()], size: 0x300 }), /PT_INTERP path \(0x2000\+0xc\) lies past the end of the file/, "EIO"],
+    ["a PT_INTERP at an impossible file position", () => craftElf({ segments: [{ type: PT_INTERP, flags: PF_R, offset: 2 ** 63, vaddr: 0, filesz: 12, memsz: 12, align: 1 }, load()], size: 0x300 }), /not a position in a file/, "EINVAL"],
+    ["an empty PT_INTERP path (the current directory)", () => { const i = interp("\0\0"); return craftElf({ segments: [i.segment, load()], contents: [i.content] }); }, /empty path/, "EACCES"],
   ];
-  for (const [name, make, message] of cases) {
+  for (const [name, make, message, errno] of cases) {
     test(name, () => {
       const error = refusal(make());
       expect(error.message).toMatch(message);
       expect(error.exitCode).toBe(126);
-      expect(error.errno).toBe("ENOEXEC");
+      expect(error.errno).toBe(errno);
+      expect(error.kernel).toBe("execve");
     });
   }
 
-  test("an interpreter's defects are reported as ELIBBAD", () => {
+  test("an interpreter's defects are ELIBBAD, and a short one is a failed read (EIO)", () => {
     const error = refusal(craftElf({ machine: 183, segments: [load()] }), "interpreter");
     expect(error.errno).toBe("ELIBBAD");
     expect(error.message).toMatch(/^crafted: interpreter: /);
+    expect(refusal(Buffer.from("#!/bin/sh\n"), "interpreter")).toMatchObject({ errno: "EIO" });
+    expect(refusal(Buffer.alloc(0), "interpreter").message).toMatch(/shorter than an ELF header \(0 of 64 bytes\)/);
+  });
+});
+
+describe("parseElf records what the kernel fails at past execve's point of no return", () => {
+  const cases: Array<[string, () => Buffer, RegExp, Errno]> = [
+    ["p_filesz > p_memsz", () => craftElf({ segments: [load({ filesz: 0x200, memsz: 0x100 })] }), /file size 0x200 exceeds memory size 0x100/, "EINVAL"],
+    ["p_offset not congruent to p_vaddr", () => craftElf({ segments: [load({ offset: 0x10 })], size: 0x1000 }), /differ modulo the page size/, "EINVAL"],
+    ["a segment beyond user space", () => craftElf({ segments: [load({ vaddr: 0x7ffffffff000, memsz: 0x2000, filesz: 0 })] }), /beyond the user address space/, "EINVAL"],
+    ["a segment wrapping the address space", () => craftElf({ segments: [load({ vaddr: 0xfffffffffffff000, filesz: 0, memsz: 0x2000 })] }), /0xfffffffffffff000\+0x2000 lies beyond the user address space/, "EINVAL"],
+    ["file bytes beyond the largest file position", () => craftElf({ segments: [load({ offset: 2 ** 63 - 0x1000 })], size: 0x300 }), /beyond the largest file position/, "EOVERFLOW"],
+    [
+      "a writable segment whose bss begins in a page past the end of the file",
+      () => craftElf({ segments: [load(), load({ vaddr: 0x601000, offset: 0x1000, filesz: 0x1800, memsz: 0x3000, flags: PF_R | PF_W })], size: 0x1000 }),
+      /bss begins inside file page 0x2000, past the end of the file/,
+      "EFAULT",
+    ],
+    ["no PT_LOAD", () => craftElf({ segments: [{ type: PT_GNU_STACK, flags: PF_R | PF_W, offset: 0, vaddr: 0, filesz: 0, memsz: 0, align: 16 }] }), /no PT_LOAD/, "EINVAL"],
+  ];
+  for (const [name, make, message, errno] of cases) {
+    test(name, () => {
+      const bytes = make();
+      const image = parseElf("crafted", bytes, bytes.length);
+      expect(image.afterExec).toBeInstanceOf(LoadError);
+      expect(image.afterExec!.message).toMatch(message);
+      expect(image.afterExec!.message).toMatch(/the kernel would start it and kill it with SIGSEGV\)$/);
+      expect(image.afterExec).toMatchObject({ errno, kernel: "after-exec", exitCode: 126 });
+      expect(() => requireLoadable(image)).toThrow(image.afterExec!);
+    });
+  }
+
+  test("an interpreter that is not ET_EXEC or ET_DYN fails in load_elf_interp, after the point of no return", () => {
+    const image = parseElf("ld.so", craftElf({ type: 1, segments: [load()] }), undefined, "interpreter");
+    expect(image.afterExec?.message).toMatch(/^ld.so: interpreter: ELF type rel is not an executable/);
+    expect(image.afterExec?.kernel).toBe("after-exec");
+  });
+
+  test("an interpreter's oversized segment is ENOMEM, as load_elf_interp says", () => {
+    const image = parseElf("ld.so", craftElf({ type: 3, segments: [load({ vaddr: 0, filesz: 0x200, memsz: 0x100 })] }), undefined, "interpreter");
+    expect(image.afterExec?.errno).toBe("ENOMEM");
+  });
+});
+
+describe("parseElf accepts what the kernel accepts, though the ELF specification would not", () => {
+  const accepted = (bytes: Buffer) => {
+    const image = parseElf("crafted", bytes, bytes.length);
+    expect(image.afterExec).toBeNull();
+    return image;
+  };
+  test("EI_CLASS and EI_DATA are not looked at: the x86-64 loader reads 64-bit little-endian", () => {
+    for (const ident of [{ elfClass: 1 }, { elfClass: 0 }, { data: 2 }]) expect(accepted(craftElf({ ...ident, segments: [load()] })).segments).toHaveLength(1);
+  });
+  test("a p_align that is not a power of two is ignored", () => {
+    expect(accepted(craftElf({ segments: [load({ align: 0x3000 })] })).segments[0]!.align).toBe(0);
+    expect(accepted(craftElf({ segments: [load({ align: 0x200000 })] })).segments[0]!.align).toBe(0x200000);
+  });
+  test("unsorted and overlapping loads, in table order", () => {
+    expect(accepted(craftElf({ segments: [load({ vaddr: 0x600000 }), load({ vaddr: 0x400000 })] })).segments.map((s) => s.vaddr)).toEqual([0x600000, 0x400000]);
+    expect(accepted(craftElf({ segments: [load({ memsz: 0x3000 }), load({ vaddr: 0x401000 })] })).segments).toHaveLength(2);
+  });
+  test("file bytes past the end of the file (the program gets SIGBUS when it touches them)", () => {
+    expect(accepted(craftElf({ segments: [load({ filesz: 0x5000, memsz: 0x5000 })], size: 0x1000 })).segments[0]!.filesz).toBe(0x5000);
+    // A read-only segment's failed zeroing is ignored by the kernel.
+    accepted(craftElf({ segments: [load(), load({ vaddr: 0x601000, offset: 0x1000, filesz: 0x1800, memsz: 0x3000, flags: PF_R })], size: 0x1000 }));
+  });
+  test("p_offset need not match p_vaddr when the segment maps no file bytes", () => {
+    accepted(craftElf({ segments: [load(), load({ vaddr: 0x600000, offset: 0x10, filesz: 0, memsz: 0x1000, flags: PF_R | PF_W })] }));
+  });
+  test("64 KiB of program headers (1170), more than a page", () => {
+    expect(accepted(craftElf({ segments: [load()], phnum: 1170, size: 0x20000 })).phnum).toBe(1170);
+  });
+  test("only the first PT_INTERP counts", () => {
+    const first = interp("/lib/ld.so\0");
+    const second = interp("/no/such\0", { offset: 0x280 });
+    const image = accepted(craftElf({ segments: [first.segment, second.segment, load({ filesz: 0x300, memsz: 0x300 })], contents: [first.content, second.content] }));
+    expect(image.interpreter).toBe("/lib/ld.so");
+  });
+  test("an interpreter's own PT_INTERP is ignored", () => {
+    const own = interp("/lib/ld.so\0");
+    const image = parseElf("ld.so", craftElf({ type: 3, segments: [own.segment, load({ vaddr: 0, filesz: 0x300, memsz: 0x300 })], contents: [own.content] }), undefined, "interpreter");
+    expect(image.interpreter).toBeNull();
+  });
+  test("program headers at offset 0 are read over the ELF header, as the kernel reads them", () => {
+    // The ELF header read as a program header has p_type 0x464c457f: not a PT_LOAD.
+    const file = craftElf({ segments: [load()] });
+    file.writeBigUInt64LE(0n, 32);
+    expect(parseElf("crafted", file).afterExec?.message).toMatch(/no PT_LOAD/);
   });
 });
 
@@ -153,5 +214,13 @@ describe("headBytesNeeded", () => {
   test("is satisfied by a complete head", () => {
     const file = tinyProgram(0);
     expect(headBytesNeeded(file, file.length)).toBe(file.length);
+  });
+});
+
+describe("messages stay one line", () => {
+  test("control characters in a file name or a reason are shown as escapes", () => {
+    expect(printable("/no/such\n\x1b[31mld.so\t\x7f\x9b")).toBe("/no/such\\n\\x1b[31mld.so\\t\\x7f\\x9b");
+    expect(new LoadError("a\nb", "interpreter c\rd not found", "ENOENT").message).toBe("a\\nb: interpreter c\\x0dd not found (ENOENT)");
+    expect(printable("ordinary/path with spaces-ünïcode")).toBe("ordinary/path with spaces-ünïcode");
   });
 });

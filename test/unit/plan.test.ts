@@ -9,8 +9,11 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
+  checkCommit,
   checkPlacement,
+  checkPopulation,
   chooseFreeStart,
+  imageExtent,
   noRandomness,
   planLoad,
   regionsForImage,
@@ -65,6 +68,33 @@ describe("regionsForImage", () => {
     ]);
   });
 
+  test("segments are mapped in table order, each over the last: unsorted, overlapping, splitting", () => {
+    const img = image([
+      seg({ flags: PF_R | PF_W, offset: 0, vaddr: 0x600000, filesz: 0x100, memsz: 0x100 }),
+      seg({ flags: PF_R | PF_X, offset: 0, vaddr: 0x400000, filesz: 0x5000, memsz: 0x5000 }),
+      seg({ flags: PF_R, offset: 0x2000, vaddr: 0x402000, filesz: 0x1000, memsz: 0x1000 }),
+    ]);
+    expect(regionsForImage(img, 0, "program", "eager").map((r) => [r.start, r.length, r.offset, r.prot, r.segment])).toEqual([
+      [0x400000, 0x2000, 0, PROT_READ | PROT_EXEC, 1],
+      [0x402000, 0x1000, 0x2000, PROT_READ, 2],
+      [0x403000, 0x2000, 0x3000, PROT_READ | PROT_EXEC, 1],
+      [0x600000, 0x1000, 0, PROT_READ | PROT_WRITE, 0],
+    ]);
+  });
+
+  test("a later segment over a zeroed tail takes the tail's page, zeroing and all", () => {
+    const img = image([
+      seg({ flags: PF_R | PF_W, offset: 0, vaddr: 0x400000, filesz: 0x1800, memsz: 0x4000 }),
+      seg({ flags: PF_R, offset: 0x1000, vaddr: 0x401000, filesz: 0x100, memsz: 0x100 }),
+    ]);
+    const regions = regionsForImage(img, 0, "program", "eager");
+    expect(regions.map((r) => [r.start, r.length, r.zeroFrom])).toEqual([
+      [0x400000, 0x1000, 0],
+      [0x401000, 0x1000, 0],
+      [0x402000, 0x2000, 0],
+    ]);
+  });
+
   test("a bias moves every region", () => {
     const img = image([seg({ vaddr: 0, offset: 0 })], 3);
     expect(regionsForImage(img, 0x555555554000, "program", "demand")[0]!.start).toBe(0x555555554000);
@@ -105,6 +135,20 @@ describe("placement", () => {
     for (let i = 1; i < plan.regions.length; i++) expect(plan.regions[i]!.start).toBeGreaterThanOrEqual(plan.regions[i - 1]!.start + plan.regions[i - 1]!.length);
   });
 
+  test("an interpreter, or a static-pie program, goes directly above the vDSO, as the kernel's top-down mmap leaves it", () => {
+    const pie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3, { interp: true });
+    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, memsz: 0x30000, filesz: 0x100 })], 3);
+    const vdso: AddressRange = { start: 0x7f0000200000, end: 0x7f0000202000, name: "[vdso]" };
+    const plan = planLoad(pie, loader, { policy: "demand", kept: [vdso], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
+    expect(plan.interpreter!.bias).toBe(vdso.end);
+    const staticPie = planLoad(loader, null, { policy: "demand", kept: [vdso], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
+    expect(staticPie.program.bias).toBe(vdso.end);
+    // Something in the way: somewhere in the high window instead.
+    const blocked = planLoad(pie, loader, { policy: "demand", kept: [vdso, { start: vdso.end + 0x10000, end: vdso.end + 0x11000, name: "shim" }], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
+    expect(blocked.interpreter!.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
+    expect(blocked.interpreter!.bias).toBeLessThan(HIGH_WINDOW_END);
+  });
+
   test("static-pie goes where mmap would put it: the high window", () => {
     const plan = planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3), null, { policy: "demand", kept, minAddress: 0x10000, random: fixedRandom(0.25) });
     expect(plan.program.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
@@ -133,15 +177,53 @@ describe("placement", () => {
     expect((error as LoadError).exitCode).toBe(126);
   });
 
+  test("a PT_LOAD with no memory maps nothing, so it lies nowhere", () => {
+    const img = image([seg({ flags: PF_R | PF_X }), seg({ vaddr: 0, offset: 0, filesz: 0, memsz: 0 })]);
+    expect(() => checkPlacement(img, 0, [{ start: 0, end: 0x1000, name: "low" }], 0x10000)).not.toThrow();
+  });
+
   test("a segment below vm.mmap_min_addr is refused", () => {
     const img = image([seg({ vaddr: 0x1000, offset: 0, flags: PF_R | PF_X })]);
     expect(() => checkPlacement(img, 0, kept, 0x10000)).toThrow(/below vm.mmap_min_addr \(0x10000\)/);
   });
 
-  test("a program naming an interpreter needs one, and an interpreter may not name another", () => {
+  test("a program naming an interpreter needs one", () => {
     const dynamic = image([seg({ vaddr: 0, offset: 0 })], 3, { interp: true });
     expect(() => planLoad(dynamic, null, { policy: "demand", kept, minAddress: 0, random: noRandomness })).toThrow(/needs interpreter/);
-    expect(() => planLoad(dynamic, dynamic, { policy: "demand", kept, minAddress: 0, random: noRandomness })).toThrow(/interpreter names an interpreter of its own/);
+  });
+
+  test("an ET_EXEC interpreter is mapped at its own addresses, over the program where they meet", () => {
+    const program = image([seg({ flags: PF_R | PF_X })], 2, { interp: true });
+    const interpreter = parseElf("ld", craftElf({ type: 2, entry: 0x400010, segments: [seg({ flags: PF_R | PF_X | PF_W })], size: 0x1000 }), undefined, "interpreter");
+    const plan = planLoad(program, interpreter, { policy: "eager", kept, minAddress: 0x10000, random: noRandomness });
+    expect(plan.regions).toHaveLength(1);
+    expect(plan.regions[0]).toMatchObject({ start: 0x400000, file: "interpreter", prot: PROT_READ | PROT_WRITE | PROT_EXEC });
+    expect(plan.entry).toBe(0x400010);
+  });
+
+  test("an entry point beyond user space fails as the kernel's BAD_ADDR check does, past the point of no return", () => {
+    const img = parseElf("img", craftElf({ entry: 0xffff800000000000, segments: [seg({ flags: PF_R | PF_X })], size: 0x1000 }));
+    let error: unknown;
+    try {
+      planLoad(img, null, { policy: "eager", kept, minAddress: 0x10000, random: noRandomness });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ errno: "EINVAL", kernel: "after-exec" });
+    expect((error as Error).message).toMatch(/entry point 0xffff800000000000 lies beyond the user address space/);
+  });
+
+  test("below vm.mmap_min_addr is fine for a caller the kernel lets map low pages (minAddress 0)", () => {
+    expect(planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })]), null, { policy: "eager", kept, minAddress: 0, random: noRandomness }).regions[0]!.start).toBe(0);
+  });
+
+  test("a p_align larger than the placement window rounds the address down, as the kernel does", () => {
+    const img = image([seg({ vaddr: 0, offset: 0, align: 2 ** 47, flags: PF_R | PF_X })], 3);
+    expect(planLoad(img, null, { policy: "eager", kept, minAddress: 0, random: noRandomness }).program.bias).toBe(0);
+    // Above 2^53 too, where doubles are no longer safe integers.
+    const pie = image([seg({ vaddr: 0, offset: 0, align: 2 ** 53, flags: PF_R | PF_X })], 3, { interp: true });
+    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3);
+    expect(() => planLoad(pie, loader, { policy: "eager", kept, minAddress: 0x10000, random: fixedRandom(0.5) })).toThrow(/segments at 0x0-0x1000 lie below vm.mmap_min_addr/);
   });
 
   test("chooseFreeStart walks down past obstacles deterministically", () => {
@@ -195,5 +277,47 @@ describe("policies", () => {
   });
   test("hpager maps text and data at start and pages the bss in", () => {
     expect(flags("hybrid")).toEqual([["file", true, false], ["file", true, false], ["bss", false, true]]);
+  });
+});
+
+describe("memory the kernel would not commit, and memory apager cannot populate", () => {
+  const GiB = 2 ** 30;
+  const bss = (memsz: number) => image([seg({ flags: PF_R | PF_X }), seg({ flags: PF_R | PF_W, vaddr: 0x600000, filesz: 0, memsz })]);
+  const guess = { overcommit: 0, ramAndSwap: 24 * GiB, commitFree: 12 * GiB };
+
+  test("mode 0: one bss larger than RAM and swap is ENOMEM, past the point of no return; up to that it is granted", () => {
+    expect(() => checkCommit(bss(24 * GiB), guess)).not.toThrow();
+    let error: unknown;
+    try {
+      checkCommit(bss(24 * GiB + 0x1000), guess);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ errno: "ENOMEM", kernel: "after-exec" });
+    expect((error as Error).message).toMatch(/PT_LOAD 1: its bss \(0x600001000 bytes\) exceed RAM and swap together \(0x600000000 bytes\)/);
+  });
+
+  test("mode 2 counts every request against what the commit limit leaves; mode 1 grants all", () => {
+    expect(() => checkCommit(bss(13 * GiB), { ...guess, overcommit: 2 })).toThrow(/memory left to commit/);
+    expect(() => checkCommit(bss(64 * GiB), { ...guess, overcommit: 1 })).not.toThrow();
+  });
+
+  test("populated pages must fit in the memory available: faultline's own limit, not the kernel's", () => {
+    const plan = planLoad(bss(GiB), null, { policy: "eager", kept: [], minAddress: 0x10000, random: noRandomness });
+    expect(() => checkPopulation(plan, 2 * GiB)).not.toThrow();
+    let error: unknown;
+    try {
+      checkPopulation(plan, GiB / 2);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ errno: "ENOMEM", kernel: "runs" });
+    expect((error as Error).message).toMatch(/dpager maps pages only when they are touched.*the kernel would run it/);
+    expect(() => planLoad(bss(GiB), null, { policy: "demand", kept: [], minAddress: 0x10000, random: noRandomness })).not.toThrow();
+  });
+
+  test("an image's extent runs from its lowest page to its highest, whatever the order", () => {
+    const img = image([seg({ vaddr: 0x600000, flags: PF_R | PF_W, memsz: 0x2100 }), seg({ vaddr: 0x400000, flags: PF_R | PF_X })]);
+    expect(imageExtent(img, 0)).toEqual({ start: 0x400000, end: 0x603000 });
   });
 });

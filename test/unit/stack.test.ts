@@ -9,6 +9,7 @@ import {
   AT_RANDOM,
   MAX_ARG_STRLEN,
   STACK_EXPAND,
+  argumentSpace,
   buildStack,
   readStackImage,
   type StackRequest,
@@ -112,6 +113,19 @@ describe("buildStack", () => {
     }
     expect((error as LoadError).errno).toBe("E2BIG");
     expect(buildStack(request({ argv: many, stackLimit: 64 * 1024 * 1024 })).sp).toBeGreaterThan(0);
+  });
+
+  test("the E2BIG limit is bprm_stack_limits': a quarter of RLIMIT_STACK, at least 128 KiB, at most 6 MiB (also when unlimited)", () => {
+    expect(argumentSpace(1024 * 1024, 1, 0)).toBe(256 * 1024 - 8);
+    expect(argumentSpace(64 * 1024, 1, 0)).toBe(128 * 1024 - 8);
+    expect(argumentSpace(64 * 1024 * 1024, 2, 3)).toBe(6 * 1024 * 1024 - 40);
+    expect(argumentSpace(Infinity, 1, 0)).toBe(6 * 1024 * 1024 - 8);
+  });
+
+  test("under a small RLIMIT_STACK the initial mapping reaches only as far as the limit", () => {
+    const image = buildStack(request({ stackLimit: 64 * 1024 }));
+    expect(image.mappingStart).toBe(TOP - 64 * 1024);
+    expect(buildStack(request({ stackLimit: Infinity })).mappingStart).toBe(buildStack(request()).mappingStart);
   });
 
   test("UTF-8 arguments are encoded byte for byte", () => {
