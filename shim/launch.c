@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -336,10 +337,15 @@ FL_EXPORT uint64_t fl_exit_size(void) {
 /*
  * End this process with signal sig, as the loaded program ended: default
  * action (Bun's crash handler must not run for a SIGSEGV that was the
- * program's), unblocked, raised on this thread. Returns only if the signal
- * did not end the process; the caller then exits 128 + sig.
+ * program's), unblocked, raised on this thread. Bun itself is made
+ * undumpable first: a core of Bun would overwrite the program's own (with
+ * core_pattern "core") and be listed as the latest crash; should that fail,
+ * the signal is raised anyway, since dying of it is the contract. Returns
+ * only if the signal did not end the process; the caller then exits
+ * 128 + sig.
  */
 FL_EXPORT int64_t fl_end_with_signal(int64_t sig) {
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.sa_handler = SIG_DFL;

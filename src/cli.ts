@@ -4,7 +4,7 @@
  * (package scripts `apager`, `dpager`, `hpager`). Exits the way the program
  * did; loader errors are one line and exit 127 or 126.
  */
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { launch, type PagerName } from "./launch.ts";
@@ -12,6 +12,7 @@ import { parseCommandLine, usage } from "./options.ts";
 import { toReport } from "./report.ts";
 import { ShimError, endWithSignal, sendSignal } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
+import { ignoredAtStart } from "./signals.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 /** kill(2)'s answer when the process is gone. */
@@ -20,14 +21,6 @@ const ESRCH = 3;
 /** Signals ignored in this process now (/proc/self/status SigIgn): before
  * the pager installs anything, these are what Bun's parent left ignored,
  * plus the two Bun ignores itself. */
-function ignoredAtStart(): Set<number> {
-  const match = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  const mask = BigInt(`0x${match?.[1] ?? "0"}`);
-  const ignored = new Set<number>();
-  for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) ignored.add(sig);
-  return ignored;
-}
-
 function say(line: string): void {
   writeSync(2, `${line}\n`);
 }

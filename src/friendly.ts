@@ -12,8 +12,7 @@
  *
  * Errors are one line on stderr; 127 not found, 126 cannot be run, 2 usage.
  */
-import { dlopen, FFIType } from "bun:ffi";
-import { closeSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { parseElf } from "./elf.ts";
 import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
@@ -21,12 +20,11 @@ import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, staticRef
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang } from "./script.ts";
 import { endWithSignal } from "./shim.ts";
+import { ignoredAtStart } from "./signals.ts";
 import { ShimBuildError, ensureFriendlyLibrary } from "./shim-build.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 const NAME = "friendly";
-/** prctl option: whether this process may dump core. */
-const PR_SET_DUMPABLE = 4;
 
 /** A one-line refusal with the exit status that goes with it. */
 class Refusal extends Error {
@@ -80,14 +78,6 @@ function preloadableProgram(name: string): string {
 
 /** Signals ignored in this process now (/proc/self/status SigIgn): what the
  * parent left ignored (nohup, a background job). */
-function ignoredAtStart(): Set<number> {
-  const match = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  const mask = BigInt(`0x${match?.[1] ?? "0"}`);
-  const ignored = new Set<number>();
-  for (let sig = 1; sig <= 64; sig++) if ((mask >> BigInt(sig - 1)) & 1n) ignored.add(sig);
-  return ignored;
-}
-
 interface Killable {
   kill(signal: number): void;
 }
@@ -129,21 +119,6 @@ function forwardSignals(): Forwarder {
       for (const { name, listener } of listeners) process.off(name, listener);
     },
   };
-}
-
-/** Before this process re-raises the program's signal: no core dump of
- * Bun. With core_pattern "core" it would overwrite the program's own core
- * file (the point of FAULTLINE_FRIENDLY_RERAISE), and coredumpctl would
- * list Bun's as the latest crash. */
-function preventOwnCoreDump(): void {
-  const libc = dlopen("libc.so.6", { prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 } });
-  try {
-    // Should prctl fail, the signal is re-raised anyway: dying of it is the
-    // contract, a second core file only a nuisance.
-    libc.symbols.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  } finally {
-    libc.close();
-  }
 }
 
 function spawnError(path: string, error: unknown): Refusal {
@@ -195,7 +170,6 @@ async function main(args: string[]): Promise<number> {
     process.removeAllListeners("SIGINT");
     process.removeAllListeners("SIGTERM");
     process.removeAllListeners("SIGHUP");
-    preventOwnCoreDump();
     endWithSignal(signal);
     return 128 + signal;
   }
