@@ -20,6 +20,7 @@
  */
 import { measure } from "mitata";
 import { allocChunk, copyEager, copyLazy, freeChunk, type Chunk, type SplitGranularity } from "../src/index.ts";
+import { median as medianOf } from "./statistics.ts";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
@@ -174,13 +175,6 @@ function formatSize(bytes: number): string {
   return bytes >= KIB * KIB ? `${bytes / KIB / KIB} MiB` : `${bytes / KIB} KiB`;
 }
 
-/** Median of each figure over rounds that alternate the methods, so a
- * machine busy with other work for a few seconds weighs on all alike. */
-function medianOf(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
 
 const sizes: SizeResult[] = [];
 for (const size of SIZES) {

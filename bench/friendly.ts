@@ -14,6 +14,7 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureFriendlyLibrary, friendlyEnvironment } from "../src/index.ts";
+import { median } from "./statistics.ts";
 
 const root = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -31,11 +32,6 @@ function buildThreadChurn(): string {
   return output;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function timeRun(argv: string[], env: Record<string, string | undefined>): Promise<number> {
   const started = performance.now();

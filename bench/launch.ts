@@ -8,31 +8,14 @@
  * Prints medians and the ratio apager / native for a static and a dynamic
  * program. The target for a static program is at most 1.3x native.
  */
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
 import { run } from "../src/index.ts";
+import { buildProgram } from "../test/support/programs.ts";
+import { median } from "./statistics.ts";
 
-const root = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 0) || 60;
 const json = args.includes("--json");
 
-function buildStatic(): string {
-  const source = join(root, "test", "programs", "exit_code.c");
-  const output = join(root, "bench", "build", "exit_code-static");
-  if (!existsSync(output) || statSync(output).mtimeMs < statSync(source).mtimeMs) {
-    mkdirSync(join(root, "bench", "build"), { recursive: true });
-    const built = Bun.spawnSync(["cc", "-static", "-O2", "-o", output, source]);
-    if (built.exitCode !== 0) throw new Error(`cannot build ${source}`);
-  }
-  return output;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function timeNative(argv: string[]): Promise<number> {
   const started = performance.now();
@@ -48,7 +31,7 @@ async function timeApager(argv: string[]): Promise<number> {
 }
 
 const programs = [
-  { name: "static", argv: [buildStatic()] },
+  { name: "static", argv: [await buildProgram("exit_code.c", "static")] },
   { name: "dynamic", argv: ["/bin/true"] },
 ];
 

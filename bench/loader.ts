@@ -31,6 +31,7 @@ import { userfaultfdAvailable } from "../src/shim.ts";
 import { nativeFigures, peakRssTool } from "../test/support/build-tools.ts";
 import { buildProgram } from "../test/support/programs.ts";
 import { barChartSpec, faultsInRegion, MEASURES, reduceTrace, renderSvg, traceChartSpec, type FaultTrace, type Provenance } from "./charts.ts";
+import { median } from "./statistics.ts";
 
 const root = resolve(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -86,11 +87,6 @@ interface Sample {
   maxRssKiB: number;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** Wall times on both sides run from the fork to the end of the wait: the
  * native launcher's own clock, and the pager's report. */
