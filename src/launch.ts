@@ -119,8 +119,9 @@ function choosePaging(choice: PagingChoice, file: string, plan: Plan, minAddress
 
 export interface LaunchOutcome {
   pager: PagerName;
-  /** How demand faults were caught; null for apager. */
+  /** How demand faults were caught ("userfaultfd" or "signal"); null for apager. */
   paging: Mechanism | null;
+  /** hpager's predictor and pages per fault ("none" and 1 otherwise). */
   predictor: PredictorName;
   pages: number;
   program: string;
@@ -132,6 +133,7 @@ export interface LaunchOutcome {
   faults: number;
   pagesMapped: number;
   wallMs: number;
+  /** The program's own peak resident set, in KiB (Bun's memory excluded). */
   maxRssKiB: number;
   userMs: number;
   systemMs: number;
