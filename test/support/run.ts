@@ -3,6 +3,9 @@
  * and with friendly segfaults, each in a subprocess with a time limit (an
  * FFI call that never returns can only be timed out from outside).
  */
+import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
 import { ROOT } from "./programs.ts";
 
 export interface Ran {
@@ -48,18 +51,69 @@ export function runFriendly(argv: string[], options: Parameters<typeof runProces
 /** The user and group a privileged test drops to (nobody). */
 export const UNPRIVILEGED_ID = 65534;
 
+/** The permission bit that lets others search (enter) a directory. */
+const OTHERS_SEARCH = 0o001;
+
 /** Whether this process can run commands as another user (it is root and
  * has setpriv). */
 export function canDropPrivilege(): boolean {
   return process.getuid?.() === 0 && Bun.which("setpriv") !== null;
 }
 
+/** Can another user reach path, every directory above it searchable by
+ * others? A checkout under a private directory (a 0700 temporary one, a
+ * home directory) is out of an unprivileged user's reach. */
+function reachableByOthers(path: string): boolean {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & OTHERS_SEARCH) === 0) return false;
+    if (dir === dirname(dir)) return true;
+  }
+}
+
+/** What an unprivileged run of the pager reads from the checkout, mirrored
+ * whole; files under test/ (built programs, tools) are added as they are
+ * named. */
+const MIRRORED = ["src", "shim", "node_modules", "package.json", "bunfig.toml", "tsconfig.json"];
+let mirror: string | null | undefined;
+
+/** A world-searchable mirror of the checkout, made of hard links (cheap,
+ * and the same inodes: modes and times are the checkout's), when the
+ * checkout itself is out of an unprivileged user's reach; else null. */
+function checkoutMirror(): string | null {
+  if (mirror !== undefined) return mirror;
+  if (reachableByOthers(join(ROOT, "src"))) return (mirror = null);
+  const dir = mkdtempSync(join(tmpdir(), "faultline-unprivileged-"));
+  chmodSync(dir, 0o755);
+  for (const entry of MIRRORED) {
+    const linked = Bun.spawnSync(["cp", "-al", join(ROOT, entry), join(dir, entry)]);
+    if (linked.exitCode !== 0) throw new Error(`mirroring ${entry} for an unprivileged user failed: ${linked.stderr.toString()}`);
+  }
+  // Only links: removing them leaves the checkout as it was.
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  return (mirror = dir);
+}
+
+/** The path an unprivileged user can reach for path: itself, or its twin
+ * in the mirror (a file outside the mirrored parts is linked in on demand). */
+function reachable(path: string, dir: string): string {
+  if (path !== ROOT && !path.startsWith(`${ROOT}/`)) return path;
+  const twin = join(dir, relative(ROOT, path));
+  if (!existsSync(twin) && existsSync(path)) {
+    mkdirSync(dirname(twin), { recursive: true, mode: 0o755 });
+    linkSync(path, twin);
+  }
+  return twin;
+}
+
 /** argv to run as an unprivileged user: as nobody when this process is root
  * (setpriv execs in place, so the exit status is the command's), as itself
- * otherwise. */
+ * otherwise. Paths into a checkout nobody cannot reach are mapped into a
+ * mirror of it, Bun's own executable included. */
 export function unprivileged(argv: string[]): string[] {
   if (!canDropPrivilege()) return argv;
-  return ["setpriv", `--reuid=${UNPRIVILEGED_ID}`, `--regid=${UNPRIVILEGED_ID}`, "--clear-groups", "--", ...argv];
+  const dir = checkoutMirror();
+  const command = dir === null ? argv : argv.map((arg) => reachable(arg, dir));
+  return ["setpriv", `--reuid=${UNPRIVILEGED_ID}`, `--regid=${UNPRIVILEGED_ID}`, "--clear-groups", "--", ...command];
 }
 
 /** The part of a run the program itself decides. */
