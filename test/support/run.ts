@@ -6,6 +6,7 @@
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
+import { ensureFriendlyLibrary, ensureShim } from "../../src/shim-build.ts";
 import { ROOT } from "./programs.ts";
 
 export interface Ran {
@@ -82,6 +83,9 @@ let mirror: string | null | undefined;
 function checkoutMirror(): string | null {
   if (mirror !== undefined) return mirror;
   if (reachableByOthers(join(ROOT, "src"))) return (mirror = null);
+  // Built first: an unprivileged run could not build them inside the mirror.
+  ensureShim();
+  ensureFriendlyLibrary();
   const dir = mkdtempSync(join(tmpdir(), "faultline-unprivileged-"));
   chmodSync(dir, 0o755);
   for (const entry of MIRRORED) {
