@@ -36,11 +36,27 @@
  * child may die first (a loader error), which the waiter reports. */
 #define HANDOFF_POLL_NS 20000000l
 
+/* A fault that could not be served yet: the kernel answered EAGAIN because
+ * the process's memory was changing (a fork was in progress, its event not
+ * yet read). Its thread keeps waiting; the fault is served again once the
+ * pending events have been read. */
+struct deferred_fault {
+	int fd;
+	uint64_t address;
+};
+
+/* How long to wait for new messages while faults are deferred before trying
+ * them again: the forking thread needs only to run again to finish. */
+#define DEFERRED_RETRY_NS 50000l
+
 struct server {
 	struct drainer *log;
 	struct pollfd *polled; /* [0]: the "child is done" eventfd; then one per process */
 	size_t count;
 	size_t capacity;
+	struct deferred_fault *deferred;
+	size_t deferred_count;
+	size_t deferred_capacity;
 	struct fl_predictor_state predictor;
 	unsigned char page[FL_PAGE_SIZE] __attribute__((aligned(FL_PAGE_SIZE)));
 };
@@ -155,6 +171,19 @@ static int place(struct server *s, int fd, const struct fl_region *region, uint6
 	return -errno;
 }
 
+static int defer(struct server *s, int fd, uint64_t address) {
+	if (s->deferred_count == s->deferred_capacity) {
+		size_t capacity = s->deferred_capacity ? s->deferred_capacity * 2 : 8;
+		struct deferred_fault *grown = realloc(s->deferred, capacity * sizeof *grown);
+		if (!grown)
+			return -ENOMEM;
+		s->deferred = grown;
+		s->deferred_capacity = capacity;
+	}
+	s->deferred[s->deferred_count++] = (struct deferred_fault){ .fd = fd, .address = address };
+	return 0;
+}
+
 static void write_event(struct server *s, const struct fl_event *e) {
 	if (s->log->log_fd >= 0)
 		fl_log_event(s->log, e);
@@ -162,7 +191,9 @@ static void write_event(struct server *s, const struct fl_event *e) {
 		fl_trace_event(s->log, e);
 }
 
-static void serve_fault(struct server *s, int fd, uint64_t address) {
+/* Serve one fault. Returns -EAGAIN when the kernel asks for the fault to be
+ * tried again later (memory changing under a fork), else 0. */
+static int serve_fault(struct server *s, int fd, uint64_t address) {
 	struct fl_launch_spec *spec = s->log->spec;
 	uint64_t page = fl_page_down(address);
 	const struct fl_region *region = fl_find_region(spec, page);
@@ -170,21 +201,27 @@ static void serve_fault(struct server *s, int fd, uint64_t address) {
 		/* Only demand regions are registered; never leave a thread
 		 * waiting whatever happens. */
 		struct uffdio_zeropage zero = { .range = { .start = page, .len = FL_PAGE_SIZE } };
-		if (ioctl(fd, UFFDIO_ZEROPAGE, &zero) != 0 && errno != EEXIST)
-			record_error(spec, errno);
-		return;
+		if (ioctl(fd, UFFDIO_ZEROPAGE, &zero) != 0) {
+			if (errno == EAGAIN)
+				return -EAGAIN;
+			if (errno != EEXIST)
+				record_error(spec, errno);
+		}
+		return 0;
 	}
 	struct fl_event event = { .time_ns = fl_monotonic_now(), .fault_address = address, .kind = FL_EVENT_FAULT };
 	int r = place(s, fd, region, page, 1);
+	if (r == -EAGAIN)
+		return r;
 	if (r == 0) {
 		struct uffdio_range range = { .start = page, .len = FL_PAGE_SIZE };
 		if (ioctl(fd, UFFDIO_WAKE, &range) != 0 && errno != ESRCH)
 			record_error(spec, errno);
-		return;
+		return 0;
 	}
 	if (r < 0) {
 		record_error(spec, -r);
-		return;
+		return 0;
 	}
 	__atomic_fetch_add(&spec->status.faults, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&spec->status.pages_enabled, 1, __ATOMIC_RELAXED);
@@ -201,6 +238,38 @@ static void serve_fault(struct server *s, int fd, uint64_t address) {
 		}
 	}
 	write_event(s, &event);
+	return 0;
+}
+
+/* Serve a fault, or keep it for later when the kernel asks for that. A
+ * fault that can be neither served nor kept leaves its thread waiting, so
+ * the error is recorded (the run's report says so). */
+static void serve_or_defer(struct server *s, int fd, uint64_t address) {
+	if (serve_fault(s, fd, address) != -EAGAIN)
+		return;
+	int r = defer(s, fd, address);
+	if (r < 0)
+		record_error(s->log->spec, -r);
+}
+
+/* Try the deferred faults again; those the kernel still refuses stay. */
+static void retry_deferred(struct server *s) {
+	size_t kept = 0;
+	for (size_t i = 0; i < s->deferred_count; i++) {
+		struct deferred_fault f = s->deferred[i];
+		if (serve_fault(s, f.fd, f.address) == -EAGAIN)
+			s->deferred[kept++] = f;
+	}
+	s->deferred_count = kept;
+}
+
+/* Forget the deferred faults of a process that is gone. */
+static void drop_deferred(struct server *s, int fd) {
+	size_t kept = 0;
+	for (size_t i = 0; i < s->deferred_count; i++)
+		if (s->deferred[i].fd != fd)
+			s->deferred[kept++] = s->deferred[i];
+	s->deferred_count = kept;
 }
 
 /* dpager starts with the entry point's page and nothing else. */
@@ -231,7 +300,7 @@ static void serve_process(struct server *s, size_t index) {
 		if (n != (ssize_t)sizeof msg)
 			return; /* EAGAIN: nothing more for now */
 		if (msg.event == UFFD_EVENT_PAGEFAULT)
-			serve_fault(s, fd, msg.arg.pagefault.address);
+			serve_or_defer(s, fd, msg.arg.pagefault.address);
 		else if (msg.event == UFFD_EVENT_FORK && add_process(s, (int)msg.arg.fork.ufd) != 0)
 			close((int)msg.arg.fork.ufd);
 	}
@@ -259,7 +328,10 @@ void *fl_serve_faults(void *arg) {
 		__atomic_store_n(&d->spec->status.uffd_handoff, FL_HANDOFF_TAKEN, __ATOMIC_SEQ_CST);
 		wake(&d->spec->status.uffd_handoff);
 		while (!__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
-			if (poll(s->polled, s->count, -1) < 0 && errno != EINTR)
+			/* Deferred faults are tried again after every round of
+			 * messages, and soon even without new ones. */
+			struct timespec soon = { 0, DEFERRED_RETRY_NS };
+			if (ppoll(s->polled, s->count, s->deferred_count ? &soon : NULL, NULL) < 0 && errno != EINTR)
 				break;
 			if (s->polled[0].revents & POLLIN)
 				break; /* the program has ended */
@@ -267,15 +339,18 @@ void *fl_serve_faults(void *arg) {
 				if (s->polled[i].revents & POLLIN)
 					serve_process(s, i);
 				if (s->polled[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+					drop_deferred(s, s->polled[i].fd);
 					close(s->polled[i].fd);
 					s->polled[i--] = s->polled[--s->count];
 				}
 			}
+			retry_deferred(s);
 		}
 	}
 	for (size_t i = 1; i < s->count; i++)
 		close(s->polled[i].fd);
 	free(s->polled);
+	free(s->deferred);
 	free(s);
 	return NULL;
 }
