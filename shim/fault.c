@@ -27,6 +27,7 @@
 
 #include "fault.h"
 #include "friendly.h"
+#include "kernel.h"
 #include "launch.h"
 #include "predict.h"
 #include "regions.h"
@@ -51,8 +52,6 @@ static uint8_t *private_page_states;
 static struct fl_predictor_state *private_predictor;
 static struct retried_fault *private_retries;
 
-#define KERNEL_SIGSET_BYTES 8
-#define SA_RESTORER_FLAG 0x04000000
 /* How long a writer waits for room in a full event ring before it gives up
  * logging (the reader is the parent; if it is gone nobody reads anyway). */
 #define RING_WAIT_NS 100000000ll
@@ -64,25 +63,6 @@ static struct retried_fault *private_retries;
 #define ETIMEDOUT_VALUE 110
 /* FUTEX_WAKE's count meaning "every waiter". */
 #define FUTEX_WAKE_EVERYONE 0x7fffffff
-
-struct kernel_sigaction {
-	uint64_t handler;
-	uint64_t flags;
-	uint64_t restorer;
-	uint64_t mask;
-};
-
-struct kernel_timespec {
-	int64_t seconds;
-	int64_t nanoseconds;
-};
-
-struct kernel_stack {
-	uint64_t sp;
-	int32_t flags;
-	int32_t pad;
-	uint64_t size;
-};
 
 /* Offsets into the kernel's siginfo for a fault. */
 struct fault_info {

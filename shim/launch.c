@@ -33,6 +33,7 @@
 #include "events.h"
 #include "regions.h"
 #include "serve.h"
+#include "threads.h"
 #include "launch.h"
 #include "sys.h"
 
@@ -226,31 +227,6 @@ static void *wait_for_child(void *arg) {
 	return NULL;
 }
 
-/* Start a thread with every signal blocked but SIGPWR, which
- * JavaScriptCore's collector relies on being deliverable; the new thread
- * inherits the mask, so it takes no signal meant for Bun's own threads. */
-static int start_quiet_thread(pthread_t *thread, int detached, void *(*run)(void *), void *arg) {
-	sigset_t block, previous;
-	sigfillset(&block);
-	sigdelset(&block, SIGPWR);
-	pthread_attr_t attr;
-	int e = pthread_sigmask(SIG_BLOCK, &block, &previous);
-	if (e != 0)
-		return e;
-	e = pthread_attr_init(&attr);
-	if (e == 0) {
-		if (detached)
-			e = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (e == 0)
-			e = pthread_create(thread, &attr, run, arg);
-		pthread_attr_destroy(&attr);
-	}
-	/* Restoring a mask the call above returned cannot fail (EINVAL is for a
-	 * bad `how`). */
-	(void)pthread_sigmask(SIG_SETMASK, &previous, NULL);
-	return e;
-}
-
 /* Split "pager\0program\0interpreter\0" into the drainer's labels. */
 static int read_labels(struct drainer *d, const char *labels) {
 	d->pager = strdup(labels);
@@ -303,7 +279,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_
 			w->drainer = d;
 		}
 		if (e == 0)
-			e = start_quiet_thread(&w->drainer_thread, 0, serving ? fl_serve_faults : fl_drain_events, d);
+			e = fl_start_quiet_thread(&w->drainer_thread, 0, serving ? fl_serve_faults : fl_drain_events, d);
 		if (e != 0) {
 			fl_free_drainer(d);
 			w->drainer = NULL;
@@ -314,7 +290,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_
 	}
 	pthread_t waiter;
 	if (e == 0)
-		e = start_quiet_thread(&waiter, 1, wait_for_child, w);
+		e = fl_start_quiet_thread(&waiter, 1, wait_for_child, w);
 	if (e != 0) {
 		/* No waiter: the drainer must not outlive this call either. */
 		if (w->drainer) {

@@ -1,0 +1,15 @@
+/*
+ * threads.h — starting the shim's own threads inside the Bun process.
+ */
+#ifndef FAULTLINE_THREADS_H
+#define FAULTLINE_THREADS_H
+
+#include <pthread.h>
+
+/* Start a thread with every signal blocked but SIGPWR, which
+ * JavaScriptCore's collector relies on being deliverable; the new thread
+ * inherits the mask, so it takes no signal meant for Bun's own threads.
+ * Returns 0 or an errno. */
+int fl_start_quiet_thread(pthread_t *thread, int detached, void *(*run)(void *), void *arg);
+
+#endif
