@@ -5,8 +5,9 @@
  * here; parsing is pure and exported for tests.
  */
 import { readFileSync } from "node:fs";
+import { release } from "node:os";
 import { parseAuxv } from "./auxv.ts";
-import type { AddressRange, CommitRule } from "./plan.ts";
+import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, type AddressRange, type CommitRule } from "./plan.ts";
 import type { AuxvEntry } from "./stack.ts";
 
 /** One line of /proc/PID/maps. */
@@ -72,6 +73,21 @@ export interface MachineFacts {
    * which root has): then a program may load at address 0. */
   mayMapLowPages: boolean;
   randomize: boolean;
+  /** The window arch_randomize_brk picks the heap's start from. */
+  brkWindow: number;
+}
+
+/** Linux's release as [major, minor], from uname's "6.18.44-..." form. */
+export function kernelVersion(release: string): [number, number] {
+  const match = /^(\d+)\.(\d+)/.exec(release);
+  return match ? [Number(match[1]), Number(match[2])] : [0, 0];
+}
+
+/** x86-64 randomizes the heap's start over 1 GiB since Linux 6.9, over
+ * 32 MiB before. */
+export function brkWindowOf(release: string): number {
+  const [major, minor] = kernelVersion(release);
+  return major > 6 || (major === 6 && minor >= 9) ? BRK_RANDOM_BYTES_WIDE : BRK_RANDOM_BYTES;
 }
 
 /** Memory figures that change from one launch to the next. */
@@ -101,6 +117,7 @@ export function readMachineFacts(): MachineFacts {
     mmapMinAddress: Number(readFileSync("/proc/sys/vm/mmap_min_addr", "utf8").trim()),
     mayMapLowPages: hasCapability(readFileSync("/proc/self/status", "utf8"), CAP_SYS_RAWIO),
     randomize: randomizeSetting > 0 && (personality & ADDR_NO_RANDOMIZE) === 0,
+    brkWindow: brkWindowOf(release()),
   };
 }
 

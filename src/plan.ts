@@ -20,8 +20,10 @@ export const PROT_EXEC = 4;
 export const ET_DYN_BASE = 0x555555554000;
 /** arch_mmap_rnd: 28 bits of page-granular randomness (vm.mmap_rnd_bits). */
 export const MMAP_RANDOM_PAGES = 2 ** 28;
-/** arch_randomize_brk: the heap starts up to 32 MiB past the program. */
+/** arch_randomize_brk: the heap starts up to 32 MiB past the program; 1 GiB
+ * on x86-64 since Linux 6.9 (machine.ts tells which). */
 export const BRK_RANDOM_BYTES = 0x2000000;
+export const BRK_RANDOM_BYTES_WIDE = 0x40000000;
 /** Interpreters and static-pie programs go where mmap would put them:
  * below the top of the address space. faultline picks from this window. */
 export const HIGH_WINDOW_START = 0x7e0000000000;
@@ -421,6 +423,16 @@ export function checkPopulation(plan: Plan, available: number): void {
   }
 }
 
+/**
+ * Where the heap begins before randomization: right after the program, but
+ * for an ET_DYN program without an interpreter (static-pie, or ld.so run
+ * directly), whose image went where mmap puts things: load_elf_binary moves
+ * its heap to ELF_ET_DYN_BASE, out of the mmap area.
+ */
+export function heapBase(program: ElfImage, programEnd: number): number {
+  return program.type === "dyn" && program.interpreter === null ? ET_DYN_BASE : programEnd;
+}
+
 export interface PlanOptions {
   policy: Policy;
   /** Ranges the loader keeps (shim, spec memory, vDSO, the stack's reach). */
@@ -436,6 +448,9 @@ export interface PlanOptions {
    * anywhere: the end of the vDSO (see topDownPlace). Without it, such
    * images go somewhere in the high window. */
   topDownStart?: number;
+  /** The window the heap's start is randomized over (arch_randomize_brk);
+   * BRK_RANDOM_BYTES when absent. */
+  brkWindow?: number;
 }
 
 /**
@@ -496,7 +511,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     entry,
     programEntry: program.entry + bias,
     programHeaders: programHeaderAddress(program) + bias,
-    brk: programExtent.end + options.random(BRK_RANDOM_BYTES / PAGE_SIZE) * PAGE_SIZE,
+    brk: heapBase(program, programExtent.end) + options.random((options.brkWindow ?? BRK_RANDOM_BYTES) / PAGE_SIZE) * PAGE_SIZE,
     startCode,
     endCode,
     startData,
