@@ -4,10 +4,12 @@
  * the rest of Bun are gone from the address space.
  *
  * The steps mirror what execve does to a process's user-visible state:
- *   switch to a kept stack, unregister rseq, reset signal dispositions,
- *   close close-on-exec descriptors, unmap everything not kept, map the plan,
- *   map the stack and copy its image, name the process, describe the new
- *   memory layout to the kernel, restore the signal mask, and jump.
+ *   switch to a kept stack, unregister rseq, drop the alternate signal
+ *   stack, reset signal dispositions, leave the caller's descriptors and
+ *   close the rest, unmap everything not kept, map the plan, map the stack
+ *   and copy its image, name the process, describe the new memory layout to
+ *   the kernel, then give back what the caller handed over and a fork does
+ *   not keep (open-files limit, signal mask, interval timers), and jump.
  * Any failure is recorded in the spec's shared status and ends the child
  * before the jump; the parent turns it into one line of explanation.
  */
@@ -16,11 +18,13 @@
 #include <linux/fcntl.h>
 #include <linux/mman.h>
 #include <linux/prctl.h>
+#include <linux/resource.h>
 #include <linux/rseq.h>
 #include <signal.h>
 
 #include "child.h"
 #include "fault.h"
+#include "kernel.h"
 #include "launch.h"
 #include "sys.h"
 
@@ -28,21 +32,6 @@
  * but cannot execute"); the parent reads the shared status for the cause. */
 #define FL_EXIT_LOAD_FAILED 126
 
-/* Signal numbers the kernel accepts in rt_sigaction, and the size of its
- * signal set (not glibc's 128-byte sigset_t). */
-#define KERNEL_NSIG 64
-#define KERNEL_SIGSET_BYTES 8
-
-/* The kernel's struct sigaction for rt_sigaction on x86-64. */
-struct kernel_sigaction {
-	uint64_t handler;
-	uint64_t flags;
-	uint64_t restorer;
-	uint64_t mask;
-};
-
-#define HANDLER_DEFAULT 0
-#define HANDLER_IGNORE 1
 
 /* /proc/self/clear_refs: "5" resets the peak resident set size to the
  * current one (Documentation/filesystems/proc.rst). */
@@ -86,35 +75,43 @@ static void unregister_rseq(struct fl_launch_spec *spec) {
 		fail(spec, FL_STAGE_RSEQ, r, spec->rseq_length);
 }
 
+/* execve leaves no alternate signal stack (the kernel's
+ * `sas_ss_reset`); Bun's, set on the forking thread, points into memory
+ * the cleanup unmaps, where a handler installed with SA_ONSTACK would run. */
+static void disable_alternate_stack(struct fl_launch_spec *spec) {
+	begin(spec, FL_STAGE_ALTERNATE_STACK);
+	struct kernel_stack off = { .sp = 0, .flags = SS_DISABLE, .size = 0 };
+	sys_result r = sys_sigaltstack(&off, 0);
+	if (r < 0)
+		fail(spec, FL_STAGE_ALTERNATE_STACK, r, 0);
+}
+
 /* As execve's flush_signal_handlers: caught signals return to the default
- * action, ignored ones stay ignored, flags and masks are cleared. Signals
- * Bun itself ignores (SIGPIPE, SIGXFSZ) are in signals_to_default so the
- * program does not inherit Bun's choice. */
+ * action, ignored ones stay ignored, flags and masks are cleared. Which are
+ * ignored is the caller's hand-over (src/caller.ts), not Bun's choice: Bun
+ * ignores SIGPIPE and SIGXFSZ for itself and handles others. */
 static void reset_signal_dispositions(struct fl_launch_spec *spec) {
 	begin(spec, FL_STAGE_SIGNALS);
 	for (int sig = 1; sig <= KERNEL_NSIG; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		struct kernel_sigaction old;
-		sys_result r = sys_rt_sigaction(sig, 0, &old, KERNEL_SIGSET_BYTES);
-		if (r < 0)
-			fail(spec, FL_STAGE_SIGNALS, r, (uint64_t)sig);
-		int keep_ignored = old.handler == HANDLER_IGNORE &&
-				   !(spec->signals_to_default & (1ull << (sig - 1)));
+		int ignored = (spec->signals_ignored & (1ull << (sig - 1))) != 0;
 		struct kernel_sigaction fresh = {
-			.handler = keep_ignored ? HANDLER_IGNORE : HANDLER_DEFAULT,
+			.handler = ignored ? HANDLER_IGNORE : HANDLER_DEFAULT,
 		};
-		r = sys_rt_sigaction(sig, &fresh, 0, KERNEL_SIGSET_BYTES);
+		sys_result r = sys_rt_sigaction(sig, &fresh, 0, KERNEL_SIGSET_BYTES);
 		if (r < 0)
 			fail(spec, FL_STAGE_SIGNALS, r, (uint64_t)sig);
 	}
 }
 
-static int is_program_file(const struct fl_launch_spec *spec, long fd) {
-	for (int i = 0; i < FL_FILE_COUNT; i++)
-		if (spec->files[i] == fd)
-			return 1;
-	return 0;
+/* The program's files as the child has them once hand_over_descriptors has
+ * moved them out of the way: the child's own copy, since the spec is shared
+ * with the parent, whose fault server reads the files by the spec's numbers. */
+static int64_t program_files[FL_FILE_COUNT];
+
+static struct fl_descriptor *descriptors_of(struct fl_launch_spec *spec) {
+	return (struct fl_descriptor *)((char *)spec + spec->descriptor_offset);
 }
 
 static long parse_decimal(const char *s) {
@@ -129,12 +126,22 @@ static long parse_decimal(const char *s) {
 	return value;
 }
 
-/* As execve's do_close_on_exec: every descriptor marked close-on-exec is
- * closed. Bun opens its own descriptors that way; the ones the user handed
- * to Bun (0, 1, 2 and any redirections) stay. The program's files stay open
- * until the plan is mapped. */
-static void close_on_exec_descriptors(struct fl_launch_spec *spec) {
-	begin(spec, FL_STAGE_DESCRIPTORS);
+/* Is fd one the child must keep through the close-everything-else pass:
+ * a descriptor already at its target, a moved copy, or a program file? */
+static int is_kept_descriptor(struct fl_launch_spec *spec, long fd) {
+	const struct fl_descriptor *d = descriptors_of(spec);
+	for (uint64_t i = 0; i < spec->descriptor_count; i++)
+		if ((long)d[i].source == fd)
+			return 1;
+	for (int i = 0; i < FL_FILE_COUNT; i++)
+		if (program_files[i] == fd)
+			return 1;
+	return 0;
+}
+
+/* Close every descriptor that is not kept: Bun's own (its event loop, the
+ * files it has open), which execve would close as close-on-exec. */
+static void close_unkept_descriptors(struct fl_launch_spec *spec) {
 	sys_result dir = sys_openat(AT_FDCWD, fd_dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dir < 0)
 		fail(spec, FL_STAGE_DESCRIPTORS, dir, 0);
@@ -149,12 +156,7 @@ static void close_on_exec_descriptors(struct fl_launch_spec *spec) {
 			struct linux_dirent64 *entry = (struct linux_dirent64 *)(batch + at);
 			at += entry->reclen;
 			long fd = parse_decimal(entry->name);
-			if (fd < 0 || fd == dir || is_program_file(spec, fd))
-				continue;
-			sys_result flags = sys_fcntl((int)fd, F_GETFD, 0);
-			if (flags < 0)
-				fail(spec, FL_STAGE_DESCRIPTORS, flags, (uint64_t)fd);
-			if (!(flags & FD_CLOEXEC))
+			if (fd < 0 || fd == dir || is_kept_descriptor(spec, fd))
 				continue;
 			sys_result r = sys_close((int)fd);
 			if (r < 0)
@@ -164,6 +166,60 @@ static void close_on_exec_descriptors(struct fl_launch_spec *spec) {
 	sys_result r = sys_close((int)dir);
 	if (r < 0)
 		fail(spec, FL_STAGE_DESCRIPTORS, r, (uint64_t)dir);
+}
+
+/* A close-on-exec copy of fd numbered `floor` or above. */
+static long move_above(struct fl_launch_spec *spec, long fd, long floor) {
+	sys_result copy = sys_fcntl((int)fd, F_DUPFD_CLOEXEC, floor);
+	if (copy < 0)
+		fail(spec, FL_STAGE_DESCRIPTORS, copy, (uint64_t)fd);
+	return copy;
+}
+
+/*
+ * Leave the program exactly the descriptors the caller handed over, at
+ * their numbers and without close-on-exec (Bun marks the ones it inherited
+ * close-on-exec; some come from `bun run`'s process and sit elsewhere
+ * here), as execve's do_close_on_exec would have: first every source and
+ * program file is moved above all the numbers in play, so no copy lands on
+ * a descriptor still needed; then everything else is closed; then each
+ * copy goes to its number. The program's files stay open, close-on-exec,
+ * until the plan is mapped.
+ */
+static void hand_over_descriptors(struct fl_launch_spec *spec) {
+	begin(spec, FL_STAGE_DESCRIPTORS);
+	struct fl_descriptor *d = descriptors_of(spec);
+	long floor = 0;
+	for (uint64_t i = 0; i < spec->descriptor_count; i++) {
+		if ((long)d[i].source >= floor)
+			floor = (long)d[i].source + 1;
+		if ((long)d[i].target >= floor)
+			floor = (long)d[i].target + 1;
+	}
+	for (int i = 0; i < FL_FILE_COUNT; i++)
+		if (spec->files[i] >= floor)
+			floor = spec->files[i] + 1;
+	for (uint64_t i = 0; i < spec->descriptor_count; i++)
+		if (d[i].source != d[i].target)
+			d[i].source = (uint64_t)move_above(spec, (long)d[i].source, floor);
+	for (int i = 0; i < FL_FILE_COUNT; i++)
+		program_files[i] = spec->files[i] >= 0 ? move_above(spec, spec->files[i], floor) : -1;
+	close_unkept_descriptors(spec);
+	for (uint64_t i = 0; i < spec->descriptor_count; i++) {
+		if (d[i].source == d[i].target) {
+			sys_result r = sys_fcntl((int)d[i].target, F_SETFD, 0);
+			if (r < 0)
+				fail(spec, FL_STAGE_DESCRIPTORS, r, d[i].target);
+			continue;
+		}
+		/* dup2 leaves the new descriptor without close-on-exec. */
+		sys_result r = sys_dup2((int)d[i].source, (int)d[i].target);
+		if (r < 0)
+			fail(spec, FL_STAGE_DESCRIPTORS, r, d[i].target);
+		r = sys_close((int)d[i].source);
+		if (r < 0)
+			fail(spec, FL_STAGE_DESCRIPTORS, r, d[i].source);
+	}
 }
 
 /* Remove every mapping below address_limit that is not in a kept range (sorted,
@@ -232,7 +288,7 @@ static void map_region(struct fl_launch_spec *spec, uint64_t index) {
 	int prot = demand && !by_userfaultfd ? PROT_NONE : (int)region->prot;
 	int zero_tail = region->zero_from && !demand;
 	int map_prot = zero_tail ? prot | PROT_WRITE : prot;
-	int fd = anonymous ? -1 : (int)spec->files[region->file];
+	int fd = anonymous ? -1 : (int)program_files[region->file];
 
 	begin(spec, FL_STAGE_MAP_REGION);
 	sys_result at = sys_mmap(region->start, region->length, map_prot, flags, fd,
@@ -292,7 +348,7 @@ static void describe_process(struct fl_launch_spec *spec) {
 	 * also refuses (EBUSY) while the old executable is still mapped, which
 	 * after the cleanup means the program is Bun's own executable: then
 	 * /proc/self/exe is already right. */
-	map->exe_fd = (uint32_t)spec->files[FL_FILE_PROGRAM];
+	map->exe_fd = (uint32_t)program_files[FL_FILE_PROGRAM];
 	r = sys_prctl(PR_SET_MM, PR_SET_MM_MAP, (long)map, sizeof *map, 0);
 	if (r == -EPERM || r == -EACCES || r == -EBUSY) {
 		spec->status.exe_error = (uint64_t)-r;
@@ -306,9 +362,9 @@ static void describe_process(struct fl_launch_spec *spec) {
 static void close_program_files(struct fl_launch_spec *spec) {
 	begin(spec, FL_STAGE_CLOSE_FILES);
 	for (int i = 0; i < FL_FILE_COUNT; i++) {
-		if (spec->files[i] < 0)
+		if (program_files[i] < 0)
 			continue;
-		sys_result r = sys_close((int)spec->files[i]);
+		sys_result r = sys_close((int)program_files[i]);
 		if (r < 0)
 			fail(spec, FL_STAGE_CLOSE_FILES, r, (uint64_t)i);
 	}
@@ -337,12 +393,51 @@ static void start_friendly(struct fl_launch_spec *spec) {
 		fail(spec, FL_STAGE_FRIENDLY, r, 0);
 }
 
-static void clear_signal_mask(struct fl_launch_spec *spec) {
+/* RLIMIT_NOFILE, as the caller had it: Bun raised the soft limit to the
+ * hard one for itself. The other limits Bun leaves alone. */
+static void set_open_files_limit(struct fl_launch_spec *spec) {
+	begin(spec, FL_STAGE_OPEN_FILES_LIMIT);
+	if (!spec->open_files_set)
+		return;
+	struct kernel_rlimit limit;
+	sys_result r = sys_prlimit64(0, RLIMIT_NOFILE, 0, &limit);
+	if (r < 0)
+		fail(spec, FL_STAGE_OPEN_FILES_LIMIT, r, 0);
+	limit.soft = spec->open_files_soft;
+	r = sys_prlimit64(0, RLIMIT_NOFILE, &limit, 0);
+	if (r < 0)
+		fail(spec, FL_STAGE_OPEN_FILES_LIMIT, r, spec->open_files_soft);
+}
+
+/* execve keeps the signal mask. */
+static void set_signal_mask(struct fl_launch_spec *spec) {
 	begin(spec, FL_STAGE_SIGNAL_MASK);
-	uint64_t empty = 0;
-	sys_result r = sys_rt_sigprocmask(SIG_SETMASK, &empty, 0, KERNEL_SIGSET_BYTES);
+	sys_result r = sys_rt_sigprocmask(SIG_SETMASK, &spec->signal_mask, 0, KERNEL_SIGSET_BYTES);
 	if (r < 0)
 		fail(spec, FL_STAGE_SIGNAL_MASK, r, 0);
+}
+
+/* execve keeps the interval timers (alarm(2) among them); a fork does not,
+ * so the ones the caller armed were taken from the pager and are armed
+ * here, last, so they count from the program's start. */
+static void arm_interval_timers(struct fl_launch_spec *spec) {
+	begin(spec, FL_STAGE_INTERVAL_TIMERS);
+	if (!spec->timers_set)
+		return;
+	for (int which = 0; which < FL_INTERVAL_TIMERS; which++) {
+		const struct fl_interval_timer *t = &spec->timers[which];
+		if (t->value_seconds == 0 && t->value_micros == 0)
+			continue;
+		struct kernel_itimerval timer = {
+			.interval_seconds = (int64_t)t->interval_seconds,
+			.interval_micros = (int64_t)t->interval_micros,
+			.value_seconds = (int64_t)t->value_seconds,
+			.value_micros = (int64_t)t->value_micros,
+		};
+		sys_result r = sys_setitimer(which, &timer, 0);
+		if (r < 0)
+			fail(spec, FL_STAGE_INTERVAL_TIMERS, r, (uint64_t)which);
+	}
 }
 
 /* CPUID leaf 1, ECX: OSXSAVE (bit 27) and AVX (bit 28) together mean the
@@ -360,8 +455,9 @@ static uint64_t cpu_has_avx(void) {
 
 void __attribute__((noreturn, used, visibility("hidden"))) fl_child_main(struct fl_launch_spec *spec) {
 	unregister_rseq(spec);
+	disable_alternate_stack(spec);
 	reset_signal_dispositions(spec);
-	close_on_exec_descriptors(spec);
+	hand_over_descriptors(spec);
 	unmap_all_but_kept(spec);
 	reset_peak_rss(spec);
 	for (uint64_t i = 0; i < spec->region_count; i++)
@@ -371,7 +467,9 @@ void __attribute__((noreturn, used, visibility("hidden"))) fl_child_main(struct 
 	close_program_files(spec);
 	start_paging(spec);
 	start_friendly(spec);
-	clear_signal_mask(spec);
+	set_open_files_limit(spec);
+	set_signal_mask(spec);
+	arm_interval_timers(spec);
 
 	spec->status.stage = FL_STAGE_LAUNCHED;
 	spec->status.launched = 1;

@@ -60,11 +60,30 @@ struct fl_range {
 	uint64_t end;
 };
 
+/* A descriptor the program receives: a copy of this process's `source` at
+ * number `target`, without close-on-exec, as execve would have left it. */
+struct fl_descriptor {
+	uint64_t source;
+	uint64_t target;
+};
+
+/* One of setitimer's timers, as the program is to find it. */
+struct fl_interval_timer {
+	uint64_t interval_seconds;
+	uint64_t interval_micros;
+	uint64_t value_seconds;
+	uint64_t value_micros;
+};
+
+/* setitimer's three timers: ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
+#define FL_INTERVAL_TIMERS 3
+
 /* Where a launch stopped, when it stopped before the jump. */
 enum fl_stage {
 	FL_STAGE_NONE = 0,
 	FL_STAGE_STARTING,
 	FL_STAGE_RSEQ,
+	FL_STAGE_ALTERNATE_STACK,
 	FL_STAGE_SIGNALS,
 	FL_STAGE_DESCRIPTORS,
 	FL_STAGE_UNMAP,
@@ -77,7 +96,9 @@ enum fl_stage {
 	FL_STAGE_CLOSE_FILES,
 	FL_STAGE_PAGING,
 	FL_STAGE_FRIENDLY,
+	FL_STAGE_OPEN_FILES_LIMIT,
 	FL_STAGE_SIGNAL_MASK,
+	FL_STAGE_INTERVAL_TIMERS,
 	FL_STAGE_LAUNCHED,
 };
 
@@ -184,9 +205,17 @@ struct fl_launch_spec {
 	uint64_t entry;
 	uint64_t initial_sp;
 
-	/* Process state set before the jump. */
+	/* Process state set before the jump: what the pager's caller handed
+	 * over, as execve would hand it to the program (src/caller.ts). */
 	uint64_t process_name[2]; /* NUL-padded, at most 15 bytes and the NUL */
-	uint64_t signals_to_default; /* bit (sig - 1): reset even when ignored */
+	uint64_t signals_ignored; /* bit (sig - 1): ignored; every other one at its default */
+	uint64_t signal_mask;     /* bit (sig - 1): blocked */
+	uint64_t descriptor_count;
+	uint64_t descriptor_offset; /* from the spec's start: struct fl_descriptor[] */
+	uint64_t open_files_set;  /* 1: set the soft RLIMIT_NOFILE to open_files_soft */
+	uint64_t open_files_soft;
+	uint64_t timers_set;      /* 1: arm the interval timers below */
+	struct fl_interval_timer timers[FL_INTERVAL_TIMERS];
 	uint64_t mm_map_offset; /* from the spec's start: struct fl_mm_map, or 0 */
 	uint64_t rss_reset;     /* 1: reset the peak-RSS counter after the cleanup */
 	uint64_t unmap_spec_at_jump; /* 1: the spec's memory is not needed by the program */

@@ -142,6 +142,18 @@ static inline sys_result sys_tgkill(int tgid, int tid, int sig) {
 static inline sys_result sys_pause(void) {
 	return sys_call0(__NR_pause);
 }
+static inline sys_result sys_dup2(int fd, int target) {
+	return sys_call2(__NR_dup2, fd, target);
+}
+static inline sys_result sys_sigaltstack(const void *stack, void *old) {
+	return sys_call2(__NR_sigaltstack, (long)stack, (long)old);
+}
+static inline sys_result sys_prlimit64(int pid, int resource, const void *limit, void *old) {
+	return sys_call4(__NR_prlimit64, pid, resource, (long)limit, (long)old);
+}
+static inline sys_result sys_setitimer(int which, const void *timer, void *old) {
+	return sys_call3(__NR_setitimer, which, (long)timer, (long)old);
+}
 static inline __attribute__((noreturn)) void sys_exit_group(int code) {
 	for (;;)
 		sys_call1(__NR_exit_group, code);

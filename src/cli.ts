@@ -5,22 +5,15 @@
  * did; loader errors are one line and exit 127 or 126.
  */
 import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { launch, type PagerName } from "./launch.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { toReport } from "./report.ts";
-import { ShimError, endWithSignal, sendSignal } from "./shim.ts";
+import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
+import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
-import { ignoredAtStart } from "./signals.ts";
 import packageJson from "../package.json" with { type: "json" };
 
-/** kill(2)'s answer when the process is gone. */
-const ESRCH = 3;
-
-/** Signals ignored in this process now (/proc/self/status SigIgn): before
- * the pager installs anything, these are what Bun's parent left ignored,
- * plus the two Bun ignores itself. */
 function say(line: string): void {
   writeSync(2, `${line}\n`);
 }
@@ -48,29 +41,13 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
 
-  // While the program runs: a terminal's ^C reaches it directly (same
-  // process group), so the pager only outlives it; a SIGTERM or SIGHUP sent
-  // to the pager alone is passed on. A signal this process was started with
-  // ignored (nohup, a background job) is left ignored, so the program
-  // inherits that just as it would from execve.
-  let child = 0;
-  const inherited = ignoredAtStart();
-  const watch = (signal: "SIGINT" | "SIGTERM" | "SIGHUP", action: () => void) => {
-    if (!inherited.has(osConstants.signals[signal])) process.on(signal, action);
-  };
-  // The child may have ended an instant ago (its exit not yet reaped):
-  // then there is nobody to pass the signal to, which is no error.
-  const forward = (signal: "SIGTERM" | "SIGHUP") => () => {
-    if (child <= 0) return;
-    try {
-      sendSignal(child, osConstants.signals[signal]);
-    } catch (error) {
-      if (!(error instanceof ShimError && error.errno === ESRCH)) throw error;
-    }
-  };
-  watch("SIGINT", () => {});
-  watch("SIGTERM", forward("SIGTERM"));
-  watch("SIGHUP", forward("SIGHUP"));
+  // What the caller handed the pager goes to the program (descriptors,
+  // ignored signals, mask, limits, timers), taken before this process opens
+  // anything of its own; signals somebody sends the pager from now on are
+  // relayed to the program (shim/relay.c).
+  const handover = captureHandover({ take: takeDescriptor }, takeIntervalTimers);
+  startRelay(relayedSignals(handover.ignored, handover.underBunRun), handover.underBunRun);
+  for (const text of handover.notes) if (!line.quiet) say(`${line.pager}: note: ${text}`);
 
   const traceFd = line.trace === null ? -1 : openSync(line.trace, "w");
   // Notes known before the program starts (a set-user-ID bit that gives no
@@ -91,23 +68,19 @@ async function main(args: string[]): Promise<number> {
       ...(line.pages ? { pages: line.pages } : {}),
       ...(line.paging ? { paging: line.paging } : {}),
       ...(line.friendly ? { friendly: true } : {}),
-      onStart: (pid) => {
-        child = pid;
-      },
+      handover,
+      onStart: relayTo,
     });
   } finally {
     if (traceFd >= 0) closeSync(traceFd);
+    releaseHandover(handover);
   }
-  child = 0;
   if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
   for (const difference of outcome.differences) {
     if (!line.quiet && difference !== outcome.unseenFault && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
   }
   if (outcome.signalNumber !== null) {
-    process.removeAllListeners("SIGINT");
-    process.removeAllListeners("SIGTERM");
-    process.removeAllListeners("SIGHUP");
     endWithSignal(outcome.signalNumber);
     return 128 + outcome.signalNumber;
   }

@@ -7,7 +7,7 @@
  *
  *   find PROGRAM as a shell would, follow its #! lines to the ELF file that
  *   really runs, refuse a static one (LD_PRELOAD cannot reach it), build the
- *   library if needed, spawn with LD_PRELOAD, pass on SIGTERM and SIGHUP,
+ *   library if needed, spawn with LD_PRELOAD, relay the signals sent to it,
  *   then exit with the program's code or die of its signal.
  *
  * Errors are one line on stderr; 127 not found, 126 cannot be run, 2 usage.
@@ -19,7 +19,8 @@ import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_USAGE, LoadError, UsageError } fr
 import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, staticRefusal } from "./friendly-options.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang } from "./script.ts";
-import { endWithSignal } from "./shim.ts";
+import { bunRunParent, relayedSignals } from "./caller.ts";
+import { endWithSignal, relayTo, startRelay } from "./shim.ts";
 import { ignoredAtStart } from "./signals.ts";
 import { ShimBuildError, ensureFriendlyLibrary } from "./shim-build.ts";
 import packageJson from "../package.json" with { type: "json" };
@@ -76,51 +77,6 @@ function preloadableProgram(name: string): string {
   }
 }
 
-/** Signals ignored in this process now (/proc/self/status SigIgn): what the
- * parent left ignored (nohup, a background job). */
-interface Killable {
-  kill(signal: number): void;
-}
-
-interface Forwarder {
-  /** The program is running: pass signals to it from now on. */
-  attach(child: Killable): void;
-  stop(): void;
-}
-
-/** While the program runs: a terminal's ^C reaches it directly (same
- * process group), so this process only outlives it; a SIGTERM or SIGHUP
- * sent to this process alone is passed on. Installed before the spawn: the
- * program may be running, and visible to whoever signals, before
- * Bun.spawn has returned here; a signal that comes before attach() is
- * passed on as soon as the program exists. A signal this process started
- * with ignored stays ignored here. */
-function forwardSignals(): Forwarder {
-  const inherited = ignoredAtStart();
-  let child: Killable | null = null;
-  const pending: number[] = [];
-  const deliver = (signal: number) => {
-    if (child) child.kill(signal);
-    else pending.push(signal);
-  };
-  const names = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-  const watched = names.filter((name) => !inherited.has(osConstants.signals[name]));
-  const listeners = watched.map((name) => {
-    const listener = name === "SIGINT" ? () => {} : () => deliver(osConstants.signals[name]);
-    process.on(name, listener);
-    return { name, listener };
-  });
-  return {
-    attach(running) {
-      child = running;
-      for (const signal of pending.splice(0)) running.kill(signal);
-    },
-    stop() {
-      for (const { name, listener } of listeners) process.off(name, listener);
-    },
-  };
-}
-
 function spawnError(path: string, error: unknown): Refusal {
   const code = typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : "";
   // ENOENT for a file that was just found: its dynamic linker or #!
@@ -153,23 +109,22 @@ async function main(args: string[]): Promise<number> {
   const [name, ...programArgs] = line.argv as [string, ...string[]];
   const path = preloadableProgram(name);
   const env = friendlyEnvironment(ensureFriendlyLibrary(), process.env);
-  const forwarder = forwardSignals();
+  // Signals somebody sends this process are relayed to the program, those
+  // that come before it exists as soon as it does (shim/relay.c); one this
+  // process started with ignored stays ignored here.
+  const underBunRun = bunRunParent() !== null;
+  startRelay(relayedSignals([...ignoredAtStart()], underBunRun), underBunRun);
   let child;
   try {
     child = Bun.spawn({ cmd: [path, ...programArgs], argv0: name, env, stdio: ["inherit", "inherit", "inherit"] });
   } catch (error) {
-    forwarder.stop();
     throw spawnError(path, error);
   }
-  forwarder.attach(child);
+  relayTo(child.pid);
   await child.exited;
-  forwarder.stop();
 
   if (child.signalCode !== null) {
     const signal = typeof child.signalCode === "number" ? child.signalCode : osConstants.signals[child.signalCode];
-    process.removeAllListeners("SIGINT");
-    process.removeAllListeners("SIGTERM");
-    process.removeAllListeners("SIGHUP");
     endWithSignal(signal);
     return 128 + signal;
   }

@@ -17,6 +17,7 @@ import { DEFAULT_STACK_LIMIT, readMachineFacts, readMemoryFacts, type MachineFac
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { forkAndLaunch, mapKept, shimExtent, unmapKept, userfaultfdAvailable, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
+import { currentSignalMask, plainHandover, type Handover } from "./caller.ts";
 import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
 import { buildStack, type StackImage } from "./stack.ts";
@@ -35,8 +36,6 @@ const STACK_ALIGN_RANDOM_BYTES = 8192;
 const STACK_GUARD_GAP = 256 * PAGE_SIZE;
 /** Longest process name the kernel keeps (TASK_COMM_LEN less the NUL). */
 const PROCESS_NAME_LENGTH = 15;
-/** Signals Bun ignores for itself; the program gets them at their defaults. */
-const BUN_IGNORED_SIGNALS = [osConstants.signals.SIGPIPE, osConstants.signals.SIGXFSZ];
 /** Upper bound of the stack image's bytes besides the strings: the random
  * gap, platform string, random bytes, padding and a page of slack. */
 const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
@@ -86,6 +85,11 @@ export interface LaunchOptions {
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
+  /** What the program receives as execve would hand it over: descriptors,
+   * ignored signals, mask, limits, timers (src/caller.ts). By default what
+   * Bun.spawn gives: standard input, output and error, every signal at its
+   * default, this thread's mask. */
+  handover?: Handover;
 }
 
 /** One mapping the loader made at start, as logged. */
@@ -233,6 +237,9 @@ function regionMappings(plan: Plan, program: string, interpreter: string | null)
   }));
 }
 
+/** Stages whose status detail is a region's index. */
+const REGION_STAGES = new Set<string>(["mapping a region", "zeroing the end of a file page", "protecting a region"]);
+
 function describeFailure(file: string, status: LaunchStatus, exit: ChildExit): LoadError {
   const stage = STAGES[status.stage] ?? `stage ${status.stage}`;
   const signaled = (exit.waitStatus & 0x7f) !== 0;
@@ -240,7 +247,7 @@ function describeFailure(file: string, status: LaunchStatus, exit: ChildExit): L
     return new LoadError(file, `the loader was killed by ${signalName(exit.waitStatus & 0x7f)} while ${stage}`, "EFAULT");
   }
   const errno = errnoName(status.error);
-  const detail = status.stage === 7 || status.stage === 8 || status.stage === 9 ? ` (region ${status.detail})` : status.detail ? ` (${hex(status.detail)})` : "";
+  const detail = REGION_STAGES.has(stage) ? ` (region ${status.detail})` : status.detail ? ` (${hex(status.detail)})` : "";
   return new LoadError(file, `the loader failed while ${stage}${detail}: ${errno}`, errno === "EEXIST" ? "EEXIST" : "ENOMEM");
 }
 
@@ -325,11 +332,13 @@ async function runPlanned(
   const policy = POLICY_OF[pager];
   const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
   const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
+  const handover = options.handover ?? plainHandover(currentSignalMask());
   const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
   const keptBound = facts.specialMappings.length + 3;
   const length = specLength({
     keptCount: keptBound,
     regionCount: regionBound,
+    descriptorCount: handover.descriptors.length,
     auxvEntries: auxvBound,
     stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
     // The mechanism is chosen once the plan is known; room for the SIGSEGV
@@ -354,6 +363,7 @@ async function runPlanned(
       random,
       commit: memoryFacts.commit,
       ...(vdso ? { topDownStart: vdso.end } : {}),
+      brkWindow: facts.brkWindow,
       // Populated pages must fit; dpager's are mapped when touched.
       ...(policy === "demand" ? {} : { available: memoryFacts.available }),
     });
@@ -387,7 +397,11 @@ async function runPlanned(
         stackProt,
         entry: plan.entry,
         processName: basename(execfn).slice(0, PROCESS_NAME_LENGTH),
-        signalsToDefault: BUN_IGNORED_SIGNALS.reduce((mask, sig) => mask | (1n << BigInt(sig - 1)), 0n),
+        ignoredSignals: handover.ignored,
+        signalMask: handover.mask,
+        descriptors: handover.descriptors,
+        openFilesLimit: handover.openFilesLimit,
+        timers: handover.timers,
         memory: {
           startCode: plan.startCode,
           endCode: plan.endCode,

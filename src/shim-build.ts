@@ -59,6 +59,10 @@ const SHIM_RECIPE: Recipe = {
     { source: "launch.c", freestanding: false },
     { source: "events.c", freestanding: false },
     { source: "serve.c", freestanding: false },
+    // What the caller handed over, the signal relay, the shim's threads.
+    { source: "handover.c", freestanding: false },
+    { source: "relay.c", freestanding: false },
+    { source: "threads.c", freestanding: false },
     // Lazy copy: the fault path runs in a signal handler in the Bun process;
     // the bookkeeping runs on Bun's threads and uses libc.
     { source: "chunk-fault.c", freestanding: true },

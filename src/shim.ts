@@ -7,6 +7,7 @@ import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { close, read } from "node:fs";
 import { ensureShim } from "./shim-build.ts";
 import { EXPECTED_LAYOUT } from "./spec.ts";
+import type { IntervalTimers } from "./caller.ts";
 
 const symbols = {
   fl_kept_map: { args: [FFIType.u64], returns: FFIType.i64 },
@@ -19,6 +20,10 @@ const symbols = {
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_userfaultfd_available: { args: [], returns: FFIType.i64 },
   fl_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_take_descriptor: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_take_interval_timers: { args: [FFIType.ptr], returns: FFIType.i64 },
+  fl_relay_start: { args: [FFIType.u64, FFIType.i64], returns: FFIType.i64 },
+  fl_relay_target: { args: [FFIType.i64], returns: FFIType.i64 },
 } as const;
 
 type Library = ReturnType<typeof dlopen<typeof symbols>>;
@@ -156,6 +161,35 @@ export function endWithSignal(signal: number): void {
 
 export function sendSignal(pid: number, signal: number): void {
   check("kill", load().fl_signal(pid, signal));
+}
+
+/** A close-on-exec copy of another process's descriptor (pidfd_getfd), or
+ * a negative errno. */
+export function takeDescriptor(pid: number, fd: number): number {
+  return Number(load().fl_take_descriptor(pid, fd));
+}
+
+/** Take (and disarm here) this process's interval timers; null when none
+ * was armed. */
+export function takeIntervalTimers(): IntervalTimers | null {
+  const words = new BigInt64Array(12);
+  const armed = check("taking the interval timers", load().fl_take_interval_timers(ptr(words)));
+  if (armed === 0) return null;
+  const timer = (i: number) => ({
+    intervalMicros: Number(words[i * 4]!) * 1_000_000 + Number(words[i * 4 + 1]!),
+    valueMicros: Number(words[i * 4 + 2]!) * 1_000_000 + Number(words[i * 4 + 3]!),
+  });
+  return [timer(0), timer(1), timer(2)];
+}
+
+/** Relay the signals in `signals` (bit sig - 1) to the program once
+ * relayTo names it (shim/relay.c). */
+export function startRelay(signals: bigint, underBunRun: boolean): void {
+  check("starting the signal relay", load().fl_relay_start(signals, underBunRun ? 1 : 0));
+}
+
+export function relayTo(pid: number): void {
+  check("relaying signals", load().fl_relay_target(pid));
 }
 
 let userfaultfd: boolean | null = null;

@@ -7,16 +7,18 @@
 import { PAGE_SIZE, USER_ADDRESS_LIMIT } from "./elf.ts";
 import { pageUp, type AddressRange, type Policy, type Region } from "./plan.ts";
 import type { StackImage } from "./stack.ts";
+import type { HandedDescriptor, IntervalTimers } from "./caller.ts";
 
 export const SPEC_MAGIC = 0x31656e696c746c66n; // "fltline1"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 37;
+const HEADER_WORDS = 55;
 const STATUS_WORDS = 13;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
 export const REGION_BYTES = 8 * WORD;
 export const RANGE_BYTES = 2 * WORD;
+export const DESCRIPTOR_BYTES = 2 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
 /** struct fl_ring and struct fl_event. */
 export const RING_HEADER_BYTES = 5 * WORD;
@@ -69,8 +71,13 @@ export interface SpecInput {
   stackProt: number;
   entry: number;
   processName: string;
-  /** Bit (sig - 1) set: reset to default even if ignored. */
-  signalsToDefault: bigint;
+  /** What the caller handed over (src/caller.ts). */
+  ignoredSignals: readonly number[];
+  signalMask: bigint;
+  descriptors: readonly HandedDescriptor[];
+  /** The soft RLIMIT_NOFILE to set; null leaves Bun's. */
+  openFilesLimit: number | null;
+  timers: IntervalTimers | null;
   memory: MemoryDescription | null;
   rssReset: boolean;
   unmapAtJump: boolean;
@@ -86,6 +93,13 @@ export interface SpecInput {
   friendlyReraise: boolean;
 }
 
+const MICROS_PER_SECOND = 1_000_000;
+
+function emptyTimers(): IntervalTimers {
+  const off = { intervalMicros: 0, valueMicros: 0 };
+  return [off, off, off];
+}
+
 function align(n: number, to: number): number {
   return Math.ceil(n / to) * to;
 }
@@ -93,6 +107,7 @@ function align(n: number, to: number): number {
 interface Offsets {
   kept: number;
   regions: number;
+  descriptors: number;
   mmMap: number;
   auxv: number;
   stackImage: number;
@@ -106,6 +121,7 @@ interface Offsets {
 export interface SpecSizes {
   keptCount: number;
   regionCount: number;
+  descriptorCount: number;
   auxvEntries: number;
   stackImageBytes: number;
   eventRing: boolean;
@@ -114,14 +130,15 @@ export interface SpecSizes {
 function offsetsFor(sizes: SpecSizes): Offsets {
   const kept = SPEC_HEADER_BYTES;
   const regions = kept + sizes.keptCount * RANGE_BYTES;
-  const mmMap = regions + sizes.regionCount * REGION_BYTES;
+  const descriptors = regions + sizes.regionCount * REGION_BYTES;
+  const mmMap = descriptors + sizes.descriptorCount * DESCRIPTOR_BYTES;
   const auxv = mmMap + MM_MAP_BYTES;
   const stackImage = align(auxv + sizes.auxvEntries * 2 * WORD, WORD);
   const childStackBottom = align(stackImage + sizes.stackImageBytes, PAGE_SIZE);
   const childStackTop = childStackBottom + CHILD_STACK_BYTES;
   const ring = childStackTop;
   const end = ring + (sizes.eventRing ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0);
-  return { kept, regions, mmMap, auxv, stackImage, childStackTop, ring, length: pageUp(end) };
+  return { kept, regions, descriptors, mmMap, auxv, stackImage, childStackTop, ring, length: pageUp(end) };
 }
 
 /** Bytes of kept memory a spec needs, given upper bounds of its parts. */
@@ -141,6 +158,7 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
   const o = offsetsFor({
     keptCount: input.kept.length,
     regionCount: input.regions.length,
+    descriptorCount: input.descriptors.length,
     auxvEntries: input.stack.auxv.length,
     stackImageBytes: input.stack.bytes.length,
     eventRing: paging,
@@ -175,7 +193,19 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
     input.stack.sp,
     nameView.getBigUint64(0, true),
     nameView.getBigUint64(8, true),
-    input.signalsToDefault,
+    input.ignoredSignals.reduce((set, sig) => set | (1n << BigInt(sig - 1)), 0n),
+    input.signalMask,
+    input.descriptors.length,
+    o.descriptors,
+    input.openFilesLimit === null ? 0 : 1,
+    input.openFilesLimit ?? 0,
+    input.timers === null ? 0 : 1,
+    ...(input.timers ?? emptyTimers()).flatMap((timer) => [
+      Math.floor(timer.intervalMicros / MICROS_PER_SECOND),
+      timer.intervalMicros % MICROS_PER_SECOND,
+      Math.floor(timer.valueMicros / MICROS_PER_SECOND),
+      timer.valueMicros % MICROS_PER_SECOND,
+    ]),
     input.memory ? o.mmMap : 0,
     input.rssReset ? 1 : 0,
     input.unmapAtJump ? 1 : 0,
@@ -202,6 +232,10 @@ export function encodeSpec(input: SpecInput, base: number, target: Uint8Array): 
   input.kept.forEach((range, i) => {
     put(o.kept + i * RANGE_BYTES, range.start);
     put(o.kept + i * RANGE_BYTES + WORD, range.end);
+  });
+  input.descriptors.forEach((descriptor, i) => {
+    put(o.descriptors + i * DESCRIPTOR_BYTES, descriptor.source);
+    put(o.descriptors + i * DESCRIPTOR_BYTES + WORD, descriptor.target);
   });
   let pageIndex = 0;
   input.regions.forEach((region, i) => {
@@ -243,8 +277,9 @@ export const STAGES = [
   "none",
   "starting",
   "unregistering rseq",
+  "disabling the alternate signal stack",
   "resetting signal dispositions",
-  "closing close-on-exec descriptors",
+  "handing over descriptors",
   "unmapping Bun",
   "resetting the peak RSS",
   "mapping a region",
@@ -255,7 +290,9 @@ export const STAGES = [
   "closing the program's files",
   "starting demand paging",
   "installing the friendly fault reporter",
-  "restoring the signal mask",
+  "setting the open-files limit",
+  "setting the signal mask",
+  "arming interval timers",
   "launched",
 ] as const;
 

@@ -17,9 +17,18 @@
  *   comm, cmdline, exe         what /proc says about the process
  *   stack_mapping              is the mapping holding a local named [stack]
  *   rlimit_stack               soft RLIMIT_STACK
+ *   rlimit_nofile              soft/hard RLIMIT_NOFILE
+ *   fds_cloexec                open descriptors marked close-on-exec
+ *   altstack                   the alternate signal stack: disabled or on
+ *   sig_pending                pending signals
+ *   itimer_real/virtual/prof   off, or the seconds left (rounded up) and
+ *                              the interval
+ *   umask, nice, pdeathsig, dumpable, no_new_privs, personality, cpus,
+ *   sched_policy, timerslack_ns, cwd   more of what execve keeps or resets
  *
  * Lists are comma-separated and may be empty.  Exits 0.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
 #include <elf.h>
 #include <errno.h>
@@ -30,8 +39,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/auxv.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #ifndef AT_MINSIGSTKSZ
@@ -235,6 +249,99 @@ static void print_fds(void)
     printf("\n");
 }
 
+/* Descriptors marked close-on-exec; execve leaves none of them open. */
+static void print_cloexec_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        die("opendir /proc/self/fd");
+    int self = dirfd(d);
+    int fds[1024];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        int fd = atoi(e->d_name);
+        int flags = fcntl(fd, F_GETFD);
+        if (fd != self && flags >= 0 && (flags & FD_CLOEXEC) && n < sizeof fds / sizeof fds[0])
+            fds[n++] = fd;
+    }
+    closedir(d);
+    qsort(fds, n, sizeof fds[0], cmp_int);
+    printf("fds_cloexec=");
+    for (size_t i = 0; i < n; i++)
+        printf("%s%d", i ? "," : "", fds[i]);
+    printf("\n");
+}
+
+static void print_timer(const char *name, int which)
+{
+    struct itimerval t;
+    if (getitimer(which, &t) != 0)
+        die("getitimer");
+    if (t.it_value.tv_sec == 0 && t.it_value.tv_usec == 0) {
+        printf("%s=off\n", name);
+        return;
+    }
+    long left = (long)t.it_value.tv_sec + (t.it_value.tv_usec > 0);
+    printf("%s=%lds interval=%lds\n", name, left, (long)t.it_interval.tv_sec);
+}
+
+static void print_process_state(void)
+{
+    stack_t ss;
+    if (sigaltstack(NULL, &ss) != 0)
+        die("sigaltstack");
+    printf("altstack=%s\n", (ss.ss_flags & SS_DISABLE) ? "disabled" : "on");
+
+    sigset_t pending;
+    if (sigpending(&pending) != 0)
+        die("sigpending");
+    printf("sig_pending=");
+    for (int sig = 1, first = 1; sig <= 64; sig++)
+        if (sigismember(&pending, sig) == 1) {
+            printf("%s%d", first ? "" : ",", sig);
+            first = 0;
+        }
+    printf("\n");
+
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        die("getrlimit");
+    printf("rlimit_nofile=%llu/%llu\n", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+
+    print_timer("itimer_real", ITIMER_REAL);
+    print_timer("itimer_virtual", ITIMER_VIRTUAL);
+    print_timer("itimer_prof", ITIMER_PROF);
+
+    mode_t mask = umask(0);
+    umask(mask);
+    printf("umask=%03o\n", (unsigned)mask);
+    errno = 0;
+    int nice_value = getpriority(PRIO_PROCESS, 0);
+    if (errno != 0)
+        die("getpriority");
+    printf("nice=%d\n", nice_value);
+    int pdeath = 0;
+    if (prctl(PR_GET_PDEATHSIG, &pdeath) != 0)
+        die("prctl PR_GET_PDEATHSIG");
+    printf("pdeathsig=%d\n", pdeath);
+    printf("dumpable=%d\n", prctl(PR_GET_DUMPABLE));
+    printf("no_new_privs=%d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+    printf("personality=%#x\n", (unsigned)personality(0xffffffff));
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) != 0)
+        die("sched_getaffinity");
+    printf("cpus=%d\n", CPU_COUNT(&cpus));
+    printf("sched_policy=%d\n", sched_getscheduler(0));
+    printf("timerslack_ns=%d\n", prctl(PR_GET_TIMERSLACK));
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd))
+        die("getcwd");
+    printf("cwd=%s\n", cwd);
+}
+
 static void print_signals(void)
 {
     char ign[512] = "", caught[512] = "", blocked[512] = "";
@@ -323,7 +430,9 @@ int main(int argc, char **argv)
     printf("\n");
 
     print_fds();
+    print_cloexec_fds();
     print_signals();
+    print_process_state();
 
     char buf[8192];
     size_t len = read_file("/proc/self/comm", buf, sizeof buf);
