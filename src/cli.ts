@@ -12,6 +12,7 @@ import { parseCommandLine, usage } from "./options.ts";
 import { toReport } from "./report.ts";
 import { ShimError, endWithSignal, sendSignal } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
+import { startSourceResolver } from "./source-resolver.ts";
 import { ignoredAtStart } from "./signals.ts";
 import packageJson from "../package.json" with { type: "json" };
 
@@ -80,6 +81,8 @@ async function main(args: string[]): Promise<number> {
     noted.add(text);
     say(`${line.pager}: note: ${text}`);
   };
+  // --friendly: a crash report names source lines, asked of this process.
+  const resolver = line.friendly ? startSourceResolver() : null;
   let outcome;
   try {
     outcome = await launch(line.argv, {
@@ -90,13 +93,14 @@ async function main(args: string[]): Promise<number> {
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
       ...(line.paging ? { paging: line.paging } : {}),
-      ...(line.friendly ? { friendly: true } : {}),
+      ...(resolver ? { friendly: true, env: resolver.environment(process.env) } : {}),
       onStart: (pid) => {
         child = pid;
       },
     });
   } finally {
     if (traceFd >= 0) closeSync(traceFd);
+    resolver?.stop();
   }
   child = 0;
   if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);

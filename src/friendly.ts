@@ -7,8 +7,10 @@
  *
  *   find PROGRAM as a shell would, follow its #! lines to the ELF file that
  *   really runs, refuse a static one (LD_PRELOAD cannot reach it), build the
- *   library if needed, spawn with LD_PRELOAD, pass on SIGTERM and SIGHUP,
- *   then exit with the program's code or die of its signal.
+ *   library if needed, start the source-line resolver (a crash report then
+ *   gives file:line, src/source-resolver.ts), spawn with LD_PRELOAD, pass on
+ *   SIGTERM and SIGHUP, then exit with the program's code or die of its
+ *   signal.
  *
  * Errors are one line on stderr; 127 not found, 126 cannot be run, 2 usage.
  */
@@ -22,6 +24,7 @@ import { MAX_SCRIPT_DEPTH, parseShebang } from "./script.ts";
 import { endWithSignal } from "./shim.ts";
 import { ignoredAtStart } from "./signals.ts";
 import { ShimBuildError, ensureFriendlyLibrary } from "./shim-build.ts";
+import { startSourceResolver } from "./source-resolver.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 const NAME = "friendly";
@@ -152,18 +155,22 @@ async function main(args: string[]): Promise<number> {
 
   const [name, ...programArgs] = line.argv as [string, ...string[]];
   const path = preloadableProgram(name);
-  const env = friendlyEnvironment(ensureFriendlyLibrary(), process.env);
+  const library = ensureFriendlyLibrary();
+  const resolver = startSourceResolver();
+  const env = resolver.environment(friendlyEnvironment(library, process.env));
   const forwarder = forwardSignals();
   let child;
   try {
     child = Bun.spawn({ cmd: [path, ...programArgs], argv0: name, env, stdio: ["inherit", "inherit", "inherit"] });
   } catch (error) {
     forwarder.stop();
+    resolver.stop();
     throw spawnError(path, error);
   }
   forwarder.attach(child);
   await child.exited;
   forwarder.stop();
+  resolver.stop();
 
   if (child.signalCode !== null) {
     const signal = typeof child.signalCode === "number" ? child.signalCode : osConstants.signals[child.signalCode];
