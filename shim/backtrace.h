@@ -80,9 +80,13 @@ struct module {
 	 * header's index, such as static executables. */
 	uint64_t eh_frame;
 	uint64_t eh_frame_size;
-	/* Symbol tables: file offsets and sizes, and their string tables'. */
+	/* Symbol tables: file offsets and sizes, and their string tables'.
+	 * .symtab may be in a separate debug file (symbols_fd), .dynsym is
+	 * always in the module's own. */
 	uint64_t symtab, symtab_size, symtab_strings, symtab_strings_size;
 	uint64_t dynsym, dynsym_size, dynsym_strings, dynsym_strings_size;
+	int symbols_fd;
+	int is_debug_file; /* a separate debug file, not a module itself */
 	uint32_t load_count;
 	struct module_load {
 		uint64_t vaddr;

@@ -13,6 +13,12 @@
  * Code in anonymous memory is looked up in the program itself as the
  * auxiliary vector describes it (AT_EXECFN, AT_PHDR, AT_ENTRY): a pager
  * serving pages by userfaultfd maps the program's text that way.
+ *
+ * A stripped file's full symbol table may be in a separate debug file,
+ * found by its build ID as debuggers find it
+ * (/usr/lib/debug/.build-id/xx/yyyy.debug, what Debian's -dbg packages
+ * install): libc's internal functions, memcpy's variants among them, are
+ * named from there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,6 +33,7 @@
 #define ELF_DATA_LITTLE 1
 #define ELF_MACHINE_X86_64 62
 #define PT_LOAD 1
+#define PT_NOTE 4
 #define PT_PHDR 6
 #define PT_GNU_EH_FRAME 0x6474e550u
 #define PF_X 1u
@@ -47,6 +54,15 @@
 #define AT_EXECFN 31
 #define AUXV_ENTRIES_MAX 64
 #define PROGRAM_PATH_BYTES 1024
+/* Build IDs: the note that holds one, and where its debug file is. */
+#define NT_GNU_BUILD_ID 3
+#define NOTE_HEADER_BYTES 12
+#define NOTE_ALIGNMENT 4
+#define NOTES_BYTES_MAX 4096
+#define BUILD_ID_BYTES_MAX 64
+#define DEBUG_BUILD_ID_DIRECTORY "/usr/lib/debug/.build-id/"
+#define DEBUG_FILE_SUFFIX ".debug"
+#define DEBUG_PATH_BYTES 256
 /* Reads go through a few cached blocks of the files. */
 #define FILE_BLOCK_BYTES 4096ull
 #define FILE_CACHE_BLOCKS 16
@@ -68,6 +84,8 @@ static struct program_facts {
 	uint64_t entry, phdr, phnum;
 	char path[PROGRAM_PATH_BYTES];
 } program;
+
+static void use_debug_file(struct module *m);
 
 static uint64_t little_endian(const uint8_t *bytes, int n) {
 	uint64_t value = 0;
@@ -240,6 +258,9 @@ static int read_headers(struct module *m, uint8_t header[ELF_HEADER_BYTES], uint
 		}
 	}
 	read_sections(m, header);
+	m->symbols_fd = m->fd;
+	if (m->symtab_size == 0)
+		use_debug_file(m);
 	return m->load_count > 0;
 }
 
@@ -254,6 +275,98 @@ static int bias_from_mapping(struct module *m, uint64_t start, uint64_t offset) 
 		}
 	}
 	return 0;
+}
+
+static uint64_t align_up(uint64_t n, uint64_t alignment) {
+	return (n + alignment - 1) / alignment * alignment;
+}
+
+/* The module's build ID, from its PT_NOTE segments: its length, or 0. */
+static uint32_t build_id(struct module *m, uint8_t id[BUILD_ID_BYTES_MAX]) {
+	uint8_t header[ELF_HEADER_BYTES];
+	if (!module_read_file(m, 0, header, sizeof header))
+		return 0;
+	uint64_t phoff = little_endian(&header[0x20], 8), phnum = little_endian(&header[0x38], 2);
+	for (uint64_t i = 0; i < phnum && i < PROGRAM_HEADERS_MAX; i++) {
+		uint8_t ph[PROGRAM_HEADER_BYTES];
+		if (!module_read_file(m, phoff + i * PROGRAM_HEADER_BYTES, ph, sizeof ph))
+			return 0;
+		if (little_endian(ph, 4) != PT_NOTE)
+			continue;
+		uint64_t at = little_endian(&ph[8], 8);
+		uint64_t size = little_endian(&ph[0x20], 8);
+		uint64_t end = at + (size < NOTES_BYTES_MAX ? size : NOTES_BYTES_MAX);
+		while (at + NOTE_HEADER_BYTES <= end) {
+			uint8_t note[NOTE_HEADER_BYTES], name[NOTE_ALIGNMENT];
+			if (!module_read_file(m, at, note, sizeof note))
+				return 0;
+			uint64_t name_size = little_endian(note, 4), id_size = little_endian(&note[4], 4);
+			uint64_t type = little_endian(&note[8], 4);
+			uint64_t id_at = at + NOTE_HEADER_BYTES + align_up(name_size, NOTE_ALIGNMENT);
+			if (type == NT_GNU_BUILD_ID && name_size == sizeof name && id_size > 0 &&
+			    id_size <= BUILD_ID_BYTES_MAX && module_read_file(m, at + NOTE_HEADER_BYTES, name, sizeof name) &&
+			    name[0] == 'G' && name[1] == 'N' && name[2] == 'U' && name[3] == '\0' &&
+			    module_read_file(m, id_at, id, id_size))
+				return (uint32_t)id_size;
+			at = id_at + align_up(id_size, NOTE_ALIGNMENT);
+		}
+	}
+	return 0;
+}
+
+static void add_text(char *to, uint32_t *length, const char *text) {
+	while (*text != '\0' && *length + 1 < DEBUG_PATH_BYTES)
+		to[(*length)++] = *text++;
+	to[*length] = '\0';
+}
+
+static void add_hex_byte(char *to, uint32_t *length, uint8_t byte) {
+	char digits[3] = { "0123456789abcdef"[byte >> 4], "0123456789abcdef"[byte & 0xf], '\0' };
+	add_text(to, length, digits);
+}
+
+static void give_up(struct module *m);
+static struct module *new_module(void);
+
+/* A stripped module's .symtab from its separate debug file, if installed. */
+static void use_debug_file(struct module *m) {
+	uint8_t id[BUILD_ID_BYTES_MAX];
+	uint32_t id_length = build_id(m, id);
+	if (id_length < 2)
+		return;
+	char path[DEBUG_PATH_BYTES];
+	uint32_t length = 0;
+	add_text(path, &length, DEBUG_BUILD_ID_DIRECTORY);
+	add_hex_byte(path, &length, id[0]);
+	add_text(path, &length, "/");
+	for (uint32_t i = 1; i < id_length; i++)
+		add_hex_byte(path, &length, id[i]);
+	add_text(path, &length, DEBUG_FILE_SUFFIX);
+	struct module *debug = new_module();
+	if (debug == 0)
+		return;
+	debug->is_debug_file = 1;
+	debug->path = "";
+	sys_result fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (sys_failed(fd))
+		return;
+	debug->fd = (int)fd;
+	uint8_t header[ELF_HEADER_BYTES];
+	if (!module_read_file(debug, 0, header, sizeof header) || header[0] != 0x7f || header[1] != 'E' ||
+	    header[4] != ELF_CLASS_64) {
+		give_up(debug);
+		return;
+	}
+	read_sections(debug, header);
+	if (debug->symtab_size == 0) {
+		give_up(debug);
+		return;
+	}
+	m->symtab = debug->symtab;
+	m->symtab_size = debug->symtab_size;
+	m->symtab_strings = debug->symtab_strings;
+	m->symtab_strings_size = debug->symtab_strings_size;
+	m->symbols_fd = debug->fd;
 }
 
 static int open_file(struct module *m, const char *path) {
@@ -281,7 +394,7 @@ static struct module *new_module(void) {
 static struct module *file_module(const struct space_mapping *code) {
 	const char *path = space_path(code);
 	for (uint32_t i = 0; i < module_count; i++)
-		if (!modules[i].from_auxv && same_text(modules[i].path, path))
+		if (!modules[i].from_auxv && !modules[i].is_debug_file && same_text(modules[i].path, path))
 			return modules[i].fd >= 0 ? &modules[i] : 0;
 	struct module *m = new_module();
 	if (m == 0 || !open_file(m, path))

@@ -3,6 +3,7 @@
  * tables: .symtab where the file still has it (every symbol, static
  * functions included), else .dynsym (what a stripped library exports).
  *
+ * (module.c finds a stripped file's .symtab in its separate debug file.)
  * A function is the FUNC (or IFUNC) symbol whose [value, value + size)
  * holds the address; among aliases a global name wins over a weak one, a
  * weak over a local. An address no symbol holds stays unnamed rather than
@@ -53,16 +54,27 @@ static int binding_rank(uint8_t info) {
 	}
 }
 
-static void read_name(struct module *m, uint64_t strings, uint64_t strings_size, uint64_t name, char *out) {
-	uint64_t i = 0;
-	for (; i + 1 < SYMBOL_NAME_BYTES && name + i < strings_size; i++) {
-		if (!module_read_file(m, strings + name + i, &out[i], 1) || out[i] == '\0')
-			break;
+/* The name at offset name of the string table: up to the room in out. */
+static void read_name(int fd, uint64_t strings, uint64_t strings_size, uint64_t name, char *out) {
+	uint64_t room = SYMBOL_NAME_BYTES - 1;
+	if (name >= strings_size) {
+		out[0] = '\0';
+		return;
 	}
-	out[i] = '\0';
+	if (room > strings_size - name)
+		room = strings_size - name;
+	sys_result n;
+	do
+		n = sys_pread(fd, out, room, strings + name);
+	while (n == -EINTR);
+	uint64_t length = sys_failed(n) ? 0 : (uint64_t)n;
+	out[length] = '\0';
+	for (uint64_t i = 0; i < length; i++)
+		if (out[i] == '\0')
+			break;
 }
 
-static void scan(struct module *m, uint64_t table, uint64_t size, uint64_t strings, uint64_t strings_size,
+static void scan(int fd, uint64_t table, uint64_t size, uint64_t strings, uint64_t strings_size,
 		 const uint64_t *addresses, struct symbol *out, uint32_t count) {
 	for (uint32_t i = 0; i < count; i++)
 		candidates[i].rank = 0;
@@ -71,7 +83,7 @@ static void scan(struct module *m, uint64_t table, uint64_t size, uint64_t strin
 		uint64_t n = symbols - first < SYMBOLS_PER_CHUNK ? symbols - first : SYMBOLS_PER_CHUNK;
 		sys_result got;
 		do
-			got = sys_pread(m->fd, chunk, n * SYMBOL_BYTES, table + first * SYMBOL_BYTES);
+			got = sys_pread(fd, chunk, n * SYMBOL_BYTES, table + first * SYMBOL_BYTES);
 		while (got == -EINTR);
 		if (sys_failed(got) || (uint64_t)got != n * SYMBOL_BYTES)
 			break;
@@ -96,7 +108,7 @@ static void scan(struct module *m, uint64_t table, uint64_t size, uint64_t strin
 	for (uint32_t i = 0; i < count; i++) {
 		if (out[i].found || candidates[i].rank == 0)
 			continue;
-		read_name(m, strings, strings_size, candidates[i].name, out[i].name);
+		read_name(fd, strings, strings_size, candidates[i].name, out[i].name);
 		out[i].found = out[i].name[0] != '\0';
 	}
 }
@@ -109,7 +121,8 @@ void symbols_lookup(struct module *m, const uint64_t *addresses, struct symbol *
 		out[i].name[0] = '\0';
 	}
 	if (m->symtab_size != 0)
-		scan(m, m->symtab, m->symtab_size, m->symtab_strings, m->symtab_strings_size, addresses, out, count);
+		scan(m->symbols_fd, m->symtab, m->symtab_size, m->symtab_strings, m->symtab_strings_size, addresses, out,
+		     count);
 	if (m->dynsym_size != 0)
-		scan(m, m->dynsym, m->dynsym_size, m->dynsym_strings, m->dynsym_strings_size, addresses, out, count);
+		scan(m->fd, m->dynsym, m->dynsym_size, m->dynsym_strings, m->dynsym_strings_size, addresses, out, count);
 }
