@@ -125,6 +125,7 @@ enum walk_end {
 	WALK_NO_RULES,       /* no call-frame information and no frame pointer */
 	WALK_BAD_FRAME_POINTER, /* no call-frame information, and rbp is no frame */
 	WALK_TOO_DEEP,       /* stopped after UNWIND_STEPS_MAX frames */
+	WALK_NO_MAP,         /* /proc/self/maps could not be read: nothing to check against */
 };
 
 struct frame {
@@ -142,11 +143,14 @@ struct backtrace {
 	/* Frames walked past the last one kept. */
 	uint64_t more;
 	enum walk_end end;
-	uint64_t end_address; /* the return address or stack address at fault */
+	uint64_t end_address; /* the return address or stack address at fault,
+			       * or for WALK_NO_MAP the errno */
 };
 
-/* Walk the stack of the thread whose signal context this is. */
-void unwind(const void *context, struct backtrace *bt);
+/* Walk the stack of the thread whose signal context this is. Without the
+ * map (space_snapshot failed), only the faulting frame is kept: nothing
+ * could tell a return address from garbage. */
+void unwind(const void *context, int map_known, struct backtrace *bt);
 /* The address to look a frame's function and line up at: the instruction
  * the frame is in (for a return address, the call before it). */
 uint64_t frame_lookup_address(const struct frame *f);

@@ -480,8 +480,10 @@ static void name_frames_of(struct module *m) {
  * the symbol tables, and ask the resolver (if there is one) for lines. */
 static void locate(const void *context) {
 	space_forget();
-	(void)space_snapshot(); /* without it no frame is named, nor followed */
-	unwind(context, &trace);
+	sys_result mapped = space_snapshot();
+	unwind(context, !sys_failed(mapped), &trace);
+	if (sys_failed(mapped))
+		trace.end_address = (uint64_t)-mapped;
 	for (uint32_t i = 0; i < trace.count; i++) {
 		struct module *m = module_at(trace.frames[i].pc);
 		uint64_t lookup = frame_lookup_address(&trace.frames[i]);
@@ -567,7 +569,8 @@ static int put_frame(struct text *t, uint32_t i, const char *indent) {
 	} else {
 		put_hex(t, f->pc);
 		const struct space_mapping *where = space_find(f->pc);
-		put(t, where == 0 ? " (nothing is mapped there)" : !(where->access & SPACE_EXECUTABLE) ? " (not code)" : "");
+		if (trace.end != WALK_NO_MAP)
+			put(t, where == 0 ? " (nothing is mapped there)" : !(where->access & SPACE_EXECUTABLE) ? " (not code)" : "");
 	}
 	if (n > 0 && e[n - 1].location[0] != '\0') {
 		put(t, " (");
@@ -615,6 +618,11 @@ static void put_walk_end(struct text *t, const char *indent) {
 		put(t, "no unwind information for this code, and its frame pointer, ");
 		put_hex(t, trace.end_address);
 		put(t, ", points at no frame: a corrupted stack?");
+		break;
+	case WALK_NO_MAP:
+		put(t, "/proc/self/maps cannot be read (errno ");
+		put_decimal(t, trace.end_address);
+		put(t, "), so no return address can be trusted");
 		break;
 	case WALK_TOO_DEEP:
 	case WALK_OUTERMOST:

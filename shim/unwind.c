@@ -984,7 +984,7 @@ static int is_code(uint64_t address) {
 	return m != 0 && (m->access & SPACE_EXECUTABLE);
 }
 
-void unwind(const void *context, struct backtrace *bt) {
+void unwind(const void *context, int map_known, struct backtrace *bt) {
 	static struct registers regs, caller;
 	for (int i = 0; i < ROW_CACHE_SLOTS; i++)
 		row_cache[i].used = 0;
@@ -996,6 +996,10 @@ void unwind(const void *context, struct backtrace *bt) {
 	uint64_t pc = regs.value[DWARF_RA];
 	int exact = 1;
 	record(bt, pc, exact);
+	if (!map_known) {
+		bt->end = WALK_NO_MAP;
+		return;
+	}
 	for (uint32_t steps = 1;; steps++) {
 		enum walk_end why = WALK_NO_RULES;
 		int stepped, signal_frame = 0;

@@ -213,6 +213,14 @@ describe("a corrupted stack ends the walk, not the report", () => {
       },
     ],
   ];
+  test("no descriptor left to open /proc/self/maps with: the faulting address, and why nothing more", async () => {
+    const ran = await runPreloaded([program("crash.c"), "no_descriptors"]);
+    const frames = expectFriendlyCrash(ran);
+    expect(frames).toHaveLength(1);
+    expect(frames[0]!.raw).toMatch(/^0x[0-9a-f]+$/);
+    expect(ran.stderr).toContain("(stopped here: /proc/self/maps cannot be read (errno 24), so no return address can be trusted)");
+  });
+
   for (const [mode, check] of cases) {
     test(`${mode}: the message, the frames it could trust, status 139, with and without the resolver`, async () => {
       const runs = await Promise.all([runPreloaded([program("corrupt_stack.c"), mode]), runFriendly([program("corrupt_stack.c"), mode], { cwd: dir })]);

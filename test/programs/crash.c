@@ -5,7 +5,12 @@
  *
  *   crash MODE    null_read | null_write | write_text | write_rodata |
  *                 exec_data | stack_overflow | past_bss | abort |
- *                 div_zero | kill_segv | protect_bss | guard_bss
+ *                 div_zero | kill_segv | protect_bss | guard_bss |
+ *                 no_descriptors
+ *
+ * no_descriptors opens descriptors until it can open no more (EMFILE),
+ * then writes through NULL: a crash handler that needs a descriptor gets
+ * none.
  *
  * protect_bss and guard_bss touch a bss page, then take its access away
  * themselves (mprotect read-only, or none), then write to it, or read it.
@@ -13,6 +18,7 @@
  * Prints "crash: MODE" (flushed) before the error, so the tests also see
  * that the program ran up to it.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +73,11 @@ int main(int argc, char **argv) {
 		return numerator / zero;
 	} else if (!strcmp(mode, "kill_segv"))
 		kill(getpid(), SIGSEGV);
+	else if (!strcmp(mode, "no_descriptors")) {
+		while (open("/dev/null", O_RDONLY) >= 0)
+			;
+		*(volatile int *)0 = 1;
+	}
 	else if (!strcmp(mode, "protect_bss") || !strcmp(mode, "guard_bss")) {
 		*(volatile char *)own_page = 1;
 		int read_only = !strcmp(mode, "protect_bss");
