@@ -82,14 +82,6 @@ static void skip_field(const char *text, uint64_t length, uint64_t *at) {
 		(*at)++;
 }
 
-static int same_text(const char *a, const char *b) {
-	while (*a != '\0' && *a == *b) {
-		a++;
-		b++;
-	}
-	return *a == *b;
-}
-
 /* Keep the path, once for a run of lines that share it; its offset, or 0
  * when there is no room. */
 static uint32_t keep_path(const char *text, uint64_t length) {
@@ -191,14 +183,6 @@ const struct space_mapping *space_find(uint64_t address) {
 
 const char *space_path(const struct space_mapping *m) {
 	return &paths[m->path];
-}
-
-const struct space_mapping *space_file_start(const struct space_mapping *m) {
-	const struct space_mapping *at = m;
-	while (at->offset != 0 && at > mappings && at[-1].path != 0 &&
-	       same_text(space_path(&at[-1]), space_path(m)))
-		at--;
-	return at->offset == 0 ? at : m;
 }
 
 /* Whether the table says the whole page is readable (PROBE_TABLE). */

@@ -52,9 +52,6 @@ sys_result space_snapshot(void);
 const struct space_mapping *space_find(uint64_t address);
 /* A mapping's file path ("" for none). */
 const char *space_path(const struct space_mapping *m);
-/* The mapping of the same file at offset 0 at or below m: where the file's
- * ELF header is mapped, or m itself when there is none. */
-const struct space_mapping *space_file_start(const struct space_mapping *m);
 /* Copy length bytes at address into out; 1, or 0 where any of them is not
  * readable. Never faults, whatever address is. */
 int space_read(uint64_t address, void *out, uint64_t length);

@@ -39,9 +39,10 @@
 /* The kernel's sigaction for rt_sigaction: SIG_DFL needs no restorer. */
 #define KERNEL_SIGSET_BYTES 8
 /* Room for the whole report (a message, four lines of diagnosis and up to
- * 33 frames), and for one line of /proc/self/maps (longer lines, with very
- * long paths, are cut). */
-#define REPORT_BYTES (16 * 1024)
+ * 33 frames with their names, modules and the resolver's at most 15 KiB),
+ * and for one line of /proc/self/maps (longer lines, with very long paths,
+ * are cut). */
+#define REPORT_BYTES (32 * 1024)
 #define MAPS_LINE_BYTES 512
 #define MAPS_CHUNK_BYTES 4096
 

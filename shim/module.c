@@ -63,6 +63,7 @@
 #define DEBUG_BUILD_ID_DIRECTORY "/usr/lib/debug/.build-id/"
 #define DEBUG_FILE_SUFFIX ".debug"
 #define DEBUG_PATH_BYTES 256
+#define PAGE_BYTES 4096ull
 /* Reads go through a few cached blocks of the files. */
 #define FILE_BLOCK_BYTES 4096ull
 #define FILE_CACHE_BLOCKS 16
@@ -268,7 +269,7 @@ static int read_headers(struct module *m, uint8_t header[ELF_HEADER_BYTES], uint
 static int bias_from_mapping(struct module *m, uint64_t start, uint64_t offset) {
 	for (uint32_t i = 0; i < m->load_count; i++) {
 		const struct module_load *l = &m->loads[i];
-		uint64_t first = l->offset & ~(FILE_BLOCK_BYTES - 1);
+		uint64_t first = l->offset & ~(PAGE_BYTES - 1); /* mappings start on a page */
 		if (offset >= first && offset < l->offset + l->file_size) {
 			m->bias = start - (l->vaddr + offset - l->offset);
 			return 1;

@@ -27,6 +27,7 @@
 #define RESOLVER_PATIENCE_SECONDS 5
 #define NS_PER_SECOND 1000000000ll
 #define NS_PER_MICROSECOND 1000ll
+#define MICROSECONDS_PER_SECOND 1000000ll
 #define CLOCK_MONOTONIC_ID 1
 #define SOCKET_PATH_BYTES 108
 #define ENVIRON_CHUNK_BYTES 4096
@@ -175,7 +176,9 @@ static uint64_t receive(int fd, char *text, uint64_t room, int64_t deadline) {
 		int64_t left = deadline - now_ns();
 		if (left <= 0)
 			return 0;
-		struct kernel_timeval wait = { left / NS_PER_SECOND, left % NS_PER_SECOND / NS_PER_MICROSECOND + 1 };
+		/* Rounded up: a zero timeout would mean no timeout at all. */
+		int64_t microseconds = left / NS_PER_MICROSECOND + 1;
+		struct kernel_timeval wait = { microseconds / MICROSECONDS_PER_SECOND, microseconds % MICROSECONDS_PER_SECOND };
 		if (sys_failed(sys_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait)))
 			return 0;
 		sys_result n = sys_read(fd, text + length, room - length);

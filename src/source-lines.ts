@@ -121,9 +121,11 @@ export function displayPath(file: string, cwd: string): string {
   return file.startsWith(prefix) ? file.slice(prefix.length) : file;
 }
 
-/** A field the handler can take: one line, no tab, not too long. */
+/** A field the handler can take: one line, no tab, no control character
+ * (a binary's debug information is not to drive the terminal), not too
+ * long. */
 function field(text: string | null): string {
-  const flat = (text ?? "").replace(/[\t\n\r]/g, " ");
+  const flat = (text ?? "").replace(/[\x00-\x1f\x7f]/g, " ");
   return flat.length > FIELD_LIMIT ? `${flat.slice(0, FIELD_LIMIT - 3)}...` : flat;
 }
 

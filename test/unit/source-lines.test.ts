@@ -127,13 +127,13 @@ describe("the answer", () => {
     expect(formatAnswer(queries, () => undefined, "/work")).toBe(ANSWER_END);
   });
 
-  test("fields stay on one line and within bounds", () => {
+  test("fields stay on one line, without control characters, and within bounds", () => {
     const long = "x".repeat(FIELD_LIMIT * 2);
-    const answer = formatAnswer([queries[0]!], () => [{ function: `a\tb\nc${long}`, file: "/f.c", line: 1 }], "/");
+    const answer = formatAnswer([queries[0]!], () => [{ function: `a\tb\nc\x1b[2Jd${long}`, file: "/f.c", line: 1 }], "/");
     const [line] = answer.split("\n");
     const [, fn] = line!.split("\t");
     expect(fn!.length).toBe(FIELD_LIMIT);
-    expect(fn).toStartWith("a b c");
+    expect(fn).toStartWith("a b c [2Jd");
     expect(answer.endsWith(ANSWER_END)).toBe(true);
   });
 
