@@ -132,6 +132,9 @@ struct frame {
 	/* 1: pc is the faulting (or interrupted) instruction itself; 0: a
 	 * return address, whose call is the instruction before it. */
 	int exact;
+	/* The kernel returned here from a signal handler (the CFI marks the
+	 * trampoline, glibc's __restore_rt, as a signal frame). */
+	int signal_return;
 };
 
 struct backtrace {

@@ -542,6 +542,11 @@ static int put_frame(struct text *t, uint32_t i, const char *indent) {
 	const struct symbol *symbol = &frame_symbols[i];
 	uint32_t n;
 	const struct source_entry *e = source_of(i, &n);
+	if (f->signal_return) {
+		/* As debuggers show it: the interrupted code is the next frame. */
+		put(t, "<signal handler called>\n");
+		return 0;
+	}
 	for (uint32_t k = 0; k + 1 < n; k++) {
 		put(t, e[k].function[0] != '\0' ? e[k].function : "??");
 		if (e[k].location[0] != '\0') {

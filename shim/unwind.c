@@ -960,6 +960,7 @@ static void record(struct backtrace *bt, uint64_t pc, int exact) {
 	struct frame *f = &bt->frames[bt->count++];
 	f->pc = pc;
 	f->exact = exact;
+	f->signal_return = 0;
 	f->repeat = 1;
 }
 
@@ -976,7 +977,9 @@ static void from_context(const void *context, struct registers *regs) {
 }
 
 uint64_t frame_lookup_address(const struct frame *f) {
-	return f->exact ? f->pc : f->pc - 1;
+	/* A signal frame's "return address" is the trampoline's first
+	 * instruction: no call precedes it. */
+	return f->exact || f->signal_return ? f->pc : f->pc - 1;
 }
 
 static int is_code(uint64_t address) {
@@ -1017,6 +1020,8 @@ void unwind(const void *context, int map_known, struct backtrace *bt) {
 			if (rules->found) {
 				stepped = step_by_rules(m, &rules->row, &regs, &caller, &why, &bt->end_address);
 				signal_frame = rules->signal_frame;
+				if (signal_frame && bt->more == 0)
+					bt->frames[bt->count - 1].signal_return = 1;
 				if (stepped && !(caller.known & (1u << DWARF_RA)))
 					return; /* the CFI says: there is no caller */
 			} else {

@@ -83,8 +83,8 @@ function entryFrom(functionLine: string, locationLine: string): SourceEntry {
   const fn = functionLine.trim();
   const location = locationLine.replace(/\s*\(discriminator \d+\)\s*$/, "").trim();
   const colon = location.lastIndexOf(":");
-  const file = colon > 0 ? location.slice(0, colon) : location;
-  const line = colon > 0 ? Number(location.slice(colon + 1)) : NaN;
+  const file = colon >= 0 ? location.slice(0, colon) : location;
+  const line = colon >= 0 ? Number(location.slice(colon + 1)) : NaN;
   const known = file !== "" && file !== "??";
   return {
     function: fn === "" || fn === "??" ? null : fn,

@@ -157,6 +157,15 @@ describe("other crashes", () => {
     expect(framesIn(friendly.stderr)[1]!.location).toBe(`test/programs/libc_crash.c:${lineOf(source, "memcpy(to, from, length);")}`);
   });
 
+  test("in the program's own signal handler: the handler, the signal frame, then the code it interrupted", async () => {
+    for (const ran of await Promise.all([runPreloaded([program("crash.c"), "in_handler"]), runFriendly([program("crash.c"), "in_handler"], { cwd: dir })])) {
+      const frames = expectFriendlyCrash(ran);
+      expect(frames[0]!.function).toBe("write_null");
+      expect(frames[1]!.raw).toBe("<signal handler called>");
+      expect(frames[frames.length - 1]!.function).toBe("main");
+    }
+  });
+
   test("more than 33 frames: the first 33, then how many more", async () => {
     const ran = await runPreloaded([program("deep_calls.c"), "50"]);
     const frames = expectFriendlyCrash(ran);

@@ -81,6 +81,9 @@ describe("addr2line", () => {
       "0x0000000000001140",
       "recurse",
       "crash.c:?",
+      "0x000000000003c050",
+      "__GI___sigaction",
+      ":?",
       "",
     ].join("\n");
     const parsed = parseAddr2line(output);
@@ -91,6 +94,7 @@ describe("addr2line", () => {
     ]);
     expect(parsed.get(0x9999999n)).toEqual([{ function: null, file: null, line: null }]);
     expect(parsed.get(0x1140n)).toEqual([{ function: "recurse", file: "crash.c", line: null }]);
+    expect(parsed.get(0x3c050n)).toEqual([{ function: "__GI___sigaction", file: null, line: null }]);
   });
 
   test("demangled C++ names keep their colons, parentheses and spaces", () => {
