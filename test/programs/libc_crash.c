@@ -11,7 +11,7 @@
 static volatile int calls;
 static char source[4096];
 
-__attribute__((noinline)) void copy_block(char *to, const char *from, size_t length) {
+__attribute__((noipa)) void copy_block(char *to, const char *from, size_t length) {
 	memcpy(to, from, length);
 	calls++;
 }
