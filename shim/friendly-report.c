@@ -112,7 +112,7 @@ static char maps_chunk[MAPS_CHUNK_BYTES];
  * the program, the link address to look it up at, its symbol, and what the
  * resolver said (if it answered). */
 static struct backtrace trace;
-static const struct module *frame_modules[BACKTRACE_FRAMES];
+static struct module *frame_modules[BACKTRACE_FRAMES];
 static int frame_in_program[BACKTRACE_FRAMES];
 static uint64_t frame_links[BACKTRACE_FRAMES];
 static const char *frame_paths[BACKTRACE_FRAMES];
@@ -495,12 +495,11 @@ static void locate(const void *context) {
 		frame_symbols[i].found = 0;
 	}
 	for (uint32_t i = 0; i < trace.count; i++) {
-		struct module *m = module_at(trace.frames[i].pc);
 		int named = 0;
 		for (uint32_t j = 0; j < i; j++)
-			named |= frame_modules[j] == m;
-		if (m != 0 && !named)
-			name_frames_of(m);
+			named |= frame_modules[j] == frame_modules[i];
+		if (frame_modules[i] != 0 && !named)
+			name_frames_of(frame_modules[i]);
 	}
 	source_answered = source_lines_ask(frame_paths, frame_links, trace.count, &source);
 	modules_close();
