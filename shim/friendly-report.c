@@ -7,9 +7,10 @@
  * Freestanding, like the pagers' fault handler: it runs inside a crashing
  * program whose heap, stdio or locks may be what broke, so it calls no libc
  * at all (the build checks the object calls nothing outside itself). Only raw
- * system calls (write, openat, read, close, rt_sigaction, tgkill, pause,
- * exit_group), all async-signal-safe. No allocation: the report is built in
- * static buffers, which only the one thread that reports ever touches.
+ * system calls (write, openat, read, pread, close, process_vm_readv, socket,
+ * connect, rt_sigaction, tgkill, pause, exit_group, ...), all
+ * async-signal-safe. No allocation: the report is built in static buffers,
+ * which only the one thread that reports ever touches.
  */
 #define _GNU_SOURCE /* REG_RSP, REG_ERR, SI_* and SEGV_* codes */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 
+#include "backtrace.h"
 #include "friendly.h"
 #include "friendly-messages.h"
 #include "sys.h"
@@ -36,9 +38,11 @@
 #define X86_PF_INSTRUCTION 0x10ull
 /* The kernel's sigaction for rt_sigaction: SIG_DFL needs no restorer. */
 #define KERNEL_SIGSET_BYTES 8
-/* Room for the whole report, and for one line of /proc/self/maps (longer
- * lines, with very long paths, are cut). */
-#define REPORT_BYTES 2048
+/* Room for the whole report (a message, four lines of diagnosis and up to
+ * 33 frames with their names, modules and the resolver's at most 15 KiB),
+ * and for one line of /proc/self/maps (longer lines, with very long paths,
+ * are cut). */
+#define REPORT_BYTES (32 * 1024)
 #define MAPS_LINE_BYTES 512
 #define MAPS_CHUNK_BYTES 4096
 
@@ -103,6 +107,22 @@ struct fault {
 static struct text report;
 static struct mapping holder;
 static char maps_chunk[MAPS_CHUNK_BYTES];
+
+/* Where: the frames, and for each its module (0: none), whether that is
+ * the program, the link address to look it up at, its symbol, and what the
+ * resolver said (if it answered). */
+static struct backtrace trace;
+static struct module *frame_modules[BACKTRACE_FRAMES];
+static int frame_in_program[BACKTRACE_FRAMES];
+static uint64_t frame_links[BACKTRACE_FRAMES];
+static const char *frame_paths[BACKTRACE_FRAMES];
+static struct symbol frame_symbols[BACKTRACE_FRAMES];
+static struct source_answer source;
+static int source_answered;
+/* One module's share of the frames, for symbols_lookup. */
+static uint64_t batch_links[BACKTRACE_FRAMES];
+static struct symbol batch_symbols[BACKTRACE_FRAMES];
+static uint32_t batch_frames[BACKTRACE_FRAMES];
 
 void friendly_report_init(uint64_t seed, int reraise) {
 	message_seed = seed != 0 ? seed : 1;
@@ -436,6 +456,205 @@ static void put_mapping_line(struct text *t, const struct fault *f, const struct
 	put(t, "\n");
 }
 
+/* ---- where: the frames, named ---- */
+
+static void copy_symbol(struct symbol *to, const struct symbol *from) {
+	to->found = from->found;
+	to->start = from->start;
+	bytes_copy(to->name, from->name, sizeof to->name);
+}
+
+/* Name the frames of module m, all in one pass over its symbol tables. */
+static void name_frames_of(struct module *m) {
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < trace.count; i++)
+		if (frame_modules[i] == m) {
+			batch_frames[n] = i;
+			batch_links[n++] = frame_links[i];
+		}
+	symbols_lookup(m, batch_links, batch_symbols, n);
+	for (uint32_t k = 0; k < n; k++)
+		copy_symbol(&frame_symbols[batch_frames[k]], &batch_symbols[k]);
+}
+
+/* Walk the stack from the signal context, name each frame's function from
+ * the symbol tables, and ask the resolver (if there is one) for lines. */
+static void locate(const void *context) {
+	space_forget();
+	sys_result mapped = space_snapshot();
+	unwind(context, !sys_failed(mapped), &trace);
+	if (sys_failed(mapped))
+		trace.end_address = (uint64_t)-mapped;
+	for (uint32_t i = 0; i < trace.count; i++) {
+		struct module *m = module_at(trace.frames[i].pc);
+		uint64_t lookup = frame_lookup_address(&trace.frames[i]);
+		frame_modules[i] = m;
+		frame_in_program[i] = m != 0 && module_is_program(m);
+		frame_links[i] = m != 0 ? lookup - m->bias : lookup;
+		frame_paths[i] = m != 0 ? m->path : 0;
+		frame_symbols[i].found = 0;
+	}
+	for (uint32_t i = 0; i < trace.count; i++) {
+		int named = 0;
+		for (uint32_t j = 0; j < i; j++)
+			named |= frame_modules[j] == frame_modules[i];
+		if (frame_modules[i] != 0 && !named)
+			name_frames_of(frame_modules[i]);
+	}
+	source_answered = source_lines_ask(frame_paths, frame_links, trace.count, &source);
+	modules_close();
+}
+
+/* The resolver's entries for frame i: n of them, inlined calls first. */
+static const struct source_entry *source_of(uint32_t i, uint32_t *n) {
+	*n = 0;
+	if (!source_answered)
+		return 0;
+	for (uint32_t k = 0; k < source.count; k++)
+		if (source.entries[k].frame == i) {
+			while (k + *n < source.count && source.entries[k + *n].frame == i)
+				(*n)++;
+			return &source.entries[k];
+		}
+	return 0;
+}
+
+static int same_name(const char *a, const char *b) {
+	while (*a != '\0' && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+/* An Itanium C++ ABI name, which addr2line -C turns into a readable one. */
+static int mangled(const char *name) {
+	return name[0] == '_' && name[1] == 'Z';
+}
+
+/* One frame: "function+0xoffset (file:line) in module x repeats", with
+ * calls the compiler inlined there on lines of their own before it.
+ * Returns whether it is the program's main. */
+static int put_frame(struct text *t, uint32_t i, const char *indent) {
+	const struct frame *f = &trace.frames[i];
+	const struct module *m = frame_modules[i];
+	const struct symbol *symbol = &frame_symbols[i];
+	uint32_t n;
+	const struct source_entry *e = source_of(i, &n);
+	if (f->signal_return) {
+		/* As debuggers show it: the interrupted code is the next frame. */
+		put(t, "<signal handler called>\n");
+		return 0;
+	}
+	for (uint32_t k = 0; k + 1 < n; k++) {
+		put(t, e[k].function[0] != '\0' ? e[k].function : "??");
+		if (e[k].location[0] != '\0') {
+			put(t, " (");
+			put(t, e[k].location);
+			put(t, ")");
+		}
+		put(t, ", inlined\n");
+		put(t, indent);
+	}
+	/* The symbol's name, unless the resolver knows better: a C++ name
+	 * demangled, or a function the stripped file's symbols do not name
+	 * (from a separate debug file). */
+	const char *resolved = n > 0 && e[n - 1].function[0] != '\0' ? e[n - 1].function : 0;
+	const char *function = symbol->found && (resolved == 0 || !mangled(symbol->name)) ? symbol->name : resolved;
+	if (function != 0) {
+		put(t, function);
+		if (symbol->found) {
+			put(t, "+");
+			put_hex(t, f->pc - m->bias - symbol->start);
+		}
+	} else if (m != 0) {
+		put(t, module_name(m));
+		put(t, "+");
+		put_hex(t, f->pc - m->bias);
+	} else {
+		put_hex(t, f->pc);
+		const struct space_mapping *where = space_find(f->pc);
+		if (trace.end != WALK_NO_MAP)
+			put(t, where == 0 ? " (nothing is mapped there)" : !(where->access & SPACE_EXECUTABLE) ? " (not code)" : "");
+	}
+	if (n > 0 && e[n - 1].location[0] != '\0') {
+		put(t, " (");
+		put(t, e[n - 1].location);
+		put(t, ")");
+	}
+	if (m != 0 && function != 0 && !frame_in_program[i]) {
+		put(t, " in ");
+		put(t, module_name(m));
+	}
+	if (f->repeat > 1) {
+		put(t, " x ");
+		put_decimal(t, f->repeat);
+	}
+	put(t, "\n");
+	return frame_in_program[i] && function != 0 && same_name(function, "main");
+}
+
+/* Why the walk ended short of the outermost frame, if it did. */
+static void put_walk_end(struct text *t, const char *indent) {
+	if (trace.end == WALK_OUTERMOST)
+		return;
+	put(t, indent);
+	put(t, "(stopped here: ");
+	switch (trace.end) {
+	case WALK_RETURN_NOT_CODE:
+		put(t, "the next return address, ");
+		put_hex(t, trace.end_address);
+		put(t, ", is not in any code: a corrupted stack?");
+		break;
+	case WALK_UNREADABLE:
+		put(t, "the stack cannot be read at ");
+		put_hex(t, trace.end_address);
+		put(t, ": a corrupted stack or frame pointer?");
+		break;
+	case WALK_NO_PROGRESS:
+		put(t, "the next frame, at ");
+		put_hex(t, trace.end_address);
+		put(t, ", is not above this one: a corrupted stack?");
+		break;
+	case WALK_NO_RULES:
+		put(t, "no unwind information for this code, and no frame pointer to follow");
+		break;
+	case WALK_BAD_FRAME_POINTER:
+		put(t, "no unwind information for this code, and its frame pointer, ");
+		put_hex(t, trace.end_address);
+		put(t, ", points at no frame: a corrupted stack?");
+		break;
+	case WALK_NO_MAP:
+		put(t, "/proc/self/maps cannot be read (errno ");
+		put_decimal(t, trace.end_address);
+		put(t, "), so no return address can be trusted");
+		break;
+	case WALK_TOO_DEEP:
+	case WALK_OUTERMOST:
+		put(t, "too many frames to follow");
+		break;
+	}
+	put(t, ")\n");
+}
+
+/* "  at:      deep_write+0x4 (nested.c:6)", then "  from:    " and one
+ * caller a line, up to main. */
+static void put_where(struct text *t) {
+	static const char indent[] = "           ";
+	for (uint32_t i = 0; i < trace.count; i++) {
+		put(t, i == 0 ? "  at:      " : i == 1 ? "  from:    " : indent);
+		if (put_frame(t, i, indent))
+			return; /* what runs before main is no clue */
+	}
+	if (trace.more > 0) {
+		put(t, indent);
+		put(t, "... and ");
+		put_decimal(t, trace.more);
+		put(t, " more frames\n");
+	}
+	put_walk_end(t, indent);
+}
+
 static void compose(struct text *t, const struct fault *f, const struct mapping *m) {
 	t->length = 0;
 	put(t, chosen_message(f->tid));
@@ -444,6 +663,7 @@ static void compose(struct text *t, const struct fault *f, const struct mapping 
 	put_cause_line(t, f, classify(f, m));
 	if (has_address(f))
 		put_mapping_line(t, f, m);
+	put_where(t);
 	if (reraise_wanted) {
 		put(t, "  (re-raising ");
 		put(t, signal_name(f->signal));
@@ -504,6 +724,7 @@ void friendly_on_fault(int sig, siginfo_t *info, void *context) {
 	holder.error = 0;
 	if (has_address(&f))
 		find_mapping(&holder, f.address);
+	locate(context);
 	compose(&report, &f, &holder);
 	write_all(STDERR_FD, report.bytes, report.length);
 	if (reraise_wanted) {

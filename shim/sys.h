@@ -105,6 +105,31 @@ static inline sys_result sys_fcntl(int fd, int cmd, long arg) {
 static inline sys_result sys_getdents64(int fd, void *buf, size_t n) {
 	return sys_call3(__NR_getdents64, fd, (long)buf, (long)n);
 }
+static inline sys_result sys_pread(int fd, void *buf, size_t n, uint64_t offset) {
+	return sys_call4(__NR_pread64, fd, (long)buf, (long)n, (long)offset);
+}
+/* Copies another address range of the same process into buf, or fails with
+ * EFAULT where it is not mapped readable: a read that cannot fault. */
+static inline sys_result sys_process_vm_readv(int pid, const void *local, unsigned long local_count,
+					      const void *remote, unsigned long remote_count) {
+	return sys_call6(__NR_process_vm_readv, pid, (long)local, (long)local_count, (long)remote,
+			 (long)remote_count, 0);
+}
+static inline sys_result sys_socket(int domain, int type, int protocol) {
+	return sys_call3(__NR_socket, domain, type, protocol);
+}
+static inline sys_result sys_connect(int fd, const void *address, uint32_t length) {
+	return sys_call3(__NR_connect, fd, (long)address, (long)length);
+}
+static inline sys_result sys_sendto(int fd, const void *buf, size_t n, int flags) {
+	return sys_call6(__NR_sendto, fd, (long)buf, (long)n, flags, 0, 0);
+}
+static inline sys_result sys_setsockopt(int fd, int level, int name, const void *value, uint32_t length) {
+	return sys_call5(__NR_setsockopt, fd, level, name, (long)value, (long)length);
+}
+static inline sys_result sys_clock_gettime(int clock, void *now) {
+	return sys_call2(__NR_clock_gettime, clock, (long)now);
+}
 static inline sys_result sys_mmap(uint64_t addr, uint64_t len, int prot, int flags, int fd,
 				  uint64_t off) {
 	return sys_call6(__NR_mmap, (long)addr, (long)len, prot, flags, fd, (long)off);

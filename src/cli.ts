@@ -12,6 +12,7 @@ import { toReport } from "./report.ts";
 import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
 import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
+import { startSourceResolver } from "./source-resolver.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 function say(line: string): void {
@@ -57,6 +58,8 @@ async function main(args: string[]): Promise<number> {
     noted.add(text);
     say(`${line.pager}: note: ${text}`);
   };
+  // --friendly: a crash report names source lines, asked of this process.
+  const resolver = line.friendly ? startSourceResolver() : null;
   let outcome;
   try {
     outcome = await launch(line.argv, {
@@ -67,13 +70,14 @@ async function main(args: string[]): Promise<number> {
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
       ...(line.paging ? { paging: line.paging } : {}),
-      ...(line.friendly ? { friendly: true } : {}),
+      ...(resolver ? { friendly: true, env: resolver.environment(process.env) } : {}),
       handover,
       onStart: relayTo,
     });
   } finally {
     if (traceFd >= 0) closeSync(traceFd);
     releaseHandover(handover);
+    resolver?.stop();
   }
   if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);

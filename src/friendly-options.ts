@@ -22,10 +22,12 @@ export function friendlyUsage(): string {
 
 Run PROGRAM (a dynamically linked x86-64 executable, or a #! script whose
 interpreter is one) with libetsbefriends.so preloaded: if it crashes with
-SIGSEGV or SIGBUS it prints an encouraging message and a short diagnosis
+SIGSEGV or SIGBUS it prints an encouraging message, a short diagnosis
 (the address, what the fault looks like, the mapping that holds it) and
-exits with status 139 (135 for SIGBUS), as a shell reports the crash.
-A program that does not crash runs exactly as it would without it.
+where it happened (the function, its source line where the program was
+built with -g, and the calls that led there), and exits with status 139
+(135 for SIGBUS), as a shell reports the crash. A program that does not
+crash runs exactly as it would without it.
 
 Set ${RERAISE_VARIABLE}=1 to have the crash re-raised after the message
 (the program then dies of the signal: core dump, debugger).

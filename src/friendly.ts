@@ -7,8 +7,10 @@
  *
  *   find PROGRAM as a shell would, follow its #! lines to the ELF file that
  *   really runs, refuse a static one (LD_PRELOAD cannot reach it), build the
- *   library if needed, spawn with LD_PRELOAD, relay the signals sent to it,
- *   then exit with the program's code or die of its signal.
+ *   library if needed, start the source-line resolver (a crash report then
+ *   gives file:line, src/source-resolver.ts), spawn with LD_PRELOAD, relay
+ *   the signals sent to it, then exit with the program's code or die of its
+ *   signal.
  *
  * Errors are one line on stderr; 127 not found, 126 cannot be run, 2 usage.
  */
@@ -23,6 +25,7 @@ import { bunRunParent, relayedSignals } from "./caller.ts";
 import { endWithSignal, relayTo, startRelay } from "./shim.ts";
 import { ignoredAtStart } from "./signals.ts";
 import { ShimBuildError, ensureFriendlyLibrary } from "./shim-build.ts";
+import { startSourceResolver } from "./source-resolver.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 const NAME = "friendly";
@@ -108,7 +111,9 @@ async function main(args: string[]): Promise<number> {
 
   const [name, ...programArgs] = line.argv as [string, ...string[]];
   const path = preloadableProgram(name);
-  const env = friendlyEnvironment(ensureFriendlyLibrary(), process.env);
+  const library = ensureFriendlyLibrary();
+  const resolver = startSourceResolver();
+  const env = resolver.environment(friendlyEnvironment(library, process.env));
   // Signals somebody sends this process are relayed to the program, those
   // that come before it exists as soon as it does (shim/relay.c); one this
   // process started with ignored stays ignored here.
@@ -118,10 +123,12 @@ async function main(args: string[]): Promise<number> {
   try {
     child = Bun.spawn({ cmd: [path, ...programArgs], argv0: name, env, stdio: ["inherit", "inherit", "inherit"] });
   } catch (error) {
+    resolver.stop();
     throw spawnError(path, error);
   }
   relayTo(child.pid);
   await child.exited;
+  resolver.stop();
 
   if (child.signalCode !== null) {
     const signal = typeof child.signalCode === "number" ? child.signalCode : osConstants.signals[child.signalCode];

@@ -9,12 +9,16 @@ import { closeSync, openSync, writeFileSync } from "node:fs";
 import { launch, type PagerName, type PagingChoice } from "./launch.ts";
 import type { PredictorName } from "./spec.ts";
 import { toReport, type RunReport } from "./report.ts";
+import { startSourceResolver } from "./source-resolver.ts";
 
 export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "./errors.ts";
 /** Friendly segfaults: the library's path (built on first use), and an
  * environment that preloads it, for Bun.spawn. */
 export { ensureFriendlyLibrary } from "./shim-build.ts";
 export { friendlyEnvironment } from "./friendly-options.ts";
+/** Source lines in friendly crash reports: a resolver to run while the
+ * program does; add its environment() to the program's. */
+export { startSourceResolver, type SourceResolver } from "./source-resolver.ts";
 export type { PagerName, PagingChoice } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
 export type { RunReport } from "./report.ts";
@@ -71,6 +75,8 @@ export interface RunOptions {
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunReport> {
   const log = options.quiet ? null : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
   const traceFd = options.trace ? openSync(options.trace, "w") : -1;
+  // friendly: a crash report names source lines, asked of this process.
+  const resolver = options.friendly ? startSourceResolver() : null;
   let outcome;
   try {
     outcome = await launch(argv, {
@@ -81,11 +87,12 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       ...(options.pages ? { pages: options.pages } : {}),
       ...(options.paging ? { paging: options.paging } : {}),
       ...(options.friendly ? { friendly: true } : {}),
-      ...(options.env ? { env: options.env } : {}),
+      ...(options.env || resolver ? { env: resolver ? resolver.environment(options.env ?? process.env) : options.env } : {}),
       ...(options.onStart ? { onStart: options.onStart } : {}),
     });
   } finally {
     if (traceFd >= 0) closeSync(traceFd);
+    resolver?.stop();
   }
   const report = toReport(outcome);
   if (options.report) writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);

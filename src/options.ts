@@ -56,9 +56,11 @@ Options (they stop at PROGRAM; every word after it is the program's):
       --report FILE  write a JSON report (exit status, faults, pages mapped,
                      wall time, the program's peak RSS) to FILE
       --trace FILE   write every page fault as one JSON line to FILE
-      --friendly     a segfault in the program ends with an encouraging message
-                     and a diagnosis instead of a bare "Segmentation fault"
-                     (exit 139; FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead)
+      --friendly     a segfault in the program ends with an encouraging message,
+                     a diagnosis and where it happened (function, file:line,
+                     the calls that led there) instead of a bare
+                     "Segmentation fault" (exit 139;
+                     FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead)
 ${pager === "apager" ? "" : PAGING_OPTION}${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
       --version      show faultline's version
       --             end of options (for a PROGRAM starting with '-')

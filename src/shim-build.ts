@@ -51,6 +51,13 @@ interface Recipe {
   freestandingPart: string;
 }
 
+/** The friendly fault handler: the report, and the backtrace it gives
+ * (shim/backtrace.h). All freestanding: they run in a crashing program. */
+const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-space.c", "module.c", "unwind.c", "symbols.c", "source-lines.c"].map((source) => ({
+  source,
+  freestanding: true,
+}));
+
 const SHIM_RECIPE: Recipe = {
   output: SHIM_LIBRARY,
   units: [
@@ -69,7 +76,7 @@ const SHIM_RECIPE: Recipe = {
     { source: "chunk.c", freestanding: false },
     // The pagers' --friendly reports genuine faults with the same code as
     // libetsbefriends.so.
-    { source: "friendly-report.c", freestanding: true },
+    ...FRIENDLY_REPORT_UNITS,
   ],
   link: ["-lpthread"],
   freestandingPart: "the shim's freestanding path",
@@ -83,7 +90,7 @@ const FRIENDLY_RECIPE: Recipe = {
   output: FRIENDLY_LIBRARY,
   units: [
     { source: "friendly.c", freestanding: false },
-    { source: "friendly-report.c", freestanding: true },
+    ...FRIENDLY_REPORT_UNITS,
   ],
   link: ["-Wl,--as-needed", "-ldl"],
   freestandingPart: "libetsbefriends.so's fault handler",

@@ -5,7 +5,13 @@
  *
  *   crash MODE    null_read | null_write | write_text | write_rodata |
  *                 exec_data | stack_overflow | past_bss | abort |
- *                 div_zero | kill_segv | protect_bss | guard_bss
+ *                 div_zero | kill_segv | protect_bss | guard_bss |
+ *                 no_descriptors | in_handler
+ *
+ * no_descriptors opens descriptors until it can open no more (EMFILE),
+ * then writes through NULL: a crash handler that needs a descriptor gets
+ * none. in_handler writes through NULL in its own SIGUSR1 handler, which
+ * it raises.
  *
  * protect_bss and guard_bss touch a bss page, then take its access away
  * themselves (mprotect read-only, or none), then write to it, or read it.
@@ -13,6 +19,7 @@
  * Prints "crash: MODE" (flushed) before the error, so the tests also see
  * that the program ran up to it.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +36,11 @@ extern char _end[];
 /* Distance past the end of the bss that lies beyond the heap, whatever the
  * randomized brk offset (at most 32 MiB) and the heap's size here. */
 #define BEYOND_HEAP (64u << 20)
+
+static void write_null(int sig) {
+	(void)sig;
+	*(volatile int *)0 = 1;
+}
 
 /* Recurses until the stack runs out; the bound is never reached, but it
  * keeps the compiler from calling the recursion infinite. */
@@ -67,6 +79,14 @@ int main(int argc, char **argv) {
 		return numerator / zero;
 	} else if (!strcmp(mode, "kill_segv"))
 		kill(getpid(), SIGSEGV);
+	else if (!strcmp(mode, "in_handler")) {
+		signal(SIGUSR1, write_null);
+		raise(SIGUSR1);
+	} else if (!strcmp(mode, "no_descriptors")) {
+		while (open("/dev/null", O_RDONLY) >= 0)
+			;
+		*(volatile int *)0 = 1;
+	}
 	else if (!strcmp(mode, "protect_bss") || !strcmp(mode, "guard_bss")) {
 		*(volatile char *)own_page = 1;
 		int read_only = !strcmp(mode, "protect_bss");

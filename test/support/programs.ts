@@ -1,7 +1,10 @@
 /**
  * Builds the C (and C++) test programs under test/programs in the four ways
- * the pagers must load: static, static-pie, PIE and non-PIE dynamic. Builds
- * are cached in test/build and redone when a source is newer than its binary.
+ * the pagers must load: static, static-pie, PIE and non-PIE dynamic, with
+ * -O1 unless a profile says otherwise (the crash reports' tests want debug
+ * information, optimization without frame pointers, or no unwind tables).
+ * Builds are cached in test/build and redone when a source is newer than
+ * its binary.
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -19,19 +22,36 @@ export const VARIANTS = {
 export type Variant = keyof typeof VARIANTS;
 export const ALL_VARIANTS = Object.keys(VARIANTS) as Variant[];
 
+/** Code generation: how optimized, with what debug and unwind information. */
+export const PROFILES = {
+  default: ["-O1"],
+  /** Line information, frame pointers, nothing moved or merged. */
+  "debug-O0": ["-O0", "-g"],
+  /** Line information, but optimized and without frame pointers: only the
+   * .eh_frame call-frame information says where a caller's frame is. */
+  "debug-O2-nofp": ["-O2", "-fomit-frame-pointer", "-g"],
+  /** Line information at -O1. */
+  debug: ["-O1", "-g"],
+  /** Frame pointers and no call-frame information for the program's own
+   * code: only rbp says where a caller's frame is. */
+  "fp-no-unwind-tables": ["-O0", "-fno-omit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"],
+} as const;
+export type Profile = keyof typeof PROFILES;
+
 function compilerFor(source: string): string[] {
   return source.endsWith(".cpp") ? ["g++", "-std=gnu++17"] : [process.env.CC?.trim() || "cc", "-std=gnu11"];
 }
 
-/** Build test/programs/<source> as <variant>; returns the binary's path. */
-export async function buildProgram(source: string, variant: Variant): Promise<string> {
+/** Build test/programs/<source> as <variant> (and profile); returns the
+ * binary's path. */
+export async function buildProgram(source: string, variant: Variant, profile: Profile = "default"): Promise<string> {
   const input = join(PROGRAMS, source);
-  const dir = join(BUILD, variant);
+  const dir = join(BUILD, profile === "default" ? variant : `${variant}-${profile}`);
   const output = join(dir, source.replace(/\.(c|cpp)$/, ""));
   if (existsSync(output) && statSync(output).mtimeMs >= statSync(input).mtimeMs) return output;
   mkdirSync(dir, { recursive: true });
   const temporary = `${output}.${process.pid}.tmp`;
-  const argv = [...compilerFor(source), "-O1", "-pthread", "-Wall", ...VARIANTS[variant], "-o", temporary, input];
+  const argv = [...compilerFor(source), ...PROFILES[profile], "-pthread", "-Wall", ...VARIANTS[variant], "-o", temporary, input];
   const proc = Bun.spawn(argv, { stdout: "pipe", stderr: "pipe" });
   const [code, errors] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
   if (code !== 0) throw new Error(`building ${source} (${variant}) failed: ${argv.join(" ")}\n${errors}`);
@@ -39,15 +59,17 @@ export async function buildProgram(source: string, variant: Variant): Promise<st
   return output;
 }
 
-/** Build several programs in all variants, two compilers at a time. */
-export async function buildAll(sources: readonly string[], variants: readonly Variant[] = ALL_VARIANTS): Promise<Map<string, string>> {
-  const jobs = sources.flatMap((source) => variants.map((variant) => ({ source, variant })));
+/** Build several programs in all variants, two compilers at a time. Keys
+ * are "source:variant", or "source:variant:profile" for other profiles. */
+export async function buildAll(sources: readonly string[], variants: readonly Variant[] = ALL_VARIANTS, profiles: readonly Profile[] = ["default"]): Promise<Map<string, string>> {
+  const jobs = sources.flatMap((source) => variants.flatMap((variant) => profiles.map((profile) => ({ source, variant, profile }))));
   const built = new Map<string, string>();
   let next = 0;
   const worker = async () => {
     while (next < jobs.length) {
       const job = jobs[next++]!;
-      built.set(`${job.source}:${job.variant}`, await buildProgram(job.source, job.variant));
+      const key = job.profile === "default" ? `${job.source}:${job.variant}` : `${job.source}:${job.variant}:${job.profile}`;
+      built.set(key, await buildProgram(job.source, job.variant, job.profile));
     }
   };
   await Promise.all([worker(), worker()]);

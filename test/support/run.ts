@@ -83,9 +83,6 @@ let mirror: string | null | undefined;
 function checkoutMirror(): string | null {
   if (mirror !== undefined) return mirror;
   if (reachableByOthers(join(ROOT, "src"))) return (mirror = null);
-  // Built first: an unprivileged run could not build them inside the mirror.
-  ensureShim();
-  ensureFriendlyLibrary();
   const dir = mkdtempSync(join(tmpdir(), "faultline-unprivileged-"));
   chmodSync(dir, 0o755);
   for (const entry of MIRRORED) {
@@ -115,6 +112,10 @@ function reachable(path: string, dir: string): string {
  * mirror of it, Bun's own executable included. */
 export function unprivileged(argv: string[]): string[] {
   if (!canDropPrivilege()) return argv;
+  // Built first, as this user: nobody cannot write shim/build, so a library
+  // older than its sources would make every unprivileged run fail to build it.
+  ensureShim();
+  ensureFriendlyLibrary();
   const dir = checkoutMirror();
   const command = dir === null ? argv : argv.map((arg) => reachable(arg, dir));
   return ["setpriv", `--reuid=${UNPRIVILEGED_ID}`, `--regid=${UNPRIVILEGED_ID}`, "--clear-groups", "--", ...command];
