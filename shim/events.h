@@ -19,7 +19,9 @@ struct drainer {
 	char *files[FL_FILE_COUNT];
 	uint64_t start_ns;
 	int child_done; /* set by the waiter once wait4 has returned */
-	pid_t pid;      /* the program (the userfaultfd server takes its descriptor) */
+	pid_t pid;      /* the program */
+	int uffd;       /* its userfaultfd (the fault server's), or -1 */
+	int file_fds[FL_FILE_COUNT]; /* the program's files, open in Bun (-1: none) */
 	int done_fd;    /* eventfd the waiter signals when the program ends, or -1 */
 };
 

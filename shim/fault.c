@@ -57,10 +57,8 @@ static struct retried_fault *private_retries;
 #define RING_WAIT_NS 100000000ll
 #define RING_WAIT_ROUNDS 20
 #define NS_PER_SECOND 1000000000ull
-/* Errors the handoff reports (values of the kernel's errno.h). */
-#define EPERM_VALUE 1
+/* The error UFFDIO_API gives for features this kernel lacks (errno.h). */
 #define EINVAL_VALUE 22
-#define ETIMEDOUT_VALUE 110
 /* FUTEX_WAKE's count meaning "every waiter". */
 #define FUTEX_WAKE_EVERYONE 0x7fffffff
 
@@ -353,31 +351,49 @@ __asm__(".text\n"
 	"	ud2\n"
 	".size fl_restore_rt, .-fl_restore_rt\n");
 
-/* How long the child waits for the parent to take its userfaultfd: the
- * parent answers at once unless it is gone, which the bound covers. */
-#define HANDOFF_WAIT_NS 100000000ll
-#define HANDOFF_WAIT_ROUNDS 100
-
 static sys_result uffd_ioctl(long fd, unsigned long request, void *argument) {
 	return sys_call3(__NR_ioctl, fd, (long)request, (long)argument);
 }
 
+/* Send the userfaultfd to Bun's fault server (SCM_RIGHTS): the kernel holds
+ * it in the socket until the server takes it, so the loader need not wait. */
+static sys_result send_userfaultfd(int control_fd, int fd) {
+	struct fl_uffd_delivery delivery = { .magic = FL_UFFD_MAGIC };
+	union {
+		char bytes[sizeof(struct kernel_cmsghdr) + sizeof(int) + sizeof(uint32_t)];
+		struct kernel_cmsghdr align;
+	} control;
+	bytes_zero(&control, sizeof control);
+	control.align.length = sizeof(struct kernel_cmsghdr) + sizeof(int);
+	control.align.level = KERNEL_SOL_SOCKET;
+	control.align.type = KERNEL_SCM_RIGHTS;
+	bytes_copy(control.bytes + sizeof(struct kernel_cmsghdr), &fd, sizeof fd);
+	struct kernel_iovec iov = { .base = &delivery, .length = sizeof delivery };
+	struct kernel_msghdr message = {
+		.iov = &iov,
+		.iov_count = 1,
+		.control = control.bytes,
+		.control_length = sizeof control.bytes,
+	};
+	sys_result sent = sys_sendmsg(control_fd, &message, KERNEL_MSG_NOSIGNAL);
+	return sent < 0 ? sent : 0;
+}
+
 /*
  * userfaultfd paging: register every demand region (reserved as anonymous
- * memory with its protection) for missing-page faults, and hand the file
- * descriptor to the parent, which serves the faults (src/shim side:
- * serve_faults in launch.c). The child waits until the parent has its own
- * copy (pidfd_getfd), then closes its descriptor, so the program never sees
- * one. No signal is involved: faults inside system calls, with SIGSEGV
- * blocked, or in a program with its own SIGSEGV handler are all served.
- * Fork events hand the parent a descriptor for each forked child.
+ * memory with its protection) for missing-page faults, and send the
+ * descriptor to Bun, whose server thread fills the faulting pages
+ * (shim/serve.c); the loader closes its own, so the program never sees one.
+ * No signal is involved: faults inside system calls, with SIGSEGV blocked,
+ * or in a program with its own SIGSEGV handler are all served. Fork events
+ * hand the server a descriptor for each forked child.
  */
-static sys_result start_userfaultfd(struct fl_launch_spec *spec) {
+static sys_result start_userfaultfd(struct fl_launch_spec *spec, int control_fd) {
 	sys_result fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return fd;
-	/* Fork events are required. Poisoning (Linux 6.6) lets the parent give a
-	 * page past the end of a truncated file SIGBUS, as the kernel would;
+	/* Fork events are required. Poisoning (Linux 6.6) lets the server give
+	 * a page past the end of a truncated file SIGBUS, as the kernel would;
 	 * exact fault addresses (5.18) only make the log more precise. A
 	 * descriptor takes one UFFDIO_API call, so each try gets a new one. */
 	static const uint64_t wanted[] = {
@@ -406,27 +422,10 @@ static sys_result start_userfaultfd(struct fl_launch_spec *spec) {
 		};
 		r = uffd_ioctl(fd, UFFDIO_REGISTER, &reg);
 	}
-	if (r < 0) {
-		sys_close((int)fd);
-		return r;
-	}
-	spec->status.uffd_fd = (uint32_t)fd;
-	__atomic_store_n(&spec->status.uffd_handoff, FL_HANDOFF_READY, __ATOMIC_SEQ_CST);
-	futex_wake_all(&spec->status.uffd_handoff);
-	uint32_t state = FL_HANDOFF_READY;
-	for (int round = 0; round < HANDOFF_WAIT_ROUNDS; round++) {
-		state = __atomic_load_n(&spec->status.uffd_handoff, __ATOMIC_SEQ_CST);
-		if (state != FL_HANDOFF_READY)
-			break;
-		struct kernel_timespec wait = { 0, HANDOFF_WAIT_NS };
-		sys_call4(__NR_futex, (long)&spec->status.uffd_handoff, FUTEX_WAIT, FL_HANDOFF_READY, (long)&wait);
-	}
+	if (r >= 0)
+		r = send_userfaultfd(control_fd, (int)fd);
 	sys_result closed = sys_close((int)fd);
-	if (state == FL_HANDOFF_REFUSED)
-		return -EPERM_VALUE;
-	if (state != FL_HANDOFF_TAKEN)
-		return -ETIMEDOUT_VALUE;
-	return closed;
+	return r < 0 ? r : closed;
 }
 
 static uint64_t page_round_up(uint64_t n) {
@@ -466,9 +465,9 @@ sys_result fl_friendly_start(struct fl_launch_spec *spec) {
 	return sys_rt_sigaction(SIGBUS, &action, 0, KERNEL_SIGSET_BYTES);
 }
 
-sys_result fl_paging_start(struct fl_launch_spec *spec) {
+sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd) {
 	if (spec->mechanism == FL_MECHANISM_USERFAULTFD)
-		return start_userfaultfd(spec);
+		return start_userfaultfd(spec, control_fd);
 	active_spec = spec;
 	/* Private, not in the spec's shared memory: after a fork, parent and
 	 * child each page their own copy of the address space, so each needs

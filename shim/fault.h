@@ -8,8 +8,10 @@
 #include "sys.h"
 
 /* Install the fault handler on its own stack and, for dpager, enable the
- * entry point's page. Runs in the child just before the jump. */
-__attribute__((visibility("hidden"))) sys_result fl_paging_start(struct fl_launch_spec *spec);
+ * entry point's page; or, under userfaultfd paging, register the demand
+ * regions and send the descriptor to Bun over the control socket. Runs in
+ * the loader just before the jump. */
+__attribute__((visibility("hidden"))) sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd);
 
 /* The return path from a signal handler installed with raw rt_sigaction. */
 __attribute__((visibility("hidden"))) void fl_restore_rt(void);

@@ -55,4 +55,71 @@ struct kernel_itimerval {
 	int64_t value_micros;
 };
 
+/* Sockets: sendmsg/recvmsg's message header and an ancillary data header
+ * (struct msghdr, struct cmsghdr, struct iovec), and the flags used. */
+struct kernel_iovec {
+	void *base;
+	uint64_t length;
+};
+
+struct kernel_msghdr {
+	void *name;
+	uint32_t name_length;
+	uint32_t pad;
+	struct kernel_iovec *iov;
+	uint64_t iov_count;
+	void *control;
+	uint64_t control_length;
+	int32_t flags;
+	int32_t pad2;
+};
+
+struct kernel_cmsghdr {
+	uint64_t length;
+	int32_t level;
+	int32_t type;
+};
+
+#define KERNEL_SOL_SOCKET 1
+#define KERNEL_SCM_RIGHTS 1
+/* Do not raise SIGPIPE when the other end is gone; return EPIPE. */
+#define KERNEL_MSG_NOSIGNAL 0x4000
+/* Received descriptors come close-on-exec. */
+#define KERNEL_MSG_CMSG_CLOEXEC 0x40000000
+
+/* An ELF file's header and program headers (Elf64_Ehdr, Elf64_Phdr), for
+ * the loader reading its own. */
+struct elf_header {
+	unsigned char ident[16];
+	uint16_t type;
+	uint16_t machine;
+	uint32_t version;
+	uint64_t entry;
+	uint64_t program_header_offset;
+	uint64_t section_header_offset;
+	uint32_t flags;
+	uint16_t header_size;
+	uint16_t program_header_size;
+	uint16_t program_header_count;
+	uint16_t section_header_size;
+	uint16_t section_header_count;
+	uint16_t section_names_index;
+};
+
+struct elf_program_header {
+	uint32_t type;
+	uint32_t flags;
+	uint64_t offset;
+	uint64_t virtual_address;
+	uint64_t physical_address;
+	uint64_t file_size;
+	uint64_t memory_size;
+	uint64_t align;
+};
+
+#define ELF_PT_LOAD 1
+#define ELF_PF_X 1
+#define ELF_PF_W 2
+#define ELF_PF_R 4
+
 #endif

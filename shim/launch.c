@@ -1,10 +1,11 @@
 /*
- * launch.c — the Bun-side half of a launch: kept memory, the fork, waiting
- * for the child without blocking JavaScript, and ending the way it did.
+ * launch.c — the Bun-side half of a launch: the plan's memory, spawning the
+ * loader (shim/loader.c) and sending it its plan, waiting for the program
+ * without blocking JavaScript, and ending the way it did.
  *
  * These functions run in the Bun process and may use libc. The one exception
- * is the child's side of fl_launch, which goes straight to the freestanding
- * path in child.c.
+ * is the vfork child's side of fl_spawn_loader, the freestanding
+ * fl_spawn_child in spawn.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -21,7 +22,11 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <limits.h>
@@ -29,44 +34,42 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "child.h"
 #include "events.h"
 #include "regions.h"
 #include "serve.h"
+#include "spawn.h"
 #include "threads.h"
 #include "launch.h"
 #include "sys.h"
 
-/* glibc (2.35 and later) publishes where it registered each thread's rseq
- * area; weak so the shim still loads with an older libc (no rseq then). */
-extern const ptrdiff_t __rseq_offset __attribute__((weak));
-extern const unsigned int __rseq_size __attribute__((weak));
-
-/* The signature glibc registers rseq areas with (sysdeps/.../x86/rseq.h), and
- * the length of the original rseq ABI, which glibc registered before it began
- * publishing a larger feature size in __rseq_size. */
-#define GLIBC_RSEQ_SIGNATURE 0x53053053u
-#define RSEQ_ORIGINAL_LENGTH 32u
-
-/* Kept memory for a launch: shared with the child, so the status it writes
- * is visible here after it has gone. Returns the address or a negative errno. */
-FL_EXPORT int64_t fl_kept_map(uint64_t length) {
-	void *at = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	return at == MAP_FAILED ? -errno : (int64_t)(uintptr_t)at;
+/* The plan's memory: a memfd Bun writes the plan into and maps shared, so
+ * the status the loader (and, under SIGSEGV paging, the fault handler)
+ * writes there can be read here. out[0] the descriptor (close-on-exec),
+ * out[1] the address. Returns 0 or a negative errno. */
+FL_EXPORT int64_t fl_spec_memory(uint64_t length, int64_t *out) {
+	int fd = (int)syscall(SYS_memfd_create, "faultline-plan", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)length) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	void *at = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (at == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	out[0] = fd;
+	out[1] = (int64_t)(uintptr_t)at;
+	return 0;
 }
 
-FL_EXPORT int64_t fl_kept_unmap(uint64_t address, uint64_t length) {
-	return munmap((void *)(uintptr_t)address, length) == 0 ? 0 : -errno;
-}
-
-/* The shim's own extent in memory, from the linker's symbols for the first
- * byte of the object and the end of its bss. */
-extern const char __ehdr_start[] __attribute__((visibility("hidden")));
-extern char _end[] __attribute__((visibility("hidden")));
-
-FL_EXPORT void fl_shim_extent(uint64_t *out) {
-	out[0] = (uint64_t)(uintptr_t)__ehdr_start;
-	out[1] = (uint64_t)(uintptr_t)_end;
+FL_EXPORT int64_t fl_spec_memory_free(int64_t fd, uint64_t address, uint64_t length) {
+	int unmapped = munmap((void *)(uintptr_t)address, length) == 0 ? 0 : -errno;
+	int closed = close((int)fd) == 0 ? 0 : -errno;
+	return unmapped ? unmapped : closed;
 }
 
 /* Sizes and offsets of the spec's layout, for src/spec.ts to check against
@@ -74,90 +77,172 @@ FL_EXPORT void fl_shim_extent(uint64_t *out) {
 FL_EXPORT void fl_spec_layout(uint64_t *out) {
 	out[0] = sizeof(struct fl_launch_spec);
 	out[1] = sizeof(struct fl_region);
-	out[2] = sizeof(struct fl_range);
-	out[3] = sizeof(struct fl_mm_map);
-	out[4] = offsetof(struct fl_launch_spec, status);
+	out[2] = sizeof(struct fl_mm_map);
+	out[3] = offsetof(struct fl_launch_spec, status);
+	out[4] = sizeof(struct fl_relocation);
+	out[5] = sizeof(struct fl_spawn_descriptor);
+	out[6] = sizeof(struct fl_spawn_request);
 }
 
-/* The rseq length the kernel holds for this thread: glibc's __rseq_size
- * where that is what it registered, else the original ABI's length. */
-static uint32_t registered_rseq_length(void) {
-	uint32_t published = __rseq_size;
-	return published < RSEQ_ORIGINAL_LENGTH ? RSEQ_ORIGINAL_LENGTH : published;
-}
-
-#define PAGE_BYTES 4096u
-
-static uint64_t page_down(uint64_t a) {
-	return a & ~(uint64_t)(PAGE_BYTES - 1);
-}
-
-static uint64_t page_up(uint64_t a) {
-	return page_down(a + PAGE_BYTES - 1);
-}
-
-/* madvise a range, leaving out the rseq area's pages: the kernel writes to
- * the area in the child before the child can unregister it, so it must be
- * copied. ENOMEM only says the range had holes, which is expected; any other
- * failure leaves some memory copied by the fork, which costs time, not
- * correctness (the child's cleanup unmaps it). */
-static void advise(uint64_t start, uint64_t end, int advice, uint64_t skip_start, uint64_t skip_end) {
-	if (skip_start < end && start < skip_end) {
-		advise(start, skip_start, advice, 0, 0);
-		advise(skip_end, end, advice, 0, 0);
-		return;
-	}
-	if (end > start)
-		(void)madvise((void *)(uintptr_t)start, end - start, advice);
-}
-
-/* Mark (or unmark) everything the child will unmap anyway as not to be
- * copied by fork: the fork then copies only kept memory and the rseq page,
- * and the child has almost nothing left to unmap. */
-static void advise_unkept(const struct fl_launch_spec *spec, int advice) {
-	const struct fl_range *kept = (const struct fl_range *)((const char *)spec + spec->kept_offset);
-	uint64_t skip_start = spec->rseq_area ? page_down(spec->rseq_area) : 0;
-	uint64_t skip_end = spec->rseq_area ? page_up(spec->rseq_area + spec->rseq_length) : 0;
-	uint64_t cursor = 0;
-	for (uint64_t i = 0; i <= spec->kept_count; i++) {
-		uint64_t gap_end = i < spec->kept_count ? kept[i].start : spec->address_limit;
-		if (gap_end > cursor)
-			advise(cursor, gap_end, advice, skip_start, skip_end);
-		if (i < spec->kept_count && kept[i].end > cursor)
-			cursor = kept[i].end;
-	}
-}
+/* The stack the vfork child runs on while Bun's thread waits. */
+#define SPAWN_STACK_BYTES (64 * 1024)
+/* Room for the control socket's number in the loader's argv[1]. */
+#define DECIMAL_BYTES 24
 
 /*
- * Fork and, in the child, load and run the program the spec describes.
- * Returns the child's pid, or a negative errno if the fork failed. The child
- * never returns: it ends in the program or, on a loader failure, exits with
- * its status recorded in spec->status.
- *
- * The fork is a raw clone: glibc's fork would run Bun's atfork handlers in a
- * child that must not touch Bun's state. Only this thread exists in the child.
- * For the time of the clone, Bun's memory is marked MADV_DONTFORK, so the
- * fork does not copy the page tables of memory the child would unmap at
- * once; Bun's own spawns use vfork-style clones, which that mark does not
- * affect. The mark is lifted as soon as the clone returns.
+ * Spawn the loader in the program's place, as posix_spawn would: a
+ * vfork-style clone (CLONE_VM | CLONE_VFORK: nothing of Bun's is copied,
+ * Bun's thread waits until the child has executed the loader) whose child
+ * (shim/spawn.c) sets up the program's descriptors, limits and working
+ * directory and executes the loader, which starts with a fresh address
+ * space and none of Bun's threads, and every signal blocked: it sets the
+ * program's dispositions and mask itself, from its arguments (argv: the
+ * control socket's number, the ignored signals, the mask). The control
+ * socket's other end is returned in request->control, the loader's pid in
+ * request->pid. Returns 0 or a negative errno (the child's, when it could
+ * not execute the loader).
  */
-FL_EXPORT int64_t fl_launch(struct fl_launch_spec *spec) {
-	if (spec->magic != FL_SPEC_MAGIC || spec->spec_size != sizeof *spec)
-		return -EINVAL;
-	spec->rseq_area = 0;
-	if (&__rseq_size && &__rseq_offset && __rseq_size > 0) {
-		spec->rseq_area = (uint64_t)(uintptr_t)((char *)__builtin_thread_pointer() + __rseq_offset);
-		spec->rseq_length = registered_rseq_length();
-		spec->rseq_signature = GLIBC_RSEQ_SIGNATURE;
+FL_EXPORT int64_t fl_spawn_loader(struct fl_spawn_request *request) {
+	int sockets[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) != 0)
+		return -errno;
+	char number[DECIMAL_BYTES], ignored[DECIMAL_BYTES], mask[DECIMAL_BYTES];
+	snprintf(number, sizeof number, "%llu", (unsigned long long)request->control_target);
+	snprintf(ignored, sizeof ignored, "%llu", (unsigned long long)request->signals_ignored);
+	snprintf(mask, sizeof mask, "%llu", (unsigned long long)request->signal_mask);
+	const char *argv[] = { FL_LOADER_NAME, number, ignored, mask, NULL };
+	request->argv = argv;
+	request->control_source = (uint64_t)sockets[1];
+	request->error = 0;
+	void *stack = mmap(NULL, SPAWN_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		int e = errno;
+		close(sockets[0]);
+		close(sockets[1]);
+		return -e;
 	}
-	advise_unkept(spec, MADV_DONTFORK);
-	long pid = fl_clone_child(spec, spec->child_stack_top);
-	advise_unkept(spec, MADV_DOFORK);
-	return pid;
+	sigset_t all, previous;
+	sigfillset(&all);
+	int e = pthread_sigmask(SIG_BLOCK, &all, &previous);
+	pid_t pid = -1;
+	if (e == 0) {
+		pid = clone(fl_spawn_child, (char *)stack + SPAWN_STACK_BYTES, CLONE_VM | CLONE_VFORK | SIGCHLD, request);
+		if (pid < 0)
+			e = errno;
+		/* Restoring a mask the call above returned cannot fail. */
+		(void)pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	}
+	munmap(stack, SPAWN_STACK_BYTES);
+	close(sockets[1]);
+	request->argv = NULL;
+	if (pid > 0 && request->error != 0) {
+		/* The child exited without executing the loader. */
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		e = (int)request->error;
+		pid = -1;
+	}
+	if (pid < 0) {
+		close(sockets[0]);
+		return -(e ? e : EAGAIN);
+	}
+	request->pid = pid;
+	request->control = sockets[0];
+	return 0;
 }
 
-/* What the waiter thread learns, written to the notification pipe whole. */
-struct fl_exit {
+/* This thread's signal mask (bit sig - 1), which a spawned program gets. */
+FL_EXPORT uint64_t fl_signal_mask(void) {
+	sigset_t mask;
+	uint64_t bits = 0;
+	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) != 0)
+		return 0;
+	for (int sig = 1; sig <= 64; sig++)
+		if (sigismember(&mask, sig) == 1)
+			bits |= 1ull << (sig - 1);
+	return bits;
+}
+
+/* Space for the descriptors a plan delivery carries. */
+#define PLAN_CONTROL_BYTES CMSG_SPACE(FL_PLAN_FILES * sizeof(int))
+
+/* Send the loader its plan: where to map the plan's memfd, the memfd, the
+ * program's descriptor and the interpreter's (-1: none). Returns 0 or a
+ * negative errno (EPIPE: the loader is gone). */
+FL_EXPORT int64_t fl_send_plan(int64_t control, int64_t spec_fd, uint64_t spec_address, uint64_t spec_length,
+			       int64_t program_fd, int64_t interpreter_fd) {
+	int fds[FL_PLAN_FILES] = { (int)spec_fd, (int)program_fd, (int)interpreter_fd };
+	int count = interpreter_fd >= 0 ? 3 : 2;
+	struct fl_plan_delivery delivery = {
+		.magic = FL_PLAN_MAGIC,
+		.spec_address = spec_address,
+		.spec_length = spec_length,
+		.file_count = (uint64_t)count,
+	};
+	union {
+		char bytes[PLAN_CONTROL_BYTES];
+		struct cmsghdr align;
+	} control_bytes;
+	memset(&control_bytes, 0, sizeof control_bytes);
+	struct iovec iov = { .iov_base = &delivery, .iov_len = sizeof delivery };
+	struct msghdr message = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = control_bytes.bytes,
+		.msg_controllen = CMSG_SPACE(count * sizeof(int)),
+	};
+	struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+	header->cmsg_level = SOL_SOCKET;
+	header->cmsg_type = SCM_RIGHTS;
+	header->cmsg_len = CMSG_LEN(count * sizeof(int));
+	memcpy(CMSG_DATA(header), fds, count * sizeof(int));
+	ssize_t sent;
+	do
+		sent = sendmsg((int)control, &message, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	return sent < 0 ? -errno : 0;
+}
+
+/* Wait for pid, retrying interrupted waits. */
+static pid_t reap(pid_t pid, int *status, struct rusage *usage) {
+	pid_t r;
+	do
+		r = wait4(pid, status, 0, usage);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+/* A launch that will not go on (the program cannot be run after all): hang
+ * up on the loader, which then exits, and reap it and the process that was
+ * to become the program, which is Bun's child too; its pid comes in the
+ * loader's hello when not known yet. */
+FL_EXPORT int64_t fl_abandon_loader(int64_t loader_pid, int64_t program_pid, int64_t control) {
+	if (program_pid <= 0) {
+		struct fl_hello hello;
+		ssize_t n;
+		do
+			n = recv((int)control, &hello, sizeof hello, 0);
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)sizeof hello && hello.magic == FL_HELLO_MAGIC)
+			program_pid = (int64_t)hello.pid;
+	}
+	int e = close((int)control) == 0 ? 0 : errno;
+	int status;
+	if (reap((pid_t)loader_pid, &status, NULL) < 0 && !e)
+		e = errno;
+	if (program_pid > 0 && reap((pid_t)program_pid, &status, NULL) < 0 && !e)
+		e = errno;
+	return -e;
+}
+
+/* What the waiter thread tells JavaScript, one whole record at a time (a
+ * pipe write of this size is atomic): the program has started (its pid),
+ * is placed (when it waits for Bun's go), or has ended. */
+enum fl_notice_kind { FL_NOTICE_STARTED = 1, FL_NOTICE_PLACED = 2, FL_NOTICE_ENDED = 3 };
+struct fl_notice {
+	int64_t kind;
+	int64_t pid;
 	int64_t error;       /* negative errno of wait4, or 0 */
 	int64_t wait_status; /* as from wait4 */
 	int64_t max_rss_kib;
@@ -166,14 +251,17 @@ struct fl_exit {
 };
 
 struct waiter {
-	pid_t pid;
+	pid_t loader_pid; /* the loader as spawned, gone once it has cloned */
+	int control;      /* the control socket, closed once the program ends */
 	int notify_fd;
-	struct drainer *drainer; /* null for apager */
+	struct fl_launch_spec *spec;
+	struct drainer *drainer; /* its data, before a thread of its own runs it */
 	pthread_t drainer_thread;
+	int drainer_running;
 };
 
-/* Tell the thread that logs (or serves) the child's faults that the child
- * is gone: through the ring's futex, or the server's eventfd. */
+/* Tell the thread that logs (or serves) the program's faults that the
+ * program is gone: through the ring's futex, or the server's eventfd. */
 static void stop_drainer(struct drainer *d) {
 	__atomic_store_n(&d->child_done, 1, __ATOMIC_SEQ_CST);
 	if (d->done_fd >= 0) {
@@ -188,41 +276,142 @@ static void stop_drainer(struct drainer *d) {
 	}
 }
 
-static void *wait_for_child(void *arg) {
-	struct waiter *w = arg;
-	struct fl_exit result = { 0 };
-	struct rusage usage;
-	int status = 0;
-	pid_t r;
-	do
-		r = wait4(w->pid, &status, 0, &usage);
-	while (r < 0 && errno == EINTR);
-	if (r < 0) {
-		result.error = -errno;
-	} else {
-		result.wait_status = status;
-		result.max_rss_kib = usage.ru_maxrss;
-		result.user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
-		result.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
-	}
-	if (w->drainer) {
-		stop_drainer(w->drainer);
-		pthread_join(w->drainer_thread, NULL);
-		fl_free_drainer(w->drainer);
-	}
-	/* A pipe write of this size is atomic; the reader sees all or nothing. */
-	const char *bytes = (const char *)&result;
-	size_t left = sizeof result;
+static void notify(struct waiter *w, const struct fl_notice *notice) {
+	const char *bytes = (const char *)notice;
+	size_t left = sizeof *notice;
 	while (left > 0) {
 		ssize_t n = write(w->notify_fd, bytes, left);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			break;
+			return;
 		bytes += n;
 		left -= (size_t)n;
 	}
+}
+
+/* The next message on the control socket (at most two words) into
+ * message: its magic, or 0 when the loader has hung up; and a descriptor it
+ * carries (-1: none). */
+static uint64_t receive(int control, uint64_t message[2], int *fd) {
+	message[0] = message[1] = 0;
+	union {
+		char bytes[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ancillary;
+	struct iovec iov = { .iov_base = message, .iov_len = 2 * sizeof(uint64_t) };
+	struct msghdr header = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ancillary.bytes,
+		.msg_controllen = sizeof ancillary.bytes,
+	};
+	ssize_t n;
+	do
+		n = recvmsg(control, &header, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	*fd = -1;
+	struct cmsghdr *carried = n > 0 ? CMSG_FIRSTHDR(&header) : NULL;
+	if (carried && carried->cmsg_level == SOL_SOCKET && carried->cmsg_type == SCM_RIGHTS &&
+	    carried->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(carried), sizeof *fd);
+	return n >= (ssize_t)sizeof(uint64_t) ? message[0] : 0;
+}
+
+/* Start the thread that serves (userfaultfd) or logs (SIGSEGV ring) the
+ * program's faults. A program whose faults nobody would serve must not run
+ * on: it would wait for ever, or run on zeros. */
+static void start_drainer(struct waiter *w, int uffd) {
+	struct drainer *d = w->drainer;
+	int serving = uffd >= 0;
+	d->uffd = uffd;
+	d->done_fd = serving ? eventfd(0, EFD_CLOEXEC) : -1;
+	int e = serving && d->done_fd < 0 ? errno : 0;
+	if (e == 0)
+		e = fl_start_quiet_thread(&w->drainer_thread, 0, serving ? fl_serve_faults : fl_drain_events, d);
+	if (e == 0) {
+		w->drainer_running = 1;
+		return;
+	}
+	if (serving) {
+		uint64_t none = 0;
+		__atomic_compare_exchange_n(&w->spec->status.handler_error, &none, (uint64_t)e, 0, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+		kill(d->pid, SIGKILL);
+		close(uffd);
+	}
+}
+
+/*
+ * The waiter: learns the program's pid from the loader's hello and tells
+ * JavaScript; waits for the loader to report the program placed (and tells
+ * JavaScript, which logs the mappings and sends the go the loader waits
+ * for, when it asked for that); starts the fault server with the
+ * userfaultfd the loader sends, or the ring's drainer; reaps the loader as
+ * spawned and then the program, and reports how it ended.
+ */
+static void *wait_for_program(void *arg) {
+	struct waiter *w = arg;
+	struct fl_launch_spec *spec = w->spec;
+	uint64_t message[2];
+	int fd;
+	pid_t pid = -1;
+	if (receive(w->control, message, &fd) == FL_HELLO_MAGIC) {
+		pid = (pid_t)message[1];
+		struct fl_notice started = { .kind = FL_NOTICE_STARTED, .pid = pid };
+		notify(w, &started);
+	}
+	if (pid > 0 && receive(w->control, message, &fd) == FL_PLACED_MAGIC) {
+		if (spec->wait_for_go) {
+			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid };
+			notify(w, &placed);
+		}
+		if (w->drainer) {
+			w->drainer->pid = pid;
+			int uffd = -1;
+			if (spec->mechanism == FL_MECHANISM_USERFAULTFD) {
+				if (receive(w->control, message, &fd) == FL_UFFD_MAGIC)
+					uffd = fd;
+				else if (fd >= 0)
+					close(fd);
+			}
+			/* No userfaultfd under userfaultfd paging: the loader
+			 * failed before the jump; nothing to serve. */
+			if (uffd >= 0 || spec->mechanism == FL_MECHANISM_SIGNAL)
+				start_drainer(w, uffd);
+		}
+	}
+	struct fl_notice ended = { .kind = FL_NOTICE_ENDED, .pid = pid };
+	int status = 0;
+	struct rusage usage;
+	/* The loader as spawned exits as soon as it has cloned the process that
+	 * becomes the program: its figures include Bun's memory, not the
+	 * program's. */
+	if (reap(w->loader_pid, &status, NULL) < 0 && pid <= 0)
+		ended.error = -errno;
+	if (pid > 0) {
+		if (reap(pid, &status, &usage) < 0) {
+			ended.error = -errno;
+		} else {
+			ended.wait_status = status;
+			ended.max_rss_kib = usage.ru_maxrss;
+			ended.user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
+			ended.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
+		}
+	} else {
+		/* No hello: the loader ended before it cloned; its status tells. */
+		ended.wait_status = status;
+	}
+	if (w->drainer) {
+		if (w->drainer_running) {
+			stop_drainer(w->drainer);
+			pthread_join(w->drainer_thread, NULL);
+		}
+		fl_free_drainer(w->drainer);
+	}
+	notify(w, &ended);
 	close(w->notify_fd);
+	close(w->control);
 	free(w);
 	return NULL;
 }
@@ -239,16 +428,17 @@ static int read_labels(struct drainer *d, const char *labels) {
 }
 
 /*
- * Start a thread that waits for pid and reports how it ended through a pipe,
- * and, when the spec pages on demand, one that turns the child's events into
- * log lines (on log_fd, unless it is -1) and trace lines (on trace_fd, unless
- * -1). `labels` is "pager\0program path\0interpreter path\0". Returns the
- * pipe's read end (close-on-exec, so no launched program inherits it) or a
- * negative errno. JavaScript reads sizeof(struct fl_exit) bytes from it
- * without blocking its event loop.
+ * Start the waiter thread (wait_for_program) for a loader sent its plan: it
+ * takes the control socket over (and closes it). The program's files (the
+ * userfaultfd server reads pages from them; -1: none) and `labels` ("pager
+ * \0program path\0interpreter path\0") are for the fault server or the
+ * ring's drainer, which log on log_fd and trace on trace_fd (-1: not).
+ * Returns the read end of the pipe the waiter writes its notices to
+ * (close-on-exec) or a negative errno; JavaScript reads them without
+ * blocking its event loop.
  */
-FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_t log_fd, int64_t trace_fd,
-				const char *labels) {
+FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
+				int64_t log_fd, int64_t trace_fd, const char *labels) {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -errno;
@@ -259,8 +449,10 @@ FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_
 		return -ENOMEM;
 	}
 	int e = 0;
-	w->pid = (pid_t)pid;
+	w->loader_pid = (pid_t)loader_pid;
+	w->control = (int)control;
 	w->notify_fd = fds[1];
+	w->spec = spec;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server
 	 * of its faults; by SIGSEGV, the reader of its event ring. */
 	int serving = spec->demand_pages > 0 && spec->mechanism == FL_MECHANISM_USERFAULTFD;
@@ -272,32 +464,17 @@ FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_
 			d->log_fd = (int)log_fd;
 			d->trace_fd = (int)trace_fd;
 			d->start_ns = fl_monotonic_now();
-			d->pid = (pid_t)pid;
-			d->done_fd = serving ? eventfd(0, EFD_CLOEXEC) : -1;
-			if (serving && d->done_fd < 0 && e == 0)
-				e = errno;
+			d->uffd = -1;
+			d->done_fd = -1;
+			for (int i = 0; i < FL_FILE_COUNT; i++)
+				d->file_fds[i] = (int)files[i];
 			w->drainer = d;
 		}
-		if (e == 0)
-			e = fl_start_quiet_thread(&w->drainer_thread, 0, serving ? fl_serve_faults : fl_drain_events, d);
-		if (e != 0) {
-			fl_free_drainer(d);
-			w->drainer = NULL;
-			/* A child waiting to hand over its userfaultfd must not wait. */
-			__atomic_store_n(&spec->status.uffd_handoff, FL_HANDOFF_REFUSED, __ATOMIC_SEQ_CST);
-			syscall(SYS_futex, &spec->status.uffd_handoff, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-		}
 	}
-	pthread_t waiter;
 	if (e == 0)
-		e = fl_start_quiet_thread(&waiter, 1, wait_for_child, w);
+		e = fl_run_pooled(wait_for_program, w);
 	if (e != 0) {
-		/* No waiter: the drainer must not outlive this call either. */
-		if (w->drainer) {
-			stop_drainer(w->drainer);
-			pthread_join(w->drainer_thread, NULL);
-			fl_free_drainer(w->drainer);
-		}
+		fl_free_drainer(w->drainer);
 		free(w);
 		close(fds[0]);
 		close(fds[1]);
@@ -306,8 +483,25 @@ FL_EXPORT int64_t fl_wait_start(int64_t pid, struct fl_launch_spec *spec, int64_
 	return fds[0];
 }
 
-FL_EXPORT uint64_t fl_exit_size(void) {
-	return sizeof(struct fl_exit);
+/* A close-on-exec copy of fd, or a negative errno. */
+FL_EXPORT int64_t fl_duplicate(int64_t fd) {
+	int copy = fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+	return copy < 0 ? -errno : copy;
+}
+
+/* The loader waits for this before the jump when it was told to (the
+ * mappings are logged first). Returns 0 or a negative errno. */
+FL_EXPORT int64_t fl_send_go(int64_t control) {
+	struct fl_go go = { .magic = FL_GO_MAGIC };
+	ssize_t n;
+	do
+		n = send((int)control, &go, sizeof go, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
+FL_EXPORT uint64_t fl_notice_size(void) {
+	return sizeof(struct fl_notice);
 }
 
 /*

@@ -1,6 +1,7 @@
 /*
- * launch.h — the launch spec: everything the child needs, laid out by
- * TypeScript (src/spec.ts) in kept memory before the fork.
+ * launch.h — the contract between TypeScript and the loader: the plan (the
+ * launch spec), laid out by src/spec.ts in a memfd the loader maps, and the
+ * messages on the control socket between Bun and the loader.
  *
  * Every field is a 64-bit little-endian word, so the layout has no padding and
  * src/spec.ts can write it with plain offsets. `fl_spec_layout()` reports the
@@ -14,7 +15,7 @@
 /* Functions Bun calls through bun:ffi; everything else stays hidden. */
 #define FL_EXPORT __attribute__((visibility("default")))
 
-#define FL_SPEC_MAGIC 0x31656e696c746c66ull /* "fltline1" */
+#define FL_SPEC_MAGIC 0x32656e696c746c66ull /* "fltline2" */
 
 /* Files a region can be mapped from. */
 enum fl_file { FL_FILE_PROGRAM = 0, FL_FILE_INTERPRETER = 1, FL_FILE_COUNT = 2 };
@@ -33,16 +34,54 @@ enum fl_policy { FL_POLICY_EAGER = 0, FL_POLICY_DEMAND = 1, FL_POLICY_HYBRID = 2
 enum fl_predictor { FL_PREDICT_NONE = 0, FL_PREDICT_NEXT, FL_PREDICT_STRIDE, FL_PREDICT_READAHEAD };
 
 /* How demand faults reach the pager: a SIGSEGV handler in the program, or
- * userfaultfd, served by a thread of the parent (where the kernel allows it). */
+ * userfaultfd, served by a thread of Bun's (where the kernel allows it). */
 enum fl_mechanism { FL_MECHANISM_SIGNAL = 0, FL_MECHANISM_USERFAULTFD = 1 };
-
-/* Handing the child's userfaultfd to the parent (status.uffd_handoff). */
-enum fl_handoff { FL_HANDOFF_NONE = 0, FL_HANDOFF_READY = 1, FL_HANDOFF_TAKEN = 2, FL_HANDOFF_REFUSED = 3 };
 
 /* Per-page state of demand regions, one byte each. */
 enum fl_page_state { FL_PAGE_RESERVED = 0, FL_PAGE_ENABLING = 1, FL_PAGE_ENABLED = 2 };
 
-/* One mapping of the plan: page-aligned, non-overlapping, sorted by start. */
+/*
+ * What an address in the plan is relative to. TypeScript makes the plan
+ * before the loader runs, so what only the loader learns is left to it:
+ * where the kernel put its [stack] (the stack image is built for a nominal
+ * top, FL_NOMINAL_STACK_TOP), its vDSO, and the images the kernel places
+ * where mmap puts things (static-pie programs, interpreters), planned at a
+ * bias of 0. Each relocation adds the base's value to one word of the plan.
+ */
+enum fl_base {
+	FL_BASE_FIXED = 0,
+	FL_BASE_STACK = 1,
+	FL_BASE_VDSO = 2,
+	FL_BASE_PROGRAM = 3,
+	FL_BASE_INTERPRETER = 4,
+	FL_BASE_COUNT = 5,
+};
+#define FL_NOMINAL_STACK_TOP 0x7ff000000000ull
+
+/* The loader's own memory, at fixed places beside its image (linked at
+ * 0x200000000000, src/shim-build.ts): its stack below, the plan above. */
+#define FL_LOADER_STACK_BYTES 0x10000
+#define FL_LOADER_STACK_ADDRESS 0x1fffffff0000 /* 0x200000000000 less the stack */
+#define FL_PLAN_ADDRESS 0x200100000000
+
+/* One word of the plan to relocate: at `offset` from the spec's start, add
+ * the value of `base` (enum fl_base). */
+struct fl_relocation {
+	uint64_t offset;
+	uint64_t base;
+};
+
+/* An image the kernel places: the loader reserves its extent where mmap
+ * puts it, at `alignment`. */
+struct fl_placement {
+	uint64_t by_kernel; /* 1: placed by the loader's mmap; 0: fixed */
+	uint64_t extent_start;
+	uint64_t extent_size;
+	uint64_t alignment;
+};
+
+/* One mapping of the plan: page-aligned, non-overlapping; sorted by start
+ * once the loader has relocated the table. */
 struct fl_region {
 	uint64_t start;
 	uint64_t length;
@@ -52,19 +91,7 @@ struct fl_region {
 	uint64_t flags;     /* FL_REGION_* */
 	uint64_t zero_from; /* bytes from here to the region's end are zeroed (0: none) */
 	uint64_t page_index; /* demand regions: index of the first page's state byte */
-};
-
-/* An address range the cleanup must leave alone: [start, end). */
-struct fl_range {
-	uint64_t start;
-	uint64_t end;
-};
-
-/* A descriptor the program receives: a copy of this process's `source` at
- * number `target`, without close-on-exec, as execve would have left it. */
-struct fl_descriptor {
-	uint64_t source;
-	uint64_t target;
+	uint64_t base;      /* enum fl_base of start and zero_from */
 };
 
 /* One of setitimer's timers, as the program is to find it. */
@@ -78,34 +105,31 @@ struct fl_interval_timer {
 /* setitimer's three timers: ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF. */
 #define FL_INTERVAL_TIMERS 3
 
-/* Where a launch stopped, when it stopped before the jump. */
+/* Where the loader stopped, when it stopped before the jump. */
 enum fl_stage {
 	FL_STAGE_NONE = 0,
 	FL_STAGE_STARTING,
-	FL_STAGE_RSEQ,
-	FL_STAGE_ALTERNATE_STACK,
-	FL_STAGE_SIGNALS,
-	FL_STAGE_DESCRIPTORS,
-	FL_STAGE_UNMAP,
-	FL_STAGE_RSS_RESET,
+	FL_STAGE_MAPPING_PLAN,
+	FL_STAGE_PLACING,
 	FL_STAGE_MAP_REGION,
 	FL_STAGE_ZERO_TAIL,
 	FL_STAGE_PROTECT,
-	FL_STAGE_MAP_STACK,
+	FL_STAGE_STACK,
 	FL_STAGE_PROCESS_NAME,
+	FL_STAGE_EXECUTABLE,
 	FL_STAGE_CLOSE_FILES,
 	FL_STAGE_PAGING,
 	FL_STAGE_FRIENDLY,
-	FL_STAGE_OPEN_FILES_LIMIT,
 	FL_STAGE_SIGNAL_MASK,
 	FL_STAGE_INTERVAL_TIMERS,
 	FL_STAGE_LAUNCHED,
 };
 
 /*
- * Written by the child in shared memory, read by the parent after wait.
- * `stage` is the last step begun; `launched` becomes 1 just before the jump,
- * so a child that ends with it still 0 died in the loader, not the program.
+ * Written by the loader in the plan's memory, which Bun maps too, and read
+ * by Bun once the program has ended. `stage` is the last step begun;
+ * `launched` becomes 1 just before the jump, so a process that ends with it
+ * still 0 died in the loader, not the program.
  */
 struct fl_status {
 	uint64_t launched;
@@ -113,19 +137,18 @@ struct fl_status {
 	uint64_t error;  /* positive errno of the failed step */
 	uint64_t detail; /* region index or address the failure concerns */
 	uint64_t mm_map_error; /* errno of PR_SET_MM_MAP, 0 when it took effect */
-	uint64_t exe_error;    /* errno of setting /proc/self/exe, 0 when set */
-	uint64_t rss_reset_error; /* errno of the peak-RSS reset, 0 when done */
+	uint64_t exe_error;    /* errno of naming the program /proc/self/exe, 0 when done */
 	uint64_t faults;       /* demand faults resolved */
 	uint64_t pages_enabled; /* demand pages made accessible, predicted ones included */
 	uint64_t handler_error; /* first errno a fault handler met (the program then died) */
 	uint64_t events_dropped; /* events the log had no room for */
 	uint64_t genuine_faults; /* faults the handler left to end the program */
-	uint32_t uffd_handoff;   /* futex word: enum fl_handoff */
-	uint32_t uffd_fd;        /* the child's userfaultfd, for pidfd_getfd */
+	uint64_t bases[FL_BASE_COUNT]; /* the value of each base, once placed */
 };
 
 /* What a fault (or the start) did, for the log and --trace; written by the
- * child into a ring buffer in kept memory, read by the parent's drainer. */
+ * program's fault handler into a ring buffer in the plan's memory, read by
+ * Bun's drainer. */
 #define FL_EVENT_PAGES 16
 enum fl_event_kind { FL_EVENT_START = 1, FL_EVENT_FAULT = 2 };
 enum fl_decision {
@@ -179,25 +202,30 @@ struct fl_mm_map {
 	uint32_t exe_fd;
 };
 
+/*
+ * The plan: everything the loader (shim/loader.c) does to turn itself into
+ * the program, as TypeScript decided it (src/spec.ts) from the loader's own
+ * address space. Every address in it is final.
+ */
 struct fl_launch_spec {
 	uint64_t magic;
 	uint64_t spec_size;
 
-	/* Kept memory: the cleanup unmaps everything else below address_limit. */
-	uint64_t kept_count;
-	uint64_t kept_offset; /* from the spec's start: struct fl_range[] */
-	uint64_t address_limit;
-
-	/* The plan. */
+	/* The regions to map, the images the kernel places, and the words to
+	 * relocate once the loader knows where things are. */
 	uint64_t region_count;
 	uint64_t region_offset; /* from the spec's start: struct fl_region[] */
-	int64_t files[FL_FILE_COUNT]; /* descriptors, -1 when absent */
+	struct fl_placement program;
+	struct fl_placement interpreter;
+	uint64_t relocation_count;
+	uint64_t relocation_offset; /* from the spec's start: struct fl_relocation[] */
+	uint64_t wait_for_go; /* 1: report the placement and wait for Bun's go (it logs the mappings first) */
 
-	/* The program's stack: mapped [stack_start, stack_end), grows down;
-	 * the image is copied to its top. */
-	uint64_t stack_start;
-	uint64_t stack_end;
-	uint64_t stack_prot;
+	/* The program's stack: the kernel's [stack] of the loader, the image
+	 * copied to its top, the mapping grown down to stack_low as the kernel
+	 * grows a new program's (both relocated, FL_BASE_STACK). */
+	uint64_t stack_low;
+	uint64_t stack_top;
 	uint64_t stack_image_offset; /* from the spec's start */
 	uint64_t stack_image_size;
 
@@ -205,41 +233,24 @@ struct fl_launch_spec {
 	uint64_t entry;
 	uint64_t initial_sp;
 
-	/* Process state set before the jump: what the pager's caller handed
-	 * over, as execve would hand it to the program (src/caller.ts). */
+	/* Process state set before the jump. */
 	uint64_t process_name[2]; /* NUL-padded, at most 15 bytes and the NUL */
-	uint64_t signals_ignored; /* bit (sig - 1): ignored; every other one at its default */
-	uint64_t signal_mask;     /* bit (sig - 1): blocked */
-	uint64_t descriptor_count;
-	uint64_t descriptor_offset; /* from the spec's start: struct fl_descriptor[] */
-	uint64_t open_files_set;  /* 1: set the soft RLIMIT_NOFILE to open_files_soft */
-	uint64_t open_files_soft;
-	uint64_t timers_set;      /* 1: arm the interval timers below */
+	uint64_t mm_map_offset;   /* from the spec's start: struct fl_mm_map, or 0 */
+	uint64_t replace_exe;     /* 1: the loader may name the program's file /proc/self/exe */
+	uint64_t timers_set;      /* 1: arm the interval timers below before the jump */
 	struct fl_interval_timer timers[FL_INTERVAL_TIMERS];
-	uint64_t mm_map_offset; /* from the spec's start: struct fl_mm_map, or 0 */
-	uint64_t rss_reset;     /* 1: reset the peak-RSS counter after the cleanup */
-	uint64_t unmap_spec_at_jump; /* 1: the spec's memory is not needed by the program */
-	uint64_t spec_length;   /* bytes of kept memory holding the spec */
-
-	/* The child's own stack while it works (inside the spec's memory). */
-	uint64_t child_stack_top;
-
-	/* Filled in by the shim before the fork (the forking thread's rseq area). */
-	uint64_t rseq_area;
-	uint64_t rseq_length;
-	uint64_t rseq_signature;
 
 	/* Paging (dpager, hpager). The per-page states, the predictor's state
 	 * and the handler's stack are private to the program's process (a fork
 	 * copies them along with the pages they describe); they live in memory
-	 * the child maps for them, not here. */
+	 * the loader maps for them, not here. */
 	uint64_t policy;          /* enum fl_policy */
 	uint64_t predictor;       /* enum fl_predictor */
 	uint64_t predict_pages;   /* pages per fault, the faulting one included */
 	uint64_t demand_pages;    /* pages in demand regions (0: nothing to page) */
 	uint64_t altstack_size;   /* the fault handler's stack */
 	uint64_t ring_offset;     /* from the spec's start: struct fl_ring, then events */
-	uint64_t events_wanted;   /* 1: the parent logs or traces faults; 0: publish nothing */
+	uint64_t events_wanted;   /* 1: Bun logs or traces faults; 0: publish nothing */
 	uint64_t mechanism;       /* enum fl_mechanism */
 
 	/* --friendly: a genuine SIGSEGV or SIGBUS ends with an encouraging
@@ -248,6 +259,55 @@ struct fl_launch_spec {
 	uint64_t friendly_reraise; /* 1: re-raise after the message, not exit 139 */
 
 	struct fl_status status;
+};
+
+/*
+ * The control socket (SOCK_SEQPACKET) between Bun and the loader, closed by
+ * the loader before the jump:
+ *   loader -> Bun  struct fl_hello: the pid of the process that becomes the
+ *                  program, at once;
+ *   Bun -> loader  struct fl_plan_delivery, with the plan's memfd and the
+ *                  program's (and interpreter's) descriptors as SCM_RIGHTS
+ *                  (sent as soon as the plan is made: it waits in the
+ *                  socket if the loader is not there yet);
+ *   loader -> Bun  struct fl_placed once the program is mapped (the bases
+ *                  are in the plan's status); with wait_for_go, the loader
+ *                  then waits for struct fl_go;
+ *   loader -> Bun  under userfaultfd paging, struct fl_uffd_delivery with
+ *                  the userfaultfd as SCM_RIGHTS.
+ * The loader's end is at a descriptor number it is given as argv[1].
+ */
+#define FL_HELLO_MAGIC 0x6f6c6c65686c66ull   /* "flhello" */
+#define FL_PLAN_MAGIC 0x6e616c706c66ull      /* "flplan" */
+#define FL_PLACED_MAGIC 0x646563616c706c66ull /* "flplaced" */
+#define FL_GO_MAGIC 0x6f67676c66ull           /* "flggo" */
+#define FL_UFFD_MAGIC 0x64666675666cull      /* "flufd" */
+/* Descriptors a plan delivery carries: the plan, the program, the
+ * interpreter. */
+#define FL_PLAN_FILES 3
+
+struct fl_hello {
+	uint64_t magic;
+	uint64_t pid; /* the process that becomes the program */
+};
+
+struct fl_plan_delivery {
+	uint64_t magic;
+	uint64_t spec_address; /* where to map the plan */
+	uint64_t spec_length;
+	uint64_t file_count;   /* descriptors carried: the plan's, then the files */
+};
+
+struct fl_placed {
+	uint64_t magic;
+};
+
+struct fl_go {
+	uint64_t magic;
+};
+
+struct fl_uffd_delivery {
+	uint64_t magic;
 };
 
 #endif

@@ -288,8 +288,10 @@ FL_EXPORT int64_t fl_relay_start(uint64_t signals, int64_t under_bun_run) {
  * the signals that waited for it. Returns 0 or a negative errno. */
 FL_EXPORT int64_t fl_relay_target(int64_t pid) {
 	int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	/* ESRCH: the program has ended, and been reaped, already: there is
+	 * nobody to relay to. */
 	if (pidfd < 0)
-		return -errno;
+		return errno == ESRCH ? 0 : -errno;
 	relay_target_pid = (int)pid;
 	__atomic_store_n(&relay_target, pidfd, __ATOMIC_RELEASE);
 	struct relay_record wake = { RELAY_RETARGET, 0, 0, 0 };

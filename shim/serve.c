@@ -1,13 +1,14 @@
 /*
- * serve.c — demand paging by userfaultfd, served from the parent.
+ * serve.c — demand paging by userfaultfd, served from Bun's process.
  *
- * The child registered its demand regions (anonymous memory with each
- * region's protection) for missing-page faults and left its userfaultfd in
- * the spec's status (fault.c, start_userfaultfd). This thread, in the Bun
- * process, takes a copy of it with pidfd_getfd, fills the entry point's page
- * for dpager, lets the child go on, and then answers every fault: the page's
- * bytes from the program's file (read here, where the file is still open) or
- * zeros, copied in with UFFDIO_COPY, plus the pages the predictor expects.
+ * The loader registered the demand regions (anonymous memory with each
+ * region's protection) for missing-page faults and sent its userfaultfd on
+ * the control socket (fault.c, start_userfaultfd), which the waiter handed
+ * to this thread, in the Bun process: it fills the entry point's page for
+ * dpager, and then
+ * answers every fault: the page's bytes from the program's file (read here,
+ * where the file is still open) or zeros, copied in with UFFDIO_COPY, plus
+ * the pages the predictor expects.
  *
  * The faulting thread just waits for the page, whatever its signal mask or
  * handlers, and faults the kernel takes inside system calls are served the
@@ -17,11 +18,13 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,10 +34,6 @@
 #include "predict.h"
 #include "regions.h"
 #include "serve.h"
-
-/* How long to wait at a time for the child to offer its descriptor; the
- * child may die first (a loader error), which the waiter reports. */
-#define HANDOFF_POLL_NS 20000000l
 
 /* A fault that could not be served yet: the kernel answered EAGAIN because
  * the process's memory was changing (a fork was in progress, its event not
@@ -67,35 +66,6 @@ static void record_error(struct fl_launch_spec *spec, int error) {
 				    __ATOMIC_RELAXED);
 }
 
-static void wake(uint32_t *word) {
-	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}
-
-/* Wait for the child's offer and take the descriptor; -1 if the child died
- * first or the kernel refused (the child is then told, and fails the load). */
-static int take_descriptor(struct server *s, pid_t pid) {
-	struct fl_launch_spec *spec = s->log->spec;
-	for (;;) {
-		uint32_t state = __atomic_load_n(&spec->status.uffd_handoff, __ATOMIC_SEQ_CST);
-		if (state == FL_HANDOFF_READY)
-			break;
-		if (__atomic_load_n(&s->log->child_done, __ATOMIC_SEQ_CST))
-			return -1;
-		struct timespec wait = { 0, HANDOFF_POLL_NS };
-		syscall(SYS_futex, &spec->status.uffd_handoff, FUTEX_WAIT, state, &wait, NULL, 0);
-	}
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	int fd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)spec->status.uffd_fd, 0);
-	int error = errno;
-	if (pidfd >= 0)
-		close(pidfd);
-	if (fd < 0) {
-		record_error(spec, error);
-		__atomic_store_n(&spec->status.uffd_handoff, FL_HANDOFF_REFUSED, __ATOMIC_SEQ_CST);
-		wake(&spec->status.uffd_handoff);
-	}
-	return fd;
-}
 
 static int add_process(struct server *s, int fd) {
 	if (s->count == s->capacity) {
@@ -134,7 +104,6 @@ static int poison(int fd, uint64_t page) {
  * bss. Returns 1 if placed, 0 if the page was there already, -errno else.
  */
 static int place(struct server *s, int fd, const struct fl_region *region, uint64_t page, int wake_thread) {
-	const struct fl_launch_spec *spec = s->log->spec;
 	int r;
 	if (region->offset == FL_ANONYMOUS) {
 		struct uffdio_zeropage zero = {
@@ -144,7 +113,7 @@ static int place(struct server *s, int fd, const struct fl_region *region, uint6
 		r = ioctl(fd, UFFDIO_ZEROPAGE, &zero);
 	} else {
 		uint64_t offset = region->offset + (page - region->start);
-		ssize_t n = pread((int)spec->files[region->file], s->page, FL_PAGE_SIZE, (off_t)offset);
+		ssize_t n = pread(s->log->file_fds[region->file], s->page, FL_PAGE_SIZE, (off_t)offset);
 		if (n < 0)
 			return -errno;
 		if (n == 0)
@@ -310,23 +279,22 @@ void *fl_serve_faults(void *arg) {
 	struct drainer *d = arg;
 	struct server *s = aligned_alloc(FL_PAGE_SIZE, sizeof *s);
 	if (!s) {
+		/* Nobody serves the program's faults: it must not run on. */
 		record_error(d->spec, ENOMEM);
-		__atomic_store_n(&d->spec->status.uffd_handoff, FL_HANDOFF_REFUSED, __ATOMIC_SEQ_CST);
-		wake(&d->spec->status.uffd_handoff);
+		kill(d->pid, SIGKILL);
 		return NULL;
 	}
 	memset(s, 0, sizeof *s);
 	s->log = d;
-	int fd = take_descriptor(s, d->pid);
+	int fd = d->uffd;
 	if (fd >= 0 && (add_process(s, d->done_fd) != 0 || add_process(s, fd) != 0)) {
 		record_error(d->spec, ENOMEM);
+		kill(d->pid, SIGKILL);
 		close(fd);
 		fd = -1;
 	}
 	if (fd >= 0) {
 		place_entry(s, fd);
-		__atomic_store_n(&d->spec->status.uffd_handoff, FL_HANDOFF_TAKEN, __ATOMIC_SEQ_CST);
-		wake(&d->spec->status.uffd_handoff);
 		while (!__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
 			/* Deferred faults are tried again after every round of
 			 * messages, and soon even without new ones. */

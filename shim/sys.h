@@ -167,6 +167,24 @@ static inline sys_result sys_tgkill(int tgid, int tid, int sig) {
 static inline sys_result sys_pause(void) {
 	return sys_call0(__NR_pause);
 }
+static inline sys_result sys_sendmsg(int fd, const void *message, int flags) {
+	return sys_call3(__NR_sendmsg, fd, (long)message, flags);
+}
+static inline sys_result sys_recvmsg(int fd, void *message, int flags) {
+	return sys_call3(__NR_recvmsg, fd, (long)message, flags);
+}
+static inline sys_result sys_mremap(uint64_t old, uint64_t old_length, uint64_t length, int flags, uint64_t at) {
+	return sys_call5(__NR_mremap, (long)old, (long)old_length, (long)length, flags, (long)at);
+}
+static inline sys_result sys_execve(const char *path, const char *const *argv, const char *const *envp) {
+	return sys_call3(__NR_execve, (long)path, (long)argv, (long)envp);
+}
+static inline sys_result sys_chdir(const char *path) {
+	return sys_call1(__NR_chdir, (long)path);
+}
+static inline sys_result sys_close_range(unsigned first, unsigned last, unsigned flags) {
+	return sys_call3(__NR_close_range, first, last, flags);
+}
 static inline sys_result sys_dup2(int fd, int target) {
 	return sys_call2(__NR_dup2, fd, target);
 }

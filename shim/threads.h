@@ -12,4 +12,8 @@
  * Returns 0 or an errno. */
 int fl_start_quiet_thread(pthread_t *thread, int detached, void *(*run)(void *), void *arg);
 
+/* Run run(arg) on a thread of the shim's pool, which starts one when none
+ * is idle. Returns 0 or an errno. */
+int fl_run_pooled(void *(*run)(void *), void *arg);
+
 #endif

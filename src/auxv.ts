@@ -1,6 +1,7 @@
 /**
  * The auxiliary vector: the kernel's template for this machine, read from the
- * Bun process's own /proc/self/auxv, with the per-program entries replaced.
+ * Bun process's own /proc/self/auxv, with the per-program entries (and the
+ * vDSO's address, which is the loader's) replaced.
  * Parsing and rewriting are pure; reading the file is in src/machine.ts.
  */
 import {
@@ -17,6 +18,7 @@ import {
   AT_PLATFORM,
   AT_RANDOM,
   AT_SECURE,
+  AT_SYSINFO_EHDR,
   type AuxvEntry,
 } from "./stack.ts";
 
@@ -43,6 +45,9 @@ export interface ProgramFacts {
   interpreterBase: number;
   /** AT_ENTRY: the program's entry (not the interpreter's). */
   programEntry: number;
+  /** AT_SYSINFO_EHDR: where the vDSO is in the program's address space (the
+   * loader's, not Bun's); null keeps the template's. */
+  vdso: number | null;
 }
 
 /**
@@ -65,6 +70,7 @@ export function programAuxv(template: readonly AuxvEntry[], facts: ProgramFacts)
     [AT_RANDOM, 0n],
     [AT_EXECFN, 0n],
     [AT_PLATFORM, 0n],
+    ...(facts.vdso === null ? [] : ([[AT_SYSINFO_EHDR, BigInt(facts.vdso)]] as const)),
   ]);
   const dropped = new Set([AT_EXECFD, AT_BASE_PLATFORM, AT_NULL]);
   const result: AuxvEntry[] = [];

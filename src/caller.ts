@@ -79,11 +79,6 @@ export interface Handover {
   underBunRun: boolean;
 }
 
-/** This thread's signal mask (what Bun.spawn passes on). */
-export function currentSignalMask(): bigint {
-  return parseSignalSet(readText("/proc/thread-self/status") ?? "", "SigBlk");
-}
-
 /** What the program gets when nothing was handed over beyond standard
  * input, output and error: Bun.spawn's choice, used by the library. */
 export function plainHandover(mask: bigint): Handover {

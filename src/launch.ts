@@ -7,27 +7,55 @@
  * The effects live here and in src/shim.ts; every decision is made by the
  * pure modules (elf, plan, stack, auxv, spec).
  */
-import { closeSync } from "node:fs";
+import { closeSync, readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
-import { DEFAULT_STACK_LIMIT, readMachineFacts, readMemoryFacts, type MachineFacts } from "./machine.ts";
-import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, pageDown, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
+import { memoryFactsFor, readMachineFacts, type MachineFacts } from "./machine.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
-import { forkAndLaunch, mapKept, shimExtent, unmapKept, userfaultfdAvailable, waitForExit, errnoName, type ChildExit, type KeptMemory } from "./shim.ts";
-import { currentSignalMask, plainHandover, type Handover } from "./caller.ts";
-import { STAGES, encodeSpec, readStatus, specLength, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
+import {
+  abandonLoader,
+  currentSignalMask,
+  errnoName,
+  freeSpecMemory,
+  makeSpecMemory,
+  sendPlan,
+  spawnLoader,
+  userfaultfdAvailable,
+  startWaiter,
+  type ChildExit,
+  type SpawnedLoader,
+  type SpecMemory,
+} from "./shim.ts";
+import { LOADER } from "./shim-build.ts";
+import { plainHandover, type Handover } from "./caller.ts";
+import {
+  BASES,
+  LOADER_STACK_BYTES,
+  NOMINAL_STACK_TOP,
+  PLAN_ADDRESS,
+  STAGES,
+  encodeSpec,
+  pagesBySignal,
+  readStatus,
+  relocationBound,
+  specLength,
+  type Base,
+  type LaunchStatus,
+  type Mechanism,
+  type PredictorName,
+} from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
 export type PagerName = "apager" | "dpager" | "hpager";
 export const PAGERS: readonly PagerName[] = ["apager", "dpager", "hpager"];
 
-/** The kernel's answer when /proc/self/exe's file is still mapped: the
- * program is Bun's own executable, so /proc/self/exe is right already. */
-const EBUSY = 16;
+/** ENOMEM: what the fault server meets when memory or mappings run out. */
+const ENOMEM = 12;
 /** The platform string the kernel puts on the stack (ELF_PLATFORM). */
 const PLATFORM = "x86_64";
 /** arch_align_stack's random offset is below 8 KiB. */
@@ -114,7 +142,7 @@ function choosePaging(choice: PagingChoice, file: string, plan: Plan, minAddress
   }
   // The kernel serves no userfaultfd range below vm.mmap_min_addr (a program
   // mapped there by root): such a program is paged by the SIGSEGV handler.
-  const low = plan.regions.some((r) => r.demand && r.start < minAddress);
+  const low = plan.regions.some((r) => r.demand && r.base === "fixed" && r.start < minAddress);
   if (choice === "userfaultfd" && low) {
     throw new LoadError(file, `userfaultfd cannot page memory below vm.mmap_min_addr (${minAddress}); use --paging signal`, "EINVAL");
   }
@@ -149,20 +177,23 @@ export interface LaunchOutcome {
   unseenFault: string | null;
 }
 
-/** Kept memory of finished launches, reused: a fresh shared mapping costs a
- * page fault per page on first write, which is most of a launch's set-up. */
-const keptPool: KeptMemory[] = [];
-const KEPT_POOL_SIZE = 4;
+/** The plan's memory of finished launches, reused: a fresh memfd costs
+ * system calls and a page fault per page on first write. Memory a program
+ * kept mapped (SIGSEGV paging's ring) is never reused: a forked child of
+ * the program may still write to it. */
+const specPool: SpecMemory[] = [];
+const SPEC_POOL_SIZE = 4;
 
-function acquireKept(length: number): KeptMemory {
-  const index = keptPool.findIndex((m) => m.length >= length);
-  if (index >= 0) return keptPool.splice(index, 1)[0]!;
-  return mapKept(length);
+function acquireSpecMemory(length: number): SpecMemory {
+  const index = specPool.findIndex((m) => m.length >= length);
+  if (index >= 0) return specPool.splice(index, 1)[0]!;
+  return makeSpecMemory(length);
 }
 
-function releaseKept(memory: KeptMemory): void {
-  keptPool.push(memory);
-  if (keptPool.length > KEPT_POOL_SIZE) unmapKept(keptPool.shift()!);
+function releaseSpecMemory(memory: SpecMemory, reusable: boolean): void {
+  if (!reusable) return freeSpecMemory(memory);
+  specPool.push(memory);
+  if (specPool.length > SPEC_POOL_SIZE) freeSpecMemory(specPool.shift()!);
 }
 
 let cachedFacts: MachineFacts | null = null;
@@ -220,7 +251,7 @@ export function mergeRanges(ranges: readonly AddressRange[]): AddressRange[] {
     const last = merged[merged.length - 1];
     if (last && r.start <= last.end) {
       last.end = Math.max(last.end, r.end);
-      last.name = `${last.name}+${r.name}`;
+      if (!last.name.split("+").includes(r.name)) last.name = `${last.name}+${r.name}`;
     } else merged.push({ ...r });
   }
   return merged;
@@ -270,12 +301,24 @@ export function ignoredPrivilege(file: Pick<OpenedFile, "path" | "mode" | "uid" 
 export async function launch(argv: readonly string[], options: LaunchOptions = {}): Promise<LaunchOutcome> {
   const pager = options.pager ?? "apager";
   if (argv.length === 0 || argv[0] === undefined) throw new LoadError("''", "no program given", "ENOENT");
+  // The loader is spawned first: the kernel executes it while the program
+  // is found, read and checked here.
+  const handover = options.handover ?? plainHandover(currentSignalMask());
+  const loader = spawnLoader({
+    loader: LOADER,
+    descriptors: handover.descriptors,
+    ignoredSignals: handover.ignored,
+    signalMask: handover.mask,
+    openFilesLimit: handover.openFilesLimit,
+    cwd: null,
+  });
+  const launching: Launching = { loader, programPid: 0, waiting: false };
   const opened: OpenedFile[] = [];
   try {
     // binfmt_script: follow #! lines to the ELF interpreter that runs them.
     const execfn = resolveProgram(argv[0]);
     let programArgv = [...argv];
-    let program = openForLoading(execfn, "program");
+    let program = openForLoading(execfn, "program", knownHead);
     opened.push(program);
     for (let depth = 0; ; depth++) {
       const shebang = parseShebang(program.head);
@@ -284,15 +327,15 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
       if (depth >= MAX_SCRIPT_DEPTH) throw new LoadError(execfn, `more than ${MAX_SCRIPT_DEPTH} levels of #! interpreters`, "ELOOP");
       programArgv = scriptArgv(shebang, program.path, programArgv);
       closeSync(opened.pop()!.fd);
-      program = openForLoading(shebang.interpreter, "program");
+      program = openForLoading(shebang.interpreter, "program", knownHead);
       opened.push(program);
     }
-    const image = parseElf(program.path, program.head, program.size, "program");
+    const image = parsedImage(program, "program");
     let interpreterImage: ElfImage | null = null;
     if (image.interpreter !== null) {
-      const interpreter = openForLoading(image.interpreter, "interpreter");
+      const interpreter = openForLoading(image.interpreter, "interpreter", knownHead);
       opened.push(interpreter);
-      interpreterImage = parseElf(interpreter.path, interpreter.head, interpreter.size, "interpreter");
+      interpreterImage = parsedImage(interpreter, "interpreter");
     }
     // Everything execve checks before its point of no return has passed;
     // what the kernel would meet after it, mapping the program and then the
@@ -300,13 +343,81 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
     requireLoadable(image);
     if (interpreterImage) requireLoadable(interpreterImage);
     const notes = [ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0)].filter((n) => n !== null);
-    return await runPlanned(pager, programArgv, execfn, image, interpreterImage, opened, notes, options);
+    return await runPlanned(launching, pager, programArgv, execfn, image, interpreterImage, opened, notes, handover, options);
   } finally {
+    if (!launching.waiting) abandonLoader(launching.loader, launching.programPid);
     for (const file of opened) closeSync(file.fd);
   }
 }
 
+/**
+ * Files already read and parsed, by identity (device, inode, size, change
+ * times): launching the same unchanged file again reads and parses nothing
+ * (the checks that depend on who runs it, and the placement, are done
+ * anew). Refusals are not kept.
+ */
+const imageCache = new Map<string, { head: Buffer; images: Map<string, ElfImage> }>();
+const IMAGE_CACHE_SIZE = 64;
+
+function knownHead(identity: string): Buffer | undefined {
+  return imageCache.get(identity)?.head;
+}
+
+function parsedImage(file: OpenedFile, role: "program" | "interpreter"): ElfImage {
+  const key = `${role}\0${file.path}`;
+  const entry = imageCache.get(file.identity);
+  const known = entry?.images.get(key);
+  if (known) return known;
+  const image = parseElf(file.path, file.head, file.size, role);
+  if (entry) entry.images.set(key, image);
+  else {
+    if (imageCache.size >= IMAGE_CACHE_SIZE) imageCache.delete(imageCache.keys().next().value!);
+    imageCache.set(file.identity, { head: file.head, images: new Map([[key, image]]) });
+  }
+  return image;
+}
+
+/** A spawned loader, and how far the launch got with it: the process that
+ * becomes the program once it reported, the waiter's once it was sent its
+ * plan (until then, a failed launch hangs up on it and reaps it). */
+interface Launching {
+  loader: SpawnedLoader;
+  programPid: number;
+  waiting: boolean;
+}
+
+/** The memory an image's loads ask for. */
+function imageBytes(image: ElfImage): number {
+  return image.segments.reduce((n, s) => n + s.memsz, 0);
+}
+
+/** The loader's own memory, which the program must keep clear of: its
+ * stack just below its image, and its image (read from its file once). */
+let loaderRanges: AddressRange[] | null = null;
+/** The loader's stack, its code and data from the file, and the zero-filled
+ * memory after them: a program's segments must stay clear of all three. */
+function loaderMemory(): AddressRange[] {
+  if (!loaderRanges) {
+    const file = readFileSync(LOADER);
+    const image = parseElf(LOADER, file, file.length, "program");
+    const extent = imageExtent(image, 0);
+    const fileEnd = Math.max(...image.segments.map((s) => pageUp(s.vaddr + s.filesz)));
+    loaderRanges = [
+      { start: extent.start - LOADER_STACK_BYTES, end: extent.start, name: "stack" },
+      { start: extent.start, end: fileEnd, name: "code" },
+      ...(extent.end > fileEnd ? [{ start: fileEnd, end: extent.end, name: "memory" }] : []),
+    ];
+  }
+  return loaderRanges;
+}
+
+/** An address of the plan where the loader finds it: relative to its base. */
+function locate(base: Base, value: number, bases: readonly number[]): number {
+  return value + bases[BASES.indexOf(base)]!;
+}
+
 async function runPlanned(
+  launching: Launching,
   pager: PagerName,
   argv: string[],
   execfn: string,
@@ -314,64 +425,51 @@ async function runPlanned(
   interpreterImage: ElfImage | null,
   files: OpenedFile[],
   notes: string[],
+  handover: Handover,
   options: LaunchOptions,
 ): Promise<LaunchOutcome> {
   const facts = machineFacts();
   const random = facts.randomize ? (options.random ?? cryptoRandom) : noRandomness;
-  const envp = Object.entries(options.env ?? process.env)
-    .filter((entry): entry is [string, string] => entry[1] !== undefined)
-    .map(([k, v]) => `${k}=${v}`);
-  // The stack's reach, kept clear of the plan, assumes the kernel's default
-  // when RLIMIT_STACK is unlimited; the E2BIG limit takes it as it is.
-  const stackLimit = facts.stackLimit ?? DEFAULT_STACK_LIMIT;
-
-  const encoder = new TextEncoder();
-  const stringBytes = [...argv, ...envp, execfn].reduce((n, s) => n + encoder.encode(s).length + 1, 0);
-  const auxvBound = facts.auxvTemplate.length + 12;
-  const pointerBytes = (argv.length + envp.length + 3 + 2 * auxvBound) * 8;
-  const policy = POLICY_OF[pager];
-  const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
-  const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
-  const handover = options.handover ?? plainHandover(currentSignalMask());
-  const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
-  const keptBound = facts.specialMappings.length + 3;
-  const length = specLength({
-    keptCount: keptBound,
-    regionCount: regionBound,
-    descriptorCount: handover.descriptors.length,
-    auxvEntries: auxvBound,
-    stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
-    // The mechanism is chosen once the plan is known; room for the SIGSEGV
-    // mechanism's event ring is kept either way (untouched, it costs nothing).
-    eventRing: policy !== "eager",
-  });
-  const memory = acquireKept(length);
+  const loader = launching.loader;
+  let spec: SpecMemory | null = null;
+  let specKept = false;
   try {
-    const shim = shimExtent();
-    const kept = mergeRanges([
-      { start: pageDown(shim.start), end: pageUp(shim.end), name: "shim" },
-      { start: memory.address, end: memory.address + memory.length, name: "launch spec" },
-      ...facts.specialMappings,
-    ]);
-    const stackReach: AddressRange = { start: facts.stackTop - stackLimit - STACK_GUARD_GAP, end: facts.stackTop, name: "stack" };
-    const memoryFacts = readMemoryFacts();
-    const vdso = facts.specialMappings.find((m) => m.name === "[vdso]");
+    const envp = Object.entries(options.env ?? process.env)
+      .filter((entry): entry is [string, string] => entry[1] !== undefined)
+      .map(([k, v]) => `${k}=${v}`);
+    const stringBytes = [...argv, ...envp, execfn].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
+    const auxvBound = facts.auxvTemplate.length + 12;
+    const pointerBytes = (argv.length + envp.length + 3 + 2 * auxvBound) * 8;
+    const policy = POLICY_OF[pager];
+    const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
+    const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
+    const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
+    const length = specLength({
+      regionCount: regionBound,
+      relocationCount: relocationBound(regionBound, argv.length, envp.length, auxvBound),
+      stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
+      // The mechanism is chosen once the plan is known; room for the SIGSEGV
+      // mechanism's event ring is kept either way (untouched, it costs nothing).
+      eventRing: policy !== "eager",
+    });
+    const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
+    spec = acquireSpecMemory(length);
+    const kept = mergeRanges([...loaderMemory(), { start: PLAN_ADDRESS, end: PLAN_ADDRESS + length, name: "plan" }]);
     const plan = planLoad(image, interpreterImage, {
       policy,
-      kept: [...kept, stackReach],
+      kept,
       minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
       random,
-      commit: memoryFacts.commit,
-      ...(vdso ? { topDownStart: vdso.end } : {}),
+      ...(memoryFacts ? { commit: memoryFacts.commit } : {}),
       brkWindow: facts.brkWindow,
       // Populated pages must fit; dpager's are mapped when touched.
-      ...(policy === "demand" ? {} : { available: memoryFacts.available }),
+      ...(policy === "demand" || !memoryFacts ? {} : { available: memoryFacts.available }),
     });
     const mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file, plan, facts.mmapMinAddress);
     const random16 = new Uint8Array(16);
     crypto.getRandomValues(random16);
     const stack: StackImage = buildStack({
-      top: facts.stackTop,
+      top: NOMINAL_STACK_TOP,
       argv,
       envp,
       execfn,
@@ -382,26 +480,26 @@ async function runPlanned(
         programHeaderCount: image.phnum,
         interpreterBase: plan.interpreter ? plan.interpreter.bias : 0,
         programEntry: plan.programEntry,
+        vdso: 0,
       }),
       alignGap: random(STACK_ALIGN_RANDOM_BYTES),
       stackLimit: facts.stackLimit ?? Infinity,
     });
-    const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
+    const programBase: Base = plan.program.byKernel ? "program" : "fixed";
+    const interpreterBase: Base = plan.interpreter?.byKernel ? "interpreter" : "fixed";
+    specKept = pagesBySignal(plan.regions, mechanism ?? "signal") && policy !== "eager";
     encodeSpec(
       {
-        kept,
         regions: plan.regions,
-        files: [files[0]!.fd, files[1]?.fd ?? -1],
+        program: plan.program,
+        interpreter: plan.interpreter,
         stack,
-        stackStart: stack.mappingStart,
-        stackProt,
-        entry: plan.entry,
+        entry: { at: plan.entry, base: plan.interpreter ? interpreterBase : programBase },
+        programBase,
+        interpreterBase,
+        brkBase: plan.brkBase,
+        waitForGo: Boolean(options.log),
         processName: basename(execfn).slice(0, PROCESS_NAME_LENGTH),
-        ignoredSignals: handover.ignored,
-        signalMask: handover.mask,
-        descriptors: handover.descriptors,
-        openFilesLimit: handover.openFilesLimit,
-        timers: handover.timers,
         memory: {
           startCode: plan.startCode,
           endCode: plan.endCode,
@@ -414,9 +512,10 @@ async function runPlanned(
           argEnd: stack.argEnd,
           envStart: stack.envStart,
           envEnd: stack.envEnd,
+          auxv: stack.auxvAt,
         },
-        rssReset: true,
-        unmapAtJump: policy === "eager",
+        replaceExe: facts.mayReplaceExe,
+        timers: handover.timers,
         policy,
         predictor,
         predictPages,
@@ -425,70 +524,111 @@ async function runPlanned(
         friendlySeed: options.friendly ? friendlySeed() : 0n,
         friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
       },
-      memory.address,
-      memory.bytes,
+      spec.bytes,
     );
-
-    const mappings = regionMappings(plan, image.file, interpreterImage?.file ?? null);
-    mappings.push({ address: stack.mappingStart, size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
-    if (options.log) for (const m of mappings) options.log(mappingLine(pager, m, m.demand));
-
     for (const note of notes) options.note?.(note);
+
     const started = performance.now();
-    const pid = forkAndLaunch(memory.address);
-    options.onStart?.(pid);
-    const exit = await waitForExit(pid, memory.address, {
+    const fileFds: [number, number] = [files[0]!.fd, files[1]?.fd ?? -1];
+    sendPlan(loader.control, spec, PLAN_ADDRESS, fileFds);
+    const waiter = startWaiter(loader, spec, {
+      files: fileFds,
       logFd: options.log ? (options.faultLogFd ?? 2) : -1,
       traceFd: options.traceFd ?? -1,
       labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
     });
+    launching.waiting = true;
+    let notice = await waiter.next();
+    if (notice.kind === "started") {
+      launching.programPid = notice.pid;
+      options.onStart?.(notice.pid);
+      notice = await waiter.next();
+    }
+    if (notice.kind === "placed") {
+      // The loader waits while the mappings are logged, where it put them.
+      const bases = readStatus(spec.view).bases;
+      if (options.log) for (const m of placedMappings(plan, stack, bases, image, interpreterImage)) options.log(mappingLine(pager, m, m.demand));
+      waiter.go();
+      notice = await waiter.next();
+    }
+    waiter.close();
+    if (notice.kind !== "ended") throw new Error(`faultline: the waiter said ${notice.kind} out of turn`);
     const wallMs = performance.now() - started;
-    const status = readStatus(memory.view);
-    if (!status.launched) throw describeFailure(image.file, status, exit);
-
-    const signalNumber = exit.waitStatus & 0x7f;
-    const differences: string[] = [...notes];
-    if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe Bun`);
-    else if (status.exeError && status.exeError !== EBUSY) differences.push(`/proc/self/exe still names Bun (replacing it needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
-    if (status.rssResetError) differences.push(`maxRssKiB includes Bun's memory (/proc/self/clear_refs: ${errnoName(status.rssResetError)})`);
-    if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === 12 ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended with SIGSEGV`);
-    if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
-    // A demand-paged program that died of SIGSEGV without the pager's
-    // handler seeing any genuine fault died of a fault the handler never
-    // saw: the program had SIGSEGV blocked (glibc does, inside
-    // pthread_create, fork and abort, which a static program runs from pages
-    // the pager demand-pages), or had installed a handler of its own. Both
-    // are known limits of a signal-based pager. SIGBUS is never the pager's
-    // doing (its handler takes SIGSEGV only): it is a page past the end of
-    // the file, touched, as it would be natively.
-    const unseenFault =
-      mechanism === "signal" && status.pagesEnabled > 0 && status.genuineFaults === 0 && signalNumber === osConstants.signals.SIGSEGV
-        ? `${printable(image.file)} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
-        : null;
-    if (unseenFault) differences.push(unseenFault);
-    const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);
-    return {
-      pager,
-      paging: mechanism,
-      predictor,
-      pages: predictPages,
-      program: image.file,
-      argv,
-      exitCode: signalNumber === 0 ? (exit.waitStatus >> 8) & 0xff : null,
-      signal: signalNumber === 0 ? null : signalName(signalNumber),
-      signalNumber: signalNumber === 0 ? null : signalNumber,
-      coreDumped: (exit.waitStatus & 0x80) !== 0,
-      faults: status.faults,
-      pagesMapped: startPages + status.pagesEnabled,
-      wallMs,
-      maxRssKiB: exit.maxRssKiB,
-      userMs: exit.userMicros / 1000,
-      systemMs: exit.systemMicros / 1000,
-      mappings,
-      differences,
-      unseenFault: unseenFault,
-    };
+    const status = readStatus(spec.view);
+    if (!status.launched) throw describeFailure(image.file, status, notice.exit);
+    const mappings = placedMappings(plan, stack, status.bases, image, interpreterImage);
+    return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings });
   } finally {
-    releaseKept(memory);
+    if (spec) releaseSpecMemory(spec, !specKept);
   }
+}
+
+/** The mappings the loader made at start, where it made them (sorted). */
+function placedMappings(plan: Plan, stack: StackImage, bases: readonly number[], image: ElfImage, interpreter: ElfImage | null): Mapping[] {
+  const mappings = regionMappings(plan, image.file, interpreter?.file ?? null).map((m, i) => ({ ...m, address: locate(plan.regions[i]!.base, m.address, bases) }));
+  mappings.sort((a, b) => a.address - b.address);
+  const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
+  mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
+  return mappings;
+}
+
+interface Finished {
+  pager: PagerName;
+  mechanism: Mechanism | null;
+  predictor: PredictorName;
+  predictPages: number;
+  image: ElfImage;
+  argv: string[];
+  notes: string[];
+  status: LaunchStatus;
+  exit: ChildExit;
+  wallMs: number;
+  mappings: Mapping[];
+}
+
+/** How a launched program ended, and what of its run differed from a
+ * kernel-started one. */
+function outcomeOf(run: Finished): LaunchOutcome {
+  const { pager, mechanism, status, exit, image, mappings } = run;
+  const signalNumber = exit.waitStatus & 0x7f;
+  const differences: string[] = [...run.notes];
+  if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe faultline's loader`);
+  else if (status.exeError) differences.push(`/proc/self/exe names faultline's loader (naming the program needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
+  if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === ENOMEM ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended`);
+  if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
+  // A demand-paged program that died of SIGSEGV without the pager's
+  // handler seeing any genuine fault died of a fault the handler never
+  // saw: the program had SIGSEGV blocked (glibc does, inside
+  // pthread_create, fork and abort, which a static program runs from pages
+  // the pager demand-pages), or had installed a handler of its own. Both
+  // are known limits of a signal-based pager. SIGBUS is never the pager's
+  // doing (its handler takes SIGSEGV only): it is a page past the end of
+  // the file, touched, as it would be natively.
+  const unseenFault =
+    mechanism === "signal" && status.pagesEnabled > 0 && status.genuineFaults === 0 && signalNumber === osConstants.signals.SIGSEGV
+      ? `${printable(image.file)} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
+      : null;
+  if (unseenFault) differences.push(unseenFault);
+  const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);
+  return {
+    pager,
+    paging: mechanism,
+    predictor: run.predictor,
+    pages: run.predictPages,
+    program: image.file,
+    argv: run.argv,
+    exitCode: signalNumber === 0 ? (exit.waitStatus >> 8) & 0xff : null,
+    signal: signalNumber === 0 ? null : signalName(signalNumber),
+    signalNumber: signalNumber === 0 ? null : signalNumber,
+    coreDumped: (exit.waitStatus & 0x80) !== 0,
+    faults: status.faults,
+    pagesMapped: startPages + status.pagesEnabled,
+    wallMs: run.wallMs,
+    maxRssKiB: exit.maxRssKiB,
+    userMs: exit.userMicros / 1000,
+    systemMs: exit.systemMicros / 1000,
+    mappings,
+    differences,
+    unseenFault,
+  };
 }

@@ -1,7 +1,8 @@
 /**
- * Facts about this machine and the Bun process a launch starts from: what
- * the kernel gave Bun (auxiliary vector, stack, vDSO), the limits in force,
- * and whether addresses are randomized. Reading these is the only effect
+ * Facts about this machine and the Bun process a launch starts from (the
+ * auxiliary vector the kernel gives a program here, the limits in force,
+ * whether addresses are randomized), and about the loader's address space,
+ * which the program's must fit around. Reading these is the only effect
  * here; parsing is pure and exported for tests.
  */
 import { readFileSync } from "node:fs";
@@ -62,10 +63,6 @@ export function parseMeminfo(text: string): Map<string, number> {
 
 export interface MachineFacts {
   auxvTemplate: AuxvEntry[];
-  /** The kernel's special mappings every process keeps: [vvar], [vdso]. */
-  specialMappings: AddressRange[];
-  /** The end of Bun's main stack mapping: the program's stack goes there. */
-  stackTop: number;
   /** RLIMIT_STACK, null when unlimited. */
   stackLimit: number | null;
   mmapMinAddress: number;
@@ -75,6 +72,48 @@ export interface MachineFacts {
   randomize: boolean;
   /** The window arch_randomize_brk picks the heap's start from. */
   brkWindow: number;
+  /** The kernel lets this process name another file /proc/self/exe
+   * (CAP_SYS_RESOURCE or CAP_CHECKPOINT_RESTORE). */
+  mayReplaceExe: boolean;
+}
+
+/**
+ * The loader's address space, as it reported it (its /proc/self/maps) when
+ * it started: where the program goes must fit around it.
+ */
+export interface LoaderSpace {
+  /** The kernel's [stack] of the loader, which becomes the program's. */
+  stack: { start: number; end: number };
+  /** The vDSO: AT_SYSINFO_EHDR, and the spot the kernel's top-down mmap
+   * puts images it may place anywhere (above it). */
+  vdso: AddressRange | null;
+  /** The lowest mapping of the mmap area ([vvar], the loader's stack):
+   * where an mmap anywhere would go next, top down. */
+  mmapLow: number | null;
+  /** Everything mapped but the stack (the loader, its memory, [vvar],
+   * [vdso]): the plan must keep clear of these. */
+  occupied: AddressRange[];
+}
+
+/** The user address space's end: [vsyscall] lies beyond it. */
+const USER_SPACE_END = 0x800000000000;
+/** Where the mmap area begins, roughly: the loader sits far below it. */
+const MMAP_AREA_START = 0x7e0000000000;
+
+export function loaderSpace(maps: readonly MapsEntry[], loaderPath: string): LoaderSpace {
+  const stack = maps.find((m) => m.path === "[stack]");
+  if (!stack) throw new Error("faultline: the loader's /proc/self/maps shows no [stack]");
+  const vdso = maps.find((m) => m.path === "[vdso]") ?? null;
+  const occupied = maps
+    .filter((m) => m !== stack && m.end <= USER_SPACE_END)
+    .map((m) => ({ start: m.start, end: m.end, name: m.path === loaderPath ? "code" : m.path === "" ? "memory" : m.path }));
+  const high = occupied.filter((m) => m.start >= MMAP_AREA_START);
+  return {
+    stack: { start: stack.start, end: stack.end },
+    vdso: vdso ? { start: vdso.start, end: vdso.end, name: vdso.path } : null,
+    mmapLow: high.length > 0 ? Math.min(...high.map((m) => m.start)) : null,
+    occupied,
+  };
 }
 
 /** Linux's release as [major, minor], from uname's "6.18.44-..." form. */
@@ -97,28 +136,51 @@ export interface MemoryFacts {
   available: number;
 }
 
-const SPECIAL_MAPPINGS = new Set(["[vvar]", "[vvar_vclock]", "[vdso]"]);
+/** Capabilities that let a process replace its /proc/self/exe. */
+const CAP_SYS_RESOURCE = 24;
+const CAP_CHECKPOINT_RESTORE = 40;
 
 /** The kernel's default RLIMIT_STACK (_STK_LIM), used where the limit is
  * unlimited but a number is needed. */
 export const DEFAULT_STACK_LIMIT = 8 * 1024 * 1024;
 
 export function readMachineFacts(): MachineFacts {
-  const maps = parseMaps(readFileSync("/proc/self/maps", "utf8"));
-  const stack = maps.find((m) => m.path === "[stack]");
-  if (!stack) throw new Error("faultline: /proc/self/maps shows no [stack] for this process");
   const personality = parseInt(readFileSync("/proc/self/personality", "utf8").trim(), 16);
   const randomizeSetting = Number(readFileSync("/proc/sys/kernel/randomize_va_space", "utf8").trim());
+  const status = readFileSync("/proc/self/status", "utf8");
   return {
     auxvTemplate: parseAuxv(readFileSync("/proc/self/auxv")),
-    specialMappings: maps.filter((m) => SPECIAL_MAPPINGS.has(m.path)).map((m) => ({ start: m.start, end: m.end, name: m.path })),
-    stackTop: stack.end,
     stackLimit: parseStackLimit(readFileSync("/proc/self/limits", "utf8")),
     mmapMinAddress: Number(readFileSync("/proc/sys/vm/mmap_min_addr", "utf8").trim()),
-    mayMapLowPages: hasCapability(readFileSync("/proc/self/status", "utf8"), CAP_SYS_RAWIO),
+    mayMapLowPages: hasCapability(status, CAP_SYS_RAWIO),
     randomize: randomizeSetting > 0 && (personality & ADDR_NO_RANDOMIZE) === 0,
     brkWindow: brkWindowOf(release()),
+    mayReplaceExe: hasCapability(status, CAP_SYS_RESOURCE) || hasCapability(status, CAP_CHECKPOINT_RESTORE),
   };
+}
+
+/** Images that ask for less memory than this, on a machine that does not
+ * account commitments strictly, cannot fail the memory checks (they would
+ * need a machine with less than this free): the figures are not read. */
+export const SMALL_IMAGE_BYTES = 64 * 1024 * 1024;
+/** vm.overcommit_memory's strict mode, where every commitment counts. */
+const OVERCOMMIT_NEVER = 2;
+
+export function readOvercommitMode(): number {
+  return Number(readFileSync("/proc/sys/vm/overcommit_memory", "utf8").trim());
+}
+
+/** vm.overcommit_memory as it was when this process first asked: an
+ * administrator's setting, read once. */
+let overcommitMode: number | null = null;
+
+/** The memory figures a plan is checked against, or null when the images'
+ * `bytes` are too few for any check to fail (see SMALL_IMAGE_BYTES);
+ * reading /proc/meminfo is a good part of a small program's launch. */
+export function memoryFactsFor(bytes: number): MemoryFacts | null {
+  overcommitMode ??= readOvercommitMode();
+  if (bytes < SMALL_IMAGE_BYTES && overcommitMode !== OVERCOMMIT_NEVER) return null;
+  return readMemoryFacts();
 }
 
 export function readMemoryFacts(): MemoryFacts {
@@ -126,7 +188,7 @@ export function readMemoryFacts(): MemoryFacts {
   const figure = (name: string) => meminfo.get(name) ?? 0;
   return {
     commit: {
-      overcommit: Number(readFileSync("/proc/sys/vm/overcommit_memory", "utf8").trim()),
+      overcommit: readOvercommitMode(),
       ramAndSwap: figure("MemTotal") + figure("SwapTotal"),
       commitFree: figure("CommitLimit") - figure("Committed_AS"),
     },

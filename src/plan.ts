@@ -46,7 +46,15 @@ export interface Region {
   populate: boolean;
   /** Reserved at start, its pages enabled on first touch (dpager; hpager's bss). */
   demand: boolean;
+  /** Where its addresses are: fixed, or relative to an image the kernel
+   * places (`start` and `zeroFrom` then assume a bias of 0; the loader adds
+   * the image's bias). */
+  base: ImageBase;
 }
+
+/** Whose bias an address is relative to: none (fixed), or that of an image
+ * the kernel places where mmap puts things, which only the loader learns. */
+export type ImageBase = "fixed" | "program" | "interpreter";
 
 /**
  * How a pager maps: eager (apager) maps and populates everything; demand
@@ -69,7 +77,12 @@ export interface AddressRange {
 
 export interface Placement {
   image: ElfImage;
+  /** The load bias; 0 for an image the kernel places (`byKernel`), whose
+   * addresses in the plan are then relative to it. */
   bias: number;
+  /** Placed by the kernel where mmap puts an image it may place anywhere,
+   * at this alignment (the loader reserves the image's extent there). */
+  byKernel: { alignment: number; extent: { start: number; end: number } } | null;
 }
 
 export interface Plan {
@@ -82,8 +95,10 @@ export interface Plan {
   programEntry: number;
   /** AT_PHDR */
   programHeaders: number;
-  /** The start of the heap (brk), page aligned. */
+  /** The start of the heap (brk), page aligned, and what it is relative to
+   * (a static-pie's is at ELF_ET_DYN_BASE, fixed, wherever its image goes). */
   brk: number;
+  brkBase: ImageBase;
   /** Code and data extents for /proc/self/stat (start_code and friends). */
   startCode: number;
   endCode: number;
@@ -181,7 +196,7 @@ export function overlay(regions: readonly Region[], region: Region): Region[] {
  * its MAP_FIXED mapping of a later segment replaces the pages under it (so
  * where two segments share a page, the later one gets it).
  */
-export function regionsForImage(image: ElfImage, bias: number, file: FileRole, policy: Policy): Region[] {
+export function regionsForImage(image: ElfImage, bias: number, file: FileRole, policy: Policy, base: ImageBase = "fixed"): Region[] {
   let regions: Region[] = [];
   for (const segment of image.segments) {
     const prot = protectionOf(segment.flags);
@@ -201,6 +216,7 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
         segment: segment.index,
         populate: true,
         demand: false,
+        base,
       });
       anonymousStart = mappedEnd;
     }
@@ -216,6 +232,7 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
         segment: segment.index,
         populate: true,
         demand: false,
+        base,
       });
     }
   }
@@ -233,11 +250,10 @@ function hex(n: number): string {
 /**
  * Refuse an image whose pages would lie below vm.mmap_min_addr or beyond
  * the user address space (the kernel's mmap fails there, past execve's point
- * of no return), or land on memory the loader keeps (faultline's own limit:
- * natively nothing is there); the message names both ranges. `minAddress` is
- * 0 for a caller the kernel lets map low pages (CAP_SYS_RAWIO).
+ * of no return). `minAddress` is 0 for a caller the kernel lets map low
+ * pages (CAP_SYS_RAWIO).
  */
-export function checkPlacement(image: ElfImage, bias: number, kept: readonly AddressRange[], minAddress: number): void {
+export function checkPlacement(image: ElfImage, bias: number, minAddress: number): void {
   // A PT_LOAD with no memory maps nothing (elf_load), wherever it says it is.
   const mapping = { ...image, segments: image.segments.filter((s) => s.memsz > 0) };
   if (mapping.segments.length === 0) return;
@@ -248,7 +264,16 @@ export function checkPlacement(image: ElfImage, bias: number, kept: readonly Add
   if (extent.end > USER_ADDRESS_LIMIT) {
     throw new LoadError(image.file, `segments at ${hex(extent.start)}-${hex(extent.end)} lie beyond the user address space`, "ENOMEM", "after-exec");
   }
-  for (const segment of mapping.segments) {
+}
+
+/**
+ * Refuse an image that would land on memory the loader keeps (faultline's
+ * own limit: natively nothing is there); the message names both ranges.
+ * Checked after everything the kernel checks, so a file the kernel refuses
+ * gets the kernel's verdict.
+ */
+export function checkClearOfLoader(image: ElfImage, bias: number, kept: readonly AddressRange[]): void {
+  for (const segment of image.segments.filter((s) => s.memsz > 0)) {
     const range = { start: pageDown(segment.vaddr + bias), end: pageUp(segment.vaddr + segment.memsz + bias) };
     for (const k of kept) {
       if (overlaps(range, k)) {
@@ -297,18 +322,29 @@ export function chooseFreeStart(
   return null;
 }
 
+/** An image's placement: at a bias, or left to the kernel. */
+export interface BiasChoice {
+  bias: number;
+  byKernel: Placement["byKernel"];
+}
+
+function byKernel(image: ElfImage, alignment: number): BiasChoice {
+  return { bias: 0, byKernel: { alignment, extent: imageExtent(image, 0) } };
+}
+
 /**
  * Choose the program's load bias. ET_EXEC loads where it says (bias 0).
  * ET_DYN with an interpreter (PIE) goes at ELF_ET_DYN_BASE plus the kernel's
  * mmap randomness, aligned down to its largest p_align, where its first
- * PT_LOAD in table order lands (as load_elf_binary computes the bias);
- * without one (static-pie, or ld.so run directly) it goes where mmap would
- * put it, high in the address space. An alignment larger than that window
- * is applied as the kernel applies it: by rounding the address down (to 0,
- * for an absurd one), and the placement checks judge the result.
+ * PT_LOAD in table order lands (as load_elf_binary computes the bias),
+ * unless that lands on the loader; without one (static-pie, or ld.so run
+ * directly) it goes where mmap puts it, top down: the kernel places it
+ * (the loader's mmap), at its alignment. An alignment larger than the mmap
+ * area is applied as the kernel applies it: by rounding the address down
+ * (to 0, for an absurd one), and the placement checks judge the result.
  */
-export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random, topDownStart?: number): number {
-  if (image.type === "exec") return 0;
+export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): BiasChoice {
+  if (image.type === "exec") return { bias: 0, byKernel: null };
   const first = image.segments[0]!;
   const alignment = maximumAlignment(image.segments);
   const extent = imageExtent(image, 0);
@@ -317,43 +353,17 @@ export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[
   if (image.interpreter !== null) {
     const bias = alignDown(ET_DYN_BASE + random(MMAP_RANDOM_PAGES) * PAGE_SIZE, alignment) - pageDown(first.vaddr);
     const clear = !avoid.some((a) => overlaps({ start: extent.start + bias, end: extent.end + bias }, a));
-    if (clear || hugeAlignment) return bias;
+    if (clear || hugeAlignment) return { bias, byKernel: null };
   }
-  if (hugeAlignment) return alignDown(Math.max(0, HIGH_WINDOW_END - size), alignment) - extent.start;
-  const topDown = alignment === PAGE_SIZE ? topDownPlace(extent, avoid, topDownStart) : null;
-  if (topDown !== null) return topDown;
-  const start = chooseFreeStart(size, alignment, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
-  if (start === null) throw new LoadError(image.file, `no room in the address space for the program's ${hex(size)} bytes`, "ENOMEM", "after-exec");
-  return start - extent.start;
-}
-
-/**
- * The bias that puts an image where the kernel's top-down mmap puts one it
- * may place anywhere, relative to the vDSO: the kernel maps such an image
- * (an interpreter, a static-pie program) first, at the top of the mmap
- * area, then the vDSO directly below it. `topDownStart` is that spot here:
- * the end of this process's vDSO. A stray pointer then meets the same
- * neighbours as natively (the kernel's [vvar] pages, say, which give SIGBUS).
- * null when there is no such spot or something is in the way.
- */
-function topDownPlace(extent: { start: number; end: number }, avoid: readonly AddressRange[], topDownStart: number | undefined): number | null {
-  if (topDownStart === undefined) return null;
-  const placed = { start: topDownStart, end: topDownStart + extent.end - extent.start };
-  if (placed.end > USER_ADDRESS_LIMIT || avoid.some((a) => overlaps(placed, a))) return null;
-  return topDownStart - extent.start;
+  if (hugeAlignment) return { bias: alignDown(Math.max(0, HIGH_WINDOW_END - size), alignment) - extent.start, byKernel: null };
+  return byKernel(image, alignment);
 }
 
 /** The interpreter's bias: ET_EXEC at its own addresses; ET_DYN where mmap
- * would put it (above the vDSO, else somewhere high). load_elf_interp
- * ignores p_align. */
-export function chooseInterpreterBias(image: ElfImage, avoid: readonly AddressRange[], random: Random, topDownStart?: number): number {
-  if (image.type === "exec") return 0;
-  const extent = imageExtent(image, 0);
-  const topDown = topDownPlace(extent, avoid, topDownStart);
-  if (topDown !== null) return topDown;
-  const start = chooseFreeStart(extent.end - extent.start, PAGE_SIZE, HIGH_WINDOW_START, HIGH_WINDOW_END, avoid, random);
-  if (start === null) throw new LoadError(image.file, "no room in the address space for the interpreter", "ENOMEM", "runs");
-  return start - extent.start;
+ * puts it, which the kernel decides (load_elf_interp ignores p_align). */
+export function chooseInterpreterBias(image: ElfImage): BiasChoice {
+  if (image.type === "exec") return { bias: 0, byKernel: null };
+  return byKernel(image, PAGE_SIZE);
 }
 
 /**
@@ -444,10 +454,6 @@ export interface PlanOptions {
   commit?: CommitRule;
   /** Bytes of memory available for populated pages; unchecked when absent. */
   available?: number;
-  /** Where the kernel's top-down mmap would put an image it may place
-   * anywhere: the end of the vDSO (see topDownPlace). Without it, such
-   * images go somewhere in the high window. */
-  topDownStart?: number;
   /** The window the heap's start is randomized over (arch_randomize_brk);
    * BRK_RANDOM_BYTES when absent. */
   brkWindow?: number;
@@ -463,22 +469,27 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   if (program.interpreter !== null && interpreter === null) {
     throw new LoadError(program.file, `needs interpreter ${program.interpreter}, which was not supplied`, "ENOENT");
   }
-  const bias = chooseProgramBias(program, options.kept, options.random, options.topDownStart);
-  checkPlacement(program, bias, options.kept, options.minAddress);
+  const programChoice = chooseProgramBias(program, options.kept, options.random);
+  const bias = programChoice.bias;
+  // An image the kernel places lands where there is room, in user space.
+  if (!programChoice.byKernel) checkPlacement(program, bias, options.minAddress);
   const committed = options.commit ? checkCommit(program, options.commit) : 0;
   const programExtent = imageExtent(program, bias);
-  let regions = regionsForImage(program, bias, "program", options.policy);
+  const programBase: ImageBase = programChoice.byKernel ? "program" : "fixed";
+  let regions = regionsForImage(program, bias, "program", options.policy, programBase);
 
   let interpreterPlacement: Placement | null = null;
   if (interpreter !== null) {
-    // An ET_DYN interpreter goes where nothing is; an ET_EXEC one is mapped
-    // MAP_FIXED at its own addresses, over the program if they meet.
-    const avoid = interpreter.type === "dyn" ? [...options.kept, { ...programExtent, name: "program" }] : options.kept;
-    const interpreterBias = chooseInterpreterBias(interpreter, avoid, options.random, options.topDownStart);
-    checkPlacement(interpreter, interpreterBias, avoid, options.minAddress);
+    // An ET_DYN interpreter goes where the kernel finds room; an ET_EXEC one
+    // is mapped MAP_FIXED at its own addresses, over the program if they
+    // meet.
+    const choice = chooseInterpreterBias(interpreter);
+    if (!choice.byKernel) checkPlacement(interpreter, choice.bias, options.minAddress);
     if (options.commit) checkCommit(interpreter, options.commit, committed);
-    interpreterPlacement = { image: interpreter, bias: interpreterBias };
-    for (const region of regionsForImage(interpreter, interpreterBias, "interpreter", options.policy)) regions = overlay(regions, region);
+    interpreterPlacement = { image: interpreter, bias: choice.bias, byKernel: choice.byKernel };
+    const interpreterRegions = regionsForImage(interpreter, choice.bias, "interpreter", options.policy, choice.byKernel ? "interpreter" : "fixed");
+    if (choice.byKernel) regions = [...regions, ...interpreterRegions];
+    else for (const region of interpreterRegions) regions = overlay(regions, region);
   }
 
   const entry = interpreterPlacement ? interpreterPlacement.image.entry + interpreterPlacement.bias : program.entry + bias;
@@ -505,19 +516,22 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   if (startCode === Number.MAX_SAFE_INTEGER) startCode = endCode = programExtent.start;
 
   const plan: Plan = {
-    program: { image: program, bias },
+    program: { image: program, bias, byKernel: programChoice.byKernel },
     interpreter: interpreterPlacement,
     regions,
     entry,
     programEntry: program.entry + bias,
     programHeaders: programHeaderAddress(program) + bias,
     brk: heapBase(program, programExtent.end) + options.random((options.brkWindow ?? BRK_RANDOM_BYTES) / PAGE_SIZE) * PAGE_SIZE,
+    brkBase: programChoice.byKernel && heapBase(program, programExtent.end) !== ET_DYN_BASE ? "program" : "fixed",
     startCode,
     endCode,
     startData,
     endData,
     executableStack: program.stackFlags !== null && (program.stackFlags & PF_X) !== 0,
   };
+  if (!programChoice.byKernel) checkClearOfLoader(program, bias, options.kept);
+  if (interpreterPlacement && !interpreterPlacement.byKernel) checkClearOfLoader(interpreter!, interpreterPlacement.bias, options.kept);
   if (options.available !== undefined) checkPopulation(plan, options.available);
   return plan;
 }

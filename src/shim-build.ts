@@ -14,6 +14,12 @@ export const SHIM_DIR = resolve(import.meta.dir, "..", "shim");
 export const BUILD_DIR = join(SHIM_DIR, "build");
 export const SHIM_LIBRARY = join(BUILD_DIR, "libfaultline.so");
 export const FRIENDLY_LIBRARY = join(BUILD_DIR, "libetsbefriends.so");
+/** The loader (stage 2): the executable Bun spawns in the program's place. */
+export const LOADER = join(BUILD_DIR, "faultline-loader");
+/** Where the loader is linked: a fixed address far from where programs go
+ * (ET_EXEC near 0x400000, PIE near 0x555555554000, the mmap area under the
+ * stack near 0x7f0000000000), which the plan keeps clear of. */
+export const LOADER_ADDRESS = 0x200000000000;
 
 /** Raised when the shim cannot be built; the message is one line for users. */
 export class ShimBuildError extends Error {
@@ -40,12 +46,14 @@ interface Unit {
   freestanding: boolean;
 }
 
-/** How one library is made from its units. */
+/** How one library (or the loader) is made from its units. */
 interface Recipe {
   /** Where it goes unless the caller says otherwise. */
   output: string;
   units: readonly Unit[];
-  /** Libraries to link with, after the objects. */
+  /** How the objects are linked: the flags before them, and the libraries
+   * after them. */
+  linkFlags: readonly string[];
   link: readonly string[];
   /** What its freestanding units are, for the error if they call out. */
   freestandingPart: string;
@@ -58,11 +66,15 @@ const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-sp
   freestanding: true,
 }));
 
+/** A shared library for Bun or for LD_PRELOAD: -z defs, so a missing symbol
+ * fails the build, not a load. */
+const SHARED_LIBRARY = ["-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack"];
+
 const SHIM_RECIPE: Recipe = {
   output: SHIM_LIBRARY,
   units: [
-    { source: "child.c", freestanding: true },
-    { source: "fault.c", freestanding: true },
+    // The vfork child that executes the loader, in Bun's memory: no libc.
+    { source: "spawn.c", freestanding: true },
     { source: "launch.c", freestanding: false },
     { source: "events.c", freestanding: false },
     { source: "serve.c", freestanding: false },
@@ -74,12 +86,26 @@ const SHIM_RECIPE: Recipe = {
     // the bookkeeping runs on Bun's threads and uses libc.
     { source: "chunk-fault.c", freestanding: true },
     { source: "chunk.c", freestanding: false },
+  ],
+  linkFlags: SHARED_LIBRARY,
+  link: ["-lpthread"],
+  freestandingPart: "the shim's freestanding path",
+};
+
+/** The loader: static, no libc at all (it runs alone in a fresh address
+ * space, then as the program's fault handler), linked at LOADER_ADDRESS. */
+const LOADER_RECIPE: Recipe = {
+  output: LOADER,
+  units: [
+    { source: "loader.c", freestanding: true },
+    { source: "fault.c", freestanding: true },
     // The pagers' --friendly reports genuine faults with the same code as
     // libetsbefriends.so.
     ...FRIENDLY_REPORT_UNITS,
   ],
-  link: ["-lpthread"],
-  freestandingPart: "the shim's freestanding path",
+  linkFlags: ["-static", "-nostdlib", "-no-pie", `-Wl,-Ttext-segment=0x${LOADER_ADDRESS.toString(16)}`, "-Wl,-z,noexecstack", "-Wl,--build-id=none", "-Wl,--no-relax"],
+  link: [],
+  freestandingPart: "the loader",
 };
 
 /** The set-up links libc (dlsym, pthread keys); the fault handler is
@@ -92,6 +118,7 @@ const FRIENDLY_RECIPE: Recipe = {
     { source: "friendly.c", freestanding: false },
     ...FRIENDLY_REPORT_UNITS,
   ],
+  linkFlags: SHARED_LIBRARY,
   link: ["-Wl,--as-needed", "-ldl"],
   freestandingPart: "libetsbefriends.so's fault handler",
 };
@@ -125,7 +152,7 @@ function isStale(recipe: Recipe): boolean {
 }
 
 export function shimIsStale(): boolean {
-  return isStale(SHIM_RECIPE);
+  return isStale(SHIM_RECIPE) || isStale(LOADER_RECIPE);
 }
 
 export function friendlyLibraryIsStale(): boolean {
@@ -159,8 +186,9 @@ function symbols(args: string[], object: string): string[] {
  * the child has unmapped libc, any other call jumps into nothing; in a
  * signal handler, any other call may not be async-signal-safe. */
 function assertSelfContained(objects: string[], part: string): void {
-  // The GOT is the shim's own table, filled in when Bun loads it.
-  const defined = new Set([...objects.flatMap((o) => symbols(["--defined-only"], o)), "_GLOBAL_OFFSET_TABLE_"]);
+  // The GOT is the shim's own table, filled in when Bun loads it; the ELF
+  // header is the linker's, where the loader finds its own segments.
+  const defined = new Set([...objects.flatMap((o) => symbols(["--defined-only"], o)), "_GLOBAL_OFFSET_TABLE_", "__ehdr_start"]);
   const outside = objects.flatMap((o) => symbols(["-u"], o)).filter((name) => !defined.has(name));
   if (outside.length > 0) {
     throw new ShimBuildError(`faultline: ${part} calls outside itself: ${[...new Set(outside)].join(" ")}`);
@@ -186,7 +214,7 @@ function buildLibrary(recipe: Recipe, options: BuildOptions): string {
       if (unit.freestanding) freestanding.push(object);
     }
     assertSelfContained(freestanding, recipe.freestandingPart);
-    run([cc, "-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack", "-o", temporary, ...objects, ...recipe.link]);
+    run([cc, ...recipe.linkFlags, "-o", temporary, ...objects, ...recipe.link]);
     renameSync(temporary, output);
   } finally {
     for (const file of [...objects, temporary]) rmSync(file, { force: true });
@@ -194,15 +222,19 @@ function buildLibrary(recipe: Recipe, options: BuildOptions): string {
   return output;
 }
 
+/** Build the shim and, beside it, the loader. */
 export function buildShim(options: BuildOptions = {}): string {
-  return buildLibrary(SHIM_RECIPE, options);
+  const library = buildLibrary(SHIM_RECIPE, options);
+  buildLibrary(LOADER_RECIPE, options.output ? { ...options, output: join(dirname(options.output), "faultline-loader") } : options);
+  return library;
 }
 
 export function buildFriendlyLibrary(options: BuildOptions = {}): string {
   return buildLibrary(FRIENDLY_RECIPE, options);
 }
 
-/** The shim's path, built first if it is missing or stale. */
+/** The shim's path, built first (with the loader) if either is missing or
+ * stale. */
 export function ensureShim(): string {
   if (shimIsStale()) buildShim();
   return SHIM_LIBRARY;

@@ -4,19 +4,23 @@
  * writes, so a stale build can never misread a plan.
  */
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { close, read } from "node:fs";
+import { closeSync, read } from "node:fs";
 import { ensureShim } from "./shim-build.ts";
-import { EXPECTED_LAYOUT } from "./spec.ts";
+import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "./spec.ts";
 import type { IntervalTimers } from "./caller.ts";
 
 const symbols = {
-  fl_kept_map: { args: [FFIType.u64], returns: FFIType.i64 },
-  fl_kept_unmap: { args: [FFIType.u64, FFIType.u64], returns: FFIType.i64 },
-  fl_shim_extent: { args: [FFIType.ptr], returns: FFIType.void },
+  fl_spec_memory: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i64 },
+  fl_spec_memory_free: { args: [FFIType.i64, FFIType.u64, FFIType.u64], returns: FFIType.i64 },
   fl_spec_layout: { args: [FFIType.ptr], returns: FFIType.void },
-  fl_launch: { args: [FFIType.u64], returns: FFIType.i64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.u64, FFIType.i64, FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
-  fl_exit_size: { args: [], returns: FFIType.u64 },
+  fl_spawn_loader: { args: [FFIType.ptr], returns: FFIType.i64 },
+  fl_send_plan: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.u64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_abandon_loader: { args: [FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_signal_mask: { args: [], returns: FFIType.u64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
+  fl_notice_size: { args: [], returns: FFIType.u64 },
+  fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_userfaultfd_available: { args: [], returns: FFIType.i64 },
   fl_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
@@ -69,37 +73,107 @@ function check(operation: string, result: number | bigint): number {
   return value;
 }
 
-/** Memory shared with launched children; kept through the child's cleanup. */
-export interface KeptMemory {
+/** The plan's memory: a memfd mapped shared here, which the loader maps too
+ * (src/spec.ts writes the plan; the loader writes its status back). */
+export interface SpecMemory {
+  fd: number;
   address: number;
   length: number;
   view: DataView;
   bytes: Uint8Array;
 }
 
-export function mapKept(length: number): KeptMemory {
-  const address = check("mmap of kept memory", load().fl_kept_map(length));
+export function makeSpecMemory(length: number): SpecMemory {
+  const out = new BigInt64Array(2);
+  check("making the plan's memory", load().fl_spec_memory(length, ptr(out)));
+  const address = Number(out[1]);
   const buffer = toArrayBuffer(address as Pointer, 0, length);
-  return { address, length, view: new DataView(buffer), bytes: new Uint8Array(buffer) };
+  return { fd: Number(out[0]), address, length, view: new DataView(buffer), bytes: new Uint8Array(buffer) };
 }
 
-export function unmapKept(memory: KeptMemory): void {
-  check("munmap of kept memory", load().fl_kept_unmap(memory.address, memory.length));
+export function freeSpecMemory(memory: SpecMemory): void {
+  check("freeing the plan's memory", load().fl_spec_memory_free(memory.fd, memory.address, memory.length));
 }
 
-/** [start, end) of the shim's own mapping. */
-export function shimExtent(): { start: number; end: number } {
-  const out = new BigUint64Array(2);
-  load().fl_shim_extent(ptr(out));
-  return { start: Number(out[0]), end: Number(out[1]) };
+/** What the loader is spawned with: the program's process state as the
+ * caller handed it over, and its working directory. */
+export interface LoaderRequest {
+  loader: string;
+  descriptors: readonly { source: number; target: number }[];
+  ignoredSignals: readonly number[];
+  signalMask: bigint;
+  openFilesLimit: number | null;
+  cwd: string | null;
 }
 
-/** Fork; the child runs the spec at `address`. Returns the child's pid. */
-export function forkAndLaunch(address: number): number {
-  return check("fork", load().fl_launch(address));
+/** A spawned loader: its pid and Bun's end of its control socket. */
+export interface SpawnedLoader {
+  pid: number;
+  control: number;
 }
 
-/** How a child ended, as the waiter thread reports it. */
+/** The lowest descriptor number of 3 and above that none of `taken` holds:
+ * where the loader gets its end of the control socket. */
+export function freeDescriptorNumber(taken: readonly number[]): number {
+  const used = new Set(taken);
+  let fd = 3;
+  while (used.has(fd)) fd++;
+  return fd;
+}
+
+/** This thread's signal mask (bit sig - 1). */
+export function currentSignalMask(): bigint {
+  return BigInt(load().fl_signal_mask());
+}
+
+const cStrings = new Map<string, Uint8Array>();
+/** A string as a NUL-terminated byte array, kept for strings used again. */
+function cString(text: string): Uint8Array {
+  let bytes = cStrings.get(text);
+  if (!bytes) {
+    bytes = Buffer.from(`${text}\0`);
+    if (cStrings.size < C_STRINGS_KEPT) cStrings.set(text, bytes);
+  }
+  return bytes;
+}
+const C_STRINGS_KEPT = 16;
+
+/** Spawn the loader in the program's place (shim/spawn.c). */
+export function spawnLoader(request: LoaderRequest): SpawnedLoader {
+  const loader = cString(request.loader);
+  const cwd = request.cwd === null ? null : cString(request.cwd);
+  const descriptors = new BigUint64Array(Math.max(1, request.descriptors.length * 3));
+  request.descriptors.forEach((d, i) => {
+    descriptors[i * 3] = BigInt(d.source);
+    descriptors[i * 3 + 1] = BigInt(d.target);
+  });
+  const words = new BigInt64Array(SPAWN_REQUEST_WORDS);
+  words[0] = BigInt(ptr(loader));
+  words[2] = BigInt(request.descriptors.length);
+  words[3] = BigInt(ptr(descriptors));
+  words[4] = BigInt.asIntN(64, request.ignoredSignals.reduce((set, sig) => set | (1n << BigInt(sig - 1)), 0n));
+  words[5] = BigInt.asIntN(64, request.signalMask);
+  words[6] = request.openFilesLimit === null ? 0n : 1n;
+  words[7] = BigInt(request.openFilesLimit ?? 0);
+  words[8] = cwd === null ? 0n : BigInt(ptr(cwd));
+  words[10] = BigInt(freeDescriptorNumber(request.descriptors.map((d) => d.target)));
+  check("spawning the loader", load().fl_spawn_loader(ptr(words)));
+  return { pid: Number(words[12]), control: Number(words[13]) };
+}
+
+/** Send the loader its plan: where to map the plan's memory, and the
+ * program's files. */
+export function sendPlan(control: number, spec: SpecMemory, specAddress: number, files: readonly [number, number]): void {
+  check("sending the loader its plan", load().fl_send_plan(control, spec.fd, specAddress, spec.length, files[0], files[1]));
+}
+
+/** The launch will not go on: hang up on the loader and reap it (and the
+ * process that was to be the program, when known). */
+export function abandonLoader(loader: SpawnedLoader, programPid: number): void {
+  load().fl_abandon_loader(loader.pid, programPid, loader.control);
+}
+
+/** How the program ended, as the waiter thread reports it. */
 export interface ChildExit {
   waitStatus: number;
   maxRssKiB: number;
@@ -108,6 +182,9 @@ export interface ChildExit {
 }
 
 export interface WaitOptions {
+  /** The program's files, open here (the userfaultfd server reads pages
+   * from them; -1: none). */
+  files: readonly [number, number];
   /** Where demand-paging mappings are logged (-1: nowhere). */
   logFd: number;
   /** Where fault events go as JSON lines (-1: nowhere). */
@@ -116,39 +193,80 @@ export interface WaitOptions {
   labels: [string, string, string];
 }
 
-/** Wait for pid on a shim thread (draining its fault events meanwhile, for
- * a demand-paged spec at specAddress); resolves without blocking the event
- * loop. */
-export async function waitForExit(pid: number, specAddress: number, options: WaitOptions): Promise<ChildExit> {
+/** What the waiter says, in order: the program's pid once the loader has
+ * cloned itself (pid -1: it never did), that the program is placed (only
+ * when the loader waits for a go), then how it ended. */
+export type Notice =
+  | { kind: "started"; pid: number }
+  | { kind: "placed"; pid: number }
+  | { kind: "ended"; pid: number; exit: ChildExit };
+
+/** The waiter of one launch: its notices, and a way to send the loader
+ * its go. */
+export interface Waiter {
+  next(): Promise<Notice>;
+  /** Let the loader jump to the program (it waits when told to). */
+  go(): void;
+  /** Stop reading notices (none is owed any more). */
+  close(): void;
+}
+
+const NOTICE_KINDS = { 1: "started", 2: "placed", 3: "ended" } as const;
+
+/** Start waiting for the program on a shim thread, which reaps the loader
+ * as spawned, serves or drains the faults of a demand-paged spec, and takes
+ * the control socket over (it closes it). Throws if it cannot start. */
+export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: WaitOptions): Waiter {
   const shim = load();
   const labels = Buffer.from(`${options.labels.join("\0")}\0`);
-  const fd = check("starting the waiter", shim.fl_wait_start(pid, specAddress, options.logFd, options.traceFd, ptr(labels)));
-  const size = Number(shim.fl_exit_size());
-  const bytes = await readExactly(fd, size);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const error = Number(view.getBigInt64(0, true));
-  if (error < 0) throw new ShimError("wait4", -error);
+  const files = new BigInt64Array([BigInt(options.files[0]), BigInt(options.files[1])]);
+  // A copy of the control socket for the go: the waiter closes its own when
+  // the program ends, and the number could be another file's by then.
+  const goFd = check("keeping a way to the loader", shim.fl_duplicate(loader.control));
+  let fd: number;
+  try {
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, ptr(labels)));
+  } catch (error) {
+    closeSync(goFd);
+    throw error;
+  }
+  const size = Number(shim.fl_notice_size());
+  let goOpen = true;
+  const closeGo = () => {
+    if (goOpen) closeSync(goFd);
+    goOpen = false;
+  };
   return {
-    waitStatus: Number(view.getBigInt64(8, true)),
-    maxRssKiB: Number(view.getBigInt64(16, true)),
-    userMicros: Number(view.getBigInt64(24, true)),
-    systemMicros: Number(view.getBigInt64(32, true)),
+    async next() {
+      const bytes = await readExactly(fd, size);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const word = (i: number) => Number(view.getBigInt64(i * 8, true));
+      const kind = NOTICE_KINDS[word(0) as 1 | 2 | 3];
+      if (kind !== "ended") return { kind, pid: word(1) };
+      closeGo();
+      closeSync(fd);
+      if (word(2) < 0) throw new ShimError("wait4", -word(2));
+      return { kind, pid: word(1), exit: { waitStatus: word(3), maxRssKiB: word(4), userMicros: word(5), systemMicros: word(6) } };
+    },
+    go() {
+      check("letting the loader go", shim.fl_send_go(goFd));
+      closeGo();
+    },
+    close() {
+      closeGo();
+    },
   };
 }
 
 async function readExactly(fd: number, size: number): Promise<Uint8Array> {
   const buffer = Buffer.alloc(size);
   let filled = 0;
-  try {
-    while (filled < size) {
-      const n = await new Promise<number>((resolve, reject) =>
-        read(fd, buffer, filled, size - filled, null, (error, count) => (error ? reject(error) : resolve(count))),
-      );
-      if (n === 0) throw new Error("faultline: the waiter closed its pipe early");
-      filled += n;
-    }
-  } finally {
-    close(fd, () => {});
+  while (filled < size) {
+    const n = await new Promise<number>((resolve, reject) =>
+      read(fd, buffer, filled, size - filled, null, (error, count) => (error ? reject(error) : resolve(count))),
+    );
+    if (n === 0) throw new Error("faultline: the waiter closed its pipe early");
+    filled += n;
   }
   return buffer;
 }

@@ -87,8 +87,15 @@ export interface StackImage {
   argEnd: number;
   envStart: number;
   envEnd: number;
-  /** The auxiliary vector as written, AT_NULL included. */
+  /** The auxiliary vector as written, AT_NULL included, and its address. */
   auxv: AuxvEntry[];
+  auxvAt: number;
+  /** Byte offsets in `bytes` of the words that hold addresses on the stack
+   * (argv[], envp[], AT_EXECFN, AT_RANDOM, AT_PLATFORM): built for a
+   * nominal top, they move with the stack. */
+  stackPointers: number[];
+  /** Byte offset in `bytes` of each auxiliary vector entry's value. */
+  auxvValues: Map<number, number>;
   /** Lowest address of the kernel's initial stack mapping (128 KiB below
    * the strings, or less under a small RLIMIT_STACK). */
   mappingStart: number;
@@ -170,18 +177,26 @@ export function buildStack(request: StackRequest): StackImage {
   const view = new DataView(bytes.buffer);
   for (const { at, bytes: b } of placed) bytes.set(b, at - low);
   let cursor = sp - low;
-  const word = (value: bigint | number) => {
-    view.setBigUint64(cursor, BigInt(value), true);
+  const stackPointers: number[] = [];
+  const auxvValues = new Map<number, number>();
+  const word = (value: bigint | number, onStack = false) => {
+    if (onStack) stackPointers.push(cursor);
+    if (typeof value === "bigint") view.setBigUint64(cursor, value, true);
+    else {
+      view.setUint32(cursor, value % 2 ** 32, true);
+      view.setUint32(cursor + 4, Math.floor(value / 2 ** 32), true);
+    }
     cursor += WORD;
   };
   word(argStrings.length);
-  for (const at of argAt) word(at);
+  for (const at of argAt) word(at, true);
   word(0);
-  for (const at of envAt) word(at);
+  for (const at of envAt) word(at, true);
   word(0);
   for (const [type, value] of auxv) {
     word(type);
-    word(value);
+    auxvValues.set(type, cursor);
+    word(value, pointerFor[type] !== undefined);
   }
 
   return {
@@ -194,6 +209,9 @@ export function buildStack(request: StackRequest): StackImage {
     envStart,
     envEnd,
     auxv,
+    auxvAt: sp + items * WORD,
+    stackPointers,
+    auxvValues,
     mappingStart: initialMappingStart(request.top, stringsLow, low, request.stackLimit),
   };
 }

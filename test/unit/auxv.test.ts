@@ -25,7 +25,7 @@ describe("auxiliary vector", () => {
       [AT_SECURE, 1n],
       [AT_EXECFD, 3n],
     ] as const;
-    const result = programAuxv(template, { programHeaders: 0x400040, programHeaderCount: 5, interpreterBase: 0, programEntry: 0x401000 });
+    const result = programAuxv(template, { programHeaders: 0x400040, programHeaderCount: 5, interpreterBase: 0, programEntry: 0x401000, vdso: null });
     const map = new Map(result);
     expect(result.slice(0, 7).map(([t]) => t)).toEqual([AT_SYSINFO_EHDR, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, AT_BASE, AT_ENTRY]);
     expect(map.get(AT_SYSINFO_EHDR)).toBe(0x7fff0000n);

@@ -4,12 +4,11 @@ import { parseElf, type ElfImage } from "../../src/elf.ts";
 import { LoadError } from "../../src/errors.ts";
 import {
   ET_DYN_BASE,
-  HIGH_WINDOW_END,
-  HIGH_WINDOW_START,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
   checkCommit,
+  checkClearOfLoader,
   checkPlacement,
   checkPopulation,
   chooseFreeStart,
@@ -39,15 +38,15 @@ describe("regionsForImage", () => {
     ]);
     const regions = regionsForImage(img, 0, "program", "eager");
     expect(regions).toEqual([
-      { start: 0x400000, length: 0x2000, offset: 0, file: "program", prot: PROT_READ | PROT_EXEC, zeroFrom: 0, segment: 0, populate: true, demand: false },
-      { start: 0x402000, length: 0x3000, offset: 0x2000, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0x404044, segment: 1, populate: true, demand: false },
-      { start: 0x405000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 1, populate: true, demand: false },
+      { start: 0x400000, length: 0x2000, offset: 0, file: "program", prot: PROT_READ | PROT_EXEC, zeroFrom: 0, segment: 0, populate: true, demand: false, base: "fixed" },
+      { start: 0x402000, length: 0x3000, offset: 0x2000, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0x404044, segment: 1, populate: true, demand: false, base: "fixed" },
+      { start: 0x405000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 1, populate: true, demand: false, base: "fixed" },
     ]);
   });
 
   test("a bss-only segment is all anonymous", () => {
     const regions = regionsForImage(image([seg({ flags: PF_R | PF_W, filesz: 0, memsz: 0x3000, vaddr: 0x600000, offset: 0 })]), 0, "program", "demand");
-    expect(regions).toEqual([{ start: 0x600000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 0, populate: false, demand: true }]);
+    expect(regions).toEqual([{ start: 0x600000, length: 0x3000, offset: null, file: "program", prot: PROT_READ | PROT_WRITE, zeroFrom: 0, segment: 0, populate: false, demand: true, base: "fixed" }]);
   });
 
   test("a read-only segment with bss keeps its file tail (the kernel's padzero fails silently) and gets writable anonymous pages", () => {
@@ -122,37 +121,35 @@ describe("placement", () => {
     expect(fixed.program.bias).toBe(0x555555400000);
   });
 
-  test("the interpreter goes high, clear of kept ranges and the program, and execution starts there", () => {
+  test("an ET_DYN interpreter is placed by the kernel: planned at bias 0, its regions and the entry relative to it", () => {
     const pie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3, { interp: true });
     const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, memsz: 0x30000, filesz: 0x100 })], 3);
-    const blocking: AddressRange[] = [{ start: HIGH_WINDOW_END - 0x10000, end: HIGH_WINDOW_END, name: "vdso" }];
-    const plan = planLoad(pie, loader, { policy: "demand", kept: blocking, minAddress: 0x10000, random: noRandomness });
-    const bias = plan.interpreter!.bias;
-    expect(bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
-    expect(bias + 0x30000).toBeLessThanOrEqual(HIGH_WINDOW_END - 0x10000);
-    expect(plan.entry).toBe(bias + loader.entry);
+    const plan = planLoad(pie, loader, { policy: "demand", kept, minAddress: 0x10000, random: noRandomness });
+    expect(plan.interpreter!.bias).toBe(0);
+    expect(plan.interpreter!.byKernel).toEqual({ alignment: 0x1000, extent: { start: 0, end: 0x30000 } });
+    expect(plan.entry).toBe(loader.entry);
     expect(plan.programEntry).toBe(plan.program.bias + pie.entry);
-    for (let i = 1; i < plan.regions.length; i++) expect(plan.regions[i]!.start).toBeGreaterThanOrEqual(plan.regions[i - 1]!.start + plan.regions[i - 1]!.length);
+    expect(plan.regions.filter((r) => r.file === "interpreter").every((r) => r.base === "interpreter")).toBe(true);
+    expect(plan.regions.filter((r) => r.file === "program").every((r) => r.base === "fixed")).toBe(true);
   });
 
-  test("an interpreter, or a static-pie program, goes directly above the vDSO, as the kernel's top-down mmap leaves it", () => {
+  test("a static-pie program is placed by the kernel at its largest alignment; its heap is fixed, at ELF_ET_DYN_BASE", () => {
+    const img = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, align: 0x200000 })], 3);
+    const plan = planLoad(img, null, { policy: "demand", kept, minAddress: 0x10000, random: noRandomness });
+    expect(plan.program.bias).toBe(0);
+    expect(plan.program.byKernel?.alignment).toBe(0x200000);
+    expect(plan.regions.every((r) => r.base === "program")).toBe(true);
+    expect(plan.brk).toBe(ET_DYN_BASE);
+    expect(plan.brkBase).toBe("fixed");
+  });
+
+  test("a PIE that would land on the loader is left to the kernel too", () => {
     const pie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3, { interp: true });
-    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, memsz: 0x30000, filesz: 0x100 })], 3);
-    const vdso: AddressRange = { start: 0x7f0000200000, end: 0x7f0000202000, name: "[vdso]" };
-    const plan = planLoad(pie, loader, { policy: "demand", kept: [vdso], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
-    expect(plan.interpreter!.bias).toBe(vdso.end);
-    const staticPie = planLoad(loader, null, { policy: "demand", kept: [vdso], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
-    expect(staticPie.program.bias).toBe(vdso.end);
-    // Something in the way: somewhere in the high window instead.
-    const blocked = planLoad(pie, loader, { policy: "demand", kept: [vdso, { start: vdso.end + 0x10000, end: vdso.end + 0x11000, name: "shim" }], minAddress: 0x10000, random: noRandomness, topDownStart: vdso.end });
-    expect(blocked.interpreter!.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
-    expect(blocked.interpreter!.bias).toBeLessThan(HIGH_WINDOW_END);
-  });
-
-  test("static-pie goes where mmap would put it: the high window", () => {
-    const plan = planLoad(image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3), null, { policy: "demand", kept, minAddress: 0x10000, random: fixedRandom(0.25) });
-    expect(plan.program.bias).toBeGreaterThanOrEqual(HIGH_WINDOW_START);
-    expect(plan.program.bias).toBeLessThan(HIGH_WINDOW_END);
+    const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3);
+    const onTheLoader: AddressRange[] = [{ start: 0x555555554000, end: 0x555555564000, name: "code" }];
+    const plan = planLoad(pie, loader, { policy: "demand", kept: onTheLoader, minAddress: 0x10000, random: noRandomness });
+    expect(plan.program.byKernel).not.toBeNull();
+    expect(plan.brkBase).toBe("program");
   });
 
   test("brk starts past the program's last page, randomized by up to 32 MiB", () => {
@@ -168,7 +165,7 @@ describe("placement", () => {
     const img = image([seg({ vaddr: 0x7f0000080000, offset: 0, flags: PF_R | PF_X })]);
     let error: unknown;
     try {
-      checkPlacement(img, 0, kept, 0x10000);
+      checkClearOfLoader(img, 0, kept);
     } catch (e) {
       error = e;
     }
@@ -179,12 +176,13 @@ describe("placement", () => {
 
   test("a PT_LOAD with no memory maps nothing, so it lies nowhere", () => {
     const img = image([seg({ flags: PF_R | PF_X }), seg({ vaddr: 0, offset: 0, filesz: 0, memsz: 0 })]);
-    expect(() => checkPlacement(img, 0, [{ start: 0, end: 0x1000, name: "low" }], 0x10000)).not.toThrow();
+    expect(() => checkPlacement(img, 0, 0x10000)).not.toThrow();
+    expect(() => checkClearOfLoader(img, 0, [{ start: 0, end: 0x1000, name: "low" }])).not.toThrow();
   });
 
   test("a segment below vm.mmap_min_addr is refused", () => {
     const img = image([seg({ vaddr: 0x1000, offset: 0, flags: PF_R | PF_X })]);
-    expect(() => checkPlacement(img, 0, kept, 0x10000)).toThrow(/below vm.mmap_min_addr \(0x10000\)/);
+    expect(() => checkPlacement(img, 0, 0x10000)).toThrow(/below vm.mmap_min_addr \(0x10000\)/);
   });
 
   test("a program naming an interpreter needs one", () => {
@@ -236,14 +234,17 @@ describe("placement", () => {
     const ls = parseElf("/bin/ls", readFileSync("/bin/ls"));
     const ld = parseElf(ls.interpreter!, readFileSync(ls.interpreter!), undefined, "interpreter");
     const plan = planLoad(ls, ld, { policy: "eager", kept, minAddress: 0x10000, random: fixedRandom(0.7) });
-    for (let i = 1; i < plan.regions.length; i++) {
-      const previous = plan.regions[i - 1]!;
-      expect(plan.regions[i]!.start).toBeGreaterThanOrEqual(previous.start + previous.length);
+    // Each image's regions are sorted and disjoint; the interpreter's are
+    // relative to where the kernel will put it.
+    for (const base of ["fixed", "interpreter"] as const) {
+      const regions = plan.regions.filter((r) => r.base === base);
+      expect(regions.length).toBeGreaterThan(0);
+      for (let i = 1; i < regions.length; i++) expect(regions[i]!.start).toBeGreaterThanOrEqual(regions[i - 1]!.start + regions[i - 1]!.length);
     }
     for (const r of plan.regions) {
       expect(r.start % 0x1000).toBe(0);
       expect(r.length % 0x1000).toBe(0);
-      expect(r.start + r.length <= kept[0]!.start || r.start >= kept[0]!.end).toBe(true);
+      if (r.base === "fixed") expect(r.start + r.length <= kept[0]!.start || r.start >= kept[0]!.end).toBe(true);
     }
   });
 });
