@@ -1,40 +1,14 @@
 /**
  * Facts about this machine and the Bun process a launch starts from (the
  * auxiliary vector the kernel gives a program here, the limits in force,
- * whether addresses are randomized), and about the loader's address space,
- * which the program's must fit around. Reading these is the only effect
- * here; parsing is pure and exported for tests.
+ * whether addresses are randomized). Reading these is the only effect here;
+ * parsing is pure and exported for tests.
  */
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { parseAuxv } from "./auxv.ts";
-import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, type AddressRange, type CommitRule } from "./plan.ts";
+import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, type CommitRule } from "./plan.ts";
 import type { AuxvEntry } from "./stack.ts";
-
-/** One line of /proc/PID/maps. */
-export interface MapsEntry {
-  start: number;
-  end: number;
-  perms: string;
-  offset: number;
-  path: string;
-}
-
-export function parseMaps(text: string): MapsEntry[] {
-  const entries: MapsEntry[] = [];
-  for (const line of text.split("\n")) {
-    const match = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+([0-9a-f]+)\s+\S+\s+\d+\s*(.*)$/.exec(line);
-    if (!match) continue;
-    entries.push({
-      start: parseInt(match[1]!, 16),
-      end: parseInt(match[2]!, 16),
-      perms: match[3]!,
-      offset: parseInt(match[4]!, 16),
-      path: match[5]!.trim(),
-    });
-  }
-  return entries;
-}
 
 /** "Max stack size" from /proc/PID/limits, in bytes; null when unlimited. */
 export function parseStackLimit(limits: string): number | null {
@@ -75,45 +49,6 @@ export interface MachineFacts {
   /** The kernel lets this process name another file /proc/self/exe
    * (CAP_SYS_RESOURCE or CAP_CHECKPOINT_RESTORE). */
   mayReplaceExe: boolean;
-}
-
-/**
- * The loader's address space, as it reported it (its /proc/self/maps) when
- * it started: where the program goes must fit around it.
- */
-export interface LoaderSpace {
-  /** The kernel's [stack] of the loader, which becomes the program's. */
-  stack: { start: number; end: number };
-  /** The vDSO: AT_SYSINFO_EHDR, and the spot the kernel's top-down mmap
-   * puts images it may place anywhere (above it). */
-  vdso: AddressRange | null;
-  /** The lowest mapping of the mmap area ([vvar], the loader's stack):
-   * where an mmap anywhere would go next, top down. */
-  mmapLow: number | null;
-  /** Everything mapped but the stack (the loader, its memory, [vvar],
-   * [vdso]): the plan must keep clear of these. */
-  occupied: AddressRange[];
-}
-
-/** The user address space's end: [vsyscall] lies beyond it. */
-const USER_SPACE_END = 0x800000000000;
-/** Where the mmap area begins, roughly: the loader sits far below it. */
-const MMAP_AREA_START = 0x7e0000000000;
-
-export function loaderSpace(maps: readonly MapsEntry[], loaderPath: string): LoaderSpace {
-  const stack = maps.find((m) => m.path === "[stack]");
-  if (!stack) throw new Error("faultline: the loader's /proc/self/maps shows no [stack]");
-  const vdso = maps.find((m) => m.path === "[vdso]") ?? null;
-  const occupied = maps
-    .filter((m) => m !== stack && m.end <= USER_SPACE_END)
-    .map((m) => ({ start: m.start, end: m.end, name: m.path === loaderPath ? "code" : m.path === "" ? "memory" : m.path }));
-  const high = occupied.filter((m) => m.start >= MMAP_AREA_START);
-  return {
-    stack: { start: stack.start, end: stack.end },
-    vdso: vdso ? { start: vdso.start, end: vdso.end, name: vdso.path } : null,
-    mmapLow: high.length > 0 ? Math.min(...high.map((m) => m.start)) : null,
-    occupied,
-  };
 }
 
 /** Linux's release as [major, minor], from uname's "6.18.44-..." form. */
