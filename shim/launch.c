@@ -254,6 +254,8 @@ struct waiter {
 	pid_t loader_pid; /* the loader as spawned, gone once it has cloned */
 	int control;      /* the control socket, closed once the program ends */
 	int notify_fd;
+	int notify_started; /* JavaScript wants the program's pid as soon as it exists */
+	pid_t program_pid; /* from the hello, when it was read before (a prestarted loader) */
 	struct fl_launch_spec *spec;
 	struct drainer *drainer; /* its data, before a thread of its own runs it */
 	pthread_t drainer_thread;
@@ -355,9 +357,10 @@ static void *wait_for_program(void *arg) {
 	struct fl_launch_spec *spec = w->spec;
 	uint64_t message[2];
 	int fd;
-	pid_t pid = -1;
-	if (receive(w->control, message, &fd) == FL_HELLO_MAGIC) {
+	pid_t pid = w->program_pid;
+	if (pid <= 0 && receive(w->control, message, &fd) == FL_HELLO_MAGIC)
 		pid = (pid_t)message[1];
+	if (pid > 0 && w->notify_started) {
 		struct fl_notice started = { .kind = FL_NOTICE_STARTED, .pid = pid };
 		notify(w, &started);
 	}
@@ -433,12 +436,15 @@ static int read_labels(struct drainer *d, const char *labels) {
  * userfaultfd server reads pages from them; -1: none) and `labels` ("pager
  * \0program path\0interpreter path\0") are for the fault server or the
  * ring's drainer, which log on log_fd and trace on trace_fd (-1: not).
- * Returns the read end of the pipe the waiter writes its notices to
- * (close-on-exec) or a negative errno; JavaScript reads them without
- * blocking its event loop.
+ * The started notice comes only when notify_started is not 0: reading a
+ * notice wakes threads of Bun's while the loader works. program_pid is the
+ * program-to-be's, when its hello was read already (a prestarted loader's:
+ * shim/prestart.c); 0 when not. Returns the read end
+ * of the pipe the waiter writes its notices to (close-on-exec) or a negative
+ * errno; JavaScript reads them without blocking its event loop.
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
-				int64_t log_fd, int64_t trace_fd, const char *labels) {
+				int64_t log_fd, int64_t trace_fd, const char *labels, int64_t notify_started, int64_t program_pid) {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -errno;
@@ -452,6 +458,8 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	w->loader_pid = (pid_t)loader_pid;
 	w->control = (int)control;
 	w->notify_fd = fds[1];
+	w->notify_started = notify_started != 0;
+	w->program_pid = (pid_t)program_pid;
 	w->spec = spec;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server
 	 * of its faults; by SIGSEGV, the reader of its event ring. */

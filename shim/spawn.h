@@ -38,6 +38,10 @@ struct fl_spawn_request {
 	int64_t control;             /* out: Bun's end of the control socket */
 };
 
+/* Bun's side (shim/launch.c). */
+int64_t fl_spawn_loader(struct fl_spawn_request *request);
+int64_t fl_abandon_loader(int64_t loader_pid, int64_t program_pid, int64_t control);
+
 /* The child's side, run by clone() on a stack of its own; never returns. */
 __attribute__((visibility("hidden"))) int fl_spawn_child(void *request);
 

@@ -20,6 +20,7 @@ export { friendlyEnvironment } from "./friendly-options.ts";
  * program does; add its environment() to the program's. */
 export { startSourceResolver, type SourceResolver } from "./source-resolver.ts";
 export type { PagerName, PagingChoice } from "./launch.ts";
+export { prestartLoaders } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
 export type { RunReport } from "./report.ts";
 export {

@@ -14,7 +14,7 @@ import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
 import { memoryFactsFor, readMachineFacts, type MachineFacts } from "./machine.ts";
-import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planAgain, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
 import {
   abandonLoader,
@@ -24,6 +24,11 @@ import {
   makeSpecMemory,
   sendPlan,
   spawnLoader,
+  prestartLoader,
+  retirePrestarted,
+  takePrestarted,
+  type LoaderRequest,
+  type PrestartHandle,
   userfaultfdAvailable,
   startWaiter,
   type ChildExit,
@@ -301,18 +306,12 @@ export function ignoredPrivilege(file: Pick<OpenedFile, "path" | "mode" | "uid" 
 export async function launch(argv: readonly string[], options: LaunchOptions = {}): Promise<LaunchOutcome> {
   const pager = options.pager ?? "apager";
   if (argv.length === 0 || argv[0] === undefined) throw new LoadError("''", "no program given", "ENOENT");
-  // The loader is spawned first: the kernel executes it while the program
-  // is found, read and checked here.
+  // The loader is spawned first (or was, ahead of need): the kernel
+  // executes it while the program is found, read and checked here.
+  const plain = options.handover === undefined;
   const handover = options.handover ?? plainHandover(currentSignalMask());
-  const loader = spawnLoader({
-    loader: LOADER,
-    descriptors: handover.descriptors,
-    ignoredSignals: handover.ignored,
-    signalMask: handover.mask,
-    openFilesLimit: handover.openFilesLimit,
-    cwd: null,
-  });
-  const launching: Launching = { loader, programPid: 0, waiting: false };
+  const loader = loaderFor(handover, plain);
+  const launching: Launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover };
   const opened: OpenedFile[] = [];
   try {
     // binfmt_script: follow #! lines to the ELF interpreter that runs them.
@@ -357,6 +356,8 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
  * anew). Refusals are not kept.
  */
 const imageCache = new Map<string, { head: Buffer; images: Map<string, ElfImage> }>();
+/** Plans by the files' identities and what else a plan depends on. */
+const planCache = new Map<string, Plan>();
 const IMAGE_CACHE_SIZE = 64;
 
 function knownHead(identity: string): Buffer | undefined {
@@ -384,6 +385,73 @@ interface Launching {
   loader: SpawnedLoader;
   programPid: number;
   waiting: boolean;
+  /** The plain hand-over (the library's default): a loader can be started
+   * ahead for the next such launch. */
+  plain: boolean;
+  handover: Handover;
+}
+
+function loaderRequest(handover: Handover): LoaderRequest {
+  return {
+    loader: LOADER,
+    descriptors: handover.descriptors,
+    ignoredSignals: handover.ignored,
+    signalMask: handover.mask,
+    openFilesLimit: handover.openFilesLimit,
+    cwd: null,
+  };
+}
+
+/**
+ * Loaders started ahead of need. Spawning one (vfork, execve, its own
+ * setup) is most of what a launch costs beyond the program's run, so once
+ * a plain launch has sent its plan, the next plain launch's loader is
+ * started on a shim thread while this program runs. The next launch takes
+ * it when Bun's thread would spawn the same loader then (shim/prestart.c
+ * compares process state and descriptors; the mask is compared here);
+ * otherwise, or after PRESTART_IDLE_MS unused, it is retired. It holds the
+ * descriptors Bun had then (standard input, output and error) while it
+ * waits: FAULTLINE_PRESTART=0 in Bun's environment, or prestartLoaders(false),
+ * turns this off.
+ */
+let prestarted: { handle: PrestartHandle; mask: bigint; idle: ReturnType<typeof setTimeout> } | null = null;
+const PRESTART_IDLE_MS = 1000;
+let prestartWanted = process.env.FAULTLINE_PRESTART !== "0";
+
+/** Start loaders ahead of plain launches (the default), or stop (retiring
+ * the one waiting, if any). */
+export function prestartLoaders(on: boolean): void {
+  prestartWanted = on;
+  if (!on && prestarted) {
+    clearTimeout(prestarted.idle);
+    retirePrestarted(prestarted.handle);
+    prestarted = null;
+  }
+}
+
+function loaderFor(handover: Handover, plain: boolean): SpawnedLoader {
+  if (plain && prestarted) {
+    const { handle, mask, idle } = prestarted;
+    prestarted = null;
+    clearTimeout(idle);
+    const taken = takePrestarted(handle);
+    if (taken?.usable && mask === handover.mask) return taken.loader;
+    if (taken) abandonLoader(taken.loader, taken.loader.programPid ?? 0);
+  }
+  return spawnLoader(loaderRequest(handover));
+}
+
+function prestartNext(handover: Handover): void {
+  if (!prestartWanted || prestarted) return;
+  const handle = prestartLoader(loaderRequest(handover));
+  if (handle === null) return;
+  const idle = setTimeout(() => {
+    if (prestarted?.handle !== handle) return;
+    prestarted = null;
+    retirePrestarted(handle);
+  }, PRESTART_IDLE_MS);
+  idle.unref();
+  prestarted = { handle, mask: handover.mask, idle };
 }
 
 /** The memory an image's loads ask for. */
@@ -455,7 +523,7 @@ async function runPlanned(
     const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
     spec = acquireSpecMemory(length);
     const kept = mergeRanges([...loaderMemory(), { start: PLAN_ADDRESS, end: PLAN_ADDRESS + length, name: "plan" }]);
-    const plan = planLoad(image, interpreterImage, {
+    const planOptions = {
       policy,
       kept,
       minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
@@ -464,7 +532,16 @@ async function runPlanned(
       brkWindow: facts.brkWindow,
       // Populated pages must fit; dpager's are mapped when touched.
       ...(policy === "demand" || !memoryFacts ? {} : { available: memoryFacts.available }),
-    });
+    };
+    // The same unchanged files planned the same way before: only the draws
+    // are new (planAgain).
+    const planKey = [files[0]!.identity, image.file, files[1]?.identity ?? "", interpreterImage?.file ?? "", policy, planOptions.minAddress, ...kept.flatMap((k) => [k.start, k.end])].join(" ");
+    const previous = planCache.get(planKey);
+    const plan = previous ? planAgain(previous, image, interpreterImage, planOptions) : planLoad(image, interpreterImage, planOptions);
+    if (!previous) {
+      if (planCache.size >= IMAGE_CACHE_SIZE) planCache.delete(planCache.keys().next().value!);
+      planCache.set(planKey, plan);
+    }
     const mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file, plan, facts.mmapMinAddress);
     const random16 = new Uint8Array(16);
     crypto.getRandomValues(random16);
@@ -536,10 +613,15 @@ async function runPlanned(
       logFd: options.log ? (options.faultLogFd ?? 2) : -1,
       traceFd: options.traceFd ?? -1,
       labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
+      notifyStarted: options.onStart !== undefined,
+      go: Boolean(options.log),
     });
     launching.waiting = true;
+    // While the program runs, the next plain launch's loader is started.
+    if (launching.plain) prestartNext(launching.handover);
     let notice = await waiter.next();
     if (notice.kind === "started") {
+      
       launching.programPid = notice.pid;
       options.onStart?.(notice.pid);
       notice = await waiter.next();

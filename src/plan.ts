@@ -535,3 +535,48 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   if (options.available !== undefined) checkPopulation(plan, options.available);
   return plan;
 }
+
+/**
+ * The plan for another launch of the same images with the same options: the
+ * previous plan with the program moved to a newly drawn bias and a newly
+ * drawn heap start, its placement checks run again. Everything else (the
+ * regions, the interpreter's placement, the commit check) depends only on
+ * the images and the options. Falls back to planLoad where moving is not
+ * enough: the bias changed how the program is placed, an interpreter at
+ * fixed addresses was laid over the program, or memory is checked (commit,
+ * populated pages), which changes from one launch to the next.
+ */
+export function planAgain(previous: Plan, program: ElfImage, interpreter: ElfImage | null, options: PlanOptions): Plan {
+  const choice = chooseProgramBias(program, options.kept, options.random);
+  const fixedInterpreter = interpreter !== null && previous.interpreter !== null && !previous.interpreter.byKernel;
+  const memoryChecked = options.available !== undefined || options.commit !== undefined;
+  if ((choice.byKernel === null) !== (previous.program.byKernel === null) || fixedInterpreter || memoryChecked) {
+    return planLoad(program, interpreter, options);
+  }
+  const bias = choice.bias;
+  if (!choice.byKernel) checkPlacement(program, bias, options.minAddress);
+  const delta = bias - previous.program.bias;
+  const moved = (n: number) => n + delta;
+  const regions = delta === 0 ? previous.regions : previous.regions.map((r) =>
+    r.file === "program" && r.base === "fixed" ? { ...r, start: moved(r.start), zeroFrom: r.zeroFrom && moved(r.zeroFrom) } : r,
+  );
+  const programExtent = imageExtent(program, bias);
+  const plan: Plan = {
+    ...previous,
+    program: { image: program, bias, byKernel: choice.byKernel },
+    regions,
+    entry: previous.interpreter ? previous.entry : moved(previous.entry),
+    programEntry: moved(previous.programEntry),
+    programHeaders: moved(previous.programHeaders),
+    brk: heapBase(program, programExtent.end) + options.random((options.brkWindow ?? BRK_RANDOM_BYTES) / PAGE_SIZE) * PAGE_SIZE,
+    startCode: moved(previous.startCode),
+    endCode: moved(previous.endCode),
+    startData: moved(previous.startData),
+    endData: moved(previous.endData),
+  };
+  if (plan.entry >= USER_ADDRESS_LIMIT) {
+    throw new LoadError(program.file, `entry point ${hex(plan.entry)} lies beyond the user address space`, "EINVAL", "after-exec");
+  }
+  if (!choice.byKernel) checkClearOfLoader(program, bias, options.kept);
+  return plan;
+}

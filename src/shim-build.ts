@@ -76,6 +76,7 @@ const SHIM_RECIPE: Recipe = {
     // The vfork child that executes the loader, in Bun's memory: no libc.
     { source: "spawn.c", freestanding: true },
     { source: "launch.c", freestanding: false },
+    { source: "prestart.c", freestanding: false },
     { source: "events.c", freestanding: false },
     { source: "serve.c", freestanding: false },
     // What the caller handed over, the signal relay, the shim's threads.

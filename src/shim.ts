@@ -16,8 +16,11 @@ const symbols = {
   fl_spawn_loader: { args: [FFIType.ptr], returns: FFIType.i64 },
   fl_send_plan: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.u64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_abandon_loader: { args: [FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_prestart_loader: { args: [FFIType.ptr], returns: FFIType.i64 },
+  fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
+  fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_notice_size: { args: [], returns: FFIType.u64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -110,6 +113,8 @@ export interface LoaderRequest {
 export interface SpawnedLoader {
   pid: number;
   control: number;
+  /** The program-to-be's pid, when its hello has been read already. */
+  programPid?: number;
 }
 
 /** The lowest descriptor number of 3 and above that none of `taken` holds:
@@ -138,8 +143,9 @@ function cString(text: string): Uint8Array {
 }
 const C_STRINGS_KEPT = 16;
 
-/** Spawn the loader in the program's place (shim/spawn.c). */
-export function spawnLoader(request: LoaderRequest): SpawnedLoader {
+/** A spawn request as shim/spawn.h lays it out; `keep` holds the memory
+ * its pointers name until the call that reads it returns. */
+function spawnRequestWords(request: LoaderRequest): { words: BigInt64Array; keep: unknown[] } {
   const loader = cString(request.loader);
   const cwd = request.cwd === null ? null : cString(request.cwd);
   const descriptors = new BigUint64Array(Math.max(1, request.descriptors.length * 3));
@@ -157,8 +163,44 @@ export function spawnLoader(request: LoaderRequest): SpawnedLoader {
   words[7] = BigInt(request.openFilesLimit ?? 0);
   words[8] = cwd === null ? 0n : BigInt(ptr(cwd));
   words[10] = BigInt(freeDescriptorNumber(request.descriptors.map((d) => d.target)));
+  return { words, keep: [loader, cwd, descriptors] };
+}
+
+/** Spawn the loader in the program's place (shim/spawn.c). */
+export function spawnLoader(request: LoaderRequest): SpawnedLoader {
+  const { words, keep } = spawnRequestWords(request);
   check("spawning the loader", load().fl_spawn_loader(ptr(words)));
+  keep.length = 0;
   return { pid: Number(words[12]), control: Number(words[13]) };
+}
+
+/** A loader being spawned ahead of need on a shim thread (shim/prestart.c):
+ * a handle to take or retire, exactly once. */
+export type PrestartHandle = number & { readonly prestarted: unique symbol };
+
+/** Start spawning a loader for a later launch; null if it cannot be. The
+ * request may name no working directory and at most three descriptors. */
+export function prestartLoader(request: LoaderRequest): PrestartHandle | null {
+  const { words, keep } = spawnRequestWords(request);
+  const handle = Number(load().fl_prestart_loader(ptr(words)));
+  keep.length = 0;
+  return handle > 0 ? (handle as PrestartHandle) : null;
+}
+
+/** A prestarted loader, taken: `usable` when this thread would spawn the
+ * same one now (else abandon it); null when its spawn failed. */
+export function takePrestarted(handle: PrestartHandle): { loader: SpawnedLoader; usable: boolean } | null {
+  const out = new BigInt64Array(3);
+  const result = Number(load().fl_prestarted_take(handle, ptr(out)));
+  if (result < 0) return null;
+  const programPid = Number(out[2]);
+  return { loader: { pid: Number(out[0]), control: Number(out[1]), ...(programPid > 0 ? { programPid } : {}) }, usable: result === 1 };
+}
+
+/** Nobody will take it: the loader is hung up on and reaped on a shim
+ * thread. */
+export function retirePrestarted(handle: PrestartHandle): void {
+  load().fl_prestarted_retire(handle);
 }
 
 /** Send the loader its plan: where to map the plan's memory, and the
@@ -191,6 +233,10 @@ export interface WaitOptions {
   traceFd: number;
   /** The pager's name, the program's path and the interpreter's ("" if none). */
   labels: [string, string, string];
+  /** Say when the program exists (its pid), before it is placed. */
+  notifyStarted: boolean;
+  /** The loader waits for a go once placed (its spec says so). */
+  go: boolean;
 }
 
 /** What the waiter says, in order: the program's pid once the loader has
@@ -212,30 +258,32 @@ export interface Waiter {
 }
 
 const NOTICE_KINDS = { 1: "started", 2: "placed", 3: "ended" } as const;
+let noticeSize: number | null = null;
 
 /** Start waiting for the program on a shim thread, which reaps the loader
  * as spawned, serves or drains the faults of a demand-paged spec, and takes
  * the control socket over (it closes it). Throws if it cannot start. */
 export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: WaitOptions): Waiter {
   const shim = load();
-  const labels = Buffer.from(`${options.labels.join("\0")}\0`);
+  const labels = cString(options.labels.join("\0"));
   const files = new BigInt64Array([BigInt(options.files[0]), BigInt(options.files[1])]);
-  // A copy of the control socket for the go: the waiter closes its own when
-  // the program ends, and the number could be another file's by then.
-  const goFd = check("keeping a way to the loader", shim.fl_duplicate(loader.control));
+  // A copy of the control socket for the go, when one is owed: the waiter
+  // closes its own when the program ends, and the number could be another
+  // file's by then.
+  let goFd = options.go ? check("keeping a way to the loader", shim.fl_duplicate(loader.control)) : -1;
+  const closeGo = () => {
+    if (goFd >= 0) closeSync(goFd);
+    goFd = -1;
+  };
   let fd: number;
   try {
-    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, ptr(labels)));
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0));
   } catch (error) {
-    closeSync(goFd);
+    closeGo();
     throw error;
   }
-  const size = Number(shim.fl_notice_size());
-  let goOpen = true;
-  const closeGo = () => {
-    if (goOpen) closeSync(goFd);
-    goOpen = false;
-  };
+  noticeSize ??= Number(shim.fl_notice_size());
+  const size = noticeSize;
   return {
     async next() {
       const bytes = await readExactly(fd, size);
@@ -249,6 +297,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
       return { kind, pid: word(1), exit: { waitStatus: word(3), maxRssKiB: word(4), userMicros: word(5), systemMicros: word(6) } };
     },
     go() {
+      if (goFd < 0) throw new Error("faultline: no go is owed to this loader");
       check("letting the loader go", shim.fl_send_go(goFd));
       closeGo();
     },

@@ -118,39 +118,60 @@ export function argumentSpace(stackLimit: number, argc: number, envc: number): n
   return limit - (Math.max(argc, 1) + envc) * WORD;
 }
 
-export function buildStack(request: StackRequest): StackImage {
-  const argStrings = request.argv.map(cString);
-  const envStrings = request.envp.map(cString);
-  const execfn = cString(request.execfn);
+/**
+ * The argument, environment and file-name strings as the kernel copies them
+ * (ascending: argv[0] .. argv[n-1], envp[0] .. envp[m-1], the file name,
+ * each NUL-terminated), encoded in one pass, and where each string starts.
+ */
+function encodeStrings(request: StackRequest): { bytes: Buffer; starts: number[] } {
+  const all = [...request.argv, ...request.envp, request.execfn];
+  for (const s of all) {
+    if (s.includes("\0")) throw new LoadError(request.execfn, "an argument or environment string contains a NUL byte", "EINVAL");
+  }
+  const bytes = Buffer.from(`${all.join("\0")}\0`);
+  const starts = new Array<number>(all.length);
+  let at = 0;
+  for (let i = 0; i < all.length; i++) {
+    starts[i] = at;
+    at = bytes.indexOf(0, at) + 1;
+  }
+  return { bytes, starts };
+}
 
-  for (const s of [...argStrings, ...envStrings]) {
-    if (s.length > MAX_ARG_STRLEN) {
+export function buildStack(request: StackRequest): StackImage {
+  const argc = request.argv.length;
+  const envc = request.envp.length;
+  const strings = encodeStrings(request);
+  const lengthOf = (i: number) => (i + 1 < strings.starts.length ? strings.starts[i + 1]! : strings.bytes.length) - strings.starts[i]!;
+  for (let i = 0; i < argc + envc; i++) {
+    if (lengthOf(i) > MAX_ARG_STRLEN) {
       throw new LoadError(request.execfn, `an argument or environment string is longer than ${MAX_ARG_STRLEN} bytes`, "E2BIG");
     }
   }
-  const stringBytes = [...argStrings, ...envStrings, execfn].reduce((n, s) => n + s.length, 0);
-  const space = argumentSpace(request.stackLimit, argStrings.length, envStrings.length);
+  const stringBytes = strings.bytes.length;
+  const space = argumentSpace(request.stackLimit, argc, envc);
   if (stringBytes > space) {
     throw new LoadError(request.execfn, `arguments and environment take ${stringBytes} bytes; the stack limit allows ${Math.max(space, 0)}`, "E2BIG");
   }
 
-  // Strings, from the top down (bprm->p starts one word below the top).
-  const placed: Array<{ at: number; bytes: Uint8Array }> = [];
-  let p = request.top - WORD;
+  // Strings, from the top down (bprm->p starts one word below the top): the
+  // file name highest, then the environment, then the arguments, so that in
+  // ascending order they read as encoded.
+  const stringsLow = request.top - WORD - stringBytes;
+  const placed: Array<{ at: number; bytes: Uint8Array }> = [{ at: stringsLow, bytes: strings.bytes }];
+  const addressOf = (i: number) => stringsLow + strings.starts[i]!;
+  const argAt = Array.from({ length: argc }, (_, i) => addressOf(i));
+  const envAt = Array.from({ length: envc }, (_, i) => addressOf(argc + i));
+  const execfnAt = addressOf(argc + envc);
+  let p = stringsLow;
   const place = (bytes: Uint8Array) => {
     p -= bytes.length;
     placed.push({ at: p, bytes });
     return p;
   };
-  const execfnAt = place(execfn);
-  const envAt = new Array<number>(envStrings.length);
-  for (let i = envStrings.length - 1; i >= 0; i--) envAt[i] = place(envStrings[i]!);
-  const argAt = new Array<number>(argStrings.length);
-  for (let i = argStrings.length - 1; i >= 0; i--) argAt[i] = place(argStrings[i]!);
-  const stringsLow = p;
 
-  const argStart = argStrings.length > 0 ? argAt[0]! : stringsLow;
-  const envStart = envStrings.length > 0 ? envAt[0]! : execfnAt;
+  const argStart = argc > 0 ? argAt[0]! : stringsLow;
+  const envStart = envc > 0 ? envAt[0]! : execfnAt;
   const argEnd = envStart;
   const envEnd = execfnAt;
 
@@ -167,7 +188,7 @@ export function buildStack(request: StackRequest): StackImage {
     .map(([type, value]) => [type, pointerFor[type] !== undefined ? BigInt(pointerFor[type]) : value] as const);
   auxv.push([AT_NULL, 0n]);
 
-  const items = argStrings.length + 1 + (envStrings.length + 1) + 1;
+  const items = argc + 1 + (envc + 1) + 1;
   const words = items + auxv.length * 2;
   let sp = p - words * WORD;
   sp -= ((sp % STACK_ALIGNMENT) + STACK_ALIGNMENT) % STACK_ALIGNMENT;
@@ -188,7 +209,7 @@ export function buildStack(request: StackRequest): StackImage {
     }
     cursor += WORD;
   };
-  word(argStrings.length);
+  word(argc);
   for (const at of argAt) word(at, true);
   word(0);
   for (const at of envAt) word(at, true);

@@ -14,6 +14,7 @@ import {
   chooseFreeStart,
   imageExtent,
   noRandomness,
+  planAgain,
   planLoad,
   regionsForImage,
   type AddressRange,
@@ -246,6 +247,55 @@ describe("placement", () => {
       expect(r.length % 0x1000).toBe(0);
       if (r.base === "fixed") expect(r.start + r.length <= kept[0]!.start || r.start >= kept[0]!.end).toBe(true);
     }
+  });
+});
+
+describe("planning the same images again", () => {
+  const kept: AddressRange[] = [{ start: 0x7f0000000000, end: 0x7f0000100000, name: "shim" }];
+  /** Draws from a list, so two plans can be given the same draws. */
+  const draws = (values: number[]) => {
+    let i = 0;
+    return (bound: number) => Math.floor(bound * values[i++ % values.length]!);
+  };
+  const pie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, filesz: 0x1800, memsz: 0x1800 }), seg({ vaddr: 0x3000, offset: 0x2000, flags: PF_R | PF_W, filesz: 0x100, memsz: 0x5000 })], 3, { interp: true });
+  const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, memsz: 0x30000, filesz: 0x100 })], 3);
+  const fixed = image([seg({ flags: PF_R | PF_X }), seg({ vaddr: 0x402000, offset: 0x1000, flags: PF_R | PF_W, memsz: 0x3000 })]);
+  const staticPie = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X, align: 0x200000 })], 3);
+
+  for (const [name, program, interpreter] of [["a PIE", pie, loader], ["an ET_EXEC program", fixed, null], ["a static-pie", staticPie, null]] as const) {
+    test(`${name}: the plan made again from the last one equals a fresh plan with the same draws`, () => {
+      for (const policy of ["eager", "demand", "hybrid"] as const) {
+        const first = planLoad(program, interpreter, { policy, kept, minAddress: 0x10000, random: draws([0.25, 0.75]) });
+        const again = planAgain(first, program, interpreter, { policy, kept, minAddress: 0x10000, random: draws([0.6, 0.1]) });
+        const fresh = planLoad(program, interpreter, { policy, kept, minAddress: 0x10000, random: draws([0.6, 0.1]) });
+        expect(again).toEqual(fresh);
+      }
+    });
+  }
+
+  test("a PIE moved by the new draw moves every program address, and no interpreter address", () => {
+    const first = planLoad(pie, loader, { policy: "demand", kept, minAddress: 0x10000, random: draws([0.25]) });
+    const again = planAgain(first, pie, loader, { policy: "demand", kept, minAddress: 0x10000, random: draws([0.5]) });
+    const delta = again.program.bias - first.program.bias;
+    expect(delta).not.toBe(0);
+    first.regions.forEach((r, i) => expect(again.regions[i]!.start - r.start).toBe(r.file === "program" ? delta : 0));
+    expect(again.entry).toBe(first.entry);
+    expect(again.programEntry - first.programEntry).toBe(delta);
+  });
+
+  test("the checks still run: a move onto the loader's memory is refused", () => {
+    const first = planLoad(pie, loader, { policy: "demand", kept, minAddress: 0x10000, random: draws([0.25]) });
+    const onLoader: AddressRange[] = [{ start: ET_DYN_BASE, end: ET_DYN_BASE + 2 ** 41, name: "code" }];
+    // Clear of the loader the kernel's choice applies (placed by the kernel),
+    // which a moved plan cannot express: planned afresh.
+    const again = planAgain(first, pie, loader, { policy: "demand", kept: onLoader, minAddress: 0x10000, random: draws([0.5]) });
+    expect(again).toEqual(planLoad(pie, loader, { policy: "demand", kept: onLoader, minAddress: 0x10000, random: draws([0.5]) }));
+    expect(again.program.byKernel).not.toBeNull();
+  });
+
+  test("memory checks are made afresh each time", () => {
+    const first = planLoad(fixed, null, { policy: "eager", kept, minAddress: 0x10000, random: noRandomness });
+    expect(() => planAgain(first, fixed, null, { policy: "eager", kept, minAddress: 0x10000, random: noRandomness, available: 0x1000 })).toThrow(LoadError);
   });
 });
 
