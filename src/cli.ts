@@ -91,9 +91,7 @@ async function main(args: string[]): Promise<number> {
   return outcome.exitCode ?? EXIT_CANNOT_RUN;
 }
 
-try {
-  process.exit(await main(process.argv.slice(2)));
-} catch (error) {
+function fail(error: unknown): never {
   const pager = process.argv[2] ?? "faultline";
   if (error instanceof LoadError) {
     say(`${pager}: ${error.message}`);
@@ -106,3 +104,7 @@ try {
   say(`${pager}: internal error: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(EXIT_CANNOT_RUN);
 }
+
+// No top-level await: the command is also built as one bytecode-compiled
+// file (src/command-build.ts), which must be a script.
+main(process.argv.slice(2)).then((code) => process.exit(code), fail);

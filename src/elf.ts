@@ -25,8 +25,17 @@
  * elfy reads 64-bit fields into doubles, which round above 2^53, so those
  * are read again exactly wherever the kernel's checks need their exact value.
  */
-import { Parser, type ElfyHeader, type ElfyProgram } from "elfy";
+import type { ElfyHeader, ElfyProgram, Parser } from "elfy";
 import { LoadError, type Errno } from "./errors.ts";
+
+/** elfy, loaded when first needed: loading it takes milliseconds (it loads
+ * node:assert and node:util), which a command whose images were parsed
+ * before (src/image-store.ts) never spends. */
+let elfy: typeof import("elfy") | null = null;
+function newParser(): Parser {
+  elfy ??= require("elfy") as typeof import("elfy");
+  return new elfy.Parser();
+}
 
 export const PAGE_SIZE = 4096;
 
@@ -196,7 +205,7 @@ export function parseElf(file: string, bytes: Buffer, fileSize: number = bytes.l
   if (role === "interpreter" && fileSize < ELF_HEADER_SIZE) refuse(`shorter than an ELF header (${fileSize} of ${ELF_HEADER_SIZE} bytes)`, "EIO");
   const headerBytes = headerAsKernelReadsIt(bytes);
   if (!headerBytes.subarray(0, 4).equals(ELF_MAGIC)) refuse(fileSize === 0 ? "empty file, not an ELF file" : "not an ELF file (bad magic)");
-  const parser = new Parser();
+  const parser = newParser();
   const header = parser.parseHeader(headerBytes);
   // A program shorter than its header is read zero-padded, as the kernel does.
   const truncated = fileSize < ELF_HEADER_SIZE ? `truncated ELF header (${fileSize} of ${ELF_HEADER_SIZE} bytes): ` : "";

@@ -7,7 +7,7 @@
  * The effects live here and in src/shim.ts; every decision is made by the
  * pure modules (elf, plan, stack, auxv, spec).
  */
-import { closeSync, readFileSync } from "node:fs";
+import { closeSync, readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
@@ -15,7 +15,8 @@ import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
 import { memoryFactsFor, readMachineFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planAgain, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
-import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
+import { fileIdentity, openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
+import { imageStore } from "./image-store.ts";
 import {
   abandonLoader,
   currentSignalMask,
@@ -367,15 +368,20 @@ function knownHead(identity: string): Buffer | undefined {
 function parsedImage(file: OpenedFile, role: "program" | "interpreter"): ElfImage {
   const key = `${role}\0${file.path}`;
   const entry = imageCache.get(file.identity);
-  const known = entry?.images.get(key);
+  const known = entry?.images.get(key) ?? imageStore().stored(file.identity, role, file.path);
+  if (known && entry) entry.images.set(key, known);
+  else if (known) rememberImage(file, key, known);
   if (known) return known;
   const image = parseElf(file.path, file.head, file.size, role);
+  imageStore().store(file.identity, role, file.path, image);
   if (entry) entry.images.set(key, image);
-  else {
-    if (imageCache.size >= IMAGE_CACHE_SIZE) imageCache.delete(imageCache.keys().next().value!);
-    imageCache.set(file.identity, { head: file.head, images: new Map([[key, image]]) });
-  }
+  else rememberImage(file, key, image);
   return image;
+}
+
+function rememberImage(file: OpenedFile, key: string, image: ElfImage): void {
+  if (imageCache.size >= IMAGE_CACHE_SIZE) imageCache.delete(imageCache.keys().next().value!);
+  imageCache.set(file.identity, { head: file.head, images: new Map([[key, image]]) });
 }
 
 /** A spawned loader, and how far the launch got with it: the process that
@@ -466,8 +472,15 @@ let loaderRanges: AddressRange[] | null = null;
  * memory after them: a program's segments must stay clear of all three. */
 function loaderMemory(): AddressRange[] {
   if (!loaderRanges) {
-    const file = readFileSync(LOADER);
-    const image = parseElf(LOADER, file, file.length, "program");
+    // Its image is in the store like any program's: a command need not
+    // load the ELF parser to learn where the loader is.
+    const identity = fileIdentity(statSync(LOADER, { bigint: true }));
+    let image = imageStore().stored(identity, "program", LOADER);
+    if (!image) {
+      const file = readFileSync(LOADER);
+      image = parseElf(LOADER, file, file.length, "program");
+      imageStore().store(identity, "program", LOADER, image);
+    }
     const extent = imageExtent(image, 0);
     const fileEnd = Math.max(...image.segments.map((s) => pageUp(s.vaddr + s.filesz)));
     loaderRanges = [

@@ -3,7 +3,7 @@
  * the shells do: PATH search for a bare name, the same permission checks,
  * the same verdicts (127 not found, 126 found but not runnable).
  */
-import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from "node:fs";
 import { delimiter, join } from "node:path";
 import { headBytesNeeded } from "./elf.ts";
 import { LoadError } from "./errors.ts";
@@ -86,6 +86,12 @@ function lookupError(path: string, role: "program" | "interpreter", error: unkno
  * it). Then faultline must read it, which the kernel need not: a file that
  * is executable but not readable runs natively and is refused here.
  */
+/** What says a file's bytes are unchanged: device, inode, size, and its
+ * modification and change times. */
+export function fileIdentity(stat: BigIntStats): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+}
+
 export function openForLoading(path: string, role: "program" | "interpreter", knownHead?: (identity: string) => Buffer | undefined): OpenedFile {
   let kind;
   try {
@@ -110,7 +116,7 @@ export function openForLoading(path: string, role: "program" | "interpreter", kn
   try {
     const stat = fstatSync(fd, { bigint: true });
     if (!stat.isFile()) throw new LoadError(path, "not a regular file", "EACCES");
-    const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+    const identity = fileIdentity(stat);
     const mode = Number(stat.mode);
     const owner = { mode, uid: Number(stat.uid), gid: Number(stat.gid), identity };
     const known = knownHead?.(identity);

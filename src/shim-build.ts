@@ -10,7 +10,18 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
-export const SHIM_DIR = resolve(import.meta.dir, "..", "shim");
+/** The project's root, where shim/ is: the parent of src/, found by looking
+ * upward, since this module also runs bundled into the command
+ * (shim/build/command/cli.js, src/command.ts). */
+function projectRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "shim", "loader.c"))) return dir;
+    if (dirname(dir) === dir) return resolve(start, "..");
+  }
+}
+
+export const PROJECT_ROOT = projectRoot(import.meta.dir);
+export const SHIM_DIR = join(PROJECT_ROOT, "shim");
 export const BUILD_DIR = join(SHIM_DIR, "build");
 export const SHIM_LIBRARY = join(BUILD_DIR, "libfaultline.so");
 export const FRIENDLY_LIBRARY = join(BUILD_DIR, "libetsbefriends.so");
@@ -135,14 +146,22 @@ export interface BuildOptions {
   output?: string;
 }
 
+/** Each file in shim/ and its modification time, read once per process. */
+let sourceTimes: Map<string, number> | null = null;
+
 /** A recipe's sources: its own units, and every header and assembly file
  * (any unit may include any header). */
 function newestSourceTime(recipe: Recipe): number {
+  if (!sourceTimes) {
+    sourceTimes = new Map();
+    for (const name of readdirSync(SHIM_DIR)) {
+      if (/\.(c|h|S)$/.test(name)) sourceTimes.set(name, statSync(join(SHIM_DIR, name)).mtimeMs);
+    }
+  }
   const own = new Set(recipe.units.map((unit) => unit.source));
   let newest = 0;
-  for (const name of readdirSync(SHIM_DIR)) {
-    if (!own.has(name) && !/\.(h|S)$/.test(name)) continue;
-    newest = Math.max(newest, statSync(join(SHIM_DIR, name)).mtimeMs);
+  for (const [name, time] of sourceTimes) {
+    if (own.has(name) || /\.(h|S)$/.test(name)) newest = Math.max(newest, time);
   }
   return newest;
 }

@@ -163,3 +163,27 @@ test("the library resolves with the report without blocking the event loop", asy
   expect(ticks).toBeGreaterThanOrEqual(10);
   expect(logged).toBe(report.mappings);
 });
+
+describe("the command as `bun run apager` starts it (src/command.ts)", () => {
+  /** The same command line through the bundled command and the sources. */
+  async function both(args: string[]) {
+    const bundled = await runProcess([process.execPath, join(ROOT, "src/command.ts"), ...args]);
+    const source = await runProcess([process.execPath, join(ROOT, "src/command.ts"), ...args], { env: { ...process.env, FAULTLINE_COMMAND: "source" } });
+    return { bundled, source };
+  }
+
+  test("runs from its bundle, built beside the shim, and behaves as the sources do", async () => {
+    const cases = [
+      ["apager", "-q", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"],
+      ["dpager", "-q", join(dir, "does-not-exist")],
+      ["hpager", "--pages", "99", "/bin/true"],
+      ["apager", "--help"],
+    ];
+    for (const args of cases) {
+      const { bundled, source } = await both(args);
+      expect([args, bundled.exitCode, bundled.stdout, bundled.stderr]).toEqual([args, source.exitCode, source.stdout, source.stderr]);
+    }
+    expect(readFileSync(join(ROOT, "shim/build/command/bun-version"), "utf8")).toBe(Bun.version);
+    expect(readFileSync(join(ROOT, "shim/build/command/cli.js"), "utf8")).toContain("src/cli.ts");
+  });
+});
