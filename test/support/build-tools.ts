@@ -38,3 +38,17 @@ export function nativeFigures(stderr: string): { peakRssKiB: number; minorFaults
   if (!match) throw new Error(`no peak_rss line in: ${stderr}`);
   return { peakRssKiB: Number(match[1]), minorFaults: Number(match[2]), wallMs: Number(match[3]) / 1000 };
 }
+
+/** Build test/tools/<name>.c as a shared library (for bun:ffi); returns its
+ * path. */
+export async function nativeLibrary(name: string): Promise<string> {
+  const source = join(ROOT, "test", "tools", `${name}.c`);
+  const output = join(ROOT, "test", "build", "tools", `lib${name}.so`);
+  if (existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) return output;
+  mkdirSync(join(ROOT, "test", "build", "tools"), { recursive: true });
+  const temporary = `${output}.${process.pid}.tmp`;
+  const proc = Bun.spawn([process.env.CC?.trim() || "cc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-pthread", "-o", temporary, source], { stderr: "pipe" });
+  if ((await proc.exited) !== 0) throw new Error(`building lib${name}.so failed: ${await new Response(proc.stderr).text()}`);
+  await Bun.$`mv ${temporary} ${output}`.quiet();
+  return output;
+}
