@@ -31,6 +31,9 @@ while (checker.symbols.fc_forks() < Number(forks)) {
     launches++;
   }
 }
-const out = new BigInt64Array(2);
+const out = new BigInt64Array(3);
 checker.symbols.fc_stop(ptr(out));
-console.log(JSON.stringify({ launches, forks: Number(out[0]), bad: Number(out[1]) }));
+// The region must outlive the forking (a collected one would read as
+// changed): it is used once more here.
+const pattern = region[4096 * 7];
+console.log(JSON.stringify({ launches, forks: Number(out[0]), bad: Number(out[1]), firstBadStatus: Number(out[2]), pattern }));

@@ -16,7 +16,7 @@ static const unsigned char *region;
 static size_t region_length;
 static uint64_t expected_sum;
 static volatile int stopping;
-static int forks, bad;
+static int forks, bad, first_bad_status;
 static pthread_t thread;
 
 static uint64_t sum(void) {
@@ -40,8 +40,10 @@ static void *fork_again_and_again(void *unused) {
 		while (waitpid(pid, &status, 0) < 0)
 			;
 		__atomic_fetch_add(&forks, 1, __ATOMIC_RELAXED);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			if (!bad) first_bad_status = status;
 			bad++;
+		}
 	}
 	return NULL;
 }
@@ -67,5 +69,6 @@ int fc_stop(int64_t *out) {
 	int e = pthread_join(thread, NULL);
 	out[0] = forks;
 	out[1] = bad;
+	out[2] = first_bad_status;
 	return e;
 }
