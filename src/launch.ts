@@ -77,8 +77,9 @@ export interface LaunchOptions {
    * `faultLogFd` (stderr by default) when `log` is set. */
   log?: ((line: string) => void) | null;
   faultLogFd?: number;
-  /** Called with the child's pid once it is running. */
-  onStart?: (pid: number) => void;
+  /** Called with the child's pid once it is running, and how its demand
+   * faults are caught (null: apager, none). */
+  onStart?: (pid: number, paging: Mechanism | null) => void;
   /** Called before the program starts with each way the run will differ
    * from a kernel-started one that is known by then (a set-user-ID bit that
    * gives no privilege). The same text is in the outcome's `differences`. */
@@ -422,7 +423,7 @@ async function runPlanned(
     for (const note of notes) options.note?.(note);
     const started = performance.now();
     const pid = forkAndLaunch(memory.address);
-    options.onStart?.(pid);
+    options.onStart?.(pid, mechanism);
     const exit = await waitForExit(pid, memory.address, {
       logFd: options.log ? (options.faultLogFd ?? 2) : -1,
       traceFd: options.traceFd ?? -1,
