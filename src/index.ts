@@ -5,10 +5,11 @@
  *   const report = await run(["/bin/ls", "-l"], { pager: "apager", quiet: true });
  *   console.log(report.exitCode, report.maxRssKiB);
  */
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { launch, type PagerName, type PagingChoice } from "./launch.ts";
 import type { PredictorName } from "./spec.ts";
-import { toReport, type RunReport } from "./report.ts";
+import type { RunReport } from "./report.ts";
+import { RunRecording } from "./view/record.ts";
 
 export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "./errors.ts";
 /** Friendly segfaults: the library's path (built on first use), and an
@@ -17,7 +18,8 @@ export { ensureFriendlyLibrary } from "./shim-build.ts";
 export { friendlyEnvironment } from "./friendly-options.ts";
 export type { PagerName, PagingChoice } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
-export type { RunReport } from "./report.ts";
+export type { RunReport, ReportRegion, PredictionOutcome } from "./report.ts";
+export { OutputError } from "./view/write.ts";
 export {
   allocChunk,
   copyEager,
@@ -50,6 +52,10 @@ export interface RunOptions {
   pages?: number;
   /** Write every page fault as one JSON line to this file. */
   trace?: string;
+  /** Write a page of the run to this file (see --html): checked before the
+   * program starts (run() rejects with an OutputError if it cannot be
+   * written); a failure to write it afterwards is one warning line. */
+  html?: string;
   /** Do not log mappings (by default they go to stderr, as with the CLI). */
   quiet?: boolean;
   /** Also write the report as JSON to this file. */
@@ -70,24 +76,31 @@ export interface RunOptions {
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunReport> {
   const log = options.quiet ? null : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-  const traceFd = options.trace ? openSync(options.trace, "w") : -1;
+  const recording = RunRecording.begin({ trace: options.trace ?? null, html: options.html ?? null, htmlOption: "html" });
+  const pager = options.pager ?? "apager";
   let outcome;
   try {
     outcome = await launch(argv, {
-      pager: options.pager ?? "apager",
+      pager,
       log,
-      traceFd,
+      traceFd: recording.traceFd,
       ...(options.predictor ? { predictor: options.predictor } : {}),
       ...(options.pages ? { pages: options.pages } : {}),
       ...(options.paging ? { paging: options.paging } : {}),
       ...(options.friendly ? { friendly: true } : {}),
       ...(options.env ? { env: options.env } : {}),
-      ...(options.onStart ? { onStart: options.onStart } : {}),
+      onStart: (pid, paging) => {
+        recording.started(pid, paging, pager);
+        options.onStart?.(pid);
+      },
     });
-  } finally {
-    if (traceFd >= 0) closeSync(traceFd);
+  } catch (error) {
+    recording.abandon();
+    throw error;
   }
-  const report = toReport(outcome);
+  const { report, warnings } = await recording.finish(outcome);
+  const warn = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  for (const warning of warnings) warn(`faultline: ${warning}`);
   if (options.report) writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }
