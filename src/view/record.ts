@@ -13,11 +13,11 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { LaunchOutcome } from "../launch.ts";
-import { toReport, type PredictionOutcome, type RunReport } from "../report.ts";
+import { toReport, type RunReport } from "../report.ts";
 import type { Mechanism } from "../spec.ts";
 import { seenUnder } from "./predictions.ts";
 import { lookLine, parseTrace } from "./trace.ts";
-import { PredictionWatch } from "./watch.ts";
+import { PredictionWatch, type WatchResult } from "./watch.ts";
 import { abandonOutput, claimOutput, renderPage, writeOutput, type ClaimedOutput } from "./write.ts";
 
 export interface RecordingOptions {
@@ -75,7 +75,7 @@ export class RunRecording {
     }
   }
 
-  private stopWatching(): { looks: ReturnType<PredictionWatch["stop"]>["looks"]; summary: PredictionOutcome } | null {
+  private stopWatching(): WatchResult | null {
     const watch = this.watch;
     this.watch = null;
     return watch ? watch.stop() : null;
@@ -84,7 +84,7 @@ export class RunRecording {
   /** The program has ended: add the looks to the trace, close it, make the
    * report and write the page. A page that cannot be written is a warning
    * (the run itself went as it went). */
-  async finish(outcome: LaunchOutcome): Promise<{ report: RunReport; warnings: string[] }> {
+  async finish(outcome: LaunchOutcome): Promise<{ report: RunReport; warnings: string[]; watched: WatchResult | null }> {
     this.finished = true;
     const watched = this.stopWatching();
     const warnings: string[] = [];
@@ -116,7 +116,7 @@ export class RunRecording {
       }
     }
     this.removeTemporary();
-    return { report, warnings };
+    return { report, warnings, watched };
   }
 
   /** The program could not be run: undo what begin() made. */

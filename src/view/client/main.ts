@@ -12,6 +12,8 @@ import { RunPanel } from "./panel.ts";
 /** What a script can ask the page (tests drive the page through it). */
 export interface PageApi {
   runs: number;
+  /** When the page was drawn, in ms since it began loading. */
+  readyMs: number;
   /** The fault map's state of run `run`. */
   state(run: number): MapState;
   /** Where mark `mark` of run `run` is drawn, in CSS pixels from the fault
@@ -65,6 +67,7 @@ function start(): void {
   }).observe(root);
   window.faultlineView = {
     runs: panels.length,
+    readyMs: performance.now(),
     state: (run) => panels[run]!.map.state(),
     markPoint: (run, mark) => panels[run]!.map.markPoint(mark),
     pagesAt: (run, t) => panels[run]!.pages.pagesAt(t),
