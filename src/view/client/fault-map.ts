@@ -30,13 +30,15 @@ import {
   type Bins,
   type Viewport,
 } from "../plot.ts";
-import { CATEGORY_COUNT, CATEGORY_FAULT, CATEGORY_START, CATEGORY_TOUCHED, CATEGORY_UNTOUCHED, COLORS } from "./categories.ts";
+import { CATEGORY_COUNT, CATEGORY_FAULT, CATEGORY_START, CATEGORY_TOUCHED, CATEGORY_UNKNOWN, CATEGORY_UNTOUCHED, COLORS } from "./categories.ts";
 import { el, sizeCanvas } from "./dom.ts";
 
 /** Room for the address labels, the time axis and a margin. */
 const MARGIN = { left: 122, right: 14, top: 8, bottom: 34 };
 const CELL_PIXELS = 4;
-const POINT_PIXELS = 3;
+/** Marks' sizes: a fault's, and a predicted page's. */
+const FAULT_PIXELS = 4;
+const PREDICTED_PIXELS = 2;
 /** How close (pixels) the pointer must be to a mark to show it. */
 const HOVER_PIXELS = 6;
 const MIN_TIME_SPAN_MS = 1e-6;
@@ -215,13 +217,15 @@ export class FaultMap {
       this.lastBins = null;
       this.lastVisible = new Int32Array(0);
     } else if (visible.count <= POINT_LIMIT) {
-      // Faults first, predictions over them: a page is one or the other.
-      const order = [CATEGORY_START, CATEGORY_FAULT, CATEGORY_UNTOUCHED, 4, CATEGORY_TOUCHED];
+      // A fault's predicted pages sit right next to it: faults are drawn
+      // larger, the predicted pages smaller on top, so both show.
+      const order = [CATEGORY_START, CATEGORY_FAULT, CATEGORY_UNTOUCHED, CATEGORY_UNKNOWN, CATEGORY_TOUCHED];
       for (const category of order) {
+        const size = category <= CATEGORY_FAULT ? FAULT_PIXELS : PREDICTED_PIXELS;
         ctx.fillStyle = COLORS[category]!;
         for (const i of visible.indices) {
           if (this.category[i] !== category) continue;
-          ctx.fillRect(xOf(this.t[i]!, v) - POINT_PIXELS / 2, yOf(this.u[i]!, v) - POINT_PIXELS / 2, POINT_PIXELS, POINT_PIXELS);
+          ctx.fillRect(xOf(this.t[i]!, v) - size / 2, yOf(this.u[i]!, v) - size / 2, size, size);
         }
       }
       this.lastBins = null;
