@@ -24,7 +24,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import type { RunReport } from "../src/report.ts";
 import { userfaultfdAvailable } from "../src/shim.ts";
-import { buildRunView, parseReport } from "../src/view/model.ts";
+import { buildRunView, markTimes, parseReport } from "../src/view/model.ts";
 import { parseTrace } from "../src/view/trace.ts";
 import { renderPage } from "../src/view/write.ts";
 import { openBrowser, openPage, type Browser } from "../test/support/browser.ts";
@@ -185,7 +185,7 @@ async function pageCost(browser: Browser, touchPages: string): Promise<PageRow[]
     rows.push({
       run: c.run,
       faults: report.faults,
-      marks: buildRunView(report, trace).marks.t.length,
+      marks: buildRunView(report, trace).marks.event.length,
       traceBytes: statSync(files.trace).size,
       pageBytes: statSync(files.html).size,
       makeMs,
@@ -212,7 +212,8 @@ async function vegaCost(browser: Browser, touchPages: string): Promise<VegaRow> 
   const files = { trace: join(work, "vega.jsonl"), report: join(work, "vega.json") };
   await bun([join(root, "src", "cli.ts"), "dpager", "-q", "--trace", files.trace, "--report", files.report, touchPages, "100000", "random"]);
   const view = buildRunView(parseReport(readFileSync(files.report, "utf8")), parseTrace(readFileSync(files.trace, "utf8")));
-  const values = view.marks.t.map((t, i) => ({ t, page: view.marks.page[i]!, region: view.marks.region[i]! }));
+  const times = markTimes(view);
+  const values = view.marks.event.map((_, i) => ({ t: times[i]!, page: view.marks.page[i]!, region: view.marks.region[i]! }));
   const { compile } = await import("vega-lite");
   const spec = compile({
     width: 1150,

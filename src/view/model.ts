@@ -39,10 +39,20 @@ export interface RegionView extends ReportRegion {
   atStart: boolean;
 }
 
-/** Every page mapped after the start, by time, one entry per field. */
-export interface Marks {
+/** Every trace event, one entry per field. */
+export interface Events {
   /** ms since the pager started waiting for the program. */
   t: number[];
+  /** For a fault, the faulting address's offset in its page; -1 for the start. */
+  offset: number[];
+  /** The predictor's decision: an index into RunView.decisionNames. */
+  decision: number[];
+}
+
+/** Every page mapped after the start, in trace order, one entry per field. */
+export interface Marks {
+  /** The trace event that mapped it (index into RunView.events). */
+  event: number[];
   /** Index into RunView.regions. */
   region: number[];
   /** The page's index in its region. */
@@ -51,12 +61,9 @@ export interface Marks {
   cause: number[];
   /** Index into VERDICTS (predicted pages; 0 otherwise). */
   verdict: number[];
-  /** For a demand fault, the faulting address's offset in its page; -1 otherwise. */
-  offset: number[];
-  /** The trace event that mapped it (index into RunView.decisions). */
-  event: number[];
-  /** For a predicted page seen touched: the time of the look that saw it; -1 otherwise. */
-  seenMs: number[];
+  /** For a predicted page seen touched: the look that saw it (index into
+   * RunView.lookTimes); -1 otherwise. */
+  look: number[];
 }
 
 export interface RunSummary {
@@ -79,10 +86,11 @@ export interface RunView {
   title: string;
   summary: RunSummary;
   regions: RegionView[];
+  events: Events;
   marks: Marks;
-  /** Per trace event: its predictor decision, an index into DECISIONS. */
-  decisions: number[];
   decisionNames: string[];
+  /** When each look at predicted pages was taken, ms. */
+  lookTimes: number[];
   /** Pages mapped before the first event: every region mapped at start. */
   pagesAtStart: number;
   predictions: PredictionOutcome | null;
@@ -109,6 +117,22 @@ export interface ReportInput {
   differences: string[];
   regions: ReportRegion[];
   predictions: PredictionOutcome | null;
+}
+
+/** What a page holds: the runs it shows, side by side. */
+export interface PageData {
+  runs: RunView[];
+  /** faultline's version and when the page was made (ISO 8601). */
+  faultline: string;
+  made: string;
+}
+
+/** The time of every mark: its event's. */
+export function markTimes(view: Pick<RunView, "events" | "marks">): Float64Array {
+  const { event } = view.marks;
+  const times = new Float64Array(event.length);
+  for (let i = 0; i < event.length; i++) times[i] = view.events.t[event[i]!]!;
+  return times;
 }
 
 /** A report or trace that cannot be shown, with why. */
@@ -175,9 +199,10 @@ export function buildRunView(report: ReportInput, trace: Trace | null): RunView 
   const order = regions.map((_, i) => i).sort((a, b) => regions[a]!.base - regions[b]!.base);
   const sorted = order.map((i) => regions[i]!);
   const notes = [...report.differences];
-  const marks: Marks = { t: [], region: [], page: [], cause: [], verdict: [], offset: [], event: [], seenMs: [] };
+  const events: Events = { t: [], offset: [], decision: [] };
+  const marks: Marks = { event: [], region: [], page: [], cause: [], verdict: [], look: [] };
   const decisionNames: string[] = [];
-  const decisions: number[] = [];
+  const lookTimes = trace ? trace.looks.map((look) => round3(look.tMs)) : [];
   let predictions: PredictionOutcome | null = report.predictions ?? null;
 
   if (trace) {
@@ -195,11 +220,13 @@ export function buildRunView(report: ReportInput, trace: Trace | null): RunView 
     trace.events.forEach((e, event) => {
       let code = decisionNames.indexOf(e.decision);
       if (code < 0) code = decisionNames.push(e.decision) - 1;
-      decisions.push(code);
+      events.t.push(round3(e.tMs));
+      events.offset.push(e.kind === "fault" && e.fault !== null && e.mapped.length > 0 ? e.fault - e.mapped[0]! : -1);
+      events.decision.push(code);
       e.mapped.forEach((page, i) => {
         const predictedHere = e.kind === "fault" && i > 0;
         const verdict = predictedHere && judged ? judged.verdicts[p]! : null;
-        const seenMs = predictedHere && judged ? judged.touchedByMs[p] : null;
+        const look = predictedHere && judged ? judged.touchedBy[p]! : -1;
         if (predictedHere) p++;
         const region = regionOf(sorted, order, page);
         if (region < 0) {
@@ -207,14 +234,12 @@ export function buildRunView(report: ReportInput, trace: Trace | null): RunView 
           return;
         }
         mappedIn[region]!.add(page);
-        marks.t.push(round3(e.tMs));
+        marks.event.push(event);
         marks.region.push(region);
         marks.page.push((page - regions[region]!.base) / PAGE_SIZE);
         marks.cause.push(e.kind === "start" ? CAUSE_START : i === 0 ? CAUSE_FAULT : CAUSE_PREDICTED);
         marks.verdict.push(verdict ? VERDICT_CODE[verdict] : predictedHere ? VERDICT_CODE.unknown : 0);
-        marks.offset.push(e.kind === "fault" && i === 0 && e.fault !== null ? e.fault - page : -1);
-        marks.event.push(event);
-        marks.seenMs.push(seenMs === null || seenMs === undefined ? -1 : round3(seenMs));
+        marks.look.push(look);
       });
     });
     regions.forEach((r, i) => {
@@ -247,9 +272,10 @@ export function buildRunView(report: ReportInput, trace: Trace | null): RunView 
     title: `${title}: ${[name, ...report.argv.slice(1)].join(" ")}`,
     summary,
     regions,
+    events,
     marks,
-    decisions,
     decisionNames,
+    lookTimes,
     pagesAtStart: regions.reduce((n, r) => n + (r.atStart ? r.pages : 0), 0),
     predictions,
     notes,

@@ -39,8 +39,8 @@ export function predictedPages(events: readonly Pick<TraceEvent, "kind" | "mappe
 export interface PredictionJudgement {
   /** One per predicted page, in the same order. */
   verdicts: PredictionVerdict[];
-  /** When the look that saw it touched was taken (ms), else null. */
-  touchedByMs: (number | null)[];
+  /** The look that saw it touched (an index into the looks), else -1. */
+  touchedBy: number[];
   summary: PredictionOutcome;
 }
 
@@ -59,19 +59,19 @@ export function judgePredictions(predicted: readonly PredictedPage[], looks: rea
   const complete = looks.filter((look) => look.complete);
   const lookedAfter = complete.reduce((n, look) => Math.max(n, look.events), 0);
   const verdicts: PredictionVerdict[] = [];
-  const touchedByMs: (number | null)[] = [];
+  const touchedBy: number[] = [];
   const counts = { touched: 0, untouched: 0, unknown: 0 };
   for (const p of predicted) {
     const sighting = sightings.get(p.page)?.find((index) => looks[index]!.events > p.event);
     const verdict: PredictionVerdict = sighting !== undefined ? "touched" : seen === "touched" && p.event < lookedAfter ? "untouched" : "unknown";
     verdicts.push(verdict);
-    touchedByMs.push(sighting !== undefined ? looks[sighting]!.tMs : null);
+    touchedBy.push(sighting ?? -1);
     counts[verdict]++;
   }
   const lastLookMs = complete.length > 0 ? complete[complete.length - 1]!.tMs : null;
   return {
     verdicts,
-    touchedByMs,
+    touchedBy,
     summary: { seen, predicted: predicted.length, ...counts, looks: complete.length, lastLookMs: lastLookMs === null ? null : Math.round(lastLookMs * 1000) / 1000 },
   };
 }

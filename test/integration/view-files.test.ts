@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RunReport } from "../../src/report.ts";
 import { judgePredictions, predictedPages } from "../../src/view/predictions.ts";
+import { pageData } from "../../src/view/page.ts";
 import { parseTrace } from "../../src/view/trace.ts";
 import { buildProgram, ROOT } from "../support/programs.ts";
 import { runPager, runProcess } from "../support/run.ts";
@@ -94,7 +95,8 @@ describe("run()'s html option", () => {
     writeFileSync(file, script(page));
     const ran = await runProcess([process.execPath, file]);
     expect(JSON.parse(ran.stdout)).toEqual({ exitCode: 5, started: true });
-    expect(readFileSync(page, "utf8")).toContain('<script id="faultline-data" type="application/json">');
+    const shown = pageData(readFileSync(page, "utf8")).runs[0]!.summary;
+    expect(shown).toMatchObject({ pager: "hpager", exit: "exit 5", program: exitCode });
   });
 });
 
@@ -187,6 +189,6 @@ describe("bun run view refuses what it cannot show, in one line", () => {
   test("a report alone makes a page", async () => {
     const out = join(dir, "alone.html");
     expect(await view([report, "-o", out])).toMatchObject({ exitCode: 0, stderr: "" });
-    expect(readFileSync(out, "utf8")).toContain("no trace was given");
+    expect(pageData(readFileSync(out, "utf8")).runs[0]!.notes).toContain("no trace was given: faults over time and the predictor's record cannot be shown");
   });
 });

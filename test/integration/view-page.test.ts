@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { RunReport } from "../../src/report.ts";
-import { CAUSE_FAULT, CAUSE_PREDICTED, buildRunView, type RunView } from "../../src/view/model.ts";
+import { CAUSE_FAULT, CAUSE_PREDICTED, buildRunView, markTimes, type RunView } from "../../src/view/model.ts";
 import { POINT_LIMIT, bandPosition, visibleMarks, type Viewport } from "../../src/view/plot.ts";
 import { parseTrace } from "../../src/view/trace.ts";
 import { openBrowser, openPage, screenshot, type Browser, type OpenedPage } from "../support/browser.ts";
@@ -73,7 +73,7 @@ function mapState(opened: OpenedPage, run = 0) {
 /** The marks a viewport shows, computed here from the trace as the page
  * must: the same bands, the same rule. */
 function expectedVisible(view: RunView, state: { t0: number; t1: number; u0: number; u1: number; bands: number[] }): number {
-  const t = Float64Array.from(view.marks.t);
+  const t = markTimes(view);
   const u = new Float64Array(t.length);
   const shown = new Uint8Array(t.length);
   view.marks.region.forEach((region, i) => {
@@ -155,7 +155,7 @@ describe("a page made by --html from an hpager run (SIGSEGV paging)", () => {
   });
 
   test("the fault map draws every mapped page, as bins while there are too many to draw one by one", async () => {
-    const marks = run.view.marks.t.length;
+    const marks = run.view.marks.event.length;
     expect(marks).toBe(run.report.pagesMapped - run.view.pagesAtStart);
     const state = await mapState(opened);
     expect(state.visible).toBe(marks);
@@ -177,7 +177,7 @@ describe("a page made by --html from an hpager run (SIGSEGV paging)", () => {
     // predictor maps 1, 5, 9, ...: not one of those may be judged touched.
     const big = Number(`0x${/([0-9a-f]+) B big$/m.exec((await runProcess(["nm", bssTouch])).stdout)![1]}`);
     const m = run.view.marks;
-    const touchedInBig = m.t.map((_, i) => i).filter((i) => m.cause[i] === CAUSE_PREDICTED && m.verdict[i] === 1).map((i) => run.view.regions[m.region[i]!]!.base + m.page[i]! * 4096 - big).filter((offset) => offset >= 0 && offset < 256 << 20);
+    const touchedInBig = m.event.map((_, i) => i).filter((i) => m.cause[i] === CAUSE_PREDICTED && m.verdict[i] === 1).map((i) => run.view.regions[m.region[i]!]!.base + m.page[i]! * 4096 - big).filter((offset) => offset >= 0 && offset < 256 << 20);
     expect(touchedInBig.filter((offset) => (offset / 4096) % 4 !== 0)).toEqual([]);
   });
 
@@ -186,7 +186,7 @@ describe("a page made by --html from an hpager run (SIGSEGV paging)", () => {
     const state = await mapState(opened);
     expect(state.mode).toBe("points");
     expect(state.t1 - state.t0).toBeLessThan(run.view.summary.wallMs);
-    expect(state.visible).toBeLessThan(run.view.marks.t.length);
+    expect(state.visible).toBeLessThan(run.view.marks.event.length);
     expect(state.visible).toBeLessThanOrEqual(POINT_LIMIT);
     expect(state.drawn).toBe(state.visible);
     expect(state.visible).toBe(expectedVisible(run.view, state));
@@ -197,12 +197,12 @@ describe("a page made by --html from an hpager run (SIGSEGV paging)", () => {
 
   test("a predicted page's details name the fault that mapped it and what became of it", async () => {
     const m = run.view.marks;
-    const i = m.t.findIndex((_, k) => m.cause[k] === CAUSE_PREDICTED && m.verdict[k] === 2);
+    const i = m.event.findIndex((_, k) => m.cause[k] === CAUSE_PREDICTED && m.verdict[k] === 2);
     const event = parseTrace(run.trace).events[m.event[i]!]!;
     const page = run.view.regions[m.region[i]!]!.base + m.page[i]! * 4096;
     const lines = await opened.page.evaluate((i) => window.faultlineView!.describeMark(0, i), i);
     expect(lines[0]).toBe(`predicted page 0x${page.toString(16)}`);
-    expect(lines[2]).toBe(`mapped at ${m.t[i]} ms with the fault at 0x${event.fault!.toString(16)} (next)`);
+    expect(lines[2]).toBe(`mapped at ${run.view.events.t[m.event[i]!]} ms with the fault at 0x${event.fault!.toString(16)} (next)`);
     expect(lines[3]).toBe(`not touched as of the last look (${run.report.predictions!.lastLookMs} ms)`);
   });
 
@@ -220,7 +220,7 @@ describe("a page made by --html from an hpager run (SIGSEGV paging)", () => {
 
   test("a double-click goes back to the whole run", async () => {
     await opened.page.locator("canvas.fault-map").dblclick();
-    await opened.page.waitForFunction((marks) => window.faultlineView!.state(0).visible === marks, run.view.marks.t.length);
+    await opened.page.waitForFunction((marks) => window.faultlineView!.state(0).visible === marks, run.view.marks.event.length);
     const state = await mapState(opened);
     expect(state.t0).toBe(0);
     expect(state.t1).toBeGreaterThanOrEqual(run.report.wallMs);
@@ -256,7 +256,7 @@ describe("a page of 100 000 faults", () => {
     const opened = await openPage(browser, run.html);
     const state = await mapState(opened);
     expect(state.mode).toBe("bins");
-    expect(state.visible).toBe(run.view.marks.t.length);
+    expect(state.visible).toBe(run.view.marks.event.length);
     // Far fewer cells than marks: that is what keeps it responsive.
     expect(state.drawn).toBeLessThan(state.visible / 4);
     await zoomToPoints(opened);
@@ -273,7 +273,7 @@ describe("a page of 100 000 faults", () => {
         if (p) found.push({ i, ...p });
       }
       return found;
-    }, m.t.length);
+    }, m.event.length);
     const lonely = points.find((p) => m.cause[p.i] === CAUSE_FAULT && points.every((q) => q.i === p.i || Math.hypot(q.x - p.x, q.y - p.y) > 10))!;
     expect(lonely).toBeDefined();
     const canvas = opened.page.locator("canvas.fault-map");
@@ -285,7 +285,7 @@ describe("a page of 100 000 faults", () => {
     const region = run.view.regions[m.region[lonely.i]!]!;
     expect(text).toContain(`demand fault at 0x${event.fault!.toString(16)}`);
     expect(text).toContain(`page 0x${event.mapped[0]!.toString(16)}: ${region.name}, page`);
-    expect(text).toContain(`at ${m.t[lonely.i]} ms; mapped 1 page`);
+    expect(text).toContain(`at ${run.view.events.t[m.event[lonely.i]!]} ms; mapped 1 page`);
     expect(opened.errors).toEqual([]);
     await screenshot(opened.page, "dpager-100k");
     console.log(`page of ${run.report.faults} faults: ${(size / 1024 / 1024).toFixed(1)} MB; last drawing ${zoomed.drawMs.toFixed(1)} ms`);

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Mapping } from "../../src/launch.ts";
 import { pagesMappedAtStart, reportRegions, type ReportRegion } from "../../src/report.ts";
-import { CAUSE_FAULT, CAUSE_PREDICTED, CAUSE_START, VERDICTS, buildRunView, parseReport, RunDataError, type ReportInput } from "../../src/view/model.ts";
+import { CAUSE_FAULT, CAUSE_PREDICTED, CAUSE_START, VERDICTS, buildRunView, markTimes, parseReport, RunDataError, type ReportInput } from "../../src/view/model.ts";
 import { judgePredictions, predictedPages, seenUnder } from "../../src/view/predictions.ts";
 import { lookLine, parseTrace, TraceError, type TraceLook } from "../../src/view/trace.ts";
 
@@ -72,7 +72,7 @@ describe("judging predicted pages", () => {
     ];
     const judged = judgePredictions(predicted, looks, "touched");
     expect(judged.verdicts).toEqual(["untouched", "touched", "unknown"]);
-    expect(judged.touchedByMs).toEqual([null, 20, null]);
+    expect(judged.touchedBy).toEqual([-1, 1, -1]);
     expect(judged.summary).toEqual({ seen: "touched", predicted: 3, touched: 1, untouched: 1, unknown: 1, looks: 2, lastLookMs: 20 });
   });
 
@@ -165,15 +165,16 @@ describe("the run's view", () => {
   test("one mark per page mapped after the start, with why and what became of it", () => {
     const view = buildRunView(report(regions, { pagesMapped: 2 + 4 }), parseTrace(text));
     expect(view.marks).toEqual({
-      t: [1, 1, 2, 2],
+      event: [0, 0, 1, 1],
       region: [1, 1, 1, 1],
       page: [0, 1, 5, 6],
       cause: [CAUSE_FAULT, CAUSE_PREDICTED, CAUSE_FAULT, CAUSE_PREDICTED],
       verdict: [0, VERDICTS.indexOf("touched"), 0, VERDICTS.indexOf("untouched")],
-      offset: [0x123, -1, 8, -1],
-      event: [0, 0, 1, 1],
-      seenMs: [-1, 1.5, -1, -1],
+      look: [-1, 0, -1, -1],
     });
+    expect(view.events).toEqual({ t: [1, 2], offset: [0x123, 8], decision: [0, 0] });
+    expect(view.lookTimes).toEqual([1.5, 3]);
+    expect([...markTimes(view)]).toEqual([1, 1, 2, 2]);
     expect(view.decisionNames).toEqual(["next"]);
     expect(view.regions.map((r) => [r.mappedPages, r.pages, r.atStart])).toEqual([
       [2, 2, true],
@@ -200,7 +201,7 @@ describe("the run's view", () => {
 
   test("a run without a trace shows its regions; an apager run has nothing missing", () => {
     const apager = buildRunView(report(regions.map((r) => ({ ...r, demand: false })), { pager: "apager", paging: null, predictor: "none", faults: 0, pagesMapped: 10 }), null);
-    expect(apager.marks.t).toEqual([]);
+    expect(apager.marks.event).toEqual([]);
     expect(apager.regions.map((r) => r.mappedPages)).toEqual([2, 8]);
     expect(apager.notes).toEqual([]);
     expect(apager.summary.mechanism).toBe("none");

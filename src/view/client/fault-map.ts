@@ -9,7 +9,7 @@
  * zoom addresses); drag: pan; double-click: back to the whole run; hover: a
  * mark's details, or a cell's counts.
  */
-import { PAGE_SIZE, type RunView } from "../model.ts";
+import { CAUSE_FAULT, PAGE_SIZE, markTimes, type RunView } from "../model.ts";
 import {
   BAND_GAP,
   POINT_LIMIT,
@@ -94,12 +94,11 @@ export class FaultMap {
     private readonly labels: string[],
     private readonly onTime: (range: TimeRange) => void,
   ) {
-    const n = run.marks.t.length;
-    this.t = Float64Array.from(run.marks.t);
+    const n = run.marks.event.length;
+    this.t = markTimes(run);
     this.u = new Float64Array(n);
     this.shown = new Uint8Array(n);
-    const events = run.decisions.length;
-    this.eventFirstMark = new Int32Array(events).fill(-1);
+    this.eventFirstMark = new Int32Array(run.events.t.length).fill(-1);
     run.marks.event.forEach((e, i) => {
       if (this.eventFirstMark[e] === -1) this.eventFirstMark[e] = i;
     });
@@ -447,30 +446,33 @@ export class FaultMap {
     const page = region.base + m.page[i]! * PAGE_SIZE;
     const where = `${region.name}, page ${groupDigits(m.page[i]!)} of ${groupDigits(region.pages)}`;
     const event = m.event[i]!;
-    const decision = this.run.decisionNames[this.run.decisions[event]!] ?? "none";
+    const events = this.run.events;
+    const t = events.t[event]!;
+    const decision = this.run.decisionNames[events.decision[event]!] ?? "none";
     const first = this.eventFirstMark[event]!;
     const category = this.category[i]!;
-    if (category === CATEGORY_START) return [`entry page ${hexAddress(page)}`, where, `mapped at start (${m.t[i]} ms)`];
+    if (category === CATEGORY_START) return [`entry page ${hexAddress(page)}`, where, `mapped at start (${t} ms)`];
     if (category === CATEGORY_FAULT) {
       const count = this.pagesOfEvent(event);
       return [
-        `demand fault at ${hexAddress(page + m.offset[i]!)}`,
+        `demand fault at ${hexAddress(page + events.offset[event]!)}`,
         `page ${hexAddress(page)}: ${where}`,
-        `at ${m.t[i]} ms; mapped ${count} page${count === 1 ? "" : "s"}${count > 1 ? ` (${count - 1} predicted: ${decision})` : ""}`,
+        `at ${t} ms; mapped ${count} page${count === 1 ? "" : "s"}${count > 1 ? ` (${count - 1} predicted: ${decision})` : ""}`,
       ];
     }
-    const fault = first >= 0 ? region.base + m.page[first]! * PAGE_SIZE + Math.max(0, m.offset[first]!) : page;
+    const faultPage = first >= 0 && m.cause[first] === CAUSE_FAULT ? this.run.regions[m.region[first]!]!.base + m.page[first]! * PAGE_SIZE : null;
+    const by = faultPage === null ? "a fault" : `the fault at ${hexAddress(faultPage + events.offset[event]!)}`;
     const seen = this.run.predictions?.seen ?? "touched";
     const lastLook = this.run.predictions?.lastLookMs;
     const outcome =
       category === CATEGORY_TOUCHED
-        ? `${seen === "written" ? "written" : "touched"} later: seen by the look at ${m.seenMs[i]} ms`
+        ? `${seen === "written" ? "written" : "touched"} later: seen by the look at ${this.run.lookTimes[m.look[i]!]} ms`
         : category === CATEGORY_UNTOUCHED
           ? `not touched as of the last look (${lastLook} ms)`
           : seen === "written"
             ? "not written: whether it was read is unknown (userfaultfd)"
             : "unknown: mapped after the last look";
-    return [`predicted page ${hexAddress(page)}`, where, `mapped at ${m.t[i]} ms with the fault at ${hexAddress(fault)} (${decision})`, outcome];
+    return [`predicted page ${hexAddress(page)}`, where, `mapped at ${t} ms with ${by} (${decision})`, outcome];
   }
 
   private pagesOfEvent(event: number): number {

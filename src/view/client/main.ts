@@ -4,7 +4,7 @@
  * together when asked, and exposes what is drawn as `window.faultlineView`
  * for scripts and tests.
  */
-import type { PageData } from "../page.ts";
+import type { PageData } from "../model.ts";
 import { el } from "./dom.ts";
 import type { MapState, TimeRange } from "./fault-map.ts";
 import { RunPanel } from "./panel.ts";
@@ -31,10 +31,19 @@ declare global {
   }
 }
 
-function start(): void {
+/** The runs' data: JSON, gzipped, in base64 (see src/view/page.ts). */
+async function readData(): Promise<PageData> {
   const source = document.getElementById("faultline-data");
   if (!source?.textContent) throw new Error("the page holds no run data");
-  const data = JSON.parse(source.textContent) as PageData;
+  const binary = atob(source.textContent);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  const text = await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"))).text();
+  return JSON.parse(text) as PageData;
+}
+
+async function start(): Promise<void> {
+  const data = await readData();
   const root = document.getElementById("runs")!;
   let linked = data.runs.length > 1;
   const panels: RunPanel[] = [];
@@ -76,9 +85,7 @@ function start(): void {
   document.body.dataset.ready = "true";
 }
 
-try {
-  start();
-} catch (error) {
+start().catch((error: unknown) => {
   document.getElementById("runs")?.replaceChildren(el("p", { className: "error" }, `This page could not be drawn: ${error instanceof Error ? error.message : String(error)}`));
   throw error;
-}
+});

@@ -3,7 +3,7 @@
  * every page a fault or a prediction mapped, for the regions shown. Shares
  * the fault map's time axis: zooming or panning either moves both.
  */
-import type { RunView } from "../model.ts";
+import { markTimes, type RunView } from "../model.ts";
 import { countUpTo, formatMs, groupDigits, niceTicks, tAt, xOf, type Viewport } from "../plot.ts";
 import { el, sizeCanvas } from "./dom.ts";
 import type { TimeRange } from "./fault-map.ts";
@@ -19,6 +19,7 @@ export class PagesChart {
   private width = 0;
   private range: TimeRange;
   private times = new Float64Array(0);
+  private readonly markTime: Float64Array;
   private atStart = 0;
   private frame = 0;
   private drag: { x: number; range: TimeRange } | null = null;
@@ -30,6 +31,7 @@ export class PagesChart {
     private readonly onReset: () => void,
   ) {
     this.range = { ...wholeRun };
+    this.markTime = markTimes(run);
     this.canvas = el("canvas", { className: "pages-chart", role: "img", "aria-label": "pages mapped over time" });
     this.tooltip = el("div", { className: "tooltip", role: "tooltip", hidden: true });
     this.element = el("div", { className: "chart" }, this.canvas, this.tooltip);
@@ -38,9 +40,9 @@ export class PagesChart {
   }
 
   setShownRegions(shown: ReadonlySet<number>): void {
-    const { t, region } = this.run.marks;
+    const { region } = this.run.marks;
     this.atStart = this.run.regions.reduce((n, r, i) => n + (r.atStart && shown.has(i) ? r.pages : 0), 0);
-    this.times = Float64Array.from(t.filter((_, i) => shown.has(region[i]!))).sort();
+    this.times = this.markTime.filter((_, i) => shown.has(region[i]!)).sort();
     this.canvas.dataset.pagesAtEnd = String(this.atStart + this.times.length);
     this.schedule();
   }
