@@ -50,7 +50,9 @@ export interface RunOptions {
   predictor?: PredictorName;
   /** hpager: pages each fault maps, the faulting one included (default 2). */
   pages?: number;
-  /** Write every page fault as one JSON line to this file. */
+  /** Write every page fault as one JSON line to this file (opened before
+   * the program starts: run() rejects with an OutputError if it cannot be
+   * written). */
   trace?: string;
   /** Write a page of the run to this file (see --html): checked before the
    * program starts (run() rejects with an OutputError if it cannot be
@@ -76,7 +78,7 @@ export interface RunOptions {
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunReport> {
   const log = options.quiet ? null : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-  const recording = RunRecording.begin({ trace: options.trace ?? null, html: options.html ?? null, htmlOption: "html" });
+  const recording = RunRecording.begin({ trace: options.trace ?? null, html: options.html ?? null, htmlOption: "html", traceOption: "trace" });
   const pager = options.pager ?? "apager";
   let outcome;
   try {

@@ -18,16 +18,17 @@ import type { Mechanism } from "../spec.ts";
 import { seenUnder } from "./predictions.ts";
 import { lookLine, parseTrace } from "./trace.ts";
 import { PredictionWatch, type WatchResult } from "./watch.ts";
-import { abandonOutput, claimOutput, renderPage, writeOutput, type ClaimedOutput } from "./write.ts";
+import { OutputError, abandonOutput, claimOutput, reasonOf, renderPage, writeOutput, type ClaimedOutput } from "./write.ts";
 
 export interface RecordingOptions {
   /** The --trace file, or null. */
   trace: string | null;
   /** The --html file, or null. */
   html: string | null;
-  /** How the options are named in messages ("--html" on the command line,
-   * "html" for run()). */
+  /** How the options are named in messages ("--html" and "--trace" on the
+   * command line, "html" and "trace" for run()). */
   htmlOption?: string;
+  traceOption?: string;
 }
 
 export class RunRecording {
@@ -43,7 +44,7 @@ export class RunRecording {
   ) {}
 
   /** Claim the page's file and open the trace, before the program starts:
-   * throws OutputError when the page's path cannot be written. */
+   * throws OutputError when either path cannot be written. */
   static begin(options: RecordingOptions): RunRecording {
     const html = options.html === null ? null : claimOutput(options.htmlOption ?? "--html", options.html);
     let temporary: string | null = null;
@@ -57,7 +58,7 @@ export class RunRecording {
     } catch (error) {
       if (html) abandonOutput(html);
       if (temporary) rmSync(temporary, { recursive: true, force: true });
-      throw error;
+      throw temporary === null ? new OutputError(options.traceOption ?? "--trace", tracePath!, reasonOf(error)) : error;
     }
   }
 

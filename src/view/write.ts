@@ -60,7 +60,8 @@ const REASONS: Record<string, string> = {
   ETXTBSY: "the file is a running program",
 };
 
-function reasonOf(error: unknown): string {
+/** Why a file could not be opened or written, in words and errno. */
+export function reasonOf(error: unknown): string {
   const code = (error as { code?: string }).code;
   return code ? `${REASONS[code] ?? "error"} (${code})` : error instanceof Error ? error.message : String(error);
 }

@@ -51,6 +51,14 @@ describe("--html: a path that cannot be written is refused before the program st
   }
 });
 
+test("--trace: a path that cannot be written is refused the same way", async () => {
+  const path = join(dir, "no", "trace.jsonl");
+  const ran = await runPager("hpager", [bssTouch, "one"], { flags: ["-q", "--trace", path, "--html", join(dir, "with-trace.html")] });
+  expect(ran).toMatchObject({ stdout: "", stderr: `hpager: --trace ${path}: cannot write: no such directory (ENOENT)\n`, exitCode: 2 });
+  // The page it would have gone with is not left behind either.
+  expect(existsSync(join(dir, "with-trace.html"))).toBe(false);
+});
+
 describe("--html: a failure to write after the run", () => {
   test("is one warning line, and the exit status stays the program's", async () => {
     // /dev/full opens for writing and refuses every byte (ENOSPC).
