@@ -18,9 +18,12 @@
  * The watcher follows the trace file as the shim writes it, keeps the
  * predicted pages not yet seen touched, and reads their pagemap entries from
  * time to time, in as few reads as neighbouring pages allow. A look costs
- * about 8 bytes of pagemap per page (3 ms for 64 Ki pages here); the next
- * one waits LOOK_SPACING times as long as the last took, so looking takes at
- * most about 1/LOOK_SPACING of a core. The address space is gone once the
+ * about 8 bytes of pagemap per page (3 ms for 64 Ki pages here, more under
+ * SIGSEGV paging, whose mprotect calls leave many small mappings to walk);
+ * the next one waits LOOK_SPACING times as long as its pagemap reads took,
+ * so they take at most about 1/LOOK_SPACING of a core, and following the
+ * trace about 2 us a fault on top (bun run bench:view). The address space
+ * is gone once the
  * program has exited, so pages touched after the last look cannot be known:
  * the last look's time is kept, and pages mapped after it stay unknown.
  *
