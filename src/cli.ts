@@ -4,15 +4,16 @@
  * (package scripts `apager`, `dpager`, `hpager`). Exits the way the program
  * did; loader errors are one line and exit 127 or 126.
  */
-import { closeSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { writeFileSync, writeSync } from "node:fs";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { launch, type PagerName } from "./launch.ts";
 import { parseCommandLine, usage } from "./options.ts";
-import { toReport } from "./report.ts";
 import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
 import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
 import { startSourceResolver } from "./source-resolver.ts";
+import { RunRecording } from "./view/record.ts";
+import { OutputError } from "./view/write.ts";
 import packageJson from "../package.json" with { type: "json" };
 
 function say(line: string): void {
@@ -50,7 +51,18 @@ async function main(args: string[]): Promise<number> {
   startRelay(relayedSignals(handover.ignored, handover.underBunRun), handover.underBunRun);
   for (const text of handover.notes) if (!line.quiet) say(`${line.pager}: note: ${text}`);
 
-  const traceFd = line.trace === null ? -1 : openSync(line.trace, "w");
+  // Files the run writes besides the report are claimed before the program
+  // starts: one that cannot be written is refused now, with nothing run.
+  let recording: RunRecording;
+  try {
+    recording = RunRecording.begin({ trace: line.trace, html: line.html });
+  } catch (error) {
+    if (error instanceof OutputError) {
+      say(`${line.pager}: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
   // Notes known before the program starts (a set-user-ID bit that gives no
   // privilege) are said then, so they come before anything the program says.
   const noted = new Set<string>();
@@ -66,20 +78,27 @@ async function main(args: string[]): Promise<number> {
       pager: line.pager,
       log: line.quiet ? null : say,
       note: line.quiet ? null : note,
-      traceFd,
+      traceFd: recording.traceFd,
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
       ...(line.paging ? { paging: line.paging } : {}),
       ...(resolver ? { friendly: true, env: resolver.environment(process.env) } : {}),
       handover,
-      onStart: relayTo,
+      onStart: (pid, paging) => {
+        relayTo(pid);
+        recording.started(pid, paging, line.pager);
+      },
     });
+  } catch (error) {
+    recording.abandon();
+    throw error;
   } finally {
-    if (traceFd >= 0) closeSync(traceFd);
     releaseHandover(handover);
     resolver?.stop();
   }
-  if (line.report) writeFileSync(line.report, `${JSON.stringify(toReport(outcome), null, 2)}\n`);
+  const { report, warnings } = await recording.finish(outcome);
+  if (line.report) writeFileSync(line.report, `${JSON.stringify(report, null, 2)}\n`);
+  for (const warning of warnings) say(`${line.pager}: ${warning}`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
   for (const difference of outcome.differences) {
     if (!line.quiet && difference !== outcome.unseenFault && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);

@@ -5,11 +5,13 @@
  *   const report = await run(["/bin/ls", "-l"], { pager: "apager", quiet: true });
  *   console.log(report.exitCode, report.maxRssKiB);
  */
-import { closeSync, openSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { launch, type PagerName, type PagingChoice } from "./launch.ts";
+import type { Mechanism } from "./spec.ts";
 import type { PredictorName } from "./spec.ts";
-import { toReport, type RunReport } from "./report.ts";
+import type { RunReport } from "./report.ts";
 import { startSourceResolver } from "./source-resolver.ts";
+import { RunRecording } from "./view/record.ts";
 
 export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "./errors.ts";
 /** Friendly segfaults: the library's path (built on first use), and an
@@ -22,7 +24,8 @@ export { startSourceResolver, type SourceResolver } from "./source-resolver.ts";
 export type { PagerName, PagingChoice } from "./launch.ts";
 export { prestartLoaders } from "./launch.ts";
 export type { PredictorName } from "./spec.ts";
-export type { RunReport } from "./report.ts";
+export type { RunReport, ReportRegion, PredictionOutcome } from "./report.ts";
+export { OutputError } from "./view/write.ts";
 export {
   allocChunk,
   copyEager,
@@ -53,8 +56,14 @@ export interface RunOptions {
   predictor?: PredictorName;
   /** hpager: pages each fault maps, the faulting one included (default 2). */
   pages?: number;
-  /** Write every page fault as one JSON line to this file. */
+  /** Write every page fault as one JSON line to this file (opened before
+   * the program starts: run() rejects with an OutputError if it cannot be
+   * written). */
   trace?: string;
+  /** Write a page of the run to this file (see --html): checked before the
+   * program starts (run() rejects with an OutputError if it cannot be
+   * written); a failure to write it afterwards is one warning line. */
+  html?: string;
   /** Do not log mappings (by default they go to stderr, as with the CLI). */
   quiet?: boolean;
   /** Also write the report as JSON to this file. */
@@ -75,27 +84,41 @@ export interface RunOptions {
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunReport> {
   const log = options.quiet ? null : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-  const traceFd = options.trace ? openSync(options.trace, "w") : -1;
+  const recording = RunRecording.begin({ trace: options.trace ?? null, html: options.html ?? null, htmlOption: "html", traceOption: "trace" });
+  const pager = options.pager ?? "apager";
   // friendly: a crash report names source lines, asked of this process.
   const resolver = options.friendly ? startSourceResolver() : null;
   let outcome;
   try {
     outcome = await launch(argv, {
-      pager: options.pager ?? "apager",
+      pager,
       log,
-      traceFd,
+      traceFd: recording.traceFd,
       ...(options.predictor ? { predictor: options.predictor } : {}),
       ...(options.pages ? { pages: options.pages } : {}),
       ...(options.paging ? { paging: options.paging } : {}),
       ...(options.friendly ? { friendly: true } : {}),
       ...(options.env || resolver ? { env: resolver ? resolver.environment(options.env ?? process.env) : options.env } : {}),
-      ...(options.onStart ? { onStart: options.onStart } : {}),
+      // Knowing the pid as soon as the program exists costs a notice: only
+      // when someone needs it.
+      ...(options.onStart || recording.watchesFrom(pager)
+        ? {
+            onStart: (pid: number, paging: Mechanism | null) => {
+              recording.started(pid, paging, pager);
+              options.onStart?.(pid);
+            },
+          }
+        : {}),
     });
+  } catch (error) {
+    recording.abandon();
+    throw error;
   } finally {
-    if (traceFd >= 0) closeSync(traceFd);
     resolver?.stop();
   }
-  const report = toReport(outcome);
+  const { report, warnings } = await recording.finish(outcome);
+  const warn = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  for (const warning of warnings) warn(`faultline: ${warning}`);
   if (options.report) writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }

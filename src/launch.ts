@@ -110,8 +110,9 @@ export interface LaunchOptions {
    * `faultLogFd` (stderr by default) when `log` is set. */
   log?: ((line: string) => void) | null;
   faultLogFd?: number;
-  /** Called with the child's pid once it is running. */
-  onStart?: (pid: number) => void;
+  /** Called with the child's pid once it is running, and how its demand
+   * faults are caught (null: apager, none). */
+  onStart?: (pid: number, paging: Mechanism | null) => void;
   /** Called before the program starts with each way the run will differ
    * from a kernel-started one that is known by then (a set-user-ID bit that
    * gives no privilege). The same text is in the outcome's `differences`. */
@@ -636,7 +637,7 @@ async function runPlanned(
     if (notice.kind === "started") {
       
       launching.programPid = notice.pid;
-      options.onStart?.(notice.pid);
+      options.onStart?.(notice.pid, mechanism);
       notice = await waiter.next();
     }
     if (notice.kind === "placed") {

@@ -14,6 +14,8 @@ export interface CommandLine {
   quiet: boolean;
   report: string | null;
   trace: string | null;
+  /** A page of the run to write (--html). */
+  html: string | null;
   predictor: PredictorName | null;
   pages: number | null;
   paging: PagingChoice | null;
@@ -56,6 +58,9 @@ Options (they stop at PROGRAM; every word after it is the program's):
       --report FILE  write a JSON report (exit status, faults, pages mapped,
                      wall time, the program's peak RSS) to FILE
       --trace FILE   write every page fault as one JSON line to FILE
+      --html FILE    write a page of the run to FILE: its address space, faults
+                     over time, pages mapped, the predictor's record (one
+                     self-contained HTML file; open it in a browser)
       --friendly     a segfault in the program ends with an encouraging message,
                      a diagnosis and where it happened (function, file:line,
                      the calls that led there) instead of a bare
@@ -78,6 +83,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     quiet: false,
     report: null,
     trace: null,
+    html: null,
     predictor: null,
     pages: null,
     paging: null,
@@ -106,6 +112,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     else if (arg === "--version") line.version = true;
     else if (is("--report", arg)) line.report = valueOf("--report", arg);
     else if (is("--trace", arg)) line.trace = valueOf("--trace", arg);
+    else if (is("--html", arg)) line.html = valueOf("--html", arg);
     else if (is("--predict", arg)) {
       const name = valueOf("--predict", arg);
       if (!(PREDICTORS as readonly string[]).includes(name)) throw new UsageError(`unknown predictor '${name}' (expected ${PREDICTORS.join(", ")})`);

@@ -1,13 +1,74 @@
 /**
  * The report of one run: what `--report FILE` writes and `run()` resolves to.
  */
-import type { LaunchOutcome } from "./launch.ts";
+import { PAGE_SIZE } from "./elf.ts";
+import { protString, type LaunchOutcome, type Mapping } from "./launch.ts";
+import { PROT_EXEC, PROT_WRITE } from "./plan.ts";
+import type { PredictionOutcome, ReportRegion } from "./report-types.ts";
+
+export type { PredictionOutcome, ReportRegion } from "./report-types.ts";
 
 /** The outcome as written out: the mappings counted, not listed; the signal
- * by name only; the unseen-fault explanation kept among the differences. */
-export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault"> & { mappings: number };
+ * by name only; the unseen-fault explanation kept among the differences.
+ * `regions` lists the plan; `predictions` is set for hpager runs that were
+ * traced (--trace or --html), null otherwise. */
+export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault"> & {
+  mappings: number;
+  regions: ReportRegion[];
+  predictions: PredictionOutcome | null;
+};
 
-export function toReport(outcome: LaunchOutcome): RunReport {
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+/** The last component of a path, as the mapping log's bss(...) names it. */
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+/** What a mapping holds, from its source and protection. */
+function regionRole(m: Mapping): string {
+  if (m.source === "anon=stack") return "stack";
+  const bss = /^anon=bss\((.*)\)$/.exec(m.source);
+  if (bss) return `${bss[1]} bss`;
+  const image = baseName(m.source.replace(/^file=/, ""));
+  const role = m.prot & PROT_WRITE ? "data" : m.prot & PROT_EXEC ? "text" : "read-only";
+  return `${image} ${role}`;
+}
+
+/** The plan's regions with names (see ReportRegion.name). */
+export function reportRegions(mappings: readonly Mapping[]): ReportRegion[] {
+  const seen = new Map<string, number>();
+  return mappings.map((m) => {
+    const role = regionRole(m);
+    const count = (seen.get(role) ?? 0) + 1;
+    seen.set(role, count);
+    return {
+      name: count === 1 ? role : `${role} (${count})`,
+      start: hex(m.address),
+      size: m.size,
+      prot: protString(m.prot),
+      source: m.source,
+      offset: m.offset,
+      demand: m.demand,
+    };
+  });
+}
+
+/** Pages mapped at start: every region the loader did not leave to demand. */
+export function pagesMappedAtStart(regions: readonly ReportRegion[]): number {
+  return regions.reduce((n, r) => n + (r.demand ? 0 : r.size / PAGE_SIZE), 0);
+}
+
+export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome | null = null): RunReport {
   const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, ...figures } = outcome;
-  return { ...figures, wallMs: Math.round(outcome.wallMs * 1000) / 1000, mappings: mappings.length, differences };
+  return {
+    ...figures,
+    wallMs: Math.round(outcome.wallMs * 1000) / 1000,
+    mappings: mappings.length,
+    differences,
+    regions: reportRegions(mappings),
+    predictions,
+  };
 }
