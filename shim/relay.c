@@ -70,8 +70,11 @@ struct relay_record {
 /* Field of /proc/PID/stat holding the exit code in wait(2)'s form, counted
  * after the command name's closing parenthesis (field 52 of the whole). */
 #define STAT_EXIT_CODE_FIELD 50
-/* How long to wait for `bun run`'s exit to be recorded once it is dying. */
+/* How long to wait for `bun run`'s exit to be recorded once it is dying,
+ * and how often to look for its exit code: 100 looks 1 ms apart. */
 #define EXIT_RECORD_WAIT_MS 1000
+#define EXIT_RECORD_TRIES 100
+#define EXIT_RECORD_RETRY_US 1000
 
 /* PIDFD_GET_INFO (include/uapi/linux/pidfd.h, Linux 6.15), spelled out for
  * older headers: the exit code of a process that has exited, kept for
@@ -134,12 +137,9 @@ static pid_t parent_of(pid_t pid) {
 	return (pid_t)ppid;
 }
 
-/* The exit code recorded for the process behind pidfd once it has exited,
- * or -1 where the kernel keeps none. */
-static int recorded_exit(int pidfd) {
-	struct pollfd exited = { .fd = pidfd, .events = POLLIN };
-	if (poll(&exited, 1, EXIT_RECORD_WAIT_MS) != 1)
-		return -1;
+/* The exit code PIDFD_GET_INFO gives for the process behind pidfd, or -1
+ * when it has none (yet: it is kept once the process is reaped). */
+static int pidfd_exit_code(int pidfd) {
 	struct pidfd_info info;
 	memset(&info, 0, sizeof info);
 	info.mask = PIDFD_INFO_EXIT;
@@ -148,22 +148,41 @@ static int recorded_exit(int pidfd) {
 	return info.exit_code;
 }
 
-/* The signal that killed `bun run`, from its exit code; the fallback when
- * it cannot be read or it did not die of a signal. */
-static int signal_that_ended(pid_t pid) {
-	int status = bun_run_pidfd >= 0 ? recorded_exit(bun_run_pidfd) : -1;
-	if (status >= 0)
-		return WIFSIGNALED(status) ? WTERMSIG(status) : PARENT_GONE_FALLBACK;
+/* The exit code /proc/PID/stat shows for a dead process its parent has not
+ * reaped, or -1 when there is none to read (reaped). */
+static int stat_exit_code(pid_t pid) {
 	char text[1024], *fields;
 	if (!stat_fields(pid, text, sizeof text, &fields))
-		return PARENT_GONE_FALLBACK;
+		return -1;
 	char *field = strtok(fields, " ");
 	for (int i = 1; field && i < STAT_EXIT_CODE_FIELD; i++)
 		field = strtok(NULL, " ");
-	if (!field)
-		return PARENT_GONE_FALLBACK;
-	status = atoi(field);
-	return WIFSIGNALED(status) ? WTERMSIG(status) : PARENT_GONE_FALLBACK;
+	return field ? atoi(field) : -1;
+}
+
+/*
+ * The signal that killed `bun run`, from its exit code; the fallback when
+ * it cannot be read or it did not die of a signal. Until its parent reaps
+ * it, the code is in /proc/PID/stat; from then on, in its pidfd (Linux
+ * 6.15). The reaping can come between the two looks, so both are tried
+ * again until one answers or the time is up.
+ */
+static int signal_that_ended(pid_t pid) {
+	if (bun_run_pidfd >= 0) {
+		struct pollfd exited = { .fd = bun_run_pidfd, .events = POLLIN };
+		(void)poll(&exited, 1, EXIT_RECORD_WAIT_MS);
+	}
+	for (int tries = 0; tries < EXIT_RECORD_TRIES; tries++) {
+		int status = bun_run_pidfd >= 0 ? pidfd_exit_code(bun_run_pidfd) : -1;
+		if (status < 0)
+			status = stat_exit_code(pid);
+		if (status >= 0)
+			return WIFSIGNALED(status) ? WTERMSIG(status) : PARENT_GONE_FALLBACK;
+		if (bun_run_pidfd < 0)
+			break;
+		usleep(EXIT_RECORD_RETRY_US);
+	}
+	return PARENT_GONE_FALLBACK;
 }
 
 /* Did the program, or a process it started, send this? */
