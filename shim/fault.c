@@ -379,46 +379,72 @@ static sys_result send_userfaultfd(int control_fd, int fd) {
 	return sent < 0 ? sent : 0;
 }
 
-/*
- * userfaultfd paging: register every demand region (reserved as anonymous
- * memory with its protection) for missing-page faults, and send the
- * descriptor to Bun, whose server thread fills the faulting pages
- * (shim/serve.c); the loader closes its own, so the program never sees one.
- * No signal is involved: faults inside system calls, with SIGSEGV blocked,
- * or in a program with its own SIGSEGV handler are all served. Fork events
- * hand the server a descriptor for each forked child.
- */
-static sys_result start_userfaultfd(struct fl_launch_spec *spec, int control_fd) {
-	sys_result fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return fd;
-	/* Fork events are required. Poisoning (Linux 6.6) lets the server give
-	 * a page past the end of a truncated file SIGBUS, as the kernel would;
-	 * exact fault addresses (5.18) only make the log more precise. A
-	 * descriptor takes one UFFDIO_API call, so each try gets a new one. */
-	static const uint64_t wanted[] = {
-		UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS | UFFD_FEATURE_POISON,
-		UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS,
-		UFFD_FEATURE_EVENT_FORK,
-	};
+/* A userfaultfd, its API agreed with the first of `wanted` (feature sets,
+ * zero-terminated) the kernel grants; each try needs a new descriptor. */
+static sys_result open_userfaultfd(long flags, const uint64_t *wanted) {
 	sys_result r = -EINVAL_VALUE;
-	for (unsigned i = 0; i < sizeof wanted / sizeof wanted[0] && r == -EINVAL_VALUE; i++) {
-		if (i > 0) {
-			sys_close((int)fd);
-			fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-			if (fd < 0)
-				return fd;
-		}
+	for (unsigned i = 0; wanted[i] && r == -EINVAL_VALUE; i++) {
+		sys_result fd = sys_call1(__NR_userfaultfd, flags);
+		if (fd < 0)
+			return fd;
 		struct uffdio_api api = { .api = UFFD_API, .features = wanted[i] };
 		r = uffd_ioctl(fd, UFFDIO_API, &api);
+		if (r >= 0)
+			return fd;
+		sys_close((int)fd);
 	}
+	return r;
+}
+
+/* Features asked for, best first. The pages of the image copies are served
+ * by minor faults (MINOR_SHMEM); fork events (privileged) hand the server a
+ * descriptor for each forked child, whose registrations the kernel
+ * otherwise drops (its pages then fault from the copy's page cache and the
+ * bss as zeros, as they should); poisoning (Linux 6.6) lets a page past the
+ * end of a file truncated under the program give SIGBUS; exact fault
+ * addresses (5.18) make the log more precise; the faulting thread's id lets
+ * the server find its CPU. */
+#define FEATURES_ALWAYS (UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_THREAD_ID)
+static const uint64_t FULL_FEATURES[] = {
+	FEATURES_ALWAYS | UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS | UFFD_FEATURE_POISON,
+	FEATURES_ALWAYS | UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS,
+	FEATURES_ALWAYS | UFFD_FEATURE_EVENT_FORK,
+	0,
+};
+static const uint64_t USER_MODE_FEATURES[] = {
+	FEATURES_ALWAYS | UFFD_FEATURE_EXACT_ADDRESS | UFFD_FEATURE_POISON,
+	FEATURES_ALWAYS | UFFD_FEATURE_EXACT_ADDRESS,
+	FEATURES_ALWAYS,
+	0,
+};
+
+/*
+ * userfaultfd paging: register every demand region (its file pages mapped
+ * from the image copy, a sealed memfd, for minor faults; its bss anonymous,
+ * for missing pages), and send the descriptor to Bun, whose server thread
+ * puts the faulting pages in place (shim/serve.c); the loader closes its
+ * own, so the program never holds one. No signal is involved: faults inside
+ * system calls, with SIGSEGV blocked, or in a program with its own SIGSEGV
+ * handler are all served (user-mode-only descriptors, for ordinary users,
+ * serve the program's own accesses only, so TypeScript registers no pages
+ * a system call could meet first). If the server dies, the kernel drops the
+ * registrations: the copy's pages still hold the file's bytes, the bss
+ * zeros, so the program never runs on pages nobody gave it.
+ */
+static sys_result start_userfaultfd(struct fl_launch_spec *spec, int control_fd) {
+	sys_result fd = spec->uffd_user_mode_only
+				? open_userfaultfd(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, USER_MODE_FEATURES)
+				: open_userfaultfd(O_CLOEXEC | O_NONBLOCK, FULL_FEATURES);
+	if (fd < 0)
+		return fd;
+	sys_result r = 0;
 	const struct fl_region *regions = fl_regions(spec);
 	for (uint64_t i = 0; r >= 0 && i < spec->region_count; i++) {
 		if (!(regions[i].flags & FL_REGION_DEMAND))
 			continue;
 		struct uffdio_register reg = {
 			.range = { .start = regions[i].start, .len = regions[i].length },
-			.mode = UFFDIO_REGISTER_MODE_MISSING,
+			.mode = regions[i].flags & FL_REGION_COPY ? UFFDIO_REGISTER_MODE_MINOR : UFFDIO_REGISTER_MODE_MISSING,
 		};
 		r = uffd_ioctl(fd, UFFDIO_REGISTER, &reg);
 	}

@@ -13,11 +13,11 @@ import type { IntervalTimers } from "./caller.ts";
 export const SPEC_MAGIC = 0x32656e696c746c66n; // "fltline2"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 48;
+const HEADER_WORDS = 49;
 const STATUS_WORDS = 16;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
-export const REGION_BYTES = 9 * WORD;
+export const REGION_BYTES = 10 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
 export const RELOCATION_BYTES = 2 * WORD;
 /** struct fl_spawn_descriptor and struct fl_spawn_request (shim/spawn.h). */
@@ -35,6 +35,7 @@ export const ALTSTACK_BYTES = 64 * 1024;
 const ANONYMOUS = 0xffffffffffffffffn;
 const REGION_POPULATE = 1n;
 const REGION_DEMAND = 2n;
+const REGION_COPY = 4n;
 const MICROS_PER_SECOND = 1_000_000;
 
 export type PredictorName = "none" | "next" | "stride" | "readahead";
@@ -97,8 +98,12 @@ export interface Located {
   base: Base;
 }
 
+/** A region as the loader maps it: from the image copy (userfaultfd
+ * paging's file pages) or as the plan says (src/image-copy.ts). */
+export type SpecRegion = Region & { fromCopy?: boolean };
+
 export interface SpecInput {
-  regions: readonly Region[];
+  regions: readonly SpecRegion[];
   program: Placement;
   interpreter: Placement | null;
   stack: StackImage;
@@ -129,6 +134,8 @@ export interface SpecInput {
   /** --friendly: a non-zero seed for choosing messages; 0 leaves it off. */
   friendlySeed: bigint;
   friendlyReraise: boolean;
+  /** userfaultfd serving the program's own accesses only (no privilege). */
+  userModeOnly: boolean;
 }
 
 const TWO_TO_32 = 2 ** 32;
@@ -269,6 +276,7 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     MECHANISM_CODES[input.mechanism],
     input.friendlySeed,
     input.friendlyReraise ? 1 : 0,
+    input.userModeOnly ? 1 : 0,
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));
@@ -288,10 +296,12 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     put(at + 16, region.offset === null ? ANONYMOUS : region.offset);
     put(at + 24, region.file === "program" ? 0 : 1);
     put(at + 32, region.prot);
-    put(at + 40, (region.populate ? REGION_POPULATE : 0n) | (region.demand ? REGION_DEMAND : 0n));
+    put(at + 40, (region.populate ? REGION_POPULATE : 0n) | (region.demand ? REGION_DEMAND : 0n) | (region.fromCopy ? REGION_COPY : 0n));
     put(at + 48, region.zeroFrom);
     put(at + 56, region.demand ? pageIndex : 0);
     put(at + 64, BASE_CODES[base]);
+    // The copy holds the file's bytes at the file's own offsets.
+    put(at + 72, region.fromCopy && region.offset !== null ? region.offset : 0);
     relocate(at, base);
     if (region.zeroFrom) relocate(at + 48, base);
     if (region.demand) pageIndex += region.length / PAGE_SIZE;
