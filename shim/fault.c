@@ -96,6 +96,10 @@ static void futex_wake_all(uint32_t *word) {
 	sys_call3(__NR_futex, (long)word, FUTEX_WAKE, FUTEX_WAKE_EVERYONE);
 }
 
+/* Set once a writer waited in vain for room: the reader is gone (Bun was
+ * killed) or stuck, and the program must not wait for it again. */
+static int reader_lost;
+
 /* Append an event; waits a bounded time for room, then stops logging. */
 static void publish(struct fl_launch_spec *spec, const struct fl_event *event) {
 	struct fl_ring *ring = ring_of(spec);
@@ -103,7 +107,8 @@ static void publish(struct fl_launch_spec *spec, const struct fl_event *event) {
 		return;
 	uint64_t slot = __atomic_fetch_add(&ring->head, 1, __ATOMIC_ACQ_REL);
 	for (int round = 0; slot - __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) >= ring->capacity; round++) {
-		if (round == RING_WAIT_ROUNDS) {
+		if (round == RING_WAIT_ROUNDS || __atomic_load_n(&reader_lost, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&reader_lost, 1, __ATOMIC_RELAXED);
 			__atomic_fetch_add(&spec->status.events_dropped, 1, __ATOMIC_RELAXED);
 			return;
 		}

@@ -415,6 +415,11 @@ static void *wait_for_program(void *arg) {
 	}
 	if (w->drainer) {
 		if (w->drainer_running) {
+			/* A fault server may be running under SCHED_IDLE on one
+			 * CPU, where it would wait behind anything else to see
+			 * that it is done: the normal policy, any CPU, first. */
+			if (w->drainer->done_fd >= 0)
+				fl_serve_normally(w->drainer_thread);
 			stop_drainer(w->drainer);
 			pthread_join(w->drainer_thread, NULL);
 		}

@@ -20,8 +20,8 @@
  *
  * Where the time goes (docs/report.md): a fault costs two wake-ups, of this
  * thread and of the faulting one, and in a VM a wake-up of a sleeping CPU
- * is dear. So this thread follows the faulting thread's CPU and runs there
- * under SCHED_IDLE: when the faulting thread blocks, the CPU has nothing
+ * is dear. So once a run faults often, this thread follows the faulting
+ * thread's CPU and runs there under SCHED_IDLE: when it blocks, the CPU has nothing
  * else to run, this thread runs at once without waking another CPU, and
  * the woken faulting thread preempts it at once. A starvation guard moves
  * it back to the normal policy, on any CPU, while other work shares the
@@ -87,6 +87,11 @@ struct deferred_fault {
 #define GUARD_BACKOFF_NS 20000000ull
 #define GUARD_BACKOFF_MAX_NS 2000000000ull
 #define GUARD_AGAIN_NS 100000000ull
+/* The server starts under the normal policy, and follows the faulting
+ * thread only once it has served this many faults: a SCHED_IDLE thread
+ * waits behind anything else on its CPU, which a short run's few faults
+ * would each pay before the guard could judge. */
+#define IDLE_AFTER_FAULTS 64
 #define NS_PER_SECOND 1000000000ull
 
 /* Room for one inotify event with the longest name. */
@@ -95,6 +100,7 @@ struct deferred_fault {
 /* Where this thread runs, and how it judges that. */
 struct placement {
 	int idle;              /* under SCHED_IDLE, following the faulting thread */
+	uint64_t served;       /* faults served under the normal policy at start */
 	int cpu;               /* the CPU it is pinned to; -1: none */
 	uint64_t faults;       /* since the CPU was last looked up */
 	uint64_t checked_at;   /* the guard's last look (0: none yet) */
@@ -230,6 +236,10 @@ static void place_near(struct placement *p, uint32_t thread) {
 	if (thread)
 		watch_thread(p, thread);
 	if (!p->idle) {
+		if (p->served < IDLE_AFTER_FAULTS && ++p->served < IDLE_AFTER_FAULTS) {
+			p->last_fault_at = now;
+			return;
+		}
 		if (now >= p->normal_until) {
 			set_policy(p, 1);
 			p->idle_since = now;
@@ -266,10 +276,20 @@ static void place_near(struct placement *p, uint32_t thread) {
 	p->faults_since_check = 0;
 }
 
+void fl_serve_normally(pthread_t server) {
+	struct sched_param none = { .sched_priority = 0 };
+	cpu_set_t any;
+	CPU_ZERO(&any);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		CPU_SET(c, &any);
+	/* Best effort: at worst the thread ends later. */
+	(void)pthread_setschedparam(server, SCHED_OTHER, &none);
+	(void)pthread_setaffinity_np(server, sizeof any, &any);
+}
+
 static void start_placement(struct placement *p) {
 	*p = (struct placement){ .cpu = -1, .thread_schedstat = -1, .backoff_ns = GUARD_BACKOFF_NS };
 	p->own_schedstat = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-	set_policy(p, 1);
 }
 
 static void end_placement(struct placement *p) {
