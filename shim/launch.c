@@ -82,6 +82,7 @@ FL_EXPORT void fl_spec_layout(uint64_t *out) {
 	out[4] = sizeof(struct fl_relocation);
 	out[5] = sizeof(struct fl_spawn_descriptor);
 	out[6] = sizeof(struct fl_spawn_request);
+	out[7] = FL_RING_CAPACITY;
 }
 
 /* The stack the vfork child runs on while Bun's thread waits. */
@@ -482,6 +483,9 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 		e = d ? -read_labels(d, labels) : ENOMEM;
 		if (d) {
 			d->spec = spec;
+			/* Not read from the ring: its header is the program's
+			 * to write. */
+			d->ring_capacity = spec->ring_offset ? FL_RING_CAPACITY : 0;
 			d->log_fd = (int)log_fd;
 			d->trace_fd = (int)trace_fd;
 			d->start_ns = fl_monotonic_now();

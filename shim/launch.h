@@ -149,6 +149,7 @@ struct fl_status {
 	uint64_t events_dropped; /* events the log had no room for */
 	uint64_t genuine_faults; /* faults the handler left to end the program */
 	uint64_t bases[FL_BASE_COUNT]; /* the value of each base, once placed */
+	uint64_t tampered; /* 1: what the program could write of the pager's was not what its handler writes */
 };
 
 /* What a fault (or the start) did, for the log and --trace; written by the
@@ -174,7 +175,32 @@ struct fl_event {
 	uint64_t pages[FL_EVENT_PAGES];
 };
 
-/* The ring: head counts events reserved by writers, tail events consumed. */
+/* Events the ring holds (TypeScript sizes it so: spec.ts RING_CAPACITY). */
+#define FL_RING_CAPACITY 1024
+
+/* What the SIGSEGV mechanism's handler counts, for the report. Each count
+ * has a check word that holds its complement (TypeScript writes all ones
+ * into each at start): the program can write both, so a program that forges
+ * counts is not caught, but one that scribbles over them is. */
+enum fl_count {
+	FL_COUNT_FAULTS = 0,         /* demand faults resolved */
+	FL_COUNT_PAGES_ENABLED = 1,  /* demand pages made accessible, predicted ones included */
+	FL_COUNT_HANDLER_ERROR = 2,  /* first errno the handler met (the program then died) */
+	FL_COUNT_EVENTS_DROPPED = 3, /* events the ring had no room for */
+	FL_COUNT_GENUINE_FAULTS = 4, /* faults the handler left to end the program */
+	FL_COUNTS = 5,
+};
+struct fl_counters {
+	uint64_t value[FL_COUNTS];
+	uint64_t check[FL_COUNTS]; /* ~value */
+};
+
+/*
+ * The ring: head counts events reserved by writers, tail events consumed.
+ * With the counters, the only memory of the pager's the program can write
+ * (SIGSEGV paging maps this window of the plan's memfd, and nothing else of
+ * it, into the program): Bun reads it as untrusted (events.c).
+ */
 struct fl_ring {
 	uint32_t head_wake; /* futex word: bumped after each published event */
 	uint32_t tail_wake; /* futex word: bumped after the reader consumes */
@@ -183,6 +209,7 @@ struct fl_ring {
 	uint64_t capacity;
 	uint32_t reader_sleeping; /* the reader waits on head_wake: wake it */
 	uint32_t writers_waiting; /* writers wait on tail_wake: wake them */
+	struct fl_counters counters;
 };
 
 /* Predictor state, shared by the program's threads (races only blur hints). */

@@ -485,7 +485,7 @@ static void start_paging(void) {
 	 * last page of its data. */
 	if (spec->policy == FL_POLICY_EAGER || spec->demand_pages == 0)
 		return;
-	sys_result r = fl_paging_start(spec, control_fd);
+	sys_result r = fl_paging_start(spec, control_fd, spec_fd);
 	if (r < 0)
 		fail(FL_STAGE_PAGING, r, spec->entry);
 }
@@ -617,12 +617,12 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 
 	spec->status.stage = FL_STAGE_LAUNCHED;
 	spec->status.launched = 1;
-	/* The program holds none of the loader's descriptors, nor, unless its
-	 * fault handler reads it, the plan. */
+	/* The program holds none of the loader's descriptors, nor the plan:
+	 * SIGSEGV paging keeps only the ring window (fault.c), which Bun reads
+	 * as untrusted. */
 	sys_close(control_fd);
 	sys_close(spec_fd);
-	int keep_spec = spec->mechanism == FL_MECHANISM_SIGNAL && spec->policy != FL_POLICY_EAGER && spec->demand_pages > 0;
-	fl_enter_program(spec->initial_sp, spec->entry, keep_spec ? 0 : (uint64_t)spec, keep_spec ? 0 : spec_mapped_length,
+	fl_enter_program(spec->initial_sp, spec->entry, (uint64_t)spec, spec_mapped_length,
 			 FL_LOADER_STACK_ADDRESS, FL_LOADER_STACK_BYTES, cpu_has_avx());
 }
 

@@ -223,6 +223,11 @@ export interface LaunchOutcome {
   /** Set when a demand-paged program died of a fault the pager's handler
    * never saw (SIGSEGV blocked, or a handler of the program's own). */
   unseenFault: string | null;
+  /** The program wrote over memory it shares with the pager (SIGSEGV
+   * paging's event ring and counters) in a way its handler never does: the
+   * fault log and the counts may be wrong; the program's own exit status
+   * is still its own. */
+  tampered: boolean;
 }
 
 /** The plan's memory of finished launches, reused: a fresh memfd costs
@@ -753,6 +758,7 @@ function outcomeOf(run: Finished): LaunchOutcome {
   else if (status.exeError) differences.push(`/proc/self/exe names faultline's loader (naming the program needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
   if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === ENOMEM ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended`);
   if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
+  if (status.tampered) differences.push(TAMPERED);
   // A demand-paged program that died of SIGSEGV without the pager's
   // handler seeing any genuine fault died of a fault the handler never
   // saw: the program had SIGSEGV blocked (glibc does, inside
@@ -787,5 +793,9 @@ function outcomeOf(run: Finished): LaunchOutcome {
     mappings,
     differences,
     unseenFault,
+    tampered: status.tampered,
   };
 }
+
+/** What a run whose program wrote over the pager's shared memory says. */
+export const TAMPERED = "the program wrote over the memory it shares with the pager (the fault handler's event ring and counters): the fault log and counts of this run may be wrong";

@@ -14,7 +14,7 @@ export const SPEC_MAGIC = 0x32656e696c746c66n; // "fltline2"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
 const HEADER_WORDS = 49;
-const STATUS_WORDS = 16;
+const STATUS_WORDS = 17;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
 export const REGION_BYTES = 10 * WORD;
@@ -24,7 +24,10 @@ export const RELOCATION_BYTES = 2 * WORD;
 export const SPAWN_DESCRIPTOR_BYTES = 3 * WORD;
 export const SPAWN_REQUEST_WORDS = 14;
 /** struct fl_ring and struct fl_event. */
-export const RING_HEADER_BYTES = 5 * WORD;
+export const RING_HEADER_BYTES = 15 * WORD;
+/** Where the ring's counters and their check words are (struct fl_counters). */
+const RING_COUNTS_OFFSET = 5 * WORD;
+const RING_COUNTS = 5;
 export const EVENT_BYTES = 22 * WORD;
 /** Events the ring holds before a faulting thread waits for Bun to catch
  * up: at 128 bytes each, 128 KiB of the plan's memory. */
@@ -55,6 +58,7 @@ export const EXPECTED_LAYOUT = [
   RELOCATION_BYTES,
   SPAWN_DESCRIPTOR_BYTES,
   SPAWN_REQUEST_WORDS * WORD,
+  RING_CAPACITY,
 ] as const;
 
 export interface MemoryDescription {
@@ -309,6 +313,8 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   if (paging) {
     // Reused memory holds the last run's ring: start afresh.
     target.fill(0, o.ring, o.ring + RING_HEADER_BYTES);
+    // Each count's check word holds its complement: ~0 to start with.
+    target.fill(0xff, o.ring + RING_COUNTS_OFFSET + RING_COUNTS * WORD, o.ring + RING_COUNTS_OFFSET + 2 * RING_COUNTS * WORD);
     for (let i = 0; i < RING_CAPACITY; i++) put(o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, 0);
     put(o.ring + 3 * WORD, RING_CAPACITY);
   }
@@ -394,6 +400,9 @@ export interface LaunchStatus {
   genuineFaults: number;
   /** What the loader added to each base's addresses (index: BASES). */
   bases: number[];
+  /** The program wrote over the pager's memory it shares (SIGSEGV paging's
+   * event ring): its log and counts may be garbled. */
+  tampered: boolean;
 }
 
 export function readStatus(memory: DataView): LaunchStatus {
@@ -411,5 +420,6 @@ export function readStatus(memory: DataView): LaunchStatus {
     eventsDropped: word(9),
     genuineFaults: word(10),
     bases: BASES.map((_, i) => Number(BigInt.asIntN(64, memory.getBigUint64(STATUS_OFFSET + (11 + i) * WORD, true)))),
+    tampered: word(11 + BASES.length) === 1,
   };
 }
