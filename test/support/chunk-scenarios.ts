@@ -307,6 +307,61 @@ function kernelWrites(split: SplitGranularity) {
   return result;
 }
 
+/** The kernel's mappings over a chunk's range (entries of
+ * /proc/self/smaps) and the KiB of them with page-table entries. */
+function mappingsOver(chunk: Chunk): { mappings: number; residentKiB: number } {
+  const { address, size } = chunkHandle(chunk);
+  let mappings = 0;
+  let residentKiB = 0;
+  let inside = false;
+  for (const line of readFileSync("/proc/self/smaps", "utf8").split("\n")) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (range) {
+      inside = parseInt(range[1]!, 16) < address + size && parseInt(range[2]!, 16) > address;
+      if (inside) mappings++;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB$/.exec(line);
+    if (inside && rss) residentKiB += Number(rss[1]);
+  }
+  return { mappings, residentKiB };
+}
+
+/**
+ * A lazy copy of a large chunk moves the source's page tables aside
+ * (parks them) instead of write-protecting every entry: the source stays
+ * one mapping, with nothing resident until read again. Writes to either
+ * side then split or go in place as usual. A chunk whose every sharer is
+ * gone takes its page tables back on its first write: one fault makes all
+ * of it writable, one mapping again, resident again.
+ */
+function parking(split: SplitGranularity) {
+  const size = 8 << 20;
+  const page = 4096;
+  const a = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
+  fillRandom(a.chunk);
+  a.model.set(a.chunk);
+  const populated = mappingsOver(a.chunk);
+  const b = lazyPair(a);
+  const copied = mappingsOver(a.chunk);
+  const readBack = compare([a, b]);
+  const before = chunkStats();
+  for (const at of [1, 100, 1000]) write(b, at * page + 7, 0x51);
+  write(a, 100 * page + 9, 0x52); // page: b split page 100, so a writes it in place
+  write(a, 5 * page, 0x53);
+  const writes = { ...compare([a, b]), stats: delta(chunkStats(), before) };
+  // A chunk whose lazy copy is freed: it alone maps its memory again.
+  const c = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
+  fillRandom(c.chunk);
+  c.model.set(c.chunk);
+  freeChunk(copyLazy(c.chunk));
+  const alone = chunkStats();
+  for (let at = 0; at < size; at += page) write(c, at + 3, 0x54);
+  const rewritten = { ...compare([c]), stats: delta(chunkStats(), alone), after: mappingsOver(c.chunk) };
+  for (const pair of [a, b, c]) freeChunk(pair.chunk);
+  return { sizeKiB: size / 1024, populated, copied, readBack, writes, rewritten };
+}
+
 /** Misuse of freed chunks and bad arguments: exceptions, never memory. */
 function freedChunks() {
   const outcomes: Record<string, string> = {};
@@ -480,6 +535,7 @@ const scenarios: Record<string, (split: SplitGranularity) => unknown> = {
   sizes,
   gigabyte,
   kernelWrites,
+  parking,
   freedChunks,
   mapLimit,
   outOfMemory,
