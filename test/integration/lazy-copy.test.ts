@@ -100,6 +100,12 @@ describe.each(SPLITS)("lazy copy, split by %s", (split) => {
     expect(result).toEqual({ before: "EFAULT", read: 4 * PAGE, copyMatchesFile: true, sourceUntouched: true });
   });
 
+  test("Workers writing at once to chunks whose page tables are parked, and racing to take them back, lose nothing", async () => {
+    const result = await outcome("workersParked", split);
+    expect({ comparedBytes: result.comparedBytes, mismatches: result.mismatches }).toEqual({ comparedBytes: 16 << 20, mismatches: 0 });
+    expect(result.own).toEqual(Array.from({ length: 4 }, () => ({ compared: 64 * 2 * 8 * PAGE, mismatches: 0 })));
+  });
+
   test("a large lazy copy parks the source's page tables; a chunk left alone takes them back on its first write", async () => {
     expectParking(await outcome("parking", split), split);
   });

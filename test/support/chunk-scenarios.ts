@@ -486,19 +486,10 @@ async function staleWorkerView() {
   return { unreachable: true };
 }
 
-/** Workers write to shared chunks (the same lazy copies, at disjoint
- * offsets) and to chunks of their own, all at once; nothing is lost. */
-async function workers(split: SplitGranularity) {
+/** Workers write to every chunk of `shared` (at disjoint offsets) and to
+ * chunks of their own, all at once; then every byte is compared. */
+async function writeFromWorkers(shared: Pair[], split: SplitGranularity) {
   const threads = 4;
-  const size = 16 * 4096;
-  const shared: Pair[] = [];
-  for (let i = 0; i < 48; i++) {
-    const a = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
-    fillRandom(a.chunk);
-    a.model.set(a.chunk);
-    const b = lazyPair(a);
-    shared.push(a, b, lazyPair(b));
-  }
   const handles = shared.map((pair) => chunkHandle(pair.chunk));
   const before = chunkStats();
   const results = await Promise.all(
@@ -517,13 +508,48 @@ async function workers(split: SplitGranularity) {
   // chunk, in pass order, so the last pass's value stays.
   for (let w = 0; w < threads; w++) {
     for (const [index, pair] of shared.entries()) {
-      for (let offset = w; offset < size; offset += threads * 61) pair.model[offset] = (index * 7 + w * 31 + 2) & 255;
+      for (let offset = w; offset < pair.model.length; offset += threads * 61) pair.model[offset] = (index * 7 + w * 31 + 2) & 255;
     }
   }
   const stats = delta(chunkStats(), before);
   const verdict = compare(shared);
   for (const pair of shared) freeChunk(pair.chunk);
   return { ...verdict, stats, own: results };
+}
+
+function randomPair(size: number, split: SplitGranularity): Pair {
+  const pair = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
+  fillRandom(pair.chunk);
+  pair.model.set(pair.chunk);
+  return pair;
+}
+
+/** Workers write to shared chunks (the same lazy copies, at disjoint
+ * offsets) and to chunks of their own, all at once; nothing is lost. */
+async function workers(split: SplitGranularity) {
+  const shared: Pair[] = [];
+  for (let i = 0; i < 48; i++) {
+    const a = randomPair(16 * 4096, split);
+    const b = lazyPair(a);
+    shared.push(a, b, lazyPair(b));
+  }
+  return writeFromWorkers(shared, split);
+}
+
+/** The same with chunks large enough for their page tables to be parked:
+ * sources of lazy copies, and chunks whose copy was freed, which every
+ * worker's first write races to take the page tables back. */
+async function workersParked(split: SplitGranularity) {
+  const size = 1 << 20;
+  const shared: Pair[] = [];
+  for (let i = 0; i < 4; i++) {
+    const a = randomPair(size, split);
+    const b = lazyPair(a);
+    const alone = randomPair(size, split);
+    freeChunk(copyLazy(alone.chunk));
+    shared.push(a, b, lazyPair(b), alone);
+  }
+  return writeFromWorkers(shared, split);
 }
 
 const scenarios: Record<string, (split: SplitGranularity) => unknown> = {
@@ -542,6 +568,7 @@ const scenarios: Record<string, (split: SplitGranularity) => unknown> = {
   foreignFault,
   staleWorkerView,
   workers,
+  workersParked,
 };
 
 if (import.meta.main) {
