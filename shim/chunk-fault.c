@@ -360,9 +360,9 @@ static sys_result unpark(struct fl_chunk *chunk) {
 }
 
 /* Does the chunk map every unit of `backing`, with no other sharer of any?
- * Then nobody else sees any of the chunk's bytes. (The sum of sharers is
- * the chunk's units only if no other chunk maps the backing, or the chunk
- * maps something else somewhere: the loop tells which.) */
+ * Then nobody else sees any of the chunk's bytes. The count rules most
+ * chunks out at once; when it matches, the chunk still may map another
+ * backing at some unit (and another chunk this one there): the loop tells. */
 static int maps_backing_alone(const struct fl_chunk *chunk, const struct fl_backing *backing) {
 	if (backing->mapped != chunk->units)
 		return 0;
