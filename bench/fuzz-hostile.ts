@@ -36,17 +36,32 @@ for (const setting of settings) {
       rmSync(report, { force: true });
       const ran = await runPager(setting.pager, [built.get(`scribble.c:${variant}`)!, String(seed), mode], { flags: ["-q", "--report", report, ...setting.flags], timeout: 20_000 });
       totals.runs++;
-      if (ran.signal === "SIGKILL") totals.hung++;
-      if (ran.stderr.includes("internal error") || ran.stderr.includes("panic") || ran.stderr.includes("Bun v")) totals.crashed++;
+      const label = `${setting.pager} ${setting.flags.join(" ")} ${variant} seed ${seed} ${mode}`;
+      const say = (what: string) => process.stderr.write(`${what}: ${label}: exit ${ran.exitCode} ${ran.signal ?? ""}\n${ran.stderr.slice(0, 2000)}\n`);
+      if (ran.signal === "SIGKILL") {
+        totals.hung++;
+        say("hung");
+      }
+      if (ran.stderr.includes("internal error") || ran.stderr.includes("panic") || ran.stderr.includes("Bun v")) {
+        totals.crashed++;
+        say("crashed");
+      }
       if (!existsSync(report)) {
         totals.noReport++;
+        say("no report");
         continue;
       }
       const written = JSON.parse(readFileSync(report, "utf8"));
       const shared = Number(/^shared=(\d+)/.exec(ran.stdout)?.[1] ?? "0");
-      if (ran.exitCode !== 0 || written.exitCode !== 0 || written.signal !== null) totals.misreported++;
+      if (ran.exitCode !== 0 || written.exitCode !== 0 || written.signal !== null) {
+        totals.misreported++;
+        say("misreported");
+      }
       if (written.tampered) totals.flagged++;
-      else if (shared > 0 && !setting.flags.includes("userfaultfd") && setting.pager !== "apager") totals.unflagged++;
+      else if (shared > 0 && !setting.flags.includes("userfaultfd") && setting.pager !== "apager") {
+        totals.unflagged++;
+        say("unflagged");
+      }
     }
     process.stderr.write(`${setting.pager} ${setting.flags.join(" ")} ${variant}: done\n`);
   }
