@@ -231,6 +231,67 @@ static sys_result run_predictor(struct fl_launch_spec *spec, const struct fl_reg
 	return r;
 }
 
+/* ---- prefetching: a learned working set mapped before the jump ----------- */
+
+static const struct fl_prefetch_run *prefetch_runs(const struct fl_launch_spec *spec) {
+	return (const struct fl_prefetch_run *)((const char *)spec + spec->prefetch_offset);
+}
+
+/* The demand region that holds the whole run, or 0 (TypeScript makes runs
+ * inside one; a run that is not is left to demand paging). */
+static const struct fl_region *run_region(const struct fl_launch_spec *spec, const struct fl_prefetch_run *run) {
+	const struct fl_region *region = fl_find_region(spec, run->start);
+	if (!region || !(region->flags & FL_REGION_DEMAND) || run->pages == 0 ||
+	    run->pages > (region->start + region->length - run->start) / FL_PAGE_SIZE)
+		return 0;
+	return region;
+}
+
+/* What stops the prefetching: the errno is kept in the status (the report
+ * says so) and the pages not yet mapped are paged on demand as before. */
+static void prefetch_stopped(struct fl_launch_spec *spec, sys_result r) {
+	spec->status.prefetch_error = (uint64_t)-r;
+}
+
+/*
+ * SIGSEGV paging: give each run its region's protection at once (one
+ * mprotect a run, the page whose tail is zeroed apart) and mark its pages
+ * enabled, so the program's first touch of them is the kernel's own fault,
+ * never the handler's. Nothing is populated: a page the program never
+ * touches costs no memory, and stays absent from its page tables.
+ * `plan` is the spec (its prefetch table), `spec` the handler's copy.
+ */
+static void prefetch_enabling(struct fl_launch_spec *plan, struct fl_launch_spec *spec) {
+	const struct fl_prefetch_run *runs = prefetch_runs(plan);
+	for (uint64_t i = 0; i < plan->prefetch_count; i++) {
+		const struct fl_region *region = run_region(spec, &runs[i]);
+		if (!region)
+			continue;
+		uint64_t start = runs[i].start, end = start + runs[i].pages * FL_PAGE_SIZE;
+		uint64_t mixed = region->zero_from && region->offset != FL_ANONYMOUS ? fl_page_down(region->zero_from) : 0;
+		sys_result r = 0;
+		if (mixed >= start && mixed < end) {
+			/* The page the bss starts in: filled apart, as on a fault. */
+			if (mixed > start)
+				r = sys_mprotect(start, mixed - start, (int)region->prot);
+			if (r >= 0)
+				r = enable_mixed_page(region, mixed);
+			if (r >= 0 && mixed + FL_PAGE_SIZE < end)
+				r = sys_mprotect(mixed + FL_PAGE_SIZE, end - mixed - FL_PAGE_SIZE, (int)region->prot);
+		} else {
+			r = sys_mprotect(start, end - start, (int)region->prot);
+		}
+		if (r < 0) {
+			prefetch_stopped(plan, r);
+			return;
+		}
+		uint8_t *states = page_states(spec) + region->page_index + (start - region->start) / FL_PAGE_SIZE;
+		for (uint64_t page = 0; page < runs[i].pages; page++)
+			states[page] = FL_PAGE_ENABLED;
+		plan->status.prefetched += runs[i].pages;
+	}
+}
+
 static void restore_default(int sig) {
 	struct kernel_sigaction dfl = { 0, 0, 0, 0 };
 	sys_rt_sigaction(sig, &dfl, 0, KERNEL_SIGSET_BYTES);
@@ -369,6 +430,40 @@ static sys_result uffd_ioctl(long fd, unsigned long request, void *argument) {
 	return sys_call3(__NR_ioctl, fd, (long)request, (long)argument);
 }
 
+/*
+ * userfaultfd paging, once the regions are registered and before anyone
+ * serves them: put each run in place with one ioctl, as the server would
+ * answer a fault there, but before the program could take one. File pages
+ * map the image copy's page-cache pages (UFFDIO_CONTINUE); bss pages map
+ * the kernel's shared zero page (UFFDIO_ZEROPAGE), as a read fault served
+ * later would, so a page the program never writes costs no memory and one
+ * it writes is copied then, as natively. Exactly the runs' pages: a fault
+ * of the kernel's own (madvise's populating, say) would map its neighbours
+ * too (fault-around), which registered ranges never get.
+ */
+static void prefetch_placing(struct fl_launch_spec *spec, long fd) {
+	const struct fl_prefetch_run *runs = prefetch_runs(spec);
+	for (uint64_t i = 0; i < spec->prefetch_count; i++) {
+		const struct fl_region *region = run_region(spec, &runs[i]);
+		if (!region)
+			continue;
+		struct uffdio_range range = { .start = runs[i].start, .len = runs[i].pages * FL_PAGE_SIZE };
+		sys_result r;
+		if (region->offset == FL_ANONYMOUS) {
+			struct uffdio_zeropage zero = { .range = range, .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
+			r = uffd_ioctl(fd, UFFDIO_ZEROPAGE, &zero);
+		} else {
+			struct uffdio_continue mapped = { .range = range, .mode = UFFDIO_CONTINUE_MODE_DONTWAKE };
+			r = uffd_ioctl(fd, UFFDIO_CONTINUE, &mapped);
+		}
+		if (r < 0) {
+			prefetch_stopped(spec, r);
+			return;
+		}
+		spec->status.prefetched += runs[i].pages;
+	}
+}
+
 /* Send the userfaultfd to Bun's fault server (SCM_RIGHTS): the kernel holds
  * it in the socket until the server takes it, so the loader need not wait. */
 static sys_result send_userfaultfd(int control_fd, int fd) {
@@ -463,6 +558,8 @@ static sys_result start_userfaultfd(struct fl_launch_spec *spec, int control_fd)
 		r = uffd_ioctl(fd, UFFDIO_REGISTER, &reg);
 	}
 	if (r >= 0)
+		prefetch_placing(spec, fd);
+	if (r >= 0)
 		r = send_userfaultfd(control_fd, (int)fd);
 	sys_result closed = sys_close((int)fd);
 	return r < 0 ? r : closed;
@@ -536,6 +633,7 @@ sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd, int spec
 		return ring;
 	active_ring = (struct fl_ring *)ring;
 	active_spec = copy;
+	prefetch_enabling(spec, copy);
 	spec = copy;
 	if (spec->policy == FL_POLICY_DEMAND) {
 		/* dpager starts with the entry point's page and nothing else. */

@@ -83,6 +83,7 @@ FL_EXPORT void fl_spec_layout(uint64_t *out) {
 	out[5] = sizeof(struct fl_spawn_descriptor);
 	out[6] = sizeof(struct fl_spawn_request);
 	out[7] = FL_RING_CAPACITY;
+	out[8] = sizeof(struct fl_prefetch_run);
 }
 
 /* The stack the vfork child runs on while Bun's thread waits. */

@@ -99,6 +99,14 @@ struct fl_region {
 	uint64_t copy_offset; /* FL_REGION_COPY: where the region's bytes are in the copy */
 };
 
+/* Pages to map before the program needs them (--prefetch: a learned
+ * working set): `pages` pages from `start`, all in one demand region.
+ * `start` is relocated like the region's own. */
+struct fl_prefetch_run {
+	uint64_t start;
+	uint64_t pages;
+};
+
 /* One of setitimer's timers, as the program is to find it. */
 struct fl_interval_timer {
 	uint64_t interval_seconds;
@@ -150,6 +158,8 @@ struct fl_status {
 	uint64_t genuine_faults; /* faults the handler left to end the program */
 	uint64_t bases[FL_BASE_COUNT]; /* the value of each base, once placed */
 	uint64_t tampered; /* 1: what the program could write of the pager's was not what its handler writes */
+	uint64_t prefetched;     /* pages the loader mapped from the prefetch runs */
+	uint64_t prefetch_error; /* errno that stopped the prefetching (the rest stays on demand), 0: none */
 };
 
 /* What a fault (or the start) did, for the log and --trace; written by the
@@ -292,6 +302,10 @@ struct fl_launch_spec {
 	/* userfaultfd paging with a descriptor that serves the program's own
 	 * accesses only (UFFD_USER_MODE_ONLY: no privilege needed). */
 	uint64_t uffd_user_mode_only;
+
+	/* --prefetch: pages mapped at start, before the jump (shim/fault.c). */
+	uint64_t prefetch_count;  /* struct fl_prefetch_run entries */
+	uint64_t prefetch_offset; /* from the spec's start, or 0 */
 
 	struct fl_status status;
 };

@@ -556,7 +556,8 @@ static void place_entry(struct server *s, int fd) {
 		record_error(spec, (int)-r);
 		return;
 	}
-	__atomic_fetch_add(&spec->status.pages_enabled, 1, __ATOMIC_RELAXED);
+	/* 0 when the loader mapped it already (a prefetched page). */
+	__atomic_fetch_add(&spec->status.pages_enabled, (uint64_t)r, __ATOMIC_RELAXED);
 	struct fl_event event = { .time_ns = fl_monotonic_now(), .kind = FL_EVENT_START, .count = 1, .pages = { page } };
 	write_event(s, &event);
 }

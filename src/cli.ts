@@ -6,13 +6,14 @@
  */
 import { writeFileSync, writeSync } from "node:fs";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
-import { TAMPERED, launch, type PagerName } from "./launch.ts";
+import { TAMPERED, launch, prefetchStopped, type PagerName } from "./launch.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
 import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
 import { startSourceResolver } from "./source-resolver.ts";
 import { RunRecording } from "./view/record.ts";
+import { readProfile } from "./profile-file.ts";
 import { OutputError } from "./view/write.ts";
 import packageJson from "../package.json" with { type: "json" };
 
@@ -53,9 +54,15 @@ async function main(args: string[]): Promise<number> {
 
   // Files the run writes besides the report are claimed before the program
   // starts: one that cannot be written is refused now, with nothing run.
+  // A profile to prefetch is read now; one that cannot be used is a warning
+  // (said even under --quiet), and the run goes on without it.
+  const prefetchWarning = (problem: string) => say(`${line.pager}: warning: --prefetch ${line.prefetch}: ${problem}; running without it`);
+  const reading = line.prefetch === null ? null : readProfile(line.prefetch);
+  if (reading?.problem) prefetchWarning(reading.problem);
+  const profile = reading?.profile ?? null;
   let recording: RunRecording;
   try {
-    recording = RunRecording.begin({ trace: line.trace, html: line.html });
+    recording = RunRecording.begin({ trace: line.trace, html: line.html, record: line.record, prefetched: profile });
   } catch (error) {
     if (error instanceof OutputError) {
       say(`${line.pager}: ${error.message}`);
@@ -82,6 +89,8 @@ async function main(args: string[]): Promise<number> {
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
       ...(line.paging ? { paging: line.paging } : {}),
+      ...(profile ? { prefetch: { profile, path: line.prefetch!, onRefused: (reason: string) => prefetchWarning(`made for other files: ${reason}`) } } : {}),
+      ...(line.record ? { record: true } : {}),
       ...(resolver ? { friendly: true, env: resolver.environment(process.env) } : {}),
       handover,
       onStart: (pid, paging) => {
@@ -99,6 +108,7 @@ async function main(args: string[]): Promise<number> {
   const { report, warnings } = await recording.finish(outcome);
   if (line.report) writeFileSync(line.report, `${JSON.stringify(report, null, 2)}\n`);
   for (const warning of warnings) say(`${line.pager}: ${warning}`);
+  if (outcome.prefetch?.error) prefetchStopped(outcome, say, `${line.pager}: warning: --prefetch ${line.prefetch}`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
   // Said even under --quiet: the run's figures are not to be believed.
   if (outcome.tampered) say(`${line.pager}: warning: ${TAMPERED}`);

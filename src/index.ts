@@ -6,7 +6,9 @@
  *   console.log(report.exitCode, report.maxRssKiB);
  */
 import { writeFileSync } from "node:fs";
-import { launch, type PagerName, type PagingChoice } from "./launch.ts";
+import { UsageError } from "./errors.ts";
+import { launch, prefetchStopped, type PagerName, type PagingChoice } from "./launch.ts";
+import { readProfile } from "./profile-file.ts";
 import type { Mechanism } from "./spec.ts";
 import type { PredictorName } from "./spec.ts";
 import type { RunReport } from "./report.ts";
@@ -64,6 +66,14 @@ export interface RunOptions {
    * program starts (run() rejects with an OutputError if it cannot be
    * written); a failure to write it afterwards is one warning line. */
   html?: string;
+  /** dpager, hpager: write the run's working set (every page it first
+   * touched, in order) to this file, as a profile for `prefetch` (checked
+   * before the program starts, like `html`). */
+  record?: string;
+  /** dpager, hpager: map the working set recorded in this file before the
+   * program needs it. A file that cannot be used (none yet, or made for
+   * other files) is one warning line, and the run goes on without it. */
+  prefetch?: string;
   /** Do not log mappings (by default they go to stderr, as with the CLI). */
   quiet?: boolean;
   /** Also write the report as JSON to this file. */
@@ -84,8 +94,24 @@ export interface RunOptions {
  */
 export async function run(argv: readonly string[], options: RunOptions = {}): Promise<RunReport> {
   const log = options.quiet ? null : (options.log ?? ((line: string) => process.stderr.write(`${line}\n`)));
-  const recording = RunRecording.begin({ trace: options.trace ?? null, html: options.html ?? null, htmlOption: "html", traceOption: "trace" });
   const pager = options.pager ?? "apager";
+  const warn = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (pager === "apager" && (options.record !== undefined || options.prefetch !== undefined)) {
+    throw new UsageError("record and prefetch apply to dpager and hpager, not apager (it maps every page at start)");
+  }
+  const prefetchWarning = (problem: string) => warn(`faultline: warning: prefetch ${options.prefetch}: ${problem}; running without it`);
+  const reading = options.prefetch === undefined ? null : readProfile(options.prefetch);
+  if (reading?.problem) prefetchWarning(reading.problem);
+  const profile = reading?.profile ?? null;
+  const recording = RunRecording.begin({
+    trace: options.trace ?? null,
+    html: options.html ?? null,
+    record: options.record ?? null,
+    prefetched: profile,
+    htmlOption: "html",
+    traceOption: "trace",
+    recordOption: "record",
+  });
   // friendly: a crash report names source lines, asked of this process.
   const resolver = options.friendly ? startSourceResolver() : null;
   let outcome;
@@ -98,6 +124,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
       ...(options.pages ? { pages: options.pages } : {}),
       ...(options.paging ? { paging: options.paging } : {}),
       ...(options.friendly ? { friendly: true } : {}),
+      ...(profile ? { prefetch: { profile, path: options.prefetch!, onRefused: (reason: string) => prefetchWarning(`made for other files: ${reason}`) } } : {}),
+      ...(options.record ? { record: true } : {}),
       ...(options.env || resolver ? { env: resolver ? resolver.environment(options.env ?? process.env) : options.env } : {}),
       // Knowing the pid as soon as the program exists costs a notice: only
       // when someone needs it.
@@ -117,8 +145,8 @@ export async function run(argv: readonly string[], options: RunOptions = {}): Pr
     resolver?.stop();
   }
   const { report, warnings } = await recording.finish(outcome);
-  const warn = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   for (const warning of warnings) warn(`faultline: ${warning}`);
+  prefetchStopped(outcome, warn, `faultline: warning: prefetch ${options.prefetch}`);
   if (options.report) writeFileSync(options.report, `${JSON.stringify(report, null, 2)}\n`);
   return report;
 }

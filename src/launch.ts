@@ -7,7 +7,7 @@
  * The effects live here and in src/shim.ts; every decision is made by the
  * pure modules (elf, plan, stack, auxv, spec).
  */
-import { closeSync, readFileSync, statSync } from "node:fs";
+import { closeSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
@@ -49,6 +49,7 @@ import {
   STAGES,
   encodeSpec,
   type SpecRegion,
+  type SpecPrefetchRun,
   pagesBySignal,
   readStatus,
   relocationBound,
@@ -59,6 +60,7 @@ import {
   type PredictorName,
 } from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
+import { identityFields, prefetchPlan, profileMismatch, type PlacedRegion, type PrefetchPlan, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "./working-set.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
 export type PagerName = "apager" | "dpager" | "hpager";
@@ -124,6 +126,16 @@ export interface LaunchOptions {
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
+  /** A learned working set to map before the program needs it (--prefetch):
+   * the profile and where it came from. A profile made for other files is
+   * refused (`warn` says why) and the run goes on without it. */
+  prefetch?: { profile: WorkingSetProfile; path: string; onRefused?: (reason: string) => void } | null;
+  /** Also hash the program's files after the run, for a profile of it
+   * (--record): the outcome's `images` then carry their SHA-256. */
+  record?: boolean;
+  /** Called with a one-line warning about the run's options (a profile
+   * refused) before the program starts. */
+  warn?: ((text: string) => void) | null;
   /** What the program receives as execve would hand it over: descriptors,
    * ignored signals, mask, limits, timers (src/caller.ts). By default what
    * Bun.spawn gives: standard input, output and error, every signal at its
@@ -228,6 +240,36 @@ export interface LaunchOutcome {
    * fault log and the counts may be wrong; the program's own exit status
    * is still its own. */
   tampered: boolean;
+  /** Pages mapped at start from a learned working set (--prefetch). */
+  prefetched: number;
+  /** What became of --prefetch: null when none was asked for. */
+  prefetch: PrefetchOutcome | null;
+  /** The run's regions where they were, and what they are in their images
+   * (for a profile of its working set). */
+  placedRegions: PlacedRegion[];
+  /** The files it loaded, as a profile names them (sha256 is "" unless
+   * `record` was asked for). */
+  images: ProfileImage[];
+}
+
+/** What became of a --prefetch profile in one run. */
+export interface PrefetchOutcome {
+  profile: string;
+  /** Why it was not used (another build of a file), or null. */
+  refused: string | null;
+  /** Pages of the profile; those this run maps on demand and prefetched;
+   * those it left out (not paged on demand by this pager, or nowhere in
+   * this layout). */
+  profilePages: number;
+  planned: number;
+  skipped: number;
+  /** Runs the planned pages made (the loader's operations). */
+  runs: number;
+  /** The errno that stopped the loader prefetching early, or null. */
+  error: string | null;
+  /** The prefetched pages, at their addresses in this run (for the end
+   * look and for carrying them into a new profile). */
+  pages: number[];
 }
 
 /** The plan's memory of finished launches, reused: a fresh memfd costs
@@ -539,6 +581,79 @@ function loaderMemory(): AddressRange[] {
   return loaderRanges;
 }
 
+/** Bytes read from a file at a time to hash it. */
+const HASH_CHUNK_BYTES = 1 << 20;
+
+/** SHA-256 of a file's bytes, read through its open descriptor (the file
+ * being loaded, whatever its path names by now), in hexadecimal. */
+function sha256OfFile(fd: number): string {
+  const hasher = new Bun.CryptoHasher("sha256");
+  const chunk = Buffer.alloc(HASH_CHUNK_BYTES);
+  for (let position = 0; ; ) {
+    const n = readSync(fd, chunk, 0, chunk.length, position);
+    if (n <= 0) break;
+    hasher.update(chunk.subarray(0, n));
+    position += n;
+  }
+  return hasher.digest("hex");
+}
+
+/** The files a run loads, as a profile names them (no hash yet). */
+function profileImages(files: readonly OpenedFile[]): ProfileImage[] {
+  return files.map((file, i) => ({ role: i === 0 ? "program" : "interpreter", path: file.path, ...identityFields(file.identity), sha256: "" }));
+}
+
+/** An image's load bias in the plan: what its fixed regions' addresses
+ * include (0 for an image the kernel places: its regions are relative). */
+function planBias(plan: Plan, role: "program" | "interpreter"): number {
+  return role === "program" ? plan.program.bias : (plan.interpreter?.bias ?? 0);
+}
+
+/** The loader's regions with their addresses as linked, for finding a
+ * profile's pages among them. */
+function targetRegions(plan: Plan, regions: readonly Region[]): TargetRegion[] {
+  return regions.map((r) => ({
+    start: r.start,
+    base: r.base,
+    length: r.length,
+    file: r.file,
+    offset: r.offset,
+    demand: r.demand,
+    linkStart: r.start - (r.base === "fixed" ? planBias(plan, r.file) : 0),
+  }));
+}
+
+/** What a region holds, as the report names it ("prog text"). */
+function regionName(r: Region, program: string, interpreter: string | null): string {
+  const image = basename(r.file === "program" ? program : (interpreter ?? ""));
+  const role = r.offset === null ? "bss" : r.prot & PROT_WRITE ? "data" : r.prot & PROT_EXEC ? "text" : "read-only";
+  return `${image} ${role}`;
+}
+
+/** The mapping-log line of a prefetched run: the region's, for its pages,
+ * marked as coming from the profile. */
+function prefetchLines(pager: PagerName, runs: readonly SpecPrefetchRun[], regions: readonly Region[], bases: readonly number[], program: string, interpreter: string | null): string[] {
+  return runs.map((run) => {
+    const region = regions.find((r) => r.base === run.base && run.start >= r.start && run.start < r.start + r.length)!;
+    const [mapping] = regionMappings([region], program, interpreter);
+    const offset = region.offset === null ? null : region.offset + (run.start - region.start);
+    return `${mappingLine(pager, { ...mapping!, address: locate(run.base, run.start, bases), size: run.pages * PAGE_SIZE, offset })} prefetched`;
+  });
+}
+
+/** The pages of the runs, where they are in this run. */
+function prefetchedPages(runs: readonly SpecPrefetchRun[], bases: readonly number[]): number[] {
+  const pages: number[] = [];
+  for (const run of runs) for (let i = 0; i < run.pages; i++) pages.push(locate(run.base, run.start, bases) + i * PAGE_SIZE);
+  return pages;
+}
+
+/** The trace's record of prefetched pages: a line per run, before any
+ * fault of the program's (the loader maps them before the jump). */
+function prefetchTraceLines(runs: readonly SpecPrefetchRun[], bases: readonly number[]): string {
+  return runs.map((run) => `${JSON.stringify({ t_ms: 0, kind: "prefetch", mapped: prefetchedPages([run], bases).map(hex) })}\n`).join("");
+}
+
 /** An address of the plan where the loader finds it: relative to its base. */
 function locate(base: Base, value: number, bases: readonly number[]): number {
   return value + bases[BASES.indexOf(base)]!;
@@ -562,6 +677,14 @@ async function runPlanned(
   let spec: SpecMemory | null = null;
   let specKept = false;
   try {
+    // --prefetch: a profile made for these very files, or none.
+    const images = profileImages(files);
+    let profile = options.prefetch?.profile ?? null;
+    const refused = profile ? profileMismatch(profile, images, (role) => sha256OfFile(files[role === "program" ? 0 : 1]!.fd)) : null;
+    if (refused) {
+      options.prefetch?.onRefused?.(refused);
+      profile = null;
+    }
     const envp = Object.entries(options.env ?? process.env)
       .filter((entry): entry is [string, string] => entry[1] !== undefined)
       .map(([k, v]) => `${k}=${v}`);
@@ -574,13 +697,16 @@ async function runPlanned(
     // Two regions a segment (file pages, bss), and one more where an image
     // copy splits off the page its bss starts in.
     const regionBound = 3 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
+    // A run a profile page, at most, before they are joined.
+    const prefetchBound = profile && policy !== "eager" ? profile.pages.length : 0;
     const length = specLength({
       regionCount: regionBound,
-      relocationCount: relocationBound(regionBound, argv.length, envp.length, auxvBound),
+      relocationCount: relocationBound(regionBound, argv.length, envp.length, auxvBound, prefetchBound),
       stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
       // The mechanism is chosen once the plan is known; room for the SIGSEGV
       // mechanism's event ring is kept either way (untouched, it costs nothing).
       eventRing: policy !== "eager",
+      prefetchRuns: prefetchBound,
     });
     const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
     spec = acquireSpecMemory(length);
@@ -620,6 +746,11 @@ async function runPlanned(
     // whose bytes stay in the kernel's page cache whatever happens to Bun.
     const layout = mechanism === "userfaultfd" ? copyLayout(plan.regions, { program: files[0]!.size, interpreter: files[1]?.size ?? 0 }) : null;
     const regions: SpecRegion[] = layout ? layout.regions : plan.regions;
+    const prefetching: PrefetchPlan | null = profile && policy !== "eager" ? prefetchPlan(profile, targetRegions(plan, regions)) : null;
+    const prefetchRuns: SpecPrefetchRun[] = (prefetching?.runs ?? []).map((run) => ({ start: run.start, base: run.base, pages: run.pages }));
+    // The loader waits for Bun's go once placed when Bun logs the mappings,
+    // and when it prefetches (the trace's prefetch lines come first).
+    const waitForGo = Boolean(options.log) || prefetchRuns.length > 0;
     const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
     const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
     const random16 = new Uint8Array(16);
@@ -654,7 +785,7 @@ async function runPlanned(
         programBase,
         interpreterBase,
         brkBase: plan.brkBase,
-        waitForGo: Boolean(options.log),
+        waitForGo,
         processName: basename(execfn).slice(0, PROCESS_NAME_LENGTH),
         memory: {
           startCode: plan.startCode,
@@ -680,6 +811,7 @@ async function runPlanned(
         friendlySeed: options.friendly ? friendlySeed() : 0n,
         friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
         userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
+        prefetch: prefetchRuns,
       },
       spec.bytes,
     );
@@ -694,7 +826,7 @@ async function runPlanned(
       traceFd: options.traceFd ?? -1,
       labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
       notifyStarted: options.onStart !== undefined,
-      go: Boolean(options.log),
+      go: waitForGo,
     });
     launching.waiting = true;
     // While the program runs, the next plain launch's loader is started.
@@ -709,7 +841,11 @@ async function runPlanned(
     if (notice.kind === "placed") {
       // The loader waits while the mappings are logged, where it put them.
       const bases = readStatus(spec.view).bases;
-      if (options.log) for (const m of placedMappings(plan, regions, stack, bases, image, interpreterImage)) options.log(mappingLine(pager, m, m.demand));
+      if (options.log) {
+        for (const m of placedMappings(plan, regions, stack, bases, image, interpreterImage)) options.log(mappingLine(pager, m, m.demand));
+        for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
+      }
+      if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
       waiter.go();
       notice = await waiter.next();
     }
@@ -719,7 +855,29 @@ async function runPlanned(
     const status = readStatus(spec.view);
     if (!status.launched) throw describeFailure(image.file, status, notice.exit);
     const mappings = placedMappings(plan, regions, stack, status.bases, image, interpreterImage);
-    return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings });
+    if (options.record) for (const [i, entry] of images.entries()) entry.sha256 = sha256OfFile(files[i]!.fd);
+    const placedRegions: PlacedRegion[] = targetRegions(plan, regions).map((t, i) => ({
+      role: t.file,
+      name: regionName(regions[i]!, image.file, interpreterImage?.file ?? null),
+      address: locate(t.base, t.start, status.bases),
+      linkAddress: t.linkStart,
+      length: t.length,
+      offset: t.offset,
+      demand: t.demand,
+    }));
+    const prefetch: PrefetchOutcome | null = options.prefetch
+      ? {
+          profile: options.prefetch.path,
+          refused,
+          profilePages: options.prefetch.profile.pages.length,
+          planned: prefetching?.pages ?? 0,
+          skipped: prefetching?.skipped ?? 0,
+          runs: prefetchRuns.length,
+          pages: prefetchedPages(prefetchRuns, status.bases),
+          error: status.prefetchError ? errnoName(status.prefetchError) : null,
+        }
+      : null;
+    return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings, prefetch, placedRegions, images });
   } finally {
     if (spec) releaseSpecMemory(spec, !specKept);
   }
@@ -746,6 +904,9 @@ interface Finished {
   exit: ChildExit;
   wallMs: number;
   mappings: Mapping[];
+  prefetch: PrefetchOutcome | null;
+  placedRegions: PlacedRegion[];
+  images: ProfileImage[];
 }
 
 /** How a launched program ended, and what of its run differed from a
@@ -785,7 +946,7 @@ function outcomeOf(run: Finished): LaunchOutcome {
     signalNumber: signalNumber === 0 ? null : signalNumber,
     coreDumped: (exit.waitStatus & 0x80) !== 0,
     faults: status.faults,
-    pagesMapped: startPages + status.pagesEnabled,
+    pagesMapped: startPages + status.pagesEnabled + status.prefetched,
     wallMs: run.wallMs,
     maxRssKiB: exit.maxRssKiB,
     userMs: exit.userMicros / 1000,
@@ -794,7 +955,18 @@ function outcomeOf(run: Finished): LaunchOutcome {
     differences,
     unseenFault,
     tampered: status.tampered,
+    prefetched: status.prefetched,
+    prefetch: run.prefetch,
+    placedRegions: run.placedRegions,
+    images: run.images,
   };
+}
+
+/** Say, after `prefix`, that the loader stopped prefetching early (an
+ * errno, a file cut short under it): the rest was paged on demand. */
+export function prefetchStopped(outcome: LaunchOutcome, say: (line: string) => void, prefix: string): void {
+  const p = outcome.prefetch;
+  if (p?.error) say(`${prefix}: the loader stopped prefetching after ${outcome.prefetched} of ${p.planned} pages (${p.error}); the rest were paged on demand`);
 }
 
 /** What a run whose program wrote over the pager's shared memory says. */

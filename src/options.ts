@@ -16,6 +16,10 @@ export interface CommandLine {
   trace: string | null;
   /** A page of the run to write (--html). */
   html: string | null;
+  /** Where to write the run's working set (--record), and a working set to
+   * map before the program needs it (--prefetch): dpager and hpager. */
+  record: string | null;
+  prefetch: string | null;
   predictor: PredictorName | null;
   pages: number | null;
   paging: PagingChoice | null;
@@ -36,6 +40,15 @@ const PAGING_OPTION = `      --paging HOW   how faults reach the pager: userfaul
                      pager's process; needs CAP_SYS_PTRACE), signal (a SIGSEGV
                      handler in the program), or auto (default: userfaultfd
                      where the kernel allows it, else signal)
+`;
+
+const WORKING_SET_OPTIONS = `      --record FILE  write the run's working set to FILE: every page it first
+                     touched, in order, named to outlast address randomisation
+      --prefetch FILE
+                     map the working set recorded in FILE before the program
+                     needs it, the rest on demand; with --record FILE too, each
+                     run refines it (a profile for other files is refused with
+                     a warning, and the run goes on without it)
 `;
 
 const HPAGER_OPTIONS = `      --predict NAME next (default): the pages after the faulting one;
@@ -66,7 +79,7 @@ Options (they stop at PROGRAM; every word after it is the program's):
                      the calls that led there) instead of a bare
                      "Segmentation fault" (exit 139;
                      FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead)
-${pager === "apager" ? "" : PAGING_OPTION}${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
+${pager === "apager" ? "" : PAGING_OPTION + WORKING_SET_OPTIONS}${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
       --version      show faultline's version
       --             end of options (for a PROGRAM starting with '-')
 
@@ -84,6 +97,8 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     report: null,
     trace: null,
     html: null,
+    record: null,
+    prefetch: null,
     predictor: null,
     pages: null,
     paging: null,
@@ -113,6 +128,8 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     else if (is("--report", arg)) line.report = valueOf("--report", arg);
     else if (is("--trace", arg)) line.trace = valueOf("--trace", arg);
     else if (is("--html", arg)) line.html = valueOf("--html", arg);
+    else if (is("--record", arg)) line.record = valueOf("--record", arg);
+    else if (is("--prefetch", arg)) line.prefetch = valueOf("--prefetch", arg);
     else if (is("--predict", arg)) {
       const name = valueOf("--predict", arg);
       if (!(PREDICTORS as readonly string[]).includes(name)) throw new UsageError(`unknown predictor '${name}' (expected ${PREDICTORS.join(", ")})`);
@@ -133,6 +150,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     throw new UsageError(`--predict and --pages apply to hpager, not ${line.pager}`);
   }
   if (line.pager === "apager" && line.paging !== null) throw new UsageError("--paging applies to dpager and hpager, not apager");
+  if (line.pager === "apager" && (line.record !== null || line.prefetch !== null)) throw new UsageError("--record and --prefetch apply to dpager and hpager, not apager (it maps every page at start)");
   if (!line.help && !line.version && line.argv.length === 0) throw new UsageError("no PROGRAM given");
   return line;
 }

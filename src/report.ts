@@ -4,19 +4,30 @@
 import { PAGE_SIZE } from "./elf.ts";
 import { protString, type LaunchOutcome, type Mapping } from "./launch.ts";
 import { PROT_EXEC, PROT_WRITE } from "./plan.ts";
-import type { PredictionOutcome, ReportRegion } from "./report-types.ts";
+import type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-types.ts";
 
-export type { PredictionOutcome, ReportRegion } from "./report-types.ts";
+export type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-types.ts";
 
 /** The outcome as written out: the mappings counted, not listed; the signal
  * by name only; the unseen-fault explanation kept among the differences.
  * `regions` lists the plan; `predictions` is set for hpager runs that were
  * traced (--trace or --html), null otherwise. */
-export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault"> & {
+export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault" | "prefetch" | "placedRegions" | "images"> & {
   mappings: number;
   regions: ReportRegion[];
   predictions: PredictionOutcome | null;
+  /** Prefetched pages the program did not touch, where that could be seen
+   * (null: no --prefetch, or nothing could be seen). */
+  prefetchWasted: number | null;
+  prefetch: PrefetchReport | null;
 };
+
+/** What was seen of the prefetched pages after the run (see PrefetchReport). */
+export interface PrefetchFate {
+  seen: "touched" | "written" | null;
+  touched: number;
+  wasted: number;
+}
 
 function hex(n: number): string {
   return `0x${n.toString(16)}`;
@@ -61,8 +72,32 @@ export function pagesMappedAtStart(regions: readonly ReportRegion[]): number {
   return regions.reduce((n, r) => n + (r.demand ? 0 : r.size / PAGE_SIZE), 0);
 }
 
-export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome | null = null): RunReport {
-  const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, ...figures } = outcome;
+/** The prefetch's part of the report: what the outcome says, and what was
+ * seen of the pages (nothing, without a look). */
+export function prefetchReport(outcome: LaunchOutcome, fate: PrefetchFate | null): PrefetchReport | null {
+  const p = outcome.prefetch;
+  if (!p) return null;
+  const seen = fate?.seen ?? null;
+  const touched = fate?.touched ?? 0;
+  const wasted = fate?.wasted ?? 0;
+  return {
+    profile: p.profile,
+    refused: p.refused,
+    profilePages: p.profilePages,
+    planned: p.planned,
+    skipped: p.skipped,
+    runs: p.runs,
+    error: p.error,
+    seen,
+    touched,
+    wasted,
+    unknown: outcome.prefetched - touched - wasted,
+  };
+}
+
+export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome | null = null, fate: PrefetchFate | null = null): RunReport {
+  const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, prefetch: _prefetch, placedRegions: _placed, images: _images, ...figures } = outcome;
+  const prefetch = prefetchReport(outcome, fate);
   return {
     ...figures,
     wallMs: Math.round(outcome.wallMs * 1000) / 1000,
@@ -70,5 +105,7 @@ export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome 
     differences,
     regions: reportRegions(mappings),
     predictions,
+    prefetchWasted: prefetch && prefetch.seen !== null ? prefetch.wasted : null,
+    prefetch,
   };
 }

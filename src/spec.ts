@@ -13,13 +13,15 @@ import type { IntervalTimers } from "./caller.ts";
 export const SPEC_MAGIC = 0x32656e696c746c66n; // "fltline2"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 49;
-const STATUS_WORDS = 17;
+const HEADER_WORDS = 51;
+const STATUS_WORDS = 19;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
 export const REGION_BYTES = 10 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
 export const RELOCATION_BYTES = 2 * WORD;
+/** struct fl_prefetch_run: a start and a page count. */
+export const PREFETCH_RUN_BYTES = 2 * WORD;
 /** struct fl_spawn_descriptor and struct fl_spawn_request (shim/spawn.h). */
 export const SPAWN_DESCRIPTOR_BYTES = 3 * WORD;
 export const SPAWN_REQUEST_WORDS = 14;
@@ -59,6 +61,7 @@ export const EXPECTED_LAYOUT = [
   SPAWN_DESCRIPTOR_BYTES,
   SPAWN_REQUEST_WORDS * WORD,
   RING_CAPACITY,
+  PREFETCH_RUN_BYTES,
 ] as const;
 
 export interface MemoryDescription {
@@ -106,6 +109,14 @@ export interface Located {
  * paging's file pages) or as the plan says (src/image-copy.ts). */
 export type SpecRegion = Region & { fromCopy?: boolean };
 
+/** Pages the loader maps before the jump (--prefetch), inside one demand
+ * region, at the plan's coordinates (src/working-set.ts). */
+export interface SpecPrefetchRun {
+  start: number;
+  base: Base;
+  pages: number;
+}
+
 export interface SpecInput {
   regions: readonly SpecRegion[];
   program: Placement;
@@ -140,6 +151,8 @@ export interface SpecInput {
   friendlyReraise: boolean;
   /** userfaultfd serving the program's own accesses only (no privilege). */
   userModeOnly: boolean;
+  /** Pages to map before the jump (--prefetch); none when empty. */
+  prefetch: readonly SpecPrefetchRun[];
 }
 
 const TWO_TO_32 = 2 ** 32;
@@ -168,6 +181,7 @@ interface Offsets {
   regions: number;
   relocations: number;
   mmMap: number;
+  prefetch: number;
   stackImage: number;
   ring: number;
   length: number;
@@ -182,16 +196,19 @@ export interface SpecSizes {
   relocationCount: number;
   stackImageBytes: number;
   eventRing: boolean;
+  /** Prefetch runs, at most (0: none). */
+  prefetchRuns?: number;
 }
 
 function offsetsFor(sizes: SpecSizes): Offsets {
   const regions = SPEC_HEADER_BYTES;
   const relocations = regions + sizes.regionCount * REGION_BYTES;
   const mmMap = relocations + sizes.relocationCount * RELOCATION_BYTES;
-  const stackImage = align(mmMap + MM_MAP_BYTES, WORD);
+  const prefetch = mmMap + MM_MAP_BYTES;
+  const stackImage = align(prefetch + (sizes.prefetchRuns ?? 0) * PREFETCH_RUN_BYTES, WORD);
   const ring = align(stackImage + sizes.stackImageBytes, PAGE_SIZE);
   const end = ring + (sizes.eventRing ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0);
-  return { regions, relocations, mmMap, stackImage, ring, length: pageUp(end) };
+  return { regions, relocations, mmMap, prefetch, stackImage, ring, length: pageUp(end) };
 }
 
 /** Bytes of the plan's memory a spec needs, given upper bounds of its parts. */
@@ -203,9 +220,10 @@ export function specLength(sizes: SpecSizes): number {
  * top of the regions'. */
 export const FIXED_RELOCATIONS = 4 + 12;
 
-/** The relocations a spec needs at most: see SpecSizes.relocationCount. */
-export function relocationBound(regionCount: number, argc: number, envc: number, auxvEntries: number): number {
-  return 2 * regionCount + argc + envc + auxvEntries + FIXED_RELOCATIONS;
+/** The relocations a spec needs at most: see SpecSizes.relocationCount
+ * (and one per prefetch run). */
+export function relocationBound(regionCount: number, argc: number, envc: number, auxvEntries: number, prefetchRuns = 0): number {
+  return 2 * regionCount + argc + envc + auxvEntries + FIXED_RELOCATIONS + prefetchRuns;
 }
 
 /** Whether a run pages by the SIGSEGV handler, which reads the spec (and
@@ -225,9 +243,10 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   const relocations: Array<{ offset: number; base: Base }> = [];
   const sizes = {
     regionCount: input.regions.length,
-    relocationCount: relocationBound(input.regions.length, 0, 0, 0) + input.stack.stackPointers.length + input.stack.auxvValues.size,
+    relocationCount: relocationBound(input.regions.length, 0, 0, 0, input.prefetch.length) + input.stack.stackPointers.length + input.stack.auxvValues.size,
     stackImageBytes: input.stack.bytes.length,
     eventRing: paging,
+    prefetchRuns: input.prefetch.length,
   };
   const o = offsetsFor(sizes);
   if (o.length > target.byteLength) throw new Error(`launch spec needs ${o.length} bytes, only ${target.byteLength} made`);
@@ -281,6 +300,8 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     input.friendlySeed,
     input.friendlyReraise ? 1 : 0,
     input.userModeOnly ? 1 : 0,
+    input.prefetch.length,
+    input.prefetch.length > 0 ? o.prefetch : 0,
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));
@@ -309,6 +330,12 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     relocate(at, base);
     if (region.zeroFrom) relocate(at + 48, base);
     if (region.demand) pageIndex += region.length / PAGE_SIZE;
+  });
+  input.prefetch.forEach((run, i) => {
+    const at = o.prefetch + i * PREFETCH_RUN_BYTES;
+    put(at, run.start);
+    put(at + WORD, run.pages);
+    relocate(at, run.base);
   });
   if (paging) {
     // Reused memory holds the last run's ring: start afresh.
@@ -403,6 +430,10 @@ export interface LaunchStatus {
   /** The program wrote over the pager's memory it shares (SIGSEGV paging's
    * event ring): its log and counts may be garbled. */
   tampered: boolean;
+  /** Pages the loader mapped before the jump from the prefetch runs, and the
+   * errno that stopped it early (0: none). */
+  prefetched: number;
+  prefetchError: number;
 }
 
 export function readStatus(memory: DataView): LaunchStatus {
@@ -421,5 +452,7 @@ export function readStatus(memory: DataView): LaunchStatus {
     genuineFaults: word(10),
     bases: BASES.map((_, i) => Number(BigInt.asIntN(64, memory.getBigUint64(STATUS_OFFSET + (11 + i) * WORD, true)))),
     tampered: word(11 + BASES.length) === 1,
+    prefetched: word(12 + BASES.length),
+    prefetchError: word(13 + BASES.length),
   };
 }

@@ -1,8 +1,9 @@
 /**
  * A run's --trace file read back: one JSON object a line. The shim writes a
- * line per demand fault (and one for dpager's start page); the pager adds,
- * after the program has ended, a line per look it took at hpager's predicted
- * pages (src/view/watch.ts). Lines of other kinds are counted and skipped, so
+ * line per demand fault (and one for dpager's start page); the pager writes,
+ * before those, a line per run of pages it prefetched from a learned working
+ * set (--prefetch), and adds, after the program has ended, a line per look
+ * it took at hpager's predicted pages (src/view/watch.ts). Lines of other kinds are counted and skipped, so
  * a trace from a later faultline still reads. Pure.
  */
 
@@ -41,6 +42,9 @@ export interface TraceLook {
 export interface Trace {
   events: TraceEvent[];
   looks: TraceLook[];
+  /** Pages the loader mapped before the jump from a learned working set
+   * (--prefetch): the pager's "prefetch" lines, one per contiguous run. */
+  prefetched: number[];
   /** Lines of kinds this version does not know, skipped. */
   skipped: number;
 }
@@ -70,7 +74,7 @@ function time(value: unknown, where: string): number {
 
 /** Read a trace; `name` (the file's) prefixes the line number in errors. */
 export function parseTrace(text: string, name = "trace"): Trace {
-  const trace: Trace = { events: [], looks: [], skipped: 0 };
+  const trace: Trace = { events: [], looks: [], prefetched: [], skipped: 0 };
   let lineNumber = 0;
   for (const line of text.split("\n")) {
     lineNumber++;
@@ -93,6 +97,9 @@ export function parseTrace(text: string, name = "trace"): Trace {
         mapped,
         decision: typeof record.decision === "string" ? record.decision : "none",
       });
+    } else if (kind === "prefetch") {
+      time(record.t_ms, where);
+      trace.prefetched.push(...addresses(record.mapped, "mapped", where));
     } else if (kind === "look") {
       const events = record.events;
       if (typeof events !== "number" || !Number.isInteger(events) || events < 0) throw new TraceError(`${where}: events is not a count`);

@@ -20,11 +20,12 @@ function faultLine(t: number, fault: number, mapped: number[], decision = "next"
 }
 
 describe("reading a trace", () => {
-  test("the shim's fault and start lines, the pager's looks, other kinds skipped", () => {
+  test("the shim's fault and start lines, the pager's prefetch lines and looks, other kinds skipped", () => {
     const text = [
+      JSON.stringify({ t_ms: 0, kind: "prefetch", mapped: [`0x${(BSS + 2 * PAGE).toString(16)}`, `0x${(BSS + 3 * PAGE).toString(16)}`] }),
       JSON.stringify({ t_ms: 0.5, kind: "start", mapped: ["0x401000"] }),
       faultLine(1.25, BSS + 0x10, [BSS, BSS + PAGE]),
-      JSON.stringify({ t_ms: 2, kind: "prefetch", mapped: [] }),
+      JSON.stringify({ t_ms: 2, kind: "a later kind", mapped: [] }),
       lookLine({ tMs: 3.0004, events: 2, seen: "touched", touched: [BSS + PAGE], complete: true }),
       "",
     ].join("\n");
@@ -34,6 +35,7 @@ describe("reading a trace", () => {
       { tMs: 1.25, kind: "fault", fault: BSS + 0x10, mapped: [BSS, BSS + PAGE], decision: "next" },
     ]);
     expect(trace.looks).toEqual([{ tMs: 3, events: 2, seen: "touched", touched: [BSS + PAGE], complete: true }]);
+    expect(trace.prefetched).toEqual([BSS + 2 * PAGE, BSS + 3 * PAGE]);
     expect(trace.skipped).toBe(1);
   });
 
