@@ -33,6 +33,18 @@ describe("command line", () => {
     expect(() => parseCommandLine("hpager", ["--pages", "2.5", "prog"])).toThrow(UsageError);
     expect(() => parseCommandLine("dpager", ["--predict", "next", "prog"])).toThrow(/apply to hpager, not dpager/);
   });
+  test("--record and --prefetch: dpager and hpager, each taking a file", () => {
+    expect(parseCommandLine("dpager", ["--record", "ws.json", "--prefetch=ws.json", "prog", "--record"])).toMatchObject({
+      record: "ws.json",
+      prefetch: "ws.json",
+      argv: ["prog", "--record"],
+    });
+    expect(parseCommandLine("hpager", ["--prefetch", "p", "prog"]).prefetch).toBe("p");
+    expect(() => parseCommandLine("apager", ["--record", "ws.json", "prog"])).toThrow(/--record and --prefetch apply to dpager and hpager, not apager/);
+    expect(() => parseCommandLine("dpager", ["--prefetch"])).toThrow(/--prefetch needs a value/);
+    expect(usage("dpager")).toMatch(/--record FILE/);
+    expect(usage("apager")).not.toMatch(/--prefetch/);
+  });
   test("--help needs no program, and the usage documents the exit codes", () => {
     expect(parseCommandLine("apager", ["--help"]).help).toBe(true);
     expect(usage("apager")).toMatch(/127\s+PROGRAM was not found/);
