@@ -1,12 +1,14 @@
 #!/usr/bin/env bun
 /**
  * The pagers' command line: `bun src/cli.ts PAGER [options] PROGRAM [ARGS...]`
- * (package scripts `apager`, `dpager`, `hpager`). Exits the way the program
- * did; loader errors are one line and exit 127 or 126.
+ * (package scripts `apager`, `dpager`, `hpager`, and `faultline PAGER` through
+ * src/faultline.ts). Exits the way the program did; loader errors are one
+ * line and exit 127 or 126.
  */
 import { writeSync } from "node:fs";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { launch, type PagerName } from "./launch.ts";
+import { commandName } from "./commands.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
 import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
@@ -23,19 +25,20 @@ function say(line: string): void {
 async function main(args: string[]): Promise<number> {
   const pagerArg = args[0] ?? "";
   const pager = (["apager", "dpager", "hpager"].includes(pagerArg) ? pagerArg : "apager") as PagerName;
+  const command = commandName(pager, process.argv[1]);
   let line;
   try {
     line = parseCommandLine(pagerArg, args.slice(1));
   } catch (error) {
     if (error instanceof UsageError) {
       say(`${pager}: ${error.message}`);
-      say(`Try 'bun run ${pager} --help'.`);
+      say(`Try '${command} --help'.`);
       return EXIT_USAGE;
     }
     throw error;
   }
   if (line.help) {
-    process.stdout.write(`${usage(line.pager)}\n`);
+    process.stdout.write(`${usage(line.pager, command)}\n`);
     return 0;
   }
   if (line.version) {

@@ -45,8 +45,10 @@ const HPAGER_OPTIONS = `      --predict NAME next (default): the pages after the
                      (default 2, at most ${MAX_PREDICT_PAGES})
 `;
 
-export function usage(pager: PagerName): string {
-  return `Usage: bun run ${pager} [options] PROGRAM [ARGS...]
+/** The usage text; `command` is how the pager is typed (src/commands.ts
+ * commandName). */
+export function usage(pager: PagerName, command = `bun run ${pager}`): string {
+  return `Usage: ${command} [options] PROGRAM [ARGS...]
 
 Load PROGRAM (an x86-64 ELF executable or a #! script) into a fresh address
 space from Bun and run it with ARGS, the way the kernel's execve would.
