@@ -304,7 +304,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   }
   noticeSize ??= Number(shim.fl_notice_size());
   const size = noticeSize;
-  const notices = new RecordReader(fd);
+  const notices = recordReader(fd);
   return {
     async next() {
       const bytes = await notices.read(size);
@@ -340,37 +340,38 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
  * would hold one of them for as long, and two such reads would starve
  * every other asynchronous file operation of the process.
  */
-class RecordReader {
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private pending: Uint8Array = new Uint8Array(0);
-  private closed = false;
-
-  constructor(private readonly fd: number) {
-    this.reader = Bun.file(fd).stream().getReader();
-  }
-
+interface RecordReader {
   /** The next `size` bytes. */
-  async read(size: number): Promise<Uint8Array> {
-    while (this.pending.length < size) {
-      const { done, value } = await this.reader.read();
-      if (done) throw new Error("faultline: the waiter closed its pipe early");
-      const joined = new Uint8Array(this.pending.length + value.length);
-      joined.set(this.pending);
-      joined.set(value, this.pending.length);
-      this.pending = joined;
-    }
-    const record = this.pending.slice(0, size);
-    this.pending = this.pending.subarray(size);
-    return record;
-  }
-
+  read(size: number): Promise<Uint8Array>;
   /** Stop reading and close the pipe. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.reader.cancel().catch(() => {});
-    closeSync(this.fd);
-  }
+  close(): Promise<void>;
+}
+
+function recordReader(fd: number): RecordReader {
+  const reader = Bun.file(fd).stream().getReader();
+  let pending = new Uint8Array(0);
+  let closed = false;
+  return {
+    async read(size) {
+      while (pending.length < size) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error("faultline: the waiter closed its pipe early");
+        const joined = new Uint8Array(pending.length + value.length);
+        joined.set(pending);
+        joined.set(value, pending.length);
+        pending = joined;
+      }
+      const record = pending.slice(0, size);
+      pending = pending.subarray(size);
+      return record;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await reader.cancel().catch(() => {});
+      closeSync(fd);
+    },
+  };
 }
 
 /** End this process the way a child ended: by the same signal. Returns only
