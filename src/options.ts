@@ -125,7 +125,8 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
       line.paging = value as PagingChoice;
     } else if (is("--pages", arg)) {
       const value = valueOf("--pages", arg);
-      const pages = Number(value);
+      // Digits only: Number() would take "0x10", "1e1" and " 2 " too.
+      const pages = /^[0-9]+$/.test(value) ? Number(value) : NaN;
       if (!Number.isInteger(pages) || pages < 1 || pages > MAX_PREDICT_PAGES) throw new UsageError(`--pages takes a whole number from 1 to ${MAX_PREDICT_PAGES}, not '${value}'`);
       line.pages = pages;
     } else throw new UsageError(`unknown option '${arg}'`);

@@ -181,10 +181,11 @@ function stdinPlan(value: unknown): StdinPlan {
   if (value === "pipe") return { kind: "pipe" };
   if (typeof value === "number") return { kind: "descriptor", fd: descriptor(value, name) };
   if (value instanceof Blob) {
-    // Bun.file(path) is a Blob whose name is its path: its file is opened
-    // (Bun.spawn does the same); any other Blob gives its bytes.
+    // Bun.file(path) is a Blob (not a File) whose name is its path: its
+    // file is opened (Bun.spawn does the same); any other Blob, a File
+    // included, gives its bytes.
     const path = (value as { name?: unknown }).name;
-    const isBunFile = typeof (value as { exists?: unknown }).exists === "function" && typeof path === "string";
+    const isBunFile = !(value instanceof File) && typeof (value as { exists?: unknown }).exists === "function" && typeof path === "string";
     return isBunFile ? { kind: "file", path: requireText(path, `${name}'s file name`, false) } : { kind: "bytes", source: value };
   }
   if (ArrayBuffer.isView(value) || value instanceof Response || value instanceof Request) {
