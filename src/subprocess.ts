@@ -336,11 +336,21 @@ class LiveEvents {
       this.waiting.push(line);
       return;
     }
-    const { fault, mappings } = eventsOfLine(line, this.index);
-    if (fault && this.onFault) this.call(this.onFault, fault);
-    if (this.onMapping) for (const mapping of mappings) this.call(this.onMapping, mapping);
+    let events;
+    try {
+      events = eventsOfLine(line, this.index);
+    } catch (error) {
+      // The shim wrote a line that is not a trace line: a bug of
+      // faultline's, said out loud; the run and the other events go on.
+      throwLater(error);
+      return;
+    }
+    if (events.fault && this.onFault) this.call(this.onFault, events.fault);
+    if (this.onMapping) for (const mapping of events.mappings) this.call(this.onMapping, mapping);
   }
 
+  /** Read the pipe to its end (the waiter closes its writing end once no
+   * event can come); never rejects. */
   private async read(fd: number): Promise<void> {
     const decoder = new TextDecoder();
     let partial = "";
@@ -350,6 +360,8 @@ class LiveEvents {
         partial = lines.pop() ?? "";
         for (const line of lines) if (line !== "") this.deliver(line);
       }
+    } catch (error) {
+      throwLater(error);
     } finally {
       closeSync(fd);
     }
@@ -441,6 +453,7 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   const recording = RunRecording.begin({ trace: given.trace ?? null, html: given.html ?? null, report: given.report ?? null, htmlOption: "html", traceOption: "trace", reportOption: "report" });
   let streams: StandardStreams | null = null;
   let events: LiveEvents | null = null;
+  /** The event pipe's writing end, until startLaunch takes it over. */
   let eventWriter = -1;
   // friendly: a crash report names source lines, asked of this process.
   const resolver = given.friendly ? startSourceResolver() : null;
@@ -455,11 +468,13 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
     const live = events;
     const handover: Handover | undefined = streams.plain ? undefined : { ...plainHandover(currentSignalMask()), descriptors: streams.descriptors };
     const env = resolver ? resolver.environment(given.env ?? process.env) : given.env;
+    const eventFd = eventWriter;
+    eventWriter = -1;
     started = startLaunch(plan.argv, {
       pager: plan.pager,
       log,
       traceFd: recording.traceFd,
-      eventFd: eventWriter,
+      eventFd,
       ...(given.cwd !== undefined ? { cwd: given.cwd } : {}),
       ...(env !== undefined ? { env } : {}),
       ...(handover ? { handover } : {}),
@@ -471,13 +486,12 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
       onStart: (pid, paging) => recording.started(pid, paging, plan.pager),
       ...(live ? { onPlaced: (mappings: readonly Mapping[], elapsedMs: number) => live.placed(mappings, elapsedMs) } : {}),
     });
-    eventWriter = -1;
   } catch (error) {
     recording.abandon();
     streams?.abandon();
-    // The launch takes the event pipe's write end over once it is given
-    // one, failing or not; a reader without a writer sees its end.
-    if (eventWriter >= 0 && events === null) closeSync(eventWriter);
+    // startLaunch closes the event pipe's writing end when it fails; before
+    // it is called, it is closed here: the reader then sees its end.
+    if (eventWriter >= 0) closeSync(eventWriter);
     resolver?.stop();
     throw error;
   }
@@ -485,12 +499,12 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
 
   const cleanups: (() => void)[] = [];
   if (plan.timeout !== null) {
-    const timer = setTimeout(() => process_.kill(plan.killSignal), plan.timeout);
+    const timer = setTimeout(() => subprocess.kill(plan.killSignal), plan.timeout);
     cleanups.push(() => clearTimeout(timer));
   }
   const abortSignal = given.signal;
   if (abortSignal) {
-    const onAbort = () => process_.kill(plan.killSignal);
+    const onAbort = () => subprocess.kill(plan.killSignal);
     abortSignal.addEventListener("abort", onAbort, { once: true });
     cleanups.push(() => abortSignal.removeEventListener("abort", onAbort));
   }
@@ -511,6 +525,6 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
     return report;
   };
   ended.catch(() => recording.abandon());
-  const process_ = new PagedSubprocess(started, streams, ended, finish);
-  return process_ as unknown as Subprocess<In, Out, Err>;
+  const subprocess = new PagedSubprocess(started, streams, ended, finish);
+  return subprocess as unknown as Subprocess<In, Out, Err>;
 }
