@@ -61,6 +61,8 @@ import {
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
+/** A pager: apager maps everything at start, dpager on demand, hpager the
+ * bss on demand with predicted pages. */
 export type PagerName = "apager" | "dpager" | "hpager";
 export const PAGERS: readonly PagerName[] = ["apager", "dpager", "hpager"];
 
@@ -192,26 +194,40 @@ function choosePaging(choice: PagingChoice, file: string, plan: Plan, minAddress
   return available && !low ? "userfaultfd" : "signal";
 }
 
+/** How a launched program ended, and what its run did: the report's
+ * figures (src/report.ts). */
 export interface LaunchOutcome {
+  /** The pager that ran it. */
   pager: PagerName;
   /** How demand faults were caught ("userfaultfd" or "signal"); null for apager. */
   paging: Mechanism | null;
   /** hpager's predictor and pages per fault ("none" and 1 otherwise). */
   predictor: PredictorName;
   pages: number;
+  /** The ELF file that was loaded (a #! script's interpreter, for a script). */
   program: string;
+  /** The arguments it was given (a script's: its interpreter's, as
+   * binfmt_script makes them). */
   argv: string[];
+  /** Its exit status, or null when a signal ended it. */
   exitCode: number | null;
+  /** The signal that ended it ("SIGSEGV"), or null when it exited. */
   signal: string | null;
   signalNumber: number | null;
+  /** It dumped core. */
   coreDumped: boolean;
+  /** Demand faults dpager or hpager resolved. */
   faults: number;
+  /** Pages mapped: at start, on demand, and predicted. */
   pagesMapped: number;
+  /** Milliseconds from sending the loader its plan to the program's end. */
   wallMs: number;
   /** The program's own peak resident set, in KiB (Bun's memory excluded). */
   maxRssKiB: number;
+  /** CPU time it spent in user space and in the kernel, in milliseconds. */
   userMs: number;
   systemMs: number;
+  /** The mappings made (or reserved) at start. */
   mappings: Mapping[];
   /** Ways this run may differ from a kernel-started one, in words. */
   differences: string[];
