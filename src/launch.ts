@@ -220,7 +220,9 @@ export interface LaunchOutcome {
   faults: number;
   /** Pages mapped: at start, on demand, and predicted. */
   pagesMapped: number;
-  /** Milliseconds from sending the loader its plan to the program's end. */
+  /** Milliseconds from sending the loader its plan until this process
+   * learned the program had ended (later than the end itself while
+   * JavaScript was busy). */
   wallMs: number;
   /** The program's own peak resident set, in KiB (Bun's memory excluded). */
   maxRssKiB: number;
