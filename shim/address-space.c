@@ -104,6 +104,33 @@ static uint32_t keep_path(const char *text, uint64_t length) {
 	return at;
 }
 
+/* How /proc/self/maps names the pages userfaultfd paging maps from an
+ * image copy (src/image-copy.ts): the memfd's name, which is faultline's
+ * prefix and the file's path, and the suffix of a file with no name left. */
+#define COPY_PREFIX "/memfd:faultline:"
+#define COPY_SUFFIX " (deleted)"
+
+static int starts_with(const char *text, uint64_t length, const char *prefix, uint64_t prefix_length) {
+	if (length < prefix_length)
+		return 0;
+	for (uint64_t i = 0; i < prefix_length; i++)
+		if (text[i] != prefix[i])
+			return 0;
+	return 1;
+}
+
+/* A copy's pages stand for the file they were copied from: its path.
+ * Returns whether the path named a copy. */
+static int copied_file(const char **path, uint64_t *length) {
+	uint64_t prefix = sizeof COPY_PREFIX - 1, suffix = sizeof COPY_SUFFIX - 1;
+	if (!starts_with(*path, *length, COPY_PREFIX, prefix) || *length < prefix + suffix ||
+	    !starts_with(*path + *length - suffix, suffix, COPY_SUFFIX, suffix))
+		return 0;
+	*path += prefix;
+	*length -= prefix + suffix;
+	return 1;
+}
+
 /* "start-end perms offset dev inode   path" */
 static void add_line(const char *text, uint64_t length) {
 	if (mapping_count == SPACE_MAPPINGS_MAX)
@@ -129,7 +156,11 @@ static void add_line(const char *text, uint64_t length) {
 		m->inode = m->inode * 10 + (uint64_t)(text[at++] - '0');
 	while (at < length && text[at] == ' ')
 		at++;
-	m->path = at < length && text[at] == '/' ? keep_path(&text[at], length - at) : 0;
+	const char *path = &text[at];
+	uint64_t path_length = at < length ? length - at : 0;
+	if (copied_file(&path, &path_length))
+		m->inode = 0;
+	m->path = path_length > 0 && path[0] == '/' ? keep_path(path, path_length) : 0;
 	if (m->end > m->start)
 		mapping_count++;
 }

@@ -41,7 +41,7 @@ struct space_mapping {
 	uint64_t start;
 	uint64_t end;
 	uint64_t offset;
-	uint64_t inode;
+	uint64_t inode;  /* 0 for an image copy's pages: the copy's, not the file's */
 	uint32_t access;
 	uint32_t path;
 };

@@ -50,8 +50,6 @@ uint64_t fl_previous_segv_flags;
 #define HANDLER_IGNORE 1ull  /* SIG_IGN */
 /* MADV_POPULATE_READ, spelled out for C libraries' headers older than it. */
 #define MADV_POPULATE_READ_ADVICE 22
-/* MADV_POPULATE_READ, spelled out for C libraries' headers older than it. */
-#define MADV_POPULATE_READ_ADVICE 22
 
 /* --- the lineage lock --------------------------------------------------- */
 
@@ -176,8 +174,9 @@ static void bury(struct fl_lineage *lineage, struct fl_backing *backing) {
 		__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
 	}
 	if (backing->parked) {
-		/* Unmapping populated page tables costs the kernel per entry;
-		 * only page-split chunks bury, and they never park. */
+		/* Unmapping populated page tables costs the kernel per entry
+		 * (a few ms for 64 MiB); only a page-split chunk's whole split
+		 * near vm.max_map_count buries from a fault. */
 		sys_munmap(backing->parked, backing->size);
 		backing->parked = 0;
 		__atomic_fetch_sub(&fl_shim_vmas, 1, __ATOMIC_RELAXED);
@@ -342,11 +341,12 @@ static int page_split_allowed(void) {
 }
 
 /*
- * The last sharer of a whole chunk whose page tables were parked takes them
- * back: moving them over the chunk (whole page-table pages at a time)
+ * A chunk that alone maps a backing whose page tables were parked takes
+ * them back: moving them over the chunk (whole page-table pages at a time)
  * leaves it writable and populated, where write-protection would be undone
  * entry by entry, and the parked mapping is gone without the cost of
- * unmapping it. The move replaces the chunk's mapping atomically.
+ * unmapping it. The move replaces the chunk's mapping (all its pieces, if
+ * units were made writable one by one) atomically.
  */
 static sys_result unpark(struct fl_chunk *chunk) {
 	struct fl_backing *backing = chunk->backing[0];
@@ -359,18 +359,51 @@ static sys_result unpark(struct fl_chunk *chunk) {
 	return 0;
 }
 
-/* Make one unit writable where it is: its last sharer writes. */
-static sys_result unprotect_in_place(struct fl_chunk *chunk, uint64_t unit) {
+/* Does the chunk map every unit of `backing`, with no other sharer of any?
+ * Then nobody else sees any of the chunk's bytes. The count rules most
+ * chunks out at once; when it matches, the chunk still may map another
+ * backing at some unit (and another chunk this one there): the loop tells. */
+static int maps_backing_alone(const struct fl_chunk *chunk, const struct fl_backing *backing) {
+	if (backing->mapped != chunk->units)
+		return 0;
+	for (uint64_t unit = 0; unit < chunk->units; unit++)
+		if (chunk->backing[unit] != backing)
+			return 0;
+	return 1;
+}
+
+/*
+ * The chunk alone maps its one backing: all of it becomes writable where it
+ * is, copying nothing, and its range is one kernel mapping again, whatever
+ * pieces earlier writes cut it into. Parked page tables come back; else one
+ * mprotect of the range (cheap where the range is not populated, and never
+ * more than the copy that shared it cost).
+ */
+static sys_result unprotect_whole(struct fl_chunk *chunk) {
 	sys_result r = -1;
-	if (chunk->units == 1 && chunk->backing[0]->parked)
+	if (chunk->backing[0]->parked)
 		r = unpark(chunk);
 	if (r < 0)
-		r = sys_mprotect(unit_address(chunk, unit), chunk->unit_size, PROT_READ | PROT_WRITE);
+		r = sys_mprotect(chunk->start, chunk->size, PROT_READ | PROT_WRITE);
+	if (r < 0)
+		return r;
+	for (uint64_t unit = 0; unit < chunk->units; unit++)
+		chunk->writable[unit] = 1;
+	__atomic_fetch_add(&fl_shim_vmas, 1 - (int64_t)chunk->vmas, __ATOMIC_RELAXED);
+	chunk->vmas = 1;
+	__atomic_fetch_add(&fl_chunk_counters.in_place, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* Make one page unit writable where it is: its last sharer writes, while
+ * other units of the chunk are still shared. Cuts the chunk's mapping in up
+ * to three (merged with writable neighbours of the same backing). */
+static sys_result unprotect_unit(struct fl_chunk *chunk, uint64_t unit) {
+	sys_result r = sys_mprotect(unit_address(chunk, unit), chunk->unit_size, PROT_READ | PROT_WRITE);
 	if (r < 0)
 		return r;
 	chunk->writable[unit] = 1;
-	if (chunk->units > 1)
-		grow_vmas(chunk, 2);
+	grow_vmas(chunk, 2);
 	__atomic_fetch_add(&fl_chunk_counters.in_place, 1, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -379,18 +412,22 @@ sys_result fl_chunk_make_unit_writable(struct fl_chunk *chunk, uint64_t unit) {
 	if (chunk->writable[unit])
 		return 0;
 	/* The last sharer: nobody else sees these bytes, so the unit becomes
-	 * writable where it is, copying nothing. Otherwise the writer splits
-	 * off its sharers. */
-	int last = chunk->backing[unit]->sharers[unit] == 1;
+	 * writable where it is, copying nothing; the whole chunk, when nobody
+	 * else sees any of it (a whole-split chunk's one unit always). Otherwise
+	 * the writer splits off its sharers. */
+	struct fl_backing *backing = chunk->backing[unit];
+	int last = backing->sharers[unit] == 1;
+	if (last && maps_backing_alone(chunk, backing))
+		return unprotect_whole(chunk);
 	if (chunk->units == 1)
-		return last ? unprotect_in_place(chunk, unit) : split_whole(chunk);
+		return split_whole(chunk);
 	/* A page unit cuts its chunk's mapping in up to three; near
 	 * vm.max_map_count the kernel could refuse, and a write that cannot be
 	 * resolved ends the process. Split the whole chunk then, which frees
 	 * mappings instead. */
 	sys_result r = -ENOMEM;
 	if (page_split_allowed())
-		r = last ? unprotect_in_place(chunk, unit) : split_page(chunk, unit);
+		r = last ? unprotect_unit(chunk, unit) : split_page(chunk, unit);
 	if (r != -ENOMEM)
 		return r;
 	__atomic_fetch_add(&fl_chunk_counters.whole_fallbacks, 1, __ATOMIC_RELAXED);

@@ -36,9 +36,10 @@
 #define CHUNK_MAX_BYTES (1ull << 40)
 /* Mappings left free for Bun and for splits; see the file comment. */
 #define API_MAP_RESERVE 1024
-/* Copying a writable whole-split chunk at least this large moves its page
- * tables aside instead of write-protecting them one entry at a time
- * (park_page_tables). */
+/* Copying a writable chunk that is one kernel mapping and at least this
+ * large moves its page tables aside instead of write-protecting them one
+ * entry at a time (park_page_tables); below it, write-protecting a few
+ * entries costs less than the moves. */
 #define PARK_MIN_BYTES (128ull << 10)
 /* Records come from slabs of this size, which are never unmapped. */
 #define SLAB_BYTES (64u * 1024u)
@@ -524,17 +525,30 @@ static int any_writable(const struct fl_chunk *chunk) {
 	return 0;
 }
 
+/* Is the chunk's range one kernel mapping: every unit from the same
+ * backing, every unit writable? Only such a range can be parked whole. */
+static int one_writable_mapping(const struct fl_chunk *chunk) {
+	for (uint64_t unit = 0; unit < chunk->units; unit++)
+		if (chunk->backing[unit] != chunk->backing[0] || !chunk->writable[unit])
+			return 0;
+	return 1;
+}
+
 /*
- * Park a writable whole chunk's page tables: mremap with MREMAP_DONTUNMAP
- * moves them to a new address (whole page-table pages at a time where it
- * can) and leaves the chunk's mapping in place, empty, so readers fault the
- * same shmem pages back in and never see a hole. Write-protecting a
- * populated range instead costs the kernel work for every page (about
- * 0.15 us a page on the machine this was measured on: 2.5 ms for 64 MiB).
- * The parked mapping is read by a whole split of a sharer, taken back by
- * the last sharer writing (chunk-fault.c, unpark), or unmapped with its
+ * Park a writable chunk's page tables: mremap with MREMAP_DONTUNMAP moves
+ * them to a new address (whole page-table pages at a time where it can) and
+ * leaves the chunk's mapping in place, empty, so readers fault the same
+ * shmem pages back in and never see a hole, and making the empty range
+ * read-only costs the kernel nothing per page. Write-protecting a populated
+ * range instead costs the kernel work for every page (about 0.1 us a page
+ * on the machine this was measured on: 1.5 ms for 64 MiB; userfaultfd
+ * write-protection costs the same, see the README). Whole-split and
+ * page-split chunks alike: the range must be one mapping of one backing,
+ * whose offsets are the chunk's. The parked mapping is read by a whole
+ * split of a sharer, taken back by the chunk when it alone maps the
+ * backing again and writes (chunk-fault.c, unpark), or unmapped with its
  * backing. A backing keeps one: an older one is unmapped first (rare: a
- * chunk becomes writable again by unparking).
+ * chunk that writes alone unparks).
  */
 static void park_page_tables(struct fl_chunk *chunk) {
 	struct fl_backing *backing = chunk->backing[0];
@@ -560,7 +574,7 @@ static void park_page_tables(struct fl_chunk *chunk) {
 static int protect_for_sharing(struct fl_chunk *chunk) {
 	if (!any_writable(chunk))
 		return 0;
-	if (chunk->units == 1 && chunk->size >= PARK_MIN_BYTES)
+	if (chunk->size >= PARK_MIN_BYTES && one_writable_mapping(chunk))
 		park_page_tables(chunk);
 	if (mprotect((void *)(uintptr_t)chunk->start, chunk->size, PROT_READ) != 0)
 		return -errno;

@@ -86,8 +86,9 @@ struct fl_backing {
 	uint64_t size;     /* of the object, in bytes */
 	/* Page tables a lazy copy moved aside (park_page_tables in chunk.c): a
 	 * populated read-write mapping of the whole backing that only the shim
-	 * knows, or 0. A whole split reads the chunk's bytes there; the last
-	 * sharer writing takes the page tables back. */
+	 * knows, or 0. A whole split reads the chunk's bytes there; a chunk
+	 * that alone maps every unit of the backing takes the page tables back
+	 * when it writes (whole-split and page-split chunks alike). */
 	uint64_t parked;
 	/* For a whole-chunk backing: the address of a chunk mapping it whose
 	 * page tables are populated (the source of a lazy copy that kept

@@ -2,8 +2,9 @@
  * events.c — the parent's side of a demand-paged run's log and trace: each
  * fault (or the start) as "PAGER: map ..." lines on the pager's stderr, as
  * a JSON line in the trace, and as the same line on the live event pipe
- * that spawn()'s onFault and onMapping read. Events come from the child's ring (SIGSEGV
- * paging, drain_events) or straight from the userfaultfd server (serve.c).
+ * that spawn()'s onFault and onMapping read. Events come from the child's
+ * ring (SIGSEGV paging, drain_events) or straight from the userfaultfd
+ * server (serve.c).
  * Runs on Bun-side threads; uses libc.
  */
 #define _GNU_SOURCE
@@ -148,42 +149,107 @@ void fl_emit_event(struct drainer *d, const struct fl_event *e) {
 }
 
 #define DRAIN_WAIT_NS 50000000l
+/* errno values are below this (the kernel's MAX_ERRNO + 1). */
+#define ERRNO_LIMIT 4096
 
+/* Whether every page of an event lies in a demand region of the plan, as
+ * only the program's own handler writes them. */
+static int plausible(const struct fl_launch_spec *spec, const struct fl_event *e) {
+	if ((e->kind != FL_EVENT_START && e->kind != FL_EVENT_FAULT) || e->count == 0 || e->count > FL_EVENT_PAGES)
+		return 0;
+	if (e->kind == FL_EVENT_START && e->count != 1)
+		return 0;
+	for (uint64_t i = 0; i < e->count; i++) {
+		const struct fl_region *r = fl_find_region(spec, e->pages[i]);
+		if (!r || !(r->flags & FL_REGION_DEMAND) || e->pages[i] != fl_page_down(e->pages[i]))
+			return 0;
+	}
+	return e->kind == FL_EVENT_START || fl_page_down(e->fault_address) == e->pages[0];
+}
+
+/* Copy the handler's counters into the run's status once the program is
+ * gone, with what the drainer found wrong: the program can write the ring
+ * window, so its counts are believed only where they hang together. */
+static void take_counters(struct drainer *d, const struct fl_ring *ring, uint64_t tail, int tampered) {
+	struct fl_counters c;
+	memcpy(&c, (const void *)&ring->counters, sizeof c);
+	for (int i = 0; i < FL_COUNTS; i++)
+		if (c.check[i] != ~c.value[i])
+			tampered = 1;
+	uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+	/* Slots reserved and never published (a writer that died, or gave up)
+	 * are dropped events too; more than the ring holds cannot be. */
+	uint64_t unpublished = head >= tail ? head - tail : 0;
+	uint64_t *value = c.value;
+	if (head < tail || unpublished > d->ring_capacity || value[FL_COUNT_FAULTS] > value[FL_COUNT_PAGES_ENABLED] ||
+	    value[FL_COUNT_HANDLER_ERROR] >= ERRNO_LIMIT || value[FL_COUNT_EVENTS_DROPPED] > head)
+		tampered = 1;
+	struct fl_status *status = &d->spec->status;
+	status->faults = value[FL_COUNT_FAULTS];
+	status->pages_enabled = value[FL_COUNT_PAGES_ENABLED];
+	status->handler_error = value[FL_COUNT_HANDLER_ERROR] < ERRNO_LIMIT ? value[FL_COUNT_HANDLER_ERROR] : 0;
+	status->events_dropped = value[FL_COUNT_EVENTS_DROPPED] + (unpublished <= d->ring_capacity ? unpublished : 0);
+	status->genuine_faults = value[FL_COUNT_GENUINE_FAULTS];
+	status->tampered = (uint64_t)tampered;
+}
+
+/*
+ * Thread body for SIGSEGV paging: read the events the program's handler
+ * publishes in the ring window, write them out, and once the program is
+ * gone take its counters. The program can write that window, so nothing
+ * read from it is trusted: the ring's size and the reader's position are
+ * the drainer's own, each event is copied out and used only if it is
+ * whole (its sequence the same before and after the copy) and plausible,
+ * and after the program has ended at most one ringful more is read. What
+ * fails a check is skipped and marks the run as tampered with.
+ */
 void *fl_drain_events(void *arg) {
 	struct drainer *d = arg;
 	struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
 	struct fl_event *events = (struct fl_event *)(ring + 1);
-	for (;;) {
+	uint64_t capacity = d->ring_capacity;
+	uint64_t tail = 0;
+	uint64_t after_end = 0;
+	int tampered = 0;
+	while (capacity > 0) {
 		uint32_t seen = __atomic_load_n(&ring->head_wake, __ATOMIC_SEQ_CST);
-		uint64_t tail = ring->tail;
-		struct fl_event *e = &events[tail % ring->capacity];
-		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) == tail + 1) {
-			fl_emit_event(d, e);
-			__atomic_store_n(&ring->tail, tail + 1, __ATOMIC_SEQ_CST);
+		struct fl_event *slot = &events[tail % capacity];
+		if (__atomic_load_n(&slot->sequence, __ATOMIC_SEQ_CST) == tail + 1) {
+			struct fl_event e;
+			memcpy(&e, (const void *)slot, sizeof e);
+			if (__atomic_load_n(&slot->sequence, __ATOMIC_SEQ_CST) != tail + 1 || e.sequence != tail + 1 ||
+			    !plausible(d->spec, &e)) {
+				tampered = 1;
+			} else {
+				fl_emit_event(d, &e);
+			}
+			tail++;
+			__atomic_store_n(&ring->tail, tail, __ATOMIC_SEQ_CST);
 			__atomic_fetch_add(&ring->tail_wake, 1, __ATOMIC_SEQ_CST);
 			if (__atomic_load_n(&ring->writers_waiting, __ATOMIC_SEQ_CST))
 				syscall(SYS_futex, &ring->tail_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+			/* A program gone, or a child of it still writing: a
+			 * ringful more at most. */
+			if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE) && ++after_end > capacity)
+				break;
 			continue;
 		}
 		/* Nothing published at the tail. Once the child is gone nothing
 		 * more will be (a slot it reserved and never filled is lost). */
-		if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE)) {
-			uint64_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
-			if (head > tail)
-				d->spec->status.events_dropped += head - tail;
+		if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE))
 			break;
-		}
 		/* Sleep until a writer publishes (or the waiter says the child is
 		 * gone); say so first, then look once more, so no event published
 		 * in between goes unnoticed. */
 		__atomic_store_n(&ring->reader_sleeping, 1, __ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&e->sequence, __ATOMIC_SEQ_CST) != tail + 1 &&
+		if (__atomic_load_n(&slot->sequence, __ATOMIC_SEQ_CST) != tail + 1 &&
 		    !__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
 			struct timespec wait = { 0, DRAIN_WAIT_NS };
 			syscall(SYS_futex, &ring->head_wake, FUTEX_WAIT, seen, &wait, NULL, 0);
 		}
 		__atomic_store_n(&ring->reader_sleeping, 0, __ATOMIC_SEQ_CST);
 	}
+	take_counters(d, ring, tail, tampered);
 	return NULL;
 }
 

@@ -26,6 +26,7 @@ struct drainer {
 	int uffd;       /* its userfaultfd (the fault server's), or -1 */
 	int file_fds[FL_FILE_COUNT]; /* the program's files, open in Bun (-1: none) */
 	int done_fd;    /* eventfd the waiter signals when the program ends, or -1 */
+	uint64_t ring_capacity; /* events the ring holds, read before the program could change it */
 };
 
 

@@ -47,7 +47,12 @@ struct retried_fault {
 
 /* The spec of the program this process runs, and this process's own paging
  * state (see fl_paging_start); set once before the jump. */
+/* The handler's own copy of the plan's header and regions (private: the
+ * program cannot change what Bun reads), and the ring window of the plan's
+ * memory, the one part of it mapped into the program. */
 static struct fl_launch_spec *active_spec;
+static struct fl_ring *active_ring;
+static uint64_t ring_capacity;
 static uint8_t *private_page_states;
 static struct fl_predictor_state *private_predictor;
 static struct retried_fault *private_retries;
@@ -82,10 +87,6 @@ static uint8_t *page_states(const struct fl_launch_spec *spec) {
 	return private_page_states;
 }
 
-static struct fl_ring *ring_of(const struct fl_launch_spec *spec) {
-	return (struct fl_ring *)((char *)spec + spec->ring_offset);
-}
-
 static struct fl_event *ring_events(struct fl_ring *ring) {
 	return (struct fl_event *)(ring + 1);
 }
@@ -96,26 +97,37 @@ static void futex_wake_all(uint32_t *word) {
 	sys_call3(__NR_futex, (long)word, FUTEX_WAKE, FUTEX_WAKE_EVERYONE);
 }
 
+/* Count one more of `count` (its check word one less: ~(v + 1) = ~v - 1). */
+static void count_one(enum fl_count count) {
+	__atomic_fetch_add(&active_ring->counters.value[count], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&active_ring->counters.check[count], 1, __ATOMIC_RELAXED);
+}
+
+/* Set once a writer waited in vain for room: the reader is gone (Bun was
+ * killed) or stuck, and the program must not wait for it again. */
+static int reader_lost;
+
 /* Append an event; waits a bounded time for room, then stops logging. */
 static void publish(struct fl_launch_spec *spec, const struct fl_event *event) {
-	struct fl_ring *ring = ring_of(spec);
-	if (!spec->events_wanted || ring->capacity == 0)
+	struct fl_ring *ring = active_ring;
+	if (!spec->events_wanted || ring_capacity == 0)
 		return;
 	uint64_t slot = __atomic_fetch_add(&ring->head, 1, __ATOMIC_ACQ_REL);
-	for (int round = 0; slot - __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) >= ring->capacity; round++) {
-		if (round == RING_WAIT_ROUNDS) {
-			__atomic_fetch_add(&spec->status.events_dropped, 1, __ATOMIC_RELAXED);
+	for (int round = 0; slot - __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) >= ring_capacity; round++) {
+		if (round == RING_WAIT_ROUNDS || __atomic_load_n(&reader_lost, __ATOMIC_RELAXED)) {
+			__atomic_store_n(&reader_lost, 1, __ATOMIC_RELAXED);
+			count_one(FL_COUNT_EVENTS_DROPPED);
 			return;
 		}
 		uint32_t seen = __atomic_load_n(&ring->tail_wake, __ATOMIC_SEQ_CST);
 		__atomic_fetch_add(&ring->writers_waiting, 1, __ATOMIC_SEQ_CST);
-		if (slot - __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) >= ring->capacity) {
+		if (slot - __atomic_load_n(&ring->tail, __ATOMIC_SEQ_CST) >= ring_capacity) {
 			struct kernel_timespec wait = { 0, RING_WAIT_NS };
 			sys_call4(__NR_futex, (long)&ring->tail_wake, FUTEX_WAIT, seen, (long)&wait);
 		}
 		__atomic_fetch_sub(&ring->writers_waiting, 1, __ATOMIC_SEQ_CST);
 	}
-	struct fl_event *at = &ring_events(ring)[slot % ring->capacity];
+	struct fl_event *at = &ring_events(ring)[slot % ring_capacity];
 	at->time_ns = event->time_ns;
 	at->fault_address = event->fault_address;
 	at->kind = event->kind;
@@ -183,7 +195,8 @@ static sys_result enable_page(struct fl_launch_spec *spec, const struct fl_regio
 		return r;
 	}
 	__atomic_store_n(state, FL_PAGE_ENABLED, __ATOMIC_RELEASE);
-	__atomic_fetch_add(&spec->status.pages_enabled, 1, __ATOMIC_RELAXED);
+	(void)spec;
+	count_one(FL_COUNT_PAGES_ENABLED);
 	return 1;
 }
 
@@ -231,7 +244,7 @@ static void restore_default(int sig) {
  * again (it stays pending until this handler returns).
  */
 static void genuine(int sig, const struct fault_info *info, void *context) {
-	__atomic_fetch_add(&active_spec->status.genuine_faults, 1, __ATOMIC_RELAXED);
+	count_one(FL_COUNT_GENUINE_FAULTS);
 	if (active_spec->friendly_seed) {
 		/* Ends the process, or in re-raise mode hands the fault back to
 		 * the default action itself. */
@@ -329,14 +342,15 @@ static void fault_handler(int sig, void *raw_info, void *context) {
 	if (r == 0)
 		return; /* another thread is enabling it; the access is retried */
 	if (r > 0) {
-		__atomic_fetch_add(&spec->status.faults, 1, __ATOMIC_RELAXED);
+		count_one(FL_COUNT_FAULTS);
 		event.pages[event.count++] = page;
 		r = run_predictor(spec, region, page, &event);
 	}
 	if (r < 0) {
 		uint64_t none = 0;
-		__atomic_compare_exchange_n(&spec->status.handler_error, &none, (uint64_t)-r, 0, __ATOMIC_RELAXED,
-					    __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&active_ring->counters.value[FL_COUNT_HANDLER_ERROR], &none, (uint64_t)-r, 0,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			__atomic_store_n(&active_ring->counters.check[FL_COUNT_HANDLER_ERROR], ~(uint64_t)-r, __ATOMIC_RELAXED);
 		genuine(sig, info, context);
 	}
 	publish(spec, &event);
@@ -379,46 +393,72 @@ static sys_result send_userfaultfd(int control_fd, int fd) {
 	return sent < 0 ? sent : 0;
 }
 
-/*
- * userfaultfd paging: register every demand region (reserved as anonymous
- * memory with its protection) for missing-page faults, and send the
- * descriptor to Bun, whose server thread fills the faulting pages
- * (shim/serve.c); the loader closes its own, so the program never sees one.
- * No signal is involved: faults inside system calls, with SIGSEGV blocked,
- * or in a program with its own SIGSEGV handler are all served. Fork events
- * hand the server a descriptor for each forked child.
- */
-static sys_result start_userfaultfd(struct fl_launch_spec *spec, int control_fd) {
-	sys_result fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0)
-		return fd;
-	/* Fork events are required. Poisoning (Linux 6.6) lets the server give
-	 * a page past the end of a truncated file SIGBUS, as the kernel would;
-	 * exact fault addresses (5.18) only make the log more precise. A
-	 * descriptor takes one UFFDIO_API call, so each try gets a new one. */
-	static const uint64_t wanted[] = {
-		UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS | UFFD_FEATURE_POISON,
-		UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS,
-		UFFD_FEATURE_EVENT_FORK,
-	};
+/* A userfaultfd, its API agreed with the first of `wanted` (feature sets,
+ * zero-terminated) the kernel grants; each try needs a new descriptor. */
+static sys_result open_userfaultfd(long flags, const uint64_t *wanted) {
 	sys_result r = -EINVAL_VALUE;
-	for (unsigned i = 0; i < sizeof wanted / sizeof wanted[0] && r == -EINVAL_VALUE; i++) {
-		if (i > 0) {
-			sys_close((int)fd);
-			fd = sys_call1(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-			if (fd < 0)
-				return fd;
-		}
+	for (unsigned i = 0; wanted[i] && r == -EINVAL_VALUE; i++) {
+		sys_result fd = sys_call1(__NR_userfaultfd, flags);
+		if (fd < 0)
+			return fd;
 		struct uffdio_api api = { .api = UFFD_API, .features = wanted[i] };
 		r = uffd_ioctl(fd, UFFDIO_API, &api);
+		if (r >= 0)
+			return fd;
+		sys_close((int)fd);
 	}
+	return r;
+}
+
+/* Features asked for, best first. The pages of the image copies are served
+ * by minor faults (MINOR_SHMEM); fork events (privileged) hand the server a
+ * descriptor for each forked child, whose registrations the kernel
+ * otherwise drops (its pages then fault from the copy's page cache and the
+ * bss as zeros, as they should); poisoning (Linux 6.6) lets a page past the
+ * end of a file truncated under the program give SIGBUS; exact fault
+ * addresses (5.18) make the log more precise; the faulting thread's id lets
+ * the server find its CPU. */
+#define FEATURES_ALWAYS (UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_THREAD_ID)
+static const uint64_t FULL_FEATURES[] = {
+	FEATURES_ALWAYS | UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS | UFFD_FEATURE_POISON,
+	FEATURES_ALWAYS | UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_EXACT_ADDRESS,
+	FEATURES_ALWAYS | UFFD_FEATURE_EVENT_FORK,
+	0,
+};
+static const uint64_t USER_MODE_FEATURES[] = {
+	FEATURES_ALWAYS | UFFD_FEATURE_EXACT_ADDRESS | UFFD_FEATURE_POISON,
+	FEATURES_ALWAYS | UFFD_FEATURE_EXACT_ADDRESS,
+	FEATURES_ALWAYS,
+	0,
+};
+
+/*
+ * userfaultfd paging: register every demand region (its file pages mapped
+ * from the image copy, a sealed memfd, for minor faults; its bss anonymous,
+ * for missing pages), and send the descriptor to Bun, whose server thread
+ * puts the faulting pages in place (shim/serve.c); the loader closes its
+ * own, so the program never holds one. No signal is involved: faults inside
+ * system calls, with SIGSEGV blocked, or in a program with its own SIGSEGV
+ * handler are all served (user-mode-only descriptors, for ordinary users,
+ * serve the program's own accesses only, so TypeScript registers no pages
+ * a system call could meet first). If the server dies, the kernel drops the
+ * registrations: the copy's pages still hold the file's bytes, the bss
+ * zeros, so the program never runs on pages nobody gave it.
+ */
+static sys_result start_userfaultfd(struct fl_launch_spec *spec, int control_fd) {
+	sys_result fd = spec->uffd_user_mode_only
+				? open_userfaultfd(O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, USER_MODE_FEATURES)
+				: open_userfaultfd(O_CLOEXEC | O_NONBLOCK, FULL_FEATURES);
+	if (fd < 0)
+		return fd;
+	sys_result r = 0;
 	const struct fl_region *regions = fl_regions(spec);
 	for (uint64_t i = 0; r >= 0 && i < spec->region_count; i++) {
 		if (!(regions[i].flags & FL_REGION_DEMAND))
 			continue;
 		struct uffdio_register reg = {
 			.range = { .start = regions[i].start, .len = regions[i].length },
-			.mode = UFFDIO_REGISTER_MODE_MISSING,
+			.mode = regions[i].flags & FL_REGION_COPY ? UFFDIO_REGISTER_MODE_MINOR : UFFDIO_REGISTER_MODE_MISSING,
 		};
 		r = uffd_ioctl(fd, UFFDIO_REGISTER, &reg);
 	}
@@ -465,24 +505,38 @@ sys_result fl_friendly_start(struct fl_launch_spec *spec) {
 	return sys_rt_sigaction(SIGBUS, &action, 0, KERNEL_SIGSET_BYTES);
 }
 
-sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd) {
+sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd, int spec_fd) {
 	if (spec->mechanism == FL_MECHANISM_USERFAULTFD)
 		return start_userfaultfd(spec, control_fd);
-	active_spec = spec;
 	/* Private, not in the spec's shared memory: after a fork, parent and
 	 * child each page their own copy of the address space, so each needs
-	 * its own page states and its own handler stack. Laid out as the
-	 * handler's stack, then the predictor's state, the retried faults, and
-	 * a byte per page. */
+	 * its own page states and its own handler stack; and nothing the
+	 * program writes may change what Bun reads. Laid out as the handler's
+	 * stack, then the predictor's state, the retried faults, a byte per
+	 * page, and the copy of the plan's header and regions. */
 	uint64_t stack_bytes = page_round_up(spec->altstack_size);
-	uint64_t length = stack_bytes + page_round_up(sizeof(struct fl_predictor_state) +
-						      RETRY_SLOTS * sizeof(struct retried_fault) + spec->demand_pages);
+	uint64_t plan_bytes = spec->region_offset + spec->region_count * sizeof(struct fl_region);
+	uint64_t states_bytes = page_round_up(sizeof(struct fl_predictor_state) + RETRY_SLOTS * sizeof(struct retried_fault) +
+					      spec->demand_pages);
+	uint64_t length = stack_bytes + states_bytes + page_round_up(plan_bytes);
 	sys_result state = sys_mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (state < 0)
 		return state;
 	private_predictor = (struct fl_predictor_state *)((char *)state + stack_bytes);
 	private_retries = (struct retried_fault *)(private_predictor + 1);
 	private_page_states = (uint8_t *)(private_retries + RETRY_SLOTS);
+	struct fl_launch_spec *copy = (struct fl_launch_spec *)((char *)state + stack_bytes + states_bytes);
+	bytes_copy(copy, spec, plan_bytes);
+	/* The ring window: the one part of the plan's memory the program keeps,
+	 * shared with Bun's drainer, which trusts none of it. */
+	ring_capacity = ((const struct fl_ring *)((const char *)spec + spec->ring_offset))->capacity;
+	uint64_t ring_bytes = page_round_up(sizeof(struct fl_ring) + ring_capacity * sizeof(struct fl_event));
+	sys_result ring = sys_mmap(0, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, spec_fd, (long)spec->ring_offset);
+	if (ring < 0)
+		return ring;
+	active_ring = (struct fl_ring *)ring;
+	active_spec = copy;
+	spec = copy;
 	if (spec->policy == FL_POLICY_DEMAND) {
 		/* dpager starts with the entry point's page and nothing else. */
 		const struct fl_region *region = fl_find_region(spec, spec->entry);

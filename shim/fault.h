@@ -11,7 +11,7 @@
  * entry point's page; or, under userfaultfd paging, register the demand
  * regions and send the descriptor to Bun over the control socket. Runs in
  * the loader just before the jump. */
-__attribute__((visibility("hidden"))) sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd);
+__attribute__((visibility("hidden"))) sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd, int spec_fd);
 
 /* The return path from a signal handler installed with raw rt_sigaction. */
 __attribute__((visibility("hidden"))) void fl_restore_rt(void);

@@ -82,6 +82,7 @@ FL_EXPORT void fl_spec_layout(uint64_t *out) {
 	out[4] = sizeof(struct fl_relocation);
 	out[5] = sizeof(struct fl_spawn_descriptor);
 	out[6] = sizeof(struct fl_spawn_request);
+	out[7] = FL_RING_CAPACITY;
 }
 
 /* The stack the vfork child runs on while Bun's thread waits. */
@@ -167,18 +168,26 @@ FL_EXPORT uint64_t fl_signal_mask(void) {
 /* Space for the descriptors a plan delivery carries. */
 #define PLAN_CONTROL_BYTES CMSG_SPACE(FL_PLAN_FILES * sizeof(int))
 
-/* Send the loader its plan: where to map the plan's memfd, the memfd, the
- * program's descriptor and the interpreter's (-1: none). Returns 0 or a
- * negative errno (EPIPE: the loader is gone). */
-FL_EXPORT int64_t fl_send_plan(int64_t control, int64_t spec_fd, uint64_t spec_address, uint64_t spec_length,
-			       int64_t program_fd, int64_t interpreter_fd) {
-	int fds[FL_PLAN_FILES] = { (int)spec_fd, (int)program_fd, (int)interpreter_fd };
-	int count = interpreter_fd >= 0 ? 3 : 2;
+/* Send the loader its plan: where to map the plan's memfd, and the
+ * descriptors (enum fl_plan_file order: the plan's memfd, the program, the
+ * interpreter, their image copies; -1: none), those present as SCM_RIGHTS
+ * and named in the delivery's file_mask. Returns 0 or a negative errno
+ * (EPIPE: the loader is gone). */
+FL_EXPORT int64_t fl_send_plan(int64_t control, uint64_t spec_address, uint64_t spec_length, const int64_t *files) {
+	int fds[FL_PLAN_FILES];
+	int count = 0;
+	uint64_t mask = 0;
+	for (int i = 0; i < FL_PLAN_FILES; i++) {
+		if (files[i] < 0)
+			continue;
+		fds[count++] = (int)files[i];
+		mask |= 1ull << i;
+	}
 	struct fl_plan_delivery delivery = {
 		.magic = FL_PLAN_MAGIC,
 		.spec_address = spec_address,
 		.spec_length = spec_length,
-		.file_count = (uint64_t)count,
+		.file_mask = mask,
 	};
 	union {
 		char bytes[PLAN_CONTROL_BYTES];
@@ -410,6 +419,11 @@ static void *wait_for_program(void *arg) {
 	}
 	if (w->drainer) {
 		if (w->drainer_running) {
+			/* A fault server may be running under SCHED_IDLE on one
+			 * CPU, where it would wait behind anything else to see
+			 * that it is done: the normal policy, any CPU, first. */
+			if (w->drainer->done_fd >= 0)
+				fl_serve_normally(w->drainer_thread);
 			stop_drainer(w->drainer);
 			pthread_join(w->drainer_thread, NULL);
 		}
@@ -482,6 +496,9 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 		e = d ? -read_labels(d, labels) : ENOMEM;
 		if (d) {
 			d->spec = spec;
+			/* Not read from the ring: its header is the program's
+			 * to write. */
+			d->ring_capacity = spec->ring_offset ? FL_RING_CAPACITY : 0;
 			d->log_fd = (int)log_fd;
 			d->trace_fd = (int)trace_fd;
 			d->event_fd = (int)event_fd;
@@ -559,19 +576,31 @@ FL_EXPORT int64_t fl_signal(int64_t pid, int64_t sig) {
 	return kill((pid_t)pid, (int)sig) == 0 ? 0 : -errno;
 }
 
-/*
- * Whether demand paging can use userfaultfd here: the kernel lets this
- * process create a userfaultfd that also handles faults taken in kernel mode
- * (not UFFD_USER_MODE_ONLY) and reports forks (UFFD_FEATURE_EVENT_FORK, which
- * needs CAP_SYS_PTRACE, as does taking a child's descriptor under a strict
- * Yama policy). Returns 1 or 0.
- */
-FL_EXPORT int64_t fl_userfaultfd_available(void) {
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+/* Whether a userfaultfd opened with `flags` agrees to `features`. */
+static int userfaultfd_grants(int flags, uint64_t features) {
+	int fd = (int)syscall(SYS_userfaultfd, flags | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return 0;
-	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_FORK };
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
 	int ok = ioctl(fd, UFFDIO_API, &api) == 0;
 	close(fd);
 	return ok;
+}
+
+/*
+ * How demand paging can use userfaultfd here. 2: fully, serving faults the
+ * kernel takes inside system calls too and told of forks (it needs
+ * CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1); 1: for the program's
+ * own accesses only (UFFD_USER_MODE_ONLY, Linux 5.11, which needs no
+ * privilege); 0: not at all. Both need minor faults on shmem (Linux 5.14),
+ * which serve the image copies.
+ */
+#define USERFAULTFD_FULL 2
+#define USERFAULTFD_USER_MODE 1
+FL_EXPORT int64_t fl_userfaultfd_available(void) {
+	if (userfaultfd_grants(0, UFFD_FEATURE_EVENT_FORK | UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_THREAD_ID))
+		return USERFAULTFD_FULL;
+	if (userfaultfd_grants(UFFD_USER_MODE_ONLY, UFFD_FEATURE_MINOR_SHMEM | UFFD_FEATURE_THREAD_ID))
+		return USERFAULTFD_USER_MODE;
+	return 0;
 }

@@ -26,6 +26,10 @@ enum fl_file { FL_FILE_PROGRAM = 0, FL_FILE_INTERPRETER = 1, FL_FILE_COUNT = 2 }
 /* Region.flags */
 #define FL_REGION_POPULATE 1ull /* fault every page in before the jump */
 #define FL_REGION_DEMAND 2ull   /* reserved PROT_NONE; pages enabled on fault */
+/* Mapped from the image copy (a sealed memfd holding the file's bytes, at
+ * copy_offset) rather than the file: userfaultfd paging's file pages, whose
+ * bytes the kernel then has whatever happens to the pager. */
+#define FL_REGION_COPY 4ull
 
 /* Paging policies. */
 enum fl_policy { FL_POLICY_EAGER = 0, FL_POLICY_DEMAND = 1, FL_POLICY_HYBRID = 2 };
@@ -92,6 +96,7 @@ struct fl_region {
 	uint64_t zero_from; /* bytes from here to the region's end are zeroed (0: none) */
 	uint64_t page_index; /* demand regions: index of the first page's state byte */
 	uint64_t base;      /* enum fl_base of start and zero_from */
+	uint64_t copy_offset; /* FL_REGION_COPY: where the region's bytes are in the copy */
 };
 
 /* One of setitimer's timers, as the program is to find it. */
@@ -144,6 +149,7 @@ struct fl_status {
 	uint64_t events_dropped; /* events the log had no room for */
 	uint64_t genuine_faults; /* faults the handler left to end the program */
 	uint64_t bases[FL_BASE_COUNT]; /* the value of each base, once placed */
+	uint64_t tampered; /* 1: what the program could write of the pager's was not what its handler writes */
 };
 
 /* What a fault (or the start) did, for the log and --trace; written by the
@@ -169,7 +175,32 @@ struct fl_event {
 	uint64_t pages[FL_EVENT_PAGES];
 };
 
-/* The ring: head counts events reserved by writers, tail events consumed. */
+/* Events the ring holds (TypeScript sizes it so: spec.ts RING_CAPACITY). */
+#define FL_RING_CAPACITY 1024
+
+/* What the SIGSEGV mechanism's handler counts, for the report. Each count
+ * has a check word that holds its complement (TypeScript writes all ones
+ * into each at start): the program can write both, so a program that forges
+ * counts is not caught, but one that scribbles over them is. */
+enum fl_count {
+	FL_COUNT_FAULTS = 0,         /* demand faults resolved */
+	FL_COUNT_PAGES_ENABLED = 1,  /* demand pages made accessible, predicted ones included */
+	FL_COUNT_HANDLER_ERROR = 2,  /* first errno the handler met (the program then died) */
+	FL_COUNT_EVENTS_DROPPED = 3, /* events the ring had no room for */
+	FL_COUNT_GENUINE_FAULTS = 4, /* faults the handler left to end the program */
+	FL_COUNTS = 5,
+};
+struct fl_counters {
+	uint64_t value[FL_COUNTS];
+	uint64_t check[FL_COUNTS]; /* ~value */
+};
+
+/*
+ * The ring: head counts events reserved by writers, tail events consumed.
+ * With the counters, the only memory of the pager's the program can write
+ * (SIGSEGV paging maps this window of the plan's memfd, and nothing else of
+ * it, into the program): Bun reads it as untrusted (events.c).
+ */
 struct fl_ring {
 	uint32_t head_wake; /* futex word: bumped after each published event */
 	uint32_t tail_wake; /* futex word: bumped after the reader consumes */
@@ -178,6 +209,7 @@ struct fl_ring {
 	uint64_t capacity;
 	uint32_t reader_sleeping; /* the reader waits on head_wake: wake it */
 	uint32_t writers_waiting; /* writers wait on tail_wake: wake them */
+	struct fl_counters counters;
 };
 
 /* Predictor state, shared by the program's threads (races only blur hints). */
@@ -257,6 +289,9 @@ struct fl_launch_spec {
 	 * message and a diagnosis (shim/friendly-report.c). 0: off. */
 	uint64_t friendly_seed;
 	uint64_t friendly_reraise; /* 1: re-raise after the message, not exit 139 */
+	/* userfaultfd paging with a descriptor that serves the program's own
+	 * accesses only (UFFD_USER_MODE_ONLY: no privilege needed). */
+	uint64_t uffd_user_mode_only;
 
 	struct fl_status status;
 };
@@ -282,9 +317,17 @@ struct fl_launch_spec {
 #define FL_PLACED_MAGIC 0x646563616c706c66ull /* "flplaced" */
 #define FL_GO_MAGIC 0x6f67676c66ull           /* "flggo" */
 #define FL_UFFD_MAGIC 0x64666675666cull      /* "flufd" */
-/* Descriptors a plan delivery carries: the plan, the program, the
- * interpreter. */
-#define FL_PLAN_FILES 3
+/* Descriptors a plan delivery can carry, in this order, each only when its
+ * bit is in file_mask: the plan, the program, the interpreter, the program's
+ * image copy, the interpreter's. */
+enum fl_plan_file {
+	FL_PLAN_SPEC = 0,
+	FL_PLAN_PROGRAM = 1,
+	FL_PLAN_INTERPRETER = 2,
+	FL_PLAN_PROGRAM_COPY = 3,
+	FL_PLAN_INTERPRETER_COPY = 4,
+	FL_PLAN_FILES = 5,
+};
 
 struct fl_hello {
 	uint64_t magic;
@@ -295,7 +338,7 @@ struct fl_plan_delivery {
 	uint64_t magic;
 	uint64_t spec_address; /* where to map the plan */
 	uint64_t spec_length;
-	uint64_t file_count;   /* descriptors carried: the plan's, then the files */
+	uint64_t file_mask;    /* bit enum fl_plan_file: that descriptor is carried */
 };
 
 struct fl_placed {

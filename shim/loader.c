@@ -59,6 +59,8 @@
 static int control_fd = -1;
 static struct fl_launch_spec *spec;
 static int64_t program_files[FL_FILE_COUNT];
+/* The image copies userfaultfd paging maps file pages from (-1: none). */
+static int64_t copy_files[FL_FILE_COUNT];
 static int spec_fd = -1;
 static uint64_t spec_mapped_length;
 
@@ -139,14 +141,23 @@ static void receive_plan(void) {
 	if (n != (sys_result)sizeof delivery || delivery.magic != FL_PLAN_MAGIC)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	struct kernel_cmsghdr *header = (struct kernel_cmsghdr *)control.bytes;
-	uint64_t count = delivery.file_count;
+	uint64_t mask = delivery.file_mask;
+	uint64_t count = 0;
+	for (int i = 0; i < FL_PLAN_FILES; i++)
+		count += (mask >> i) & 1;
 	if (message.control_length < sizeof *header || header->level != KERNEL_SOL_SOCKET || header->type != KERNEL_SCM_RIGHTS ||
-	    count < 1 || count > FL_PLAN_FILES || header->length != sizeof *header + count * sizeof(int))
+	    !(mask & (1ull << FL_PLAN_SPEC)) || !(mask & (1ull << FL_PLAN_PROGRAM)) || mask >> FL_PLAN_FILES ||
+	    header->length != sizeof *header + count * sizeof(int))
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	const int *fds = (const int *)(header + 1);
-	spec_fd = fds[0];
-	for (int i = 0; i < FL_FILE_COUNT; i++)
-		program_files[i] = (uint64_t)(i + 1) < count ? fds[i + 1] : -1;
+	int64_t carried[FL_PLAN_FILES];
+	for (int i = 0, next = 0; i < FL_PLAN_FILES; i++)
+		carried[i] = mask & (1ull << i) ? fds[next++] : -1;
+	spec_fd = (int)carried[FL_PLAN_SPEC];
+	program_files[FL_FILE_PROGRAM] = carried[FL_PLAN_PROGRAM];
+	program_files[FL_FILE_INTERPRETER] = carried[FL_PLAN_INTERPRETER];
+	copy_files[FL_FILE_PROGRAM] = carried[FL_PLAN_PROGRAM_COPY];
+	copy_files[FL_FILE_INTERPRETER] = carried[FL_PLAN_INTERPRETER_COPY];
 	sys_result at = sys_mmap(delivery.spec_address, delivery.spec_length, PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_FIXED_NOREPLACE, spec_fd, 0);
 	if (at < 0 || (uint64_t)at != delivery.spec_address)
@@ -166,6 +177,7 @@ static void map_region(uint64_t index) {
 	const struct fl_region *region = fl_regions(spec) + index;
 	int anonymous = region->offset == FL_ANONYMOUS;
 	int demand = (region->flags & FL_REGION_DEMAND) != 0;
+	int from_copy = !anonymous && (region->flags & FL_REGION_COPY) != 0;
 	/* An image the kernel placed is mapped over the reservation made for
 	 * it (find_bases); the rest must land where nothing is. */
 	int flags = MAP_PRIVATE | (region->base == FL_BASE_FIXED ? MAP_FIXED_NOREPLACE : MAP_FIXED);
@@ -173,20 +185,22 @@ static void map_region(uint64_t index) {
 		flags |= MAP_POPULATE;
 	/* A demand region is reserved: with a SIGSEGV handler, inaccessible and
 	 * backed by the file, its pages given the region's protection when first
-	 * touched; with userfaultfd, as anonymous memory with the region's
-	 * protection, its pages filled by Bun's server on first touch. */
+	 * touched; with userfaultfd, with the region's protection, its file
+	 * pages mapped from the image copy (their bytes in its page cache) and
+	 * its bss anonymous, registered for the faults Bun's server serves. */
 	int by_userfaultfd = demand && spec->mechanism == FL_MECHANISM_USERFAULTFD;
-	if (by_userfaultfd)
-		anonymous = 1;
 	if (anonymous)
 		flags |= MAP_ANONYMOUS;
 	int prot = demand && !by_userfaultfd ? PROT_NONE : (int)region->prot;
 	int zero_tail = region->zero_from && !demand;
 	int map_prot = zero_tail ? prot | PROT_WRITE : prot;
-	int fd = anonymous ? -1 : (int)program_files[region->file];
+	int fd = anonymous ? -1 : (int)(from_copy ? copy_files[region->file] : program_files[region->file]);
+	uint64_t offset = anonymous ? 0 : from_copy ? region->copy_offset : region->offset;
+	if (!anonymous && fd < 0)
+		fail(FL_STAGE_MAP_REGION, -EBADF, index);
 
 	begin(FL_STAGE_MAP_REGION);
-	sys_result at = sys_mmap(region->start, region->length, map_prot, flags, fd, anonymous ? 0 : region->offset);
+	sys_result at = sys_mmap(region->start, region->length, map_prot, flags, fd, offset);
 	if (at < 0)
 		fail(FL_STAGE_MAP_REGION, at, index);
 	if ((uint64_t)at != region->start) {
@@ -451,12 +465,15 @@ static void describe_process(void) {
 
 static void close_program_files(void) {
 	begin(FL_STAGE_CLOSE_FILES);
-	for (int i = 0; i < FL_FILE_COUNT; i++) {
-		if (program_files[i] < 0)
-			continue;
-		sys_result r = sys_close((int)program_files[i]);
-		if (r < 0)
-			fail(FL_STAGE_CLOSE_FILES, r, (uint64_t)i);
+	int64_t *files[] = { program_files, copy_files };
+	for (unsigned kind = 0; kind < sizeof files / sizeof files[0]; kind++) {
+		for (int i = 0; i < FL_FILE_COUNT; i++) {
+			if (files[kind][i] < 0)
+				continue;
+			sys_result r = sys_close((int)files[kind][i]);
+			if (r < 0)
+				fail(FL_STAGE_CLOSE_FILES, r, (uint64_t)i);
+		}
 	}
 }
 
@@ -468,7 +485,7 @@ static void start_paging(void) {
 	 * last page of its data. */
 	if (spec->policy == FL_POLICY_EAGER || spec->demand_pages == 0)
 		return;
-	sys_result r = fl_paging_start(spec, control_fd);
+	sys_result r = fl_paging_start(spec, control_fd, spec_fd);
 	if (r < 0)
 		fail(FL_STAGE_PAGING, r, spec->entry);
 }
@@ -600,12 +617,12 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 
 	spec->status.stage = FL_STAGE_LAUNCHED;
 	spec->status.launched = 1;
-	/* The program holds none of the loader's descriptors, nor, unless its
-	 * fault handler reads it, the plan. */
+	/* The program holds none of the loader's descriptors, nor the plan:
+	 * SIGSEGV paging keeps only the ring window (fault.c), which Bun reads
+	 * as untrusted. */
 	sys_close(control_fd);
 	sys_close(spec_fd);
-	int keep_spec = spec->mechanism == FL_MECHANISM_SIGNAL && spec->policy != FL_POLICY_EAGER && spec->demand_pages > 0;
-	fl_enter_program(spec->initial_sp, spec->entry, keep_spec ? 0 : (uint64_t)spec, keep_spec ? 0 : spec_mapped_length,
+	fl_enter_program(spec->initial_sp, spec->entry, (uint64_t)spec, spec_mapped_length,
 			 FL_LOADER_STACK_ADDRESS, FL_LOADER_STACK_BYTES, cpu_has_avx());
 }
 

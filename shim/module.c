@@ -11,8 +11,8 @@
  * tables would describe other code.
  *
  * Code in anonymous memory is looked up in the program itself as the
- * auxiliary vector describes it (AT_EXECFN, AT_PHDR, AT_ENTRY): a pager
- * serving pages by userfaultfd maps the program's text that way.
+ * auxiliary vector describes it (AT_EXECFN, AT_PHDR, AT_ENTRY). Code a pager
+ * maps from an image copy (/memfd:faultline:PATH) is looked up in PATH.
  *
  * A stripped file's full symbol table may be in a separate debug file,
  * found by its build ID as debuggers find it
@@ -403,7 +403,9 @@ static struct module *file_module(const struct space_mapping *code) {
 	uint64_t status[KERNEL_STAT_WORDS];
 	uint8_t header[ELF_HEADER_BYTES];
 	uint64_t link_phdr;
-	if (sys_failed(sys_call2(__NR_fstat, m->fd, (long)status)) || status[KERNEL_STAT_INODE] != code->inode ||
+	/* An image copy's mapping (inode 0) holds the file's bytes at the
+	 * file's offsets, copied at the launch; the file is taken as it is. */
+	if (sys_failed(sys_call2(__NR_fstat, m->fd, (long)status)) || (code->inode != 0 && status[KERNEL_STAT_INODE] != code->inode) ||
 	    !read_headers(m, header, &link_phdr) || !bias_from_mapping(m, code->start, code->offset)) {
 		give_up(m);
 		return 0;

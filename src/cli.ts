@@ -7,7 +7,7 @@
  */
 import { writeSync } from "node:fs";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
-import { launch, type PagerName } from "./launch.ts";
+import { TAMPERED, launch, type PagerName } from "./launch.ts";
 import { commandName } from "./commands.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
@@ -95,8 +95,10 @@ async function main(args: string[]): Promise<number> {
   const { warnings } = await recording.finish(outcome);
   for (const warning of warnings) say(`${line.pager}: ${warning}`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
+  // Said even under --quiet: the run's figures are not to be believed.
+  if (outcome.tampered) say(`${line.pager}: warning: ${TAMPERED}`);
   for (const difference of outcome.differences) {
-    if (!line.quiet && difference !== outcome.unseenFault && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
+    if (!line.quiet && difference !== outcome.unseenFault && difference !== TAMPERED && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
   }
   if (outcome.signalNumber !== null) {
     endWithSignal(outcome.signalNumber);

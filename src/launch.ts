@@ -14,8 +14,9 @@ import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
 import { memoryFactsFor, readMachineFacts, type MachineFacts } from "./machine.ts";
-import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planAgain, planLoad, type AddressRange, type Plan, type Policy, type Random, type Region } from "./plan.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planAgain, planLoad, type AddressRange, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { fileIdentity, openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
+import { copyLayout, type CopyPiece } from "./image-copy.ts";
 import { imageStore } from "./image-store.ts";
 import {
   abandonLoader,
@@ -34,7 +35,9 @@ import {
   takePrestarted,
   type LoaderRequest,
   type PrestartHandle,
-  userfaultfdAvailable,
+  userfaultfdAccess,
+  makeImageCopy,
+  type UserfaultfdAccess,
   startWaiter,
   type ChildExit,
   type SpawnedLoader,
@@ -49,6 +52,7 @@ import {
   PLAN_ADDRESS,
   STAGES,
   encodeSpec,
+  type SpecRegion,
   pagesBySignal,
   readStatus,
   relocationBound,
@@ -176,22 +180,59 @@ export interface Mapping {
   demand: boolean;
 }
 
-/** The mechanism for a demand-paged run: userfaultfd where the kernel
- * allows it (auto), or as asked; asking for userfaultfd where it is not
- * available is an error rather than a silent change of mechanism. */
-function choosePaging(choice: PagingChoice, file: string, plan: Plan, minAddress: number): Mechanism {
+/** The mechanism for a demand-paged run, before planning: userfaultfd
+ * where the kernel allows it (auto), or as asked; asking for userfaultfd
+ * where it is not available is an error rather than a silent change of
+ * mechanism. */
+function choosePaging(choice: PagingChoice, file: string, access: UserfaultfdAccess): Mechanism {
   if (choice === "signal") return "signal";
-  const available = userfaultfdAvailable();
-  if (choice === "userfaultfd" && !available) {
-    throw new LoadError(file, "userfaultfd paging is not available here (it needs CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1 with fork events allowed); use --paging signal", "EPERM");
+  if (choice === "userfaultfd" && access === "none") {
+    throw new LoadError(file, "userfaultfd paging is not available here (it needs Linux 5.14 with minor faults on shared memory); use --paging signal", "EPERM");
   }
-  // The kernel serves no userfaultfd range below vm.mmap_min_addr (a program
-  // mapped there by root): such a program is paged by the SIGSEGV handler.
-  const low = plan.regions.some((r) => r.demand && r.base === "fixed" && r.start < minAddress);
-  if (choice === "userfaultfd" && low) {
-    throw new LoadError(file, `userfaultfd cannot page memory below vm.mmap_min_addr (${minAddress}); use --paging signal`, "EINVAL");
+  return access === "none" ? "signal" : "userfaultfd";
+}
+
+/** The kernel serves no userfaultfd range below vm.mmap_min_addr (a program
+ * mapped there by root): such a program is paged by the SIGSEGV handler, or
+ * refused when userfaultfd was asked for. */
+function belowUserfaultfd(plan: Plan, minAddress: number): boolean {
+  return plan.regions.some((r) => r.demand && r.base === "fixed" && r.start < minAddress);
+}
+
+/** What an ordinary user's demand paging leaves to the kernel, said before
+ * the program starts. */
+function userModeNote(pager: PagerName, plan: Plan): string {
+  const paged = plan.regions.some((r) => r.demand);
+  return pager === "hpager"
+    ? "as an ordinary user, hpager leaves the bss to the kernel: userfaultfd then serves only the program's own accesses, and a system call into an untouched page would fail (root, or vm.unprivileged_userfaultfd=1, pages it too)"
+    : `as an ordinary user, dpager pages ${paged ? "only the program's code" : "nothing of this program (its code is not kept apart from its data)"}: userfaultfd then serves only the program's own accesses, and a system call into an untouched page would fail; the kernel pages the rest (root, or vm.unprivileged_userfaultfd=1, pages it all)`;
+}
+
+/** Image copies by file identity and what they hold, kept for later
+ * launches of the same files (each is a sealed memfd: its pages count as
+ * shared memory while it is kept). */
+const imageCopies = new Map<string, { fd: number; bytes: number }>();
+const IMAGE_COPIES_KEPT_BYTES = 256 * 1024 * 1024;
+
+function imageCopyFor(file: OpenedFile, pieces: readonly CopyPiece[]): number {
+  const key = `${file.identity} ${pieces.map((p) => `${p.offset}+${p.length}`).join(",")}`;
+  const known = imageCopies.get(key);
+  if (known) {
+    imageCopies.delete(key);
+    imageCopies.set(key, known);
+    return known.fd;
   }
-  return available && !low ? "userfaultfd" : "signal";
+  const fd = makeImageCopy(file.fd, `faultline:${file.path}`, file.size, pieces);
+  const bytes = pieces.reduce((n, p) => n + p.length, 0);
+  imageCopies.set(key, { fd, bytes });
+  let kept = [...imageCopies.values()].reduce((n, c) => n + c.bytes, 0);
+  for (const [oldKey, copy] of imageCopies) {
+    if (kept <= IMAGE_COPIES_KEPT_BYTES || oldKey === key) break;
+    closeSync(copy.fd);
+    imageCopies.delete(oldKey);
+    kept -= copy.bytes;
+  }
+  return fd;
 }
 
 /** How a launched program ended, and what its run did: the report's
@@ -236,6 +277,11 @@ export interface LaunchOutcome {
   /** Set when a demand-paged program died of a fault the pager's handler
    * never saw (SIGSEGV blocked, or a handler of the program's own). */
   unseenFault: string | null;
+  /** The program wrote over memory it shares with the pager (SIGSEGV
+   * paging's event ring and counters) in a way its handler never does: the
+   * fault log and the counts may be wrong; the program's own exit status
+   * is still its own. */
+  tampered: boolean;
   /** What became of the live events and the trace (not reported). */
   delivery: RunDelivery;
 }
@@ -346,8 +392,8 @@ export function mergeRanges(ranges: readonly AddressRange[]): AddressRange[] {
   return merged;
 }
 
-function regionMappings(plan: Plan, program: string, interpreter: string | null): Mapping[] {
-  return plan.regions.map((r: Region) => ({
+function regionMappings(regions: readonly Region[], program: string, interpreter: string | null): Mapping[] {
+  return regions.map((r: Region) => ({
     address: r.start,
     size: r.length,
     offset: r.offset,
@@ -663,7 +709,9 @@ function startPlanned(
     const policy = POLICY_OF[pager];
     const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
     const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
-    const regionBound = 2 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
+    // Two regions a segment (file pages, bss), and one more where an image
+    // copy splits off the page its bss starts in.
+    const regionBound = 3 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
     const length = specLength({
       regionCount: regionBound,
       relocationCount: relocationBound(regionBound, argv.length, envp.length, auxvBound),
@@ -675,8 +723,12 @@ function startPlanned(
     const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
     spec = acquireSpecMemory(length);
     const kept = mergeRanges([...loaderMemory(), { start: PLAN_ADDRESS, end: PLAN_ADDRESS + length, name: "plan" }]);
+    const access = policy === "eager" ? "none" : userfaultfdAccess();
+    let mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file, access);
+    const scope: DemandScope = mechanism === "userfaultfd" && access === "user-mode" ? "code" : "all";
     const planOptions = {
       policy,
+      scope,
       kept,
       minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
       random,
@@ -687,14 +739,27 @@ function startPlanned(
     };
     // The same unchanged files planned the same way before: only the draws
     // are new (planAgain).
-    const planKey = [files[0]!.identity, image.file, files[1]?.identity ?? "", interpreterImage?.file ?? "", policy, planOptions.minAddress, ...kept.flatMap((k) => [k.start, k.end])].join(" ");
+    const planKey = [files[0]!.identity, image.file, files[1]?.identity ?? "", interpreterImage?.file ?? "", policy, scope, planOptions.minAddress, ...kept.flatMap((k) => [k.start, k.end])].join(" ");
     const previous = planCache.get(planKey);
     const plan = previous ? planAgain(previous, image, interpreterImage, planOptions) : planLoad(image, interpreterImage, planOptions);
     if (!previous) {
       if (planCache.size >= IMAGE_CACHE_SIZE) planCache.delete(planCache.keys().next().value!);
       planCache.set(planKey, plan);
     }
-    const mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file, plan, facts.mmapMinAddress);
+    if (mechanism === "userfaultfd" && belowUserfaultfd(plan, facts.mmapMinAddress)) {
+      if (options.paging === "userfaultfd") {
+        throw new LoadError(image.file, `userfaultfd cannot page memory below vm.mmap_min_addr (${facts.mmapMinAddress}); use --paging signal`, "EINVAL");
+      }
+      if (scope !== "all") throw new LoadError(image.file, `an ordinary user's userfaultfd cannot page memory below vm.mmap_min_addr (${facts.mmapMinAddress})`, "EINVAL");
+      mechanism = "signal";
+    }
+    if (scope === "code") notes.push(userModeNote(pager, plan));
+    // Under userfaultfd, file pages come from sealed copies of the files,
+    // whose bytes stay in the kernel's page cache whatever happens to Bun.
+    const layout = mechanism === "userfaultfd" ? copyLayout(plan.regions, { program: files[0]!.size, interpreter: files[1]?.size ?? 0 }) : null;
+    const regions: SpecRegion[] = layout ? layout.regions : plan.regions;
+    const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
+    const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
     const random16 = new Uint8Array(16);
     crypto.getRandomValues(random16);
     const stack: StackImage = buildStack({
@@ -716,10 +781,10 @@ function startPlanned(
     });
     const programBase: Base = plan.program.byKernel ? "program" : "fixed";
     const interpreterBase: Base = plan.interpreter?.byKernel ? "interpreter" : "fixed";
-    specKept = pagesBySignal(plan.regions, mechanism ?? "signal") && policy !== "eager";
+    specKept = pagesBySignal(regions, mechanism ?? "signal") && policy !== "eager";
     encodeSpec(
       {
-        regions: plan.regions,
+        regions,
         program: plan.program,
         interpreter: plan.interpreter,
         stack,
@@ -754,6 +819,7 @@ function startPlanned(
         mechanism: mechanism ?? "signal",
         friendlySeed: options.friendly ? friendlySeed() : 0n,
         friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
+        userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
       },
       spec.bytes,
     );
@@ -761,7 +827,7 @@ function startPlanned(
 
     const started = performance.now();
     const fileFds: [number, number] = [files[0]!.fd, files[1]?.fd ?? -1];
-    sendPlan(loader.control, spec, PLAN_ADDRESS, fileFds);
+    sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy });
     // The pid now, from the loader's hello (sent as soon as it has cloned
     // itself, while this thread planned): spawn() returns with it. A
     // pidfd opened before anything can reap the program signals it and no
@@ -803,7 +869,7 @@ function startPlanned(
         let notice = await waiter.next();
         if (notice.kind === "placed") {
           // The loader waits while the mappings are logged, where it put them.
-          const placed = placedMappings(plan, stack, readStatus(memory.view).bases, image, interpreterImage);
+          const placed = placedMappings(plan, regions, stack, readStatus(memory.view).bases, image, interpreterImage);
           if (options.log) for (const m of placed) options.log(mappingLine(pager, m, m.demand));
           waiter.go();
           options.onPlaced?.(placed, performance.now() - started);
@@ -824,7 +890,7 @@ function startPlanned(
           throw describeFailure(image.file, status, notice.exit);
         }
         if (startProblem.set) throw startProblem.error;
-        const mappings = placedMappings(plan, stack, status.bases, image, interpreterImage);
+        const mappings = placedMappings(plan, regions, stack, status.bases, image, interpreterImage);
         return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings, delivery: { ...notice.delivery, eventsNotLogged: status.eventsDropped } });
       } finally {
         ended = true;
@@ -852,8 +918,8 @@ function startPlanned(
 }
 
 /** The mappings the loader made at start, where it made them (sorted). */
-function placedMappings(plan: Plan, stack: StackImage, bases: readonly number[], image: ElfImage, interpreter: ElfImage | null): Mapping[] {
-  const mappings = regionMappings(plan, image.file, interpreter?.file ?? null).map((m, i) => ({ ...m, address: locate(plan.regions[i]!.base, m.address, bases) }));
+function placedMappings(plan: Plan, regions: readonly Region[], stack: StackImage, bases: readonly number[], image: ElfImage, interpreter: ElfImage | null): Mapping[] {
+  const mappings = regionMappings(regions, image.file, interpreter?.file ?? null).map((m, i) => ({ ...m, address: locate(regions[i]!.base, m.address, bases) }));
   mappings.sort((a, b) => a.address - b.address);
   const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
   mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
@@ -911,6 +977,7 @@ function killedBeforeStart(run: Finished): LaunchOutcome {
     mappings: [],
     differences: [...run.notes],
     unseenFault: null,
+    tampered: run.status.tampered,
     delivery: run.delivery,
   };
 }
@@ -925,6 +992,7 @@ function outcomeOf(run: Finished): LaunchOutcome {
   else if (status.exeError) differences.push(`/proc/self/exe names faultline's loader (naming the program needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
   if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === ENOMEM ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended`);
   if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
+  if (status.tampered) differences.push(TAMPERED);
   // A demand-paged program that died of SIGSEGV without the pager's
   // handler seeing any genuine fault died of a fault the handler never
   // saw: the program had SIGSEGV blocked (glibc does, inside
@@ -960,5 +1028,9 @@ function outcomeOf(run: Finished): LaunchOutcome {
     differences,
     unseenFault,
     delivery: run.delivery,
+    tampered: status.tampered,
   };
 }
+
+/** What a run whose program wrote over the pager's shared memory says. */
+export const TAMPERED = "the program wrote over the memory it shares with the pager (the fault handler's event ring and counters): the fault log and counts of this run may be wrong";

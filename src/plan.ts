@@ -63,9 +63,30 @@ export type ImageBase = "fixed" | "program" | "interpreter";
  */
 export type Policy = "eager" | "demand" | "hybrid";
 
-function applyPolicy(region: Region, policy: Policy): Region {
-  const demand = policy === "demand" || (policy === "hybrid" && region.offset === null);
-  return { ...region, demand, populate: !demand };
+/**
+ * Which pages a demand-paging policy may take from the kernel: all of them,
+ * or only code (userfaultfd for an ordinary user serves the program's own
+ * accesses only, and code is the one kind of page a system call does not
+ * read first; an image whose first load is executable mixes headers and
+ * read-only data into its code, so it has none).
+ */
+export type DemandScope = "all" | "code";
+
+function applyPolicy(region: Region, policy: Policy, scope: DemandScope, separateCode: boolean): Region {
+  const wanted = policy === "demand" || (policy === "hybrid" && region.offset === null);
+  const code = region.offset !== null && (region.prot & PROT_EXEC) !== 0 && separateCode;
+  const demand = wanted && (scope === "all" || code);
+  // What the policy would page on demand but may not is left to the
+  // kernel's own paging: mapped, not populated.
+  return { ...region, demand, populate: !wanted };
+}
+
+/** Whether an image keeps its code apart (ld -z separate-code, the default
+ * on x86-64 since binutils 2.31): its first PT_LOAD, which holds the ELF
+ * headers, is not executable. */
+export function separateCode(image: ElfImage): boolean {
+  const first = image.segments[0];
+  return first !== undefined && (first.flags & PF_X) === 0;
 }
 
 /** An address range [start, end) with a name for messages. */
@@ -196,7 +217,7 @@ export function overlay(regions: readonly Region[], region: Region): Region[] {
  * its MAP_FIXED mapping of a later segment replaces the pages under it (so
  * where two segments share a page, the later one gets it).
  */
-export function regionsForImage(image: ElfImage, bias: number, file: FileRole, policy: Policy, base: ImageBase = "fixed"): Region[] {
+export function regionsForImage(image: ElfImage, bias: number, file: FileRole, policy: Policy, base: ImageBase = "fixed", scope: DemandScope = "all"): Region[] {
   let regions: Region[] = [];
   for (const segment of image.segments) {
     const prot = protectionOf(segment.flags);
@@ -236,7 +257,8 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
       });
     }
   }
-  return regions.map((r) => applyPolicy(r, policy));
+  const apart = separateCode(image);
+  return regions.map((r) => applyPolicy(r, policy, scope, apart));
 }
 
 function overlaps(a: { start: number; end: number }, b: { start: number; end: number }): boolean {
@@ -457,6 +479,8 @@ export interface PlanOptions {
   /** The window the heap's start is randomized over (arch_randomize_brk);
    * BRK_RANDOM_BYTES when absent. */
   brkWindow?: number;
+  /** Which pages the policy may page on demand ("all" when absent). */
+  scope?: DemandScope;
 }
 
 /**
@@ -476,7 +500,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
   const committed = options.commit ? checkCommit(program, options.commit) : 0;
   const programExtent = imageExtent(program, bias);
   const programBase: ImageBase = programChoice.byKernel ? "program" : "fixed";
-  let regions = regionsForImage(program, bias, "program", options.policy, programBase);
+  let regions = regionsForImage(program, bias, "program", options.policy, programBase, options.scope);
 
   let interpreterPlacement: Placement | null = null;
   if (interpreter !== null) {
@@ -487,7 +511,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     if (!choice.byKernel) checkPlacement(interpreter, choice.bias, options.minAddress);
     if (options.commit) checkCommit(interpreter, options.commit, committed);
     interpreterPlacement = { image: interpreter, bias: choice.bias, byKernel: choice.byKernel };
-    const interpreterRegions = regionsForImage(interpreter, choice.bias, "interpreter", options.policy, choice.byKernel ? "interpreter" : "fixed");
+    const interpreterRegions = regionsForImage(interpreter, choice.bias, "interpreter", options.policy, choice.byKernel ? "interpreter" : "fixed", options.scope);
     if (choice.byKernel) regions = [...regions, ...interpreterRegions];
     else for (const region of interpreterRegions) regions = overlay(regions, region);
   }

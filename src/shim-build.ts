@@ -88,6 +88,7 @@ const SHIM_RECIPE: Recipe = {
     { source: "spawn.c", freestanding: true },
     { source: "launch.c", freestanding: false },
     { source: "prestart.c", freestanding: false },
+    { source: "image-copy.c", freestanding: false },
     { source: "events.c", freestanding: false },
     { source: "serve.c", freestanding: false },
     // spawn()'s standard streams, event pipe, pid and pidfd.

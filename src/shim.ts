@@ -14,7 +14,8 @@ const symbols = {
   fl_spec_memory_free: { args: [FFIType.i64, FFIType.u64, FFIType.u64], returns: FFIType.i64 },
   fl_spec_layout: { args: [FFIType.ptr], returns: FFIType.void },
   fl_spawn_loader: { args: [FFIType.ptr], returns: FFIType.i64 },
-  fl_send_plan: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.u64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_send_plan: { args: [FFIType.i64, FFIType.u64, FFIType.u64, FFIType.ptr], returns: FFIType.i64 },
+  fl_image_copy: { args: [FFIType.i64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   fl_abandon_loader: { args: [FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_prestart_loader: { args: [FFIType.ptr], returns: FFIType.i64 },
   fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
@@ -213,9 +214,33 @@ export function retirePrestarted(handle: PrestartHandle): void {
 
 /** Send the loader its plan: where to map the plan's memory, and the
  * program's files. */
-export function sendPlan(control: number, spec: SpecMemory, specAddress: number, files: readonly [number, number]): void {
-  check("sending the loader its plan", load().fl_send_plan(control, spec.fd, specAddress, spec.length, files[0], files[1]));
+export function sendPlan(control: number, spec: SpecMemory, specAddress: number, files: PlanFiles): void {
+  const descriptors = new BigInt64Array([spec.fd, files.program, files.interpreter, files.programCopy, files.interpreterCopy].map(BigInt));
+  check("sending the loader its plan", load().fl_send_plan(control, specAddress, spec.length, ptr(descriptors)));
 }
+
+/** The descriptors a plan goes with (-1: none): the program's files, and
+ * the image copies userfaultfd paging maps their pages from. */
+export interface PlanFiles {
+  program: number;
+  interpreter: number;
+  programCopy: number;
+  interpreterCopy: number;
+}
+
+/** A sealed memfd as long as the file `size` bytes long behind `fd`,
+ * holding its bytes in `pieces` (shim/image-copy.c). */
+export function makeImageCopy(fd: number, name: string, size: number, pieces: readonly { offset: number; length: number }[]): number {
+  const words = new BigUint64Array(Math.max(1, pieces.length * 2));
+  pieces.forEach((piece, i) => {
+    words[2 * i] = BigInt(piece.offset);
+    words[2 * i + 1] = BigInt(piece.length);
+  });
+  const label = Buffer.from(`${name.slice(0, MEMFD_NAME_BYTES)}\0`);
+  return check("copying the program's file for userfaultfd paging", load().fl_image_copy(fd, ptr(label), size, ptr(words), pieces.length));
+}
+/** memfd_create takes names of up to 249 bytes; the rest is cut. */
+const MEMFD_NAME_BYTES = 200;
 
 /** The launch will not go on: hang up on the loader and reap it (and the
  * process that was to be the program, when known). */
@@ -455,9 +480,18 @@ export function pidfdSignal(pidfd: number, signal: number): number {
   return Number(load().fl_pidfd_signal(pidfd, signal));
 }
 
-let userfaultfd: boolean | null = null;
-/** Whether demand paging may use userfaultfd here (asked once). */
-export function userfaultfdAvailable(): boolean {
-  userfaultfd ??= Number(load().fl_userfaultfd_available()) === 1;
+/** How demand paging may use userfaultfd here: fully (faults inside
+ * system calls served too, forks reported: CAP_SYS_PTRACE or
+ * vm.unprivileged_userfaultfd=1), for the program's own accesses only
+ * (UFFD_USER_MODE_ONLY: any user), or not at all. */
+export type UserfaultfdAccess = "full" | "user-mode" | "none";
+let userfaultfd: UserfaultfdAccess | null = null;
+/** Asked of the kernel once. */
+export function userfaultfdAccess(): UserfaultfdAccess {
+  userfaultfd ??= (["none", "user-mode", "full"] as const)[Number(load().fl_userfaultfd_available())] ?? "none";
   return userfaultfd;
+}
+/** Whether demand paging may use userfaultfd here at all. */
+export function userfaultfdAvailable(): boolean {
+  return userfaultfdAccess() !== "none";
 }

@@ -13,18 +13,21 @@ import type { IntervalTimers } from "./caller.ts";
 export const SPEC_MAGIC = 0x32656e696c746c66n; // "fltline2"
 const WORD = 8;
 /** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 48;
-const STATUS_WORDS = 16;
+const HEADER_WORDS = 49;
+const STATUS_WORDS = 17;
 export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
 export const STATUS_OFFSET = HEADER_WORDS * WORD;
-export const REGION_BYTES = 9 * WORD;
+export const REGION_BYTES = 10 * WORD;
 export const MM_MAP_BYTES = 13 * WORD;
 export const RELOCATION_BYTES = 2 * WORD;
 /** struct fl_spawn_descriptor and struct fl_spawn_request (shim/spawn.h). */
 export const SPAWN_DESCRIPTOR_BYTES = 3 * WORD;
 export const SPAWN_REQUEST_WORDS = 14;
 /** struct fl_ring and struct fl_event. */
-export const RING_HEADER_BYTES = 5 * WORD;
+export const RING_HEADER_BYTES = 15 * WORD;
+/** Where the ring's counters and their check words are (struct fl_counters). */
+const RING_COUNTS_OFFSET = 5 * WORD;
+const RING_COUNTS = 5;
 export const EVENT_BYTES = 22 * WORD;
 /** Events the ring holds before a faulting thread waits for Bun to catch
  * up: at 128 bytes each, 128 KiB of the plan's memory. */
@@ -35,6 +38,7 @@ export const ALTSTACK_BYTES = 64 * 1024;
 const ANONYMOUS = 0xffffffffffffffffn;
 const REGION_POPULATE = 1n;
 const REGION_DEMAND = 2n;
+const REGION_COPY = 4n;
 const MICROS_PER_SECOND = 1_000_000;
 
 /** hpager's predictor ("none": dpager and apager, which predict nothing). */
@@ -55,6 +59,7 @@ export const EXPECTED_LAYOUT = [
   RELOCATION_BYTES,
   SPAWN_DESCRIPTOR_BYTES,
   SPAWN_REQUEST_WORDS * WORD,
+  RING_CAPACITY,
 ] as const;
 
 export interface MemoryDescription {
@@ -98,8 +103,12 @@ export interface Located {
   base: Base;
 }
 
+/** A region as the loader maps it: from the image copy (userfaultfd
+ * paging's file pages) or as the plan says (src/image-copy.ts). */
+export type SpecRegion = Region & { fromCopy?: boolean };
+
 export interface SpecInput {
-  regions: readonly Region[];
+  regions: readonly SpecRegion[];
   program: Placement;
   interpreter: Placement | null;
   stack: StackImage;
@@ -130,6 +139,8 @@ export interface SpecInput {
   /** --friendly: a non-zero seed for choosing messages; 0 leaves it off. */
   friendlySeed: bigint;
   friendlyReraise: boolean;
+  /** userfaultfd serving the program's own accesses only (no privilege). */
+  userModeOnly: boolean;
 }
 
 const TWO_TO_32 = 2 ** 32;
@@ -270,6 +281,7 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     MECHANISM_CODES[input.mechanism],
     input.friendlySeed,
     input.friendlyReraise ? 1 : 0,
+    input.userModeOnly ? 1 : 0,
   ];
   if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
   header.forEach((value, i) => put(i * WORD, value));
@@ -289,10 +301,12 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     put(at + 16, region.offset === null ? ANONYMOUS : region.offset);
     put(at + 24, region.file === "program" ? 0 : 1);
     put(at + 32, region.prot);
-    put(at + 40, (region.populate ? REGION_POPULATE : 0n) | (region.demand ? REGION_DEMAND : 0n));
+    put(at + 40, (region.populate ? REGION_POPULATE : 0n) | (region.demand ? REGION_DEMAND : 0n) | (region.fromCopy ? REGION_COPY : 0n));
     put(at + 48, region.zeroFrom);
     put(at + 56, region.demand ? pageIndex : 0);
     put(at + 64, BASE_CODES[base]);
+    // The copy holds the file's bytes at the file's own offsets.
+    put(at + 72, region.fromCopy && region.offset !== null ? region.offset : 0);
     relocate(at, base);
     if (region.zeroFrom) relocate(at + 48, base);
     if (region.demand) pageIndex += region.length / PAGE_SIZE;
@@ -300,6 +314,8 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   if (paging) {
     // Reused memory holds the last run's ring: start afresh.
     target.fill(0, o.ring, o.ring + RING_HEADER_BYTES);
+    // Each count's check word holds its complement: ~0 to start with.
+    target.fill(0xff, o.ring + RING_COUNTS_OFFSET + RING_COUNTS * WORD, o.ring + RING_COUNTS_OFFSET + 2 * RING_COUNTS * WORD);
     for (let i = 0; i < RING_CAPACITY; i++) put(o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, 0);
     put(o.ring + 3 * WORD, RING_CAPACITY);
   }
@@ -385,6 +401,9 @@ export interface LaunchStatus {
   genuineFaults: number;
   /** What the loader added to each base's addresses (index: BASES). */
   bases: number[];
+  /** The program wrote over the pager's memory it shares (SIGSEGV paging's
+   * event ring): its log and counts may be garbled. */
+  tampered: boolean;
 }
 
 export function readStatus(memory: DataView): LaunchStatus {
@@ -402,5 +421,6 @@ export function readStatus(memory: DataView): LaunchStatus {
     eventsDropped: word(9),
     genuineFaults: word(10),
     bases: BASES.map((_, i) => Number(BigInt.asIntN(64, memory.getBigUint64(STATUS_OFFSET + (11 + i) * WORD, true)))),
+    tampered: word(11 + BASES.length) === 1,
   };
 }

@@ -6,7 +6,7 @@
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ROOT } from "../support/programs.ts";
-import { runProcess, type Ran } from "../support/run.ts";
+import { canDropPrivilege, runProcess, unprivileged, type Ran } from "../support/run.ts";
 
 // Each scenario runs in a subprocess with its own time limit (60 s); the
 // test itself must outlast it on a loaded machine.
@@ -16,13 +16,15 @@ const SCENARIOS = `${ROOT}/test/support/chunk-scenarios.ts`;
 const SPLITS = ["chunk", "page"] as const;
 const PAGE = 4096;
 
-async function scenario(name: string, split = "chunk", timeout = 60_000): Promise<Ran> {
-  return runProcess([process.execPath, SCENARIOS, name, split], { timeout });
+async function scenario(name: string, split = "chunk", timeout = 60_000, asUser = false): Promise<Ran> {
+  const argv = [process.execPath, SCENARIOS, name, split];
+  return runProcess(asUser ? unprivileged(argv) : argv, { timeout });
 }
 
-/** The scenario's JSON line, after checking it ended well. */
-async function outcome(name: string, split = "chunk", timeout?: number): Promise<any> {
-  const ran = await scenario(name, split, timeout);
+/** The scenario's JSON line, after checking it ended well; `asUser`: run
+ * by an ordinary user (nobody) when this process can drop privilege. */
+async function outcome(name: string, split = "chunk", timeout?: number, asUser = false): Promise<any> {
+  const ran = await scenario(name, split, timeout, asUser);
   if (ran.exitCode !== 0) throw new Error(`${name} ${split} ended with ${ran.exitCode ?? ran.signal}: ${ran.stderr}`);
   return JSON.parse(ran.stdout.trim().split("\n").pop()!);
 }
@@ -98,12 +100,57 @@ describe.each(SPLITS)("lazy copy, split by %s", (split) => {
     expect(result).toEqual({ before: "EFAULT", read: 4 * PAGE, copyMatchesFile: true, sourceUntouched: true });
   });
 
+  test("Workers writing at once to chunks whose page tables are parked, and racing to take them back, lose nothing", async () => {
+    const result = await outcome("workersParked", split);
+    expect({ comparedBytes: result.comparedBytes, mismatches: result.mismatches }).toEqual({ comparedBytes: 16 << 20, mismatches: 0 });
+    expect(result.own).toEqual(Array.from({ length: 4 }, () => ({ compared: 64 * 2 * 8 * PAGE, mismatches: 0 })));
+  });
+
+  test("a large lazy copy parks the source's page tables; a chunk left alone takes them back on its first write", async () => {
+    expectParking(await outcome("parking", split), split);
+  });
+
   test("Workers writing to the same chunks and to their own at once lose nothing", async () => {
     const result = await outcome("workers", split);
     expect(result.mismatches).toBe(0);
     expect(result.comparedBytes).toBe(48 * 3 * 16 * PAGE);
     expect(result.own).toEqual(Array.from({ length: 4 }, () => ({ compared: 64 * 2 * 8 * PAGE, mismatches: 0 })));
     expect(result.stats.faults).toBeGreaterThan(0);
+  });
+});
+
+/** What the parking scenario must report, whoever runs it. */
+function expectParking(result: any, split: "chunk" | "page"): void {
+  const bytes = result.sizeKiB * 1024;
+  expect(result.populated).toEqual({ mappings: 1, residentKiB: result.sizeKiB });
+  // Parked: still one mapping, but no page-table entries left to protect.
+  expect(result.copied).toEqual({ mappings: 1, residentKiB: 0 });
+  expect(result.readBack).toEqual({ comparedBytes: 2 * bytes, mismatches: 0 });
+  // page: b splits three pages, a one still shared, and writes in place
+  // the page b split; chunk: b splits whole, a is then alone.
+  const writes = split === "chunk" ? { faults: 2, splits: 1, inPlace: 1, bytesCopied: bytes } : { faults: 5, splits: 4, inPlace: 1, bytesCopied: 4 * PAGE };
+  expect(result.writes).toEqual({ comparedBytes: 2 * bytes, mismatches: 0, stats: { ...writes, wholeFallbacks: 0 } });
+  // Every page written after the copy was freed: one fault for all.
+  expect(result.rewritten).toEqual({
+    comparedBytes: bytes,
+    mismatches: 0,
+    stats: { faults: 1, splits: 0, inPlace: 1, bytesCopied: 0, wholeFallbacks: 0 },
+    after: { mappings: 1, residentKiB: result.sizeKiB },
+  });
+}
+
+describe.skipIf(!canDropPrivilege())("lazy copy, run by an ordinary user (nobody)", () => {
+  test.each(SPLITS)("parking and taking back page tables, split by %s", async (split) => {
+    expectParking(await outcome("parking", split, undefined, true), split);
+  });
+
+  test("chunk sizes from one page to 64 MiB, split by page", async () => {
+    const result: Array<{ size: number; comparedBytes: number; mismatches: number }> = await outcome("sizes", "page", undefined, true);
+    for (const r of result) expect(r).toEqual({ size: r.size, comparedBytes: 3 * r.size, mismatches: 0 });
+  });
+
+  test("the kernel writing into a shared chunk gets EFAULT; makeWritable first lets it", async () => {
+    expect(await outcome("kernelWrites", "page", undefined, true)).toEqual({ before: "EFAULT", read: 4 * PAGE, copyMatchesFile: true, sourceUntouched: true });
   });
 });
 

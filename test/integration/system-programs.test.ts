@@ -3,9 +3,11 @@
  * stdout, the same exit status.
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { realpathSync } from "node:fs";
+import { chmodSync, mkdtempSync, realpathSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ROOT } from "../support/programs.ts";
-import { runNative, runPager, verdict } from "../support/run.ts";
+import { canDropPrivilege, runNative, runPager, runProcess, unprivileged, verdict } from "../support/run.ts";
 
 // Loaded programs run in subprocesses with their own time limits
 // (test/support/run.ts); a test may run several of them.
@@ -50,4 +52,41 @@ describe("system programs under apager", () => {
     expect(lines.some((l) => l.includes("ld-linux"))).toBe(true);
     expect(lines.some((l) => l.endsWith("anon=stack"))).toBe(true);
   });
+});
+
+/**
+ * As an ordinary user (no CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=0),
+ * dpager and hpager page with a user-mode-only userfaultfd: the programs
+ * the issue met failing ("Bad address", SIGSEGV) must run as natively.
+ */
+describe.skipIf(!canDropPrivilege())("real programs as an ordinary user, under dpager and hpager", () => {
+  const home = mkdtempSync(join(tmpdir(), "faultline-user-"));
+  chmodSync(home, 0o777);
+  const input = join(home, "input");
+  writeFileSync(input, "hello, gzip\n".repeat(100));
+  chmodSync(input, 0o644);
+  const env = { ...process.env, HOME: home };
+  const userCases: Array<{ name: string; argv: string[] }> = [
+    { name: "git --version", argv: ["/usr/bin/git", "--version"] },
+    { name: "gzip -c", argv: ["/bin/gzip", "-c", input] },
+    { name: "ssh-keygen", argv: ["/bin/sh", "-c", `/usr/bin/ssh-keygen -q -t ed25519 -N '' -C faultline -f ${home}/key$$ && wc -l < ${home}/key$$.pub`] },
+    { name: "bash with a pipe and process substitution", argv: ["/bin/bash", "-c", "echo a | tr a b; diff <(echo x) <(echo x) && echo same"] },
+    { name: "node -e", argv: ["/usr/bin/node", "-e", "console.log(process.argv.length, [1, 2, 3].map((x) => x * 2))"] },
+    { name: "python3 with a subprocess", argv: ["/usr/bin/python3", "-c", "import json, subprocess; print(json.dumps([1, 2]), subprocess.run(['echo', 'x'], capture_output=True).stdout)"] },
+    { name: "vim in Ex mode", argv: ["/usr/bin/vim", "-u", "NONE", "-i", "NONE", "-es", "-c", 'put =6*7', "-c", "%print", "-c", "q!"] },
+  ];
+  for (const c of userCases) {
+    for (const pager of ["dpager", "hpager"]) {
+      // Run by the shell as the program (a #! line or a plain program alike).
+      test(`${pager}: ${c.name}`, async () => {
+        const [native, loaded] = await Promise.all([
+          runProcess(unprivileged(c.argv), { env, stdin: "" }),
+          runProcess(unprivileged([process.execPath, join(ROOT, "src/cli.ts"), pager, "--report", join(home, `${pager}-report-${process.hrtime.bigint()}.json`), "-q", ...c.argv]), { env, stdin: "" }),
+        ]);
+        expect(native.exitCode).toBe(0);
+        expect(verdict(loaded)).toEqual(verdict(native));
+        expect(loaded.stderr).toBe(native.stderr);
+      });
+    }
+  }
 });

@@ -307,6 +307,61 @@ function kernelWrites(split: SplitGranularity) {
   return result;
 }
 
+/** The kernel's mappings over a chunk's range (entries of
+ * /proc/self/smaps) and the KiB of them with page-table entries. */
+function mappingsOver(chunk: Chunk): { mappings: number; residentKiB: number } {
+  const { address, size } = chunkHandle(chunk);
+  let mappings = 0;
+  let residentKiB = 0;
+  let inside = false;
+  for (const line of readFileSync("/proc/self/smaps", "utf8").split("\n")) {
+    const range = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (range) {
+      inside = parseInt(range[1]!, 16) < address + size && parseInt(range[2]!, 16) > address;
+      if (inside) mappings++;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB$/.exec(line);
+    if (inside && rss) residentKiB += Number(rss[1]);
+  }
+  return { mappings, residentKiB };
+}
+
+/**
+ * A lazy copy of a large chunk moves the source's page tables aside
+ * (parks them) instead of write-protecting every entry: the source stays
+ * one mapping, with nothing resident until read again. Writes to either
+ * side then split or go in place as usual. A chunk whose every sharer is
+ * gone takes its page tables back on its first write: one fault makes all
+ * of it writable, one mapping again, resident again.
+ */
+function parking(split: SplitGranularity) {
+  const size = 8 << 20;
+  const page = 4096;
+  const a = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
+  fillRandom(a.chunk);
+  a.model.set(a.chunk);
+  const populated = mappingsOver(a.chunk);
+  const b = lazyPair(a);
+  const copied = mappingsOver(a.chunk);
+  const readBack = compare([a, b]);
+  const before = chunkStats();
+  for (const at of [1, 100, 1000]) write(b, at * page + 7, 0x51);
+  write(a, 100 * page + 9, 0x52); // page: b split page 100, so a writes it in place
+  write(a, 5 * page, 0x53);
+  const writes = { ...compare([a, b]), stats: delta(chunkStats(), before) };
+  // A chunk whose lazy copy is freed: it alone maps its memory again.
+  const c = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
+  fillRandom(c.chunk);
+  c.model.set(c.chunk);
+  freeChunk(copyLazy(c.chunk));
+  const alone = chunkStats();
+  for (let at = 0; at < size; at += page) write(c, at + 3, 0x54);
+  const rewritten = { ...compare([c]), stats: delta(chunkStats(), alone), after: mappingsOver(c.chunk) };
+  for (const pair of [a, b, c]) freeChunk(pair.chunk);
+  return { sizeKiB: size / 1024, populated, copied, readBack, writes, rewritten };
+}
+
 /** Misuse of freed chunks and bad arguments: exceptions, never memory. */
 function freedChunks() {
   const outcomes: Record<string, string> = {};
@@ -431,19 +486,10 @@ async function staleWorkerView() {
   return { unreachable: true };
 }
 
-/** Workers write to shared chunks (the same lazy copies, at disjoint
- * offsets) and to chunks of their own, all at once; nothing is lost. */
-async function workers(split: SplitGranularity) {
+/** Workers write to every chunk of `shared` (at disjoint offsets) and to
+ * chunks of their own, all at once; then every byte is compared. */
+async function writeFromWorkers(shared: Pair[], split: SplitGranularity) {
   const threads = 4;
-  const size = 16 * 4096;
-  const shared: Pair[] = [];
-  for (let i = 0; i < 48; i++) {
-    const a = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
-    fillRandom(a.chunk);
-    a.model.set(a.chunk);
-    const b = lazyPair(a);
-    shared.push(a, b, lazyPair(b));
-  }
   const handles = shared.map((pair) => chunkHandle(pair.chunk));
   const before = chunkStats();
   const results = await Promise.all(
@@ -462,13 +508,48 @@ async function workers(split: SplitGranularity) {
   // chunk, in pass order, so the last pass's value stays.
   for (let w = 0; w < threads; w++) {
     for (const [index, pair] of shared.entries()) {
-      for (let offset = w; offset < size; offset += threads * 61) pair.model[offset] = (index * 7 + w * 31 + 2) & 255;
+      for (let offset = w; offset < pair.model.length; offset += threads * 61) pair.model[offset] = (index * 7 + w * 31 + 2) & 255;
     }
   }
   const stats = delta(chunkStats(), before);
   const verdict = compare(shared);
   for (const pair of shared) freeChunk(pair.chunk);
   return { ...verdict, stats, own: results };
+}
+
+function randomPair(size: number, split: SplitGranularity): Pair {
+  const pair = { chunk: allocChunk(size, { split }), model: new Uint8Array(size) };
+  fillRandom(pair.chunk);
+  pair.model.set(pair.chunk);
+  return pair;
+}
+
+/** Workers write to shared chunks (the same lazy copies, at disjoint
+ * offsets) and to chunks of their own, all at once; nothing is lost. */
+async function workers(split: SplitGranularity) {
+  const shared: Pair[] = [];
+  for (let i = 0; i < 48; i++) {
+    const a = randomPair(16 * 4096, split);
+    const b = lazyPair(a);
+    shared.push(a, b, lazyPair(b));
+  }
+  return writeFromWorkers(shared, split);
+}
+
+/** The same with chunks large enough for their page tables to be parked:
+ * sources of lazy copies, and chunks whose copy was freed, which every
+ * worker's first write races to take the page tables back. */
+async function workersParked(split: SplitGranularity) {
+  const size = 1 << 20;
+  const shared: Pair[] = [];
+  for (let i = 0; i < 4; i++) {
+    const a = randomPair(size, split);
+    const b = lazyPair(a);
+    const alone = randomPair(size, split);
+    freeChunk(copyLazy(alone.chunk));
+    shared.push(a, b, lazyPair(b), alone);
+  }
+  return writeFromWorkers(shared, split);
 }
 
 const scenarios: Record<string, (split: SplitGranularity) => unknown> = {
@@ -480,12 +561,14 @@ const scenarios: Record<string, (split: SplitGranularity) => unknown> = {
   sizes,
   gigabyte,
   kernelWrites,
+  parking,
   freedChunks,
   mapLimit,
   outOfMemory,
   foreignFault,
   staleWorkerView,
   workers,
+  workersParked,
 };
 
 if (import.meta.main) {

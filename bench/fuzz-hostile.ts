@@ -1,0 +1,70 @@
+/**
+ * Hostile programs over many seeds: test/programs/scribble.c writes over
+ * every shared writable mapping it has (once, or from a second thread all
+ * along) under every pager and paging mechanism, static and PIE. Counts
+ * runs where the Bun process crashed or hung (time limit), the report was
+ * missing, a program that finished normally was reported otherwise, or
+ * shared memory was written over without the report saying so.
+ *
+ *   bun run fuzz:hostile [--seeds N]     (default 100 per setting)
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { userfaultfdAvailable } from "../src/shim.ts";
+import { buildAll } from "../test/support/programs.ts";
+import { runPager } from "../test/support/run.ts";
+
+const args = process.argv.slice(2);
+const seeds = Number(args[args.indexOf("--seeds") + 1] ?? 0) || 100;
+const built = await buildAll(["scribble.c"], ["static", "pie"]);
+const settings = [
+  { pager: "apager", flags: [] as string[] },
+  ...["dpager", "hpager"].flatMap((pager) => (userfaultfdAvailable() ? ["signal", "userfaultfd"] : ["signal"]).map((paging) => ({ pager, flags: ["--paging", paging] }))),
+];
+const modes = ["once", "thread", "both"];
+const dir = mkdtempSync(join(tmpdir(), "faultline-fuzz-hostile-"));
+const totals = { runs: 0, crashed: 0, hung: 0, noReport: 0, misreported: 0, unflagged: 0, flagged: 0 };
+for (const setting of settings) {
+  for (const variant of ["static", "pie"] as const) {
+    // A static threaded program under dpager's SIGSEGV mechanism dies in
+    // pthread_create, hostile or not (README): only "once" is judged there.
+    const judged = variant === "static" && setting.pager === "dpager" && setting.flags.includes("signal") ? ["once"] : modes;
+    for (let seed = 1; seed <= seeds; seed++) {
+      const mode = judged[seed % judged.length]!;
+      const report = join(dir, "report.json");
+      rmSync(report, { force: true });
+      const ran = await runPager(setting.pager, [built.get(`scribble.c:${variant}`)!, String(seed), mode], { flags: ["-q", "--report", report, ...setting.flags], timeout: 20_000 });
+      totals.runs++;
+      const label = `${setting.pager} ${setting.flags.join(" ")} ${variant} seed ${seed} ${mode}`;
+      const say = (what: string) => process.stderr.write(`${what}: ${label}: exit ${ran.exitCode} ${ran.signal ?? ""}\n${ran.stderr.slice(0, 2000)}\n`);
+      if (ran.signal === "SIGKILL") {
+        totals.hung++;
+        say("hung");
+      }
+      if (ran.stderr.includes("internal error") || ran.stderr.includes("panic") || ran.stderr.includes("Bun v")) {
+        totals.crashed++;
+        say("crashed");
+      }
+      if (!existsSync(report)) {
+        totals.noReport++;
+        say("no report");
+        continue;
+      }
+      const written = JSON.parse(readFileSync(report, "utf8"));
+      const shared = Number(/^shared=(\d+)/.exec(ran.stdout)?.[1] ?? "0");
+      if (ran.exitCode !== 0 || written.exitCode !== 0 || written.signal !== null) {
+        totals.misreported++;
+        say("misreported");
+      }
+      if (written.tampered) totals.flagged++;
+      else if (shared > 0 && !setting.flags.includes("userfaultfd") && setting.pager !== "apager") {
+        totals.unflagged++;
+        say("unflagged");
+      }
+    }
+    process.stderr.write(`${setting.pager} ${setting.flags.join(" ")} ${variant}: done\n`);
+  }
+}
+rmSync(dir, { recursive: true, force: true });
+console.log(JSON.stringify({ seedsPerSetting: seeds, ...totals }));
