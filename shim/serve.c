@@ -410,10 +410,7 @@ static int defer(struct server *s, int fd, uint64_t address, int writing) {
 }
 
 static void write_event(struct server *s, const struct fl_event *e) {
-	if (s->log->log_fd >= 0)
-		fl_log_event(s->log, e);
-	if (s->log->trace_fd >= 0)
-		fl_trace_event(s->log, e);
+	fl_emit_event(s->log, e);
 }
 
 /* The predicted pages that directly follow the faulting page, in its

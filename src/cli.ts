@@ -1,12 +1,14 @@
 #!/usr/bin/env bun
 /**
  * The pagers' command line: `bun src/cli.ts PAGER [options] PROGRAM [ARGS...]`
- * (package scripts `apager`, `dpager`, `hpager`). Exits the way the program
- * did; loader errors are one line and exit 127 or 126.
+ * (package scripts `apager`, `dpager`, `hpager`, and `faultline PAGER` through
+ * src/faultline.ts). Exits the way the program did; loader errors are one
+ * line and exit 127 or 126.
  */
-import { writeFileSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { TAMPERED, launch, type PagerName } from "./launch.ts";
+import { commandName } from "./commands.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
 import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
@@ -23,19 +25,20 @@ function say(line: string): void {
 async function main(args: string[]): Promise<number> {
   const pagerArg = args[0] ?? "";
   const pager = (["apager", "dpager", "hpager"].includes(pagerArg) ? pagerArg : "apager") as PagerName;
+  const command = commandName(pager, process.argv[1]);
   let line;
   try {
     line = parseCommandLine(pagerArg, args.slice(1));
   } catch (error) {
     if (error instanceof UsageError) {
       say(`${pager}: ${error.message}`);
-      say(`Try 'bun run ${pager} --help'.`);
+      say(`Try '${command} --help'.`);
       return EXIT_USAGE;
     }
     throw error;
   }
   if (line.help) {
-    process.stdout.write(`${usage(line.pager)}\n`);
+    process.stdout.write(`${usage(line.pager, command)}\n`);
     return 0;
   }
   if (line.version) {
@@ -51,18 +54,9 @@ async function main(args: string[]): Promise<number> {
   startRelay(relayedSignals(handover.ignored, handover.underBunRun), handover.underBunRun);
   for (const text of handover.notes) if (!line.quiet) say(`${line.pager}: note: ${text}`);
 
-  // Files the run writes besides the report are claimed before the program
-  // starts: one that cannot be written is refused now, with nothing run.
-  let recording: RunRecording;
-  try {
-    recording = RunRecording.begin({ trace: line.trace, html: line.html });
-  } catch (error) {
-    if (error instanceof OutputError) {
-      say(`${line.pager}: ${error.message}`);
-      return EXIT_USAGE;
-    }
-    throw error;
-  }
+  // Files the run writes are claimed before the program starts: one that
+  // cannot be written is refused now, with nothing run.
+  const recording = RunRecording.begin({ trace: line.trace, html: line.html, report: line.report });
   // Notes known before the program starts (a set-user-ID bit that gives no
   // privilege) are said then, so they come before anything the program says.
   const noted = new Set<string>();
@@ -84,6 +78,8 @@ async function main(args: string[]): Promise<number> {
       ...(line.paging ? { paging: line.paging } : {}),
       ...(resolver ? { friendly: true, env: resolver.environment(process.env) } : {}),
       handover,
+      // An output that is one of the files run is refused too.
+      onFilesRead: (files) => recording.refuseInputs(files),
       onStart: (pid, paging) => {
         relayTo(pid);
         recording.started(pid, paging, line.pager);
@@ -96,8 +92,7 @@ async function main(args: string[]): Promise<number> {
     releaseHandover(handover);
     resolver?.stop();
   }
-  const { report, warnings } = await recording.finish(outcome);
-  if (line.report) writeFileSync(line.report, `${JSON.stringify(report, null, 2)}\n`);
+  const { warnings } = await recording.finish(outcome);
   for (const warning of warnings) say(`${line.pager}: ${warning}`);
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
   // Said even under --quiet: the run's figures are not to be believed.
@@ -114,6 +109,10 @@ async function main(args: string[]): Promise<number> {
 
 function fail(error: unknown): never {
   const pager = process.argv[2] ?? "faultline";
+  if (error instanceof OutputError) {
+    say(`${pager}: ${error.message}`);
+    process.exit(EXIT_USAGE);
+  }
   if (error instanceof LoadError) {
     say(`${pager}: ${error.message}`);
     process.exit(error.exitCode);

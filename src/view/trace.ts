@@ -68,37 +68,51 @@ function time(value: unknown, where: string): number {
   return value;
 }
 
+/** One line of a trace: an event, a look, a line of a kind this version
+ * does not know ("skipped"), or null for a blank line. `where` (file:line)
+ * prefixes errors. */
+export function parseTraceLine(line: string, where: string): TraceEvent | ({ kind: "look" } & TraceLook) | "skipped" | null {
+  if (line.trim() === "") return null;
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new TraceError(`${where}: not a JSON object`);
+  }
+  if (record === null || typeof record !== "object" || Array.isArray(record)) throw new TraceError(`${where}: not a JSON object`);
+  const kind = record.kind;
+  if (kind === "start" || kind === "fault") {
+    const mapped = addresses(record.mapped, "mapped", where);
+    return {
+      tMs: time(record.t_ms, where),
+      kind,
+      fault: kind === "fault" ? address(record.fault, "fault", where) : null,
+      mapped,
+      decision: typeof record.decision === "string" ? record.decision : "none",
+    };
+  }
+  if (kind === "look") {
+    const events = record.events;
+    if (typeof events !== "number" || !Number.isInteger(events) || events < 0) throw new TraceError(`${where}: events is not a count`);
+    if (record.seen !== "touched" && record.seen !== "written") throw new TraceError(`${where}: seen is neither "touched" nor "written"`);
+    return { kind: "look", tMs: time(record.t_ms, where), events, seen: record.seen, touched: addresses(record.touched, "touched", where), complete: record.complete !== false };
+  }
+  return "skipped";
+}
+
 /** Read a trace; `name` (the file's) prefixes the line number in errors. */
 export function parseTrace(text: string, name = "trace"): Trace {
   const trace: Trace = { events: [], looks: [], skipped: 0 };
   let lineNumber = 0;
   for (const line of text.split("\n")) {
     lineNumber++;
-    if (line.trim() === "") continue;
-    const where = `${name}:${lineNumber}`;
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw new TraceError(`${where}: not a JSON object`);
-    }
-    if (record === null || typeof record !== "object" || Array.isArray(record)) throw new TraceError(`${where}: not a JSON object`);
-    const kind = record.kind;
-    if (kind === "start" || kind === "fault") {
-      const mapped = addresses(record.mapped, "mapped", where);
-      trace.events.push({
-        tMs: time(record.t_ms, where),
-        kind,
-        fault: kind === "fault" ? address(record.fault, "fault", where) : null,
-        mapped,
-        decision: typeof record.decision === "string" ? record.decision : "none",
-      });
-    } else if (kind === "look") {
-      const events = record.events;
-      if (typeof events !== "number" || !Number.isInteger(events) || events < 0) throw new TraceError(`${where}: events is not a count`);
-      if (record.seen !== "touched" && record.seen !== "written") throw new TraceError(`${where}: seen is neither "touched" nor "written"`);
-      trace.looks.push({ tMs: time(record.t_ms, where), events, seen: record.seen, touched: addresses(record.touched, "touched", where), complete: record.complete !== false });
-    } else trace.skipped++;
+    const parsed = parseTraceLine(line, `${name}:${lineNumber}`);
+    if (parsed === null) continue;
+    if (parsed === "skipped") trace.skipped++;
+    else if (parsed.kind === "look") {
+      const { kind: _kind, ...look } = parsed;
+      trace.looks.push(look);
+    } else trace.events.push(parsed);
   }
   return trace;
 }
