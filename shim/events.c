@@ -1,11 +1,14 @@
 /*
  * events.c — the parent's side of a demand-paged run's log and trace: each
- * fault (or the start) as "PAGER: map ..." lines on the pager's stderr and as
- * a JSON line in the trace. Events come from the child's ring (SIGSEGV
- * paging, drain_events) or straight from the userfaultfd server (serve.c).
+ * fault (or the start) as "PAGER: map ..." lines on the pager's stderr, as
+ * a JSON line in the trace, and as the same line on the live event pipe
+ * that spawn()'s onFault and onMapping read. Events come from the child's
+ * ring (SIGSEGV paging, drain_events) or straight from the userfaultfd
+ * server (serve.c).
  * Runs on Bun-side threads; uses libc.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdio.h>
@@ -74,8 +77,16 @@ void fl_log_event(const struct drainer *d, const struct fl_event *e) {
 	}
 }
 
-/* One JSON line per fault (or start) for --trace. */
-void fl_trace_event(const struct drainer *d, const struct fl_event *e) {
+/* The longest trace line: its fixed text and numbers (under 200 bytes) and
+ * up to FL_EVENT_PAGES addresses of at most 21 bytes each ("0x...",). It
+ * stays below PIPE_BUF, so one write to a pipe puts it there whole or not
+ * at all. */
+#define TRACE_LINE_BYTES 1024
+_Static_assert(TRACE_LINE_BYTES <= PIPE_BUF, "a trace line must be one atomic pipe write");
+
+/* One JSON line per fault (or start), as --trace writes it, into line;
+ * returns its length. */
+static size_t trace_line(const struct drainer *d, const struct fl_event *e, char line[TRACE_LINE_BYTES]) {
 	char mapped[FL_EVENT_PAGES * 24 + 8];
 	size_t at = 0;
 	mapped[at++] = '[';
@@ -84,14 +95,57 @@ void fl_trace_event(const struct drainer *d, const struct fl_event *e) {
 				       (unsigned long long)e->pages[i]);
 	snprintf(mapped + at, sizeof mapped - at, "]");
 	double ms = e->time_ns > d->start_ns ? (double)(e->time_ns - d->start_ns) / 1e6 : 0.0;
+	int n;
 	if (e->kind == FL_EVENT_START)
-		dprintf(d->trace_fd, "{\"t_ms\":%.6f,\"kind\":\"start\",\"mapped\":%s}\n", ms, mapped);
+		n = snprintf(line, TRACE_LINE_BYTES, "{\"t_ms\":%.6f,\"kind\":\"start\",\"mapped\":%s}\n", ms, mapped);
 	else
-		dprintf(d->trace_fd,
-			"{\"t_ms\":%.6f,\"kind\":\"fault\",\"fault\":\"0x%llx\",\"page\":\"0x%llx\","
-			"\"mapped\":%s,\"predicted\":%llu,\"decision\":\"%s\"}\n",
-			ms, (unsigned long long)e->fault_address, (unsigned long long)fl_page_down(e->fault_address),
-			mapped, (unsigned long long)(e->count ? e->count - 1 : 0), decision_text(e->decision));
+		n = snprintf(line, TRACE_LINE_BYTES,
+			     "{\"t_ms\":%.6f,\"kind\":\"fault\",\"fault\":\"0x%llx\",\"page\":\"0x%llx\","
+			     "\"mapped\":%s,\"predicted\":%llu,\"decision\":\"%s\"}\n",
+			     ms, (unsigned long long)e->fault_address, (unsigned long long)fl_page_down(e->fault_address),
+			     mapped, (unsigned long long)(e->count ? e->count - 1 : 0), decision_text(e->decision));
+	/* snprintf cannot fail on these formats; the bound above keeps it whole. */
+	return n < 0 ? 0 : (size_t)n < TRACE_LINE_BYTES ? (size_t)n : TRACE_LINE_BYTES - 1;
+}
+
+void fl_trace_event(struct drainer *d, const struct fl_event *e) {
+	char line[TRACE_LINE_BYTES];
+	size_t length = trace_line(d, e, line);
+	for (size_t at = 0; at < length && d->trace_error == 0;) {
+		ssize_t n = write(d->trace_fd, line + at, length - at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* Full disk, a closed pipe: the rest of the trace is lost, and
+			 * the pager says so once the program has ended. */
+			d->trace_error = n < 0 ? errno : EIO;
+			break;
+		}
+		at += (size_t)n;
+	}
+}
+
+void fl_deliver_event(struct drainer *d, const struct fl_event *e) {
+	char line[TRACE_LINE_BYTES];
+	size_t length = trace_line(d, e, line);
+	ssize_t n;
+	do
+		n = write(d->event_fd, line, length);
+	while (n < 0 && errno == EINTR);
+	/* The write end is non-blocking and the line shorter than PIPE_BUF:
+	 * it went in whole, or (EAGAIN: the reader fell behind; EPIPE: it is
+	 * gone) not at all. Paging never waits for a reader. */
+	if (n != (ssize_t)length)
+		d->events_undelivered++;
+}
+
+void fl_emit_event(struct drainer *d, const struct fl_event *e) {
+	if (d->log_fd >= 0)
+		fl_log_event(d, e);
+	if (d->trace_fd >= 0)
+		fl_trace_event(d, e);
+	if (d->event_fd >= 0)
+		fl_deliver_event(d, e);
 }
 
 #define DRAIN_WAIT_NS 50000000l
@@ -167,10 +221,7 @@ void *fl_drain_events(void *arg) {
 			    !plausible(d->spec, &e)) {
 				tampered = 1;
 			} else {
-				if (d->log_fd >= 0)
-					fl_log_event(d, &e);
-				if (d->trace_fd >= 0)
-					fl_trace_event(d, &e);
+				fl_emit_event(d, &e);
 			}
 			tail++;
 			__atomic_store_n(&ring->tail, tail, __ATOMIC_SEQ_CST);

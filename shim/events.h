@@ -1,6 +1,6 @@
 /*
- * events.h — writing a demand-paged run's faults to the log and the trace
- * (events.c), on Bun-side threads.
+ * events.h — writing a demand-paged run's faults to the log, the trace and
+ * the live event pipe (events.c), on Bun-side threads.
  */
 #ifndef FAULTLINE_EVENTS_H
 #define FAULTLINE_EVENTS_H
@@ -15,6 +15,9 @@ struct drainer {
 	struct fl_launch_spec *spec;
 	int log_fd;   /* -1: quiet */
 	int trace_fd; /* -1: no trace */
+	int event_fd; /* the live event pipe's non-blocking write end, or -1 */
+	uint64_t events_undelivered; /* events the pipe had no room for */
+	int trace_error; /* the first errno a trace write met, or 0 */
 	char *pager;
 	char *files[FL_FILE_COUNT];
 	uint64_t start_ns;
@@ -32,8 +35,16 @@ uint64_t fl_monotonic_now(void);
 /* One "PAGER: map ..." line per page the event mapped, on d->log_fd. */
 void fl_log_event(const struct drainer *d, const struct fl_event *e);
 
-/* One JSON line for the event, on d->trace_fd. */
-void fl_trace_event(const struct drainer *d, const struct fl_event *e);
+/* One JSON line for the event, on d->trace_fd; a failed write is recorded
+ * in d->trace_error. */
+void fl_trace_event(struct drainer *d, const struct fl_event *e);
+
+/* The same line on d->event_fd, without ever waiting: when the pipe is full
+ * the event is counted in d->events_undelivered instead. */
+void fl_deliver_event(struct drainer *d, const struct fl_event *e);
+
+/* Every one of the above the drainer asked for. */
+void fl_emit_event(struct drainer *d, const struct fl_event *e);
 
 /* Thread body: read the child's event ring (SIGSEGV paging) until the child
  * is done, writing each event out. */

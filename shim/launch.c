@@ -258,6 +258,8 @@ struct fl_notice {
 	int64_t max_rss_kib;
 	int64_t user_usec;
 	int64_t system_usec;
+	int64_t events_undelivered; /* live events the event pipe had no room for */
+	int64_t trace_error;        /* the first errno a trace write met, or 0 */
 };
 
 struct waiter {
@@ -270,6 +272,7 @@ struct waiter {
 	struct drainer *drainer; /* its data, before a thread of its own runs it */
 	pthread_t drainer_thread;
 	int drainer_running;
+	int event_fd; /* the live event pipe's write end (closed at the end), or -1 */
 };
 
 /* Tell the thread that logs (or serves) the program's faults that the
@@ -425,8 +428,13 @@ static void *wait_for_program(void *arg) {
 			stop_drainer(w->drainer);
 			pthread_join(w->drainer_thread, NULL);
 		}
+		ended.events_undelivered = (int64_t)w->drainer->events_undelivered;
+		ended.trace_error = w->drainer->trace_error;
 		fl_free_drainer(w->drainer);
 	}
+	/* No event can come any more: the reader sees the end of the pipe. */
+	if (w->event_fd >= 0)
+		close(w->event_fd);
 	notify(w, &ended);
 	close(w->notify_fd);
 	close(w->control);
@@ -450,16 +458,20 @@ static int read_labels(struct drainer *d, const char *labels) {
  * takes the control socket over (and closes it). The program's files (the
  * userfaultfd server reads pages from them; -1: none) and `labels` ("pager
  * \0program path\0interpreter path\0") are for the fault server or the
- * ring's drainer, which log on log_fd and trace on trace_fd (-1: not).
+ * ring's drainer, which log on log_fd and trace on trace_fd (-1: not), and
+ * deliver live events on event_fd (-1: none), a pipe's non-blocking write
+ * end that the waiter takes over and closes once no event can come.
  * The started notice comes only when notify_started is not 0: reading a
  * notice wakes threads of Bun's while the loader works. program_pid is the
  * program-to-be's, when its hello was read already (a prestarted loader's:
- * shim/prestart.c); 0 when not. Returns the read end
- * of the pipe the waiter writes its notices to (close-on-exec) or a negative
- * errno; JavaScript reads them without blocking its event loop.
+ * shim/prestart.c, or read by fl_loader_hello); 0 when not. Returns the
+ * read end of the pipe the waiter writes its notices to (close-on-exec) or a
+ * negative errno (event_fd then stays the caller's); JavaScript reads them
+ * without blocking its event loop.
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
-				int64_t log_fd, int64_t trace_fd, const char *labels, int64_t notify_started, int64_t program_pid) {
+				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
+				int64_t program_pid) {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -errno;
@@ -476,6 +488,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	w->notify_started = notify_started != 0;
 	w->program_pid = (pid_t)program_pid;
 	w->spec = spec;
+	w->event_fd = (int)event_fd;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server
 	 * of its faults; by SIGSEGV, the reader of its event ring. */
 	int serving = spec->demand_pages > 0 && spec->mechanism == FL_MECHANISM_USERFAULTFD;
@@ -489,6 +502,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 			d->ring_capacity = spec->ring_offset ? FL_RING_CAPACITY : 0;
 			d->log_fd = (int)log_fd;
 			d->trace_fd = (int)trace_fd;
+			d->event_fd = (int)event_fd;
 			d->start_ns = fl_monotonic_now();
 			d->uffd = -1;
 			d->done_fd = -1;

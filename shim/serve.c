@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -91,11 +90,14 @@ struct deferred_fault {
  * thread only once it has served this many faults: a SCHED_IDLE thread
  * waits behind anything else on its CPU, which a short run's few faults
  * would each pay before the guard could judge. */
-#define IDLE_AFTER_FAULTS 64
+#define IDLE_AFTER_FAULTS 1024
 #define NS_PER_SECOND 1000000000ull
 
-/* Room for one inotify event with the longest name. */
-#define INOTIFY_BUFFER (sizeof(struct inotify_event) + NAME_MAX + 1)
+/* How old the program's files' sizes may be when a fault is served: they
+ * are looked up again (fstat) after this long. (inotify would tell at once,
+ * but closing an inotify descriptor waits for a grace period of the
+ * kernel's, milliseconds added to every run's end.) */
+#define FILE_SIZES_MAX_AGE_NS 1000000ull
 
 /* Where this thread runs, and how it judges that. */
 struct placement {
@@ -117,7 +119,7 @@ struct placement {
 
 struct server {
 	struct drainer *log;
-	struct pollfd *polled; /* [0]: the "child is done" eventfd; [1]: inotify; then one per process */
+	struct pollfd *polled; /* [0]: the "child is done" eventfd; then one per process */
 	size_t count;
 	size_t capacity;
 	struct deferred_fault *deferred;
@@ -125,16 +127,16 @@ struct server {
 	size_t deferred_capacity;
 	struct fl_predictor_state predictor;
 	struct placement placement;
-	/* The program's files as they are now (inotify says when they change):
-	 * a copy's page past a file's current end gives SIGBUS, as the
-	 * kernel's own paging of the file would. */
+	/* The program's files' sizes, at most FILE_SIZES_MAX_AGE_NS old: a
+	 * copy's page past a file's current end (the file was cut under the
+	 * program) gives SIGBUS, as the kernel's own paging of the file would. */
 	uint64_t file_sizes[FL_FILE_COUNT];
-	int watches[FL_FILE_COUNT];
+	uint64_t file_sizes_at;
 	unsigned char zeros[FL_EVENT_PAGES * FL_PAGE_SIZE] __attribute__((aligned(FL_PAGE_SIZE)));
 };
 
 /* Index in polled of the first process's descriptor. */
-#define FIRST_PROCESS 2
+#define FIRST_PROCESS 1
 
 static void record_error(struct fl_launch_spec *spec, int error) {
 	uint64_t none = 0;
@@ -307,28 +309,14 @@ static void read_file_sizes(struct server *s) {
 		int fd = s->log->file_fds[i];
 		s->file_sizes[i] = fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
 	}
+	s->file_sizes_at = now_ns();
 }
 
-/* Watch the program's files for changes of size (a truncation). */
-static int watch_files(struct server *s) {
-	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	for (int i = 0; i < FL_FILE_COUNT; i++) {
-		s->watches[i] = -1;
-		if (fd < 0 || s->log->file_fds[i] < 0)
-			continue;
-		char path[64];
-		snprintf(path, sizeof path, "/proc/self/fd/%d", s->log->file_fds[i]);
-		s->watches[i] = inotify_add_watch(fd, path, IN_MODIFY | IN_ATTRIB);
-	}
-	read_file_sizes(s);
-	return fd;
-}
-
-static void files_changed(struct server *s, int fd) {
-	char events[INOTIFY_BUFFER] __attribute__((aligned(__alignof__(struct inotify_event))));
-	while (read(fd, events, sizeof events) > 0)
-		;
-	read_file_sizes(s);
+/* The size of the program's file `file`, looked up again when old. */
+static uint64_t file_size(struct server *s, uint64_t file) {
+	if (now_ns() - s->file_sizes_at > FILE_SIZES_MAX_AGE_NS)
+		read_file_sizes(s);
+	return file < FL_FILE_COUNT ? s->file_sizes[file] : UINT64_MAX;
 }
 
 /* ---- putting pages in place ---------------------------------------------- */
@@ -395,7 +383,7 @@ static int64_t place_run(struct server *s, int fd, const struct fl_region *regio
 		return outcome(r, copy.copy > 0 ? copy.copy / (int64_t)FL_PAGE_SIZE : 0);
 	}
 	uint64_t offset = region->offset + (page - region->start);
-	uint64_t size = s->file_sizes[region->file];
+	uint64_t size = file_size(s, region->file);
 	if (offset >= size)
 		return poison(fd, page);
 	if (offset + length > size)
@@ -422,10 +410,7 @@ static int defer(struct server *s, int fd, uint64_t address, int writing) {
 }
 
 static void write_event(struct server *s, const struct fl_event *e) {
-	if (s->log->log_fd >= 0)
-		fl_log_event(s->log, e);
-	if (s->log->trace_fd >= 0)
-		fl_trace_event(s->log, e);
+	fl_emit_event(s->log, e);
 }
 
 /* The predicted pages that directly follow the faulting page, in its
@@ -594,8 +579,8 @@ void *fl_serve_faults(void *arg) {
 	memset(s, 0, sizeof *s);
 	s->log = d;
 	int fd = d->uffd;
-	int files = watch_files(s);
-	if (fd >= 0 && (add_polled(s, d->done_fd) != 0 || add_polled(s, files) != 0 || add_polled(s, fd) != 0)) {
+	read_file_sizes(s);
+	if (fd >= 0 && (add_polled(s, d->done_fd) != 0 || add_polled(s, fd) != 0)) {
 		record_error(d->spec, ENOMEM);
 		kill(d->pid, SIGKILL);
 		close(fd);
@@ -612,8 +597,6 @@ void *fl_serve_faults(void *arg) {
 				break;
 			if (s->polled[0].revents & POLLIN)
 				break; /* the program has ended */
-			if (s->polled[1].revents & POLLIN)
-				files_changed(s, s->polled[1].fd);
 			for (size_t i = FIRST_PROCESS; i < s->count; i++) {
 				if (s->polled[i].revents & POLLIN)
 					serve_process(s, i);
@@ -629,8 +612,6 @@ void *fl_serve_faults(void *arg) {
 	end_placement(&s->placement);
 	for (size_t i = FIRST_PROCESS; i < s->count; i++)
 		close(s->polled[i].fd);
-	if (files >= 0)
-		close(files);
 	free(s->polled);
 	free(s->deferred);
 	free(s);

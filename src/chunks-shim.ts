@@ -114,6 +114,7 @@ export function viewDeallocator(): number {
   return bind().deallocator;
 }
 
+/** What the lazy-copy fault handler has done, since the process started. */
 export interface ChunkStats {
   /** Write faults the handler resolved. */
   faults: number;

@@ -54,6 +54,7 @@ export { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, CHUNK_PAGE_SIZE } from "./chunk-rul
 /** A chunk: a Uint8Array over shim memory. */
 export type Chunk = Uint8Array<ArrayBuffer>;
 
+/** How a chunk or eager copy splits when written (see SplitGranularity). */
 export interface ChunkOptions {
   /** What a write to a shared chunk gives its own memory: "chunk" (the
    * whole chunk, the default) or "page" (only the page written). Copies

@@ -1,19 +1,21 @@
 #!/usr/bin/env bun
 /**
  * The pagers' command line: `bun src/cli.ts PAGER [options] PROGRAM [ARGS...]`
- * (package scripts `apager`, `dpager`, `hpager`). Exits the way the program
- * did; loader errors are one line and exit 127 or 126.
+ * (package scripts `apager`, `dpager`, `hpager`, and `faultline PAGER` through
+ * src/faultline.ts). Exits the way the program did; loader errors are one
+ * line and exit 127 or 126.
  */
-import { writeFileSync, writeSync } from "node:fs";
+import { writeSync } from "node:fs";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
 import { TAMPERED, launch, prefetchStopped, type PagerName } from "./launch.ts";
+import { readProfile } from "./profile-file.ts";
+import { commandName } from "./commands.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
 import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
 import { ShimBuildError } from "./shim-build.ts";
 import { startSourceResolver } from "./source-resolver.ts";
 import { RunRecording } from "./view/record.ts";
-import { readProfile } from "./profile-file.ts";
 import { OutputError } from "./view/write.ts";
 import packageJson from "../package.json" with { type: "json" };
 
@@ -24,19 +26,20 @@ function say(line: string): void {
 async function main(args: string[]): Promise<number> {
   const pagerArg = args[0] ?? "";
   const pager = (["apager", "dpager", "hpager"].includes(pagerArg) ? pagerArg : "apager") as PagerName;
+  const command = commandName(pager, process.argv[1]);
   let line;
   try {
     line = parseCommandLine(pagerArg, args.slice(1));
   } catch (error) {
     if (error instanceof UsageError) {
       say(`${pager}: ${error.message}`);
-      say(`Try 'bun run ${pager} --help'.`);
+      say(`Try '${command} --help'.`);
       return EXIT_USAGE;
     }
     throw error;
   }
   if (line.help) {
-    process.stdout.write(`${usage(line.pager)}\n`);
+    process.stdout.write(`${usage(line.pager, command)}\n`);
     return 0;
   }
   if (line.version) {
@@ -52,24 +55,15 @@ async function main(args: string[]): Promise<number> {
   startRelay(relayedSignals(handover.ignored, handover.underBunRun), handover.underBunRun);
   for (const text of handover.notes) if (!line.quiet) say(`${line.pager}: note: ${text}`);
 
-  // Files the run writes besides the report are claimed before the program
-  // starts: one that cannot be written is refused now, with nothing run.
   // A profile to prefetch is read now; one that cannot be used is a warning
   // (said even under --quiet), and the run goes on without it.
   const prefetchWarning = (problem: string) => say(`${line.pager}: warning: --prefetch ${line.prefetch}: ${problem}; running without it`);
   const reading = line.prefetch === null ? null : readProfile(line.prefetch);
   if (reading?.problem) prefetchWarning(reading.problem);
   const profile = reading?.profile ?? null;
-  let recording: RunRecording;
-  try {
-    recording = RunRecording.begin({ trace: line.trace, html: line.html, record: line.record, prefetched: profile });
-  } catch (error) {
-    if (error instanceof OutputError) {
-      say(`${line.pager}: ${error.message}`);
-      return EXIT_USAGE;
-    }
-    throw error;
-  }
+  // Files the run writes are claimed before the program starts: one that
+  // cannot be written is refused now, with nothing run.
+  const recording = RunRecording.begin({ trace: line.trace, html: line.html, report: line.report, record: line.record, prefetched: profile });
   // Notes known before the program starts (a set-user-ID bit that gives no
   // privilege) are said then, so they come before anything the program says.
   const noted = new Set<string>();
@@ -93,6 +87,8 @@ async function main(args: string[]): Promise<number> {
       ...(line.record ? { record: true } : {}),
       ...(resolver ? { friendly: true, env: resolver.environment(process.env) } : {}),
       handover,
+      // An output that is one of the files run is refused too.
+      onFilesRead: (files) => recording.refuseInputs(files),
       onStart: (pid, paging) => {
         relayTo(pid);
         recording.started(pid, paging, line.pager);
@@ -105,15 +101,17 @@ async function main(args: string[]): Promise<number> {
     releaseHandover(handover);
     resolver?.stop();
   }
-  const { report, warnings } = await recording.finish(outcome);
-  if (line.report) writeFileSync(line.report, `${JSON.stringify(report, null, 2)}\n`);
+  const { warnings } = await recording.finish(outcome);
   for (const warning of warnings) say(`${line.pager}: ${warning}`);
-  if (outcome.prefetch?.error) prefetchStopped(outcome, say, `${line.pager}: warning: --prefetch ${line.prefetch}`);
+  prefetchStopped(outcome, say, `${line.pager}: warning: --prefetch ${line.prefetch}`);
+  // Why the pager ended the program, or why it died: said even under
+  // --quiet, which would otherwise leave a bare "Segmentation fault".
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
+  if (outcome.pagerFailure) say(`${line.pager}: ${outcome.pagerFailure}`);
   // Said even under --quiet: the run's figures are not to be believed.
   if (outcome.tampered) say(`${line.pager}: warning: ${TAMPERED}`);
   for (const difference of outcome.differences) {
-    if (!line.quiet && difference !== outcome.unseenFault && difference !== TAMPERED && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
+    if (!line.quiet && difference !== outcome.unseenFault && difference !== outcome.pagerFailure && difference !== TAMPERED && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
   }
   if (outcome.signalNumber !== null) {
     endWithSignal(outcome.signalNumber);
@@ -124,6 +122,10 @@ async function main(args: string[]): Promise<number> {
 
 function fail(error: unknown): never {
   const pager = process.argv[2] ?? "faultline";
+  if (error instanceof OutputError) {
+    say(`${pager}: ${error.message}`);
+    process.exit(EXIT_USAGE);
+  }
   if (error instanceof LoadError) {
     say(`${pager}: ${error.message}`);
     process.exit(error.exitCode);

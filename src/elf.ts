@@ -25,6 +25,9 @@
  * elfy reads 64-bit fields into doubles, which round above 2^53, so those
  * are read again exactly wherever the kernel's checks need their exact value.
  */
+// elfy ships no types: ours come with the file, for a program that
+// type-checks these sources without this project's tsconfig.
+/// <reference path="./types/elfy.d.ts" />
 import type { ElfyHeader, ElfyProgram, Parser } from "elfy";
 import { LoadError, type Errno } from "./errors.ts";
 

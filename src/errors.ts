@@ -11,11 +11,14 @@
  * faultline's own limits, where the kernel would run the file; they say so.
  */
 
+/** The shells' status for a program that was not found (ENOENT). */
 export const EXIT_NOT_FOUND = 127;
+/** The shells' status for a program that was found but cannot be run. */
 export const EXIT_CANNOT_RUN = 126;
 /** Usage errors of the command line itself (bad option, no program). */
 export const EXIT_USAGE = 2;
 
+/** The errno execve would return for the same file (its name). */
 export type Errno =
   | "ENOENT"
   | "EACCES"
@@ -60,22 +63,34 @@ export function printable(text: string): string {
   });
 }
 
+/** A program that cannot be run, in one line: the file, why, and the
+ * errno the kernel's execve would give (`errno`, also as `code`), with the
+ * shells' exit status for it (`exitCode`: 127 not found, 126 otherwise). */
 export class LoadError extends Error {
   override name = "LoadError";
+  /** The shells' exit status: 127 for ENOENT, else 126. */
   readonly exitCode: number;
   constructor(
     /** The file the verdict is about. */
     readonly file: string,
     /** Why, in a few words, without the file name. */
     readonly reason: string,
+    /** The errno execve would give. */
     readonly errno: Errno,
+    /** What the kernel does with the same file. */
     readonly kernel: KernelVerdict = "execve",
   ) {
     super(`${printable(file)}: ${printable(reason)} (${errno}${KERNEL_NOTE[kernel]})`);
     this.exitCode = errno === "ENOENT" ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
   }
+
+  /** The errno, by the name Node's and Bun.spawn's errors carry it under. */
+  get code(): Errno {
+    return this.errno;
+  }
 }
 
+/** A command line that is wrong (exit status 2). */
 export class UsageError extends Error {
   override name = "UsageError";
 }

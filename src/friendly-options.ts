@@ -17,8 +17,10 @@ export interface FriendlyCommandLine {
   argv: string[];
 }
 
-export function friendlyUsage(): string {
-  return `Usage: bun run friendly [options] PROGRAM [ARGS...]
+/** The usage text; `command` is how the command is typed ("bun run
+ * friendly" in a checkout, "faultline friendly" installed). */
+export function friendlyUsage(command = "bun run friendly"): string {
+  return `Usage: ${command} [options] PROGRAM [ARGS...]
 
 Run PROGRAM (a dynamically linked x86-64 executable, or a #! script whose
 interpreter is one) with libetsbefriends.so preloaded: if it crashes with

@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 /**
- * `bun run friendly [options] PROGRAM [ARGS...]`: run a dynamically linked
+ * `bun run friendly [options] PROGRAM [ARGS...]` (or `faultline friendly`
+ * through src/faultline.ts): run a dynamically linked
  * program with libetsbefriends.so preloaded (shim/friendly.c), so a crash
  * ends in an encouraging message and a diagnosis, and exit the way the
  * program did.
@@ -88,20 +89,20 @@ function spawnError(path: string, error: unknown): Refusal {
   return new Refusal(`${NAME}: ${path}: cannot run: ${code || (error instanceof Error ? error.message : String(error))}`, EXIT_CANNOT_RUN);
 }
 
-async function main(args: string[]): Promise<number> {
+async function main(args: string[], command: string): Promise<number> {
   let line;
   try {
     line = parseFriendlyCommandLine(args);
   } catch (error) {
     if (error instanceof UsageError) {
       say(`${NAME}: ${error.message}`);
-      say(`Try 'bun run ${NAME} --help'.`);
+      say(`Try '${command} --help'.`);
       return EXIT_USAGE;
     }
     throw error;
   }
   if (line.help) {
-    process.stdout.write(`${friendlyUsage()}\n`);
+    process.stdout.write(`${friendlyUsage(command)}\n`);
     return 0;
   }
   if (line.version) {
@@ -138,21 +139,27 @@ async function main(args: string[]): Promise<number> {
   return child.exitCode ?? EXIT_CANNOT_RUN;
 }
 
-try {
-  process.exit(await main(process.argv.slice(2)));
-} catch (error) {
-  if (error instanceof LoadError) {
-    say(`${NAME}: ${error.message}`);
-    process.exit(error.exitCode);
-  }
-  if (error instanceof Refusal) {
-    say(error.message);
-    process.exit(error.exitCode);
-  }
-  if (error instanceof ShimBuildError) {
-    say(error.message);
+/** Run the command with `args` (the words after its name, typed as
+ * `command`) and exit the way the program did. */
+export async function runFriendly(args: string[], command: string): Promise<never> {
+  try {
+    process.exit(await main(args, command));
+  } catch (error) {
+    if (error instanceof LoadError) {
+      say(`${NAME}: ${error.message}`);
+      process.exit(error.exitCode);
+    }
+    if (error instanceof Refusal) {
+      say(error.message);
+      process.exit(error.exitCode);
+    }
+    if (error instanceof ShimBuildError) {
+      say(error.message);
+      process.exit(EXIT_CANNOT_RUN);
+    }
+    say(`${NAME}: internal error: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(EXIT_CANNOT_RUN);
   }
-  say(`${NAME}: internal error: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(EXIT_CANNOT_RUN);
 }
+
+if (import.meta.main) await runFriendly(process.argv.slice(2), "bun run friendly");

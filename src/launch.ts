@@ -7,7 +7,7 @@
  * The effects live here and in src/shim.ts; every decision is made by the
  * pure modules (elf, plan, stack, auxv, spec).
  */
-import { closeSync, readFileSync, readSync, statSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync, statSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { constants as osConstants } from "node:os";
 import { programAuxv } from "./auxv.ts";
@@ -21,6 +21,10 @@ import { imageStore } from "./image-store.ts";
 import {
   abandonLoader,
   currentSignalMask,
+  loaderHello,
+  pidfdOpen,
+  pidfdSignal,
+  type EventDelivery,
   errnoName,
   freeSpecMemory,
   makeSpecMemory,
@@ -63,6 +67,8 @@ import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
 import { identityFields, prefetchPlan, profileMismatch, type PlacedRegion, type PrefetchPlan, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "./working-set.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
+/** A pager: apager maps everything at start, dpager on demand, hpager the
+ * bss on demand with predicted pages. */
 export type PagerName = "apager" | "dpager" | "hpager";
 export const PAGERS: readonly PagerName[] = ["apager", "dpager", "hpager"];
 
@@ -84,6 +90,14 @@ const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 const S_IXGRP = 0o010;
+/** Signals a process gets for a fault of its own: the loader dying of one
+ * before the program started is a failure to load. Any other signal that
+ * ends it then was sent to it (by kill(), a timeout, a relay). */
+const FAULT_SIGNALS: ReadonlySet<number> = new Set(
+  (["SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGTRAP", "SIGSYS", "SIGABRT"] as const).map((name) => osConstants.signals[name]),
+);
+/** kill(2)'s errno when the process is gone. */
+const ESRCH = 3;
 
 /** The paging policy each pager runs. */
 export const POLICY_OF: Record<PagerName, Policy> = { apager: "eager", dpager: "demand", hpager: "hybrid" };
@@ -109,6 +123,14 @@ export interface LaunchOptions {
   pages?: number;
   /** A descriptor to write one JSON line per fault to (--trace). */
   traceFd?: number;
+  /** The live event pipe's non-blocking write end: the same lines, never
+   * waited for (src/shim.ts eventPipe). The launch takes it over, closed
+   * once no event can come, even when the launch fails. */
+  eventFd?: number;
+  /** The program's working directory (default: this process's). A relative
+   * PROGRAM, a PATH entry, a #! interpreter and an ELF interpreter are found
+   * from it, as the kernel would find them in the program. */
+  cwd?: string;
   /** The program's environment; Bun's own by default. */
   env?: Record<string, string | undefined>;
   /** Called with each mapping line made at start (without the newline).
@@ -116,9 +138,18 @@ export interface LaunchOptions {
    * `faultLogFd` (stderr by default) when `log` is set. */
   log?: ((line: string) => void) | null;
   faultLogFd?: number;
-  /** Called with the child's pid once it is running, and how its demand
-   * faults are caught (null: apager, none). */
+  /** Called with the child's pid once it exists (before startLaunch
+   * returns), and how its demand faults are caught (null: apager, none). */
   onStart?: (pid: number, paging: Mechanism | null) => void;
+  /** Called once the program is placed, before it runs, with the mappings
+   * the loader made (or reserved) at start and the milliseconds since the
+   * launch began waiting for the program (the trace's clock). */
+  onPlaced?: (mappings: readonly Mapping[], elapsedMs: number) => void;
+  /** Called, once every file the launch reads (the program, the #! scripts
+   * on the way to it, the interpreter) is open and checked, and before
+   * anything runs, with their identities: may throw to refuse the launch
+   * (an output file that is one of them, say). */
+  onFilesRead?: (files: readonly ReadFile[]) => void;
   /** Called before the program starts with each way the run will differ
    * from a kernel-started one that is known by then (a set-user-ID bit that
    * gives no privilege). The same text is in the outcome's `differences`. */
@@ -128,19 +159,23 @@ export interface LaunchOptions {
   random?: Random;
   /** A learned working set to map before the program needs it (--prefetch):
    * the profile and where it came from. A profile made for other files is
-   * refused (`warn` says why) and the run goes on without it. */
+   * refused (`onRefused` says why) and the run goes on without it. */
   prefetch?: { profile: WorkingSetProfile; path: string; onRefused?: (reason: string) => void } | null;
   /** Also hash the program's files after the run, for a profile of it
    * (--record): the outcome's `images` then carry their SHA-256. */
   record?: boolean;
-  /** Called with a one-line warning about the run's options (a profile
-   * refused) before the program starts. */
-  warn?: ((text: string) => void) | null;
   /** What the program receives as execve would hand it over: descriptors,
    * ignored signals, mask, limits, timers (src/caller.ts). By default what
    * Bun.spawn gives: standard input, output and error, every signal at its
    * default, this thread's mask. */
   handover?: Handover;
+}
+
+/** A file a launch reads, and which file it is (st_dev:st_ino). */
+export interface ReadFile {
+  path: string;
+  inode: string;
+  role: "script" | "program" | "interpreter";
 }
 
 /** One mapping the loader made at start, as logged. */
@@ -209,46 +244,69 @@ function imageCopyFor(file: OpenedFile, pieces: readonly CopyPiece[]): number {
   return fd;
 }
 
+/** How a launched program ended, and what its run did: the report's
+ * figures (src/report.ts). */
 export interface LaunchOutcome {
+  /** The pager that ran it. */
   pager: PagerName;
   /** How demand faults were caught ("userfaultfd" or "signal"); null for apager. */
   paging: Mechanism | null;
   /** hpager's predictor and pages per fault ("none" and 1 otherwise). */
   predictor: PredictorName;
   pages: number;
+  /** The ELF file that was loaded (a #! script's interpreter, for a script). */
   program: string;
+  /** The arguments it was given (a script's: its interpreter's, as
+   * binfmt_script makes them). */
   argv: string[];
+  /** Its exit status, or null when a signal ended it. */
   exitCode: number | null;
+  /** The signal that ended it ("SIGSEGV"), or null when it exited. */
   signal: string | null;
   signalNumber: number | null;
+  /** It dumped core. */
   coreDumped: boolean;
+  /** Demand faults dpager or hpager resolved. */
   faults: number;
+  /** Pages mapped: at start, on demand, and predicted. */
   pagesMapped: number;
+  /** Milliseconds from sending the loader its plan until this process
+   * learned the program had ended (later than the end itself while
+   * JavaScript was busy). */
   wallMs: number;
   /** The program's own peak resident set, in KiB (Bun's memory excluded). */
   maxRssKiB: number;
+  /** CPU time it spent in user space and in the kernel, in milliseconds. */
   userMs: number;
   systemMs: number;
+  /** The mappings made (or reserved) at start. */
   mappings: Mapping[];
   /** Ways this run may differ from a kernel-started one, in words. */
   differences: string[];
   /** Set when a demand-paged program died of a fault the pager's handler
    * never saw (SIGSEGV blocked, or a handler of the program's own). */
   unseenFault: string | null;
+  /** Set when the pager could not map a page the program needed (its fault
+   * handler or server met an error: memory, vm.max_map_count) and the
+   * program was ended for it. */
+  pagerFailure: string | null;
   /** The program wrote over memory it shares with the pager (SIGSEGV
    * paging's event ring and counters) in a way its handler never does: the
    * fault log and the counts may be wrong; the program's own exit status
    * is still its own. */
   tampered: boolean;
+  /** What became of the live events and the trace (not reported). */
+  delivery: RunDelivery;
   /** Pages mapped at start from a learned working set (--prefetch). */
   prefetched: number;
-  /** What became of --prefetch: null when none was asked for. */
+  /** What became of --prefetch: null when none was asked for (not
+   * reported as such: see src/report.ts). */
   prefetch: PrefetchOutcome | null;
   /** The run's regions where they were, and what they are in their images
-   * (for a profile of its working set). */
+   * (for a profile of its working set; not reported). */
   placedRegions: PlacedRegion[];
   /** The files it loaded, as a profile names them (sha256 is "" unless
-   * `record` was asked for). */
+   * `record` was asked for; not reported). */
   images: ProfileImage[];
 }
 
@@ -267,9 +325,33 @@ export interface PrefetchOutcome {
   runs: number;
   /** The errno that stopped the loader prefetching early, or null. */
   error: string | null;
-  /** The prefetched pages, at their addresses in this run (for the end
-   * look and for carrying them into a new profile). */
+  /** The prefetched pages, at their addresses in this run. */
   pages: number[];
+}
+
+/** What became of a run's events: those the live event pipe had no room
+ * for and the trace's first write error (from the shim), and those the
+ * SIGSEGV mechanism's ring had no room for, which no log, trace or event
+ * saw (status.eventsDropped). */
+export interface RunDelivery extends EventDelivery {
+  eventsNotLogged: number;
+}
+
+/** A launch under way: the program exists (or its loader failed before it
+ * could), and runs. */
+export interface StartedLaunch {
+  /** The program's pid; the loader's when it ended before cloning itself
+   * (the launch then fails). */
+  pid: number;
+  /** How its demand faults are caught (null: apager). */
+  paging: Mechanism | null;
+  /** Send `signal` to the program; false once it has ended (nothing sent).
+   * A signal that ends it before it starts ends the launch as it would
+   * have ended the program, not as a failure to load. */
+  signal(signal: number): boolean;
+  /** How it ended; rejects with a LoadError when the loader failed after
+   * the plan was sent. */
+  finished: Promise<LaunchOutcome>;
 }
 
 /** The plan's memory of finished launches, reused: a fresh memfd costs
@@ -323,7 +405,8 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-export function protString(prot: number): string {
+/** A protection as the mapping log writes it: "r-x" and the like. */
+export function protString(prot: number): `${"r" | "-"}${"w" | "-"}${"x" | "-"}` {
   return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
 }
 
@@ -394,20 +477,38 @@ export function ignoredPrivilege(file: Pick<OpenedFile, "path" | "mode" | "uid" 
 /** Run argv under a pager and report how it ended. Rejects with a LoadError
  * when the program cannot be run (exitCode 127 or 126 on the error). */
 export async function launch(argv: readonly string[], options: LaunchOptions = {}): Promise<LaunchOutcome> {
+  return startLaunch(argv, options).finished;
+}
+
+/**
+ * Start argv under a pager: find, read, check and plan the program, start
+ * its loader and learn its pid, all before returning; the launch's
+ * `finished` settles once the program has ended. Throws a LoadError
+ * (exitCode 127 or 126 on the error) when the program cannot be run.
+ */
+export function startLaunch(argv: readonly string[], options: LaunchOptions = {}): StartedLaunch {
   const pager = options.pager ?? "apager";
-  if (argv.length === 0 || argv[0] === undefined) throw new LoadError("''", "no program given", "ENOENT");
-  // The loader is spawned first (or was, ahead of need): the kernel
-  // executes it while the program is found, read and checked here.
-  const plain = options.handover === undefined;
-  const handover = options.handover ?? plainHandover(currentSignalMask());
-  const loader = loaderFor(handover, plain);
-  const launching: Launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover };
+  const eventFd = options.eventFd ?? -1;
+  const cwd = options.cwd ?? null;
   const opened: OpenedFile[] = [];
+  let launching: Launching | null = null;
   try {
+    if (argv.length === 0 || argv[0] === undefined) throw new LoadError("''", "no program given", "ENOENT");
+    if (cwd !== null) requireDirectory(cwd);
+    // The loader is spawned first (or was, ahead of need): the kernel
+    // executes it while the program is found, read and checked here.
+    const plain = options.handover === undefined && cwd === null;
+    const handover = options.handover ?? plainHandover(currentSignalMask());
+    const loader = loaderFor(handover, plain, cwd);
+    launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover, eventFd };
+    const read: ReadFile[] = [];
+    const identify = (file: OpenedFile, role: ReadFile["role"]) => read.push({ path: file.path, inode: file.inode, role });
     // binfmt_script: follow #! lines to the ELF interpreter that runs them.
-    const execfn = resolveProgram(argv[0]);
+    // A program's PATH is the one it will have (Bun.spawn's rule too).
+    const searchPath = options.env ? options.env.PATH : process.env.PATH;
+    const execfn = resolveProgram(argv[0], searchPath, cwd);
     let programArgv = [...argv];
-    let program = openForLoading(execfn, "program", knownHead);
+    let program = openForLoading(execfn, "program", knownHead, cwd);
     opened.push(program);
     for (let depth = 0; ; depth++) {
       const shebang = parseShebang(program.head);
@@ -415,15 +516,18 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
       if (shebang === "malformed") throw new LoadError(program.path, "malformed #! line", "ENOEXEC");
       if (depth >= MAX_SCRIPT_DEPTH) throw new LoadError(execfn, `more than ${MAX_SCRIPT_DEPTH} levels of #! interpreters`, "ELOOP");
       programArgv = scriptArgv(shebang, program.path, programArgv);
+      identify(program, "script");
       closeSync(opened.pop()!.fd);
-      program = openForLoading(shebang.interpreter, "program", knownHead);
+      program = openForLoading(shebang.interpreter, "program", knownHead, cwd);
       opened.push(program);
     }
+    identify(program, "program");
     const image = parsedImage(program, "program");
     let interpreterImage: ElfImage | null = null;
     if (image.interpreter !== null) {
-      const interpreter = openForLoading(image.interpreter, "interpreter", knownHead);
+      const interpreter = openForLoading(image.interpreter, "interpreter", knownHead, cwd);
       opened.push(interpreter);
+      identify(interpreter, "interpreter");
       interpreterImage = parsedImage(interpreter, "interpreter");
     }
     // Everything execve checks before its point of no return has passed;
@@ -431,11 +535,37 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
     // interpreter, is refused now.
     requireLoadable(image);
     if (interpreterImage) requireLoadable(interpreterImage);
+    options.onFilesRead?.(read);
     const notes = [ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0)].filter((n) => n !== null);
-    return await runPlanned(launching, pager, programArgv, execfn, image, interpreterImage, opened, notes, handover, options);
+    return startPlanned(launching, pager, programArgv, execfn, image, interpreterImage, opened, notes, handover, options);
   } finally {
-    if (!launching.waiting) abandonLoader(launching.loader, launching.programPid);
-    for (const file of opened) closeSync(file.fd);
+    // Until the waiter has it, the launch is this function's to undo.
+    if (!launching?.waiting) {
+      if (launching) abandonLoader(launching.loader, launching.programPid);
+      for (const file of opened) closeSync(file.fd);
+      const unsent = launching ? launching.eventFd : eventFd;
+      if (unsent >= 0) closeSync(unsent);
+    }
+  }
+}
+
+/** A working directory the loader can change to, or the LoadError chdir's
+ * errno would give. */
+function requireDirectory(cwd: string): void {
+  let kind;
+  try {
+    kind = statSync(cwd);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOTDIR") throw new LoadError(cwd, "cannot be the working directory: a part of the path is not a directory", "ENOTDIR");
+    if (code === "EACCES") throw new LoadError(cwd, "cannot be the working directory: permission denied", "EACCES");
+    throw new LoadError(cwd, "cannot be the working directory: no such directory", "ENOENT");
+  }
+  if (!kind.isDirectory()) throw new LoadError(cwd, "cannot be the working directory: not a directory", "ENOTDIR");
+  try {
+    accessSync(cwd, fsConstants.X_OK);
+  } catch {
+    throw new LoadError(cwd, "cannot be the working directory: permission denied", "EACCES");
   }
 }
 
@@ -484,16 +614,18 @@ interface Launching {
    * ahead for the next such launch. */
   plain: boolean;
   handover: Handover;
+  /** The live event pipe's write end until the waiter takes it (-1). */
+  eventFd: number;
 }
 
-function loaderRequest(handover: Handover): LoaderRequest {
+function loaderRequest(handover: Handover, cwd: string | null): LoaderRequest {
   return {
     loader: LOADER,
     descriptors: handover.descriptors,
     ignoredSignals: handover.ignored,
     signalMask: handover.mask,
     openFilesLimit: handover.openFilesLimit,
-    cwd: null,
+    cwd,
   };
 }
 
@@ -524,7 +656,7 @@ export function prestartLoaders(on: boolean): void {
   }
 }
 
-function loaderFor(handover: Handover, plain: boolean): SpawnedLoader {
+function loaderFor(handover: Handover, plain: boolean, cwd: string | null): SpawnedLoader {
   if (plain && prestarted) {
     const { handle, mask, idle } = prestarted;
     prestarted = null;
@@ -533,12 +665,12 @@ function loaderFor(handover: Handover, plain: boolean): SpawnedLoader {
     if (taken?.usable && mask === handover.mask) return taken.loader;
     if (taken) abandonLoader(taken.loader, taken.loader.programPid ?? 0);
   }
-  return spawnLoader(loaderRequest(handover));
+  return spawnLoader(loaderRequest(handover, cwd));
 }
 
 function prestartNext(handover: Handover): void {
   if (!prestartWanted || prestarted) return;
-  const handle = prestartLoader(loaderRequest(handover));
+  const handle = prestartLoader(loaderRequest(handover, null));
   if (handle === null) return;
   const idle = setTimeout(() => {
     if (prestarted?.handle !== handle) return;
@@ -659,7 +791,13 @@ function locate(base: Base, value: number, bases: readonly number[]): number {
   return value + bases[BASES.indexOf(base)]!;
 }
 
-async function runPlanned(
+/**
+ * Plan the launch, send the loader its plan, learn the program's pid and
+ * start waiting for it: everything up to the program's run happens here, on
+ * this thread, so a program that cannot be run is refused before this
+ * returns. The returned launch's `finished` settles once it has ended.
+ */
+function startPlanned(
   launching: Launching,
   pager: PagerName,
   argv: string[],
@@ -670,12 +808,13 @@ async function runPlanned(
   notes: string[],
   handover: Handover,
   options: LaunchOptions,
-): Promise<LaunchOutcome> {
+): StartedLaunch {
   const facts = machineFacts();
   const random = facts.randomize ? (options.random ?? cryptoRandom) : noRandomness;
   const loader = launching.loader;
   let spec: SpecMemory | null = null;
   let specKept = false;
+  let pidfd = -1;
   try {
     // --prefetch: a profile made for these very files, or none.
     const images = profileImages(files);
@@ -748,9 +887,11 @@ async function runPlanned(
     const regions: SpecRegion[] = layout ? layout.regions : plan.regions;
     const prefetching: PrefetchPlan | null = profile && policy !== "eager" ? prefetchPlan(profile, targetRegions(plan, regions)) : null;
     const prefetchRuns: SpecPrefetchRun[] = (prefetching?.runs ?? []).map((run) => ({ start: run.start, base: run.base, pages: run.pages }));
-    // The loader waits for Bun's go once placed when Bun logs the mappings,
-    // and when it prefetches (the trace's prefetch lines come first).
-    const waitForGo = Boolean(options.log) || prefetchRuns.length > 0;
+    // The loader waits for Bun's go once placed while the mappings are
+    // logged (or handed to onPlaced), so they come before anything the
+    // program does; and when it prefetches (the trace's prefetch lines come
+    // first).
+    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0;
     const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
     const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
     const random16 = new Uint8Array(16);
@@ -806,7 +947,7 @@ async function runPlanned(
         policy,
         predictor,
         predictPages,
-        eventsWanted: Boolean(options.log) || (options.traceFd ?? -1) >= 0,
+        eventsWanted: Boolean(options.log) || (options.traceFd ?? -1) >= 0 || launching.eventFd >= 0,
         mechanism: mechanism ?? "signal",
         friendlySeed: options.friendly ? friendlySeed() : 0n,
         friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
@@ -820,66 +961,119 @@ async function runPlanned(
     const started = performance.now();
     const fileFds: [number, number] = [files[0]!.fd, files[1]?.fd ?? -1];
     sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy });
+    // The pid now, from the loader's hello (sent as soon as it has cloned
+    // itself, while this thread planned): spawn() returns with it. A
+    // pidfd opened before anything can reap the program signals it and no
+    // process that takes its pid over afterwards.
+    const pid = launching.programPid || loaderHello(loader.control);
+    if (pid > 0) {
+      launching.programPid = pid;
+      loader.programPid = pid;
+      pidfd = pidfdOpen(pid);
+    }
     const waiter = startWaiter(loader, spec, {
       files: fileFds,
       logFd: options.log ? (options.faultLogFd ?? 2) : -1,
       traceFd: options.traceFd ?? -1,
+      eventFd: launching.eventFd,
       labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
-      notifyStarted: options.onStart !== undefined,
+      notifyStarted: false,
       go: waitForGo,
     });
     launching.waiting = true;
+    launching.eventFd = -1;
     // While the program runs, the next plain launch's loader is started.
     if (launching.plain) prestartNext(launching.handover);
-    let notice = await waiter.next();
-    if (notice.kind === "started") {
-      
-      launching.programPid = notice.pid;
-      options.onStart?.(notice.pid, mechanism);
-      notice = await waiter.next();
-    }
-    if (notice.kind === "placed") {
-      // The loader waits while the mappings are logged, where it put them.
-      const bases = readStatus(spec.view).bases;
-      if (options.log) {
-        for (const m of placedMappings(plan, regions, stack, bases, image, interpreterImage)) options.log(mappingLine(pager, m, m.demand));
-        for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
-      }
-      if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
-      waiter.go();
-      notice = await waiter.next();
-    }
-    waiter.close();
-    if (notice.kind !== "ended") throw new Error(`faultline: the waiter said ${notice.kind} out of turn`);
-    const wallMs = performance.now() - started;
-    const status = readStatus(spec.view);
-    if (!status.launched) throw describeFailure(image.file, status, notice.exit);
-    const mappings = placedMappings(plan, regions, stack, status.bases, image, interpreterImage);
-    if (options.record) for (const [i, entry] of images.entries()) entry.sha256 = sha256OfFile(files[i]!.fd);
-    const placedRegions: PlacedRegion[] = targetRegions(plan, regions).map((t, i) => ({
-      role: t.file,
-      name: regionName(regions[i]!, image.file, interpreterImage?.file ?? null),
-      address: locate(t.base, t.start, status.bases),
-      linkAddress: t.linkStart,
-      length: t.length,
-      offset: t.offset,
-      demand: t.demand,
-    }));
-    const prefetch: PrefetchOutcome | null = options.prefetch
-      ? {
-          profile: options.prefetch.path,
-          refused,
-          profilePages: options.prefetch.profile.pages.length,
-          planned: prefetching?.pages ?? 0,
-          skipped: prefetching?.skipped ?? 0,
-          runs: prefetchRuns.length,
-          pages: prefetchedPages(prefetchRuns, status.bases),
-          error: status.prefetchError ? errnoName(status.prefetchError) : null,
+    const memory = spec;
+    const keptByProgram = specKept;
+    spec = null;
+    let ended = false;
+    let signalled = false;
+    /** What onStart threw: the launch fails with it once the program ended. */
+    const startProblem: { error?: unknown; set: boolean } = { set: false };
+    const signal = (sig: number): boolean => {
+      if (ended || pid <= 0) return false;
+      const result = pidfd >= 0 ? pidfdSignal(pidfd, sig) : trySignal(pid, sig);
+      if (result === 0) signalled = true;
+      return result === 0;
+    };
+    const finished = (async (): Promise<LaunchOutcome> => {
+      try {
+        let notice = await waiter.next();
+        if (notice.kind === "placed") {
+          // The loader waits while the mappings are logged, where it put them.
+          const bases = readStatus(memory.view).bases;
+          const placed = placedMappings(plan, regions, stack, bases, image, interpreterImage);
+          if (options.log) {
+            for (const m of placed) options.log(mappingLine(pager, m, m.demand));
+            for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
+          }
+          if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
+          waiter.go();
+          options.onPlaced?.(placed, performance.now() - started);
+          notice = await waiter.next();
         }
-      : null;
-    return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings, prefetch, placedRegions, images });
+        waiter.close();
+        if (notice.kind !== "ended") throw new Error(`faultline: the waiter said ${notice.kind} out of turn`);
+        ended = true;
+        const wallMs = performance.now() - started;
+        const status = readStatus(memory.view);
+        if (!status.launched) {
+          // Killed on its way in (by a signal sent to it, not a fault of
+          // the loader's own): it ends as the program would have.
+          const stopped = notice.exit.waitStatus & 0x7f;
+          if (stopped !== 0 && (signalled || !FAULT_SIGNALS.has(stopped))) {
+            return killedBeforeStart({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings: [], delivery: { ...notice.delivery, eventsNotLogged: status.eventsDropped }, prefetch: null, placedRegions: [], images });
+          }
+          throw describeFailure(image.file, status, notice.exit);
+        }
+        if (startProblem.set) throw startProblem.error;
+        const mappings = placedMappings(plan, regions, stack, status.bases, image, interpreterImage);
+        if (options.record) for (const [i, entry] of images.entries()) entry.sha256 = sha256OfFile(files[i]!.fd);
+        const placedRegions: PlacedRegion[] = targetRegions(plan, regions).map((t, i) => ({
+          role: t.file,
+          name: regionName(regions[i]!, image.file, interpreterImage?.file ?? null),
+          address: locate(t.base, t.start, status.bases),
+          linkAddress: t.linkStart,
+          length: t.length,
+          offset: t.offset,
+          demand: t.demand,
+        }));
+        const prefetch: PrefetchOutcome | null = options.prefetch
+          ? {
+              profile: options.prefetch.path,
+              refused,
+              profilePages: options.prefetch.profile.pages.length,
+              planned: prefetching?.pages ?? 0,
+              skipped: prefetching?.skipped ?? 0,
+              runs: prefetchRuns.length,
+              error: status.prefetchError ? errnoName(status.prefetchError) : null,
+              pages: prefetchedPages(prefetchRuns, status.bases),
+            }
+          : null;
+        return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings, delivery: { ...notice.delivery, eventsNotLogged: status.eventsDropped }, prefetch, placedRegions, images });
+      } finally {
+        ended = true;
+        if (pidfd >= 0) closeSync(pidfd);
+        pidfd = -1;
+        releaseSpecMemory(memory, !keptByProgram);
+        for (const file of files) closeSync(file.fd);
+      }
+    })();
+    try {
+      options.onStart?.(pid, mechanism);
+    } catch (error) {
+      // The program runs all the same: its end is waited for, then this.
+      startProblem.error = error;
+      startProblem.set = true;
+    }
+    return { pid: pid > 0 ? pid : loader.pid, paging: mechanism, signal, finished };
   } finally {
     if (spec) releaseSpecMemory(spec, !specKept);
+    if (pidfd >= 0 && !launching.waiting) {
+      closeSync(pidfd);
+      pidfd = -1;
+    }
   }
 }
 
@@ -890,6 +1084,17 @@ function placedMappings(plan: Plan, regions: readonly Region[], stack: StackImag
   const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
   mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
   return mappings;
+}
+
+/** Send a signal by pid where no pidfd could be opened (a kernel before
+ * 5.3): 0, or a negative errno. */
+function trySignal(pid: number, signal: number): number {
+  try {
+    process.kill(pid, signal);
+    return 0;
+  } catch {
+    return -ESRCH;
+  }
 }
 
 interface Finished {
@@ -904,9 +1109,45 @@ interface Finished {
   exit: ChildExit;
   wallMs: number;
   mappings: Mapping[];
+  delivery: RunDelivery;
   prefetch: PrefetchOutcome | null;
   placedRegions: PlacedRegion[];
   images: ProfileImage[];
+}
+
+/** A program killed by a signal sent to it before it started (while its
+ * loader placed it): it ends as a program killed at its first instruction
+ * would, with nothing mapped or faulted to report. */
+function killedBeforeStart(run: Finished): LaunchOutcome {
+  const signalNumber = run.exit.waitStatus & 0x7f;
+  return {
+    pager: run.pager,
+    paging: run.mechanism,
+    predictor: run.predictor,
+    pages: run.predictPages,
+    program: run.image.file,
+    argv: run.argv,
+    exitCode: null,
+    signal: signalName(signalNumber),
+    signalNumber,
+    coreDumped: (run.exit.waitStatus & 0x80) !== 0,
+    faults: 0,
+    pagesMapped: 0,
+    wallMs: run.wallMs,
+    maxRssKiB: run.exit.maxRssKiB,
+    userMs: run.exit.userMicros / 1000,
+    systemMs: run.exit.systemMicros / 1000,
+    mappings: [],
+    differences: [...run.notes],
+    unseenFault: null,
+    pagerFailure: null,
+    tampered: run.status.tampered,
+    delivery: run.delivery,
+    prefetched: 0,
+    prefetch: run.prefetch,
+    placedRegions: run.placedRegions,
+    images: run.images,
+  };
 }
 
 /** How a launched program ended, and what of its run differed from a
@@ -917,7 +1158,10 @@ function outcomeOf(run: Finished): LaunchOutcome {
   const differences: string[] = [...run.notes];
   if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe faultline's loader`);
   else if (status.exeError) differences.push(`/proc/self/exe names faultline's loader (naming the program needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
-  if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === ENOMEM ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended`);
+  const pagerFailure = status.handlerError
+    ? `the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === ENOMEM ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended`
+    : null;
+  if (pagerFailure) differences.push(pagerFailure);
   if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
   if (status.tampered) differences.push(TAMPERED);
   // A demand-paged program that died of SIGSEGV without the pager's
@@ -954,6 +1198,8 @@ function outcomeOf(run: Finished): LaunchOutcome {
     mappings,
     differences,
     unseenFault,
+    pagerFailure,
+    delivery: run.delivery,
     tampered: status.tampered,
     prefetched: status.prefetched,
     prefetch: run.prefetch,

@@ -58,8 +58,10 @@ const HPAGER_OPTIONS = `      --predict NAME next (default): the pages after the
                      (default 2, at most ${MAX_PREDICT_PAGES})
 `;
 
-export function usage(pager: PagerName): string {
-  return `Usage: bun run ${pager} [options] PROGRAM [ARGS...]
+/** The usage text; `command` is how the pager is typed (src/commands.ts
+ * commandName). */
+export function usage(pager: PagerName, command = `bun run ${pager}`): string {
+  return `Usage: ${command} [options] PROGRAM [ARGS...]
 
 Load PROGRAM (an x86-64 ELF executable or a #! script) into a fresh address
 space from Bun and run it with ARGS, the way the kernel's execve would.
@@ -140,7 +142,8 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
       line.paging = value as PagingChoice;
     } else if (is("--pages", arg)) {
       const value = valueOf("--pages", arg);
-      const pages = Number(value);
+      // Digits only: Number() would take "0x10", "1e1" and " 2 " too.
+      const pages = /^[0-9]+$/.test(value) ? Number(value) : NaN;
       if (!Number.isInteger(pages) || pages < 1 || pages > MAX_PREDICT_PAGES) throw new UsageError(`--pages takes a whole number from 1 to ${MAX_PREDICT_PAGES}, not '${value}'`);
       line.pages = pages;
     } else throw new UsageError(`unknown option '${arg}'`);

@@ -4,7 +4,7 @@
  * the same verdicts (127 not found, 126 found but not runnable).
  */
 import { accessSync, closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from "node:fs";
-import { delimiter, join } from "node:path";
+import { delimiter, isAbsolute, join } from "node:path";
 import { headBytesNeeded } from "./elf.ts";
 import { LoadError } from "./errors.ts";
 
@@ -24,6 +24,8 @@ export interface OpenedFile {
   /** Which file this is, as the kernel tells (device, inode, size, change
    * times): the same identity means the same bytes. */
   identity: string;
+  /** Which file this is whatever its bytes: "st_dev:st_ino". */
+  inode: string;
 }
 
 /** Linux's O_CLOEXEC (not in Node's typed constants): no child Bun spawns
@@ -45,16 +47,25 @@ function readAt(fd: number, length: number, position: number): Buffer {
   return buffer.subarray(0, filled);
 }
 
+/** Where a path the program will use is found from this process: relative
+ * ones from the program's working directory, when it is not this one's. */
+export function fromDirectory(path: string, cwd: string | null): string {
+  return cwd === null || isAbsolute(path) ? path : join(cwd, path);
+}
+
 /** Resolve a command name as execvp does: a name with a slash is a path;
- * otherwise the first executable regular file of that name on PATH. */
-export function resolveProgram(name: string, searchPath: string | undefined = process.env.PATH): string {
+ * otherwise the first executable regular file of that name on PATH (an
+ * entry that is relative, or empty, is looked up from `cwd`, the program's
+ * working directory, null for this process's). */
+export function resolveProgram(name: string, searchPath: string | undefined = process.env.PATH, cwd: string | null = null): string {
   if (name === "") throw new LoadError("''", "empty program name", "ENOENT");
   if (name.includes("/")) return name;
   for (const dir of (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(delimiter)) {
     const candidate = join(dir === "" ? "." : dir, name);
     try {
-      if (statSync(candidate).isFile()) {
-        accessSync(candidate, constants.X_OK);
+      const found = fromDirectory(candidate, cwd);
+      if (statSync(found).isFile()) {
+        accessSync(found, constants.X_OK);
         return candidate;
       }
     } catch {
@@ -92,23 +103,26 @@ export function fileIdentity(stat: BigIntStats): string {
   return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
 }
 
-export function openForLoading(path: string, role: "program" | "interpreter", knownHead?: (identity: string) => Buffer | undefined): OpenedFile {
+export function openForLoading(path: string, role: "program" | "interpreter", knownHead?: (identity: string) => Buffer | undefined, cwd: string | null = null): OpenedFile {
+  // `path` is reported as the program will see it; `at` is where it is
+  // from this process.
+  const at = fromDirectory(path, cwd);
   let kind;
   try {
-    kind = statSync(path);
+    kind = statSync(at);
   } catch (error) {
     throw lookupError(path, role, error);
   }
   if (kind.isDirectory()) throw new LoadError(path, "is a directory", "EACCES");
   if (!kind.isFile()) throw new LoadError(path, "not a regular file", "EACCES");
   try {
-    accessSync(path, constants.X_OK);
+    accessSync(at, constants.X_OK);
   } catch {
     throw new LoadError(path, "permission denied (not executable)", "EACCES");
   }
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | O_CLOEXEC);
+    fd = openSync(at, constants.O_RDONLY | O_CLOEXEC);
   } catch (error) {
     if (codeOf(error) === "EACCES") throw new LoadError(path, "permission denied (not readable; the kernel needs only execute permission)", "EACCES", "runs");
     throw lookupError(path, role, error);
@@ -118,7 +132,7 @@ export function openForLoading(path: string, role: "program" | "interpreter", kn
     if (!stat.isFile()) throw new LoadError(path, "not a regular file", "EACCES");
     const identity = fileIdentity(stat);
     const mode = Number(stat.mode);
-    const owner = { mode, uid: Number(stat.uid), gid: Number(stat.gid), identity };
+    const owner = { mode, uid: Number(stat.uid), gid: Number(stat.gid), identity, inode: `${stat.dev}:${stat.ino}` };
     const known = knownHead?.(identity);
     if (known) return { path, fd, head: known, size: Number(stat.size), ...owner };
     // A read that ends early means the file shrank under us: its end is

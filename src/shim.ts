@@ -4,7 +4,7 @@
  * writes, so a stale build can never misread a plan.
  */
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
-import { closeSync, read } from "node:fs";
+import { closeSync } from "node:fs";
 import { ensureShim } from "./shim-build.ts";
 import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "./spec.ts";
 import type { IntervalTimers } from "./caller.ts";
@@ -21,7 +21,7 @@ const symbols = {
   fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_notice_size: { args: [], returns: FFIType.u64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -32,6 +32,12 @@ const symbols = {
   fl_take_interval_timers: { args: [FFIType.ptr], returns: FFIType.i64 },
   fl_relay_start: { args: [FFIType.u64, FFIType.i64], returns: FFIType.i64 },
   fl_relay_target: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_stream_pair: { args: [FFIType.ptr], returns: FFIType.i64 },
+  fl_event_pipe: { args: [FFIType.ptr], returns: FFIType.i64 },
+  fl_stdin_memfd: { args: [FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  fl_loader_hello: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_pidfd_open: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_pidfd_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
 } as const;
 
 type Library = ReturnType<typeof dlopen<typeof symbols>>;
@@ -63,8 +69,10 @@ export class ShimError extends Error {
 }
 
 const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM", 2: "ENOENT", 4: "EINTR", 7: "E2BIG", 9: "EBADF", 10: "ECHILD", 11: "EAGAIN", 12: "ENOMEM",
-  13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 24: "EMFILE", 38: "ENOSYS",
+  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 10: "ECHILD",
+  11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 20: "ENOTDIR",
+  21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 27: "EFBIG", 28: "ENOSPC", 32: "EPIPE", 38: "ENOSYS",
+  122: "EDQUOT",
 };
 
 export function errnoName(errno: number): string {
@@ -256,6 +264,9 @@ export interface WaitOptions {
   logFd: number;
   /** Where fault events go as JSON lines (-1: nowhere). */
   traceFd: number;
+  /** The live event pipe's non-blocking write end (-1: none): the waiter
+   * takes it over, and closes it once no event can come. */
+  eventFd: number;
   /** The pager's name, the program's path and the interpreter's ("" if none). */
   labels: [string, string, string];
   /** Say when the program exists (its pid), before it is placed. */
@@ -270,7 +281,16 @@ export interface WaitOptions {
 export type Notice =
   | { kind: "started"; pid: number }
   | { kind: "placed"; pid: number }
-  | { kind: "ended"; pid: number; exit: ChildExit };
+  | { kind: "ended"; pid: number; exit: ChildExit; delivery: EventDelivery };
+
+/** What became of a run's events beyond the program's own end. */
+export interface EventDelivery {
+  /** Live events the event pipe had no room for (its reader fell behind). */
+  eventsUndelivered: number;
+  /** The first errno a write to the trace met (0: none): the trace lacks
+   * every event from there on. */
+  traceError: number;
+}
 
 /** The waiter of one launch: its notices, and a way to send the loader
  * its go. */
@@ -302,24 +322,30 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   };
   let fd: number;
   try {
-    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0));
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0));
   } catch (error) {
     closeGo();
     throw error;
   }
   noticeSize ??= Number(shim.fl_notice_size());
   const size = noticeSize;
+  const notices = recordReader(fd);
   return {
     async next() {
-      const bytes = await readExactly(fd, size);
+      const bytes = await notices.read(size);
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const word = (i: number) => Number(view.getBigInt64(i * 8, true));
       const kind = NOTICE_KINDS[word(0) as 1 | 2 | 3];
       if (kind !== "ended") return { kind, pid: word(1) };
       closeGo();
-      closeSync(fd);
+      await notices.close();
       if (word(2) < 0) throw new ShimError("wait4", -word(2));
-      return { kind, pid: word(1), exit: { waitStatus: word(3), maxRssKiB: word(4), userMicros: word(5), systemMicros: word(6) } };
+      return {
+        kind,
+        pid: word(1),
+        exit: { waitStatus: word(3), maxRssKiB: word(4), userMicros: word(5), systemMicros: word(6) },
+        delivery: { eventsUndelivered: word(7), traceError: word(8) },
+      };
     },
     go() {
       if (goFd < 0) throw new Error("faultline: no go is owed to this loader");
@@ -332,17 +358,45 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   };
 }
 
-async function readExactly(fd: number, size: number): Promise<Uint8Array> {
-  const buffer = Buffer.alloc(size);
-  let filled = 0;
-  while (filled < size) {
-    const n = await new Promise<number>((resolve, reject) =>
-      read(fd, buffer, filled, size - filled, null, (error, count) => (error ? reject(error) : resolve(count))),
-    );
-    if (n === 0) throw new Error("faultline: the waiter closed its pipe early");
-    filled += n;
-  }
-  return buffer;
+/**
+ * Whole records from a pipe the shim writes, read through Bun's event loop
+ * (a pipe polled for readiness), never by a blocking read on Bun's small
+ * pool of file-system threads: a read that waits for a program to end
+ * would hold one of them for as long, and two such reads would starve
+ * every other asynchronous file operation of the process.
+ */
+interface RecordReader {
+  /** The next `size` bytes. */
+  read(size: number): Promise<Uint8Array>;
+  /** Stop reading and close the pipe. */
+  close(): Promise<void>;
+}
+
+function recordReader(fd: number): RecordReader {
+  const reader = Bun.file(fd).stream().getReader();
+  let pending = new Uint8Array(0);
+  let closed = false;
+  return {
+    async read(size) {
+      while (pending.length < size) {
+        const { done, value } = await reader.read();
+        if (done) throw new Error("faultline: the waiter closed its pipe early");
+        const joined = new Uint8Array(pending.length + value.length);
+        joined.set(pending);
+        joined.set(value, pending.length);
+        pending = joined;
+      }
+      const record = pending.slice(0, size);
+      pending = pending.subarray(size);
+      return record;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await reader.cancel().catch(() => {});
+      closeSync(fd);
+    },
+  };
 }
 
 /** End this process the way a child ended: by the same signal. Returns only
@@ -382,6 +436,48 @@ export function startRelay(signals: bigint, underBunRun: boolean): void {
 
 export function relayTo(pid: number): void {
   check("relaying signals", load().fl_relay_target(pid));
+}
+
+/** A connected pair of stream sockets for a standard stream spawn() pipes,
+ * as Bun.spawn makes one: [this process's end, the program's end], both
+ * close-on-exec here. */
+export function streamPair(): [ours: number, theirs: number] {
+  const out = new BigInt64Array(2);
+  check("making a socket pair", load().fl_stream_pair(ptr(out)));
+  return [Number(out[0]), Number(out[1])];
+}
+
+/** The live event pipe: [read end, non-blocking write end]. */
+export function eventPipe(): [read: number, write: number] {
+  const out = new BigInt64Array(2);
+  check("making the event pipe", load().fl_event_pipe(ptr(out)));
+  return [Number(out[0]), Number(out[1])];
+}
+
+/** A memfd holding `bytes`, read from its start: a buffer given as a
+ * program's standard input. */
+export function stdinMemfd(bytes: Uint8Array): number {
+  // ptr() refuses an empty array; any non-empty one will do for no bytes.
+  const source = bytes.length === 0 ? new Uint8Array(1) : bytes;
+  return check("making standard input's memfd", load().fl_stdin_memfd(ptr(source), bytes.length));
+}
+
+/** The pid of the process that becomes the program, from the loader's
+ * hello (waiting for it, briefly, when it has not come yet); 0 when the
+ * loader ended without one. */
+export function loaderHello(control: number): number {
+  return check("reading the loader's hello", load().fl_loader_hello(control));
+}
+
+/** A pidfd for a child not yet reaped, or a negative errno. */
+export function pidfdOpen(pid: number): number {
+  return Number(load().fl_pidfd_open(pid));
+}
+
+/** Send `signal` to the process a pidfd names: 0, or a negative errno
+ * (-ESRCH: it has ended). */
+export function pidfdSignal(pidfd: number, signal: number): number {
+  return Number(load().fl_pidfd_signal(pidfd, signal));
 }
 
 /** How demand paging may use userfaultfd here: fully (faults inside

@@ -26,6 +26,7 @@ const SOCKET_PATH_LIMIT = 107;
 /** addr2line's time for one module: the handler waits 5 s in all. */
 const ADDR2LINE_TIME_LIMIT_MS = 4_000;
 
+/** A running resolver of source lines for friendly crash reports. */
 export interface SourceResolver {
   /** The socket's path, or null when there is none (see environment). */
   readonly path: string | null;

@@ -43,6 +43,7 @@ const REGION_DEMAND = 2n;
 const REGION_COPY = 4n;
 const MICROS_PER_SECOND = 1_000_000;
 
+/** hpager's predictor ("none": dpager and apager, which predict nothing). */
 export type PredictorName = "none" | "next" | "stride" | "readahead";
 /** How demand faults reach the pager (shim/launch.h, enum fl_mechanism). */
 export type Mechanism = "signal" | "userfaultfd";

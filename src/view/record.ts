@@ -1,20 +1,27 @@
 /**
- * What a run writes besides its report, for the command line and run():
- * the trace (the --trace file, or a temporary one when only --html or
- * --record needs it), the looks at hpager's predicted pages taken while the
- * program runs (appended to the trace once it has ended), the --html page,
- * and the --record profile of the run's working set (made from the trace).
+ * What a run writes besides the program's own output, for the command line,
+ * run() and spawn(): the report, the trace (the --trace file, or a
+ * temporary one when only --html or --record needs it), the looks at
+ * hpager's predicted pages taken while the program runs (appended to the
+ * trace once it has ended), the --html page, and the --record profile of
+ * the run's working set (made from the trace).
  *
- *   const recording = RunRecording.begin({ trace, html, record });   // before the launch: may throw OutputError
- *   launch(argv, { traceFd: recording.traceFd, onStart: (pid, paging) => recording.started(pid, paging) })
+ * Every file is claimed before the program starts, so a path that cannot
+ * be written is refused with nothing run; a failure to write once the
+ * program has run is a warning, never the run's outcome.
+ *
+ *   const recording = RunRecording.begin({ trace, html, report, record });   // may throw OutputError
+ *   launch(argv, { traceFd: recording.traceFd, onFilesRead: (files) => recording.refuseInputs(files),
+ *                  onStart: (pid, paging) => recording.started(pid, paging, pager) })
  *   const { report, warnings } = await recording.finish(outcome);
  *   // or, when the program could not be run: recording.abandon();
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { LaunchOutcome } from "../launch.ts";
+import type { LaunchOutcome, ReadFile } from "../launch.ts";
 import { toReport, type RunReport } from "../report.ts";
+import { errnoName } from "../shim.ts";
 import type { Mechanism } from "../spec.ts";
 import { firstTouches, profileText, recordProfile, type WorkingSetProfile } from "../working-set.ts";
 import { judgePredictions, predictedPages, seenUnder } from "./predictions.ts";
@@ -27,17 +34,34 @@ export interface RecordingOptions {
   trace: string | null;
   /** The --html file, or null. */
   html: string | null;
+  /** The --report file, or null. */
+  report?: string | null;
   /** The --record file, or null. */
   record?: string | null;
   /** The profile the run prefetches (--prefetch), whose pages it maps
    * ahead: a recording carries them into the new profile. */
   prefetched?: WorkingSetProfile | null;
-  /** How the options are named in messages ("--html", "--trace" and
-   * "--record" on the command line, "html", "trace" and "record" for run()). */
+  /** How the options are named in messages ("--html", "--trace",
+   * "--report" and "--record" on the command line, "html", "trace",
+   * "report" and "record" for run() and spawn()). */
   htmlOption?: string;
   traceOption?: string;
+  reportOption?: string;
   recordOption?: string;
 }
+
+/** Where a claimed file is, as the kernel tells: "st_dev:st_ino". */
+function inodeOf(fd: number): string {
+  const stat = fstatSync(fd, { bigint: true });
+  return `${stat.dev}:${stat.ino}`;
+}
+
+/** The roles of the files a launch reads, in words for a refusal. */
+const ROLE_WORDS: Record<ReadFile["role"], string> = {
+  script: "a #! script the program is run through",
+  program: "the program to be run",
+  interpreter: "the program's ELF interpreter",
+};
 
 export class RunRecording {
   private watch: PredictionWatch | null = null;
@@ -47,39 +71,62 @@ export class RunRecording {
     private readonly tracePath: string | null,
     /** A directory made for a trace only the page needs, removed at the end. */
     private readonly temporary: string | null,
+    /** The --trace file as claimed (null: none, or a temporary one). */
+    private readonly traceOutput: ClaimedOutput | null,
     readonly traceFd: number,
     private readonly html: ClaimedOutput | null,
+    private readonly report: ClaimedOutput | null,
     private readonly record: ClaimedOutput | null,
     private readonly prefetched: WorkingSetProfile | null,
   ) {}
 
-  /** Claim the page's file and open the trace, before the program starts:
-   * throws OutputError when either path cannot be written. */
+  /** Claim every file the run writes before the program starts: throws
+   * OutputError when a path cannot be written, or when two options name
+   * the same file. Nothing is emptied yet. */
   static begin(options: RecordingOptions): RunRecording {
-    const html = options.html === null ? null : claimOutput(options.htmlOption ?? "--html", options.html);
-    let record: ClaimedOutput | null = null;
-    try {
-      record = options.record ? claimOutput(options.recordOption ?? "--record", options.record) : null;
-    } catch (error) {
-      if (html) abandonOutput(html);
-      throw error;
-    }
+    const claimed: ClaimedOutput[] = [];
     let temporary: string | null = null;
-    let tracePath = options.trace;
-    if (tracePath === null && (html !== null || record !== null)) {
-      temporary = mkdtempSync(join(tmpdir(), "faultline-page-"));
-      tracePath = join(temporary, "trace.jsonl");
-    }
     try {
-      return new RunRecording(tracePath, temporary, tracePath === null ? -1 : openSync(tracePath, "w"), html, record, options.prefetched ?? null);
+      const claim = (option: string, path: string | null | undefined): ClaimedOutput | null => {
+        if (path === null || path === undefined) return null;
+        const output = claimOutput(option, path);
+        claimed.push(output);
+        const inode = inodeOf(output.fd);
+        const twin = claimed.find((other) => other !== output && inodeOf(other.fd) === inode);
+        if (twin) throw new OutputError(option, path, `${twin.option} names the same file`);
+        return output;
+      };
+      const report = claim(options.reportOption ?? "--report", options.report);
+      const traceOutput = claim(options.traceOption ?? "--trace", options.trace);
+      const html = claim(options.htmlOption ?? "--html", options.html);
+      const record = claim(options.recordOption ?? "--record", options.record);
+      let tracePath = options.trace;
+      let traceFd = traceOutput?.fd ?? -1;
+      if (tracePath === null && (html !== null || record !== null)) {
+        temporary = mkdtempSync(join(tmpdir(), "faultline-page-"));
+        tracePath = join(temporary, "trace.jsonl");
+        traceFd = openSync(tracePath, "w");
+      }
+      return new RunRecording(tracePath, temporary, traceOutput, traceFd, html, report, record, options.prefetched ?? null);
     } catch (error) {
-      if (html) abandonOutput(html);
-      if (record) abandonOutput(record);
+      for (const output of claimed) abandonOutput(output);
       if (temporary) rmSync(temporary, { recursive: true, force: true });
-      throw temporary === null ? new OutputError(options.traceOption ?? "--trace", tracePath!, reasonOf(error)) : error;
+      throw error;
     }
   }
 
+  /** The launch has read these files: refuse to write over any of them
+   * (the program, a script, the interpreter), then empty the trace, which
+   * is written while the program runs. Throws OutputError. */
+  refuseInputs(files: readonly ReadFile[]): void {
+    for (const output of [this.report, this.traceOutput, this.html, this.record]) {
+      if (!output) continue;
+      const inode = inodeOf(output.fd);
+      const file = files.find((f) => f.inode === inode);
+      if (file) throw new OutputError(output.option, output.path, `it is ${ROLE_WORDS[file.role]}`);
+    }
+    if (this.traceOutput && fstatSync(this.traceOutput.fd).isFile()) ftruncateSync(this.traceOutput.fd, 0);
+  }
   /** Whether started() has anything to do for a run under this pager. */
   watchesFrom(pager: string): boolean {
     return pager === "hpager" && this.tracePath !== null;
@@ -106,22 +153,39 @@ export class RunRecording {
   }
 
   /** The program has ended: add the looks to the trace, close it, make the
-   * report and write the page. A page that cannot be written is a warning
-   * (the run itself went as it went). */
+   * report, and write it and the page. A file that cannot be written, now
+   * or while the program ran (the trace), is a warning: the run itself went
+   * as it went. */
   async finish(outcome: LaunchOutcome): Promise<{ report: RunReport; warnings: string[]; watched: WatchResult | null }> {
     this.finished = true;
     const watched = this.stopWatching();
     const warnings: string[] = [];
+    const warn = (error: unknown, consequence = "") =>
+      warnings.push(`warning: ${error instanceof Error ? error.message : String(error)}${consequence}; the run itself is unaffected`);
+    const traceName = this.traceOutput ? { option: this.traceOutput.option, path: this.traceOutput.path } : null;
+    if (traceName && outcome.delivery.traceError !== 0) {
+      const code = errnoName(outcome.delivery.traceError);
+      warn(new OutputError(traceName.option, traceName.path, reasonOf({ code })), ", so the trace lacks the events from then on");
+    }
     try {
       if (watched && this.traceFd >= 0) {
         const lines = watched.looks.map((look) => `${lookLine(look)}\n`).join("");
-        if (lines) writeSync(this.traceFd, lines);
+        const bytes = Buffer.from(lines);
+        for (let at = 0; at < bytes.length; ) at += writeSync(this.traceFd, bytes, at, bytes.length - at);
       }
+    } catch (error) {
+      if (traceName && outcome.delivery.traceError === 0) warn(new OutputError(traceName.option, traceName.path, reasonOf(error)), ", so the trace lacks the looks at predicted pages");
     } finally {
       if (this.traceFd >= 0) closeSync(this.traceFd);
     }
     const report = toReport(outcome, watched?.summary ?? null);
-    const warn = (error: unknown) => warnings.push(`warning: ${error instanceof Error ? error.message : String(error)}; the run itself is unaffected`);
+    if (this.report) {
+      try {
+        writeOutput(this.report, `${JSON.stringify(report, null, 2)}\n`);
+      } catch (error) {
+        warn(error);
+      }
+    }
     let trace: Trace | null = null;
     const readTrace = (): Trace | null => (trace ??= this.tracePath === null ? null : parseTrace(readFileSync(this.tracePath, "utf8"), this.tracePath));
     if (this.record) {
@@ -201,8 +265,10 @@ export class RunRecording {
     if (this.finished) return;
     this.finished = true;
     this.stopWatching();
-    if (this.traceFd >= 0) closeSync(this.traceFd);
+    if (this.traceOutput) abandonOutput(this.traceOutput);
+    else if (this.traceFd >= 0) closeSync(this.traceFd);
     if (this.html) abandonOutput(this.html);
+    if (this.report) abandonOutput(this.report);
     if (this.record) abandonOutput(this.record);
     this.removeTemporary();
   }

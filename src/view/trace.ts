@@ -39,11 +39,18 @@ export interface TraceLook {
   complete: boolean;
 }
 
+/** Pages the loader mapped before the jump from a learned working set
+ * (--prefetch): one contiguous run of them. */
+export interface TracePrefetch {
+  kind: "prefetch";
+  tMs: number;
+  mapped: number[];
+}
+
 export interface Trace {
   events: TraceEvent[];
   looks: TraceLook[];
-  /** Pages the loader mapped before the jump from a learned working set
-   * (--prefetch): the pager's "prefetch" lines, one per contiguous run. */
+  /** Pages prefetched (--prefetch), from the pager's prefetch lines. */
   prefetched: number[];
   /** Lines of kinds this version does not know, skipped. */
   skipped: number;
@@ -72,40 +79,53 @@ function time(value: unknown, where: string): number {
   return value;
 }
 
+/** One line of a trace: an event, a look, a line of a kind this version
+ * does not know ("skipped"), or null for a blank line. `where` (file:line)
+ * prefixes errors. */
+export function parseTraceLine(line: string, where: string): TraceEvent | ({ kind: "look" } & TraceLook) | TracePrefetch | "skipped" | null {
+  if (line.trim() === "") return null;
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new TraceError(`${where}: not a JSON object`);
+  }
+  if (record === null || typeof record !== "object" || Array.isArray(record)) throw new TraceError(`${where}: not a JSON object`);
+  const kind = record.kind;
+  if (kind === "start" || kind === "fault") {
+    const mapped = addresses(record.mapped, "mapped", where);
+    return {
+      tMs: time(record.t_ms, where),
+      kind,
+      fault: kind === "fault" ? address(record.fault, "fault", where) : null,
+      mapped,
+      decision: typeof record.decision === "string" ? record.decision : "none",
+    };
+  }
+  if (kind === "prefetch") return { kind, tMs: time(record.t_ms, where), mapped: addresses(record.mapped, "mapped", where) };
+  if (kind === "look") {
+    const events = record.events;
+    if (typeof events !== "number" || !Number.isInteger(events) || events < 0) throw new TraceError(`${where}: events is not a count`);
+    if (record.seen !== "touched" && record.seen !== "written") throw new TraceError(`${where}: seen is neither "touched" nor "written"`);
+    return { kind: "look", tMs: time(record.t_ms, where), events, seen: record.seen, touched: addresses(record.touched, "touched", where), complete: record.complete !== false };
+  }
+  return "skipped";
+}
+
 /** Read a trace; `name` (the file's) prefixes the line number in errors. */
 export function parseTrace(text: string, name = "trace"): Trace {
   const trace: Trace = { events: [], looks: [], prefetched: [], skipped: 0 };
   let lineNumber = 0;
   for (const line of text.split("\n")) {
     lineNumber++;
-    if (line.trim() === "") continue;
-    const where = `${name}:${lineNumber}`;
-    let record: Record<string, unknown>;
-    try {
-      record = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw new TraceError(`${where}: not a JSON object`);
-    }
-    if (record === null || typeof record !== "object" || Array.isArray(record)) throw new TraceError(`${where}: not a JSON object`);
-    const kind = record.kind;
-    if (kind === "start" || kind === "fault") {
-      const mapped = addresses(record.mapped, "mapped", where);
-      trace.events.push({
-        tMs: time(record.t_ms, where),
-        kind,
-        fault: kind === "fault" ? address(record.fault, "fault", where) : null,
-        mapped,
-        decision: typeof record.decision === "string" ? record.decision : "none",
-      });
-    } else if (kind === "prefetch") {
-      time(record.t_ms, where);
-      trace.prefetched.push(...addresses(record.mapped, "mapped", where));
-    } else if (kind === "look") {
-      const events = record.events;
-      if (typeof events !== "number" || !Number.isInteger(events) || events < 0) throw new TraceError(`${where}: events is not a count`);
-      if (record.seen !== "touched" && record.seen !== "written") throw new TraceError(`${where}: seen is neither "touched" nor "written"`);
-      trace.looks.push({ tMs: time(record.t_ms, where), events, seen: record.seen, touched: addresses(record.touched, "touched", where), complete: record.complete !== false });
-    } else trace.skipped++;
+    const parsed = parseTraceLine(line, `${name}:${lineNumber}`);
+    if (parsed === null) continue;
+    if (parsed === "skipped") trace.skipped++;
+    else if (parsed.kind === "look") {
+      const { kind: _kind, ...look } = parsed;
+      trace.looks.push(look);
+    } else if (parsed.kind === "prefetch") trace.prefetched.push(...parsed.mapped);
+    else trace.events.push(parsed);
   }
   return trace;
 }

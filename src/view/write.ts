@@ -5,8 +5,8 @@
  * path that cannot be written is refused before anything runs, and written
  * once the run has ended.
  */
-import { closeSync, existsSync, fstatSync, ftruncateSync, openSync, unlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, constants as fsConstants, existsSync, fstatSync, ftruncateSync, openSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { dirname, join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 import { buildRunView, type ReportInput } from "./model.ts";
 import { pageHtml } from "./page.ts";
@@ -58,9 +58,19 @@ const REASONS: Record<string, string> = {
   ENOSPC: "no space left on the device",
   EDQUOT: "disk quota exceeded",
   ETXTBSY: "the file is a running program",
+  ENAMETOOLONG: "the name is too long",
+  ELOOP: "too many levels of symbolic links",
+  ENXIO: "no process has the FIFO open for reading",
+  EFBIG: "the file would be too large",
+  EIO: "input/output error",
+  EPIPE: "the reading end is closed",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  EINVAL: "the file takes no such writes",
 };
 
-/** Why a file could not be opened or written, in words and errno. */
+/** Why a file could not be opened or written, in words and errno (an
+ * error with a `code`, as Node's are). */
 export function reasonOf(error: unknown): string {
   const code = (error as { code?: string }).code;
   return code ? `${REASONS[code] ?? "error"} (${code})` : error instanceof Error ? error.message : String(error);
@@ -76,12 +86,19 @@ export interface ClaimedOutput {
 }
 
 /** Open `path` for writing now, without truncating it yet (a run that
- * cannot be loaded leaves an existing file as it was). */
+ * cannot be loaded leaves an existing file as it was). A FIFO nobody reads
+ * is refused rather than waited on: opening it would block until a reader
+ * came, before the program even started. */
 export function claimOutput(option: string, path: string): ClaimedOutput {
   const created = !existsSync(path);
   try {
+    if (!created && statSync(path).isFIFO()) closeSync(openSync(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
     return { option, path, fd: openSync(path, "a"), created };
   } catch (error) {
+    // ENOENT where the directory is there: a file system that makes no
+    // files (/proc, /sys), or a dangling symbolic link.
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT" && existsSync(dirname(path))) throw new OutputError(option, path, "the file cannot be created there (ENOENT)");
     throw new OutputError(option, path, reasonOf(error));
   }
 }

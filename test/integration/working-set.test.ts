@@ -275,7 +275,7 @@ describe("run()'s record and prefetch", () => {
     expect(lines.slice(0, 2)).toEqual(Array(2).fill(lines[0]));
     expect(lines[0]).toMatch(/^pages=20 checksum=/);
     const [usage, figures] = lines.slice(2);
-    expect(usage).toBe("UsageError record and prefetch apply to dpager and hpager, not apager (it maps every page at start)");
+    expect(usage).toBe("TypeError options.record and options.prefetch apply to dpager and hpager, not apager (it maps every page at start)");
     const [recordedFaults, faults, prefetched] = JSON.parse(figures!);
     expect(faults).toBe(0);
     expect(prefetched).toBe(recordedFaults + 1);

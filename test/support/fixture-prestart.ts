@@ -46,11 +46,18 @@ function waitingLoaders(): number[] {
 }
 
 /** The waiting loaders once one has started (it is spawned on a shim
- * thread while the program runs), or none after a while. */
+ * thread while the program runs) and the list holds still: the loader as
+ * spawned lives on for a moment beside the clone it made. None after a
+ * while. */
 async function settledLoaders(): Promise<number[]> {
+  let last = "";
+  let steady = 0;
   for (let tries = 0; tries < 100; tries++) {
     const pids = waitingLoaders();
-    if (pids.length > 0) return pids;
+    const seen = pids.join(",");
+    steady = seen === last ? steady + 1 : 0;
+    last = seen;
+    if (pids.length > 0 && steady >= 2) return pids;
     await Bun.sleep(10);
   }
   return [];
@@ -79,4 +86,7 @@ if (change === "idle") {
   await run([probe, "second"], { quiet: true, onStart: (pid) => (secondPid = pid) });
 }
 // Descriptor 1 may be the file now: the verdict goes to standard error.
-process.stderr.write(`${JSON.stringify({ waiting, secondPid, reused: waiting.includes(secondPid), after: waitingLoaders() })}\n`);
+// The next one is started on a shim thread too: settled, unless none is
+// to come (turned off, retired).
+const after = change === "idle" || change === "off" ? waitingLoaders() : await settledLoaders();
+process.stderr.write(`${JSON.stringify({ waiting, secondPid, reused: waiting.includes(secondPid), after })}\n`);

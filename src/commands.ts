@@ -1,0 +1,42 @@
+/**
+ * The `faultline` command's own words: the commands it runs, its usage,
+ * and how a command is named in messages. Pure, and importing nothing, so
+ * the command (src/faultline.ts) starts without loading the rest.
+ */
+
+/** The commands `faultline` runs: the pagers, and friendly. */
+export const COMMANDS = ["apager", "dpager", "hpager", "friendly"] as const;
+export type CommandName = (typeof COMMANDS)[number];
+
+/** How a command is typed, for its usage and errors: `faultline apager`
+ * under the installed command (whose script is src/faultline.ts), `bun run
+ * apager` in a checkout. */
+export function commandName(command: string, script: string | undefined): string {
+  return script !== undefined && /(^|\/)faultline(\.ts)?$/.test(script) ? `faultline ${command}` : `bun run ${command}`;
+}
+
+/** `faultline --help`. */
+export function faultlineUsage(): string {
+  return `Usage: faultline COMMAND [options] PROGRAM [ARGS...]
+
+Run PROGRAM (an x86-64 ELF executable or a #! script) under one of
+faultline's pagers, which load it from Bun the way the kernel's execve
+would and log every mapping, or with friendly segfaults.
+
+Commands:
+  apager     map and populate every page before the program starts
+  dpager     map each page when the program first touches it
+  hpager     map text and data at start and the bss on demand, with the
+             pages a predictor expects next
+  friendly   a segfault ends in an encouraging message, a diagnosis and
+             where it happened, instead of a bare "Segmentation fault"
+
+  faultline COMMAND --help   the command's options
+  faultline --version        faultline's version
+
+Exit status: the program's own, or the same signal it died of.
+  127  PROGRAM was not found
+  126  PROGRAM was found but cannot be run (the reason is printed)
+    2  the command line itself is wrong`;
+}
+

@@ -1,0 +1,295 @@
+/**
+ * spawn()'s and run()'s options: Bun.spawn's (working directory,
+ * environment, standard streams, AbortSignal, timeout, kill signal), the
+ * pagers' own, and the live event callbacks; and the checks that turn a
+ * wrong option into one error naming it, thrown before anything runs, as
+ * Bun.spawn throws (a TypeError for the wrong kind of value, a RangeError
+ * for one out of range). Pure.
+ */
+import { constants as osConstants } from "node:os";
+import type { FaultEvent, MappingEvent } from "./events.ts";
+import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "./launch.ts";
+import { MAX_PREDICT_PAGES } from "./options.ts";
+import type { PredictorName } from "./spec.ts";
+
+/** What the program reads as standard input: this process's ("inherit"),
+ * nothing ("ignore" or null: /dev/null), a pipe this process writes
+ * (`subprocess.stdin`, a FileSink), a file descriptor of this process, or
+ * the bytes of a Blob (a `Bun.file()` opens its file), a buffer, or a
+ * Response's or Request's body. */
+export type StdinOption = "inherit" | "pipe" | "ignore" | null | number | Blob | ArrayBufferView | Response | Request;
+
+/** Where the program's standard output or error goes: this process's
+ * ("inherit"), nowhere ("ignore" or null: /dev/null), a pipe this process
+ * reads (`subprocess.stdout` or `.stderr`, a ReadableStream), or a file
+ * descriptor of this process. */
+export type OutputOption = "inherit" | "pipe" | "ignore" | null | number;
+
+/** The pagers' options, as the command line has them. */
+export interface PagerOptions {
+  /** "apager" (default), "dpager" or "hpager". */
+  pager?: PagerName;
+  /** A genuine segfault ends with a friendly message, a diagnosis and
+   * where it happened (the program then exits 139, as --friendly). */
+  friendly?: boolean;
+  /** dpager, hpager: "auto" (default), "userfaultfd" or "signal". */
+  paging?: PagingChoice;
+  /** hpager: "next" (default), "stride" or "readahead". */
+  predictor?: PredictorName;
+  /** hpager: pages each fault maps, the faulting one included: a whole
+   * number from 1 to 16 (default 2). */
+  pages?: number;
+  /** Write every page fault as one JSON line to this file (--trace). */
+  trace?: string;
+  /** Write a page of the run to this file (--html). */
+  html?: string;
+  /** Write the report as JSON to this file (--report). */
+  report?: string;
+  /** dpager, hpager: write the run's working set (every page it first
+   * touched, in order) to this file, as a profile for `prefetch`
+   * (--record). */
+  record?: string;
+  /** dpager, hpager: map the working set recorded in this file before the
+   * program needs it (--prefetch). A file that cannot be used (none yet,
+   * or made for other files) is one warning line, and the run goes on
+   * without it. */
+  prefetch?: string;
+  /** Do not log mappings (by default they go to this process's stderr, as
+   * with the command line). */
+  quiet?: boolean;
+  /** Receives each mapping line made at start, and each warning, instead
+   * of stderr (mappings made on demand are logged to stderr by the shim,
+   * unless quiet). */
+  log?: (line: string) => void;
+}
+
+/** The process's options, as Bun.spawn has them. */
+export interface ProcessOptions {
+  /** The program's working directory (default: this process's). A
+   * relative PROGRAM, and PATH entries, are found from it. */
+  cwd?: string;
+  /** The program's environment (default: this process's). Its PATH is the
+   * one PROGRAM is looked up on. */
+  env?: Record<string, string | undefined>;
+  /** Aborting it kills the program with `killSignal`; aborted already, the
+   * program is not started and spawn() throws an AbortError. */
+  signal?: AbortSignal;
+  /** Milliseconds the program may run before it is killed with
+   * `killSignal`. */
+  timeout?: number;
+  /** The signal `timeout` and `signal` kill with (default "SIGTERM"). */
+  killSignal?: NodeJS.Signals | number;
+}
+
+/** Live events: called as the pager maps pages and resolves faults, while
+ * the program runs. Paging never waits for them: events that come faster
+ * than they are taken are dropped and counted (`eventsDropped`). */
+export interface EventOptions {
+  /** Each mapping the pager makes (or reserves) at start, and each page it
+   * maps on demand. */
+  onMapping?: (event: MappingEvent) => void;
+  /** Each demand fault it resolves (dpager; hpager's bss). */
+  onFault?: (event: FaultEvent) => void;
+}
+
+/** spawn()'s options: Bun.spawn's, the pagers', and the live events. The
+ * standard streams default as Bun.spawn's do: stdin "ignore", stdout
+ * "pipe", stderr "inherit". */
+export interface SpawnOptions<In extends StdinOption = StdinOption, Out extends OutputOption = OutputOption, Err extends OutputOption = OutputOption>
+  extends PagerOptions,
+    ProcessOptions,
+    EventOptions {
+  stdin?: In;
+  stdout?: Out;
+  stderr?: Err;
+}
+
+/** What the program's standard input is, once checked. */
+export type StdinPlan =
+  | { kind: "inherit" }
+  | { kind: "ignore" }
+  | { kind: "pipe" }
+  | { kind: "descriptor"; fd: number }
+  | { kind: "file"; path: string }
+  | { kind: "bytes"; source: Blob | ArrayBufferView | Response | Request };
+
+/** Where standard output or error goes, once checked. */
+export type OutputPlan = { kind: "inherit" } | { kind: "ignore" } | { kind: "pipe" } | { kind: "descriptor"; fd: number };
+
+/** The options once checked: what spawn() acts on. */
+export interface SpawnPlan {
+  argv: string[];
+  pager: PagerName;
+  stdin: StdinPlan;
+  stdout: OutputPlan;
+  stderr: OutputPlan;
+  killSignal: number;
+  timeout: number | null;
+}
+
+/** The most a timeout can be: setTimeout's own limit (2^31 - 1 ms). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+/** The highest signal number (_NSIG). */
+const MAX_SIGNAL = 64;
+
+function describe(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || typeof value !== "object") return String(value);
+  return value.constructor?.name ?? "an object";
+}
+
+function hasNul(text: string): boolean {
+  return text.includes("\0");
+}
+
+/** A string a system call can take: no NUL byte, which would end it early. */
+function requireText(value: unknown, name: string, allowEmpty: boolean): string {
+  if (typeof value !== "string") throw new TypeError(`${name} must be a string, not ${describe(value)}`);
+  if (!allowEmpty && value === "") throw new TypeError(`${name} must not be empty`);
+  if (hasNul(value)) throw new TypeError(`${name} must be a string without null bytes`);
+  return value;
+}
+
+/** A signal's number, from its name ("SIGTERM") or number (0 to 64). */
+export function signalNumberOf(value: unknown, name: string): number {
+  if (typeof value === "number") {
+    if (!Number.isInteger(value) || value < 0 || value > MAX_SIGNAL) throw new RangeError(`${name} must be a signal number from 0 to ${MAX_SIGNAL}, not ${value}`);
+    return value;
+  }
+  if (typeof value === "string") {
+    const signals = osConstants.signals as Record<string, number | undefined>;
+    const number = value.startsWith("SIG") ? signals[value] : undefined;
+    if (number === undefined) throw new TypeError(`${name} must be a signal name such as "SIGTERM" or "SIGKILL", not ${describe(value)}`);
+    return number;
+  }
+  throw new TypeError(`${name} must be a signal name or number, not ${describe(value)}`);
+}
+
+/** A signal as Bun.spawn's signalCode gives it: its name, or its number
+ * when it has none (a real-time signal). */
+export function signalCodeOf(signal: number): NodeJS.Signals | number {
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === signal) return name as NodeJS.Signals;
+  return signal;
+}
+
+/** What `exited` resolves to, as Bun.spawn's does: the exit code, or 128
+ * plus the number of the signal that ended the program. */
+export function exitedValue(exitCode: number | null, signal: number | null): number {
+  return exitCode ?? 128 + (signal ?? 0);
+}
+
+function descriptor(value: number, name: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a file descriptor (a whole number, 0 or more), not ${value}`);
+  return value;
+}
+
+function stdinPlan(value: unknown): StdinPlan {
+  const name = "options.stdin";
+  if (value === undefined || value === null || value === "ignore") return { kind: "ignore" };
+  if (value === "inherit") return { kind: "inherit" };
+  if (value === "pipe") return { kind: "pipe" };
+  if (typeof value === "number") return { kind: "descriptor", fd: descriptor(value, name) };
+  if (value instanceof Blob) {
+    // Bun.file(path) is a Blob (not a File) whose name is its path: its
+    // file is opened (Bun.spawn does the same); any other Blob, a File
+    // included, gives its bytes.
+    const path = (value as { name?: unknown }).name;
+    const isBunFile = !(value instanceof File) && typeof (value as { exists?: unknown }).exists === "function" && typeof path === "string";
+    return isBunFile ? { kind: "file", path: requireText(path, `${name}'s file name`, false) } : { kind: "bytes", source: value };
+  }
+  if (ArrayBuffer.isView(value) || value instanceof Response || value instanceof Request) {
+    if ((value instanceof Response || value instanceof Request) && value.bodyUsed) throw new TypeError(`${name}: the body has been read already`);
+    return { kind: "bytes", source: value };
+  }
+  throw new TypeError(`${name} must be "inherit", "pipe", "ignore", null, a file descriptor, a Blob, an ArrayBufferView, a Response or a Request, not ${describe(value)}`);
+}
+
+function outputPlan(value: unknown, name: string, fallback: OutputPlan): OutputPlan {
+  if (value === undefined) return fallback;
+  if (value === null || value === "ignore") return { kind: "ignore" };
+  if (value === "inherit") return { kind: "inherit" };
+  if (value === "pipe") return { kind: "pipe" };
+  if (typeof value === "number") return { kind: "descriptor", fd: descriptor(value, name) };
+  throw new TypeError(`${name} must be "inherit", "pipe", "ignore", null or a file descriptor, not ${describe(value)}`);
+}
+
+function oneOf<T extends string>(value: unknown, choices: readonly T[], name: string): T {
+  if (typeof value === "string" && (choices as readonly string[]).includes(value)) return value as T;
+  throw new TypeError(`${name} must be ${choices.map((c) => `"${c}"`).join(", ")}, not ${describe(value)}`);
+}
+
+function optionalFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "function") throw new TypeError(`${name} must be a function, not ${describe(value)}`);
+}
+
+function optionalBoolean(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "boolean") throw new TypeError(`${name} must be true or false, not ${describe(value)}`);
+}
+
+/** The pagers' options, checked as the command line checks its own. */
+function checkPagerOptions(options: PagerOptions): PagerName {
+  const pager = options.pager === undefined ? "apager" : oneOf(options.pager, PAGERS, "options.pager");
+  if (options.paging !== undefined) {
+    oneOf(options.paging, PAGING_CHOICES, "options.paging");
+    if (pager === "apager") throw new TypeError("options.paging applies to dpager and hpager, not apager");
+  }
+  if (options.predictor !== undefined) oneOf(options.predictor, PREDICTORS, "options.predictor");
+  if (options.pages !== undefined && (typeof options.pages !== "number" || !Number.isInteger(options.pages) || options.pages < 1 || options.pages > MAX_PREDICT_PAGES)) {
+    throw new RangeError(`options.pages must be a whole number from 1 to ${MAX_PREDICT_PAGES}, not ${describe(options.pages)}`);
+  }
+  if (pager !== "hpager" && (options.predictor !== undefined || options.pages !== undefined)) {
+    throw new TypeError(`options.predictor and options.pages apply to hpager, not ${pager}`);
+  }
+  for (const key of ["trace", "html", "report", "record", "prefetch"] as const) if (options[key] !== undefined) requireText(options[key], `options.${key}`, false);
+  if (pager === "apager" && (options.record !== undefined || options.prefetch !== undefined)) {
+    throw new TypeError("options.record and options.prefetch apply to dpager and hpager, not apager (it maps every page at start)");
+  }
+  optionalBoolean(options.friendly, "options.friendly");
+  optionalBoolean(options.quiet, "options.quiet");
+  optionalFunction(options.log, "options.log");
+  return pager;
+}
+
+/** The environment as the program will have it: every value a string
+ * (Bun.spawn turns numbers into text too), none with a NUL byte. */
+function checkEnvironment(env: unknown): void {
+  if (env === undefined) return;
+  if (env === null || typeof env !== "object") throw new TypeError(`options.env must be an object, not ${describe(env)}`);
+  for (const [key, value] of Object.entries(env)) {
+    if (hasNul(key)) throw new TypeError(`options.env's names must not hold null bytes`);
+    if (value !== undefined && hasNul(String(value))) throw new TypeError(`options.env["${key}"] must be a string without null bytes`);
+  }
+}
+
+/** Check argv and every option; throws a TypeError or RangeError naming
+ * the first one that is wrong. */
+export function checkSpawnOptions(argv: unknown, options: SpawnOptions | undefined): SpawnPlan {
+  if (!Array.isArray(argv)) throw new TypeError(`argv must be an array of strings, not ${describe(argv)}`);
+  if (argv.length === 0) throw new TypeError("argv must not be empty: its first word is the program");
+  argv.forEach((word, i) => requireText(word, `argv[${i}]`, true));
+  const given: SpawnOptions = options ?? {};
+  if (given === null || typeof given !== "object") throw new TypeError(`options must be an object, not ${describe(given)}`);
+  const pager = checkPagerOptions(given);
+  if (given.cwd !== undefined) requireText(given.cwd, "options.cwd", false);
+  checkEnvironment(given.env);
+  if (given.signal !== undefined && !(given.signal instanceof AbortSignal)) throw new TypeError(`options.signal must be an AbortSignal, not ${describe(given.signal)}`);
+  let timeout: number | null = null;
+  if (given.timeout !== undefined) {
+    if (typeof given.timeout !== "number" || Number.isNaN(given.timeout) || given.timeout < 0 || given.timeout > MAX_TIMEOUT_MS) {
+      throw new RangeError(`options.timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, not ${describe(given.timeout)}`);
+    }
+    timeout = given.timeout;
+  }
+  const killSignal = given.killSignal === undefined ? osConstants.signals.SIGTERM : signalNumberOf(given.killSignal, "options.killSignal");
+  optionalFunction(given.onMapping, "options.onMapping");
+  optionalFunction(given.onFault, "options.onFault");
+  return {
+    argv: [...(argv as string[])],
+    pager,
+    stdin: stdinPlan(given.stdin),
+    stdout: outputPlan(given.stdout, "options.stdout", { kind: "pipe" }),
+    stderr: outputPlan(given.stderr, "options.stderr", { kind: "inherit" }),
+    killSignal,
+    timeout,
+  };
+}

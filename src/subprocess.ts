@@ -1,0 +1,550 @@
+/**
+ * spawn(): a program under a pager, as a subprocess shaped like
+ * Bun.spawn's. The effects around a launch (src/launch.ts): the program's
+ * standard streams (socket pairs for "pipe", as Bun makes them; /dev/null;
+ * a memfd of the bytes given as input), the files the run writes
+ * (src/view/record.ts), the kill signal sent by kill(), a timeout or an
+ * AbortSignal, and the live events read from the pager's event pipe.
+ * Which options are right is decided by src/spawn-options.ts, what an
+ * event line means by src/events.ts.
+ *
+ *   const proc = spawn(["/bin/ls", "-l"], { pager: "dpager", quiet: true });
+ *   const listing = await new Response(proc.stdout).text();
+ *   await proc.exited;                   // the exit code, or 128 + the signal's number
+ *   const { faults } = await proc.report;
+ */
+import { closeSync, constants as fsConstants, fstatSync, openSync } from "node:fs";
+import type { FileSink } from "bun";
+import { plainHandover, type HandedDescriptor, type Handover } from "./caller.ts";
+import { MappingIndex, eventsOfLine, startMappingEvents, type FaultEvent, type MappingEvent } from "./events.ts";
+import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "./launch.ts";
+import { readProfile } from "./profile-file.ts";
+import type { RunReport } from "./report.ts";
+import { currentSignalMask, eventPipe, stdinMemfd, streamPair } from "./shim.ts";
+import { startSourceResolver } from "./source-resolver.ts";
+import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
+import { RunRecording } from "./view/record.ts";
+
+/** `subprocess.stdin`: a FileSink when standard input is "pipe". */
+export type StdinHandle<In extends StdinOption> = In extends "pipe" ? FileSink : undefined;
+/** `subprocess.stdout` and `.stderr`: a ReadableStream of the program's
+ * bytes when the stream is "pipe". */
+export type OutputHandle<Out extends OutputOption> = Out extends "pipe" ? ReadableStream<Uint8Array> : undefined;
+
+/** A program running under a pager, with Bun.spawn's names. */
+export interface Subprocess<In extends StdinOption = StdinOption, Out extends OutputOption = OutputOption, Err extends OutputOption = OutputOption> extends AsyncDisposable {
+  /** The program's process ID. */
+  readonly pid: number;
+  /** Its standard input, when "pipe": write, then end() to give it the end
+   * of the file. */
+  readonly stdin: StdinHandle<In>;
+  /** Its standard output, when "pipe": read as it comes, or once it has
+   * ended (it is read into memory meanwhile, as Bun.spawn does). */
+  readonly stdout: OutputHandle<Out>;
+  /** Its standard error, when "pipe". */
+  readonly stderr: OutputHandle<Err>;
+  /** Resolves once the program has ended, and every live event has been
+   * delivered, to its exit code, or 128 plus the number of the signal that
+   * ended it (as Bun.spawn's). Rejects with a LoadError when the pager's
+   * loader failed after the program was found good (rare: see LoadError). */
+  readonly exited: Promise<number>;
+  /** The exit code once it has exited; null while it runs, or when a
+   * signal ended it. */
+  readonly exitCode: number | null;
+  /** The signal that ended it (its name, or its number when it has none);
+   * null while it runs, or when it exited. */
+  readonly signalCode: NodeJS.Signals | number | null;
+  /** Whether it has ended (Bun.spawn's meaning of the name). */
+  readonly killed: boolean;
+  /** Send it a signal (default "SIGTERM"); nothing once it has ended. */
+  kill(signal?: NodeJS.Signals | number): void;
+  /** The run's report, once the program has ended and the files the run
+   * writes (report, trace, html) are written; a file that could not be
+   * written is a warning line, not a rejection. */
+  readonly report: Promise<RunReport>;
+  /** Live events not delivered: the callbacks fell behind (the pager never
+   * waits for them) or the fault log did. Final once `exited` resolves. */
+  readonly eventsDropped: number;
+}
+
+/** One line on the stream this process writes warnings to. */
+function stderrLine(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** An error to surface where nobody awaits it: a callback that threw, as
+ * an event listener's exception is (uncaught, on its own). */
+function throwLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+/** Linux's O_CLOEXEC (not among Node's typed constants). */
+const O_CLOEXEC = 0o2000000;
+
+/** A file descriptor given as a standard stream must be open. */
+function requireOpen(fd: number, option: string): void {
+  try {
+    fstatSync(fd);
+  } catch {
+    throw new TypeError(`${option}: ${fd} is not an open file descriptor`);
+  }
+}
+
+/** A file for the program, opened here: close-on-exec, so only the
+ * program's copy (at its number) outlives the spawn. */
+function openForProgram(path: string, flags: number, option: string): number {
+  try {
+    return openSync(path, flags | O_CLOEXEC);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "error";
+    throw Object.assign(new Error(`${option}: cannot open ${path} (${code})`), { code });
+  }
+}
+
+/** The bytes a Blob, buffer, Response or Request holds: now when they are
+ * in memory already (the program then reads a memfd of them, as Bun.spawn
+ * gives it), or later (a body still streaming in: then through a pipe). */
+function bytesOf(source: Blob | ArrayBufferView | Response | Request): Uint8Array | Promise<Uint8Array> {
+  if (ArrayBuffer.isView(source)) return new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+  if (!(source instanceof Blob) && source.body === null) return new Uint8Array(0);
+  return Bun.peek(source.bytes());
+}
+
+/** A stream of what the program writes on a socket: read as it comes,
+ * into memory until taken (as Bun.spawn reads a piped stream), through
+ * Bun's event loop. The socket is closed at its end, or when the stream is
+ * cancelled. */
+function outputStream(fd: number): ReadableStream<Uint8Array> {
+  const inner = Bun.file(fd).stream().getReader();
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    closeSync(fd);
+  };
+  return new ReadableStream<Uint8Array>({
+    async start(controller) {
+      try {
+        for (;;) {
+          const { done, value } = await inner.read();
+          if (done) break;
+          controller.enqueue(value);
+        }
+        close();
+        controller.close();
+      } catch (error) {
+        // Cancelled meanwhile: the socket is closed already.
+        if (!open) return;
+        close();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      close();
+      await inner.cancel(reason).catch(() => {});
+    },
+  });
+}
+
+/** A FileSink on a socket to the program's standard input that closes the
+ * socket once ended (Bun's FileSink on a descriptor leaves it open, and the
+ * program would never see the end of its input). */
+function stdinSink(fd: number): FileSink {
+  const sink = Bun.file(fd).writer();
+  const end = sink.end.bind(sink);
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    closeSync(fd);
+  };
+  const endThenClose = (error?: Error): number | Promise<number> => {
+    if (!open) return 0;
+    let ended: number | Promise<number>;
+    try {
+      ended = end(error);
+    } catch (failure) {
+      close();
+      throw failure;
+    }
+    if (ended instanceof Promise) return ended.finally(close);
+    close();
+    return ended;
+  };
+  // The prototype's end() is read-only; the sink's own one comes first.
+  Object.defineProperty(sink, "end", { value: endThenClose, writable: false, enumerable: false, configurable: true });
+  return sink;
+}
+
+/** Write bytes that come later into the program's standard input, then
+ * end it. A program that stops reading (it ended) ends the writing. */
+async function pumpLater(fd: number, bytes: Promise<Uint8Array>): Promise<void> {
+  const sink = stdinSink(fd);
+  try {
+    sink.write(await bytes);
+    await sink.end();
+  } catch {
+    try {
+      await sink.end();
+    } catch {
+      // Nobody reads any more: nothing to deliver to.
+    }
+  }
+}
+
+/** Which of the program's streams a socket of ours serves. */
+type Role = "stdin" | "stdout" | "stderr" | "later";
+
+/** The program's standard streams, made before its loader is spawned. */
+class StandardStreams {
+  /** Where the program gets 0, 1 and 2 from, here. */
+  readonly descriptors: HandedDescriptor[] = [];
+  /** Descriptors opened here only for the program: closed once it has its
+   * copies. */
+  private readonly forProgram: number[] = [];
+  /** This process's ends of the socket pairs, until they become streams. */
+  private readonly ours = new Map<Role, number>();
+  /** Bytes still to come for standard input (a body still streaming in). */
+  private laterBytes: Promise<Uint8Array> | null = null;
+  stdin: FileSink | undefined;
+  stdout: ReadableStream<Uint8Array> | undefined;
+  stderr: ReadableStream<Uint8Array> | undefined;
+  /** All three inherited: the hand-over a prestarted loader can serve. */
+  readonly plain: boolean;
+
+  constructor(stdin: StdinPlan, stdout: OutputPlan, stderr: OutputPlan) {
+    try {
+      this.descriptors.push({ target: 0, source: this.input(stdin) });
+      this.descriptors.push({ target: 1, source: this.output(stdout, 1, "stdout") });
+      this.descriptors.push({ target: 2, source: this.output(stderr, 2, "stderr") });
+    } catch (error) {
+      this.abandon();
+      throw error;
+    }
+    this.plain = stdin.kind === "inherit" && stdout.kind === "inherit" && stderr.kind === "inherit";
+  }
+
+  /** A socket pair: ours kept for `role`, theirs returned for the program. */
+  private pair(role: Role): number {
+    const [ours, theirs] = streamPair();
+    this.ours.set(role, ours);
+    return this.opened(theirs);
+  }
+
+  private opened(fd: number): number {
+    this.forProgram.push(fd);
+    return fd;
+  }
+
+  private input(plan: StdinPlan): number {
+    switch (plan.kind) {
+      case "inherit":
+        return 0;
+      case "descriptor":
+        requireOpen(plan.fd, "options.stdin");
+        return plan.fd;
+      case "ignore":
+        return this.opened(openForProgram("/dev/null", fsConstants.O_RDONLY, "options.stdin"));
+      case "file":
+        return this.opened(openForProgram(plan.path, fsConstants.O_RDONLY, "options.stdin"));
+      case "pipe":
+        return this.pair("stdin");
+      case "bytes": {
+        const bytes = bytesOf(plan.source);
+        if (!(bytes instanceof Promise)) return this.opened(stdinMemfd(bytes));
+        this.laterBytes = bytes;
+        return this.pair("later");
+      }
+    }
+  }
+
+  private output(plan: OutputPlan, inherited: number, role: "stdout" | "stderr"): number {
+    const option = `options.${role}`;
+    switch (plan.kind) {
+      case "inherit":
+        return inherited;
+      case "descriptor":
+        requireOpen(plan.fd, option);
+        return plan.fd;
+      case "ignore":
+        return this.opened(openForProgram("/dev/null", fsConstants.O_WRONLY, option));
+      case "pipe":
+        return this.pair(role);
+    }
+  }
+
+  /** The program has its copies: the descriptors made for it are closed
+   * here, and this process's ends become the streams. */
+  started(): void {
+    this.closeForProgram();
+    for (const [role, fd] of this.ours) {
+      if (role === "stdin") this.stdin = stdinSink(fd);
+      else if (role === "stdout") this.stdout = outputStream(fd);
+      else if (role === "stderr") this.stderr = outputStream(fd);
+      else if (this.laterBytes) void pumpLater(fd, this.laterBytes);
+    }
+    this.ours.clear();
+  }
+
+  private closeForProgram(): void {
+    for (const fd of this.forProgram.splice(0)) closeSync(fd);
+  }
+
+  /** spawn() failed: close everything made for it. */
+  abandon(): void {
+    this.closeForProgram();
+    for (const fd of this.ours.values()) closeSync(fd);
+    this.ours.clear();
+  }
+}
+
+/** Live events from the pager's event pipe, made into typed events and
+ * handed to the callbacks as they come. */
+class LiveEvents {
+  private index: MappingIndex | null = null;
+  private readonly waiting: string[] = [];
+  /** Settles once the pipe has ended and every event is delivered. */
+  readonly done: Promise<void>;
+
+  constructor(
+    fd: number,
+    private readonly onMapping: ((event: MappingEvent) => void) | undefined,
+    private readonly onFault: ((event: FaultEvent) => void) | undefined,
+  ) {
+    this.done = this.read(fd);
+  }
+
+  /** The program is placed: its mappings at start are events, and the
+   * index that places the pages mapped later. */
+  placed(mappings: readonly Mapping[], elapsedMs: number): void {
+    this.index = new MappingIndex(mappings);
+    if (this.onMapping) for (const event of startMappingEvents(mappings, elapsedMs)) this.call(this.onMapping, event);
+    for (const line of this.waiting.splice(0)) this.deliver(line);
+  }
+
+  private call<T>(callback: (event: T) => void, event: T): void {
+    try {
+      callback(event);
+    } catch (error) {
+      throwLater(error);
+    }
+  }
+
+  private deliver(line: string): void {
+    if (this.index === null) {
+      this.waiting.push(line);
+      return;
+    }
+    let events;
+    try {
+      events = eventsOfLine(line, this.index);
+    } catch (error) {
+      // The shim wrote a line that is not a trace line: a bug of
+      // faultline's, said out loud; the run and the other events go on.
+      throwLater(error);
+      return;
+    }
+    if (events.fault && this.onFault) this.call(this.onFault, events.fault);
+    if (this.onMapping) for (const mapping of events.mappings) this.call(this.onMapping, mapping);
+  }
+
+  /** Read the pipe to its end (the waiter closes its writing end once no
+   * event can come); never rejects. */
+  private async read(fd: number): Promise<void> {
+    const decoder = new TextDecoder();
+    let partial = "";
+    try {
+      for await (const chunk of Bun.file(fd).stream()) {
+        const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) if (line !== "") this.deliver(line);
+      }
+    } catch (error) {
+      throwLater(error);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Bun.spawn's AbortError, for a signal aborted before the program was
+ * started. */
+function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error("The operation was aborted", { cause: signal.reason }), { name: "AbortError", code: "ABORT_ERR" });
+}
+
+class PagedSubprocess implements Subprocess {
+  readonly pid: number;
+  readonly stdin: FileSink | undefined;
+  readonly stdout: ReadableStream<Uint8Array> | undefined;
+  readonly stderr: ReadableStream<Uint8Array> | undefined;
+  readonly exited: Promise<number>;
+  readonly report: Promise<RunReport>;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | number | null = null;
+  eventsDropped = 0;
+  private ended = false;
+
+  constructor(
+    private readonly launch: StartedLaunch,
+    streams: StandardStreams,
+    ended: Promise<LaunchOutcome>,
+    finish: (outcome: LaunchOutcome) => Promise<RunReport>,
+  ) {
+    this.pid = launch.pid;
+    this.stdin = streams.stdin;
+    this.stdout = streams.stdout;
+    this.stderr = streams.stderr;
+    const settled = ended.then(
+      (outcome) => {
+        this.ended = true;
+        this.exitCode = outcome.exitCode;
+        this.signalCode = outcome.signalNumber === null ? null : signalCodeOf(outcome.signalNumber);
+        this.eventsDropped = outcome.delivery.eventsUndelivered + outcome.delivery.eventsNotLogged;
+        return outcome;
+      },
+      (error: unknown) => {
+        this.ended = true;
+        throw error;
+      },
+    );
+    this.exited = settled.then((outcome) => exitedValue(outcome.exitCode, outcome.signalNumber));
+    this.report = settled.then(finish);
+    // Either may go unawaited: a failure is the other's to report.
+    this.exited.catch(() => {});
+    this.report.catch(() => {});
+  }
+
+  get killed(): boolean {
+    return this.ended;
+  }
+
+  kill(signal: NodeJS.Signals | number = "SIGTERM"): void {
+    const number = signalNumberOf(signal, "signal");
+    if (this.ended) return;
+    this.launch.signal(number);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.ended) this.kill();
+    await this.exited.catch(() => {});
+  }
+}
+
+/**
+ * Run argv[0] with arguments argv.slice(1) under a pager, as Bun.spawn
+ * runs a program: returns at once with the running program (its pid, its
+ * piped streams, `exited`, `kill()`) and, once it has ended, its `report`.
+ *
+ * Throws before anything runs: a LoadError (exitCode 127 or 126) when the
+ * program cannot be run, an OutputError when a file the run writes cannot
+ * be written, a TypeError or RangeError naming an option that is wrong, an
+ * AbortError when `signal` is aborted already.
+ */
+export function spawn<const In extends StdinOption = "ignore", const Out extends OutputOption = "pipe", const Err extends OutputOption = "inherit">(
+  argv: readonly string[],
+  options?: SpawnOptions<In, Out, Err>,
+): Subprocess<In, Out, Err> {
+  const plan = checkSpawnOptions(argv, options);
+  const given: SpawnOptions = options ?? {};
+  if (given.signal?.aborted) throw abortError(given.signal);
+  const log = given.quiet ? null : (given.log ?? stderrLine);
+  const warn = given.log ?? stderrLine;
+  // A profile to prefetch that cannot be used is a warning, and the run
+  // goes on without it.
+  const prefetchWarning = (problem: string) => warn(`faultline: warning: prefetch ${given.prefetch}: ${problem}; running without it`);
+  const reading = given.prefetch === undefined ? null : readProfile(given.prefetch);
+  if (reading?.problem) prefetchWarning(reading.problem);
+  const profile = reading?.profile ?? null;
+  const recording = RunRecording.begin({
+    trace: given.trace ?? null,
+    html: given.html ?? null,
+    report: given.report ?? null,
+    record: given.record ?? null,
+    prefetched: profile,
+    htmlOption: "html",
+    traceOption: "trace",
+    reportOption: "report",
+    recordOption: "record",
+  });
+  let streams: StandardStreams | null = null;
+  let events: LiveEvents | null = null;
+  /** The event pipe's writing end, until startLaunch takes it over. */
+  let eventWriter = -1;
+  // friendly: a crash report names source lines, asked of this process.
+  const resolver = given.friendly ? startSourceResolver() : null;
+  let started: StartedLaunch;
+  try {
+    streams = new StandardStreams(plan.stdin, plan.stdout, plan.stderr);
+    if (given.onMapping || given.onFault) {
+      const [reader, writer] = eventPipe();
+      eventWriter = writer;
+      events = new LiveEvents(reader, given.onMapping, given.onFault);
+    }
+    const live = events;
+    const handover: Handover | undefined = streams.plain ? undefined : { ...plainHandover(currentSignalMask()), descriptors: streams.descriptors };
+    const env = resolver ? resolver.environment(given.env ?? process.env) : given.env;
+    const eventFd = eventWriter;
+    eventWriter = -1;
+    started = startLaunch(plan.argv, {
+      pager: plan.pager,
+      log,
+      traceFd: recording.traceFd,
+      eventFd,
+      ...(given.cwd !== undefined ? { cwd: given.cwd } : {}),
+      ...(env !== undefined ? { env } : {}),
+      ...(handover ? { handover } : {}),
+      ...(given.predictor ? { predictor: given.predictor } : {}),
+      ...(given.pages ? { pages: given.pages } : {}),
+      ...(given.paging ? { paging: given.paging } : {}),
+      ...(given.friendly ? { friendly: true } : {}),
+      ...(profile ? { prefetch: { profile, path: given.prefetch!, onRefused: (reason: string) => prefetchWarning(`made for other files: ${reason}`) } } : {}),
+      ...(given.record !== undefined ? { record: true } : {}),
+      onFilesRead: (files) => recording.refuseInputs(files),
+      onStart: (pid, paging) => recording.started(pid, paging, plan.pager),
+      ...(live ? { onPlaced: (mappings: readonly Mapping[], elapsedMs: number) => live.placed(mappings, elapsedMs) } : {}),
+    });
+  } catch (error) {
+    recording.abandon();
+    streams?.abandon();
+    // startLaunch closes the event pipe's writing end when it fails; before
+    // it is called, it is closed here: the reader then sees its end.
+    if (eventWriter >= 0) closeSync(eventWriter);
+    resolver?.stop();
+    throw error;
+  }
+  streams.started();
+
+  const cleanups: (() => void)[] = [];
+  if (plan.timeout !== null) {
+    const timer = setTimeout(() => subprocess.kill(plan.killSignal), plan.timeout);
+    cleanups.push(() => clearTimeout(timer));
+  }
+  const abortSignal = given.signal;
+  if (abortSignal) {
+    const onAbort = () => subprocess.kill(plan.killSignal);
+    abortSignal.addEventListener("abort", onAbort, { once: true });
+    cleanups.push(() => abortSignal.removeEventListener("abort", onAbort));
+  }
+  const ended = (async () => {
+    try {
+      const outcome = await started.finished;
+      await events?.done;
+      return outcome;
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+      resolver?.stop();
+    }
+  })();
+  const finish = async (outcome: LaunchOutcome): Promise<RunReport> => {
+    const { report, warnings } = await recording.finish(outcome);
+    for (const warning of warnings) warn(`faultline: ${warning}`);
+    prefetchStopped(outcome, warn, `faultline: warning: prefetch ${given.prefetch}`);
+    return report;
+  };
+  ended.catch(() => recording.abandon());
+  const subprocess = new PagedSubprocess(started, streams, ended, finish);
+  return subprocess as unknown as Subprocess<In, Out, Err>;
+}
