@@ -64,7 +64,8 @@ import {
   type PredictorName,
 } from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
-import { identityFields, prefetchPlan, profileMismatch, type PlacedRegion, type PrefetchPlan, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "./working-set.ts";
+import { identityFields, prefetchPlan, prefetchSeenUnder, profileMismatch, type PlacedRegion, type PrefetchPlan, type PrefetchSeen, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "./working-set.ts";
+import { EndLook } from "./end-look.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
 /** A pager: apager maps everything at start, dpager on demand, hpager the
@@ -327,6 +328,11 @@ export interface PrefetchOutcome {
   error: string | null;
   /** The prefetched pages, at their addresses in this run. */
   pages: number[];
+  /** What the end look could see of them (null: no look could be taken),
+   * how many it saw touched, and which it saw untouched (the waste). */
+  seen: PrefetchSeen | null;
+  touched: number;
+  untouched: number[];
 }
 
 /** What became of a run's events: those the live event pipe had no room
@@ -713,6 +719,10 @@ function loaderMemory(): AddressRange[] {
   return loaderRanges;
 }
 
+/** A machine word: the stack's last one holds a byte to hold the program's
+ * memory by (src/end-look.ts). */
+const WORD_BYTES = 8;
+
 /** Bytes read from a file at a time to hash it. */
 const HASH_CHUNK_BYTES = 1 << 20;
 
@@ -989,6 +999,9 @@ function startPlanned(
     spec = null;
     let ended = false;
     let signalled = false;
+    /** Prefetching, the program's page tables are looked at once it has
+     * ended (src/end-look.ts). */
+    let endLook: EndLook | null = null;
     /** What onStart threw: the launch fails with it once the program ended. */
     const startProblem: { error?: unknown; set: boolean } = { set: false };
     const signal = (sig: number): boolean => {
@@ -1009,6 +1022,8 @@ function startPlanned(
             for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
           }
           if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
+          // Held by a copy of a byte of its stack, written already.
+          if (prefetchRuns.length > 0 && pid > 0) endLook = EndLook.take(pid, locate("stack", stack.top - WORD_BYTES, bases));
           waiter.go();
           options.onPlaced?.(placed, performance.now() - started);
           notice = await waiter.next();
@@ -1039,6 +1054,9 @@ function startPlanned(
           offset: t.offset,
           demand: t.demand,
         }));
+        const pages = prefetchedPages(prefetchRuns, status.bases);
+        const seen = endLook ? prefetchSeenUnder(mechanism) : null;
+        const verdicts = seen ? endLook!.judge(pages, seen) : [];
         const prefetch: PrefetchOutcome | null = options.prefetch
           ? {
               profile: options.prefetch.path,
@@ -1048,12 +1066,16 @@ function startPlanned(
               skipped: prefetching?.skipped ?? 0,
               runs: prefetchRuns.length,
               error: status.prefetchError ? errnoName(status.prefetchError) : null,
-              pages: prefetchedPages(prefetchRuns, status.bases),
+              pages,
+              seen,
+              touched: verdicts.filter((v) => v === "touched").length,
+              untouched: pages.filter((_, i) => verdicts[i] === "untouched"),
             }
           : null;
         return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings, delivery: { ...notice.delivery, eventsNotLogged: status.eventsDropped }, prefetch, placedRegions, images });
       } finally {
         ended = true;
+        endLook?.release();
         if (pidfd >= 0) closeSync(pidfd);
         pidfd = -1;
         releaseSpecMemory(memory, !keptByProgram);

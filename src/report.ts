@@ -22,12 +22,6 @@ export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unsee
   prefetch: PrefetchReport | null;
 };
 
-/** What was seen of the prefetched pages after the run (see PrefetchReport). */
-export interface PrefetchFate {
-  seen: "touched" | "written" | null;
-  touched: number;
-  wasted: number;
-}
 
 function hex(n: number): string {
   return `0x${n.toString(16)}`;
@@ -72,14 +66,14 @@ export function pagesMappedAtStart(regions: readonly ReportRegion[]): number {
   return regions.reduce((n, r) => n + (r.demand ? 0 : r.size / PAGE_SIZE), 0);
 }
 
-/** The prefetch's part of the report: what the outcome says, and what was
- * seen of the pages (nothing, without a look). */
-export function prefetchReport(outcome: LaunchOutcome, fate: PrefetchFate | null): PrefetchReport | null {
+/** The prefetch's part of the report: what the outcome says, and what the
+ * end look saw of the pages (nothing, without one). */
+export function prefetchReport(outcome: LaunchOutcome): PrefetchReport | null {
   const p = outcome.prefetch;
   if (!p) return null;
-  const seen = fate?.seen ?? null;
-  const touched = fate?.touched ?? 0;
-  const wasted = fate?.wasted ?? 0;
+  const seen = p.seen;
+  const touched = p.touched;
+  const wasted = p.untouched.length;
   return {
     profile: p.profile,
     refused: p.refused,
@@ -95,9 +89,9 @@ export function prefetchReport(outcome: LaunchOutcome, fate: PrefetchFate | null
   };
 }
 
-export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome | null = null, fate: PrefetchFate | null = null): RunReport {
+export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome | null = null): RunReport {
   const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, delivery: _delivery, prefetch: _prefetch, placedRegions: _placed, images: _images, ...figures } = outcome;
-  const prefetch = prefetchReport(outcome, fate);
+  const prefetch = prefetchReport(outcome);
   return {
     ...figures,
     wallMs: Math.round(outcome.wallMs * 1000) / 1000,
@@ -105,7 +99,8 @@ export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome 
     differences,
     regions: reportRegions(mappings),
     predictions,
-    prefetchWasted: prefetch && prefetch.seen !== null ? prefetch.wasted : null,
+    // Waste shows only where any touch does (SIGSEGV paging).
+    prefetchWasted: prefetch && prefetch.seen === "touched" ? prefetch.wasted : null,
     prefetch,
   };
 }

@@ -91,6 +91,8 @@ const SHIM_RECIPE: Recipe = {
     { source: "image-copy.c", freestanding: false },
     { source: "events.c", freestanding: false },
     { source: "serve.c", freestanding: false },
+    // Holding a program's memory past its exit for the end look.
+    { source: "pin.c", freestanding: false },
     // spawn()'s standard streams, event pipe, pid and pidfd.
     { source: "subprocess.c", freestanding: false },
     // What the caller handed over, the signal relay, the shim's threads.

@@ -27,6 +27,8 @@ const symbols = {
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_userfaultfd_available: { args: [], returns: FFIType.i64 },
+  fl_pin_start: { args: [FFIType.i64, FFIType.u64], returns: FFIType.i64 },
+  fl_pin_release: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_take_descriptor: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_take_interval_timers: { args: [FFIType.ptr], returns: FFIType.i64 },
@@ -494,4 +496,21 @@ export function userfaultfdAccess(): UserfaultfdAccess {
 /** Whether demand paging may use userfaultfd here at all. */
 export function userfaultfdAvailable(): boolean {
   return userfaultfdAccess() !== "none";
+}
+
+/** A program's memory held past its exit (shim/pin.c), for one look at its
+ * page tables once it has ended. */
+export type MemoryPin = number & { readonly pinned: unique symbol };
+
+/** Hold the memory of `pid` past its exit, by a copy of the byte at
+ * `address` (mapped, with the program waiting); null when it cannot be
+ * held here (no privileged userfaultfd, a program that may not be read). */
+export function pinMemory(pid: number, address: number): MemoryPin | null {
+  const handle = Number(load().fl_pin_start(pid, address));
+  return handle > 0 ? (handle as MemoryPin) : null;
+}
+
+/** Let the memory go. */
+export function releaseMemory(pin: MemoryPin): void {
+  check("releasing the program's memory", load().fl_pin_release(pin));
 }

@@ -465,3 +465,37 @@ export function identityFields(identity: string): { device: string; inode: strin
   const [device = "0", inode = "0", size = "0", mtimeNs = "0"] = identity.split(":");
   return { device, inode, size: Number(size), mtimeNs };
 }
+
+/**
+ * What a look at the program's page tables, once it has ended, can tell of
+ * a prefetched page:
+ * - under SIGSEGV paging a prefetched page is made accessible and left
+ *   unmapped, so the kernel maps it at its first touch: present (or swapped
+ *   out) means touched, absent means untouched;
+ * - under userfaultfd it is mapped at start (the image copy's page, or the
+ *   zero page), so a read leaves no trace; a write gives the program a page
+ *   of its own (present, mapped by it alone, not a file's): written means
+ *   touched, anything else unknown.
+ */
+export type PrefetchSeen = "touched" | "written";
+export type PrefetchVerdict = "touched" | "untouched" | "unknown";
+
+/** Bits of a /proc/PID/pagemap entry's upper 32-bit half
+ * (Documentation/admin-guide/mm/pagemap.rst). */
+const PAGEMAP_PRESENT = 2 ** 31; // bit 63
+const PAGEMAP_SWAPPED = 2 ** 30; // bit 62
+const PAGEMAP_FILE_OR_SHARED = 2 ** 29; // bit 61
+const PAGEMAP_EXCLUSIVE = 2 ** 24; // bit 56
+
+/** A prefetched page's verdict from the upper half of its pagemap entry. */
+export function prefetchVerdict(high: number, seen: PrefetchSeen): PrefetchVerdict {
+  const present = (high & PAGEMAP_PRESENT) !== 0;
+  if (seen === "touched") return present || (high & PAGEMAP_SWAPPED) !== 0 ? "touched" : "untouched";
+  const own = present && (high & PAGEMAP_EXCLUSIVE) !== 0 && (high & PAGEMAP_FILE_OR_SHARED) === 0;
+  return own ? "touched" : "unknown";
+}
+
+/** What a paging mechanism lets the end look see (null: apager). */
+export function prefetchSeenUnder(paging: "signal" | "userfaultfd" | null): PrefetchSeen | null {
+  return paging === "signal" ? "touched" : paging === "userfaultfd" ? "written" : null;
+}

@@ -23,7 +23,7 @@ import type { LaunchOutcome, ReadFile } from "../launch.ts";
 import { toReport, type RunReport } from "../report.ts";
 import { errnoName } from "../shim.ts";
 import type { Mechanism } from "../spec.ts";
-import { firstTouches, profileText, recordProfile, type WorkingSetProfile } from "../working-set.ts";
+import { firstTouches, profileText, recordProfile, type ProfilePageName, type WorkingSetProfile } from "../working-set.ts";
 import { judgePredictions, predictedPages, seenUnder } from "./predictions.ts";
 import { lookLine, parseTrace, type Trace } from "./trace.ts";
 import { PredictionWatch, type WatchResult } from "./watch.ts";
@@ -244,7 +244,18 @@ export class RunRecording {
     }
     const touches = firstTouches(trace.events, (page) => !untouched.has(page));
     const prefetch = outcome.prefetch;
-    const carried = this.prefetched && prefetch && prefetch.refused === null ? { profile: this.prefetched, kept: () => true } : null;
+    // Prefetched pages the end look saw untouched are dropped; the others
+    // (touched, or not seen either way) stay.
+    const unused = new Set(prefetch?.untouched ?? []);
+    const addressOf = (name: ProfilePageName): number | null => {
+      const region = outcome.placedRegions.find((r) => r.demand && r.role === name.role && name.linkAddress >= r.linkAddress && name.linkAddress < r.linkAddress + r.length);
+      return region ? region.address + (name.linkAddress - region.linkAddress) : null;
+    };
+    const kept = (name: ProfilePageName) => {
+      const address = addressOf(name);
+      return address === null || !unused.has(address);
+    };
+    const carried = this.prefetched && prefetch && prefetch.refused === null ? { profile: this.prefetched, kept } : null;
     return recordProfile({
       origin: {
         pager: outcome.pager,

@@ -108,6 +108,42 @@ describe("a profile outlasts address randomisation and other arguments", () => {
   });
 });
 
+describe("waste: prefetched pages the program did not touch, seen once it has ended", () => {
+  for (const mechanism of MECHANISMS) {
+    test(`${mechanism}: a profile of 64 pages for a run that touches 16`, async () => {
+      const program = binary("bss_touch.c", "static");
+      const profile = path("ws.json");
+      await pager("dpager", [program, "seq", "64"], ["--paging", mechanism, "--record", profile]);
+      const run = await pager("dpager", [program, "seq", "16"], ["--paging", mechanism, "--prefetch", profile]);
+      expect(run.ran.stdout).toBe((await runNative([program, "seq", "16"])).stdout);
+      const prefetch = run.report.prefetch!;
+      if (mechanism === "signal") {
+        // Any touch shows: the 48 bss pages it left are the waste.
+        expect(prefetch.seen).toBe("touched");
+        expect(run.report.prefetchWasted).toBe(48);
+        expect(prefetch.touched + prefetch.wasted).toBe(run.report.prefetched);
+      } else {
+        // Only writes show: the 16 pages it wrote, at least; nothing is
+        // known wasted.
+        expect(prefetch.seen).toBe("written");
+        expect(run.report.prefetchWasted).toBeNull();
+        expect(prefetch.touched).toBeGreaterThanOrEqual(16);
+        expect(prefetch.touched + prefetch.unknown).toBe(run.report.prefetched);
+      }
+
+      // Refined by that run: the pages seen untouched leave the profile.
+      const refined = path("refined.json");
+      writeFileSync(refined, readFileSync(profile));
+      const refining = await pager("dpager", [program, "seq", "16"], ["--paging", mechanism, "--prefetch", refined, "--record", refined]);
+      // Less the pages seen untouched, plus any this run took faults on
+      // (a branch of the program's the longer run did not take).
+      const dropped = mechanism === "signal" ? refining.report.prefetchWasted! : 0;
+      expect(dropped).toBe(mechanism === "signal" ? 48 : 0);
+      expect(profileAt(refined).pages.length).toBe(profileAt(profile).pages.length - dropped + refining.report.faults);
+    });
+  }
+});
+
 describe("refining a profile run after run (--prefetch and --record together)", () => {
   test("each run keeps what the profile had and adds what it newly touched", async () => {
     const program = binary("bss_touch.c", "static");

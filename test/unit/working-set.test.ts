@@ -8,6 +8,7 @@ import { describe, expect, test } from "bun:test";
 import {
   ProfileError,
   firstTouches,
+  prefetchVerdict,
   parseProfile,
   prefetchPlan,
   profileMismatch,
@@ -185,5 +186,25 @@ describe("the profile's file", () => {
     expect(bad((p) => ((p.regions as Record<string, unknown>[])[0]!.address = "0x1001"))).toThrow(/region 0: address 0x1001 is not page-aligned/);
     expect(bad((p) => ((p.images as Record<string, unknown>[])[0]!.sha256 = "xyz"))).toThrow(/image 0: sha256 is not a SHA-256/);
     expect(bad((p) => ((p.regions as Record<string, unknown>[])[0]!.image = 3))).toThrow(/region 0: no image 3/);
+  });
+});
+
+describe("the end look's verdict on a prefetched page", () => {
+  const PRESENT = 2 ** 31;
+  const SWAPPED = 2 ** 30;
+  const FILE = 2 ** 29;
+  const EXCLUSIVE = 2 ** 24;
+  test("SIGSEGV paging: present or swapped is touched, absent untouched", () => {
+    expect(prefetchVerdict(PRESENT + FILE, "touched")).toBe("touched");
+    expect(prefetchVerdict(SWAPPED, "touched")).toBe("touched");
+    expect(prefetchVerdict(0, "touched")).toBe("untouched");
+  });
+  test("userfaultfd: a page of its own is written; the copy's page or the zero page tell nothing", () => {
+    expect(prefetchVerdict(PRESENT + EXCLUSIVE, "written")).toBe("touched");
+    // The image copy's page, mapped by this process alone, unwritten.
+    expect(prefetchVerdict(PRESENT + EXCLUSIVE + FILE, "written")).toBe("unknown");
+    // The zero page: no page of its own.
+    expect(prefetchVerdict(PRESENT, "written")).toBe("unknown");
+    expect(prefetchVerdict(0, "written")).toBe("unknown");
   });
 });
