@@ -94,11 +94,14 @@ async function main(args: string[]): Promise<number> {
   }
   const { warnings } = await recording.finish(outcome);
   for (const warning of warnings) say(`${line.pager}: ${warning}`);
+  // Why the pager ended the program, or why it died: said even under
+  // --quiet, which would otherwise leave a bare "Segmentation fault".
   if (outcome.unseenFault) say(`${line.pager}: ${outcome.unseenFault}`);
+  if (outcome.pagerFailure) say(`${line.pager}: ${outcome.pagerFailure}`);
   // Said even under --quiet: the run's figures are not to be believed.
   if (outcome.tampered) say(`${line.pager}: warning: ${TAMPERED}`);
   for (const difference of outcome.differences) {
-    if (!line.quiet && difference !== outcome.unseenFault && difference !== TAMPERED && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
+    if (!line.quiet && difference !== outcome.unseenFault && difference !== outcome.pagerFailure && difference !== TAMPERED && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
   }
   if (outcome.signalNumber !== null) {
     endWithSignal(outcome.signalNumber);

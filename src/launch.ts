@@ -277,6 +277,10 @@ export interface LaunchOutcome {
   /** Set when a demand-paged program died of a fault the pager's handler
    * never saw (SIGSEGV blocked, or a handler of the program's own). */
   unseenFault: string | null;
+  /** Set when the pager could not map a page the program needed (its fault
+   * handler or server met an error: memory, vm.max_map_count) and the
+   * program was ended for it. */
+  pagerFailure: string | null;
   /** The program wrote over memory it shares with the pager (SIGSEGV
    * paging's event ring and counters) in a way its handler never does: the
    * fault log and the counts may be wrong; the program's own exit status
@@ -977,6 +981,7 @@ function killedBeforeStart(run: Finished): LaunchOutcome {
     mappings: [],
     differences: [...run.notes],
     unseenFault: null,
+    pagerFailure: null,
     tampered: run.status.tampered,
     delivery: run.delivery,
   };
@@ -990,7 +995,10 @@ function outcomeOf(run: Finished): LaunchOutcome {
   const differences: string[] = [...run.notes];
   if (status.mmMapError) differences.push(`the kernel refused the new memory layout (PR_SET_MM_MAP: ${errnoName(status.mmMapError)}): /proc/self/cmdline, environ and auxv, and brk, still describe faultline's loader`);
   else if (status.exeError) differences.push(`/proc/self/exe names faultline's loader (naming the program needs CAP_SYS_RESOURCE: ${errnoName(status.exeError)})`);
-  if (status.handlerError) differences.push(`the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === ENOMEM ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended`);
+  const pagerFailure = status.handlerError
+    ? `the ${mechanism === "userfaultfd" ? "userfaultfd server" : "fault handler"} could not map a page (${errnoName(status.handlerError)}${status.handlerError === ENOMEM ? ": vm.max_map_count or memory exhausted" : ""}); the program was ended`
+    : null;
+  if (pagerFailure) differences.push(pagerFailure);
   if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
   if (status.tampered) differences.push(TAMPERED);
   // A demand-paged program that died of SIGSEGV without the pager's
@@ -1027,6 +1035,7 @@ function outcomeOf(run: Finished): LaunchOutcome {
     mappings,
     differences,
     unseenFault,
+    pagerFailure,
     delivery: run.delivery,
     tampered: status.tampered,
   };

@@ -12,7 +12,7 @@ export type { PredictionOutcome, ReportRegion } from "./report-types.ts";
  * by name only; the unseen-fault explanation kept among the differences.
  * `regions` lists the plan; `predictions` is set for hpager runs that were
  * traced (--trace or --html), null otherwise. */
-export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault" | "delivery"> & {
+export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault" | "pagerFailure" | "delivery"> & {
   mappings: number;
   regions: ReportRegion[];
   predictions: PredictionOutcome | null;
@@ -62,7 +62,7 @@ export function pagesMappedAtStart(regions: readonly ReportRegion[]): number {
 }
 
 export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome | null = null): RunReport {
-  const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, delivery: _delivery, ...figures } = outcome;
+  const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, pagerFailure: _pagerFailure, delivery: _delivery, ...figures } = outcome;
   return {
     ...figures,
     wallMs: Math.round(outcome.wallMs * 1000) / 1000,
