@@ -86,11 +86,16 @@ struct deferred_fault {
 #define GUARD_BACKOFF_NS 20000000ull
 #define GUARD_BACKOFF_MAX_NS 2000000000ull
 #define GUARD_AGAIN_NS 100000000ull
-/* The server starts under the normal policy, and follows the faulting
- * thread only once it has served this many faults: a SCHED_IDLE thread
- * waits behind anything else on its CPU, which a short run's few faults
- * would each pay before the guard could judge. */
-#define IDLE_AFTER_FAULTS 1024
+/* When the server starts following the faulting thread: at once when the
+ * machine has CPUs to spare, or once it has served IDLE_AFTER_FAULTS_BUSY
+ * faults under the normal policy when it had none (more runnable tasks
+ * than CPUs, from /proc/loadavg): a SCHED_IDLE thread waits behind anything
+ * else on its CPU, which a short run's few faults would each pay before
+ * the guard could judge. */
+#define IDLE_AFTER_FAULTS_BUSY 1024
+/* Runnable at the server's start whatever the load: itself, and Bun's
+ * launching thread. */
+#define LAUNCHING_THREADS 2
 #define NS_PER_SECOND 1000000000ull
 
 /* How old the program's files' sizes may be when a fault is served: they
@@ -103,6 +108,7 @@ struct deferred_fault {
 struct placement {
 	int idle;              /* under SCHED_IDLE, following the faulting thread */
 	uint64_t served;       /* faults served under the normal policy at start */
+	uint64_t idle_after;   /* how many, before following the faulting thread */
 	int cpu;               /* the CPU it is pinned to; -1: none */
 	uint64_t faults;       /* since the CPU was last looked up */
 	uint64_t checked_at;   /* the guard's last look (0: none yet) */
@@ -238,7 +244,7 @@ static void place_near(struct placement *p, uint32_t thread) {
 	if (thread)
 		watch_thread(p, thread);
 	if (!p->idle) {
-		if (p->served < IDLE_AFTER_FAULTS && ++p->served < IDLE_AFTER_FAULTS) {
+		if (p->served < p->idle_after && ++p->served < p->idle_after) {
 			p->last_fault_at = now;
 			return;
 		}
@@ -289,9 +295,31 @@ void fl_serve_normally(pthread_t server) {
 	(void)pthread_setaffinity_np(server, sizeof any, &any);
 }
 
+/* Whether more tasks are runnable than there are CPUs, besides this thread
+ * and the one thread of Bun's that launched the program (the fourth field
+ * of /proc/loadavg, "runnable/total", counts both); busy when it cannot be
+ * told. */
+static int machine_busy(void) {
+	char text[128];
+	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 1;
+	text[n] = 0;
+	unsigned runnable = 0, total = 0;
+	double averages[3];
+	if (sscanf(text, "%lf %lf %lf %u/%u", &averages[0], &averages[1], &averages[2], &runnable, &total) != 5)
+		return 1;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus <= 0 || (long)runnable > cpus + LAUNCHING_THREADS;
+}
+
 static void start_placement(struct placement *p) {
 	*p = (struct placement){ .cpu = -1, .thread_schedstat = -1, .backoff_ns = GUARD_BACKOFF_NS };
 	p->own_schedstat = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	p->idle_after = machine_busy() ? IDLE_AFTER_FAULTS_BUSY : 1;
 }
 
 static void end_placement(struct placement *p) {
