@@ -355,16 +355,18 @@ static uint64_t file_size(struct server *s, uint64_t file) {
  * page. Without poisoning (before Linux 6.6) the page is mapped from the
  * copy, which still holds the bytes it was given.
  */
+static int64_t outcome(int r, int64_t done);
+
 static int poison(int fd, uint64_t page) {
 	struct uffdio_poison poisoned = { .range = { .start = page, .len = FL_PAGE_SIZE }, .mode = 0 };
-	if (ioctl(fd, UFFDIO_POISON, &poisoned) == 0)
-		return 1;
-	if (errno == EEXIST)
-		return 0;
+	int r = ioctl(fd, UFFDIO_POISON, &poisoned);
+	/* EINVAL or ENOTTY: a kernel without poisoning. Anything else is the
+	 * answer (the process may be gone already: the SIGBUS ended it). */
+	if (r == 0 || (errno != EINVAL && errno != ENOTTY))
+		return r == 0 ? 1 : (int)outcome(r, 0);
 	struct uffdio_continue mapped = { .range = { .start = page, .len = FL_PAGE_SIZE } };
-	if (ioctl(fd, UFFDIO_CONTINUE, &mapped) == 0 || errno == EEXIST)
-		return 1;
-	return -errno;
+	r = ioctl(fd, UFFDIO_CONTINUE, &mapped);
+	return r == 0 ? 1 : (int)outcome(r, 0);
 }
 
 /* The outcome of one UFFDIO call: pages placed (from the first), or a
