@@ -86,11 +86,16 @@ struct deferred_fault {
 #define GUARD_BACKOFF_NS 20000000ull
 #define GUARD_BACKOFF_MAX_NS 2000000000ull
 #define GUARD_AGAIN_NS 100000000ull
-/* The server starts under the normal policy, and follows the faulting
- * thread only once it has served this many faults: a SCHED_IDLE thread
- * waits behind anything else on its CPU, which a short run's few faults
- * would each pay before the guard could judge. */
-#define IDLE_AFTER_FAULTS 1024
+/* When the server starts following the faulting thread: at once when the
+ * machine has CPUs to spare, or once it has served IDLE_AFTER_FAULTS_BUSY
+ * faults under the normal policy when it had none (more runnable tasks
+ * than CPUs, from /proc/loadavg): a SCHED_IDLE thread waits behind anything
+ * else on its CPU, which a short run's few faults would each pay before
+ * the guard could judge. */
+#define IDLE_AFTER_FAULTS_BUSY 1024
+/* Runnable at the server's start whatever the load: itself, and Bun's
+ * launching thread. */
+#define LAUNCHING_THREADS 2
 #define NS_PER_SECOND 1000000000ull
 
 /* How old the program's files' sizes may be when a fault is served: they
@@ -103,6 +108,7 @@ struct deferred_fault {
 struct placement {
 	int idle;              /* under SCHED_IDLE, following the faulting thread */
 	uint64_t served;       /* faults served under the normal policy at start */
+	uint64_t idle_after;   /* how many, before following the faulting thread */
 	int cpu;               /* the CPU it is pinned to; -1: none */
 	uint64_t faults;       /* since the CPU was last looked up */
 	uint64_t checked_at;   /* the guard's last look (0: none yet) */
@@ -238,7 +244,7 @@ static void place_near(struct placement *p, uint32_t thread) {
 	if (thread)
 		watch_thread(p, thread);
 	if (!p->idle) {
-		if (p->served < IDLE_AFTER_FAULTS && ++p->served < IDLE_AFTER_FAULTS) {
+		if (p->served < p->idle_after && ++p->served < p->idle_after) {
 			p->last_fault_at = now;
 			return;
 		}
@@ -289,9 +295,31 @@ void fl_serve_normally(pthread_t server) {
 	(void)pthread_setaffinity_np(server, sizeof any, &any);
 }
 
+/* Whether more tasks are runnable than there are CPUs, besides this thread
+ * and the one thread of Bun's that launched the program (the fourth field
+ * of /proc/loadavg, "runnable/total", counts both); busy when it cannot be
+ * told. */
+static int machine_busy(void) {
+	char text[128];
+	int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, text, sizeof text - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 1;
+	text[n] = 0;
+	unsigned runnable = 0, total = 0;
+	double averages[3];
+	if (sscanf(text, "%lf %lf %lf %u/%u", &averages[0], &averages[1], &averages[2], &runnable, &total) != 5)
+		return 1;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus <= 0 || (long)runnable > cpus + LAUNCHING_THREADS;
+}
+
 static void start_placement(struct placement *p) {
 	*p = (struct placement){ .cpu = -1, .thread_schedstat = -1, .backoff_ns = GUARD_BACKOFF_NS };
 	p->own_schedstat = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	p->idle_after = machine_busy() ? IDLE_AFTER_FAULTS_BUSY : 1;
 }
 
 static void end_placement(struct placement *p) {
@@ -327,16 +355,18 @@ static uint64_t file_size(struct server *s, uint64_t file) {
  * page. Without poisoning (before Linux 6.6) the page is mapped from the
  * copy, which still holds the bytes it was given.
  */
+static int64_t outcome(int r, int64_t done);
+
 static int poison(int fd, uint64_t page) {
 	struct uffdio_poison poisoned = { .range = { .start = page, .len = FL_PAGE_SIZE }, .mode = 0 };
-	if (ioctl(fd, UFFDIO_POISON, &poisoned) == 0)
-		return 1;
-	if (errno == EEXIST)
-		return 0;
+	int r = ioctl(fd, UFFDIO_POISON, &poisoned);
+	/* EINVAL or ENOTTY: a kernel without poisoning. Anything else is the
+	 * answer (the process may be gone already: the SIGBUS ended it). */
+	if (r == 0 || (errno != EINVAL && errno != ENOTTY))
+		return r == 0 ? 1 : (int)outcome(r, 0);
 	struct uffdio_continue mapped = { .range = { .start = page, .len = FL_PAGE_SIZE } };
-	if (ioctl(fd, UFFDIO_CONTINUE, &mapped) == 0 || errno == EEXIST)
-		return 1;
-	return -errno;
+	r = ioctl(fd, UFFDIO_CONTINUE, &mapped);
+	return r == 0 ? 1 : (int)outcome(r, 0);
 }
 
 /* The outcome of one UFFDIO call: pages placed (from the first), or a
