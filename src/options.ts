@@ -32,7 +32,7 @@ export interface CommandLine {
 
 const DESCRIPTIONS: Record<PagerName, string> = {
   apager: "apager maps and populates every page before the program starts.",
-  dpager: "dpager maps only the entry point's page at start; every other page is\nmapped when the program first touches it (from a SIGSEGV handler).",
+  dpager: "dpager maps only the entry point's page at start; every other page is\nmapped when the program first touches it (see --paging).",
   hpager: "hpager maps text and data at start and pages the bss in on demand;\neach fault also maps pages a predictor expects to be touched next.",
 };
 
