@@ -11,7 +11,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { userfaultfdAvailable } from "../src/shim.ts";
+import { userfaultfdAvailable } from "../src/shim/shim.ts";
 import { buildAll } from "../test/support/programs.ts";
 import { runPager } from "../test/support/run.ts";
 

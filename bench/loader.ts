@@ -37,7 +37,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import type { RunOptions, RunReport } from "../src/index.ts";
-import { userfaultfdAvailable } from "../src/shim.ts";
+import { userfaultfdAvailable } from "../src/shim/shim.ts";
 import { nativeFigures, peakRssTool } from "../test/support/build-tools.ts";
 import { buildProgram } from "../test/support/programs.ts";
 import { barChartSpec, faultsInRegion, MEASURES, reduceTrace, renderSvg, traceChartSpec, type FaultTrace, type Provenance } from "./charts.ts";
@@ -144,7 +144,7 @@ async function runUnder(options: RunOptions, argv: string[], trace?: string, lea
   if (options.paging) flags.push("--paging", options.paging);
   if (options.predictor) flags.push("--predict", options.predictor);
   if (options.pages) flags.push("--pages", String(options.pages));
-  const proc = Bun.spawn([process.execPath, join(root, "src", "cli.ts"), options.pager!, ...flags, ...argv], { stdout: "ignore", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, join(root, "src", "cli", "cli.ts"), options.pager!, ...flags, ...argv], { stdout: "ignore", stderr: "pipe" });
   const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
   if (code !== 0) throw new Error(`${options.pager} ${argv.join(" ")} ended with ${code}: ${stderr}`);
   if (learn.prefetch && stderr.includes("warning")) throw new Error(`${options.pager} --prefetch ${argv.join(" ")}: ${stderr}`);

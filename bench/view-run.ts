@@ -13,8 +13,8 @@
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { launch } from "../src/launch.ts";
-import type { Mechanism, PredictorName } from "../src/spec.ts";
+import { launch } from "../src/loader/launch.ts";
+import type { Mechanism, PredictorName } from "../src/loader/spec.ts";
 import { RunRecording } from "../src/view/record.ts";
 
 const [result, mode, mechanism, predictor, pages, ...argv] = process.argv.slice(2);

@@ -22,8 +22,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
-import type { RunReport } from "../src/report.ts";
-import { userfaultfdAvailable } from "../src/shim.ts";
+import type { RunReport } from "../src/run/report.ts";
+import { userfaultfdAvailable } from "../src/shim/shim.ts";
 import { buildRunView, markTimes, parseReport } from "../src/view/model.ts";
 import { parseTrace } from "../src/view/trace.ts";
 import { renderPage } from "../src/view/write.ts";
@@ -174,7 +174,7 @@ async function pageCost(browser: Browser, touchPages: string): Promise<PageRow[]
   ];
   for (const c of cases) {
     const files = { html: join(work, "page.html"), trace: join(work, "page.jsonl"), report: join(work, "page.json") };
-    await bun([join(root, "src", "cli.ts"), c.pager, "-q", "--html", files.html, "--trace", files.trace, "--report", files.report, ...c.flags, touchPages, ...c.args]);
+    await bun([join(root, "src", "cli", "cli.ts"), c.pager, "-q", "--html", files.html, "--trace", files.trace, "--report", files.report, ...c.flags, touchPages, ...c.args]);
     const started = performance.now();
     const report = parseReport(readFileSync(files.report, "utf8"), files.report);
     const trace = parseTrace(readFileSync(files.trace, "utf8"), files.trace);
@@ -210,7 +210,7 @@ interface VegaRow {
 
 async function vegaCost(browser: Browser, touchPages: string): Promise<VegaRow> {
   const files = { trace: join(work, "vega.jsonl"), report: join(work, "vega.json") };
-  await bun([join(root, "src", "cli.ts"), "dpager", "-q", "--trace", files.trace, "--report", files.report, touchPages, "100000", "random"]);
+  await bun([join(root, "src", "cli", "cli.ts"), "dpager", "-q", "--trace", files.trace, "--report", files.report, touchPages, "100000", "random"]);
   const view = buildRunView(parseReport(readFileSync(files.report, "utf8")), parseTrace(readFileSync(files.trace, "utf8")));
   const times = markTimes(view);
   const values = view.marks.event.map((_, i) => ({ t: times[i]!, page: view.marks.page[i]!, region: view.marks.region[i]! }));
@@ -248,7 +248,7 @@ async function vegaCost(browser: Browser, touchPages: string): Promise<VegaRow> 
  * so the looks can tell untouched pages too. */
 async function screenshot(browser: Browser, bssTouch: string): Promise<void> {
   const html = join(work, "shot.html");
-  await bun([join(root, "src", "cli.ts"), "hpager", "-q", "--paging", "signal", "--predict", "stride", "--pages", "3", "--html", html, bssTouch, "stride", "4"]);
+  await bun([join(root, "src", "cli", "cli.ts"), "hpager", "-q", "--paging", "signal", "--predict", "stride", "--pages", "3", "--html", html, bssTouch, "stride", "4"]);
   const opened = await openPage(browser, html);
   mkdirSync(dirname(screenshotPath), { recursive: true });
   await opened.page.screenshot({ path: screenshotPath, fullPage: true });

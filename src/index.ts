@@ -9,26 +9,26 @@
  *   const listing = await new Response(proc.stdout).text();
  *   console.log(await proc.exited, (await proc.report).faults);
  */
-import type { RunReport } from "./report.ts";
-import type { EventOptions, PagerOptions, ProcessOptions } from "./spawn-options.ts";
-import { spawn } from "./subprocess.ts";
+import type { RunReport } from "./run/report.ts";
+import type { EventOptions, PagerOptions, ProcessOptions } from "./run/spawn-options.ts";
+import { spawn } from "./run/subprocess.ts";
 
-export { spawn, type Subprocess, type StdinHandle, type OutputHandle } from "./subprocess.ts";
-export type { SpawnOptions, PagerOptions, ProcessOptions, EventOptions, StdinOption, OutputOption } from "./spawn-options.ts";
-export type { FaultEvent, MappingEvent, MappingCause, PredictorDecision, Protection } from "./events.ts";
-export { pagesMappedBy } from "./events.ts";
-export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type Errno, type KernelVerdict } from "./errors.ts";
+export { spawn, type Subprocess, type StdinHandle, type OutputHandle } from "./run/subprocess.ts";
+export type { SpawnOptions, PagerOptions, ProcessOptions, EventOptions, StdinOption, OutputOption } from "./run/spawn-options.ts";
+export type { FaultEvent, MappingEvent, MappingCause, PredictorDecision, Protection } from "./run/events.ts";
+export { pagesMappedBy } from "./run/events.ts";
+export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type Errno, type KernelVerdict } from "./loader/errors.ts";
 /** Friendly segfaults: the library's path (built on first use), and an
  * environment that preloads it, for Bun.spawn. */
-export { ensureFriendlyLibrary } from "./shim-build.ts";
-export { friendlyEnvironment } from "./friendly-options.ts";
+export { ensureFriendlyLibrary } from "./shim/shim-build.ts";
+export { friendlyEnvironment } from "./friendly/friendly-options.ts";
 /** Source lines in friendly crash reports: a resolver to run while the
  * program does; add its environment() to the program's. */
-export { startSourceResolver, type SourceResolver } from "./source-resolver.ts";
-export type { PagerName, PagingChoice } from "./launch.ts";
-export { prestartLoaders } from "./launch.ts";
-export type { PredictorName } from "./spec.ts";
-export type { RunReport, ReportRegion, PredictionOutcome } from "./report.ts";
+export { startSourceResolver, type SourceResolver } from "./friendly/source-resolver.ts";
+export type { PagerName, PagingChoice } from "./loader/launch.ts";
+export { prestartLoaders } from "./loader/launch.ts";
+export type { PredictorName } from "./loader/spec.ts";
+export type { RunReport, ReportRegion, PredictionOutcome } from "./run/report.ts";
 export { OutputError } from "./view/write.ts";
 export {
   allocChunk,
@@ -46,8 +46,8 @@ export {
   DEFAULT_CHUNK_SIZE,
   MAX_CHUNK_SIZE,
   CHUNK_PAGE_SIZE,
-} from "./chunks.ts";
-export type { Chunk, ChunkOptions, ChunkHandle, ChunkStats, ChunkLimit, SplitGranularity } from "./chunks.ts";
+} from "./chunks/chunks.ts";
+export type { Chunk, ChunkOptions, ChunkHandle, ChunkStats, ChunkLimit, SplitGranularity } from "./chunks/chunks.ts";
 
 /** run()'s options: the pagers', the process's (as Bun.spawn's, without
  * the standard streams: the program has this process's), and the live

@@ -4,7 +4,7 @@
  * makes, from saved files, for one run or two side by side.
  */
 import { readFileSync, writeSync } from "node:fs";
-import { EXIT_USAGE, UsageError } from "../errors.ts";
+import { EXIT_USAGE, UsageError } from "../loader/errors.ts";
 import { parseReport, RunDataError, type ReportInput } from "./model.ts";
 import { MAX_RUNS, VIEW_USAGE, parseViewCommandLine } from "./options.ts";
 import { parseTrace, TraceError, type Trace } from "./trace.ts";

@@ -9,7 +9,7 @@
  * JSON of 100 000 faults to a few megabytes and lets the page walk them
  * with typed arrays.
  */
-import type { PredictionOutcome, ReportRegion } from "../report-types.ts";
+import type { PredictionOutcome, ReportRegion } from "../run/report-types.ts";
 import { judgePredictions, predictedPages, seenUnder, type PredictionVerdict } from "./predictions.ts";
 import type { Trace } from "./trace.ts";
 
@@ -99,7 +99,7 @@ export interface RunView {
   notes: string[];
 }
 
-/** The report's fields the page reads: a ReportInput (src/report.ts) is one. */
+/** The report's fields the page reads: a ReportInput (src/run/report.ts) is one. */
 export interface ReportInput {
   pager: string;
   paging: "signal" | "userfaultfd" | null;

@@ -1,7 +1,7 @@
 /**
  * `bun run view`'s command line, pure: the files named, the output, help.
  */
-import { UsageError } from "../errors.ts";
+import { UsageError } from "../loader/errors.ts";
 
 /** Runs a page puts side by side, at most. */
 export const MAX_RUNS = 2;

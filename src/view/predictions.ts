@@ -8,7 +8,7 @@
  * otherwise (mapped after the last look, or under userfaultfd, where a look
  * sees writes only and the page was not written).
  */
-import type { PredictionOutcome } from "../report-types.ts";
+import type { PredictionOutcome } from "../run/report-types.ts";
 import type { Seen, TraceEvent, TraceLook } from "./trace.ts";
 
 export type PredictionVerdict = "touched" | "untouched" | "unknown";

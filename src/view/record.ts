@@ -19,11 +19,11 @@
 import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { LaunchOutcome, ReadFile } from "../launch.ts";
-import { toReport, type RunReport } from "../report.ts";
-import { errnoName } from "../shim.ts";
-import type { Mechanism } from "../spec.ts";
-import { firstTouches, profileText, recordProfile, type ProfilePageName, type WorkingSetProfile } from "../working-set.ts";
+import type { LaunchOutcome, ReadFile } from "../loader/launch.ts";
+import { toReport, type RunReport } from "../run/report.ts";
+import { errnoName } from "../shim/shim.ts";
+import type { Mechanism } from "../loader/spec.ts";
+import { firstTouches, profileText, recordProfile, type ProfilePageName, type WorkingSetProfile } from "../paging/working-set.ts";
 import { judgePredictions, predictedPages, seenUnder } from "./predictions.ts";
 import { lookLine, parseTrace, type Trace } from "./trace.ts";
 import { PredictionWatch, type WatchResult } from "./watch.ts";

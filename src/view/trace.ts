@@ -23,7 +23,7 @@ export interface TraceEvent {
 }
 
 /** What can be seen of a predicted page in a look at the program's page
- * tables (see PredictionOutcome in src/report.ts). */
+ * tables (see PredictionOutcome in src/run/report.ts). */
 export type Seen = "touched" | "written";
 
 /** One look at the predicted pages while the program ran. */

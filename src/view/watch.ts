@@ -34,7 +34,7 @@
  * can make untouched pages present.
  */
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
-import type { PredictionOutcome } from "../report.ts";
+import type { PredictionOutcome } from "../run/report.ts";
 import { judgePredictions, type PredictedPage } from "./predictions.ts";
 import type { Seen, TraceLook } from "./trace.ts";
 

@@ -69,7 +69,7 @@ describe("loader errors: one line, the shells' exit codes", () => {
     expect(r.line).toContain("32-bit x86 (i386) program");
   });
   test("a segment below vm.mmap_min_addr, for a user who may not map there: 126", async () => {
-    const ran = await runProcess(unprivileged([process.execPath, `${ROOT}/src/cli.ts`, "apager", "-q", file("low", tinyProgram(0, 0))]));
+    const ran = await runProcess(unprivileged([process.execPath, `${ROOT}/src/cli/cli.ts`, "apager", "-q", file("low", tinyProgram(0, 0))]));
     expect(ran.exitCode).toBe(126);
     expect(ran.stderr).toMatch(/^apager: .*low: segments at 0x0-0x1000 lie below vm\.mmap_min_addr \(0x[0-9a-f]+\) \(EPERM; the kernel would start it and kill it with SIGSEGV\)\n$/);
   });
@@ -133,7 +133,7 @@ test("SIGTERM to the pager and its program together: the pager ends as the progr
   // timeout(1) and service managers signal the whole process group: the
   // program may be gone (and reaped) before the pager passes the signal on.
   for (let round = 0; round < 5; round++) {
-    const proc = Bun.spawn(["setsid", process.execPath, `${ROOT}/src/cli.ts`, "apager", "-q", "/bin/sleep", "10"], { stderr: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
+    const proc = Bun.spawn(["setsid", process.execPath, `${ROOT}/src/cli/cli.ts`, "apager", "-q", "/bin/sleep", "10"], { stderr: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
     await Bun.sleep(400 + 50 * round);
     process.kill(-proc.pid, "SIGTERM");
     const stderr = await new Response(proc.stderr).text();
@@ -164,11 +164,11 @@ test("the library resolves with the report without blocking the event loop", asy
   expect(logged).toBe(report.mappings);
 });
 
-describe("the command as `bun run apager` starts it (src/command.ts)", () => {
+describe("the command as `bun run apager` starts it (src/cli/command.ts)", () => {
   /** The same command line through the bundled command and the sources. */
   async function both(args: string[]) {
-    const bundled = await runProcess([process.execPath, join(ROOT, "src/command.ts"), ...args]);
-    const source = await runProcess([process.execPath, join(ROOT, "src/command.ts"), ...args], { env: { ...process.env, FAULTLINE_COMMAND: "source" } });
+    const bundled = await runProcess([process.execPath, join(ROOT, "src/cli/command.ts"), ...args]);
+    const source = await runProcess([process.execPath, join(ROOT, "src/cli/command.ts"), ...args], { env: { ...process.env, FAULTLINE_COMMAND: "source" } });
     return { bundled, source };
   }
 
@@ -184,6 +184,6 @@ describe("the command as `bun run apager` starts it (src/command.ts)", () => {
       expect([args, bundled.exitCode, bundled.stdout, bundled.stderr]).toEqual([args, source.exitCode, source.stdout, source.stderr]);
     }
     expect(readFileSync(join(ROOT, "shim/build/command/bun-version"), "utf8")).toBe(Bun.version);
-    expect(readFileSync(join(ROOT, "shim/build/command/cli.js"), "utf8")).toContain("src/cli.ts");
+    expect(readFileSync(join(ROOT, "shim/build/command/cli.js"), "utf8")).toContain("src/cli/cli.ts");
   });
 });

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RESOLVER_VARIABLE } from "../../src/source-lines.ts";
-import { ensureFriendlyLibrary } from "../../src/shim-build.ts";
+import { RESOLVER_VARIABLE } from "../../src/friendly/source-lines.ts";
+import { ensureFriendlyLibrary } from "../../src/shim/shim-build.ts";
 import { messagesIn } from "../support/friendly-messages.ts";
 import { framesIn, lineOf, symbolAddress, unwindRanges, type Frame } from "../support/friendly-frames.ts";
 import { PROGRAMS, buildProgram, type Profile } from "../support/programs.ts";

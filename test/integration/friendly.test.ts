@@ -1,6 +1,6 @@
 /**
  * Friendly segfaults: libetsbefriends.so preloaded by `bun run friendly`
- * (src/friendly.ts) or by LD_PRELOAD alone. A crash prints one message of
+ * (src/friendly/friendly.ts) or by LD_PRELOAD alone. A crash prints one message of
  * the set and a diagnosis, then exits 139; programs that do not crash, or
  * handle the crash themselves, behave as they do without it; a static
  * program is refused in one line.
@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { staticRefusal } from "../../src/friendly-options.ts";
-import { ensureFriendlyLibrary } from "../../src/shim-build.ts";
+import { staticRefusal } from "../../src/friendly/friendly-options.ts";
+import { ensureFriendlyLibrary } from "../../src/shim/shim-build.ts";
 import { ROOT, buildAll, buildProgram, buildSharedLibrary } from "../support/programs.ts";
 import { MESSAGES, messagesIn } from "../support/friendly-messages.ts";
 import { runFriendly, runNative, runProcess, verdict, type Ran } from "../support/run.ts";
@@ -189,7 +189,7 @@ describe("programs that do not crash, or handle crashes themselves", () => {
   });
 
   test("SIGTERM sent to `friendly` alone reaches the program", async () => {
-    const proc = Bun.spawn([process.execPath, `${ROOT}/src/friendly.ts`, "sh", "-c", "echo $$; exec sleep 30"], { stdout: "pipe", stderr: "pipe", timeout: 20_000, killSignal: "SIGKILL" });
+    const proc = Bun.spawn([process.execPath, `${ROOT}/src/friendly/friendly.ts`, "sh", "-c", "echo $$; exec sleep 30"], { stdout: "pipe", stderr: "pipe", timeout: 20_000, killSignal: "SIGKILL" });
     const reader = proc.stdout.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     const programPid = Number(first.trim());

@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
-import { userfaultfdAvailable } from "../../src/shim.ts";
+import { userfaultfdAvailable } from "../../src/shim/shim.ts";
 import { nativeTool } from "../support/build-tools.ts";
 import { buildAll, ROOT, type Variant } from "../support/programs.ts";
 import { runNative, runProcess, type Ran } from "../support/run.ts";
@@ -42,7 +42,7 @@ const PAGER_RUNS: Pager[] = [
 const label = (p: Pager) => (p.paging ? `${p.name} --paging ${p.paging}` : p.name);
 function pagerWords(p: Pager, entry: "direct" | "bun run"): string[] {
   const flags = ["-q", ...(p.paging ? ["--paging", p.paging] : [])];
-  return entry === "direct" ? [process.execPath, join(ROOT, "src", "cli.ts"), p.name, ...flags] : [process.execPath, "run", p.name, ...flags];
+  return entry === "direct" ? [process.execPath, join(ROOT, "src", "cli", "cli.ts"), p.name, ...flags] : [process.execPath, "run", p.name, ...flags];
 }
 
 const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;

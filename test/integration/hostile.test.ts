@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { userfaultfdAvailable } from "../../src/shim.ts";
+import { userfaultfdAvailable } from "../../src/shim/shim.ts";
 import { buildAll, ROOT, type Variant } from "../support/programs.ts";
 import { runPager, runProcess } from "../support/run.ts";
 

@@ -53,7 +53,7 @@ async function project(name: string): Promise<string> {
 test("the tarball holds the command, the sources the shim is built from, and the declarations", async () => {
   const listed = await runProcess(["tar", "tzf", tarball]);
   const files = listed.stdout.trim().split("\n");
-  for (const file of ["package/bin/faultline", "package/src/index.ts", "package/src/faultline.ts", "package/shim/loader.c", "package/shim/subprocess.c", "package/shim/launch.h", "package/types/index.d.ts", "package/types/subprocess.d.ts"]) {
+  for (const file of ["package/bin/faultline", "package/src/index.ts", "package/src/cli/faultline.ts", "package/shim/loader.c", "package/shim/subprocess.c", "package/shim/launch.h", "package/types/index.d.ts", "package/types/run/subprocess.d.ts"]) {
     expect(files).toContain(file);
   }
   expect(files.some((f) => f.startsWith("package/shim/build/") || f.startsWith("package/test/"))).toBe(false);
@@ -161,7 +161,7 @@ console.log(text, code, report.faults, signal, defaults.pid, defaults.killed);
       const errors = checked.stdout.split("\n").filter((line) => line.includes("error TS"));
       expect({ name, errors, exitCode: checked.exitCode }).toEqual({ name, errors: [], exitCode: 0 });
       // What was checked is the shipped declarations, not the sources.
-      expect(checked.stdout).toContain(join(cwd, "node_modules/faultline/types/subprocess.d.ts"));
+      expect(checked.stdout).toContain(join(cwd, "node_modules/faultline/types/run/subprocess.d.ts"));
       expect(checked.stdout).not.toContain(join(cwd, "node_modules/faultline/src/"));
     }
   });
@@ -216,5 +216,5 @@ test("`bun run apager` in the checkout keeps working", async () => {
   const ran = await runProcess([process.execPath, "run", "apager", "-q", copy], { cwd: ROOT });
   expect({ exitCode: ran.exitCode, stderr: ran.stderr }).toEqual({ exitCode: 0, stderr: "" });
   expect(ran.stdout).toStartWith("hello from a program loaded by faultline");
-  expect(readFileSync(join(ROOT, "package.json"), "utf8")).toContain('"apager": "bun src/command.ts apager"');
+  expect(readFileSync(join(ROOT, "package.json"), "utf8")).toContain('"apager": "bun src/cli/command.ts apager"');
 });

@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { userfaultfdAvailable } from "../../src/shim.ts";
+import { userfaultfdAvailable } from "../../src/shim/shim.ts";
 import { framesIn, lineOf } from "../support/friendly-frames.ts";
 import { MESSAGES, messagesIn } from "../support/friendly-messages.ts";
 import { PROGRAMS, buildAll, type Variant } from "../support/programs.ts";

@@ -8,8 +8,8 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { userfaultfdAvailable } from "../../src/shim.ts";
-import type { Mechanism } from "../../src/spec.ts";
+import { userfaultfdAvailable } from "../../src/shim/shim.ts";
+import type { Mechanism } from "../../src/loader/spec.ts";
 import { ALL_VARIANTS, buildAll, type Variant } from "../support/programs.ts";
 import { runNative, runPager, verdict, type Ran } from "../support/run.ts";
 

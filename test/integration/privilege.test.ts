@@ -101,7 +101,7 @@ describe.skipIf(!root)("set-user-ID and set-group-ID programs", () => {
 
     for (const pager of PAGERS) {
       test(`${pager}: geteuid() is getuid(): no root for the program`, async () => {
-        const loaded = await runProcess(unprivileged([process.execPath, join(ROOT, "src/cli.ts"), pager, "-q", setuidRootProgram]));
+        const loaded = await runProcess(unprivileged([process.execPath, join(ROOT, "src/cli/cli.ts"), pager, "-q", setuidRootProgram]));
         expect({ exitCode: loaded.exitCode, stdout: loaded.stdout }).toEqual({ exitCode: 0, stdout: user });
       });
     }

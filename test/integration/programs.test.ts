@@ -119,7 +119,7 @@ describe("maxRssKiB is the program's own peak", () => {
 test("ignored signals stay ignored across the load, Bun's own SIGPIPE does not leak", async () => {
   const probe = binary("probe.c", "pie");
   const script = (command: string) => ["/bin/sh", "-c", `trap '' HUP; exec ${command}`];
-  const pager = `${process.execPath} ${join(import.meta.dir, "..", "..", "src", "cli.ts")} apager -q`;
+  const pager = `${process.execPath} ${join(import.meta.dir, "..", "..", "src", "cli", "cli.ts")} apager -q`;
   const [native, loaded] = await Promise.all([runNative(script(probe)), runNative(script(`${pager} ${probe}`))]);
   expect(probeFields(native.stdout).get("sig_ignored")).toBe("1");
   expect(probeFields(loaded.stdout).get("sig_ignored")).toBe("1");

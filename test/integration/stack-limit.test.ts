@@ -53,7 +53,7 @@ describe("recursion stops where RLIMIT_STACK says, natively and under every page
       expect(nativeDepth).toBeLessThanOrEqual(kib);
       expect(nativeDepth).toBeGreaterThan(kib - 64);
       for (const pager of PAGERS) {
-        const loaded = await runProcess(underLimit(kib, [process.execPath, join(ROOT, "src/cli.ts"), pager, "-q", recurse]));
+        const loaded = await runProcess(underLimit(kib, [process.execPath, join(ROOT, "src/cli/cli.ts"), pager, "-q", recurse]));
         expect({ pager, signal: loaded.signal, stderr: loaded.stderr }).toEqual({ pager, signal: "SIGSEGV", stderr: "" });
         expect(Math.abs(lastNumber(loaded.stdout) - nativeDepth)).toBeLessThanOrEqual(DEPTH_TOLERANCE_KIB);
       }

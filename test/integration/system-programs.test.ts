@@ -81,7 +81,7 @@ describe.skipIf(!canDropPrivilege())("real programs as an ordinary user, under d
       test(`${pager}: ${c.name}`, async () => {
         const [native, loaded] = await Promise.all([
           runProcess(unprivileged(c.argv), { env, stdin: "" }),
-          runProcess(unprivileged([process.execPath, join(ROOT, "src/cli.ts"), pager, "--report", join(home, `${pager}-report-${process.hrtime.bigint()}.json`), "-q", ...c.argv]), { env, stdin: "" }),
+          runProcess(unprivileged([process.execPath, join(ROOT, "src/cli/cli.ts"), pager, "--report", join(home, `${pager}-report-${process.hrtime.bigint()}.json`), "-q", ...c.argv]), { env, stdin: "" }),
         ]);
         expect(native.exitCode).toBe(0);
         expect(verdict(loaded)).toEqual(verdict(native));

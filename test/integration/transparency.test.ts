@@ -8,7 +8,7 @@
  */
 import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { realpathSync } from "node:fs";
-import { userfaultfdAvailable } from "../../src/shim.ts";
+import { userfaultfdAvailable } from "../../src/shim/shim.ts";
 import { buildAll, type Variant } from "../support/programs.ts";
 import { runNative, runPager, runProcess, verdict } from "../support/run.ts";
 

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseElf } from "../../src/elf.ts";
-import { pageDown } from "../../src/plan.ts";
+import { parseElf } from "../../src/loader/elf.ts";
+import { pageDown } from "../../src/loader/plan.ts";
 import { buildProgram } from "../support/programs.ts";
 import { TIME_LIMIT_MS, canDropPrivilege, unprivileged } from "../support/run.ts";
 import { pagerCommand } from "../support/verdict.ts";

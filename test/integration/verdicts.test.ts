@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseMeminfo } from "../../src/machine.ts";
+import { parseMeminfo } from "../../src/loader/machine.ts";
 import { execveVerdictTool } from "../support/build-tools.ts";
 import { PF_R, PF_W, PF_X, PT_LOAD, craftElf, exitCode } from "../support/craft.ts";
 import { ROOT } from "../support/programs.ts";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunReport } from "../../src/report.ts";
+import type { RunReport } from "../../src/run/report.ts";
 import { judgePredictions, predictedPages } from "../../src/view/predictions.ts";
 import { pageData } from "../../src/view/page.ts";
 import { parseTrace } from "../../src/view/trace.ts";

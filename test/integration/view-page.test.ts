@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunReport } from "../../src/report.ts";
+import type { RunReport } from "../../src/run/report.ts";
 import { CAUSE_FAULT, CAUSE_PREDICTED, buildRunView, markTimes, type RunView } from "../../src/view/model.ts";
 import { POINT_LIMIT, bandPosition, visibleMarks, type Viewport } from "../../src/view/plot.ts";
 import { parseTrace } from "../../src/view/trace.ts";

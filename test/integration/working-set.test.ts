@@ -10,10 +10,10 @@ import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RunReport } from "../../src/report.ts";
-import { userfaultfdAccess } from "../../src/shim.ts";
-import type { Mechanism } from "../../src/spec.ts";
-import { parseProfile, type WorkingSetProfile } from "../../src/working-set.ts";
+import type { RunReport } from "../../src/run/report.ts";
+import { userfaultfdAccess } from "../../src/shim/shim.ts";
+import type { Mechanism } from "../../src/loader/spec.ts";
+import { parseProfile, type WorkingSetProfile } from "../../src/paging/working-set.ts";
 import { ALL_VARIANTS, ROOT, buildAll, type Variant } from "../support/programs.ts";
 import { canDropPrivilege, runNative, runPager, runProcess, unprivileged, verdict, type Ran } from "../support/run.ts";
 
@@ -326,12 +326,12 @@ describe("as an ordinary user", () => {
     try {
       const profile = join(work, "ws.json");
       const report = join(work, "report.json");
-      const recorded = await runProcess(unprivileged([process.execPath, join(ROOT, "src", "cli.ts"), "dpager", "-q", "--record", profile, program, "seq", "16"]));
+      const recorded = await runProcess(unprivileged([process.execPath, join(ROOT, "src", "cli", "cli.ts"), "dpager", "-q", "--record", profile, program, "seq", "16"]));
       expect(recorded.exitCode).toBe(0);
       const written = profileAt(profile);
       expect(written.pages.length).toBeGreaterThan(0);
       for (const p of written.pages) expect(written.regions[p.region]!.name).toMatch(/ text$/);
-      const run = await runProcess(unprivileged([process.execPath, join(ROOT, "src", "cli.ts"), "dpager", "-q", "--report", report, "--prefetch", profile, program, "seq", "16"]));
+      const run = await runProcess(unprivileged([process.execPath, join(ROOT, "src", "cli", "cli.ts"), "dpager", "-q", "--report", report, "--prefetch", profile, program, "seq", "16"]));
       expect(run.exitCode).toBe(0);
       const figures: RunReport = JSON.parse(readFileSync(report, "utf8"));
       expect(figures.prefetched).toBe(written.pages.length);

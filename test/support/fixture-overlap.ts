@@ -7,8 +7,8 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { run, LoadError } from "../../src/index.ts";
-import { parseElf } from "../../src/elf.ts";
-import { LOADER, LOADER_ADDRESS, ensureShim } from "../../src/shim-build.ts";
+import { parseElf } from "../../src/loader/elf.ts";
+import { LOADER, LOADER_ADDRESS, ensureShim } from "../../src/shim/shim-build.ts";
 import { tinyProgram } from "./craft.ts";
 
 ensureShim();

@@ -12,7 +12,7 @@
  */
 import { constants as osConstants } from "node:os";
 import { LoadError, run, type PagerName } from "../../src/index.ts";
-import { endWithSignal } from "../../src/shim.ts";
+import { endWithSignal } from "../../src/shim/shim.ts";
 
 const [pager, ...rest] = process.argv.slice(2);
 const pads: string[] = [];

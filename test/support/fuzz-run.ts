@@ -182,7 +182,7 @@ async function runCase(fuzzCase: FuzzCase, options: FuzzOptions, dir: string, la
   const pagers: PagerResult[] = [];
   for (const pager of options.pagers) {
     const reportPath = join(caseDir, `${pager}.json`);
-    const run = await runLimited(unprivileged([process.execPath, join(ROOT, "src/cli.ts"), pager, "-q", "--report", reportPath, file]), caseDir, options.timeLimitMs);
+    const run = await runLimited(unprivileged([process.execPath, join(ROOT, "src/cli/cli.ts"), pager, "-q", "--report", reportPath, file]), caseDir, options.timeLimitMs);
     const result = classify(pager, run, reportPath, native);
     pagers.push({ ...result, agreement: agreement(result, native) });
   }

@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import { ensureFriendlyLibrary, ensureShim } from "../../src/shim-build.ts";
+import { ensureFriendlyLibrary, ensureShim } from "../../src/shim/shim-build.ts";
 import { ROOT } from "./programs.ts";
 
 export interface Ran {
@@ -38,15 +38,15 @@ export function runNative(argv: string[], options: Parameters<typeof runProcess>
   return runProcess(argv, options);
 }
 
-/** Run argv under a pager via the CLI (src/cli.ts), quiet unless asked. */
+/** Run argv under a pager via the CLI (src/cli/cli.ts), quiet unless asked. */
 export function runPager(pager: string, argv: string[], options: Parameters<typeof runProcess>[1] & { flags?: string[] } = {}): Promise<Ran> {
-  return runProcess([process.execPath, `${ROOT}/src/cli.ts`, pager, ...(options.flags ?? ["-q"]), ...argv], options);
+  return runProcess([process.execPath, `${ROOT}/src/cli/cli.ts`, pager, ...(options.flags ?? ["-q"]), ...argv], options);
 }
 
 /** Run argv with libetsbefriends.so preloaded via `bun run friendly`'s
- * script (src/friendly.ts), with its flags first if given. */
+ * script (src/friendly/friendly.ts), with its flags first if given. */
 export function runFriendly(argv: string[], options: Parameters<typeof runProcess>[1] & { flags?: string[] } = {}): Promise<Ran> {
-  return runProcess([process.execPath, `${ROOT}/src/friendly.ts`, ...(options.flags ?? []), ...argv], options);
+  return runProcess([process.execPath, `${ROOT}/src/friendly/friendly.ts`, ...(options.flags ?? []), ...argv], options);
 }
 
 /** The user and group a privileged test drops to (nobody). */

@@ -10,7 +10,7 @@
  */
 import { chmodSync, closeSync, mkdirSync, openSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { KernelVerdict } from "../../src/errors.ts";
+import type { KernelVerdict } from "../../src/loader/errors.ts";
 import { PF_R, PF_W, PF_X, PT_GNU_STACK, PT_INTERP, PT_LOAD, craftElf, exitCode, tinyProgram, tinyProgram32, type CraftedSegment } from "./craft.ts";
 import type { Verdict } from "./verdict.ts";
 

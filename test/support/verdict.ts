@@ -71,5 +71,5 @@ export async function runKernel(
 
 /** The pager command line for argv, quiet unless flags say otherwise. */
 export function pagerCommand(pager: string, argv: string[], flags: string[] = ["-q"]): string[] {
-  return [process.execPath, `${ROOT}/src/cli.ts`, pager, ...flags, ...argv];
+  return [process.execPath, `${ROOT}/src/cli/cli.ts`, pager, ...flags, ...argv];
 }

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { parseAuxv, programAuxv } from "../../src/auxv.ts";
-import { AT_BASE, AT_ENTRY, AT_EXECFD, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, AT_SECURE, AT_SYSINFO_EHDR } from "../../src/stack.ts";
+import { parseAuxv, programAuxv } from "../../src/loader/auxv.ts";
+import { AT_BASE, AT_ENTRY, AT_EXECFD, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, AT_SECURE, AT_SYSINFO_EHDR } from "../../src/loader/stack.ts";
 
 describe("auxiliary vector", () => {
   test("parses this process's own vector from /proc/self/auxv", () => {

@@ -14,10 +14,10 @@ import {
   relayedSignals,
   signalBit,
   signalsOf,
-} from "../../src/caller.ts";
-import { brkWindowOf, kernelVersion } from "../../src/machine.ts";
-import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, ET_DYN_BASE, heapBase } from "../../src/plan.ts";
-import type { ElfImage } from "../../src/elf.ts";
+} from "../../src/loader/caller.ts";
+import { brkWindowOf, kernelVersion } from "../../src/loader/machine.ts";
+import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, ET_DYN_BASE, heapBase } from "../../src/loader/plan.ts";
+import type { ElfImage } from "../../src/loader/elf.ts";
 
 const SIGHUP = osConstants.signals.SIGHUP;
 const SIGINT = osConstants.signals.SIGINT;
@@ -55,7 +55,7 @@ describe("what the caller handed over", () => {
     expect(isBunRun(["/usr/bin/bun", "run", "apager", "-q", "prog"])).toBe(true);
     expect(isBunRun(["bun", "--silent", "run", "dpager"])).toBe(true);
     expect(isBunRun(["bun", "test"])).toBe(false);
-    expect(isBunRun(["bun", "src/cli.ts", "run"])).toBe(false);
+    expect(isBunRun(["bun", "src/cli/cli.ts", "run"])).toBe(false);
     expect(isShell("bash\n")).toBe(true);
     expect(isShell("python3")).toBe(false);
   });

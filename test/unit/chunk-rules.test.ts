@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { chunkSizeProblem, classifyRefusal, limitMessage, MAPPING_LIMIT_MARGIN, rangeProblem, splitProblem } from "../../src/chunk-rules.ts";
+import { chunkSizeProblem, classifyRefusal, limitMessage, MAPPING_LIMIT_MARGIN, rangeProblem, splitProblem } from "../../src/chunks/chunk-rules.ts";
 
 describe("chunk sizes", () => {
   test("any positive multiple of the page size up to 1 TiB", () => {

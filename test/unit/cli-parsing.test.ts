@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { UsageError } from "../../src/errors.ts";
-import { parseCommandLine, usage } from "../../src/options.ts";
-import { parseShebang, scriptArgv } from "../../src/script.ts";
+import { UsageError } from "../../src/loader/errors.ts";
+import { parseCommandLine, usage } from "../../src/cli/options.ts";
+import { parseShebang, scriptArgv } from "../../src/loader/script.ts";
 
 describe("command line", () => {
   test("options stop at PROGRAM; everything after belongs to it", () => {

@@ -3,19 +3,19 @@
  * the usage. Pure.
  */
 import { describe, expect, test } from "bun:test";
-import { COMMANDS, commandName, faultlineUsage } from "../../src/commands.ts";
-import { friendlyUsage } from "../../src/friendly-options.ts";
-import { parseCommandLine, usage } from "../../src/options.ts";
+import { COMMANDS, commandName, faultlineUsage } from "../../src/cli/commands.ts";
+import { friendlyUsage } from "../../src/friendly/friendly-options.ts";
+import { parseCommandLine, usage } from "../../src/cli/options.ts";
 
 describe("the faultline command", () => {
   test("its commands: the three pagers and friendly", () => {
     expect([...COMMANDS]).toEqual(["apager", "dpager", "hpager", "friendly"]);
   });
   test("a command is named as it was typed", () => {
-    expect(commandName("apager", "/x/node_modules/faultline/src/faultline.ts")).toBe("faultline apager");
-    expect(commandName("friendly", "/usr/lib/node_modules/faultline/src/faultline.ts")).toBe("faultline friendly");
-    expect(commandName("dpager", "/checkout/src/command.ts")).toBe("bun run dpager");
-    expect(commandName("dpager", "/checkout/src/cli.ts")).toBe("bun run dpager");
+    expect(commandName("apager", "/x/node_modules/faultline/src/cli/faultline.ts")).toBe("faultline apager");
+    expect(commandName("friendly", "/usr/lib/node_modules/faultline/src/cli/faultline.ts")).toBe("faultline friendly");
+    expect(commandName("dpager", "/checkout/src/cli/command.ts")).toBe("bun run dpager");
+    expect(commandName("dpager", "/checkout/src/cli/cli.ts")).toBe("bun run dpager");
     expect(commandName("hpager", undefined)).toBe("bun run hpager");
     expect(commandName("apager", "/tmp/not-faultline.ts")).toBe("bun run apager");
   });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { headBytesNeeded, parseElf, programHeaderAddress, requireLoadable } from "../../src/elf.ts";
-import { LoadError, printable, type Errno } from "../../src/errors.ts";
+import { headBytesNeeded, parseElf, programHeaderAddress, requireLoadable } from "../../src/loader/elf.ts";
+import { LoadError, printable, type Errno } from "../../src/loader/errors.ts";
 import { PF_R, PF_W, PF_X, PT_GNU_STACK, PT_INTERP, PT_LOAD, craftElf, tinyProgram, type CraftedSegment } from "../support/craft.ts";
 
 const load = (over: Partial<CraftedSegment> = {}): CraftedSegment => ({

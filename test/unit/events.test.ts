@@ -4,9 +4,9 @@
  * them. Pure.
  */
 import { describe, expect, test } from "bun:test";
-import { MappingIndex, eventsOfLine, pagesMappedBy, startMappingEvents } from "../../src/events.ts";
-import type { Mapping } from "../../src/launch.ts";
-import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../../src/plan.ts";
+import { MappingIndex, eventsOfLine, pagesMappedBy, startMappingEvents } from "../../src/run/events.ts";
+import type { Mapping } from "../../src/loader/launch.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE } from "../../src/loader/plan.ts";
 
 const MAPPINGS: Mapping[] = [
   { address: 0x401000, size: 0x3000, offset: 0x1000, prot: PROT_READ | PROT_EXEC, source: "file=/prog", demand: true },

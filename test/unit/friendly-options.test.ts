@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { UsageError } from "../../src/errors.ts";
-import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, preloadList, staticRefusal } from "../../src/friendly-options.ts";
+import { UsageError } from "../../src/loader/errors.ts";
+import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, preloadList, staticRefusal } from "../../src/friendly/friendly-options.ts";
 
 describe("friendly's command line", () => {
   test("options stop at PROGRAM; everything after belongs to it", () => {

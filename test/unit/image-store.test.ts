@@ -1,5 +1,5 @@
 /**
- * The store of parsed images between commands (src/image-store.ts): an
+ * The store of parsed images between commands (src/loader/image-store.ts): an
  * image comes back exactly as parseElf made it, found only by the same
  * file identity, role and path; a directory others may write is not used.
  */
@@ -7,9 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseElf } from "../../src/elf.ts";
-import { LoadError } from "../../src/errors.ts";
-import { ImageStore, storeDirectory } from "../../src/image-store.ts";
+import { parseElf } from "../../src/loader/elf.ts";
+import { LoadError } from "../../src/loader/errors.ts";
+import { ImageStore, storeDirectory } from "../../src/loader/image-store.ts";
 import { craftElf, PF_R, PF_X, PT_LOAD } from "../support/craft.ts";
 
 /** A store with its cache directory under `base`. */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { hasCapability, parseMeminfo, parseStackLimit } from "../../src/machine.ts";
+import { hasCapability, parseMeminfo, parseStackLimit } from "../../src/loader/machine.ts";
 
 describe("machine facts", () => {
   test("/proc/meminfo figures in bytes", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { parseElf, type ElfImage } from "../../src/elf.ts";
-import { LoadError } from "../../src/errors.ts";
+import { parseElf, type ElfImage } from "../../src/loader/elf.ts";
+import { LoadError } from "../../src/loader/errors.ts";
 import {
   ET_DYN_BASE,
   PROT_EXEC,
@@ -18,7 +18,7 @@ import {
   planLoad,
   regionsForImage,
   type AddressRange,
-} from "../../src/plan.ts";
+} from "../../src/loader/plan.ts";
 import { PF_R, PF_W, PF_X, PT_LOAD, craftElf, type CraftedSegment } from "../support/craft.ts";
 
 const seg = (over: Partial<CraftedSegment>): CraftedSegment => ({ type: PT_LOAD, flags: PF_R, offset: 0, vaddr: 0x400000, filesz: 0x100, memsz: 0x100, align: 0x1000, ...over });

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ignoredPrivilege } from "../../src/launch.ts";
+import { ignoredPrivilege } from "../../src/loader/launch.ts";
 
 describe("set-user-ID and set-group-ID bits a pager does not honour", () => {
   const file = (mode: number, uid = 65534, gid = 65534) => ({ path: "/x/prog", mode: 0o100000 | mode, uid, gid });

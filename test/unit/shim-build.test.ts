@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ShimBuildError, buildFriendlyLibrary, buildShim } from "../../src/shim-build.ts";
+import { ShimBuildError, buildFriendlyLibrary, buildShim } from "../../src/shim/shim-build.ts";
 
 test("a missing C compiler is one clear error", () => {
   const output = join(mkdtempSync(join(tmpdir(), "faultline-shim-")), "libfaultline.so");

@@ -13,7 +13,7 @@ import {
   requestTooLong,
   type FrameQuery,
   type SourceEntry,
-} from "../../src/source-lines.ts";
+} from "../../src/friendly/source-lines.ts";
 
 const PROGRAM = "/work/nested";
 const LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6";

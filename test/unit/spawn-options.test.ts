@@ -4,7 +4,7 @@
  * right ones become the plan spawn() acts on, with Bun.spawn's defaults.
  */
 import { describe, expect, test } from "bun:test";
-import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, type SpawnOptions } from "../../src/spawn-options.ts";
+import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, type SpawnOptions } from "../../src/run/spawn-options.ts";
 
 const wrong = (options: Record<string, unknown>) => options as SpawnOptions;
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { LoadError } from "../../src/errors.ts";
+import { LoadError } from "../../src/loader/errors.ts";
 import {
   AT_ENTRY,
   AT_EXECFN,
@@ -13,7 +13,7 @@ import {
   buildStack,
   readStackImage,
   type StackRequest,
-} from "../../src/stack.ts";
+} from "../../src/loader/stack.ts";
 
 const TOP = 0x7ffd00000000;
 const random16 = Uint8Array.from({ length: 16 }, (_, i) => i + 1);

@@ -4,8 +4,8 @@
  * marks the page draws.
  */
 import { describe, expect, test } from "bun:test";
-import type { Mapping } from "../../src/launch.ts";
-import { pagesMappedAtStart, reportRegions, type ReportRegion } from "../../src/report.ts";
+import type { Mapping } from "../../src/loader/launch.ts";
+import { pagesMappedAtStart, reportRegions, type ReportRegion } from "../../src/run/report.ts";
 import { CAUSE_FAULT, CAUSE_PREDICTED, CAUSE_START, VERDICTS, buildRunView, markTimes, parseReport, RunDataError, type ReportInput } from "../../src/view/model.ts";
 import { judgePredictions, predictedPages, seenUnder } from "../../src/view/predictions.ts";
 import { lookLine, parseTrace, TraceError, type TraceLook } from "../../src/view/trace.ts";

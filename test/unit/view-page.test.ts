@@ -4,8 +4,8 @@
  * and unable to end the element it sits in; and the command lines.
  */
 import { describe, expect, test } from "bun:test";
-import { UsageError } from "../../src/errors.ts";
-import { parseCommandLine } from "../../src/options.ts";
+import { UsageError } from "../../src/loader/errors.ts";
+import { parseCommandLine } from "../../src/cli/options.ts";
 import { buildRunView, type ReportInput } from "../../src/view/model.ts";
 import { parseViewCommandLine } from "../../src/view/options.ts";
 import { pageData, pageHtml, type PageData } from "../../src/view/page.ts";

@@ -18,7 +18,7 @@ import {
   type ProfileImage,
   type TargetRegion,
   type WorkingSetProfile,
-} from "../../src/working-set.ts";
+} from "../../src/paging/working-set.ts";
 
 const PAGE = 4096;
 const SHA = "a".repeat(64);

@@ -2,7 +2,7 @@
  * The auxiliary vector: the kernel's template for this machine, read from the
  * Bun process's own /proc/self/auxv, with the per-program entries (and the
  * vDSO's address, which is the loader's) replaced.
- * Parsing and rewriting are pure; reading the file is in src/machine.ts.
+ * Parsing and rewriting are pure; reading the file is in src/loader/machine.ts.
  */
 import {
   AT_BASE,

@@ -1,23 +1,23 @@
 #!/usr/bin/env bun
 /**
- * The pagers' command line: `bun src/cli.ts PAGER [options] PROGRAM [ARGS...]`
+ * The pagers' command line: `bun src/cli/cli.ts PAGER [options] PROGRAM [ARGS...]`
  * (package scripts `apager`, `dpager`, `hpager`, and `faultline PAGER` through
- * src/faultline.ts). Exits the way the program did; loader errors are one
+ * src/cli/faultline.ts). Exits the way the program did; loader errors are one
  * line and exit 127 or 126.
  */
 import { writeSync } from "node:fs";
-import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
-import { TAMPERED, launch, prefetchStopped, type PagerName } from "./launch.ts";
-import { readProfile } from "./profile-file.ts";
+import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "../loader/errors.ts";
+import { TAMPERED, launch, prefetchStopped, type PagerName } from "../loader/launch.ts";
+import { readProfile } from "../paging/profile-file.ts";
 import { commandName } from "./commands.ts";
 import { parseCommandLine, usage } from "./options.ts";
-import { captureHandover, relayedSignals, releaseHandover } from "./caller.ts";
-import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "./shim.ts";
-import { ShimBuildError } from "./shim-build.ts";
-import { startSourceResolver } from "./source-resolver.ts";
-import { RunRecording } from "./view/record.ts";
-import { OutputError } from "./view/write.ts";
-import packageJson from "../package.json" with { type: "json" };
+import { captureHandover, relayedSignals, releaseHandover } from "../loader/caller.ts";
+import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
+import { ShimBuildError } from "../shim/shim-build.ts";
+import { startSourceResolver } from "../friendly/source-resolver.ts";
+import { RunRecording } from "../view/record.ts";
+import { OutputError } from "../view/write.ts";
+import packageJson from "../../package.json" with { type: "json" };
 
 function say(line: string): void {
   writeSync(2, `${line}\n`);

@@ -3,7 +3,7 @@
  * loader sets, encoded in the layout of shim/launch.h for the loader to
  * execute. Every address in it is final: TypeScript made the plan for the
  * loader's own address space. Pure: the encoder writes bytes into the
- * memory it is given; making that memory is src/launch.ts's job.
+ * memory it is given; making that memory is src/loader/launch.ts's job.
  */
 import { PAGE_SIZE } from "./elf.ts";
 import { pageUp, type Placement, type Policy, type Region } from "./plan.ts";
@@ -107,11 +107,11 @@ export interface Located {
 }
 
 /** A region as the loader maps it: from the image copy (userfaultfd
- * paging's file pages) or as the plan says (src/image-copy.ts). */
+ * paging's file pages) or as the plan says (src/loader/image-copy.ts). */
 export type SpecRegion = Region & { fromCopy?: boolean };
 
 /** Pages the loader maps before the jump (--prefetch), inside one demand
- * region, at the plan's coordinates (src/working-set.ts). */
+ * region, at the plan's coordinates (src/paging/working-set.ts). */
 export interface SpecPrefetchRun {
   start: number;
   base: Base;

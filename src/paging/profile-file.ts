@@ -5,7 +5,7 @@
  * P`) starts from none.
  */
 import { readFileSync } from "node:fs";
-import { reasonOf } from "./view/write.ts";
+import { reasonOf } from "../view/write.ts";
 import { ProfileError, parseProfile, type WorkingSetProfile } from "./working-set.ts";
 
 export type ProfileReading = { profile: WorkingSetProfile; problem: null } | { profile: null; problem: string };

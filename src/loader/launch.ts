@@ -4,7 +4,7 @@
  *   machine's facts, keep memory for the spec, plan the load, build the stack
  *   image, encode the spec, fork, wait without blocking, and explain a loader
  *   failure in one line.
- * The effects live here and in src/shim.ts; every decision is made by the
+ * The effects live here and in src/shim/shim.ts; every decision is made by the
  * pure modules (elf, plan, stack, auxv, spec).
  */
 import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync, statSync, writeSync } from "node:fs";
@@ -42,8 +42,8 @@ import {
   type ChildExit,
   type SpawnedLoader,
   type SpecMemory,
-} from "./shim.ts";
-import { LOADER } from "./shim-build.ts";
+} from "../shim/shim.ts";
+import { LOADER } from "../shim/shim-build.ts";
 import { plainHandover, type Handover } from "./caller.ts";
 import {
   BASES,
@@ -64,8 +64,8 @@ import {
   type PredictorName,
 } from "./spec.ts";
 import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
-import { identityFields, prefetchPlan, prefetchSeenUnder, profileMismatch, type PlacedRegion, type PrefetchPlan, type PrefetchSeen, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "./working-set.ts";
-import { EndLook } from "./end-look.ts";
+import { identityFields, prefetchPlan, prefetchSeenUnder, profileMismatch, type PlacedRegion, type PrefetchPlan, type PrefetchSeen, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "../paging/working-set.ts";
+import { EndLook } from "../paging/end-look.ts";
 import { buildStack, type StackImage } from "./stack.ts";
 
 /** A pager: apager maps everything at start, dpager on demand, hpager the
@@ -125,7 +125,7 @@ export interface LaunchOptions {
   /** A descriptor to write one JSON line per fault to (--trace). */
   traceFd?: number;
   /** The live event pipe's non-blocking write end: the same lines, never
-   * waited for (src/shim.ts eventPipe). The launch takes it over, closed
+   * waited for (src/shim/shim.ts eventPipe). The launch takes it over, closed
    * once no event can come, even when the launch fails. */
   eventFd?: number;
   /** The program's working directory (default: this process's). A relative
@@ -166,7 +166,7 @@ export interface LaunchOptions {
    * (--record): the outcome's `images` then carry their SHA-256. */
   record?: boolean;
   /** What the program receives as execve would hand it over: descriptors,
-   * ignored signals, mask, limits, timers (src/caller.ts). By default what
+   * ignored signals, mask, limits, timers (src/loader/caller.ts). By default what
    * Bun.spawn gives: standard input, output and error, every signal at its
    * default, this thread's mask. */
   handover?: Handover;
@@ -246,7 +246,7 @@ function imageCopyFor(file: OpenedFile, pieces: readonly CopyPiece[]): number {
 }
 
 /** How a launched program ended, and what its run did: the report's
- * figures (src/report.ts). */
+ * figures (src/run/report.ts). */
 export interface LaunchOutcome {
   /** The pager that ran it. */
   pager: PagerName;
@@ -301,7 +301,7 @@ export interface LaunchOutcome {
   /** Pages mapped at start from a learned working set (--prefetch). */
   prefetched: number;
   /** What became of --prefetch: null when none was asked for (not
-   * reported as such: see src/report.ts). */
+   * reported as such: see src/run/report.ts). */
   prefetch: PrefetchOutcome | null;
   /** The run's regions where they were, and what they are in their images
    * (for a profile of its working set; not reported). */
@@ -720,7 +720,7 @@ function loaderMemory(): AddressRange[] {
 }
 
 /** A machine word: the stack's last one holds a byte to hold the program's
- * memory by (src/end-look.ts). */
+ * memory by (src/paging/end-look.ts). */
 const WORD_BYTES = 8;
 
 /** Bytes read from a file at a time to hash it. */
@@ -1000,7 +1000,7 @@ function startPlanned(
     let ended = false;
     let signalled = false;
     /** Prefetching, the program's page tables are looked at once it has
-     * ended (src/end-look.ts). */
+     * ended (src/paging/end-look.ts). */
     let endLook: EndLook | null = null;
     /** What onStart threw: the launch fails with it once the program ended. */
     const startProblem: { error?: unknown; set: boolean } = { set: false };

@@ -8,9 +8,9 @@
  */
 import { constants as osConstants } from "node:os";
 import type { FaultEvent, MappingEvent } from "./events.ts";
-import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "./launch.ts";
-import { MAX_PREDICT_PAGES } from "./options.ts";
-import type { PredictorName } from "./spec.ts";
+import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "../loader/launch.ts";
+import { MAX_PREDICT_PAGES } from "../cli/options.ts";
+import type { PredictorName } from "../loader/spec.ts";
 
 /** What the program reads as standard input: this process's ("inherit"),
  * nothing ("ignore" or null: /dev/null), a pipe this process writes

@@ -3,26 +3,26 @@
  * The `faultline` command, as the package installs it (bin/faultline finds
  * the Bun to run this on):
  *
- *   faultline apager|dpager|hpager [options] PROGRAM [ARGS...]   src/command.ts, as `bun run apager`
- *   faultline friendly [options] PROGRAM [ARGS...]               src/friendly.ts, as `bun run friendly`
+ *   faultline apager|dpager|hpager [options] PROGRAM [ARGS...]   src/cli/command.ts, as `bun run apager`
+ *   faultline friendly [options] PROGRAM [ARGS...]               src/friendly/friendly.ts, as `bun run friendly`
  *   faultline --help | --version
  *
  * Only the command's name is read here; each command reads the rest of
  * its line itself, and names itself `faultline COMMAND` in its messages.
  */
 import { writeSync } from "node:fs";
-import { EXIT_USAGE } from "./errors.ts";
+import { EXIT_USAGE } from "../loader/errors.ts";
 import { COMMANDS, faultlineUsage } from "./commands.ts";
-import packageJson from "../package.json" with { type: "json" };
+import packageJson from "../../package.json" with { type: "json" };
 
 const [command, ...rest] = process.argv.slice(2);
 
 if (command === "apager" || command === "dpager" || command === "hpager") {
-  // src/cli.ts reads the pager and its words from process.argv, as under
+  // src/cli/cli.ts reads the pager and its words from process.argv, as under
   // `bun run apager`.
   await import("./command.ts");
 } else if (command === "friendly") {
-  const { runFriendly } = await import("./friendly.ts");
+  const { runFriendly } = await import("../friendly/friendly.ts");
   await runFriendly(rest, "faultline friendly");
 } else if (command === "-h" || command === "--help") {
   process.stdout.write(`${faultlineUsage()}\n`);

@@ -2,7 +2,7 @@
  * `bun run friendly`'s command line, its usage text, and the environment a
  * program is run with. Pure, so they are tested without running anything.
  */
-import { UsageError } from "./errors.ts";
+import { UsageError } from "../loader/errors.ts";
 
 /** The dynamic linker's variable; a list of libraries to load first. */
 export const PRELOAD_VARIABLE = "LD_PRELOAD";

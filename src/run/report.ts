@@ -1,9 +1,9 @@
 /**
  * The report of one run: what `--report FILE` writes and `run()` resolves to.
  */
-import { PAGE_SIZE } from "./elf.ts";
-import { protString, type LaunchOutcome, type Mapping } from "./launch.ts";
-import { PROT_EXEC, PROT_WRITE } from "./plan.ts";
+import { PAGE_SIZE } from "../loader/elf.ts";
+import { protString, type LaunchOutcome, type Mapping } from "../loader/launch.ts";
+import { PROT_EXEC, PROT_WRITE } from "../loader/plan.ts";
 import type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-types.ts";
 
 export type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-types.ts";

@@ -4,9 +4,9 @@
  * typed objects, with each page mapped placed in the region of the plan
  * that holds it. Pure: lines and the plan's mappings in, events out.
  */
-import { PAGE_SIZE } from "./elf.ts";
-import { protString, type Mapping } from "./launch.ts";
-import { parseTraceLine, type TraceEvent } from "./view/trace.ts";
+import { PAGE_SIZE } from "../loader/elf.ts";
+import { protString, type Mapping } from "../loader/launch.ts";
+import { parseTraceLine, type TraceEvent } from "../view/trace.ts";
 
 /** A region's protection as the mapping log writes it: read, write and
  * execute, or "-" for each one missing. */

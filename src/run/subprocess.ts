@@ -1,12 +1,12 @@
 /**
  * spawn(): a program under a pager, as a subprocess shaped like
- * Bun.spawn's. The effects around a launch (src/launch.ts): the program's
+ * Bun.spawn's. The effects around a launch (src/loader/launch.ts): the program's
  * standard streams (socket pairs for "pipe", as Bun makes them; /dev/null;
  * a memfd of the bytes given as input), the files the run writes
  * (src/view/record.ts), the kill signal sent by kill(), a timeout or an
  * AbortSignal, and the live events read from the pager's event pipe.
- * Which options are right is decided by src/spawn-options.ts, what an
- * event line means by src/events.ts.
+ * Which options are right is decided by src/run/spawn-options.ts, what an
+ * event line means by src/run/events.ts.
  *
  *   const proc = spawn(["/bin/ls", "-l"], { pager: "dpager", quiet: true });
  *   const listing = await new Response(proc.stdout).text();
@@ -15,15 +15,15 @@
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync } from "node:fs";
 import type { FileSink } from "bun";
-import { plainHandover, type HandedDescriptor, type Handover } from "./caller.ts";
+import { plainHandover, type HandedDescriptor, type Handover } from "../loader/caller.ts";
 import { MappingIndex, eventsOfLine, startMappingEvents, type FaultEvent, type MappingEvent } from "./events.ts";
-import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "./launch.ts";
-import { readProfile } from "./profile-file.ts";
+import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "../loader/launch.ts";
+import { readProfile } from "../paging/profile-file.ts";
 import type { RunReport } from "./report.ts";
-import { currentSignalMask, eventPipe, stdinMemfd, streamPair } from "./shim.ts";
-import { startSourceResolver } from "./source-resolver.ts";
+import { currentSignalMask, eventPipe, stdinMemfd, streamPair } from "../shim/shim.ts";
+import { startSourceResolver } from "../friendly/source-resolver.ts";
 import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
-import { RunRecording } from "./view/record.ts";
+import { RunRecording } from "../view/record.ts";
 
 /** `subprocess.stdin`: a FileSink when standard input is "pipe". */
 export type StdinHandle<In extends StdinOption> = In extends "pipe" ? FileSink : undefined;

@@ -5,7 +5,7 @@
  * can never be misread.
  */
 import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
-import { ensureShim } from "./shim-build.ts";
+import { ensureShim } from "../shim/shim-build.ts";
 
 const symbols = {
   fl_chunk_alloc: { args: [FFIType.u64, FFIType.u64], returns: FFIType.i64_fast },

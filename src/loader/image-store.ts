@@ -2,10 +2,10 @@
  * Parsed ELF images kept on disk between commands, so that running the same
  * unchanged programs again (a build, a script's loop) neither loads the ELF
  * parser nor parses: `bun run apager` starts a new process each time, whose
- * in-memory cache (src/launch.ts) starts empty.
+ * in-memory cache (src/loader/launch.ts) starts empty.
  *
  * An entry is found by the file's identity (device, inode, size,
- * modification and change times: src/program-file.ts), the role it was read
+ * modification and change times: src/loader/program-file.ts), the role it was read
  * in and the path it was named by, and holds exactly what parseElf returned
  * for it. The store lives in the user's cache directory
  * ($XDG_CACHE_HOME/faultline, else ~/.cache/faultline), is used only when

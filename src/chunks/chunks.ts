@@ -45,7 +45,7 @@ import {
   type ChunkStats,
   type ShimOutcome,
 } from "./chunks-shim.ts";
-import { errnoName } from "./shim.ts";
+import { errnoName } from "../shim/shim.ts";
 
 export type { SplitGranularity, ChunkLimit } from "./chunk-rules.ts";
 export type { ChunkStats } from "./chunks-shim.ts";

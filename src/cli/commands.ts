@@ -1,7 +1,7 @@
 /**
  * The `faultline` command's own words: the commands it runs, its usage,
  * and how a command is named in messages. Pure, and importing nothing, so
- * the command (src/faultline.ts) starts without loading the rest.
+ * the command (src/cli/faultline.ts) starts without loading the rest.
  */
 
 /** The commands `faultline` runs: the pagers, and friendly. */
@@ -9,7 +9,7 @@ export const COMMANDS = ["apager", "dpager", "hpager", "friendly"] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** How a command is typed, for its usage and errors: `faultline apager`
- * under the installed command (whose script is src/faultline.ts), `bun run
+ * under the installed command (whose script is src/cli/faultline.ts), `bun run
  * apager` in a checkout. */
 export function commandName(command: string, script: string | undefined): string {
   return script !== undefined && /(^|\/)faultline(\.ts)?$/.test(script) ? `faultline ${command}` : `bun run ${command}`;

@@ -2,9 +2,9 @@
  * The pagers' command line: options up to PROGRAM, every word after it the
  * program's. Pure, so the parsing is tested without running anything.
  */
-import { UsageError } from "./errors.ts";
-import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "./launch.ts";
-import type { PredictorName } from "./spec.ts";
+import { UsageError } from "../loader/errors.ts";
+import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "../loader/launch.ts";
+import type { PredictorName } from "../loader/spec.ts";
 
 /** Pages a fault may map under hpager: the faulting one and up to 15 more. */
 export const MAX_PREDICT_PAGES = 16;
@@ -58,7 +58,7 @@ const HPAGER_OPTIONS = `      --predict NAME next (default): the pages after the
                      (default 2, at most ${MAX_PREDICT_PAGES})
 `;
 
-/** The usage text; `command` is how the pager is typed (src/commands.ts
+/** The usage text; `command` is how the pager is typed (src/cli/commands.ts
  * commandName). */
 export function usage(pager: PagerName, command = `bun run ${pager}`): string {
   return `Usage: ${command} [options] PROGRAM [ARGS...]

@@ -1,13 +1,13 @@
 /**
  * The shim's functions, through bun:ffi. The library is built on first use
- * (src/shim-build.ts) and checked against the spec layout this TypeScript
+ * (src/shim/shim-build.ts) and checked against the spec layout this TypeScript
  * writes, so a stale build can never misread a plan.
  */
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { closeSync } from "node:fs";
 import { ensureShim } from "./shim-build.ts";
-import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "./spec.ts";
-import type { IntervalTimers } from "./caller.ts";
+import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "../loader/spec.ts";
+import type { IntervalTimers } from "../loader/caller.ts";
 
 const symbols = {
   fl_spec_memory: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i64 },
@@ -52,7 +52,7 @@ function load(): Library["symbols"] {
   opened.symbols.fl_spec_layout(ptr(layout));
   EXPECTED_LAYOUT.forEach((expected, i) => {
     if (Number(layout[i]) !== expected) {
-      throw new Error(`faultline: the shim's spec layout (${layout.join(",")}) differs from src/spec.ts (${EXPECTED_LAYOUT.join(",")}); rebuild with 'bun run build:shim --force'`);
+      throw new Error(`faultline: the shim's spec layout (${layout.join(",")}) differs from src/loader/spec.ts (${EXPECTED_LAYOUT.join(",")}); rebuild with 'bun run build:shim --force'`);
     }
   });
   library = opened;
@@ -88,7 +88,7 @@ function check(operation: string, result: number | bigint): number {
 }
 
 /** The plan's memory: a memfd mapped shared here, which the loader maps too
- * (src/spec.ts writes the plan; the loader writes its status back). */
+ * (src/loader/spec.ts writes the plan; the loader writes its status back). */
 export interface SpecMemory {
   fd: number;
   address: number;

@@ -5,9 +5,9 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import pc from "picocolors";
-import { run } from "./index.ts";
+import { run } from "../index.ts";
 
-const examples = resolve(import.meta.dir, "..", "examples");
+const examples = resolve(import.meta.dir, "..", "..", "examples");
 const source = join(examples, "hello.c");
 const binary = join(examples, "build", "hello");
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 /**
  * `bun run friendly [options] PROGRAM [ARGS...]` (or `faultline friendly`
- * through src/faultline.ts): run a dynamically linked
+ * through src/cli/faultline.ts): run a dynamically linked
  * program with libetsbefriends.so preloaded (shim/friendly.c), so a crash
  * ends in an encouraging message and a diagnosis, and exit the way the
  * program did.
@@ -9,7 +9,7 @@
  *   find PROGRAM as a shell would, follow its #! lines to the ELF file that
  *   really runs, refuse a static one (LD_PRELOAD cannot reach it), build the
  *   library if needed, start the source-line resolver (a crash report then
- *   gives file:line, src/source-resolver.ts), spawn with LD_PRELOAD, relay
+ *   gives file:line, src/friendly/source-resolver.ts), spawn with LD_PRELOAD, relay
  *   the signals sent to it, then exit with the program's code or die of its
  *   signal.
  *
@@ -17,17 +17,17 @@
  */
 import { closeSync, writeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
-import { parseElf } from "./elf.ts";
-import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_USAGE, LoadError, UsageError } from "./errors.ts";
+import { parseElf } from "../loader/elf.ts";
+import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_USAGE, LoadError, UsageError } from "../loader/errors.ts";
 import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, staticRefusal } from "./friendly-options.ts";
-import { openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
-import { MAX_SCRIPT_DEPTH, parseShebang } from "./script.ts";
-import { bunRunParent, relayedSignals } from "./caller.ts";
-import { endWithSignal, relayTo, startRelay } from "./shim.ts";
-import { ignoredAtStart } from "./signals.ts";
-import { ShimBuildError, ensureFriendlyLibrary } from "./shim-build.ts";
+import { openForLoading, resolveProgram, type OpenedFile } from "../loader/program-file.ts";
+import { MAX_SCRIPT_DEPTH, parseShebang } from "../loader/script.ts";
+import { bunRunParent, relayedSignals } from "../loader/caller.ts";
+import { endWithSignal, relayTo, startRelay } from "../shim/shim.ts";
+import { ignoredAtStart } from "../cli/signals.ts";
+import { ShimBuildError, ensureFriendlyLibrary } from "../shim/shim-build.ts";
 import { startSourceResolver } from "./source-resolver.ts";
-import packageJson from "../package.json" with { type: "json" };
+import packageJson from "../../package.json" with { type: "json" };
 
 const NAME = "friendly";
 

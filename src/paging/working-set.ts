@@ -12,8 +12,8 @@
  * size, modification time and a SHA-256 of the bytes), so a profile made
  * for another build of a file is refused rather than misapplied.
  */
-import { PAGE_SIZE } from "./elf.ts";
-import type { FileRole, ImageBase } from "./plan.ts";
+import { PAGE_SIZE } from "../loader/elf.ts";
+import type { FileRole, ImageBase } from "../loader/plan.ts";
 
 /** What a profile file says it is, and the version of its layout. */
 export const PROFILE_FORMAT = "faultline-working-set";
@@ -460,7 +460,7 @@ export function parseProfile(text: string): WorkingSetProfile {
 }
 
 /** An image's identity fields from OpenedFile.identity
- * ("dev:ino:size:mtimeNs:ctimeNs", src/program-file.ts). */
+ * ("dev:ino:size:mtimeNs:ctimeNs", src/loader/program-file.ts). */
 export function identityFields(identity: string): { device: string; inode: string; size: number; mtimeNs: string } {
   const [device = "0", inode = "0", size = "0", mtimeNs = "0"] = identity.split(":");
   return { device, inode, size: Number(size), mtimeNs };

@@ -27,13 +27,13 @@
  */
 // elfy ships no types: ours come with the file, for a program that
 // type-checks these sources without this project's tsconfig.
-/// <reference path="./types/elfy.d.ts" />
+/// <reference path="../types/elfy.d.ts" />
 import type { ElfyHeader, ElfyProgram, Parser } from "elfy";
 import { LoadError, type Errno } from "./errors.ts";
 
 /** elfy, loaded when first needed: loading it takes milliseconds (it loads
  * node:assert and node:util), which a command whose images were parsed
- * before (src/image-store.ts) never spends. */
+ * before (src/loader/image-store.ts) never spends. */
 let elfy: typeof import("elfy") | null = null;
 function newParser(): Parser {
   elfy ??= require("elfy") as typeof import("elfy");

@@ -12,11 +12,11 @@ import { dirname, join, resolve } from "node:path";
 
 /** The project's root, where shim/ is: the parent of src/, found by looking
  * upward, since this module also runs bundled into the command
- * (shim/build/command/cli.js, src/command.ts). */
+ * (shim/build/command/cli.js, src/cli/command.ts). */
 function projectRoot(start: string): string {
   for (let dir = start; ; dir = dirname(dir)) {
     if (existsSync(join(dir, "shim", "loader.c"))) return dir;
-    if (dirname(dir) === dir) return resolve(start, "..");
+    if (dirname(dir) === dir) return resolve(start, "..", "..");
   }
 }
 

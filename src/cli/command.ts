@@ -1,5 +1,5 @@
 /**
- * The pagers' command as `bun run apager|dpager|hpager` starts it: src/cli.ts,
+ * The pagers' command as `bun run apager|dpager|hpager` starts it: src/cli/cli.ts,
  * run from one bytecode-compiled file (shim/build/command/cli.js, with its
  * .jsc) that Bun loads in a fraction of the time it takes to transpile and
  * link the sources one by one. A shell script or a build that runs many
@@ -7,7 +7,7 @@
  *
  * The file is built from src/ with Bun.build when it is missing, older than
  * any source, package.json or bun.lock, or made by another Bun version; when
- * it cannot be built (a read-only checkout, say), src/cli.ts runs as it is.
+ * it cannot be built (a read-only checkout, say), src/cli/cli.ts runs as it is.
  * FAULTLINE_COMMAND=source always runs the sources.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 
 // Nothing else of faultline's is imported here: each import would be
 // transpiled on every start, which is what this file saves.
-const PROJECT_ROOT = resolve(import.meta.dir, "..");
+const PROJECT_ROOT = resolve(import.meta.dir, "..", "..");
 const SOURCES = join(PROJECT_ROOT, "src");
 const BUILD_DIR = join(PROJECT_ROOT, "shim", "build");
 const COMMAND_DIR = join(BUILD_DIR, "command");
@@ -50,7 +50,7 @@ async function buildBundle(): Promise<boolean> {
   const temporary = `${COMMAND_DIR}.${process.pid}.tmp`;
   try {
     rmSync(temporary, { recursive: true, force: true });
-    const built = await Bun.build({ entrypoints: [join(SOURCES, "cli.ts")], target: "bun", format: "cjs", bytecode: true, outdir: temporary });
+    const built = await Bun.build({ entrypoints: [join(SOURCES, "cli", "cli.ts")], target: "bun", format: "cjs", bytecode: true, outdir: temporary });
     if (!built.success) return false;
     writeFileSync(join(temporary, "bun-version"), Bun.version);
     mkdirSync(BUILD_DIR, { recursive: true });

@@ -1,13 +1,13 @@
 /**
  * The end look: the program's page tables read once it has ended, to tell
- * which prefetched pages it touched (src/working-set.ts judges each entry).
+ * which prefetched pages it touched (src/paging/working-set.ts judges each entry).
  * Its memory is held past its exit (shim/pin.c) and /proc/PID/pagemap is
  * opened while it runs, before it starts; the entries are read after the
  * end, in one read per run of neighbouring pages, and the memory let go.
  */
 import { closeSync, openSync, readSync } from "node:fs";
-import { PAGE_SIZE } from "./elf.ts";
-import { pinMemory, releaseMemory, type MemoryPin } from "./shim.ts";
+import { PAGE_SIZE } from "../loader/elf.ts";
+import { pinMemory, releaseMemory, type MemoryPin } from "../shim/shim.ts";
 import { prefetchVerdict, type PrefetchSeen, type PrefetchVerdict } from "./working-set.ts";
 
 const PAGEMAP_ENTRY_BYTES = 8;
