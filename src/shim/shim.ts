@@ -6,6 +6,9 @@
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { closeSync } from "node:fs";
 import { ensureShim } from "./shim-build.ts";
+import { errnoName } from "../loader/errors.ts";
+
+export { errnoName };
 import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "../loader/spec.ts";
 import type { IntervalTimers } from "../loader/caller.ts";
 
@@ -70,16 +73,6 @@ export class ShimError extends Error {
   }
 }
 
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 10: "ECHILD",
-  11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 20: "ENOTDIR",
-  21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 27: "EFBIG", 28: "ENOSPC", 32: "EPIPE", 38: "ENOSYS",
-  122: "EDQUOT",
-};
-
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES[errno] ?? `errno ${errno}`;
-}
 
 function check(operation: string, result: number | bigint): number {
   const value = Number(result);
