@@ -54,8 +54,8 @@ import {
   type SpecPrefetchRun,
   pagesBySignal,
   readStatus,
-  relocationBound,
-  specLength,
+  specBound,
+  STACK_ALIGN_RANDOM_BYTES,
   type Base,
   type Mechanism,
   type PredictorName,
@@ -86,15 +86,10 @@ export { PAGERS, TAMPERED, ignoredPrivilege, prefetchStopped, type LaunchOutcome
 
 /** The platform string the kernel puts on the stack (ELF_PLATFORM). */
 const PLATFORM = "x86_64";
-/** arch_align_stack's random offset is below 8 KiB. */
-const STACK_ALIGN_RANDOM_BYTES = 8192;
 /** The kernel keeps 256 pages free below a growing stack (stack_guard_gap). */
 const STACK_GUARD_GAP = 256 * PAGE_SIZE;
 /** Longest process name the kernel keeps (TASK_COMM_LEN less the NUL). */
 const PROCESS_NAME_LENGTH = 15;
-/** Upper bound of the stack image's bytes besides the strings: the random
- * gap, platform string, random bytes, padding and a page of slack. */
-const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
 /** kill(2)'s errno when the process is gone. */
 const ESRCH = 3;
 
@@ -688,25 +683,17 @@ function startPlanned(
     const envp = Object.entries(options.env ?? process.env)
       .filter((entry): entry is [string, string] => entry[1] !== undefined)
       .map(([k, v]) => `${k}=${v}`);
-    const stringBytes = [...argv, ...envp, execfn].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
-    const auxvBound = facts.auxvTemplate.length + 12;
-    const pointerBytes = (argv.length + envp.length + 3 + 2 * auxvBound) * 8;
     const policy = POLICY_OF[pager];
     const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
     const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
-    // Two regions a segment (file pages, bss), and one more where an image
-    // copy splits off the page its bss starts in.
-    const regionBound = 3 * (image.segments.length + (interpreterImage?.segments.length ?? 0));
-    // A run a profile page, at most, before they are joined.
-    const prefetchBound = profile && policy !== "eager" ? profile.pages.length : 0;
-    const length = specLength({
-      regionCount: regionBound,
-      relocationCount: relocationBound(regionBound, argv.length, envp.length, auxvBound, prefetchBound),
-      stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
-      // The mechanism is chosen once the plan is known; room for the SIGSEGV
-      // mechanism's event ring is kept either way (untouched, it costs nothing).
+    const length = specBound({
+      argv,
+      envp,
+      execfn,
+      auxvEntries: facts.auxvTemplate.length,
+      segments: image.segments.length + (interpreterImage?.segments.length ?? 0),
+      prefetchPages: profile && policy !== "eager" ? profile.pages.length : 0,
       eventRing: policy !== "eager",
-      prefetchRuns: prefetchBound,
     });
     const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
     spec = acquireSpecMemory(length);

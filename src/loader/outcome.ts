@@ -12,7 +12,7 @@ import { PAGE_SIZE, type ElfImage } from "./elf.ts";
 import { LoadError, errnoName, printable } from "./errors.ts";
 import type { Plan } from "./plan.ts";
 import type { OpenedFile } from "./program-file.ts";
-import { STAGES, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
+import { STAGE, STAGE_WORDS, stageNamed, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
 import type { PlacedRegion, PrefetchSeen, ProfileImage } from "../paging/working-set.ts";
 import type { ChildExit, EventDelivery } from "../shim/shim.ts";
 
@@ -163,16 +163,17 @@ function signalName(n: number): string {
 }
 
 /** Stages whose status detail is a region's index. */
-const REGION_STAGES = new Set<string>(["mapping a region", "zeroing the end of a file page", "protecting a region"]);
+const REGION_STAGES: ReadonlySet<number> = new Set([STAGE.MAP_REGION, STAGE.ZERO_TAIL, STAGE.PROTECT]);
 
 export function describeFailure(file: string, status: LaunchStatus, exit: ChildExit): LoadError {
-  const stage = STAGES[status.stage] ?? `stage ${status.stage}`;
+  const named = stageNamed(status.stage);
+  const stage = named === null ? `stage ${status.stage}` : STAGE_WORDS[named];
   const signaled = (exit.waitStatus & 0x7f) !== 0;
   if (signaled) {
     return new LoadError(file, `the loader was killed by ${signalName(exit.waitStatus & 0x7f)} while ${stage}`, "EFAULT");
   }
   const errno = errnoName(status.error);
-  const detail = REGION_STAGES.has(stage) ? ` (region ${status.detail})` : status.detail ? ` (${hex(status.detail)})` : "";
+  const detail = REGION_STAGES.has(status.stage) ? ` (region ${status.detail})` : status.detail ? ` (${hex(status.detail)})` : "";
   return new LoadError(file, `the loader failed while ${stage}${detail}: ${errno}`, errno === "EEXIST" ? "EEXIST" : "ENOMEM");
 }
 

@@ -1,7 +1,7 @@
 /**
  * The launch spec: the plan, the stack image and the process state the
- * loader sets, encoded in the layout of shim/launch.h for the loader to
- * execute. Every address in it is final: TypeScript made the plan for the
+ * loader sets, encoded in the layout of shim/contract.h (by field name,
+ * through src/loader/contract.ts) for the loader to execute. Every address in it is final: TypeScript made the plan for the
  * loader's own address space. Pure: the encoder writes bytes into the
  * memory it is given; making that memory is src/loader/launch.ts's job.
  */
@@ -9,28 +9,26 @@ import { PAGE_SIZE } from "./elf.ts";
 import { pageUp, type Placement, type Policy, type Region } from "./plan.ts";
 import { AT_BASE, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type StackImage } from "./stack.ts";
 import type { IntervalTimers } from "./caller.ts";
+import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, MM_MAP, PLACEMENT, PREFETCH_RUN, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
+
+export { STAGE, STAGE_WORDS, stageNamed, type StageName };
 
 export const SPEC_MAGIC = 0x32656e696c746c66n; // "fltline2"
 const WORD = 8;
-/** Words of struct fl_launch_spec before its status (see shim/launch.h). */
-const HEADER_WORDS = 51;
-const STATUS_WORDS = 19;
-export const SPEC_HEADER_BYTES = (HEADER_WORDS + STATUS_WORDS) * WORD;
-export const STATUS_OFFSET = HEADER_WORDS * WORD;
-export const REGION_BYTES = 10 * WORD;
-export const MM_MAP_BYTES = 13 * WORD;
-export const RELOCATION_BYTES = 2 * WORD;
+/** struct fl_launch_spec, its status last (shim/contract.h). */
+export const SPEC_HEADER_BYTES = LAUNCH_SPEC.size;
+export const STATUS_OFFSET = LAUNCH_SPEC.fields.status.offset;
+export const REGION_BYTES = REGION.size;
+export const MM_MAP_BYTES = MM_MAP.size;
+export const RELOCATION_BYTES = RELOCATION.size;
 /** struct fl_prefetch_run: a start and a page count. */
-export const PREFETCH_RUN_BYTES = 2 * WORD;
+export const PREFETCH_RUN_BYTES = PREFETCH_RUN.size;
 /** struct fl_spawn_descriptor and struct fl_spawn_request (shim/spawn.h). */
 export const SPAWN_DESCRIPTOR_BYTES = 3 * WORD;
 export const SPAWN_REQUEST_WORDS = 14;
 /** struct fl_ring and struct fl_event. */
-export const RING_HEADER_BYTES = 15 * WORD;
-/** Where the ring's counters and their check words are (struct fl_counters). */
-const RING_COUNTS_OFFSET = 5 * WORD;
-const RING_COUNTS = 5;
-export const EVENT_BYTES = 22 * WORD;
+export const RING_HEADER_BYTES = RING.size;
+export const EVENT_BYTES = EVENT.size;
 /** Events the ring holds before a faulting thread waits for Bun to catch
  * up: at 128 bytes each, 128 KiB of the plan's memory. */
 export const RING_CAPACITY = 1024;
@@ -50,7 +48,6 @@ export type Mechanism = "signal" | "userfaultfd";
 const MECHANISM_CODES: Record<Mechanism, number> = { signal: 0, userfaultfd: 1 };
 const POLICY_CODES: Record<Policy, number> = { eager: 0, demand: 1, hybrid: 2 };
 const PREDICTOR_CODES: Record<PredictorName, number> = { none: 0, next: 1, stride: 2, readahead: 3 };
-const PROCESS_NAME_BYTES = 16;
 
 /** The layout the shim was built with, as fl_spec_layout reports it. */
 export const EXPECTED_LAYOUT = [
@@ -95,9 +92,21 @@ export const PLAN_ADDRESS = 0x200100000000;
 export const LOADER_STACK_BYTES = 0x10000;
 
 /** An image's placement as the loader reads it (struct fl_placement). */
-function placementWords(placement: Placement | null): number[] {
+function placementFields(placement: Placement | null): Record<keyof typeof PLACEMENT.fields, number> {
   const k = placement?.byKernel;
-  return k ? [1, k.extent.start, k.extent.end - k.extent.start, k.alignment] : [0, 0, 0, 0];
+  return k ? { by_kernel: 1, extent_start: k.extent.start, extent_size: k.extent.end - k.extent.start, alignment: k.alignment } : { by_kernel: 0, extent_start: 0, extent_size: 0, alignment: 0 };
+}
+
+/** Write `values` into the struct `layout` at `at`, each by its field's
+ * name; a field of a word or two halves (a number or a bigint). */
+function putFields<Name extends string>(view: DataView, at: number, layout: Layout<Name>, values: Partial<Record<Name, number | bigint>>): void {
+  for (const [name, value] of Object.entries(values) as Array<[Name, number | bigint | undefined]>) {
+    if (value === undefined) continue;
+    const field = layout.fields[name];
+    if (field.size === WORD) putWord(view, at + field.offset, value);
+    else if (field.size === 4) view.setUint32(at + field.offset, Number(value), true);
+    else throw new Error(`${layout.struct}.${name} is ${field.size} bytes: not a word to write`);
+  }
 }
 
 /** A value and what it is relative to. */
@@ -217,6 +226,50 @@ export function specLength(sizes: SpecSizes): number {
   return offsetsFor(sizes).length;
 }
 
+/** arch_align_stack's random offset is below 8 KiB. */
+export const STACK_ALIGN_RANDOM_BYTES = 8192;
+/** Upper bound of the stack image's bytes besides the strings: the random
+ * gap, platform string, random bytes, padding and a page of slack. */
+const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
+/** Entries the loader's auxiliary vector may add to this machine's. */
+const AUXV_ADDED = 12;
+
+/** What a launch knows before planning that bounds its spec's size. */
+export interface SpecBounds {
+  argv: readonly string[];
+  envp: readonly string[];
+  execfn: string;
+  /** Entries of this machine's auxiliary vector. */
+  auxvEntries: number;
+  /** The program's and the interpreter's segments. */
+  segments: number;
+  /** Pages of a --prefetch profile this run may map (0: none). */
+  prefetchPages: number;
+  /** Demand paging: room for the SIGSEGV mechanism's event ring. */
+  eventRing: boolean;
+}
+
+/** Bytes of the plan's memory a launch needs at most, before its plan is
+ * made: every part of the spec at its largest. */
+export function specBound(b: SpecBounds): number {
+  const stringBytes = [...b.argv, ...b.envp, b.execfn].reduce((n, s) => n + Buffer.byteLength(s) + 1, 0);
+  const auxvBound = b.auxvEntries + AUXV_ADDED;
+  const pointerBytes = (b.argv.length + b.envp.length + 3 + 2 * auxvBound) * WORD;
+  // Two regions a segment (file pages, bss), and one more where an image
+  // copy splits off the page its bss starts in.
+  const regionBound = 3 * b.segments;
+  return specLength({
+    regionCount: regionBound,
+    // A run a profile page, at most, before they are joined.
+    relocationCount: relocationBound(regionBound, b.argv.length, b.envp.length, auxvBound, b.prefetchPages),
+    stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
+    // The mechanism is chosen once the plan is known; room for the SIGSEGV
+    // mechanism's event ring is kept either way (untouched, it costs nothing).
+    eventRing: b.eventRing,
+    prefetchRuns: b.prefetchPages,
+  });
+}
+
 /** Relocations a stack image and its memory description need at most, on
  * top of the regions'. */
 export const FIXED_RELOCATIONS = 4 + 12;
@@ -252,122 +305,121 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   const o = offsetsFor(sizes);
   if (o.length > target.byteLength) throw new Error(`launch spec needs ${o.length} bytes, only ${target.byteLength} made`);
   const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
-  const put = (at: number, value: number | bigint) => putWord(view, at, value);
   /** A word the loader makes final by adding its base's value. */
   const relocate = (offset: number, base: Base) => {
     if (base !== "fixed") relocations.push({ offset, base });
   };
 
   const name = new TextEncoder().encode(input.processName).subarray(0, PROCESS_NAME_BYTES - 1);
-  const nameWords = new Uint8Array(PROCESS_NAME_BYTES);
-  nameWords.set(name);
-  const nameView = new DataView(nameWords.buffer);
 
-  const header: Array<number | bigint> = [
-    SPEC_MAGIC,
-    SPEC_HEADER_BYTES,
-    input.regions.length,
-    o.regions,
-    ...placementWords(input.program),
-    ...placementWords(input.interpreter),
-    0, // relocation_count: known once everything is written
-    o.relocations,
-    input.waitForGo ? 1 : 0,
-    input.stack.mappingStart,
-    input.stack.top,
-    o.stackImage,
-    input.stack.bytes.length,
-    input.entry.at,
-    input.stack.sp,
-    nameView.getBigUint64(0, true),
-    nameView.getBigUint64(8, true),
-    input.memory ? o.mmMap : 0,
-    input.replaceExe ? 1 : 0,
-    input.timers === null ? 0 : 1,
-    ...(input.timers ?? emptyTimers()).flatMap((timer) => [
-      Math.floor(timer.intervalMicros / MICROS_PER_SECOND),
-      timer.intervalMicros % MICROS_PER_SECOND,
-      Math.floor(timer.valueMicros / MICROS_PER_SECOND),
-      timer.valueMicros % MICROS_PER_SECOND,
-    ]),
-    POLICY_CODES[input.policy],
-    PREDICTOR_CODES[input.predictor],
-    input.predictPages,
-    demandPages,
-    demandPages > 0 ? ALTSTACK_BYTES : 0,
-    paging ? o.ring : 0,
-    input.eventsWanted ? 1 : 0,
-    MECHANISM_CODES[input.mechanism],
-    input.friendlySeed,
-    input.friendlyReraise ? 1 : 0,
-    input.userModeOnly ? 1 : 0,
-    input.prefetch.length,
-    input.prefetch.length > 0 ? o.prefetch : 0,
-  ];
-  if (header.length !== HEADER_WORDS) throw new Error("spec header out of step with shim/launch.h");
-  header.forEach((value, i) => put(i * WORD, value));
-  for (let i = 0; i < STATUS_WORDS; i++) put(STATUS_OFFSET + i * WORD, 0);
-  // stack_low, stack_top, entry, initial_sp (header words 15, 16, 19, 20).
-  relocate(HEADER_STACK_LOW * WORD, "stack");
-  relocate((HEADER_STACK_LOW + 1) * WORD, "stack");
-  relocate(HEADER_ENTRY * WORD, input.entry.base);
-  relocate((HEADER_ENTRY + 1) * WORD, "stack");
+  const spec = LAUNCH_SPEC.fields;
+  putFields(view, 0, LAUNCH_SPEC, {
+    magic: SPEC_MAGIC,
+    spec_size: SPEC_HEADER_BYTES,
+    region_count: input.regions.length,
+    region_offset: o.regions,
+    // relocation_count: known once everything is written
+    relocation_count: 0,
+    relocation_offset: o.relocations,
+    wait_for_go: input.waitForGo ? 1 : 0,
+    stack_low: input.stack.mappingStart,
+    stack_top: input.stack.top,
+    stack_image_offset: o.stackImage,
+    stack_image_size: input.stack.bytes.length,
+    entry: input.entry.at,
+    initial_sp: input.stack.sp,
+    mm_map_offset: input.memory ? o.mmMap : 0,
+    replace_exe: input.replaceExe ? 1 : 0,
+    timers_set: input.timers === null ? 0 : 1,
+    policy: POLICY_CODES[input.policy],
+    predictor: PREDICTOR_CODES[input.predictor],
+    predict_pages: input.predictPages,
+    demand_pages: demandPages,
+    altstack_size: demandPages > 0 ? ALTSTACK_BYTES : 0,
+    ring_offset: paging ? o.ring : 0,
+    events_wanted: input.eventsWanted ? 1 : 0,
+    mechanism: MECHANISM_CODES[input.mechanism],
+    friendly_seed: input.friendlySeed,
+    friendly_reraise: input.friendlyReraise ? 1 : 0,
+    uffd_user_mode_only: input.userModeOnly ? 1 : 0,
+    prefetch_count: input.prefetch.length,
+    prefetch_offset: input.prefetch.length > 0 ? o.prefetch : 0,
+  });
+  putFields(view, spec.program.offset, PLACEMENT, placementFields(input.program));
+  putFields(view, spec.interpreter.offset, PLACEMENT, placementFields(input.interpreter));
+  target.fill(0, spec.process_name.offset, spec.process_name.offset + spec.process_name.size);
+  target.set(name, spec.process_name.offset);
+  (input.timers ?? emptyTimers()).forEach((timer, i) =>
+    putFields(view, spec.timers.offset + i * INTERVAL_TIMER.size, INTERVAL_TIMER, {
+      interval_seconds: Math.floor(timer.intervalMicros / MICROS_PER_SECOND),
+      interval_micros: timer.intervalMicros % MICROS_PER_SECOND,
+      value_seconds: Math.floor(timer.valueMicros / MICROS_PER_SECOND),
+      value_micros: timer.valueMicros % MICROS_PER_SECOND,
+    }),
+  );
+  target.fill(0, spec.status.offset, spec.status.offset + spec.status.size);
+  relocate(spec.stack_low.offset, "stack");
+  relocate(spec.stack_top.offset, "stack");
+  relocate(spec.entry.offset, input.entry.base);
+  relocate(spec.initial_sp.offset, "stack");
 
   let pageIndex = 0;
   input.regions.forEach((region, i) => {
     const at = o.regions + i * REGION_BYTES;
     const base: Base = region.base;
-    put(at, region.start);
-    put(at + 8, region.length);
-    put(at + 16, region.offset === null ? ANONYMOUS : region.offset);
-    put(at + 24, region.file === "program" ? 0 : 1);
-    put(at + 32, region.prot);
-    put(at + 40, (region.populate ? REGION_POPULATE : 0n) | (region.demand ? REGION_DEMAND : 0n) | (region.fromCopy ? REGION_COPY : 0n));
-    put(at + 48, region.zeroFrom);
-    put(at + 56, region.demand ? pageIndex : 0);
-    put(at + 64, BASE_CODES[base]);
-    // The copy holds the file's bytes at the file's own offsets.
-    put(at + 72, region.fromCopy && region.offset !== null ? region.offset : 0);
-    relocate(at, base);
-    if (region.zeroFrom) relocate(at + 48, base);
+    putFields(view, at, REGION, {
+      start: region.start,
+      length: region.length,
+      offset: region.offset === null ? ANONYMOUS : region.offset,
+      file: region.file === "program" ? 0 : 1,
+      prot: region.prot,
+      flags: (region.populate ? REGION_POPULATE : 0n) | (region.demand ? REGION_DEMAND : 0n) | (region.fromCopy ? REGION_COPY : 0n),
+      zero_from: region.zeroFrom,
+      page_index: region.demand ? pageIndex : 0,
+      base: BASE_CODES[base],
+      // The copy holds the file's bytes at the file's own offsets.
+      copy_offset: region.fromCopy && region.offset !== null ? region.offset : 0,
+    });
+    relocate(at + REGION.fields.start.offset, base);
+    if (region.zeroFrom) relocate(at + REGION.fields.zero_from.offset, base);
     if (region.demand) pageIndex += region.length / PAGE_SIZE;
   });
   input.prefetch.forEach((run, i) => {
     const at = o.prefetch + i * PREFETCH_RUN_BYTES;
-    put(at, run.start);
-    put(at + WORD, run.pages);
-    relocate(at, run.base);
+    putFields(view, at, PREFETCH_RUN, { start: run.start, pages: run.pages });
+    relocate(at + PREFETCH_RUN.fields.start.offset, run.base);
   });
   if (paging) {
     // Reused memory holds the last run's ring: start afresh.
     target.fill(0, o.ring, o.ring + RING_HEADER_BYTES);
     // Each count's check word holds its complement: ~0 to start with.
-    target.fill(0xff, o.ring + RING_COUNTS_OFFSET + RING_COUNTS * WORD, o.ring + RING_COUNTS_OFFSET + 2 * RING_COUNTS * WORD);
-    for (let i = 0; i < RING_CAPACITY; i++) put(o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, 0);
-    put(o.ring + 3 * WORD, RING_CAPACITY);
+    const checks = o.ring + RING.fields.counters.offset + COUNTERS.fields.check.offset;
+    target.fill(0xff, checks, checks + COUNTERS.fields.check.size);
+    for (let i = 0; i < RING_CAPACITY; i++) putFields(view, o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, EVENT, { sequence: 0 });
+    putFields(view, o.ring, RING, { capacity: RING_CAPACITY });
   }
   if (input.memory) {
     const m = input.memory;
-    const words: Array<[number, Base]> = [
-      [m.startCode, input.programBase],
-      [m.endCode, input.programBase],
-      [m.startData, input.programBase],
-      [m.endData, input.programBase],
-      [m.startBrk, input.brkBase],
-      [m.brk, input.brkBase],
-      [m.startStack, "stack"],
-      [m.argStart, "stack"],
-      [m.argEnd, "stack"],
-      [m.envStart, "stack"],
-      [m.envEnd, "stack"],
-      [m.auxv, "stack"],
+    const words: Array<[keyof typeof MM_MAP.fields, number, Base]> = [
+      ["start_code", m.startCode, input.programBase],
+      ["end_code", m.endCode, input.programBase],
+      ["start_data", m.startData, input.programBase],
+      ["end_data", m.endData, input.programBase],
+      ["start_brk", m.startBrk, input.brkBase],
+      ["brk", m.brk, input.brkBase],
+      ["start_stack", m.startStack, "stack"],
+      ["arg_start", m.argStart, "stack"],
+      ["arg_end", m.argEnd, "stack"],
+      ["env_start", m.envStart, "stack"],
+      ["env_end", m.envEnd, "stack"],
+      ["auxv", m.auxv, "stack"],
     ];
-    words.forEach(([value, base], i) => {
-      put(o.mmMap + i * WORD, value);
-      relocate(o.mmMap + i * WORD, base);
-    });
-    view.setUint32(o.mmMap + 12 * WORD, input.stack.auxv.length * 2 * WORD, true);
-    view.setUint32(o.mmMap + 12 * WORD + 4, 0xffffffff, true);
+    for (const [field, value, base] of words) {
+      putFields(view, o.mmMap, MM_MAP, { [field]: value });
+      relocate(o.mmMap + MM_MAP.fields[field].offset, base);
+    }
+    // exe_fd: none (-1); the loader names the program's file itself.
+    putFields(view, o.mmMap, MM_MAP, { auxv_size: input.stack.auxv.length * 2 * WORD, exe_fd: 0xffffffff });
   }
   target.set(input.stack.bytes, o.stackImage);
   for (const slot of input.stack.stackPointers) relocate(o.stackImage + slot, "stack");
@@ -383,36 +435,11 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   }
   if (relocations.length > sizes.relocationCount) throw new Error("more relocations than room for them");
   relocations.forEach((r, i) => {
-    put(o.relocations + i * RELOCATION_BYTES, r.offset);
-    put(o.relocations + i * RELOCATION_BYTES + WORD, BASE_CODES[r.base]);
+    putFields(view, o.relocations + i * RELOCATION_BYTES, RELOCATION, { offset: r.offset, base: BASE_CODES[r.base] });
   });
-  put(HEADER_RELOCATION_COUNT * WORD, relocations.length);
+  putFields(view, 0, LAUNCH_SPEC, { relocation_count: relocations.length });
 }
 
-/** Header words the loader relocates, by index (struct fl_launch_spec). */
-const HEADER_RELOCATION_COUNT = 12;
-const HEADER_STACK_LOW = 15;
-const HEADER_ENTRY = 19;
-
-/** Loader stages, in the order of enum fl_stage in shim/launch.h. */
-export const STAGES = [
-  "none",
-  "starting",
-  "mapping its plan",
-  "placing the program",
-  "mapping a region",
-  "zeroing the end of a file page",
-  "protecting a region",
-  "placing the stack",
-  "naming the process",
-  "naming the program's file /proc/self/exe",
-  "closing the program's files",
-  "starting demand paging",
-  "installing the friendly fault reporter",
-  "setting the signal mask",
-  "arming interval timers",
-  "launched",
-] as const;
 
 export interface LaunchStatus {
   launched: boolean;
@@ -437,23 +464,25 @@ export interface LaunchStatus {
   prefetchError: number;
 }
 
+/** The status the loader wrote in the plan's memory, field by field. */
 export function readStatus(memory: DataView): LaunchStatus {
-  const word = (i: number) => Number(memory.getBigUint64(STATUS_OFFSET + i * WORD, true));
+  const at = (field: keyof typeof STATUS.fields) => STATUS_OFFSET + STATUS.fields[field].offset;
+  const word = (field: keyof typeof STATUS.fields) => Number(memory.getBigUint64(at(field), true));
   return {
-    launched: word(0) === 1,
-    stage: word(1),
-    error: word(2),
-    detail: word(3),
-    mmMapError: word(4),
-    exeError: word(5),
-    faults: word(6),
-    pagesEnabled: word(7),
-    handlerError: word(8),
-    eventsDropped: word(9),
-    genuineFaults: word(10),
-    bases: BASES.map((_, i) => Number(BigInt.asIntN(64, memory.getBigUint64(STATUS_OFFSET + (11 + i) * WORD, true)))),
-    tampered: word(11 + BASES.length) === 1,
-    prefetched: word(12 + BASES.length),
-    prefetchError: word(13 + BASES.length),
+    launched: word("launched") === 1,
+    stage: word("stage"),
+    error: word("error"),
+    detail: word("detail"),
+    mmMapError: word("mm_map_error"),
+    exeError: word("exe_error"),
+    faults: word("faults"),
+    pagesEnabled: word("pages_enabled"),
+    handlerError: word("handler_error"),
+    eventsDropped: word("events_dropped"),
+    genuineFaults: word("genuine_faults"),
+    bases: BASES.map((_, i) => Number(BigInt.asIntN(64, memory.getBigUint64(at("bases") + i * WORD, true)))),
+    tampered: word("tampered") === 1,
+    prefetched: word("prefetched"),
+    prefetchError: word("prefetch_error"),
   };
 }

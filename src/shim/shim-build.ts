@@ -87,6 +87,7 @@ const SHIM_RECIPE: Recipe = {
     // The vfork child that executes the loader, in Bun's memory: no libc.
     { source: "spawn.c", freestanding: true },
     { source: "launch.c", freestanding: false },
+    { source: "contract-layout.c", freestanding: false },
     { source: "prestart.c", freestanding: false },
     { source: "image-copy.c", freestanding: false },
     { source: "events.c", freestanding: false },

@@ -1,7 +1,8 @@
 /**
  * The shim's functions, through bun:ffi. The library is built on first use
- * (src/shim/shim-build.ts) and checked against the spec layout this TypeScript
- * writes, so a stale build can never misread a plan.
+ * (src/shim/shim-build.ts) and, when opened, checked field by field against
+ * the contract this TypeScript writes (shim/contract.h, src/loader/contract.ts),
+ * so a stale build can never misread a plan.
  */
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
 import { closeSync } from "node:fs";
@@ -10,12 +11,14 @@ import { errnoName } from "../loader/errors.ts";
 
 export { errnoName };
 import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "../loader/spec.ts";
+import { checkContract } from "../loader/contract.ts";
 import type { IntervalTimers } from "../loader/caller.ts";
 
 const symbols = {
   fl_spec_memory: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i64 },
   fl_spec_memory_free: { args: [FFIType.i64, FFIType.u64, FFIType.u64], returns: FFIType.i64 },
   fl_spec_layout: { args: [FFIType.ptr], returns: FFIType.void },
+  fl_contract_layout: { args: [], returns: FFIType.cstring },
   fl_spawn_loader: { args: [FFIType.ptr], returns: FFIType.i64 },
   fl_send_plan: { args: [FFIType.i64, FFIType.u64, FFIType.u64, FFIType.ptr], returns: FFIType.i64 },
   fl_image_copy: { args: [FFIType.i64, FFIType.ptr, FFIType.u64, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
@@ -58,8 +61,16 @@ function load(): Library["symbols"] {
       throw new Error(`faultline: the shim's spec layout (${layout.join(",")}) differs from src/loader/spec.ts (${EXPECTED_LAYOUT.join(",")}); rebuild with 'bun run build:shim --force'`);
     }
   });
+  // Every field of shim/contract.h where src/loader/contract.ts has it.
+  checkContract(String(opened.symbols.fl_contract_layout()));
   library = opened;
   return opened.symbols;
+}
+
+/** The contract's layout as this build of the shim has it
+ * (shim/contract-layout.c): a line per field and per loader stage. */
+export function contractLayout(): string {
+  return String(load().fl_contract_layout());
 }
 
 /** A negative errno from the shim, as a message. */

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { ElfImage } from "../../src/loader/elf.ts";
 import { LoadError } from "../../src/loader/errors.ts";
 import { TAMPERED, describeFailure, endBeforeLaunch, killedBeforeStart, outcomeOf, type RunFacts } from "../../src/loader/outcome.ts";
-import { STAGES, type LaunchStatus } from "../../src/loader/spec.ts";
+import { STAGE, type LaunchStatus } from "../../src/loader/spec.ts";
 
 const SIGSEGV = 11;
 const SIGKILL = 9;
@@ -10,7 +10,7 @@ const SIGKILL = 9;
 function status(fields: Partial<LaunchStatus> = {}): LaunchStatus {
   return {
     launched: true,
-    stage: STAGES.length - 1,
+    stage: STAGE.LAUNCHED,
     error: 0,
     detail: 0,
     mmMapError: 0,
@@ -107,7 +107,7 @@ describe("a loader that ended before the jump", () => {
   });
 
   test("a failure names the stage, the region and the errno", () => {
-    const mapping = STAGES.indexOf("mapping a region");
+    const mapping = STAGE.MAP_REGION;
     const error = describeFailure("/bin/prog", status({ launched: false, stage: mapping, error: 12, detail: 2 }), { waitStatus: 1 << 8, maxRssKiB: 0, userMicros: 0, systemMicros: 0 });
     expect(error).toBeInstanceOf(LoadError);
     expect(error.message).toContain("the loader failed while mapping a region (region 2): ENOMEM");

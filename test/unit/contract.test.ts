@@ -1,0 +1,143 @@
+import { describe, expect, test } from "bun:test";
+import { CONTRACT, LAUNCH_SPEC, PLACEMENT, REGION, STAGE, STATUS, checkContract, contractDifferences, contractText, layout, type Layout } from "../../src/loader/contract.ts";
+import { PAGE_SIZE } from "../../src/loader/elf.ts";
+import { NOMINAL_STACK_TOP, SPEC_MAGIC, STATUS_OFFSET, encodeSpec, readStatus, specLength, type SpecInput } from "../../src/loader/spec.ts";
+import { buildStack } from "../../src/loader/stack.ts";
+import { contractLayout } from "../../src/shim/shim.ts";
+
+/** REGION with two fields of the same size in each other's place. */
+const SWAPPED_REGION = layout("fl_region", [
+  ["start", 8],
+  ["length", 8],
+  ["offset", 8],
+  ["file", 8],
+  ["flags", 8],
+  ["prot", 8],
+  ["zero_from", 8],
+  ["page_index", 8],
+  ["base", 8],
+  ["copy_offset", 8],
+]);
+
+const withSwappedRegion: Layout[] = CONTRACT.map((s) => (s === REGION ? SWAPPED_REGION : s));
+
+describe("the contract's layout", () => {
+  test("the shim as built reports exactly this side's fields and stages", () => {
+    const text = contractLayout();
+    expect(contractDifferences(text)).toEqual([]);
+    expect(text).toContain("fl_launch_spec status 408 152\n");
+    expect(text).toContain("stage MAP_REGION 4\n");
+  });
+
+  test("a table read back from its own text has no differences", () => {
+    expect(contractDifferences(contractText())).toEqual([]);
+    expect(() => checkContract(contractText())).not.toThrow();
+  });
+
+  test("two fields of the same size swapped on one side are caught, both of them", () => {
+    const differences = contractDifferences(contractText(withSwappedRegion));
+    expect(differences).toEqual([
+      "fl_region prot: the shim has fl_region prot at offset 40, size 8, src/loader/contract.ts fl_region prot at offset 32, size 8",
+      "fl_region flags: the shim has fl_region flags at offset 32, size 8, src/loader/contract.ts fl_region flags at offset 40, size 8",
+    ]);
+    expect(() => checkContract(contractText(withSwappedRegion))).toThrow(/differs from src\/loader\/contract.ts/);
+  });
+
+  test("a field or stage on one side only, a resized field, a renumbered stage", () => {
+    const text = contractText();
+    expect(contractDifferences(`${text}fl_region extra 80 8\n`)).toEqual(["fl_region extra: in the shim, not in src/loader/contract.ts"]);
+    expect(contractDifferences(text.replace("fl_region copy_offset 72 8\n", ""))).toEqual(["fl_region copy_offset: in src/loader/contract.ts, not in the shim"]);
+    expect(contractDifferences(text.replace("fl_mm_map exe_fd 100 4", "fl_mm_map exe_fd 100 8"))).toHaveLength(1);
+    expect(contractDifferences(text.replace("stage PROTECT 6", "stage PROTECT 7"))).toEqual(["stage PROTECT: the shim has stage PROTECT = 7, src/loader/contract.ts stage PROTECT = 6"]);
+    // A struct this side does not know is none of its business.
+    expect(contractDifferences(`${text}fl_spawn_request pid 0 8\n`)).toEqual([]);
+  });
+});
+
+describe("encoding by field name", () => {
+  const stack = buildStack({ top: NOMINAL_STACK_TOP, argv: ["prog"], envp: ["A=1"], execfn: "/bin/prog", platform: "x86_64", random: new Uint8Array(16), auxv: [], alignGap: 0, stackLimit: Infinity });
+  const input: SpecInput = {
+    regions: [{ start: 0x400000, length: 2 * PAGE_SIZE, offset: 0x1000, file: "program", prot: 5, populate: false, demand: true, zeroFrom: 0, base: "fixed" } as SpecInput["regions"][number]],
+    program: { bias: 0, byKernel: { extent: { start: 0, end: 0x3000 }, alignment: 0x1000 } } as SpecInput["program"],
+    interpreter: null,
+    stack,
+    entry: { at: 0x401000, base: "program" },
+    programBase: "program",
+    interpreterBase: "fixed",
+    brkBase: "program",
+    waitForGo: true,
+    processName: "a-name-longer-than-fifteen",
+    memory: null,
+    replaceExe: true,
+    timers: [
+      { intervalMicros: 1_500_000, valueMicros: 2_000_001 },
+      { intervalMicros: 0, valueMicros: 0 },
+      { intervalMicros: 0, valueMicros: 0 },
+    ],
+    policy: "demand",
+    predictor: "none",
+    predictPages: 1,
+    eventsWanted: false,
+    mechanism: "userfaultfd",
+    friendlySeed: 0x1234567890abcdefn,
+    friendlyReraise: false,
+    userModeOnly: true,
+    prefetch: [],
+  };
+  const memory = new Uint8Array(specLength({ regionCount: 1, relocationCount: 64, stackImageBytes: stack.bytes.length, eventRing: false }));
+  encodeSpec(input, memory);
+  const view = new DataView(memory.buffer);
+  const specWord = (field: keyof typeof LAUNCH_SPEC.fields, plus = 0) => view.getBigUint64(LAUNCH_SPEC.fields[field].offset + plus, true);
+
+  test("the header's fields are where C reads them, nested structs and arrays included", () => {
+    expect(specWord("magic")).toBe(SPEC_MAGIC);
+    expect(specWord("region_count")).toBe(1n);
+    expect(specWord("wait_for_go")).toBe(1n);
+    expect(specWord("replace_exe")).toBe(1n);
+    expect(specWord("uffd_user_mode_only")).toBe(1n);
+    expect(specWord("mechanism")).toBe(1n);
+    expect(specWord("policy")).toBe(1n);
+    expect(specWord("friendly_seed")).toBe(0x1234567890abcdefn);
+    expect(specWord("entry")).toBe(0x401000n);
+    expect(specWord("program", PLACEMENT.fields.by_kernel.offset)).toBe(1n);
+    expect(specWord("program", PLACEMENT.fields.extent_size.offset)).toBe(0x3000n);
+    expect(specWord("timers_set")).toBe(1n);
+    expect(specWord("timers")).toBe(1n);
+    expect(specWord("timers", 8)).toBe(500_000n);
+    expect(specWord("timers", 16)).toBe(2n);
+    expect(specWord("timers", 24)).toBe(1n);
+    const name = memory.subarray(LAUNCH_SPEC.fields.process_name.offset, LAUNCH_SPEC.fields.process_name.offset + 16);
+    expect(new TextDecoder().decode(name.subarray(0, name.indexOf(0)))).toBe("a-name-longer-t");
+  });
+
+  test("a region's fields by name, and the relocations that name them", () => {
+    const at = Number(specWord("region_offset"));
+    const regionWord = (field: keyof typeof REGION.fields) => view.getBigUint64(at + REGION.fields[field].offset, true);
+    expect(regionWord("start")).toBe(0x400000n);
+    expect(regionWord("length")).toBe(BigInt(2 * PAGE_SIZE));
+    expect(regionWord("offset")).toBe(0x1000n);
+    expect(regionWord("prot")).toBe(5n);
+    expect(regionWord("flags")).toBe(2n);
+    const relocations = Number(specWord("relocation_count"));
+    const relocationAt = Number(specWord("relocation_offset"));
+    const relocated = Array.from({ length: relocations }, (_, i) => Number(view.getBigUint64(relocationAt + i * 16, true)));
+    expect(relocated).toContain(LAUNCH_SPEC.fields.entry.offset);
+    expect(relocated).toContain(LAUNCH_SPEC.fields.stack_low.offset);
+    expect(relocated).not.toContain(at + REGION.fields.start.offset);
+  });
+
+  test("the status starts cleared, and reads back field by field", () => {
+    expect(readStatus(view)).toMatchObject({ launched: false, stage: 0, faults: 0, bases: [0, 0, 0, 0, 0] });
+    const put = (field: keyof typeof STATUS.fields, value: bigint, plus = 0) => view.setBigUint64(STATUS_OFFSET + STATUS.fields[field].offset + plus, value, true);
+    put("launched", 1n);
+    put("stage", BigInt(STAGE.LAUNCHED));
+    put("faults", 7n);
+    put("pages_enabled", 9n);
+    put("genuine_faults", 1n);
+    put("bases", 0x7ffd0000n, 8);
+    put("bases", 0xffffffffffffffffn, 32);
+    put("tampered", 1n);
+    put("prefetch_error", 12n);
+    expect(readStatus(view)).toMatchObject({ launched: true, stage: STAGE.LAUNCHED, faults: 7, pagesEnabled: 9, genuineFaults: 1, bases: [0, 0x7ffd0000, 0, 0, -1], tampered: true, prefetchError: 12 });
+  });
+});
