@@ -5,54 +5,36 @@
  * src/cli/faultline.ts). Exits the way the program did; loader errors are one
  * line and exit 127 or 126.
  */
-import { writeSync } from "node:fs";
-import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "../loader/errors.ts";
-import { TAMPERED, launch, prefetchStopped, type PagerName } from "../loader/launch.ts";
+import { EXIT_USAGE } from "../loader/errors.ts";
+import { PAGERS, TAMPERED, launch, prefetchStopped, type PagerName } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
 import { commandName } from "./commands.ts";
+import { endAsTheProgramDid, readCommandLine, runCommand, say } from "./front-door.ts";
 import { parseCommandLine, usage } from "./options.ts";
-import { captureHandover, relayedSignals, releaseHandover } from "../loader/caller.ts";
-import { endWithSignal, relayTo, startRelay, takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
-import { ShimBuildError } from "../shim/shim-build.ts";
+import { relaySignalsTo, startSignalRelay } from "./signals.ts";
+import { captureHandover, releaseHandover } from "../loader/caller.ts";
+import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
 import { startSourceResolver } from "../friendly/source-resolver.ts";
 import { RunRecording } from "../view/record.ts";
 import { OutputError } from "../view/write.ts";
-import packageJson from "../../package.json" with { type: "json" };
 
-function say(line: string): void {
-  writeSync(2, `${line}\n`);
+function isPager(word: string): word is PagerName {
+  return (PAGERS as readonly string[]).includes(word);
 }
 
 async function main(args: string[]): Promise<number> {
   const pagerArg = args[0] ?? "";
-  const pager = (["apager", "dpager", "hpager"].includes(pagerArg) ? pagerArg : "apager") as PagerName;
+  const pager = isPager(pagerArg) ? pagerArg : "apager";
   const command = commandName(pager, process.argv[1]);
-  let line;
-  try {
-    line = parseCommandLine(pagerArg, args.slice(1));
-  } catch (error) {
-    if (error instanceof UsageError) {
-      say(`${pager}: ${error.message}`);
-      say(`Try '${command} --help'.`);
-      return EXIT_USAGE;
-    }
-    throw error;
-  }
-  if (line.help) {
-    process.stdout.write(`${usage(line.pager, command)}\n`);
-    return 0;
-  }
-  if (line.version) {
-    process.stdout.write(`faultline ${packageJson.version}\n`);
-    return 0;
-  }
+  const line = readCommandLine(pager, command, () => parseCommandLine(pagerArg, args.slice(1)), (l) => usage(l.pager, command));
+  if (typeof line === "number") return line;
 
   // What the caller handed the pager goes to the program (descriptors,
   // ignored signals, mask, limits, timers), taken before this process opens
   // anything of its own; signals somebody sends the pager from now on are
   // relayed to the program (shim/relay.c).
   const handover = captureHandover({ take: takeDescriptor }, takeIntervalTimers);
-  startRelay(relayedSignals(handover.ignored, handover.underBunRun), handover.underBunRun);
+  startSignalRelay(handover.ignored, handover.underBunRun);
   for (const text of handover.notes) if (!line.quiet) say(`${line.pager}: note: ${text}`);
 
   // A profile to prefetch is read now; one that cannot be used is a warning
@@ -90,7 +72,7 @@ async function main(args: string[]): Promise<number> {
       // An output that is one of the files run is refused too.
       onFilesRead: (files) => recording.refuseInputs(files),
       onStart: (pid, paging) => {
-        relayTo(pid);
+        relaySignalsTo(pid);
         recording.started(pid, paging, line.pager);
       },
     });
@@ -113,31 +95,11 @@ async function main(args: string[]): Promise<number> {
   for (const difference of outcome.differences) {
     if (!line.quiet && difference !== outcome.unseenFault && difference !== outcome.pagerFailure && difference !== TAMPERED && !noted.has(difference)) say(`${line.pager}: note: ${difference}`);
   }
-  if (outcome.signalNumber !== null) {
-    endWithSignal(outcome.signalNumber);
-    return 128 + outcome.signalNumber;
-  }
-  return outcome.exitCode ?? EXIT_CANNOT_RUN;
-}
-
-function fail(error: unknown): never {
-  const pager = process.argv[2] ?? "faultline";
-  if (error instanceof OutputError) {
-    say(`${pager}: ${error.message}`);
-    process.exit(EXIT_USAGE);
-  }
-  if (error instanceof LoadError) {
-    say(`${pager}: ${error.message}`);
-    process.exit(error.exitCode);
-  }
-  if (error instanceof ShimBuildError) {
-    say(error.message);
-    process.exit(EXIT_CANNOT_RUN);
-  }
-  say(`${pager}: internal error: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(EXIT_CANNOT_RUN);
+  return endAsTheProgramDid(outcome);
 }
 
 // No top-level await: the command is also built as one bytecode-compiled
-// file (src/command-build.ts), which must be a script.
-main(process.argv.slice(2)).then((code) => process.exit(code), fail);
+// file (src/cli/command.ts), which must be a script. An output file that
+// cannot be written is a usage error; the rest, the front door's.
+const name = process.argv[2] ?? "faultline";
+void runCommand(name, () => main(process.argv.slice(2)), (error) => (error instanceof OutputError ? { line: `${name}: ${error.message}`, exitCode: EXIT_USAGE } : null));

@@ -1,8 +1,10 @@
 /**
  * The `faultline` command's own words: the commands it runs, its usage,
- * and how a command is named in messages. Pure, and importing nothing, so
- * the command (src/cli/faultline.ts) starts without loading the rest.
+ * its version line, and how a command is named in messages. Pure, and
+ * importing nothing but package.json, so the command (src/cli/faultline.ts)
+ * starts without loading the rest.
  */
+import packageJson from "../../package.json" with { type: "json" };
 
 /** The commands `faultline` runs: the pagers, and friendly. */
 export const COMMANDS = ["apager", "dpager", "hpager", "friendly"] as const;
@@ -13,6 +15,11 @@ export type CommandName = (typeof COMMANDS)[number];
  * apager` in a checkout. */
 export function commandName(command: string, script: string | undefined): string {
   return script !== undefined && /(^|\/)faultline(\.ts)?$/.test(script) ? `faultline ${command}` : `bun run ${command}`;
+}
+
+/** What every command's --version says. */
+export function versionLine(): string {
+  return `faultline ${packageJson.version}`;
 }
 
 /** `faultline --help`. */

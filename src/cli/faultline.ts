@@ -12,8 +12,7 @@
  */
 import { writeSync } from "node:fs";
 import { EXIT_USAGE } from "../loader/errors.ts";
-import { COMMANDS, faultlineUsage } from "./commands.ts";
-import packageJson from "../../package.json" with { type: "json" };
+import { COMMANDS, faultlineUsage, versionLine } from "./commands.ts";
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -28,7 +27,7 @@ if (command === "apager" || command === "dpager" || command === "hpager") {
   process.stdout.write(`${faultlineUsage()}\n`);
   process.exit(0);
 } else if (command === "--version") {
-  process.stdout.write(`faultline ${packageJson.version}\n`);
+  process.stdout.write(`${versionLine()}\n`);
   process.exit(0);
 } else {
   const problem = command === undefined ? "no COMMAND given" : `unknown command '${command}' (expected ${COMMANDS.join(", ")})`;

@@ -15,36 +15,20 @@
  *
  * Errors are one line on stderr; 127 not found, 126 cannot be run, 2 usage.
  */
-import { closeSync, writeSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { parseElf } from "../loader/elf.ts";
-import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_USAGE, LoadError, UsageError } from "../loader/errors.ts";
+import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "../loader/errors.ts";
 import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, staticRefusal } from "./friendly-options.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "../loader/program-file.ts";
-import { MAX_SCRIPT_DEPTH, parseShebang } from "../loader/script.ts";
-import { bunRunParent, relayedSignals } from "../loader/caller.ts";
-import { endWithSignal, relayTo, startRelay } from "../shim/shim.ts";
-import { ignoredAtStart } from "../cli/signals.ts";
-import { ShimBuildError, ensureFriendlyLibrary } from "../shim/shim-build.ts";
+import { followScripts } from "../loader/script.ts";
+import { bunRunParent } from "../loader/caller.ts";
+import { endAsTheProgramDid, readCommandLine, Refusal, runCommand } from "../cli/front-door.ts";
+import { ignoredAtStart, relaySignalsTo, startSignalRelay } from "../cli/signals.ts";
+import { ensureFriendlyLibrary } from "../shim/shim-build.ts";
 import { startSourceResolver } from "./source-resolver.ts";
-import packageJson from "../../package.json" with { type: "json" };
 
 const NAME = "friendly";
-
-/** A one-line refusal with the exit status that goes with it. */
-class Refusal extends Error {
-  override name = "Refusal";
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
-
-function say(line: string): void {
-  writeSync(2, `${line}\n`);
-}
 
 /** A path spawn will not look up on PATH again (a name found in an empty
  * PATH entry is relative to the current directory). */
@@ -61,23 +45,19 @@ function asPath(file: string): string {
  */
 function preloadableProgram(name: string): string {
   const path = asPath(resolveProgram(name));
-  let file: OpenedFile = openForLoading(path, "program");
+  const opened: OpenedFile[] = [];
+  const open = (file: string) => {
+    const opening = openForLoading(file, "program");
+    opened.push(opening);
+    return opening;
+  };
   try {
-    let script: string | null = null;
-    for (let depth = 0; ; depth++) {
-      const shebang = parseShebang(file.head);
-      if (shebang === null) break;
-      if (shebang === "malformed") throw new LoadError(file.path, "malformed #! line", "ENOEXEC");
-      if (depth >= MAX_SCRIPT_DEPTH) throw new LoadError(path, `more than ${MAX_SCRIPT_DEPTH} levels of #! interpreters`, "ELOOP");
-      script ??= path;
-      closeSync(file.fd);
-      file = openForLoading(shebang.interpreter, "program");
-    }
+    const { file, scripted } = followScripts(open(path), [path], path, open, () => closeSync(opened.pop()!.fd));
     const image = parseElf(file.path, file.head, file.size, "program");
-    if (image.interpreter === null) throw new Refusal(staticRefusal(path, script === null ? null : file.path), EXIT_CANNOT_RUN);
+    if (image.interpreter === null) throw new Refusal(staticRefusal(path, scripted ? file.path : null), EXIT_CANNOT_RUN);
     return path;
   } finally {
-    closeSync(file.fd);
+    for (const file of opened) closeSync(file.fd);
   }
 }
 
@@ -90,25 +70,8 @@ function spawnError(path: string, error: unknown): Refusal {
 }
 
 async function main(args: string[], command: string): Promise<number> {
-  let line;
-  try {
-    line = parseFriendlyCommandLine(args);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      say(`${NAME}: ${error.message}`);
-      say(`Try '${command} --help'.`);
-      return EXIT_USAGE;
-    }
-    throw error;
-  }
-  if (line.help) {
-    process.stdout.write(`${friendlyUsage(command)}\n`);
-    return 0;
-  }
-  if (line.version) {
-    process.stdout.write(`faultline ${packageJson.version}\n`);
-    return 0;
-  }
+  const line = readCommandLine(NAME, command, () => parseFriendlyCommandLine(args), () => friendlyUsage(command));
+  if (typeof line === "number") return line;
 
   const [name, ...programArgs] = line.argv as [string, ...string[]];
   const path = preloadableProgram(name);
@@ -116,10 +79,8 @@ async function main(args: string[], command: string): Promise<number> {
   const resolver = startSourceResolver();
   const env = resolver.environment(friendlyEnvironment(library, process.env));
   // Signals somebody sends this process are relayed to the program, those
-  // that come before it exists as soon as it does (shim/relay.c); one this
-  // process started with ignored stays ignored here.
-  const underBunRun = bunRunParent() !== null;
-  startRelay(relayedSignals([...ignoredAtStart()], underBunRun), underBunRun);
+  // that come before it exists as soon as it does.
+  startSignalRelay(ignoredAtStart(), bunRunParent() !== null);
   let child;
   try {
     child = Bun.spawn({ cmd: [path, ...programArgs], argv0: name, env, stdio: ["inherit", "inherit", "inherit"] });
@@ -127,39 +88,18 @@ async function main(args: string[], command: string): Promise<number> {
     resolver.stop();
     throw spawnError(path, error);
   }
-  relayTo(child.pid);
+  relaySignalsTo(child.pid);
   await child.exited;
   resolver.stop();
 
-  if (child.signalCode !== null) {
-    const signal = typeof child.signalCode === "number" ? child.signalCode : osConstants.signals[child.signalCode];
-    endWithSignal(signal);
-    return 128 + signal;
-  }
-  return child.exitCode ?? EXIT_CANNOT_RUN;
+  const signalNumber = child.signalCode === null ? null : typeof child.signalCode === "number" ? child.signalCode : osConstants.signals[child.signalCode];
+  return endAsTheProgramDid({ signalNumber, exitCode: child.exitCode });
 }
 
 /** Run the command with `args` (the words after its name, typed as
  * `command`) and exit the way the program did. */
-export async function runFriendly(args: string[], command: string): Promise<never> {
-  try {
-    process.exit(await main(args, command));
-  } catch (error) {
-    if (error instanceof LoadError) {
-      say(`${NAME}: ${error.message}`);
-      process.exit(error.exitCode);
-    }
-    if (error instanceof Refusal) {
-      say(error.message);
-      process.exit(error.exitCode);
-    }
-    if (error instanceof ShimBuildError) {
-      say(error.message);
-      process.exit(EXIT_CANNOT_RUN);
-    }
-    say(`${NAME}: internal error: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(EXIT_CANNOT_RUN);
-  }
+export function runFriendly(args: string[], command: string): Promise<never> {
+  return runCommand(NAME, () => main(args, command));
 }
 
 if (import.meta.main) await runFriendly(process.argv.slice(2), "bun run friendly");

@@ -60,7 +60,7 @@ import {
   type Mechanism,
   type PredictorName,
 } from "./spec.ts";
-import { MAX_SCRIPT_DEPTH, parseShebang, scriptArgv } from "./script.ts";
+import { followScripts } from "./script.ts";
 import { identityFields, prefetchPlan, prefetchSeenUnder, profileMismatch, type PlacedRegion, type PrefetchPlan, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "../paging/working-set.ts";
 import { EndLook } from "../paging/end-look.ts";
 import { buildStack, type StackImage } from "./stack.ts";
@@ -359,20 +359,17 @@ export function startLaunch(argv: readonly string[], options: LaunchOptions = {}
     // A program's PATH is the one it will have (Bun.spawn's rule too).
     const searchPath = options.env ? options.env.PATH : process.env.PATH;
     const execfn = resolveProgram(argv[0], searchPath, cwd);
-    let programArgv = [...argv];
-    let program = openForLoading(execfn, "program", knownHead, cwd);
-    opened.push(program);
-    for (let depth = 0; ; depth++) {
-      const shebang = parseShebang(program.head);
-      if (shebang === null) break;
-      if (shebang === "malformed") throw new LoadError(program.path, "malformed #! line", "ENOEXEC");
-      if (depth >= MAX_SCRIPT_DEPTH) throw new LoadError(execfn, `more than ${MAX_SCRIPT_DEPTH} levels of #! interpreters`, "ELOOP");
-      programArgv = scriptArgv(shebang, program.path, programArgv);
-      identify(program, "script");
+    const openProgram = (path: string) => {
+      const file = openForLoading(path, "program", knownHead, cwd);
+      opened.push(file);
+      return file;
+    };
+    const followed = followScripts(openProgram(execfn), argv, execfn, openProgram, (script) => {
+      identify(script, "script");
       closeSync(opened.pop()!.fd);
-      program = openForLoading(shebang.interpreter, "program", knownHead, cwd);
-      opened.push(program);
-    }
+    });
+    const program = followed.file;
+    const programArgv = followed.argv;
     identify(program, "program");
     const image = parsedImage(program, "program");
     let interpreterImage: ElfImage | null = null;

@@ -90,6 +90,12 @@ function lookupError(path: string, role: "program" | "interpreter", error: unkno
   return new LoadError(path, `cannot open: ${code || String(error)}`, "EACCES");
 }
 
+/** What says a file's bytes are unchanged: device, inode, size, and its
+ * modification and change times. */
+export function fileIdentity(stat: BigIntStats): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+}
+
 /**
  * Open and read a file to load, with the checks of execve's open_exec, which
  * the program and its interpreter both pass: it exists, is a regular file,
@@ -97,12 +103,6 @@ function lookupError(path: string, role: "program" | "interpreter", error: unkno
  * it). Then faultline must read it, which the kernel need not: a file that
  * is executable but not readable runs natively and is refused here.
  */
-/** What says a file's bytes are unchanged: device, inode, size, and its
- * modification and change times. */
-export function fileIdentity(stat: BigIntStats): string {
-  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
-}
-
 export function openForLoading(path: string, role: "program" | "interpreter", knownHead?: (identity: string) => Buffer | undefined, cwd: string | null = null): OpenedFile {
   // `path` is reported as the program will see it; `at` is where it is
   // from this process.

@@ -1,7 +1,9 @@
 /**
  * `#!` scripts, as the kernel's binfmt_script reads them. Pure: the file's
- * first bytes in, the interpreter and its optional argument out.
+ * first bytes in, the interpreter and its optional argument out; following
+ * a chain of them opens files only through the function it is given.
  */
+import { LoadError } from "./errors.ts";
 
 /** The kernel reads this much of a file to recognise its format (BINPRM_BUF_SIZE). */
 export const SCRIPT_HEAD_BYTES = 256;
@@ -75,4 +77,39 @@ export function parseShebang(head: Uint8Array): Shebang | null | "malformed" {
  * path as it was run, then the script's own arguments. */
 export function scriptArgv(shebang: Shebang, scriptPath: string, argv: readonly string[]): string[] {
   return [shebang.interpreter, ...(shebang.argument !== null ? [shebang.argument] : []), scriptPath, ...argv.slice(1)];
+}
+
+/** A file read for loading, as the #! loop needs it. */
+export interface HeadedFile {
+  path: string;
+  head: Uint8Array;
+}
+
+/** Where a chain of #! lines ends: the file that really runs, its
+ * arguments, and whether any script was on the way. */
+export interface FollowedScripts<File extends HeadedFile> {
+  file: File;
+  argv: string[];
+  scripted: boolean;
+}
+
+/**
+ * Follow #! lines from `first` (run as `argv`, named `named` as the caller
+ * typed it) as exec_binprm does, to the file that is no script: each
+ * script is handed to `leave` (to close it, note it) before its
+ * interpreter is opened with `open`. Throws the kernel's LoadError for a
+ * malformed line (ENOEXEC) or too many levels (ELOOP).
+ */
+export function followScripts<File extends HeadedFile>(first: File, argv: readonly string[], named: string, open: (interpreter: string) => File, leave: (script: File) => void): FollowedScripts<File> {
+  let file = first;
+  let args = [...argv];
+  for (let depth = 0; ; depth++) {
+    const shebang = parseShebang(file.head);
+    if (shebang === null) return { file, argv: args, scripted: depth > 0 };
+    if (shebang === "malformed") throw new LoadError(file.path, "malformed #! line", "ENOEXEC");
+    if (depth >= MAX_SCRIPT_DEPTH) throw new LoadError(named, `more than ${MAX_SCRIPT_DEPTH} levels of #! interpreters`, "ELOOP");
+    args = scriptArgv(shebang, file.path, args);
+    leave(file);
+    file = open(shebang.interpreter);
+  }
 }
