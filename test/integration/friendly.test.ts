@@ -232,6 +232,14 @@ describe("programs `friendly` cannot help", () => {
     expect(ran).toMatchObject({ stdout: "from the script: hi\n", stderr: "", exitCode: 0 });
   });
 
+  test("a #! script whose interpreter is missing: the interpreter named, status 127, as the pagers say it", async () => {
+    const script = join(dir, "lost-interpreter");
+    writeFileSync(script, "#!/faultline-no-such-dir/interpreter\n");
+    chmodSync(script, 0o755);
+    const ran = await runFriendly([script]);
+    expect(ran).toMatchObject({ stdout: "", exitCode: 127, stderr: "friendly: /faultline-no-such-dir/interpreter: no such file (ENOENT)\n" });
+  });
+
   test("the command line: --help, no program, unknown option, a missing program", async () => {
     const [help, none, unknown, missing] = await Promise.all([
       runFriendly([], { flags: ["--help"] }),
