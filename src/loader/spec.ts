@@ -43,7 +43,7 @@ const MICROS_PER_SECOND = 1_000_000;
 
 /** hpager's predictor ("none": dpager and apager, which predict nothing). */
 export type PredictorName = "none" | "next" | "stride" | "readahead";
-/** How demand faults reach the pager (shim/launch.h, enum fl_mechanism). */
+/** How demand faults reach the pager (shim/contract.h, enum fl_mechanism). */
 export type Mechanism = "signal" | "userfaultfd";
 const MECHANISM_CODES: Record<Mechanism, number> = { signal: 0, userfaultfd: 1 };
 const POLICY_CODES: Record<Policy, number> = { eager: 0, demand: 1, hybrid: 2 };
@@ -79,7 +79,7 @@ export interface MemoryDescription {
   auxv: number;
 }
 
-/** What the loader adds to a relative word (enum fl_base in shim/launch.h). */
+/** What the loader adds to a relative word (enum fl_base in shim/contract.h). */
 export type Base = "fixed" | "stack" | "vdso" | "program" | "interpreter";
 export const BASES: readonly Base[] = ["fixed", "stack", "vdso", "program", "interpreter"];
 const BASE_CODES: Record<Base, number> = { fixed: 0, stack: 1, vdso: 2, program: 3, interpreter: 4 };
