@@ -65,7 +65,7 @@ enum fl_base {
 #define FL_NOMINAL_STACK_TOP 0x7ff000000000ull
 
 /* The loader's own memory, at fixed places beside its image (linked at
- * 0x200000000000, src/shim-build.ts): its stack below, the plan above. */
+ * 0x200000000000, src/shim/shim-build.ts): its stack below, the plan above. */
 #define FL_LOADER_STACK_BYTES 0x10000
 #define FL_LOADER_STACK_ADDRESS 0x1fffffff0000 /* 0x200000000000 less the stack */
 #define FL_PLAN_ADDRESS 0x200100000000
@@ -248,7 +248,7 @@ struct fl_mm_map {
 
 /*
  * The plan: everything the loader (shim/loader.c) does to turn itself into
- * the program, as TypeScript decided it (src/spec.ts) from the loader's own
+ * the program, as TypeScript decided it (src/loader/spec.ts) from the loader's own
  * address space. Every address in it is final.
  */
 struct fl_launch_spec {
