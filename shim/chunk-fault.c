@@ -25,6 +25,7 @@
 #include <sys/ucontext.h>
 
 #include "chunk.h"
+#include "kernel.h"
 #include "sys.h"
 
 uint64_t fl_chunk_table_top[FL_TABLE_TOP_ENTRIES];
@@ -35,19 +36,12 @@ int64_t fl_max_map_count;
 uint64_t fl_previous_segv_handler;
 uint64_t fl_previous_segv_flags;
 
-#define KERNEL_SIGSET_BYTES 8
 /* si_code of a fault raised by the MMU (values <= 0 come from kill and
  * friends). */
 #define SEGV_FROM_KERNEL_MIN 1
-/* The x86 page-fault error code in the signal context: the access was a
- * write. */
-#define X86_PF_WRITE (1ull << 1)
 /* How often the handler looks a chunk up again when the record it found
  * was recycled under it before it could lock it. */
 #define LOOKUP_ATTEMPTS 8
-#define STDERR_FD 2
-#define HANDLER_DEFAULT 0ull /* SIG_DFL */
-#define HANDLER_IGNORE 1ull  /* SIG_IGN */
 /* MADV_POPULATE_READ, spelled out for C libraries' headers older than it. */
 #define MADV_POPULATE_READ_ADVICE 22
 
@@ -436,16 +430,12 @@ sys_result fl_chunk_make_unit_writable(struct fl_chunk *chunk, uint64_t unit) {
 
 /* --- the handler ------------------------------------------------------------ */
 
-struct kernel_sigaction {
-	uint64_t handler;
-	uint64_t flags;
-	uint64_t restorer;
-	uint64_t mask;
-};
-
-static void restore_default(int sig) {
-	struct kernel_sigaction dfl = { 0, 0, 0, 0 };
-	sys_rt_sigaction(sig, &dfl, 0, KERNEL_SIGSET_BYTES);
+/* Step aside for the default action (kernel.h); if even that is refused,
+ * end the process as a shell reports death by sig, rather than return to
+ * a fault that would only come back to this handler. */
+static void step_aside(int sig) {
+	if (restore_default(sig) < 0)
+		sys_exit_group(128 + sig);
 }
 
 static uint64_t text_length(const char *text) {
@@ -493,7 +483,7 @@ static void say_errno(uint64_t error) {
 static void forward(int sig, siginfo_t *info, void *context) {
 	uint64_t handler = __atomic_load_n(&fl_previous_segv_handler, __ATOMIC_ACQUIRE);
 	if (handler == HANDLER_DEFAULT || handler == HANDLER_IGNORE) {
-		restore_default(sig);
+		step_aside(sig);
 		if (info->si_code < SEGV_FROM_KERNEL_MIN)
 			sys_call3(__NR_tgkill, sys_getpid(), fl_thread_id(), sig);
 		return;
@@ -517,7 +507,7 @@ static void fatal(int sig, const char *what, uint64_t address, uint64_t error) {
 		say(")");
 	}
 	say("; ending the process\n");
-	restore_default(sig);
+	step_aside(sig);
 }
 
 static int is_write(const void *context) {

@@ -292,11 +292,6 @@ static void prefetch_enabling(struct fl_launch_spec *plan, struct fl_launch_spec
 	}
 }
 
-static void restore_default(int sig) {
-	struct kernel_sigaction dfl = { 0, 0, 0, 0 };
-	sys_rt_sigaction(sig, &dfl, 0, KERNEL_SIGSET_BYTES);
-}
-
 /*
  * A fault that is not ours to resolve ends the program as it would have
  * ended natively: the handler steps aside (default action) and returns, so
@@ -312,17 +307,14 @@ static void genuine(int sig, const struct fault_info *info, void *context) {
 		friendly_on_fault(sig, (siginfo_t *)info, context);
 		return;
 	}
-	restore_default(sig);
+	if (restore_default(sig) < 0)
+		sys_exit_group(128 + sig); /* cannot step aside: end as the default would be reported */
 	if (info->code <= 0)
 		sys_call3(__NR_tgkill, sys_getpid(), sys_call0(__NR_gettid), sig);
 }
 
 #define SEGV_MAPERR_CODE 1
 #define SEGV_ACCERR_CODE 2
-/* The x86 page-fault error code the kernel reports in the signal context:
- * the access was a write, or an instruction fetch. */
-#define X86_PF_WRITE (1u << 1)
-#define X86_PF_INSTR (1u << 4)
 
 /* Would the region's protection allow the access that faulted? Then the
  * fault was taken while the page was still being enabled (by this thread or

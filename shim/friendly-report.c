@@ -21,9 +21,9 @@
 #include "backtrace.h"
 #include "friendly.h"
 #include "friendly-messages.h"
+#include "kernel.h"
 #include "sys.h"
 
-#define STDERR_FD 2
 /* Nothing is ever mapped below vm.mmap_min_addr, 64 KiB by default: a fault
  * this low (with no mapping there) is a NULL pointer plus a small offset, a
  * field of a struct or an element of an array it points to. */
@@ -32,12 +32,6 @@
  * call just below it, or a local of the frame just made above it. The
  * guard below the stack is unmapped (main thread) or PROT_NONE (threads). */
 #define STACK_POINTER_REACH 0x10000ull
-/* x86 page-fault error code bits, which the kernel passes on in the signal
- * context's err field for faults at user addresses. */
-#define X86_PF_WRITE 0x2ull
-#define X86_PF_INSTRUCTION 0x10ull
-/* The kernel's sigaction for rt_sigaction: SIG_DFL needs no restorer. */
-#define KERNEL_SIGSET_BYTES 8
 /* Room for the whole report (a message, four lines of diagnosis and up to
  * 33 frames with their names, modules and the resolver's at most 15 KiB),
  * and for one line of /proc/self/maps (longer lines, with very long paths,
@@ -45,13 +39,6 @@
 #define REPORT_BYTES (32 * 1024)
 #define MAPS_LINE_BYTES 512
 #define MAPS_CHUNK_BYTES 4096
-
-struct kernel_sigaction {
-	uint64_t handler;
-	uint64_t flags;
-	uint64_t restorer;
-	uint64_t mask;
-};
 
 /* Set once by the constructor, before the handler can run. */
 static uint64_t message_seed = 1;
@@ -276,7 +263,7 @@ static enum fault_kind classify_segv(const struct fault *f, const struct mapping
 	case SEGV_MAPERR:
 		return FAULT_UNMAPPED;
 	case SEGV_ACCERR:
-		if (f->error_code & X86_PF_INSTRUCTION)
+		if (f->error_code & X86_PF_INSTR)
 			return FAULT_NOT_EXECUTABLE;
 		if ((f->error_code & X86_PF_WRITE) && m->found && m->perms[1] != 'w' && !mapping_allows_nothing(m))
 			return FAULT_WRITE_READ_ONLY;
@@ -337,7 +324,7 @@ static const char *code_name(int sig, int code) {
 }
 
 static const char *access_word(const struct fault *f) {
-	if (f->error_code & X86_PF_INSTRUCTION)
+	if (f->error_code & X86_PF_INSTR)
 		return "executing";
 	return f->error_code & X86_PF_WRITE ? "writing" : "reading";
 }
@@ -694,9 +681,7 @@ static void write_all(int fd, const char *bytes, uint64_t length) {
  * sent again, to this thread; it is blocked in the handler and delivered
  * as the handler returns. */
 static void hand_back(const struct fault *f) {
-	struct kernel_sigaction fallback = { 0, 0, 0, 0 };
-	sys_result r = sys_rt_sigaction(f->signal, &fallback, 0, KERNEL_SIGSET_BYTES);
-	if (sys_failed(r))
+	if (sys_failed(restore_default(f->signal)))
 		sys_exit_group(128 + f->signal); /* cannot hand back: end as the default would be reported */
 	if (f->code <= 0 && sys_failed(sys_tgkill(f->pid, f->tid, f->signal)))
 		sys_exit_group(128 + f->signal);

@@ -2,12 +2,17 @@
  * kernel.h — the kernel's own definitions that freestanding code needs, as
  * the system calls take them on x86-64 (not glibc's versions of the same
  * structures, which differ: glibc's sigset_t is 128 bytes, its sigaction
- * has another layout).
+ * has another layout). The one place each is defined: every fault handler
+ * and the loader include this rather than spelling them out again.
  */
 #ifndef FAULTLINE_KERNEL_H
 #define FAULTLINE_KERNEL_H
 
 #include <stdint.h>
+
+#include "sys.h"
+
+#define STDERR_FD 2
 
 /* Signal numbers the kernel knows (_NSIG) and the size of its signal set. */
 #define KERNEL_NSIG 64
@@ -27,6 +32,22 @@ struct kernel_sigaction {
 	uint64_t restorer;
 	uint64_t mask;
 };
+
+/* Put sig back to its default action (no handler, no flags, no mask; SIG_DFL
+ * needs no restorer). A fault handler that steps aside calls it, then
+ * returns: the faulting instruction runs again and the kernel delivers the
+ * same signal with the default action. */
+static inline sys_result restore_default(int sig) {
+	struct kernel_sigaction dfl = { HANDLER_DEFAULT, 0, 0, 0 };
+	return sys_rt_sigaction(sig, &dfl, 0, KERNEL_SIGSET_BYTES);
+}
+
+/* The x86 page-fault error code, which the kernel passes on in the signal
+ * context's err field (REG_ERR) for faults at user addresses (the names of
+ * arch/x86/include/asm/trap_pf.h): the access was a write, or an
+ * instruction fetch. */
+#define X86_PF_WRITE (1ull << 1)
+#define X86_PF_INSTR (1ull << 4)
 
 /* stack_t for sigaltstack. */
 struct kernel_stack {
