@@ -2,7 +2,7 @@
 /**
  * `bun run friendly [options] PROGRAM [ARGS...]` (or `faultline friendly`
  * through src/faultline.ts): run a dynamically linked
- * program with libetsbefriends.so preloaded (shim/friendly.c), so a crash
+ * program with libetsbefriends.so preloaded (shim/friendly/friendly.c), so a crash
  * ends in an encouraging message and a diagnosis, and exit the way the
  * program did.
  *
@@ -116,7 +116,7 @@ async function main(args: string[], command: string): Promise<number> {
   const resolver = startSourceResolver();
   const env = resolver.environment(friendlyEnvironment(library, process.env));
   // Signals somebody sends this process are relayed to the program, those
-  // that come before it exists as soon as it does (shim/relay.c); one this
+  // that come before it exists as soon as it does (shim/loader/relay.c); one this
   // process started with ignored stays ignored here.
   const underBunRun = bunRunParent() !== null;
   startRelay(relayedSignals([...ignoredAtStart()], underBunRun), underBunRun);

@@ -43,11 +43,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "uffd-compat.h"
-#include "predict.h"
-#include "regions.h"
-#include "serve.h"
+#include "paging/events.h"
+#include "common/uffd-compat.h"
+#include "paging/predict.h"
+#include "paging/regions.h"
+#include "paging/serve.h"
 
 /* A fault that could not be served yet: the kernel answered EAGAIN because
  * the process's memory was changing (a fork was in progress, its event not

@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
-#include "backtrace.h"
+#include "friendly/backtrace.h"
 
 /* Lines of /proc/self/maps kept (a program with more loses the highest
  * ones: their code goes unnamed and, without process_vm_readv, unread). */

@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include "threads.h"
+#include "common/threads.h"
 
 int fl_start_quiet_thread(pthread_t *thread, int detached, void *(*run)(void *), void *arg) {
 	sigset_t block, previous;

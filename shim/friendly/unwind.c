@@ -27,7 +27,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 
-#include "backtrace.h"
+#include "friendly/backtrace.h"
 
 /* DWARF's register numbers on x86-64 (System V psABI, figure 3.36):
  * rax rdx rcx rbx rsi rdi rbp rsp r8..r15, then the return address. */

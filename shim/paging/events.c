@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "events.h"
-#include "regions.h"
+#include "paging/events.h"
+#include "paging/regions.h"
 
 uint64_t fl_monotonic_now(void) {
 	struct timespec now;

@@ -1,5 +1,5 @@
 /*
- * loader.h — the loader's jump (shim/loader.c).
+ * loader.h — the loader's jump (shim/loader/loader.c).
  */
 #ifndef FAULTLINE_LOADER_H
 #define FAULTLINE_LOADER_H

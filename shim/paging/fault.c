@@ -19,19 +19,19 @@
 #define _GNU_SOURCE /* REG_ERR */
 #include <linux/fcntl.h>
 #include <linux/futex.h>
-#include "uffd-compat.h"
+#include "common/uffd-compat.h"
 #include <linux/time.h>
 #include <linux/mman.h>
 #include <signal.h>
 #include <sys/ucontext.h>
 
-#include "fault.h"
-#include "friendly.h"
-#include "kernel.h"
+#include "paging/fault.h"
+#include "friendly/friendly.h"
+#include "common/kernel.h"
 #include "launch.h"
-#include "predict.h"
-#include "regions.h"
-#include "sys.h"
+#include "paging/predict.h"
+#include "paging/regions.h"
+#include "common/sys.h"
 
 /* The last fault each thread was told to retry on an enabled page: its
  * thread ID and the fault address. Open addressing on the thread ID; a slot
@@ -523,7 +523,7 @@ static const uint64_t USER_MODE_FEATURES[] = {
  * userfaultfd paging: register every demand region (its file pages mapped
  * from the image copy, a sealed memfd, for minor faults; its bss anonymous,
  * for missing pages), and send the descriptor to Bun, whose server thread
- * puts the faulting pages in place (shim/serve.c); the loader closes its
+ * puts the faulting pages in place (shim/paging/serve.c); the loader closes its
  * own, so the program never holds one. No signal is involved: faults inside
  * system calls, with SIGSEGV blocked, or in a program with its own SIGSEGV
  * handler are all served (user-mode-only descriptors, for ordinary users,

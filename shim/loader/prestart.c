@@ -30,8 +30,8 @@
 #include <unistd.h>
 
 #include "launch.h"
-#include "spawn.h"
-#include "threads.h"
+#include "loader/spawn.h"
+#include "common/threads.h"
 
 /* Descriptors a prestarted loader may be given: the plain hand-over's. */
 #define PRESTART_DESCRIPTORS 3

@@ -22,7 +22,7 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
-#include "backtrace.h"
+#include "friendly/backtrace.h"
 
 #define RESOLVER_PATIENCE_SECONDS 5
 #define NS_PER_SECOND 1000000000ll

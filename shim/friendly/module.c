@@ -24,7 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 
-#include "backtrace.h"
+#include "friendly/backtrace.h"
 
 #define ELF_HEADER_BYTES 64
 #define PROGRAM_HEADER_BYTES 56

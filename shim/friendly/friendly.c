@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "friendly.h"
+#include "friendly/friendly.h"
 
 /* Room for the kernel's signal frame (several KiB with AVX-512 state) and
  * the handler's own small frames; sysconf(_SC_SIGSTKSZ) wins if larger. */

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#include "sys.h"
+#include "common/sys.h"
 
 #define STDERR_FD 2
 

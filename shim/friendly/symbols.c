@@ -15,7 +15,7 @@
  */
 #include <errno.h>
 
-#include "backtrace.h"
+#include "friendly/backtrace.h"
 
 #define SYMBOL_BYTES 24
 #define SYMBOLS_PER_CHUNK 512

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "launch.h"
-#include "regions.h"
+#include "paging/regions.h"
 
 /* Returns how many candidates it wrote to `out` (at most pages - 1). */
 static inline uint64_t fl_predict(struct fl_predictor_state *state, uint64_t predictor, uint64_t pages,

@@ -36,8 +36,8 @@
 #include <unistd.h>
 
 #include "launch.h"
-#include "threads.h"
-#include "uffd-compat.h"
+#include "common/threads.h"
+#include "common/uffd-compat.h"
 
 /* The page Bun's thread waits on. */
 #define PIN_PAGE_BYTES 4096

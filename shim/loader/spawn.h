@@ -1,6 +1,6 @@
 /*
- * spawn.h — spawning the loader in the program's place (shim/spawn.c for
- * the child's side, shim/launch.c for Bun's).
+ * spawn.h — spawning the loader in the program's place (shim/loader/spawn.c for
+ * the child's side, shim/loader/launch.c for Bun's).
  */
 #ifndef FAULTLINE_SPAWN_H
 #define FAULTLINE_SPAWN_H
@@ -38,7 +38,7 @@ struct fl_spawn_request {
 	int64_t control;             /* out: Bun's end of the control socket */
 };
 
-/* Bun's side (shim/launch.c). */
+/* Bun's side (shim/loader/launch.c). */
 int64_t fl_spawn_loader(struct fl_spawn_request *request);
 int64_t fl_abandon_loader(int64_t loader_pid, int64_t program_pid, int64_t control);
 

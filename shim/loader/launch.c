@@ -1,6 +1,6 @@
 /*
  * launch.c — the Bun-side half of a launch: the plan's memory, spawning the
- * loader (shim/loader.c) and sending it its plan, waiting for the program
+ * loader (shim/loader/loader.c) and sending it its plan, waiting for the program
  * without blocking JavaScript, and ending the way it did.
  *
  * These functions run in the Bun process and may use libc. The one exception
@@ -34,13 +34,13 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "events.h"
-#include "regions.h"
-#include "serve.h"
-#include "spawn.h"
-#include "threads.h"
+#include "paging/events.h"
+#include "paging/regions.h"
+#include "paging/serve.h"
+#include "loader/spawn.h"
+#include "common/threads.h"
 #include "launch.h"
-#include "sys.h"
+#include "common/sys.h"
 
 /* The plan's memory: a memfd Bun writes the plan into and maps shared, so
  * the status the loader (and, under SIGSEGV paging, the fault handler)
@@ -95,7 +95,7 @@ FL_EXPORT void fl_spec_layout(uint64_t *out) {
  * Spawn the loader in the program's place, as posix_spawn would: a
  * vfork-style clone (CLONE_VM | CLONE_VFORK: nothing of Bun's is copied,
  * Bun's thread waits until the child has executed the loader) whose child
- * (shim/spawn.c) sets up the program's descriptors, limits and working
+ * (shim/loader/spawn.c) sets up the program's descriptors, limits and working
  * directory and executes the loader, which starts with a fresh address
  * space and none of Bun's threads, and every signal blocked: it sets the
  * program's dispositions and mask itself, from its arguments (argv: the
@@ -464,7 +464,7 @@ static int read_labels(struct drainer *d, const char *labels) {
  * The started notice comes only when notify_started is not 0: reading a
  * notice wakes threads of Bun's while the loader works. program_pid is the
  * program-to-be's, when its hello was read already (a prestarted loader's:
- * shim/prestart.c, or read by fl_loader_hello); 0 when not. Returns the
+ * shim/loader/prestart.c, or read by fl_loader_hello); 0 when not. Returns the
  * read end of the pipe the waiter writes its notices to (close-on-exec) or a
  * negative errno (event_fd then stays the caller's); JavaScript reads them
  * without blocking its event loop.

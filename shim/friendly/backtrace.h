@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include "sys.h"
+#include "common/sys.h"
 
 /* ---- address-space.c ---- */
 

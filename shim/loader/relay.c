@@ -46,7 +46,7 @@
 #include <unistd.h>
 
 #include "launch.h"
-#include "threads.h"
+#include "common/threads.h"
 
 /* What a handler writes: one whole record per signal (a pipe write of this
  * size is atomic). Signal 0 asks the thread to look at the target again. */

@@ -24,9 +24,9 @@
 #include <sys/mman.h>
 #include <sys/ucontext.h>
 
-#include "chunk.h"
-#include "kernel.h"
-#include "sys.h"
+#include "chunks/chunk.h"
+#include "common/kernel.h"
+#include "common/sys.h"
 
 uint64_t fl_chunk_table_top[FL_TABLE_TOP_ENTRIES];
 struct fl_chunk_stats fl_chunk_counters;

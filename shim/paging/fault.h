@@ -5,7 +5,7 @@
 #define FAULTLINE_FAULT_H
 
 #include "launch.h"
-#include "sys.h"
+#include "common/sys.h"
 
 /* Install the fault handler on its own stack and, for dpager, enable the
  * entry point's page; or, under userfaultfd paging, register the demand

@@ -2,7 +2,7 @@
  * loader.c — faultline's loader, the stage-2 executable (shim/build/
  * faultline-loader): Bun spawns it in the program's place, with the
  * program's descriptors, signal dispositions, mask and limits already set
- * (shim/spawn.c), and it turns itself into the program. Freestanding and
+ * (shim/loader/spawn.c), and it turns itself into the program. Freestanding and
  * static: no libc, nothing of Bun's, a fresh address space from execve.
  *
  *   _start          become a fresh child of Bun's (see below), on a stack
@@ -32,12 +32,12 @@
 #include <linux/sched.h>
 #include <signal.h>
 
-#include "fault.h"
-#include "kernel.h"
+#include "paging/fault.h"
+#include "common/kernel.h"
 #include "launch.h"
-#include "loader.h"
-#include "regions.h"
-#include "sys.h"
+#include "loader/loader.h"
+#include "paging/regions.h"
+#include "common/sys.h"
 
 /* Exit status of a loader that failed before the jump (the shells' "found
  * but cannot execute"); Bun reads the plan's status for the cause. */

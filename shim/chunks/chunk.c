@@ -28,7 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "chunk.h"
+#include "chunks/chunk.h"
 #include "launch.h"
 
 /* Larger chunks would make per-unit arrays of page-split chunks large; 1 TiB

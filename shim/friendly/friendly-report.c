@@ -18,11 +18,11 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 
-#include "backtrace.h"
-#include "friendly.h"
-#include "friendly-messages.h"
-#include "kernel.h"
-#include "sys.h"
+#include "friendly/backtrace.h"
+#include "friendly/friendly.h"
+#include "friendly/friendly-messages.h"
+#include "common/kernel.h"
+#include "common/sys.h"
 
 /* Nothing is ever mapped below vm.mmap_min_addr, 64 KiB by default: a fault
  * this low (with no mapping there) is a NULL pointer plus a small offset, a

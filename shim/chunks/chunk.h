@@ -49,7 +49,7 @@
 
 #include <stdint.h>
 
-#include "sys.h"
+#include "common/sys.h"
 
 #define FL_CHUNK_PAGE 4096ull
 /* What one page-middle-directory entry maps on x86-64: 2 MiB. */

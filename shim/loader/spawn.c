@@ -20,9 +20,9 @@
 #include <linux/resource.h>
 #include <signal.h>
 
-#include "kernel.h"
-#include "spawn.h"
-#include "sys.h"
+#include "common/kernel.h"
+#include "loader/spawn.h"
+#include "common/sys.h"
 
 /* Exit status of a child that could not execute the loader (the shells'
  * "not found"); the parent reads the errno from the request. */
