@@ -120,7 +120,7 @@ const LOADER_RECIPE: Recipe = {
   output: LOADER,
   units: [
     { source: "loader/loader.c", freestanding: true },
-    { source: "paging/fault.c", freestanding: true },
+    { source: "paging/fault-handler.c", freestanding: true },
     // The pagers' --friendly reports genuine faults with the same code as
     // libetsbefriends.so.
     ...FRIENDLY_REPORT_UNITS,

@@ -32,7 +32,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 
-#include "paging/fault.h"
+#include "paging/paging.h"
 #include "common/kernel.h"
 #include "launch.h"
 #include "loader/loader.h"

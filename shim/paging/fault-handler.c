@@ -1,5 +1,5 @@
 /*
- * fault.c — demand paging in the loaded program: the SIGSEGV handler, the
+ * fault-handler.c — demand paging in the loaded program: the SIGSEGV handler, the
  * page predictors, and the event ring the parent logs from. Freestanding:
  * it runs in the program's process, on the program's threads, with libc
  * gone (or the program's own libc, which a handler must not call).
@@ -25,7 +25,7 @@
 #include <signal.h>
 #include <sys/ucontext.h>
 
-#include "paging/fault.h"
+#include "paging/paging.h"
 #include "friendly/friendly.h"
 #include "common/kernel.h"
 #include "launch.h"

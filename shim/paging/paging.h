@@ -1,8 +1,8 @@
 /*
- * fault.h — demand paging inside the loaded program (fault.c).
+ * paging.h — demand paging inside the loaded program (fault-handler.c).
  */
-#ifndef FAULTLINE_FAULT_H
-#define FAULTLINE_FAULT_H
+#ifndef FAULTLINE_PAGING_H
+#define FAULTLINE_PAGING_H
 
 #include "launch.h"
 #include "common/sys.h"
