@@ -303,7 +303,7 @@ struct fl_launch_spec {
 	 * accesses only (UFFD_USER_MODE_ONLY: no privilege needed). */
 	uint64_t uffd_user_mode_only;
 
-	/* --prefetch: pages mapped at start, before the jump (shim/paging/fault.c). */
+	/* --prefetch: pages mapped at start, before the jump (shim/paging/fault-handler.c). */
 	uint64_t prefetch_count;  /* struct fl_prefetch_run entries */
 	uint64_t prefetch_offset; /* from the spec's start, or 0 */
 

@@ -120,7 +120,12 @@ const LOADER_RECIPE: Recipe = {
   output: LOADER,
   units: [
     { source: "loader/loader.c", freestanding: true },
+    // Paging in the program: the SIGSEGV handler, the event ring it writes,
+    // and userfaultfd's registration and hand-off.
     { source: "paging/fault-handler.c", freestanding: true },
+    { source: "paging/event-ring.c", freestanding: true },
+    { source: "paging/userfaultfd.c", freestanding: true },
+    { source: "loader/friendly-start.c", freestanding: true },
     // The pagers' --friendly reports genuine faults with the same code as
     // libetsbefriends.so.
     ...FRIENDLY_REPORT_UNITS,

@@ -618,7 +618,7 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 	spec->status.stage = FL_STAGE_LAUNCHED;
 	spec->status.launched = 1;
 	/* The program holds none of the loader's descriptors, nor the plan:
-	 * SIGSEGV paging keeps only the ring window (fault.c), which Bun reads
+	 * SIGSEGV paging keeps only the ring window (paging/event-ring.c), which Bun reads
 	 * as untrusted. */
 	sys_close(control_fd);
 	sys_close(spec_fd);

@@ -3,7 +3,7 @@
  * successive faults. Pure: a fault page and the predictor's state in, the
  * candidate pages (beside the faulting one) and the decision out. Callers
  * map only candidates inside the same region that are not mapped yet. Used
- * by the SIGSEGV handler (fault.c) and the userfaultfd server (serve.c).
+ * by the SIGSEGV handler (fault-handler.c) and the userfaultfd server (serve.c).
  *
  *   next       the pages that follow the faulting one;
  *   stride     the distance between the last two faults, once seen twice in

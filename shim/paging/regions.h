@@ -16,6 +16,10 @@ static inline uint64_t fl_page_down(uint64_t address) {
 	return address & ~(FL_PAGE_SIZE - 1);
 }
 
+static inline uint64_t fl_page_up(uint64_t n) {
+	return (n + FL_PAGE_SIZE - 1) & ~(FL_PAGE_SIZE - 1);
+}
+
 static inline const struct fl_region *fl_regions(const struct fl_launch_spec *spec) {
 	return (const struct fl_region *)((const char *)spec + spec->region_offset);
 }

@@ -3,8 +3,8 @@
  *
  * The loader mapped the demand regions' file pages from the image copy (a
  * sealed memfd holding the file's bytes) and registered them for minor
- * faults, and their bss as anonymous memory for missing pages (fault.c,
- * start_userfaultfd); its userfaultfd reaches this thread through the
+ * faults, and their bss as anonymous memory for missing pages
+ * (userfaultfd.c); its userfaultfd reaches this thread through the
  * waiter. The thread puts the entry point's page in place for dpager, and
  * then answers every fault: a file page by mapping the copy's page
  * (UFFDIO_CONTINUE), a bss page by copying zeros in (UFFDIO_COPY: a
