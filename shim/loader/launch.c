@@ -269,23 +269,23 @@ struct waiter {
 	int notify_started; /* JavaScript wants the program's pid as soon as it exists */
 	pid_t program_pid; /* from the hello, when it was read before (a prestarted loader) */
 	struct fl_launch_spec *spec;
-	struct drainer *drainer; /* its data, before a thread of its own runs it */
-	pthread_t drainer_thread;
-	int drainer_running;
+	struct paged_run *paged; /* a demand-paged run's, before a thread of its own watches it */
+	pthread_t paging_thread; /* the fault server or the ring's drainer */
+	int paging_thread_running;
 	int event_fd; /* the live event pipe's write end (closed at the end), or -1 */
 };
 
 /* Tell the thread that logs (or serves) the program's faults that the
  * program is gone: through the ring's futex, or the server's eventfd. */
-static void stop_drainer(struct drainer *d) {
-	__atomic_store_n(&d->child_done, 1, __ATOMIC_SEQ_CST);
-	if (d->done_fd >= 0) {
+static void stop_paging_thread(struct paged_run *run) {
+	__atomic_store_n(&run->child_done, 1, __ATOMIC_SEQ_CST);
+	if (run->done_fd >= 0) {
 		uint64_t one = 1;
 		/* An eventfd write of 8 bytes only fails on overflow, which one
 		 * write cannot cause; the server also rechecks child_done. */
-		(void)write(d->done_fd, &one, sizeof one);
+		(void)write(run->done_fd, &one, sizeof one);
 	} else {
-		struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
+		struct fl_ring *ring = (struct fl_ring *)((char *)run->spec + run->spec->ring_offset);
 		__atomic_fetch_add(&ring->head_wake, 1, __ATOMIC_SEQ_CST);
 		syscall(SYS_futex, &ring->head_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 	}
@@ -336,23 +336,23 @@ static uint64_t receive(int control, uint64_t message[2], int *fd) {
 /* Start the thread that serves (userfaultfd) or logs (SIGSEGV ring) the
  * program's faults. A program whose faults nobody would serve must not run
  * on: it would wait for ever, or run on zeros. */
-static void start_drainer(struct waiter *w, int uffd) {
-	struct drainer *d = w->drainer;
+static void start_paging_thread(struct waiter *w, int uffd) {
+	struct paged_run *run = w->paged;
 	int serving = uffd >= 0;
-	d->uffd = uffd;
-	d->done_fd = serving ? eventfd(0, EFD_CLOEXEC) : -1;
-	int e = serving && d->done_fd < 0 ? errno : 0;
+	run->uffd = uffd;
+	run->done_fd = serving ? eventfd(0, EFD_CLOEXEC) : -1;
+	int e = serving && run->done_fd < 0 ? errno : 0;
 	if (e == 0)
-		e = fl_start_quiet_thread(&w->drainer_thread, 0, serving ? fl_serve_faults : fl_drain_events, d);
+		e = fl_start_quiet_thread(&w->paging_thread, 0, serving ? fl_serve_faults : fl_drain_events, run);
 	if (e == 0) {
-		w->drainer_running = 1;
+		w->paging_thread_running = 1;
 		return;
 	}
 	if (serving) {
 		uint64_t none = 0;
 		__atomic_compare_exchange_n(&w->spec->status.handler_error, &none, (uint64_t)e, 0, __ATOMIC_RELAXED,
 					    __ATOMIC_RELAXED);
-		kill(d->pid, SIGKILL);
+		kill(run->pid, SIGKILL);
 		close(uffd);
 	}
 }
@@ -382,8 +382,8 @@ static void *wait_for_program(void *arg) {
 			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid };
 			notify(w, &placed);
 		}
-		if (w->drainer) {
-			w->drainer->pid = pid;
+		if (w->paged) {
+			w->paged->pid = pid;
 			int uffd = -1;
 			if (spec->mechanism == FL_MECHANISM_USERFAULTFD) {
 				if (receive(w->control, message, &fd) == FL_UFFD_MAGIC)
@@ -394,7 +394,7 @@ static void *wait_for_program(void *arg) {
 			/* No userfaultfd under userfaultfd paging: the loader
 			 * failed before the jump; nothing to serve. */
 			if (uffd >= 0 || spec->mechanism == FL_MECHANISM_SIGNAL)
-				start_drainer(w, uffd);
+				start_paging_thread(w, uffd);
 		}
 	}
 	struct fl_notice ended = { .kind = FL_NOTICE_ENDED, .pid = pid };
@@ -418,19 +418,19 @@ static void *wait_for_program(void *arg) {
 		/* No hello: the loader ended before it cloned; its status tells. */
 		ended.wait_status = status;
 	}
-	if (w->drainer) {
-		if (w->drainer_running) {
+	if (w->paged) {
+		if (w->paging_thread_running) {
 			/* A fault server may be running under SCHED_IDLE on one
 			 * CPU, where it would wait behind anything else to see
 			 * that it is done: the normal policy, any CPU, first. */
-			if (w->drainer->done_fd >= 0)
-				fl_serve_normally(w->drainer_thread);
-			stop_drainer(w->drainer);
-			pthread_join(w->drainer_thread, NULL);
+			if (w->paged->done_fd >= 0)
+				fl_serve_normally(w->paging_thread);
+			stop_paging_thread(w->paged);
+			pthread_join(w->paging_thread, NULL);
 		}
-		ended.events_undelivered = (int64_t)w->drainer->events_undelivered;
-		ended.trace_error = w->drainer->trace_error;
-		fl_free_drainer(w->drainer);
+		ended.events_undelivered = (int64_t)w->paged->events_undelivered;
+		ended.trace_error = w->paged->trace_error;
+		fl_free_paged_run(w->paged);
 	}
 	/* No event can come any more: the reader sees the end of the pipe. */
 	if (w->event_fd >= 0)
@@ -442,15 +442,15 @@ static void *wait_for_program(void *arg) {
 	return NULL;
 }
 
-/* Split "pager\0program\0interpreter\0" into the drainer's labels. */
-static int read_labels(struct drainer *d, const char *labels) {
-	d->pager = strdup(labels);
+/* Split "pager\0program\0interpreter\0" into the paged run's labels. */
+static int read_labels(struct paged_run *run, const char *labels) {
+	run->pager = strdup(labels);
 	labels += strlen(labels) + 1;
 	for (int i = 0; i < FL_FILE_COUNT; i++) {
-		d->files[i] = *labels ? strdup(labels) : NULL;
+		run->files[i] = *labels ? strdup(labels) : NULL;
 		labels += strlen(labels) + 1;
 	}
-	return d->pager ? 0 : -ENOMEM;
+	return run->pager ? 0 : -ENOMEM;
 }
 
 /*
@@ -493,28 +493,28 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	 * of its faults; by SIGSEGV, the reader of its event ring. */
 	int serving = spec->demand_pages > 0 && spec->mechanism == FL_MECHANISM_USERFAULTFD;
 	if (serving || spec->ring_offset != 0) {
-		struct drainer *d = calloc(1, sizeof *d);
-		e = d ? -read_labels(d, labels) : ENOMEM;
-		if (d) {
-			d->spec = spec;
+		struct paged_run *run = calloc(1, sizeof *run);
+		e = run ? -read_labels(run, labels) : ENOMEM;
+		if (run) {
+			run->spec = spec;
 			/* Not read from the ring: its header is the program's
 			 * to write. */
-			d->ring_capacity = spec->ring_offset ? FL_RING_CAPACITY : 0;
-			d->log_fd = (int)log_fd;
-			d->trace_fd = (int)trace_fd;
-			d->event_fd = (int)event_fd;
-			d->start_ns = fl_monotonic_now();
-			d->uffd = -1;
-			d->done_fd = -1;
+			run->ring_capacity = spec->ring_offset ? FL_RING_CAPACITY : 0;
+			run->log_fd = (int)log_fd;
+			run->trace_fd = (int)trace_fd;
+			run->event_fd = (int)event_fd;
+			run->start_ns = fl_monotonic_now();
+			run->uffd = -1;
+			run->done_fd = -1;
 			for (int i = 0; i < FL_FILE_COUNT; i++)
-				d->file_fds[i] = (int)files[i];
-			w->drainer = d;
+				run->file_fds[i] = (int)files[i];
+			w->paged = run;
 		}
 	}
 	if (e == 0)
 		e = fl_run_pooled(wait_for_program, w);
 	if (e != 0) {
-		fl_free_drainer(w->drainer);
+		fl_free_paged_run(w->paged);
 		free(w);
 		close(fds[0]);
 		close(fds[1]);

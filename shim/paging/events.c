@@ -49,16 +49,16 @@ static const char *base_name(const char *path) {
 }
 
 /* One "PAGER: map ..." line per page the event mapped. */
-void fl_log_event(const struct drainer *d, const struct fl_event *e) {
+void fl_log_event(const struct paged_run *run, const struct fl_event *e) {
 	for (uint64_t i = 0; i < e->count && i < FL_EVENT_PAGES; i++) {
 		uint64_t page = e->pages[i];
-		const struct fl_region *r = fl_find_region(d->spec, page);
+		const struct fl_region *r = fl_find_region(run->spec, page);
 		if (!r)
 			continue;
 		char offset[32] = "-";
 		if (r->offset != FL_ANONYMOUS)
 			snprintf(offset, sizeof offset, "0x%llx", (unsigned long long)(r->offset + page - r->start));
-		const char *file = d->files[r->file] ? d->files[r->file] : "?";
+		const char *file = run->files[r->file] ? run->files[r->file] : "?";
 		char source[4200];
 		if (r->offset == FL_ANONYMOUS)
 			snprintf(source, sizeof source, "anon=bss(%s)", base_name(file));
@@ -71,7 +71,7 @@ void fl_log_event(const struct drainer *d, const struct fl_event *e) {
 			snprintf(why, sizeof why, "fault=0x%llx", (unsigned long long)e->fault_address);
 		else
 			snprintf(why, sizeof why, "predicted=%s", decision_text(e->decision));
-		dprintf(d->log_fd, "%s: map addr=0x%llx size=0x%llx off=%s prot=%s %s %s\n", d->pager,
+		dprintf(run->log_fd, "%s: map addr=0x%llx size=0x%llx off=%s prot=%s %s %s\n", run->pager,
 			(unsigned long long)page, (unsigned long long)FL_PAGE_SIZE, offset,
 			protection_text(r->prot), source, why);
 	}
@@ -86,7 +86,7 @@ _Static_assert(TRACE_LINE_BYTES <= PIPE_BUF, "a trace line must be one atomic pi
 
 /* One JSON line per fault (or start), as --trace writes it, into line;
  * returns its length. */
-static size_t trace_line(const struct drainer *d, const struct fl_event *e, char line[TRACE_LINE_BYTES]) {
+static size_t trace_line(const struct paged_run *run, const struct fl_event *e, char line[TRACE_LINE_BYTES]) {
 	char mapped[FL_EVENT_PAGES * 24 + 8];
 	size_t at = 0;
 	mapped[at++] = '[';
@@ -94,7 +94,7 @@ static size_t trace_line(const struct drainer *d, const struct fl_event *e, char
 		at += (size_t)snprintf(mapped + at, sizeof mapped - at, "%s\"0x%llx\"", i ? "," : "",
 				       (unsigned long long)e->pages[i]);
 	snprintf(mapped + at, sizeof mapped - at, "]");
-	double ms = e->time_ns > d->start_ns ? (double)(e->time_ns - d->start_ns) / 1e6 : 0.0;
+	double ms = e->time_ns > run->start_ns ? (double)(e->time_ns - run->start_ns) / 1e6 : 0.0;
 	int n;
 	if (e->kind == FL_EVENT_START)
 		n = snprintf(line, TRACE_LINE_BYTES, "{\"t_ms\":%.6f,\"kind\":\"start\",\"mapped\":%s}\n", ms, mapped);
@@ -108,44 +108,44 @@ static size_t trace_line(const struct drainer *d, const struct fl_event *e, char
 	return n < 0 ? 0 : (size_t)n < TRACE_LINE_BYTES ? (size_t)n : TRACE_LINE_BYTES - 1;
 }
 
-void fl_trace_event(struct drainer *d, const struct fl_event *e) {
+void fl_trace_event(struct paged_run *run, const struct fl_event *e) {
 	char line[TRACE_LINE_BYTES];
-	size_t length = trace_line(d, e, line);
-	for (size_t at = 0; at < length && d->trace_error == 0;) {
-		ssize_t n = write(d->trace_fd, line + at, length - at);
+	size_t length = trace_line(run, e, line);
+	for (size_t at = 0; at < length && run->trace_error == 0;) {
+		ssize_t n = write(run->trace_fd, line + at, length - at);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			/* Full disk, a closed pipe: the rest of the trace is lost, and
 			 * the pager says so once the program has ended. */
-			d->trace_error = n < 0 ? errno : EIO;
+			run->trace_error = n < 0 ? errno : EIO;
 			break;
 		}
 		at += (size_t)n;
 	}
 }
 
-void fl_deliver_event(struct drainer *d, const struct fl_event *e) {
+void fl_deliver_event(struct paged_run *run, const struct fl_event *e) {
 	char line[TRACE_LINE_BYTES];
-	size_t length = trace_line(d, e, line);
+	size_t length = trace_line(run, e, line);
 	ssize_t n;
 	do
-		n = write(d->event_fd, line, length);
+		n = write(run->event_fd, line, length);
 	while (n < 0 && errno == EINTR);
 	/* The write end is non-blocking and the line shorter than PIPE_BUF:
 	 * it went in whole, or (EAGAIN: the reader fell behind; EPIPE: it is
 	 * gone) not at all. Paging never waits for a reader. */
 	if (n != (ssize_t)length)
-		d->events_undelivered++;
+		run->events_undelivered++;
 }
 
-void fl_emit_event(struct drainer *d, const struct fl_event *e) {
-	if (d->log_fd >= 0)
-		fl_log_event(d, e);
-	if (d->trace_fd >= 0)
-		fl_trace_event(d, e);
-	if (d->event_fd >= 0)
-		fl_deliver_event(d, e);
+void fl_emit_event(struct paged_run *run, const struct fl_event *e) {
+	if (run->log_fd >= 0)
+		fl_log_event(run, e);
+	if (run->trace_fd >= 0)
+		fl_trace_event(run, e);
+	if (run->event_fd >= 0)
+		fl_deliver_event(run, e);
 }
 
 #define DRAIN_WAIT_NS 50000000l
@@ -170,7 +170,7 @@ static int plausible(const struct fl_launch_spec *spec, const struct fl_event *e
 /* Copy the handler's counters into the run's status once the program is
  * gone, with what the drainer found wrong: the program can write the ring
  * window, so its counts are believed only where they hang together. */
-static void take_counters(struct drainer *d, const struct fl_ring *ring, uint64_t tail, int tampered) {
+static void take_counters(struct paged_run *run, const struct fl_ring *ring, uint64_t tail, int tampered) {
 	struct fl_counters c;
 	memcpy(&c, (const void *)&ring->counters, sizeof c);
 	for (int i = 0; i < FL_COUNTS; i++)
@@ -181,14 +181,14 @@ static void take_counters(struct drainer *d, const struct fl_ring *ring, uint64_
 	 * are dropped events too; more than the ring holds cannot be. */
 	uint64_t unpublished = head >= tail ? head - tail : 0;
 	uint64_t *value = c.value;
-	if (head < tail || unpublished > d->ring_capacity || value[FL_COUNT_FAULTS] > value[FL_COUNT_PAGES_ENABLED] ||
+	if (head < tail || unpublished > run->ring_capacity || value[FL_COUNT_FAULTS] > value[FL_COUNT_PAGES_ENABLED] ||
 	    value[FL_COUNT_HANDLER_ERROR] >= ERRNO_LIMIT || value[FL_COUNT_EVENTS_DROPPED] > head)
 		tampered = 1;
-	struct fl_status *status = &d->spec->status;
+	struct fl_status *status = &run->spec->status;
 	status->faults = value[FL_COUNT_FAULTS];
 	status->pages_enabled = value[FL_COUNT_PAGES_ENABLED];
 	status->handler_error = value[FL_COUNT_HANDLER_ERROR] < ERRNO_LIMIT ? value[FL_COUNT_HANDLER_ERROR] : 0;
-	status->events_dropped = value[FL_COUNT_EVENTS_DROPPED] + (unpublished <= d->ring_capacity ? unpublished : 0);
+	status->events_dropped = value[FL_COUNT_EVENTS_DROPPED] + (unpublished <= run->ring_capacity ? unpublished : 0);
 	status->genuine_faults = value[FL_COUNT_GENUINE_FAULTS];
 	status->tampered = (uint64_t)tampered;
 }
@@ -204,10 +204,10 @@ static void take_counters(struct drainer *d, const struct fl_ring *ring, uint64_
  * fails a check is skipped and marks the run as tampered with.
  */
 void *fl_drain_events(void *arg) {
-	struct drainer *d = arg;
-	struct fl_ring *ring = (struct fl_ring *)((char *)d->spec + d->spec->ring_offset);
+	struct paged_run *run = arg;
+	struct fl_ring *ring = (struct fl_ring *)((char *)run->spec + run->spec->ring_offset);
 	struct fl_event *events = (struct fl_event *)(ring + 1);
-	uint64_t capacity = d->ring_capacity;
+	uint64_t capacity = run->ring_capacity;
 	uint64_t tail = 0;
 	uint64_t after_end = 0;
 	int tampered = 0;
@@ -218,10 +218,10 @@ void *fl_drain_events(void *arg) {
 			struct fl_event e;
 			memcpy(&e, (const void *)slot, sizeof e);
 			if (__atomic_load_n(&slot->sequence, __ATOMIC_SEQ_CST) != tail + 1 || e.sequence != tail + 1 ||
-			    !plausible(d->spec, &e)) {
+			    !plausible(run->spec, &e)) {
 				tampered = 1;
 			} else {
-				fl_emit_event(d, &e);
+				fl_emit_event(run, &e);
 			}
 			tail++;
 			__atomic_store_n(&ring->tail, tail, __ATOMIC_SEQ_CST);
@@ -230,35 +230,35 @@ void *fl_drain_events(void *arg) {
 				syscall(SYS_futex, &ring->tail_wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 			/* A program gone, or a child of it still writing: a
 			 * ringful more at most. */
-			if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE) && ++after_end > capacity)
+			if (__atomic_load_n(&run->child_done, __ATOMIC_ACQUIRE) && ++after_end > capacity)
 				break;
 			continue;
 		}
 		/* Nothing published at the tail. Once the child is gone nothing
 		 * more will be (a slot it reserved and never filled is lost). */
-		if (__atomic_load_n(&d->child_done, __ATOMIC_ACQUIRE))
+		if (__atomic_load_n(&run->child_done, __ATOMIC_ACQUIRE))
 			break;
 		/* Sleep until a writer publishes (or the waiter says the child is
 		 * gone); say so first, then look once more, so no event published
 		 * in between goes unnoticed. */
 		__atomic_store_n(&ring->reader_sleeping, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&slot->sequence, __ATOMIC_SEQ_CST) != tail + 1 &&
-		    !__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
+		    !__atomic_load_n(&run->child_done, __ATOMIC_SEQ_CST)) {
 			struct timespec wait = { 0, DRAIN_WAIT_NS };
 			syscall(SYS_futex, &ring->head_wake, FUTEX_WAIT, seen, &wait, NULL, 0);
 		}
 		__atomic_store_n(&ring->reader_sleeping, 0, __ATOMIC_SEQ_CST);
 	}
-	take_counters(d, ring, tail, tampered);
+	take_counters(run, ring, tail, tampered);
 	return NULL;
 }
 
-void fl_free_drainer(struct drainer *d) {
-	if (!d)
+void fl_free_paged_run(struct paged_run *run) {
+	if (!run)
 		return;
-	free(d->pager);
+	free(run->pager);
 	for (int i = 0; i < FL_FILE_COUNT; i++)
-		free(d->files[i]);
-	free(d);
+		free(run->files[i]);
+	free(run);
 }
 

@@ -10,8 +10,11 @@
 
 #include "launch.h"
 
-/* Where a run's faults are written, and what to call things in the lines. */
-struct drainer {
+/* A demand-paged run as Bun's paging thread (the ring's drainer, or the
+ * userfaultfd server) sees it: the program and its files, where its faults
+ * are written and what to call things in the lines, and whether it has
+ * ended. */
+struct paged_run {
 	struct fl_launch_spec *spec;
 	int log_fd;   /* -1: quiet */
 	int trace_fd; /* -1: no trace */
@@ -32,24 +35,24 @@ struct drainer {
 
 uint64_t fl_monotonic_now(void);
 
-/* One "PAGER: map ..." line per page the event mapped, on d->log_fd. */
-void fl_log_event(const struct drainer *d, const struct fl_event *e);
+/* One "PAGER: map ..." line per page the event mapped, on run->log_fd. */
+void fl_log_event(const struct paged_run *run, const struct fl_event *e);
 
-/* One JSON line for the event, on d->trace_fd; a failed write is recorded
- * in d->trace_error. */
-void fl_trace_event(struct drainer *d, const struct fl_event *e);
+/* One JSON line for the event, on run->trace_fd; a failed write is recorded
+ * in run->trace_error. */
+void fl_trace_event(struct paged_run *run, const struct fl_event *e);
 
-/* The same line on d->event_fd, without ever waiting: when the pipe is full
- * the event is counted in d->events_undelivered instead. */
-void fl_deliver_event(struct drainer *d, const struct fl_event *e);
+/* The same line on run->event_fd, without ever waiting: when the pipe is full
+ * the event is counted in run->events_undelivered instead. */
+void fl_deliver_event(struct paged_run *run, const struct fl_event *e);
 
-/* Every one of the above the drainer asked for. */
-void fl_emit_event(struct drainer *d, const struct fl_event *e);
+/* Every one of the above the run asked for. */
+void fl_emit_event(struct paged_run *run, const struct fl_event *e);
 
 /* Thread body: read the child's event ring (SIGSEGV paging) until the child
  * is done, writing each event out. */
 void *fl_drain_events(void *arg);
 
-void fl_free_drainer(struct drainer *d);
+void fl_free_paged_run(struct paged_run *run);
 
 #endif

@@ -124,7 +124,7 @@ struct placement {
 };
 
 struct server {
-	struct drainer *log;
+	struct paged_run *run;
 	struct pollfd *polled; /* [0]: the "child is done" eventfd; then one per process */
 	size_t count;
 	size_t capacity;
@@ -334,7 +334,7 @@ static void end_placement(struct placement *p) {
 static void read_file_sizes(struct server *s) {
 	for (int i = 0; i < FL_FILE_COUNT; i++) {
 		struct stat st;
-		int fd = s->log->file_fds[i];
+		int fd = s->run->file_fds[i];
 		s->file_sizes[i] = fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
 	}
 	s->file_sizes_at = now_ns();
@@ -440,7 +440,7 @@ static int defer(struct server *s, int fd, uint64_t address, int writing) {
 }
 
 static void write_event(struct server *s, const struct fl_event *e) {
-	fl_emit_event(s->log, e);
+	fl_emit_event(s->run, e);
 }
 
 /* The predicted pages that directly follow the faulting page, in its
@@ -455,7 +455,7 @@ static uint64_t following_run(const struct fl_region *region, uint64_t page, con
 /* Serve one fault. Returns -EAGAIN when the kernel asks for the fault to be
  * tried again later (memory changing under a fork), else 0. */
 static int serve_fault(struct server *s, int fd, uint64_t address, int writing) {
-	struct fl_launch_spec *spec = s->log->spec;
+	struct fl_launch_spec *spec = s->run->spec;
 	uint64_t page = fl_page_down(address);
 	const struct fl_region *region = fl_find_region(spec, page);
 	if (!region || !(region->flags & FL_REGION_DEMAND)) {
@@ -534,7 +534,7 @@ static void serve_or_defer(struct server *s, int fd, uint64_t address, int writi
 		return;
 	int r = defer(s, fd, address, writing);
 	if (r < 0)
-		record_error(s->log->spec, -r);
+		record_error(s->run->spec, -r);
 }
 
 /* Try the deferred faults again; those the kernel still refuses stay. */
@@ -559,7 +559,7 @@ static void drop_deferred(struct server *s, int fd) {
 
 /* dpager starts with the entry point's page and nothing else. */
 static void place_entry(struct server *s, int fd) {
-	struct fl_launch_spec *spec = s->log->spec;
+	struct fl_launch_spec *spec = s->run->spec;
 	if (spec->policy != FL_POLICY_DEMAND)
 		return;
 	uint64_t page = fl_page_down(spec->entry);
@@ -598,28 +598,28 @@ static void serve_process(struct server *s, size_t index) {
 }
 
 void *fl_serve_faults(void *arg) {
-	struct drainer *d = arg;
+	struct paged_run *run = arg;
 	struct server *s = aligned_alloc(FL_PAGE_SIZE, sizeof *s);
 	if (!s) {
 		/* Nobody serves the program's faults: it must not run on. */
-		record_error(d->spec, ENOMEM);
-		kill(d->pid, SIGKILL);
+		record_error(run->spec, ENOMEM);
+		kill(run->pid, SIGKILL);
 		return NULL;
 	}
 	memset(s, 0, sizeof *s);
-	s->log = d;
-	int fd = d->uffd;
+	s->run = run;
+	int fd = run->uffd;
 	read_file_sizes(s);
-	if (fd >= 0 && (add_polled(s, d->done_fd) != 0 || add_polled(s, fd) != 0)) {
-		record_error(d->spec, ENOMEM);
-		kill(d->pid, SIGKILL);
+	if (fd >= 0 && (add_polled(s, run->done_fd) != 0 || add_polled(s, fd) != 0)) {
+		record_error(run->spec, ENOMEM);
+		kill(run->pid, SIGKILL);
 		close(fd);
 		fd = -1;
 	}
 	start_placement(&s->placement);
 	if (fd >= 0) {
 		place_entry(s, fd);
-		while (!__atomic_load_n(&d->child_done, __ATOMIC_SEQ_CST)) {
+		while (!__atomic_load_n(&run->child_done, __ATOMIC_SEQ_CST)) {
 			/* Deferred faults are tried again after every round of
 			 * messages, and soon even without new ones. */
 			struct timespec soon = { 0, DEFERRED_RETRY_NS };

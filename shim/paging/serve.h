@@ -7,7 +7,7 @@
 #include <pthread.h>
 
 /* Thread body: take the child's userfaultfd (arg is the run's struct
- * drainer) and serve its faults until the program has ended. */
+ * paged_run) and serve its faults until the program has ended. */
 void *fl_serve_faults(void *arg);
 
 /* Put the server thread back under the normal policy, on any CPU (best
