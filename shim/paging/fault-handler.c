@@ -68,32 +68,51 @@ static uint8_t *page_states(const struct fl_launch_spec *spec) {
 }
 
 /*
+ * Put a reservation that enable_mixed_page moved to `scratch` back at
+ * `page` as it was, PROT_NONE, after `error`, which is what the caller is
+ * told: the page stays reserved, and a later fault tries it again. Best
+ * effort: a protection that cannot be taken back still leaves the page's
+ * contents right (the file's, its tail zeroed or not yet), so it goes back
+ * regardless; if it cannot go back, nothing more can be done in a handler,
+ * and the hole left at `page` fails the next touch with the same report.
+ */
+static sys_result put_back(uint64_t scratch, uint64_t page, sys_result error) {
+	sys_result r = sys_mprotect(scratch, FL_PAGE_SIZE, PROT_NONE);
+	(void)r; /* the page goes back whatever its protection */
+	r = sys_mremap(scratch, FL_PAGE_SIZE, FL_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, page);
+	(void)r; /* `error` is the failure reported */
+	return error;
+}
+
+/*
  * Give a reserved file page whose tail must read as zeros its contents
  * without any thread seeing it half done: move the reservation out of the
  * way (the address becomes a hole; other threads faulting there wait on the
- * page's ENABLING state), fill it, and move it back.
+ * page's ENABLING state), fill it, and move it back. A failure once it has
+ * moved puts it back, still reserved, before it is reported.
  */
 static sys_result enable_mixed_page(const struct fl_region *region, uint64_t page) {
 	sys_result scratch = sys_mmap(0, FL_PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (scratch < 0)
 		return scratch;
-	sys_result r = sys_call5(__NR_mremap, (long)page, FL_PAGE_SIZE, FL_PAGE_SIZE,
-				 MREMAP_MAYMOVE | MREMAP_FIXED, scratch);
+	sys_result r = sys_mremap(page, FL_PAGE_SIZE, FL_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, (uint64_t)scratch);
 	if (r < 0) {
+		/* Nothing moved: the scratch page is only a spare. */
 		sys_munmap((uint64_t)scratch, FL_PAGE_SIZE);
 		return r;
 	}
 	r = sys_mprotect((uint64_t)scratch, FL_PAGE_SIZE, PROT_READ | PROT_WRITE);
 	if (r < 0)
-		return r;
+		return put_back((uint64_t)scratch, page, r);
 	uint64_t from = region->zero_from - page;
 	bytes_zero((char *)scratch + from, FL_PAGE_SIZE - from);
 	r = sys_mprotect((uint64_t)scratch, FL_PAGE_SIZE, (int)region->prot);
 	if (r < 0)
-		return r;
-	r = sys_call5(__NR_mremap, scratch, FL_PAGE_SIZE, FL_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED,
-		      (long)page);
-	return r < 0 ? r : 0;
+		return put_back((uint64_t)scratch, page, r);
+	r = sys_mremap((uint64_t)scratch, FL_PAGE_SIZE, FL_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, page);
+	if (r < 0)
+		return put_back((uint64_t)scratch, page, r);
+	return 0;
 }
 
 /*
