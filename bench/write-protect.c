@@ -5,7 +5,7 @@
  *
  *   write-protect [--reps N] [--mib M]
  *
- * The chunk is what the shim makes (shim/chunk.c): shared anonymous memory,
+ * The chunk is what the shim makes (shim/chunks/chunk.c): shared anonymous memory,
  * populated, M MiB (64 by default). A page-split lazy copy must leave the
  * source and the copy (a second mapping of the same pages) with no writable
  * page-table entry; the ways measured:
@@ -119,7 +119,7 @@ static int mappings_over(const char *at) {
 }
 
 /* An inaccessible reservation congruent to `like` modulo PMD_BYTES (as
- * shim/chunk-fault.c's fl_reserve_congruent). */
+ * shim/chunks/chunk-fault.c's fl_reserve_congruent). */
 static uintptr_t reserve_congruent(uintptr_t like) {
 	size_t span = chunk_bytes + PMD_BYTES;
 	char *base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -247,7 +247,7 @@ struct fl_mm_map {
 };
 
 /*
- * The plan: everything the loader (shim/loader.c) does to turn itself into
+ * The plan: everything the loader (shim/loader/loader.c) does to turn itself into
  * the program, as TypeScript decided it (src/loader/spec.ts) from the loader's own
  * address space. Every address in it is final.
  */
@@ -298,14 +298,14 @@ struct fl_launch_spec {
 	uint64_t mechanism;       /* enum fl_mechanism */
 
 	/* --friendly: a genuine SIGSEGV or SIGBUS ends with an encouraging
-	 * message and a diagnosis (shim/friendly-report.c). 0: off. */
+	 * message and a diagnosis (shim/friendly/friendly-report.c). 0: off. */
 	uint64_t friendly_seed;
 	uint64_t friendly_reraise; /* 1: re-raise after the message, not exit 139 */
 	/* userfaultfd paging with a descriptor that serves the program's own
 	 * accesses only (UFFD_USER_MODE_ONLY: no privilege needed). */
 	uint64_t uffd_user_mode_only;
 
-	/* --prefetch: pages mapped at start, before the jump (shim/fault.c). */
+	/* --prefetch: pages mapped at start, before the jump (shim/paging/prefetch.h). */
 	uint64_t prefetch_count;  /* struct fl_prefetch_run entries */
 	uint64_t prefetch_offset; /* from the spec's start, or 0 */
 

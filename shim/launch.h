@@ -1,10 +1,10 @@
 /*
  * launch.h — the contract between TypeScript and the loader: the plan (the
- * launch spec), laid out by src/spec.ts in a memfd the loader maps, and the
+ * launch spec), laid out by src/loader/spec.ts in a memfd the loader maps, and the
  * messages on the control socket between Bun and the loader.
  *
  * Every field is a 64-bit little-endian word, so the layout has no padding and
- * src/spec.ts can write it with plain offsets. `fl_spec_layout()` reports the
+ * src/loader/spec.ts can write it with plain offsets. `fl_spec_layout()` reports the
  * sizes below so the TypeScript side can refuse to run against a stale shim.
  */
 #ifndef FAULTLINE_LAUNCH_H

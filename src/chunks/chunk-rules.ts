@@ -8,7 +8,7 @@
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 /** Chunks are made of whole pages (x86-64). */
 export const CHUNK_PAGE_SIZE = 4096;
-/** The shim's bound (shim/chunk.c, CHUNK_MAX_BYTES): 1 TiB. */
+/** The shim's bound (shim/chunks/chunk.c, CHUNK_MAX_BYTES): 1 TiB. */
 export const MAX_CHUNK_SIZE = 2 ** 40;
 
 /** What a write to a shared chunk gives its own memory: the whole chunk
@@ -51,7 +51,7 @@ export interface MappingCensus {
 
 /** Mappings left below vm.max_map_count under which an ENOMEM is taken
  * for the mapping limit rather than for memory: the shim keeps 1024 free
- * (shim/chunk.c, API_MAP_RESERVE), the kernel refuses mremap with fewer
+ * (shim/chunks/chunk.c, API_MAP_RESERVE), the kernel refuses mremap with fewer
  * than 6 free. */
 export const MAPPING_LIMIT_MARGIN = 1024;
 

@@ -1,5 +1,5 @@
 /**
- * The lazy-copy half of the shim (shim/chunk.c), through bun:ffi. Every
+ * The lazy-copy half of the shim (shim/chunks/chunk.c), through bun:ffi. Every
  * call returns a chunk record's address or a negative errno; records are
  * read with bun:ffi's `read`, at offsets the shim reports, so a stale build
  * can never be misread.
@@ -21,7 +21,7 @@ const symbols = {
 } as const;
 
 /** Not an errno: the shim refused because the process is near
- * vm.max_map_count (shim/chunk.h, FL_EMAPLIMIT). */
+ * vm.max_map_count (shim/chunks/chunk.h, FL_EMAPLIMIT). */
 export const EMAPLIMIT = 4200;
 export const EBADF = 9;
 export const ENOMEM = 12;

@@ -9,7 +9,7 @@
  *   freeChunk(b);
  *
  * A chunk is a Uint8Array over shared memory the shim maps. The shim's
- * handler (shim/chunk-fault.c) resolves the first write to a shared chunk;
+ * handler (shim/chunks/chunk-fault.c) resolves the first write to a shared chunk;
  * this module keeps the JavaScript side honest: it knows which arrays are
  * live chunks (and refuses anything else, freed chunks included), detaches
  * a chunk's ArrayBuffer when it is freed so the stale array reads nothing

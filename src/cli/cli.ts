@@ -32,7 +32,7 @@ async function main(args: string[]): Promise<number> {
   // What the caller handed the pager goes to the program (descriptors,
   // ignored signals, mask, limits, timers), taken before this process opens
   // anything of its own; signals somebody sends the pager from now on are
-  // relayed to the program (shim/relay.c).
+  // relayed to the program (shim/loader/relay.c).
   const handover = captureHandover({ take: takeDescriptor }, takeIntervalTimers);
   startSignalRelay(handover.ignored, handover.underBunRun);
   for (const text of handover.notes) if (!line.quiet) say(`${line.pager}: note: ${text}`);

@@ -1,6 +1,6 @@
 /**
  * The signals somebody sends a command while its program runs: relayed to
- * the program (shim/relay.c), those that come before it exists as soon as
+ * the program (shim/loader/relay.c), those that come before it exists as soon as
  * it does; one the command was started with ignored stays ignored (the
  * program inherits that). Both command lines relay the same way.
  */

@@ -7,7 +7,7 @@ import { UsageError } from "../loader/errors.ts";
 /** The dynamic linker's variable; a list of libraries to load first. */
 export const PRELOAD_VARIABLE = "LD_PRELOAD";
 /** Makes the library's handler re-raise the signal instead of exiting 139
- * (shim/friendly.h, FRIENDLY_RERAISE_VARIABLE). */
+ * (shim/friendly/friendly.h, FRIENDLY_RERAISE_VARIABLE). */
 export const RERAISE_VARIABLE = "FAULTLINE_FRIENDLY_RERAISE";
 
 export interface FriendlyCommandLine {

@@ -2,7 +2,7 @@
 /**
  * `bun run friendly [options] PROGRAM [ARGS...]` (or `faultline friendly`
  * through src/cli/faultline.ts): run a dynamically linked
- * program with libetsbefriends.so preloaded (shim/friendly.c), so a crash
+ * program with libetsbefriends.so preloaded (shim/friendly/friendly.c), so a crash
  * ends in an encouraging message and a diagnosis, and exit the way the
  * program did.
  *

@@ -1,6 +1,6 @@
 /**
  * The resolver's side of the exchange with a crashing program's friendly
- * handler (shim/source-lines.c), and the reading of addr2line's output.
+ * handler (shim/friendly/source-lines.c), and the reading of addr2line's output.
  * Pure: text in, text out; src/friendly/source-resolver.ts does the I/O.
  *
  * Request, from the handler: the line "faultline-frames 1", then one line

@@ -33,7 +33,7 @@ export const SIGNAL_COUNT = 64;
 /** The real-time signals glibc keeps for itself (SIGCANCEL, SIGSETXID). */
 const GLIBC_CANCEL = 32;
 const GLIBC_SETXID = 33;
-/** The pager's notice that `bun run` died (shim/relay.c). */
+/** The pager's notice that `bun run` died (shim/loader/relay.c). */
 const PARENT_GONE_SIGNAL = 64;
 
 /** Shells, which hand their children their own ignored signals and limits
@@ -103,7 +103,7 @@ export function plainHandover(mask: bigint): Handover {
  * that Bun needs (SIGPWR for its collector, SIGPIPE and SIGXFSZ ignored),
  * glibc's own two (32, 33), and those the caller had ignored, which stay
  * ignored in both. Under `bun run` the last real-time signal is the
- * pager's notice that `bun run` died (shim/relay.c), not relayed.
+ * pager's notice that `bun run` died (shim/loader/relay.c), not relayed.
  */
 export function relayedSignals(ignored: readonly number[], underBunRun: boolean): bigint {
   const s = osConstants.signals;

@@ -1,6 +1,6 @@
 /**
  * Image copies: under userfaultfd paging, a demand region's file pages are
- * mapped from a sealed memfd holding the file's bytes (shim/image-copy.c)
+ * mapped from a sealed memfd holding the file's bytes (shim/loader/image-copy.c)
  * and served as minor faults. Their bytes are then in the kernel's page
  * cache from the start, so whatever happens to the pager (killed, crashed,
  * out of memory), a page the program touches has the file's bytes: the

@@ -483,7 +483,7 @@ function loaderRequest(handover: Handover, cwd: string | null): LoaderRequest {
  * setup) is most of what a launch costs beyond the program's run, so once
  * a plain launch has sent its plan, the next plain launch's loader is
  * started on a shim thread while this program runs. The next launch takes
- * it when Bun's thread would spawn the same loader then (shim/prestart.c
+ * it when Bun's thread would spawn the same loader then (shim/loader/prestart.c
  * compares process state and descriptors; the mask is compared here);
  * otherwise, or after PRESTART_IDLE_MS unused, it is retired. It holds the
  * descriptors Bun had then (standard input, output and error) while it

@@ -23,7 +23,7 @@ export const MM_MAP_BYTES = MM_MAP.size;
 export const RELOCATION_BYTES = RELOCATION.size;
 /** struct fl_prefetch_run: a start and a page count. */
 export const PREFETCH_RUN_BYTES = PREFETCH_RUN.size;
-/** struct fl_spawn_descriptor and struct fl_spawn_request (shim/spawn.h). */
+/** struct fl_spawn_descriptor and struct fl_spawn_request (shim/loader/spawn.h). */
 export const SPAWN_DESCRIPTOR_BYTES = 3 * WORD;
 export const SPAWN_REQUEST_WORDS = 14;
 /** struct fl_ring and struct fl_event. */

@@ -1,7 +1,7 @@
 /**
  * The end look: the program's page tables read once it has ended, to tell
  * which prefetched pages it touched (src/paging/working-set.ts judges each entry).
- * Its memory is held past its exit (shim/pin.c) and /proc/PID/pagemap is
+ * Its memory is held past its exit (shim/paging/pin.c) and /proc/PID/pagemap is
  * opened while it runs, before it starts; the entries are read after the
  * end, in one read per run of neighbouring pages, and the memory let go.
  */

@@ -8,14 +8,14 @@
  * Run directly (`bun run build:shim`) to build both now; `--force` rebuilds.
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 
 /** The project's root, where shim/ is: the parent of src/, found by looking
  * upward, since this module also runs bundled into the command
  * (shim/build/command/cli.js, src/cli/command.ts). */
 function projectRoot(start: string): string {
   for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "shim", "loader.c"))) return dir;
+    if (existsSync(join(dir, "shim", "loader", "loader.c"))) return dir;
     if (dirname(dir) === dir) return resolve(start, "..", "..");
   }
 }
@@ -49,9 +49,13 @@ const FREESTANDING_FLAGS = [
   "-fno-jump-tables",
 ];
 
-const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror"];
+/* Includes name their folder ("common/sys.h", "paging/regions.h"), found
+ * from shim/ itself, so each file says which product it uses. */
+const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror", `-I${SHIM_DIR}`];
 
-/** A translation unit and whether it runs on a freestanding path. */
+/** A translation unit (its path under shim/, which has one folder per
+ * product and the TypeScript/C contract at its top) and whether it runs on
+ * a freestanding path. */
 interface Unit {
   source: string;
   freestanding: boolean;
@@ -71,9 +75,10 @@ interface Recipe {
 }
 
 /** The friendly fault handler: the report, and the backtrace it gives
- * (shim/backtrace.h). All freestanding: they run in a crashing program. */
-const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-space.c", "module.c", "unwind.c", "symbols.c", "source-lines.c"].map((source) => ({
-  source,
+ * (shim/friendly/backtrace.h). All freestanding: they run in a crashing
+ * program. */
+const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-space.c", "module.c", "unwind.c", "symbols.c", "source-lines.c"].map((name) => ({
+  source: `friendly/${name}`,
   freestanding: true,
 }));
 
@@ -85,25 +90,26 @@ const SHIM_RECIPE: Recipe = {
   output: SHIM_LIBRARY,
   units: [
     // The vfork child that executes the loader, in Bun's memory: no libc.
-    { source: "spawn.c", freestanding: true },
-    { source: "launch.c", freestanding: false },
+    { source: "loader/spawn.c", freestanding: true },
+    { source: "loader/launch.c", freestanding: false },
+    // The TS/C contract's layout, checked by src/loader/contract.ts.
     { source: "contract-layout.c", freestanding: false },
-    { source: "prestart.c", freestanding: false },
-    { source: "image-copy.c", freestanding: false },
-    { source: "events.c", freestanding: false },
-    { source: "serve.c", freestanding: false },
+    { source: "loader/prestart.c", freestanding: false },
+    { source: "loader/image-copy.c", freestanding: false },
+    { source: "paging/events.c", freestanding: false },
+    { source: "paging/serve.c", freestanding: false },
     // Holding a program's memory past its exit for the end look.
-    { source: "pin.c", freestanding: false },
+    { source: "paging/pin.c", freestanding: false },
     // spawn()'s standard streams, event pipe, pid and pidfd.
-    { source: "subprocess.c", freestanding: false },
+    { source: "loader/subprocess.c", freestanding: false },
     // What the caller handed over, the signal relay, the shim's threads.
-    { source: "handover.c", freestanding: false },
-    { source: "relay.c", freestanding: false },
-    { source: "threads.c", freestanding: false },
+    { source: "loader/handover.c", freestanding: false },
+    { source: "loader/relay.c", freestanding: false },
+    { source: "common/threads.c", freestanding: false },
     // Lazy copy: the fault path runs in a signal handler in the Bun process;
     // the bookkeeping runs on Bun's threads and uses libc.
-    { source: "chunk-fault.c", freestanding: true },
-    { source: "chunk.c", freestanding: false },
+    { source: "chunks/chunk-fault.c", freestanding: true },
+    { source: "chunks/chunk.c", freestanding: false },
   ],
   linkFlags: SHARED_LIBRARY,
   link: ["-lpthread"],
@@ -115,8 +121,13 @@ const SHIM_RECIPE: Recipe = {
 const LOADER_RECIPE: Recipe = {
   output: LOADER,
   units: [
-    { source: "loader.c", freestanding: true },
-    { source: "fault.c", freestanding: true },
+    { source: "loader/loader.c", freestanding: true },
+    // Paging in the program: the SIGSEGV handler, the event ring it writes,
+    // and userfaultfd's registration and hand-off.
+    { source: "paging/fault-handler.c", freestanding: true },
+    { source: "paging/event-ring.c", freestanding: true },
+    { source: "paging/userfaultfd.c", freestanding: true },
+    { source: "loader/friendly-start.c", freestanding: true },
     // The pagers' --friendly reports genuine faults with the same code as
     // libetsbefriends.so.
     ...FRIENDLY_REPORT_UNITS,
@@ -133,7 +144,7 @@ const LOADER_RECIPE: Recipe = {
 const FRIENDLY_RECIPE: Recipe = {
   output: FRIENDLY_LIBRARY,
   units: [
-    { source: "friendly.c", freestanding: false },
+    { source: "friendly/friendly.c", freestanding: false },
     ...FRIENDLY_REPORT_UNITS,
   ],
   linkFlags: SHARED_LIBRARY,
@@ -152,17 +163,28 @@ export interface BuildOptions {
   output?: string;
 }
 
-/** Each file in shim/ and its modification time, read once per process. */
+/** Each source file under shim/ (by its path there) and its modification
+ * time, read once per process. */
 let sourceTimes: Map<string, number> | null = null;
+
+/** The C sources under dir, its build output apart. */
+function collectSourceTimes(dir: string, times: Map<string, number>): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (path !== BUILD_DIR) collectSourceTimes(path, times);
+    } else if (/\.(c|h|S)$/.test(entry.name)) {
+      times.set(relative(SHIM_DIR, path), statSync(path).mtimeMs);
+    }
+  }
+}
 
 /** A recipe's sources: its own units, and every header and assembly file
  * (any unit may include any header). */
 function newestSourceTime(recipe: Recipe): number {
   if (!sourceTimes) {
     sourceTimes = new Map();
-    for (const name of readdirSync(SHIM_DIR)) {
-      if (/\.(c|h|S)$/.test(name)) sourceTimes.set(name, statSync(join(SHIM_DIR, name)).mtimeMs);
-    }
+    collectSourceTimes(SHIM_DIR, sourceTimes);
   }
   const own = new Set(recipe.units.map((unit) => unit.source));
   let newest = 0;
@@ -233,7 +255,7 @@ function buildLibrary(recipe: Recipe, options: BuildOptions): string {
   const temporary = `${output}.${process.pid}.tmp`;
   try {
     for (const unit of recipe.units) {
-      const object = join(buildDir, unit.source.replace(/\.c$/, `.${process.pid}.o`));
+      const object = join(buildDir, basename(unit.source).replace(/\.c$/, `.${process.pid}.o`));
       const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
       objects.push(object);
       run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);

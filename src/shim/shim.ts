@@ -158,7 +158,7 @@ function cString(text: string): Uint8Array {
 }
 const C_STRINGS_KEPT = 16;
 
-/** A spawn request as shim/spawn.h lays it out; `keep` holds the memory
+/** A spawn request as shim/loader/spawn.h lays it out; `keep` holds the memory
  * its pointers name until the call that reads it returns. */
 function spawnRequestWords(request: LoaderRequest): { words: BigInt64Array; keep: unknown[] } {
   const loader = cString(request.loader);
@@ -181,7 +181,7 @@ function spawnRequestWords(request: LoaderRequest): { words: BigInt64Array; keep
   return { words, keep: [loader, cwd, descriptors] };
 }
 
-/** Spawn the loader in the program's place (shim/spawn.c). */
+/** Spawn the loader in the program's place (shim/loader/spawn.c). */
 export function spawnLoader(request: LoaderRequest): SpawnedLoader {
   const { words, keep } = spawnRequestWords(request);
   check("spawning the loader", load().fl_spawn_loader(ptr(words)));
@@ -189,7 +189,7 @@ export function spawnLoader(request: LoaderRequest): SpawnedLoader {
   return { pid: Number(words[12]), control: Number(words[13]) };
 }
 
-/** A loader being spawned ahead of need on a shim thread (shim/prestart.c):
+/** A loader being spawned ahead of need on a shim thread (shim/loader/prestart.c):
  * a handle to take or retire, exactly once. */
 export type PrestartHandle = number & { readonly prestarted: unique symbol };
 
@@ -235,7 +235,7 @@ export interface PlanFiles {
 }
 
 /** A sealed memfd as long as the file `size` bytes long behind `fd`,
- * holding its bytes in `pieces` (shim/image-copy.c). */
+ * holding its bytes in `pieces` (shim/loader/image-copy.c). */
 export function makeImageCopy(fd: number, name: string, size: number, pieces: readonly { offset: number; length: number }[]): number {
   const words = new BigUint64Array(Math.max(1, pieces.length * 2));
   pieces.forEach((piece, i) => {
@@ -435,7 +435,7 @@ export function takeIntervalTimers(): IntervalTimers | null {
 }
 
 /** Relay the signals in `signals` (bit sig - 1) to the program once
- * relayTo names it (shim/relay.c). */
+ * relayTo names it (shim/loader/relay.c). */
 export function startRelay(signals: bigint, underBunRun: boolean): void {
   check("starting the signal relay", load().fl_relay_start(signals, underBunRun ? 1 : 0));
 }
@@ -502,7 +502,7 @@ export function userfaultfdAvailable(): boolean {
   return userfaultfdAccess() !== "none";
 }
 
-/** A program's memory held past its exit (shim/pin.c), for one look at its
+/** A program's memory held past its exit (shim/paging/pin.c), for one look at its
  * page tables once it has ended. */
 export type MemoryPin = number & { readonly pinned: unique symbol };
 

@@ -23,7 +23,7 @@ import { runFriendly, runProcess, type Ran } from "../support/run.ts";
 setDefaultTimeout(60_000);
 
 const CRASH_STATUS = 139;
-/** How long the handler waits for a resolver (shim/source-lines.c). */
+/** How long the handler waits for a resolver (shim/friendly/source-lines.c). */
 const RESOLVER_PATIENCE_MS = 5_000;
 
 let library = "";

@@ -53,7 +53,7 @@ async function project(name: string): Promise<string> {
 test("the tarball holds the command, the sources the shim is built from, and the declarations", async () => {
   const listed = await runProcess(["tar", "tzf", tarball]);
   const files = listed.stdout.trim().split("\n");
-  for (const file of ["package/bin/faultline", "package/src/index.ts", "package/src/cli/faultline.ts", "package/shim/loader.c", "package/shim/subprocess.c", "package/shim/launch.h", "package/types/index.d.ts", "package/types/run/subprocess.d.ts"]) {
+  for (const file of ["package/bin/faultline", "package/src/index.ts", "package/src/cli/faultline.ts", "package/shim/loader/loader.c", "package/shim/loader/subprocess.c", "package/shim/launch.h", "package/shim/contract.h", "package/types/index.d.ts", "package/types/run/subprocess.d.ts"]) {
     expect(files).toContain(file);
   }
   expect(files.some((f) => f.startsWith("package/shim/build/") || f.startsWith("package/test/"))).toBe(false);

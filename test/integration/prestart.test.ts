@@ -1,5 +1,5 @@
 /**
- * Loaders started ahead of the next launch (src/loader/launch.ts, shim/prestart.c):
+ * Loaders started ahead of the next launch (src/loader/launch.ts, shim/loader/prestart.c):
  * the next plain launch takes the waiting loader only when Bun would spawn
  * the same one then. Each case runs the probe twice in a fixture process
  * (test/support/fixture-prestart.ts) around one change of what a program

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { ROOT } from "./programs.ts";
 
 export function messageSet(): string[] {
-  const header = readFileSync(join(ROOT, "shim", "friendly-messages.h"), "utf8");
+  const header = readFileSync(join(ROOT, "shim", "friendly", "friendly-messages.h"), "utf8");
   const body = /FRIENDLY_MESSAGES\[\] = \{([^}]*)\}/.exec(header)?.[1] ?? "";
   return [...body.matchAll(/^\s*"((?:[^"\\]|\\.)*)",?\s*$/gm)].map((m) => JSON.parse(`"${m[1]}"`) as string);
 }

@@ -1,0 +1,753 @@
+/*
+ * loader.c — faultline's loader, the stage-2 executable (shim/build/
+ * faultline-loader): Bun spawns it in the program's place, with the
+ * program's descriptors, signal dispositions, mask and limits already set
+ * (shim/loader/spawn.c), and it turns itself into the program. Freestanding and
+ * static: no libc, nothing of Bun's, a fresh address space from execve.
+ *
+ *   _start          become a fresh child of Bun's (see below), on a stack
+ *                   of the loader's own
+ *   say_hello       tell Bun which process becomes the program
+ *   receive_plan    map the plan TypeScript made
+ *   find_bases      where the kernel put the [stack] and the vDSO, and
+ *                   where mmap puts the images the kernel places; the
+ *                   plan's relative addresses made final
+ *   map_region...   map the program (and interpreter), as the plan says
+ *   place_stack     the stack image at the top of the kernel's own [stack]
+ *   report_placed   tell Bun, and wait for its go if it logs the mappings
+ *   describe_process  the process name, /proc/self/{cmdline,environ,auxv,
+ *                   exe}, brk
+ *   paging, friendly  the fault handler or userfaultfd, the crash reporter
+ *   fl_enter_program  drop what the program need not see, zero the
+ *                   registers and jump
+ *
+ * Any failure is recorded in the plan's status, which Bun reads, and ends
+ * the process before the jump.
+ */
+#include <asm/prctl.h>
+#include <linux/errno.h>
+#include <linux/fcntl.h>
+#include <linux/mman.h>
+#include <linux/prctl.h>
+#include <linux/sched.h>
+#include <signal.h>
+
+#include "paging/paging.h"
+#include "common/kernel.h"
+#include "launch.h"
+#include "loader/loader.h"
+#include "paging/regions.h"
+#include "common/sys.h"
+
+/* Exit status of a loader that failed before the jump (the shells' "found
+ * but cannot execute"); Bun reads the plan's status for the cause. */
+#define FL_EXIT_LOAD_FAILED 126
+/* Exit status of a loader whose Bun hung up before sending a plan (the
+ * program could not be run after all): nothing to report. */
+#define FL_EXIT_ABANDONED 125
+
+/* The loader's arguments: its name, the control socket's number, the
+ * signals the program starts with ignored, and its mask (decimal). */
+#define LOADER_ARGC 4
+
+/* Auxiliary vector entries the loader reads from its own initial stack. */
+#define AT_NULL_TYPE 0
+#define AT_EXECFN_TYPE 31
+#define AT_SYSINFO_EHDR_TYPE 33
+
+/* The control socket, the plan and the files it came with. */
+static int control_fd = -1;
+static struct fl_launch_spec *spec;
+static int64_t program_files[FL_FILE_COUNT];
+/* The image copies userfaultfd paging maps file pages from (-1: none). */
+static int64_t copy_files[FL_FILE_COUNT];
+static int spec_fd = -1;
+static uint64_t spec_mapped_length;
+
+/* What the kernel gave the loader, from its initial stack. */
+static uint64_t vdso_address;
+static const char *exec_name;
+
+static __attribute__((noreturn)) void fail(enum fl_stage stage, sys_result error, uint64_t detail) {
+	if (spec) {
+		spec->status.stage = stage;
+		spec->status.error = (uint64_t)-error;
+		spec->status.detail = detail;
+	}
+	sys_exit_group(FL_EXIT_LOAD_FAILED);
+}
+
+static void begin(enum fl_stage stage) {
+	spec->status.stage = stage;
+}
+
+/* A decimal number; 0 if s is not one. */
+static int parse_decimal(const char *s, uint64_t *value) {
+	*value = 0;
+	if (!s || *s == 0)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		*value = *value * 10 + (uint64_t)(*s - '0');
+	}
+	return 1;
+}
+
+static uint64_t string_length(const char *s) {
+	uint64_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+/* Send a message on the control socket; a Bun that is gone ends the
+ * loader (nothing is left to report to). */
+static void send_message(const void *message, uint64_t length) {
+	if (sys_sendto(control_fd, message, length, KERNEL_MSG_NOSIGNAL) != (sys_result)length)
+		sys_exit_group(FL_EXIT_ABANDONED);
+}
+
+/* Tell Bun which process becomes the program: this one, Bun's child. */
+static void say_hello(void) {
+	struct fl_hello hello = { .magic = FL_HELLO_MAGIC, .pid = (uint64_t)sys_getpid() };
+	send_message(&hello, sizeof hello);
+}
+
+/* Space for the descriptors a plan delivery carries. */
+#define PLAN_CONTROL_BYTES (sizeof(struct kernel_cmsghdr) + FL_PLAN_FILES * sizeof(int) + sizeof(uint64_t))
+
+/*
+ * Receive the plan: its memfd, mapped shared where TypeScript chose (Bun
+ * reads the status through the same pages), and the program's files. A
+ * hang-up instead means Bun found the program cannot be run.
+ */
+static void receive_plan(void) {
+	struct fl_plan_delivery delivery;
+	union {
+		char bytes[PLAN_CONTROL_BYTES];
+		struct kernel_cmsghdr align;
+	} control;
+	struct kernel_iovec iov = { .base = &delivery, .length = sizeof delivery };
+	struct kernel_msghdr message = {
+		.iov = &iov,
+		.iov_count = 1,
+		.control = control.bytes,
+		.control_length = sizeof control.bytes,
+	};
+	sys_result n = sys_recvmsg(control_fd, &message, KERNEL_MSG_CMSG_CLOEXEC);
+	if (n == 0)
+		sys_exit_group(FL_EXIT_ABANDONED);
+	if (n != (sys_result)sizeof delivery || delivery.magic != FL_PLAN_MAGIC)
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	struct kernel_cmsghdr *header = (struct kernel_cmsghdr *)control.bytes;
+	uint64_t mask = delivery.file_mask;
+	uint64_t count = 0;
+	for (int i = 0; i < FL_PLAN_FILES; i++)
+		count += (mask >> i) & 1;
+	if (message.control_length < sizeof *header || header->level != KERNEL_SOL_SOCKET || header->type != KERNEL_SCM_RIGHTS ||
+	    !(mask & (1ull << FL_PLAN_SPEC)) || !(mask & (1ull << FL_PLAN_PROGRAM)) || mask >> FL_PLAN_FILES ||
+	    header->length != sizeof *header + count * sizeof(int))
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	const int *fds = (const int *)(header + 1);
+	int64_t carried[FL_PLAN_FILES];
+	for (int i = 0, next = 0; i < FL_PLAN_FILES; i++)
+		carried[i] = mask & (1ull << i) ? fds[next++] : -1;
+	spec_fd = (int)carried[FL_PLAN_SPEC];
+	program_files[FL_FILE_PROGRAM] = carried[FL_PLAN_PROGRAM];
+	program_files[FL_FILE_INTERPRETER] = carried[FL_PLAN_INTERPRETER];
+	copy_files[FL_FILE_PROGRAM] = carried[FL_PLAN_PROGRAM_COPY];
+	copy_files[FL_FILE_INTERPRETER] = carried[FL_PLAN_INTERPRETER_COPY];
+	sys_result at = sys_mmap(delivery.spec_address, delivery.spec_length, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED_NOREPLACE, spec_fd, 0);
+	if (at < 0 || (uint64_t)at != delivery.spec_address)
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	spec = (struct fl_launch_spec *)at;
+	spec_mapped_length = delivery.spec_length;
+	if (spec->magic != FL_SPEC_MAGIC || spec->spec_size != sizeof *spec)
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	spec->status.stage = FL_STAGE_MAPPING_PLAN;
+}
+
+/* Map one region exactly where the plan says. MAP_FIXED_NOREPLACE makes the
+ * kernel refuse rather than replace anything already there (the loader,
+ * the plan, the vDSO); a kernel too old to know the flag treats the address
+ * as a hint, which the address check catches. */
+static void map_region(uint64_t index) {
+	const struct fl_region *region = fl_regions(spec) + index;
+	int anonymous = region->offset == FL_ANONYMOUS;
+	int demand = (region->flags & FL_REGION_DEMAND) != 0;
+	int from_copy = !anonymous && (region->flags & FL_REGION_COPY) != 0;
+	/* An image the kernel placed is mapped over the reservation made for
+	 * it (find_bases); the rest must land where nothing is. */
+	int flags = MAP_PRIVATE | (region->base == FL_BASE_FIXED ? MAP_FIXED_NOREPLACE : MAP_FIXED);
+	if (region->flags & FL_REGION_POPULATE)
+		flags |= MAP_POPULATE;
+	/* A demand region is reserved: with a SIGSEGV handler, inaccessible and
+	 * backed by the file, its pages given the region's protection when first
+	 * touched; with userfaultfd, with the region's protection, its file
+	 * pages mapped from the image copy (their bytes in its page cache) and
+	 * its bss anonymous, registered for the faults Bun's server serves. */
+	int by_userfaultfd = demand && spec->mechanism == FL_MECHANISM_USERFAULTFD;
+	if (anonymous)
+		flags |= MAP_ANONYMOUS;
+	int prot = demand && !by_userfaultfd ? PROT_NONE : (int)region->prot;
+	int zero_tail = region->zero_from && !demand;
+	int map_prot = zero_tail ? prot | PROT_WRITE : prot;
+	int fd = anonymous ? -1 : (int)(from_copy ? copy_files[region->file] : program_files[region->file]);
+	uint64_t offset = anonymous ? 0 : from_copy ? region->copy_offset : region->offset;
+	if (!anonymous && fd < 0)
+		fail(FL_STAGE_MAP_REGION, -EBADF, index);
+
+	begin(FL_STAGE_MAP_REGION);
+	sys_result at = sys_mmap(region->start, region->length, map_prot, flags, fd, offset);
+	if (at < 0)
+		fail(FL_STAGE_MAP_REGION, at, index);
+	if ((uint64_t)at != region->start) {
+		sys_munmap((uint64_t)at, region->length);
+		fail(FL_STAGE_MAP_REGION, -EEXIST, index);
+	}
+	if (!zero_tail)
+		return;
+	/* The file's bytes past the segment's end share the last page with the
+	 * start of the bss; they must read as zeros (the kernel's padzero). */
+	begin(FL_STAGE_ZERO_TAIL);
+	uint64_t end = region->start + region->length;
+	bytes_zero((void *)region->zero_from, end - region->zero_from);
+	if (map_prot != prot) {
+		begin(FL_STAGE_PROTECT);
+		sys_result r = sys_mprotect(region->start, region->length, prot);
+		if (r < 0)
+			fail(FL_STAGE_PROTECT, r, index);
+	}
+}
+
+/* The value of each base (enum fl_base), once found. */
+static uint64_t bases[FL_BASE_COUNT];
+
+/*
+ * Reserve an image's extent where mmap puts it, at its alignment: the
+ * kernel's top-down choice, as for an image load_elf_binary or
+ * load_elf_interp places anywhere. Returns the bias (the reservation's
+ * start less the extent's) or a negative errno.
+ */
+static sys_result reserve_image(const struct fl_placement *placement) {
+	uint64_t alignment = placement->alignment < FL_PAGE_SIZE ? FL_PAGE_SIZE : placement->alignment;
+	uint64_t slack = alignment > FL_PAGE_SIZE ? alignment : 0;
+	uint64_t length = placement->extent_size + slack;
+	if (length < placement->extent_size)
+		return -ENOMEM;
+	sys_result at = sys_mmap(0, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (at < 0)
+		return at;
+	uint64_t start = ((uint64_t)at + alignment - 1) & ~(alignment - 1);
+	if (start > (uint64_t)at) {
+		sys_result r = sys_munmap((uint64_t)at, start - (uint64_t)at);
+		if (r < 0)
+			return r;
+	}
+	uint64_t end = start + placement->extent_size;
+	if (end < (uint64_t)at + length) {
+		sys_result r = sys_munmap(end, (uint64_t)at + length - end);
+		if (r < 0)
+			return r;
+	}
+	return (sys_result)(start - placement->extent_start);
+}
+
+/*
+ * Where things are, which only the loader can know: the top of its [stack]
+ * (the kernel copies the executable's name first, one word below the top:
+ * fs/exec.c, bprm->p), its vDSO, and the images the kernel places. Then
+ * every relative word of the plan is made final, and the regions sorted by
+ * their final addresses, as the fault handler and Bun's server look them up.
+ */
+static void find_bases(void) {
+	begin(FL_STAGE_PLACING);
+	uint64_t stack_top = (uint64_t)exec_name + string_length(exec_name) + 1 + sizeof(uint64_t);
+	if (stack_top & (FL_PAGE_SIZE - 1))
+		fail(FL_STAGE_PLACING, -EINVAL, stack_top);
+	bases[FL_BASE_STACK] = stack_top - FL_NOMINAL_STACK_TOP;
+	bases[FL_BASE_VDSO] = vdso_address;
+	const struct fl_placement *placements[] = { [FL_BASE_PROGRAM] = &spec->program, [FL_BASE_INTERPRETER] = &spec->interpreter };
+	for (int base = FL_BASE_PROGRAM; base <= FL_BASE_INTERPRETER; base++) {
+		if (!placements[base]->by_kernel)
+			continue;
+		sys_result bias = reserve_image(placements[base]);
+		if (bias < 0 && bias > -SYS_MAX_ERRNO)
+			fail(FL_STAGE_PLACING, bias, (uint64_t)base);
+		bases[base] = (uint64_t)bias;
+	}
+	const struct fl_relocation *relocations =
+		(const struct fl_relocation *)((const char *)spec + spec->relocation_offset);
+	for (uint64_t i = 0; i < spec->relocation_count; i++) {
+		if (relocations[i].base >= FL_BASE_COUNT || relocations[i].offset + sizeof(uint64_t) > spec_mapped_length)
+			fail(FL_STAGE_PLACING, -EINVAL, i);
+		uint64_t *word = (uint64_t *)((char *)spec + relocations[i].offset);
+		*word += bases[relocations[i].base];
+	}
+	for (int base = 0; base < FL_BASE_COUNT; base++)
+		spec->status.bases[base] = bases[base];
+	/* Insertion sort: a handful of regions, nearly sorted already. */
+	struct fl_region *regions = (struct fl_region *)((char *)spec + spec->region_offset);
+	for (uint64_t i = 1; i < spec->region_count; i++) {
+		struct fl_region moving = regions[i];
+		uint64_t j = i;
+		for (; j > 0 && regions[j - 1].start > moving.start; j--)
+			regions[j] = regions[j - 1];
+		regions[j] = moving;
+	}
+}
+
+/* The parts of each reservation no region of its image took: the kernel
+ * maps an image's whole extent, then unmaps what its segments do not cover
+ * (elf_map's total_size), and so does the loader. */
+static void release_reservations(void) {
+	const struct fl_placement *placements[] = { [FL_BASE_PROGRAM] = &spec->program, [FL_BASE_INTERPRETER] = &spec->interpreter };
+	const struct fl_region *regions = fl_regions(spec);
+	for (int base = FL_BASE_PROGRAM; base <= FL_BASE_INTERPRETER; base++) {
+		const struct fl_placement *placement = placements[base];
+		if (!placement->by_kernel)
+			continue;
+		uint64_t cursor = placement->extent_start + bases[base];
+		uint64_t end = cursor + placement->extent_size;
+		for (uint64_t i = 0; i <= spec->region_count; i++) {
+			int last = i == spec->region_count;
+			if (!last && regions[i].base != (uint64_t)base)
+				continue;
+			uint64_t gap_end = last ? end : regions[i].start;
+			if (gap_end > cursor) {
+				sys_result r = sys_munmap(cursor, gap_end - cursor);
+				if (r < 0)
+					fail(FL_STAGE_PLACING, r, cursor);
+			}
+			if (!last && regions[i].start + regions[i].length > cursor)
+				cursor = regions[i].start + regions[i].length;
+		}
+	}
+}
+
+/* Tell Bun the program is mapped (the bases are in the plan's status); if
+ * it logs the mappings, wait until it has, so its lines come before
+ * anything the program says. */
+static void report_placed(void) {
+	struct fl_placed placed = { .magic = FL_PLACED_MAGIC };
+	send_message(&placed, sizeof placed);
+	if (!spec->wait_for_go)
+		return;
+	struct fl_go go;
+	sys_result n = sys_read(control_fd, &go, sizeof go);
+	if (n != (sys_result)sizeof go || go.magic != FL_GO_MAGIC)
+		sys_exit_group(FL_EXIT_ABANDONED);
+}
+
+/*
+ * The stack image (strings, random bytes, argc, argv, envp, auxv) goes to
+ * the top of the kernel's own [stack], where the loader's arguments were:
+ * the program gets the kernel's mapping, its growth, guard gap and name.
+ * Then the mapping is grown down to stack_low, as setup_arg_pages grows a
+ * new program's stack by 128 KiB (a read there does it).
+ */
+static void place_stack(void) {
+	begin(FL_STAGE_STACK);
+	bytes_copy((void *)(spec->stack_top - spec->stack_image_size),
+		   (const char *)spec + spec->stack_image_offset, spec->stack_image_size);
+	volatile const char *low = (volatile const char *)spec->stack_low;
+	(void)*low;
+}
+
+/*
+ * /proc/self/exe can name the program's file only once no mapping of the
+ * loader's own file is left (the kernel refuses with EBUSY otherwise): each
+ * of the loader's segments is copied to anonymous memory and moved over
+ * itself, the code doing it included, which goes on running from the copy.
+ */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+
+static sys_result become_anonymous(void) {
+	const struct elf_header *elf = (const struct elf_header *)__ehdr_start;
+	const struct elf_program_header *headers =
+		(const struct elf_program_header *)(__ehdr_start + elf->program_header_offset);
+	for (uint16_t i = 0; i < elf->program_header_count; i++) {
+		const struct elf_program_header *h = &headers[i];
+		if (h->type != ELF_PT_LOAD || h->file_size == 0)
+			continue;
+		/* Only the pages that come from the file: the rest of a
+		 * segment's memory is anonymous already. */
+		uint64_t start = fl_page_down(h->virtual_address);
+		uint64_t length = fl_page_down(h->virtual_address + h->file_size + FL_PAGE_SIZE - 1) - start;
+		int prot = (h->flags & ELF_PF_R ? PROT_READ : 0) | (h->flags & ELF_PF_W ? PROT_WRITE : 0) |
+			   (h->flags & ELF_PF_X ? PROT_EXEC : 0);
+		sys_result copy = sys_mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (copy < 0)
+			return copy;
+		bytes_copy((void *)copy, (const void *)start, length);
+		sys_result r = sys_mprotect((uint64_t)copy, length, prot);
+		if (r >= 0)
+			r = sys_mremap((uint64_t)copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, start);
+		if (r < 0) {
+			sys_munmap((uint64_t)copy, length);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* capget's header and data (linux/capability.h), version 3: two words of
+ * each set, capabilities 0-31 and 32-63. */
+struct capability_header {
+	uint32_t version;
+	int32_t pid;
+};
+struct capability_data {
+	uint32_t effective;
+	uint32_t permitted;
+	uint32_t inheritable;
+};
+#define CAPABILITY_VERSION_3 0x20080522
+#define CAPABILITY_WORDS 2
+#define CAPABILITY_SYS_RESOURCE 24
+#define CAPABILITY_CHECKPOINT_RESTORE 40
+
+static int has_capability(const struct capability_data *data, int capability) {
+	return (data[capability / 32].effective >> (capability % 32)) & 1;
+}
+
+/* Whether the kernel lets this process name another file /proc/self/exe. */
+static int may_replace_exe(void) {
+	struct capability_header header = { .version = CAPABILITY_VERSION_3, .pid = 0 };
+	struct capability_data data[CAPABILITY_WORDS];
+	bytes_zero(data, sizeof data);
+	if (sys_call2(__NR_capget, (long)&header, (long)data) < 0)
+		return 0;
+	return has_capability(data, CAPABILITY_SYS_RESOURCE) || has_capability(data, CAPABILITY_CHECKPOINT_RESTORE);
+}
+
+/* The loader's own segments are anonymous already (done while Bun plans,
+ * when the loader may name the program /proc/self/exe), or the errno of
+ * making them so. */
+static int loader_anonymous;
+static sys_result anonymous_error;
+
+/* The name ps and /proc/self/comm show, and the memory layout the kernel
+ * reports in /proc/self/{stat,cmdline,environ,auxv,exe} and uses for brk. */
+static void describe_process(void) {
+	begin(FL_STAGE_PROCESS_NAME);
+	sys_result r = sys_prctl(PR_SET_NAME, (long)spec->process_name, 0, 0, 0);
+	if (r < 0)
+		fail(FL_STAGE_PROCESS_NAME, r, 0);
+	if (!spec->mm_map_offset)
+		return;
+	struct fl_mm_map *map = (struct fl_mm_map *)((char *)spec + spec->mm_map_offset);
+	map->exe_fd = (uint32_t)-1;
+	if (spec->replace_exe && loader_anonymous) {
+		/* Naming the program's file needs CAP_SYS_RESOURCE (or
+		 * CAP_CHECKPOINT_RESTORE), which TypeScript saw this process has. */
+		begin(FL_STAGE_EXECUTABLE);
+		map->exe_fd = (uint32_t)program_files[FL_FILE_PROGRAM];
+		r = sys_prctl(PR_SET_MM, PR_SET_MM_MAP, (long)map, sizeof *map, 0);
+		if (r == -EPERM || r == -EACCES || r == -EBUSY) {
+			spec->status.exe_error = (uint64_t)-r;
+			map->exe_fd = (uint32_t)-1;
+		} else if (r < 0) {
+			spec->status.mm_map_error = (uint64_t)-r;
+			return;
+		} else {
+			return;
+		}
+	} else {
+		spec->status.exe_error = anonymous_error < 0 ? (uint64_t)-anonymous_error : EPERM;
+	}
+	r = sys_prctl(PR_SET_MM, PR_SET_MM_MAP, (long)map, sizeof *map, 0);
+	if (r < 0)
+		spec->status.mm_map_error = (uint64_t)-r;
+}
+
+static void close_program_files(void) {
+	begin(FL_STAGE_CLOSE_FILES);
+	int64_t *files[] = { program_files, copy_files };
+	for (unsigned kind = 0; kind < sizeof files / sizeof files[0]; kind++) {
+		for (int i = 0; i < FL_FILE_COUNT; i++) {
+			if (files[kind][i] < 0)
+				continue;
+			sys_result r = sys_close((int)files[kind][i]);
+			if (r < 0)
+				fail(FL_STAGE_CLOSE_FILES, r, (uint64_t)i);
+		}
+	}
+}
+
+/* dpager and hpager: the fault handler and its stack, or userfaultfd (its
+ * descriptor goes to Bun over the control socket). */
+static void start_paging(void) {
+	begin(FL_STAGE_PAGING);
+	/* Nothing to page: apager, or an hpager program whose bss fits in the
+	 * last page of its data. */
+	if (spec->policy == FL_POLICY_EAGER || spec->demand_pages == 0)
+		return;
+	sys_result r = fl_paging_start(spec, control_fd, spec_fd);
+	if (r < 0)
+		fail(FL_STAGE_PAGING, r, spec->entry);
+}
+
+/* --friendly: genuine faults end with a message and a diagnosis. */
+static void start_friendly(void) {
+	begin(FL_STAGE_FRIENDLY);
+	if (!spec->friendly_seed)
+		return;
+	sys_result r = fl_friendly_start(spec);
+	if (r < 0)
+		fail(FL_STAGE_FRIENDLY, r, 0);
+}
+
+/* execve keeps the interval timers (alarm(2) among them); the caller's were
+ * taken from the pager (src/loader/caller.ts) and are armed here, last, so they
+ * count from the program's start. */
+static void arm_interval_timers(void) {
+	begin(FL_STAGE_INTERVAL_TIMERS);
+	if (!spec->timers_set)
+		return;
+	for (int which = 0; which < FL_INTERVAL_TIMERS; which++) {
+		const struct fl_interval_timer *t = &spec->timers[which];
+		if (t->value_seconds == 0 && t->value_micros == 0)
+			continue;
+		struct kernel_itimerval timer = {
+			.interval_seconds = (int64_t)t->interval_seconds,
+			.interval_micros = (int64_t)t->interval_micros,
+			.value_seconds = (int64_t)t->value_seconds,
+			.value_micros = (int64_t)t->value_micros,
+		};
+		sys_result r = sys_setitimer(which, &timer, 0);
+		if (r < 0)
+			fail(FL_STAGE_INTERVAL_TIMERS, r, (uint64_t)which);
+	}
+}
+
+/* CPUID leaf 1, ECX: OSXSAVE (bit 27) and AVX (bit 28) together mean the
+ * upper halves of the vector registers exist and can be cleared. */
+#define CPUID_FEATURES_LEAF 1
+#define CPUID_ECX_OSXSAVE (1u << 27)
+#define CPUID_ECX_AVX (1u << 28)
+
+static uint64_t cpu_has_avx(void) {
+	uint32_t eax = CPUID_FEATURES_LEAF, ebx, ecx = 0, edx;
+	__asm__ volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+	uint32_t wanted = CPUID_ECX_OSXSAVE | CPUID_ECX_AVX;
+	return (ecx & wanted) == wanted;
+}
+
+/*
+ * The loader's work, on its own stack. `initial` is where the kernel left
+ * the stack pointer: argc, argv (argv[1]: the control socket's number),
+ * the empty environment and the auxiliary vector. All of it is overwritten
+ * by the program's stack image.
+ */
+/* The program's signal mask, set just before the jump: until then every
+ * signal stays blocked, as Bun spawned the loader. */
+static uint64_t program_mask;
+
+/* As execve's flush_signal_handlers, with the caller's ignored set (the
+ * handlers are gone already, with execve): every signal ignored or at its
+ * default, as the program is to find it. Done while Bun plans. */
+static void set_dispositions(uint64_t ignored) {
+	for (int sig = 1; sig <= KERNEL_NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		int ignore = (ignored & (1ull << (sig - 1))) != 0;
+		struct kernel_sigaction old;
+		sys_result r = sys_rt_sigaction(sig, 0, &old, KERNEL_SIGSET_BYTES);
+		if (r >= 0 && (old.handler == HANDLER_IGNORE) == ignore)
+			continue;
+		struct kernel_sigaction fresh = { .handler = ignore ? HANDLER_IGNORE : HANDLER_DEFAULT };
+		if (r >= 0)
+			r = sys_rt_sigaction(sig, &fresh, 0, KERNEL_SIGSET_BYTES);
+		if (r < 0)
+			sys_exit_group(FL_EXIT_LOAD_FAILED);
+	}
+}
+
+static void set_signal_mask(void) {
+	begin(FL_STAGE_SIGNAL_MASK);
+	sys_result r = sys_rt_sigprocmask(SIG_SETMASK, &program_mask, 0, KERNEL_SIGSET_BYTES);
+	if (r < 0)
+		fail(FL_STAGE_SIGNAL_MASK, r, 0);
+}
+
+void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
+	uint64_t argc = initial[0];
+	const char *const *argv = (const char *const *)(initial + 1);
+	if (argc < LOADER_ARGC)
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	uint64_t control, ignored;
+	if (!parse_decimal(argv[1], &control) || !parse_decimal(argv[2], &ignored) || !parse_decimal(argv[3], &program_mask))
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	control_fd = (int)control;
+	const uint64_t *auxv = initial + 1 + argc + 1;
+	while (*auxv)
+		auxv++; /* past the (empty) environment */
+	for (auxv++; auxv[0] != AT_NULL_TYPE; auxv += 2) {
+		if (auxv[0] == AT_SYSINFO_EHDR_TYPE)
+			vdso_address = auxv[1];
+		else if (auxv[0] == AT_EXECFN_TYPE)
+			exec_name = (const char *)auxv[1];
+	}
+	if (!exec_name)
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	say_hello();
+	set_dispositions(ignored);
+	/* While Bun plans: only without a mapping of the loader's file can the
+	 * program's be named /proc/self/exe. */
+	if (may_replace_exe()) {
+		anonymous_error = become_anonymous();
+		loader_anonymous = anonymous_error == 0;
+	}
+	receive_plan();
+	find_bases();
+	for (uint64_t i = 0; i < spec->region_count; i++)
+		map_region(i);
+	release_reservations();
+	place_stack();
+	describe_process();
+	close_program_files();
+	report_placed();
+	start_paging();
+	start_friendly();
+	set_signal_mask();
+	arm_interval_timers();
+
+	spec->status.stage = FL_STAGE_LAUNCHED;
+	spec->status.launched = 1;
+	/* The program holds none of the loader's descriptors, nor the plan:
+	 * SIGSEGV paging keeps only the ring window (paging/event-ring.c), which Bun reads
+	 * as untrusted. */
+	sys_close(control_fd);
+	sys_close(spec_fd);
+	fl_enter_program(spec->initial_sp, spec->entry, (uint64_t)spec, spec_mapped_length,
+			 FL_LOADER_STACK_ADDRESS, FL_LOADER_STACK_BYTES, cpu_has_avx());
+}
+
+/*
+ * _start: the kernel leaves the loader here, as a child of Bun's that Bun
+ * spawned with vfork, whose resource usage the kernel has merged with all
+ * of Bun's memory (an exec records the old address space's peak RSS in the
+ * process). The program must have its own: so the loader clones itself
+ * (CLONE_PARENT: the clone is Bun's child too; CLONE_VM: nothing is copied)
+ * and the original exits at once, touching no memory. The clone maps a
+ * stack of its own at its fixed place below the loader (the plan keeps
+ * clear of it, and the top of the mmap area stays free for the images the
+ * kernel places) and runs fl_loader_main on it.
+ */
+#define LOADER_CLONE_FLAGS (CLONE_VM | CLONE_PARENT | SIGCHLD)
+__asm__(".text\n"
+	".globl _start\n"
+	".type _start,@function\n"
+	"_start:\n"
+	"	mov %rsp, %r12\n"
+	"	mov $" FL_STR(LOADER_CLONE_FLAGS) ", %edi\n"
+	"	xor %esi, %esi\n"
+	"	xor %edx, %edx\n"
+	"	xor %r10d, %r10d\n"
+	"	xor %r8d, %r8d\n"
+	"	mov $" FL_STR(__NR_clone) ", %eax\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jz 2f\n"
+	"	js 9f\n"
+	"	xor %edi, %edi\n"
+	"	mov $" FL_STR(__NR_exit) ", %eax\n"
+	"	syscall\n"
+	"2:\n"
+	"	movabs $" FL_STR(FL_LOADER_STACK_ADDRESS) ", %rdi\n"
+	"	mov $" FL_STR(FL_LOADER_STACK_BYTES) ", %esi\n"
+	"	mov $" FL_STR(PROT_READ | PROT_WRITE) ", %edx\n"
+	"	mov $" FL_STR(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE) ", %r10d\n"
+	"	mov $-1, %r8\n"
+	"	xor %r9d, %r9d\n"
+	"	mov $" FL_STR(__NR_mmap) ", %eax\n"
+	"	syscall\n"
+	"	cmp %rdi, %rax\n"
+	"	jne 9f\n"
+	"	lea " FL_STR(FL_LOADER_STACK_BYTES) "(%rax), %rsp\n"
+	"	mov %r12, %rdi\n"
+	"	xor %ebp, %ebp\n"
+	"	call fl_loader_main\n"
+	"	ud2\n"
+	"9:\n"
+	"	mov $" FL_STR(FL_EXIT_LOAD_FAILED) ", %edi\n"
+	"	mov $" FL_STR(__NR_exit_group) ", %eax\n"
+	"	syscall\n"
+	"	ud2\n"
+	".size _start, .-_start\n");
+
+/*
+ * fl_enter_program(sp, entry, spec_start, spec_length, stack_start,
+ * stack_length, clear_avx): the jump. Unmaps the plan (when its length is
+ * not 0) and the loader's own stack, which it stops using first, so it uses
+ * no memory but the program's stack. Leaves the registers as the kernel's
+ * start_thread does: all zero but rsp (at argc), rdx zero (no exit function
+ * for the program to register), FPU and SSE state at their defaults, flags
+ * 0x202, fs base 0.
+ */
+/* MXCSR and x87 control word after reset (all exceptions masked). */
+#define MXCSR_DEFAULT 0x1f80
+/* RFLAGS at program start: IF and the always-one bit 1. */
+#define RFLAGS_AT_START 0x202
+__asm__(".text\n"
+	".globl fl_enter_program\n"
+	".type fl_enter_program,@function\n"
+	"fl_enter_program:\n"
+	"	mov %rdi, %r12\n"
+	"	mov %rsi, %r13\n"
+	"	mov 8(%rsp), %r14\n" /* clear_avx, the seventh argument */
+	"	mov %r8, %r15\n"
+	"	mov %r12, %rsp\n"
+	"	test %rcx, %rcx\n"
+	"	jz 1f\n"
+	"	mov $" FL_STR(__NR_munmap) ", %eax\n"
+	"	mov %rdx, %rdi\n"
+	"	mov %rcx, %rsi\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 9f\n"
+	"1:\n"
+	"	mov $" FL_STR(__NR_munmap) ", %eax\n"
+	"	mov %r15, %rdi\n"
+	"	mov %r9, %rsi\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 9f\n"
+	"	mov $" FL_STR(__NR_arch_prctl) ", %eax\n"
+	"	mov $" FL_STR(ARCH_SET_FS) ", %edi\n"
+	"	xor %esi, %esi\n"
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 9f\n"
+	"	push %r13\n"
+	"	fninit\n"
+	"	pushq $" FL_STR(MXCSR_DEFAULT) "\n"
+	"	ldmxcsr (%rsp)\n"
+	"	movq $0, (%rsp)\n"
+	"	add $8, %rsp\n"
+	"	test %r14, %r14\n"
+	"	jz 2f\n"
+	"	vzeroall\n"
+	"	jmp 3f\n"
+	"2:\n"
+	"	pxor %xmm0, %xmm0\n	pxor %xmm1, %xmm1\n	pxor %xmm2, %xmm2\n	pxor %xmm3, %xmm3\n"
+	"	pxor %xmm4, %xmm4\n	pxor %xmm5, %xmm5\n	pxor %xmm6, %xmm6\n	pxor %xmm7, %xmm7\n"
+	"	pxor %xmm8, %xmm8\n	pxor %xmm9, %xmm9\n	pxor %xmm10, %xmm10\n	pxor %xmm11, %xmm11\n"
+	"	pxor %xmm12, %xmm12\n	pxor %xmm13, %xmm13\n	pxor %xmm14, %xmm14\n	pxor %xmm15, %xmm15\n"
+	"3:\n"
+	"	xor %eax, %eax\n	xor %ebx, %ebx\n	xor %ecx, %ecx\n	xor %edx, %edx\n"
+	"	xor %esi, %esi\n	xor %edi, %edi\n	xor %ebp, %ebp\n"
+	"	xor %r8d, %r8d\n	xor %r9d, %r9d\n	xor %r10d, %r10d\n	xor %r11d, %r11d\n"
+	"	xor %r12d, %r12d\n	xor %r13d, %r13d\n	xor %r14d, %r14d\n	xor %r15d, %r15d\n"
+	"	pushq $" FL_STR(RFLAGS_AT_START) "\n"
+	"	popfq\n"
+	"	ret\n"
+	"9:\n"
+	"	mov $" FL_STR(__NR_exit_group) ", %eax\n"
+	"	mov $" FL_STR(FL_EXIT_LOAD_FAILED) ", %edi\n"
+	"	syscall\n"
+	"	ud2\n"
+	".size fl_enter_program, .-fl_enter_program\n");
