@@ -81,8 +81,12 @@ async function runTruncating(argv: string[], copy: string): Promise<Outcome> {
       truncated = String((error as { code?: unknown }).code);
     }
   }
-  proc.stdin.write("\n");
-  await proc.stdin.end();
+  try {
+    proc.stdin.write("\n");
+    await proc.stdin.end();
+  } catch {
+    // EPIPE: the program is gone already; its outcome below says how.
+  }
   for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) stdout += decoder.decode(chunk.value);
   await proc.exited;
   return { truncated, stdout, stderr: await stderr, signal: proc.signalCode === null ? null : String(proc.signalCode), exitCode: proc.exitCode };

@@ -122,8 +122,12 @@ describe("looks at predicted pages", () => {
     const r = JSON.parse(readFileSync(report, "utf8")) as RunReport;
     expect(r.predictions).toEqual(judgePredictions(predictedPages(parsed.events), parsed.looks, "touched").summary);
     // A sequential scan touches the page after each fault soon after it is
-    // mapped: most predictions are seen paying off.
-    expect(r.predictions!.touched).toBeGreaterThan(r.predictions!.predicted / 2);
+    // mapped: of the predictions a later look could judge, most are seen
+    // paying off. (How many a look comes after depends on how often the
+    // watcher runs, which a loaded machine slows: those are "unknown".)
+    const judged = r.predictions!.touched + r.predictions!.untouched;
+    expect(judged).toBeGreaterThan(0);
+    expect(r.predictions!.touched).toBeGreaterThan(judged / 2);
   });
 
   test("never judge touched a page the program never touches, under the default mechanism too", async () => {

@@ -29,6 +29,20 @@ beforeAll(async () => {
 }, 300_000);
 const binary = (source: string, variant: Variant) => built.get(`${source}:${variant}`)!;
 
+/**
+ * Pages a program touches in some runs and not in others with the same
+ * arguments, because their use depends on where the kernel put the stack:
+ * in bss_touch, the end of glibc's __strlen_evex crosses into the next text
+ * page, and runs for some alignments of the argument strings only. A repeat
+ * run may fault on those few (a --record run with --prefetch adds them);
+ * every other page must come from the profile.
+ */
+const PLACEMENT_DEPENDENT_PAGES = 2;
+const within = (value: number, least: number) => {
+  expect(value).toBeGreaterThanOrEqual(least);
+  expect(value).toBeLessThanOrEqual(least + PLACEMENT_DEPENDENT_PAGES);
+};
+
 let serial = 0;
 /** A fresh path in the test's directory. */
 function path(name: string): string {
@@ -91,7 +105,7 @@ describe("a profile outlasts address randomisation and other arguments", () => {
     for (let i = 0; i < 3; i++) {
       const run = await pager("dpager", argv, ["--prefetch", profile]);
       expect(run.report.prefetch).toMatchObject({ skipped: 0, planned: profileAt(profile).pages.length });
-      expect(run.report.faults).toBe(0);
+      within(run.report.faults, 0);
     }
   });
 
@@ -103,7 +117,7 @@ describe("a profile outlasts address randomisation and other arguments", () => {
     const larger = await pager("dpager", [program, "seq", "96"], ["--prefetch", profile]);
     expect(verdict(larger.ran)).toEqual(verdict(native));
     // The 64 pages the profile lacks are faults, as the recording's own were.
-    expect(larger.report.faults).toBe(64);
+    within(larger.report.faults, 64);
     expect(larger.report.prefetched).toBe(small.report.faults + 1);
   });
 });
@@ -157,13 +171,13 @@ describe("refining a profile run after run (--prefetch and --record together)", 
 
     const second = await pager("dpager", [program, "seq", "48"], ["--prefetch", profile, "--record", profile]);
     expect(second.ran.stderr).toBe("");
-    expect(second.report.faults).toBe(32);
+    within(second.report.faults, 32);
     const twice = profileAt(profile);
     expect(twice.origin.runs).toBe(2);
-    expect(twice.pages.length).toBe(once.pages.length + 32);
+    within(twice.pages.length, once.pages.length + 32);
 
     const third = await pager("dpager", [program, "seq", "48"], ["--prefetch", profile]);
-    expect(third.report.faults).toBe(0);
+    within(third.report.faults, 0);
   });
 });
 
@@ -177,7 +191,7 @@ describe("a profile for other files is refused, and the run goes on without it",
     chmodSync(copy, 0o755);
     const same = await pager("dpager", [copy, "seq", "8"], ["--prefetch", profile]);
     expect(same.ran.stderr).toBe("");
-    expect(same.report.faults).toBe(0);
+    within(same.report.faults, 0);
 
     // One byte of the file's padding changed: another build, to the profile.
     const bytes = readFileSync(copy);
@@ -286,7 +300,7 @@ describe("scripts, forks, hpager", () => {
       expect(new Set(written.pages.map((p) => written.regions[p.region]!.name))).toEqual(new Set(["bss_touch bss"]));
       const run = await pager("hpager", argv, ["--paging", mechanism, "--predict", "stride", "--prefetch", profile]);
       expect(verdict(run.ran)).toEqual(verdict(native));
-      expect(run.report.faults).toBe(0);
+      within(run.report.faults, 0);
     });
   }
 });
@@ -313,7 +327,7 @@ describe("run()'s record and prefetch", () => {
     const [usage, figures] = lines.slice(2);
     expect(usage).toBe("TypeError options.record and options.prefetch apply to dpager and hpager, not apager (it maps every page at start)");
     const [recordedFaults, faults, prefetched] = JSON.parse(figures!);
-    expect(faults).toBe(0);
+    within(faults, 0);
     expect(prefetched).toBe(recordedFaults + 1);
   });
 });
@@ -335,7 +349,7 @@ describe("as an ordinary user", () => {
       expect(run.exitCode).toBe(0);
       const figures: RunReport = JSON.parse(readFileSync(report, "utf8"));
       expect(figures.prefetched).toBe(written.pages.length);
-      expect(figures.faults).toBe(0);
+      within(figures.faults, 0);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
