@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "paging/events.h"
+#include "paging/pin.h"
 #include "paging/regions.h"
 #include "paging/serve.h"
 #include "loader/spawn.h"
@@ -260,6 +261,10 @@ struct fl_notice {
 	int64_t system_usec;
 	int64_t events_undelivered; /* live events the event pipe had no room for */
 	int64_t trace_error;        /* the first errno a trace write met, or 0 */
+	/* Placed, when the waiter took the end look's hold itself: the handle
+	 * (fl_pin_release) and the program's pagemap, open; -1 when not. */
+	int64_t pin;
+	int64_t pagemap_fd;
 };
 
 struct waiter {
@@ -273,6 +278,10 @@ struct waiter {
 	pthread_t paging_thread; /* the fault server or the ring's drainer */
 	int paging_thread_running;
 	int event_fd; /* the live event pipe's write end (closed at the end), or -1 */
+	/* Not 0: once the program is placed, hold its memory by the byte this
+	 * far above the stack's base and open its pagemap (the end look), then
+	 * send the loader its go here, without a trip through JavaScript. */
+	uint64_t pin_offset;
 };
 
 /* Tell the thread that logs (or serves) the program's faults that the
@@ -357,6 +366,28 @@ static void start_paging_thread(struct waiter *w, int uffd) {
 	}
 }
 
+FL_EXPORT int64_t fl_send_go(int64_t control);
+
+/*
+ * The end look's hold on the program's memory and its open pagemap, taken
+ * while the program waits for its go (src/paging/end-look.ts says why both);
+ * left at -1 in the notice when either cannot be had (no end look then).
+ */
+static void take_end_look(pid_t pid, uint64_t address, struct fl_notice *placed) {
+	char path[sizeof "/proc//pagemap" + 3 * sizeof(pid_t)];
+	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)pid);
+	int pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (pagemap < 0)
+		return;
+	int64_t pin = fl_pin_start(pid, address);
+	if (pin < 0) {
+		close(pagemap);
+		return;
+	}
+	placed->pin = pin;
+	placed->pagemap_fd = pagemap;
+}
+
 /*
  * The waiter: learns the program's pid from the loader's hello and tells
  * JavaScript; waits for the loader to report the program placed (and tells
@@ -379,7 +410,13 @@ static void *wait_for_program(void *arg) {
 	}
 	if (pid > 0 && receive(w->control, message, &fd) == FL_PLACED_MAGIC) {
 		if (spec->wait_for_go) {
-			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid };
+			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid, .pin = -1, .pagemap_fd = -1 };
+			if (w->pin_offset) {
+				take_end_look(pid, spec->status.bases[FL_BASE_STACK] + w->pin_offset, &placed);
+				/* A go that cannot be sent: the loader is gone, and
+				 * its end says why. */
+				(void)fl_send_go(w->control);
+			}
 			notify(w, &placed);
 		}
 		if (w->paged) {
@@ -464,14 +501,17 @@ static int read_labels(struct paged_run *run, const char *labels) {
  * The started notice comes only when notify_started is not 0: reading a
  * notice wakes threads of Bun's while the loader works. program_pid is the
  * program-to-be's, when its hello was read already (a prestarted loader's:
- * shim/loader/prestart.c, or read by fl_loader_hello); 0 when not. Returns the
+ * shim/loader/prestart.c, or read by fl_loader_hello); 0 when not.
+ * pin_offset, when not 0, has the waiter take the end look's hold itself
+ * once the program is placed (at that offset above the stack's base) and
+ * send the go: JavaScript then owes none. Returns the
  * read end of the pipe the waiter writes its notices to (close-on-exec) or a
  * negative errno (event_fd then stays the caller's); JavaScript reads them
  * without blocking its event loop.
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
-				int64_t program_pid) {
+				int64_t program_pid, int64_t pin_offset) {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -errno;
@@ -487,6 +527,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	w->notify_fd = fds[1];
 	w->notify_started = notify_started != 0;
 	w->program_pid = (pid_t)program_pid;
+	w->pin_offset = (uint64_t)pin_offset;
 	w->spec = spec;
 	w->event_fd = (int)event_fd;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "launch.h"
+#include "paging/pin.h"
 #include "common/threads.h"
 #include "common/uffd-compat.h"
 

@@ -737,6 +737,11 @@ function startPlanned(
     // program does; and when it prefetches (the trace's prefetch lines come
     // first).
     const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0;
+    // Prefetching with nothing to log or hand over: the program waits only
+    // for the end look's hold, which the waiter takes and then sends the
+    // go itself (a trip through JavaScript's event loop costs a
+    // millisecond or more).
+    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && (options.traceFd ?? -1) < 0;
     const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
     const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
     const random16 = new Uint8Array(16);
@@ -823,7 +828,8 @@ function startPlanned(
       eventFd: launching.eventFd,
       labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
       notifyStarted: false,
-      go: waitForGo,
+      go: waitForGo && !waiterGoes,
+      pinOffset: waiterGoes ? stack.top - WORD_BYTES : 0,
     });
     launching.waiting = true;
     launching.eventFd = -1;
@@ -858,8 +864,13 @@ function startPlanned(
           }
           if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
           // Held by a copy of a byte of its stack, written already.
-          if (prefetchRuns.length > 0 && pid > 0) endLook = EndLook.take(pid, locate("stack", stack.top - WORD_BYTES, bases));
-          waiter.go();
+          if (waiterGoes) {
+            // Held, and gone, already.
+            endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
+          } else {
+            if (prefetchRuns.length > 0 && pid > 0) endLook = EndLook.take(pid, locate("stack", stack.top - WORD_BYTES, bases));
+            waiter.go();
+          }
           options.onPlaced?.(placed, performance.now() - started);
           notice = await waiter.next();
         }

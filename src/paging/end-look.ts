@@ -37,6 +37,12 @@ export class EndLook {
     return new EndLook(pagemap, pin);
   }
 
+  /** The hold and the pagemap the waiter took itself (shim/loader/launch.c,
+   * take_end_look), now this look's to use and let go. */
+  static adopt(taken: { pin: MemoryPin; pagemapFd: number }): EndLook {
+    return new EndLook(taken.pagemapFd, taken.pin);
+  }
+
   /** Each page's verdict, in the order given (pages sorted by address read
    * fastest). */
   judge(pages: readonly number[], seen: PrefetchSeen): PrefetchVerdict[] {

@@ -27,7 +27,7 @@ const symbols = {
   fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_notice_size: { args: [], returns: FFIType.u64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -277,8 +277,13 @@ export interface WaitOptions {
   labels: [string, string, string];
   /** Say when the program exists (its pid), before it is placed. */
   notifyStarted: boolean;
-  /** The loader waits for a go once placed (its spec says so). */
+  /** The loader waits for a go once placed (its spec says so), and this
+   * process sends it. */
   go: boolean;
+  /** Instead, the waiter takes the end look's hold on the program's memory
+   * (by the byte this far above the stack's base: not 0) and sends the go
+   * itself, sparing the program a trip through JavaScript. */
+  pinOffset?: number;
 }
 
 /** What the waiter says, in order: the program's pid once the loader has
@@ -286,7 +291,7 @@ export interface WaitOptions {
  * when the loader waits for a go), then how it ended. */
 export type Notice =
   | { kind: "started"; pid: number }
-  | { kind: "placed"; pid: number }
+  | { kind: "placed"; pid: number; endLook: { pin: MemoryPin; pagemapFd: number } | null }
   | { kind: "ended"; pid: number; exit: ChildExit; delivery: EventDelivery };
 
 /** What became of a run's events beyond the program's own end. */
@@ -328,7 +333,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   };
   let fd: number;
   try {
-    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0));
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset ?? 0));
   } catch (error) {
     closeGo();
     throw error;
@@ -342,7 +347,12 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const word = (i: number) => Number(view.getBigInt64(i * 8, true));
       const kind = NOTICE_KINDS[word(0) as 1 | 2 | 3];
-      if (kind !== "ended") return { kind, pid: word(1) };
+      if (kind === "started") return { kind, pid: word(1) };
+      if (kind === "placed") {
+        // Words 9 and 10: the waiter's own end look, when it took one.
+        const pin = word(9);
+        return { kind, pid: word(1), endLook: pin > 0 ? { pin: pin as MemoryPin, pagemapFd: word(10) } : null };
+      }
       closeGo();
       await notices.close();
       if (word(2) < 0) throw new ShimError("wait4", -word(2));

@@ -156,6 +156,22 @@ describe("waste: prefetched pages the program did not touch, seen once it has en
       expect(profileAt(refined).pages.length).toBe(profileAt(profile).pages.length - dropped + refining.report.faults);
     });
   }
+
+  test("the same look whether the waiter takes it (nothing to log) or JavaScript does (a trace and the log come first)", async () => {
+    const program = binary("bss_touch.c", "static");
+    const profile = path("ws.json");
+    await pager("dpager", [program, "seq", "64"], ["--paging", "signal", "--record", profile]);
+    const quiet = await pager("dpager", [program, "seq", "16"], ["--paging", "signal", "--prefetch", profile]);
+    const traced = await pager("dpager", [program, "seq", "16"], ["--paging", "signal", "--prefetch", profile, "--trace", path("t.jsonl")]);
+    const loggedAt = path("logged.json");
+    const logged = await runPager("dpager", [program, "seq", "16"], { flags: ["--paging", "signal", "--prefetch", profile, "--report", loggedAt] });
+    expect(logged.stderr).toContain(" prefetched\n");
+    const loggedReport: RunReport = JSON.parse(readFileSync(loggedAt, "utf8"));
+    for (const run of [quiet.report, traced.report, loggedReport]) {
+      expect(run.prefetchWasted).toBe(48);
+      expect(run.prefetch).toMatchObject({ seen: "touched", unknown: 0 });
+    }
+  });
 });
 
 describe("refining a profile run after run (--prefetch and --record together)", () => {
