@@ -372,9 +372,15 @@ static int poison(int fd, uint64_t page) {
 /* The outcome of one UFFDIO call: pages placed (from the first), or a
  * negative errno. EEXIST (another fault or a prediction placed the first
  * page already) is 0 pages; ENOENT and ESRCH (the range or the process is
- * gone) too. */
+ * gone) too; EAGAIN after some pages is those pages. */
 static int64_t outcome(int r, int64_t done) {
 	if (r == 0)
+		return done;
+	/* Part of the range placed, then a page that was there already: the
+	 * kernel says EAGAIN, with how far it got (userfaultfd_copy and its
+	 * siblings). Only EAGAIN with nothing placed means "not now" (memory
+	 * changing under a fork). */
+	if (errno == EAGAIN && done > 0)
 		return done;
 	if (errno == EEXIST || errno == ENOENT || errno == ESRCH)
 		return done > 0 ? done : 0;
