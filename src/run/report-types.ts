@@ -71,7 +71,7 @@ export interface PrefetchReport {
   /** The errno that stopped the loader before it mapped them all, or null. */
   error: string | null;
   /** What could be seen of the prefetched pages once the program had ended
-   * (see docs/working-sets.md): "touched" (any touch shows), "written" (only
+   * (README.md, Learned working sets): "touched" (any touch shows), "written" (only
    * writes show), or null (no look could be taken). */
   seen: "touched" | "written" | null;
   /** Prefetched pages seen touched (or written); seen not touched (waste);
