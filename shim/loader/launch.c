@@ -279,9 +279,11 @@ struct waiter {
 	int paging_thread_running;
 	int event_fd; /* the live event pipe's write end (closed at the end), or -1 */
 	/* Not 0: once the program is placed, hold its memory by the byte this
-	 * far above the stack's base and open its pagemap (the end look), then
-	 * send the loader its go here, without a trip through JavaScript. */
+	 * far above the stack's base and open its pagemap (the end look). */
 	uint64_t pin_offset;
+	/* Send the loader its go here once placed, without a trip through
+	 * JavaScript (which then owes none: it logs nothing first). */
+	int sends_go;
 };
 
 /* Tell the thread that logs (or serves) the program's faults that the
@@ -411,12 +413,12 @@ static void *wait_for_program(void *arg) {
 	if (pid > 0 && receive(w->control, message, &fd) == FL_PLACED_MAGIC) {
 		if (spec->wait_for_go) {
 			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid, .pin = -1, .pagemap_fd = -1 };
-			if (w->pin_offset) {
+			if (w->pin_offset)
 				take_end_look(pid, spec->status.bases[FL_BASE_STACK] + w->pin_offset, &placed);
-				/* A go that cannot be sent: the loader is gone, and
-				 * its end says why. */
+			/* A go that cannot be sent: the loader is gone, and its
+			 * end says why. */
+			if (w->sends_go)
 				(void)fl_send_go(w->control);
-			}
 			notify(w, &placed);
 		}
 		if (w->paged) {
@@ -502,16 +504,17 @@ static int read_labels(struct paged_run *run, const char *labels) {
  * notice wakes threads of Bun's while the loader works. program_pid is the
  * program-to-be's, when its hello was read already (a prestarted loader's:
  * shim/loader/prestart.c, or read by fl_loader_hello); 0 when not.
- * pin_offset, when not 0, has the waiter take the end look's hold itself
- * once the program is placed (at that offset above the stack's base) and
- * send the go: JavaScript then owes none. Returns the
+ * pin_offset, when not 0, has the waiter take the end look's hold once the
+ * program is placed (at that offset above the stack's base; the placed
+ * notice carries it); sends_go has it send the loader its go then, so
+ * JavaScript owes none. Returns the
  * read end of the pipe the waiter writes its notices to (close-on-exec) or a
  * negative errno (event_fd then stays the caller's); JavaScript reads them
  * without blocking its event loop.
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
-				int64_t program_pid, int64_t pin_offset) {
+				int64_t program_pid, int64_t pin_offset, int64_t sends_go) {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -errno;
@@ -528,6 +531,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	w->notify_started = notify_started != 0;
 	w->program_pid = (pid_t)program_pid;
 	w->pin_offset = (uint64_t)pin_offset;
+	w->sends_go = sends_go != 0;
 	w->spec = spec;
 	w->event_fd = (int)event_fd;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server

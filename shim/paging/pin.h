@@ -1,8 +1,7 @@
 /*
  * pin.h — holding a program's memory past its exit for the end look
- * (pin.c). Used by JavaScript through bun:ffi, and by the waiter
- * (shim/loader/launch.c), which takes the hold itself when nothing else
- * needs JavaScript between the program's placement and its jump.
+ * (pin.c): the waiter (shim/loader/launch.c) takes the hold while the
+ * program waits for its go; JavaScript lets it go (bun:ffi) after the look.
  */
 #ifndef FAULTLINE_PIN_H
 #define FAULTLINE_PIN_H

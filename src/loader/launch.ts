@@ -738,8 +738,8 @@ function startPlanned(
     // first).
     const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0;
     // Prefetching with nothing to log or hand over: the program waits only
-    // for the end look's hold, which the waiter takes and then sends the
-    // go itself (a trip through JavaScript's event loop costs a
+    // for the end look's hold, which the waiter takes, so the waiter sends
+    // the go too (a trip through JavaScript's event loop costs a
     // millisecond or more).
     const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && (options.traceFd ?? -1) < 0;
     const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
@@ -828,8 +828,9 @@ function startPlanned(
       eventFd: launching.eventFd,
       labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
       notifyStarted: false,
-      go: waitForGo && !waiterGoes,
-      pinOffset: waiterGoes ? stack.top - WORD_BYTES : 0,
+      go: !waitForGo ? "none" : waiterGoes ? "waiter" : "here",
+      // Held by a copy of a byte of its stack, written already.
+      pinOffset: prefetchRuns.length > 0 ? stack.top - WORD_BYTES : 0,
     });
     launching.waiting = true;
     launching.eventFd = -1;
@@ -863,14 +864,9 @@ function startPlanned(
             for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
           }
           if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
-          // Held by a copy of a byte of its stack, written already.
-          if (waiterGoes) {
-            // Held, and gone, already.
-            endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
-          } else {
-            if (prefetchRuns.length > 0 && pid > 0) endLook = EndLook.take(pid, locate("stack", stack.top - WORD_BYTES, bases));
-            waiter.go();
-          }
+          // The waiter held the program's memory already, when prefetching.
+          endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
+          if (!waiterGoes) waiter.go();
           options.onPlaced?.(placed, performance.now() - started);
           notice = await waiter.next();
         }

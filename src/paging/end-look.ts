@@ -2,12 +2,13 @@
  * The end look: the program's page tables read once it has ended, to tell
  * which prefetched pages it touched (src/paging/working-set.ts judges each entry).
  * Its memory is held past its exit (shim/paging/pin.c) and /proc/PID/pagemap is
- * opened while it runs, before it starts; the entries are read after the
- * end, in one read per run of neighbouring pages, and the memory let go.
+ * opened while it waits to start, both by the waiter (shim/loader/launch.c,
+ * take_end_look); the entries are read after the end, in one read per run
+ * of neighbouring pages, and the memory let go.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, readSync } from "node:fs";
 import { PAGE_SIZE } from "../loader/elf.ts";
-import { pinMemory, releaseMemory, type MemoryPin } from "../shim/shim.ts";
+import { releaseMemory, type MemoryPin } from "../shim/shim.ts";
 import { prefetchVerdict, type PrefetchSeen, type PrefetchVerdict } from "./working-set.ts";
 
 const PAGEMAP_ENTRY_BYTES = 8;
@@ -19,23 +20,6 @@ export class EndLook {
     private readonly pagemap: number,
     private readonly pin: MemoryPin,
   ) {}
-
-  /** Hold the memory of `pid` (waiting to start: `address` mapped in it)
-   * and open its pagemap; null when either cannot be had here. */
-  static take(pid: number, address: number): EndLook | null {
-    let pagemap: number;
-    try {
-      pagemap = openSync(`/proc/${pid}/pagemap`, "r");
-    } catch {
-      return null;
-    }
-    const pin = pinMemory(pid, address);
-    if (pin === null) {
-      closeSync(pagemap);
-      return null;
-    }
-    return new EndLook(pagemap, pin);
-  }
 
   /** The hold and the pagemap the waiter took itself (shim/loader/launch.c,
    * take_end_look), now this look's to use and let go. */

@@ -27,13 +27,12 @@ const symbols = {
   fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_notice_size: { args: [], returns: FFIType.u64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_userfaultfd_available: { args: [], returns: FFIType.i64 },
-  fl_pin_start: { args: [FFIType.i64, FFIType.u64], returns: FFIType.i64 },
   fl_pin_release: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_take_descriptor: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
@@ -277,13 +276,13 @@ export interface WaitOptions {
   labels: [string, string, string];
   /** Say when the program exists (its pid), before it is placed. */
   notifyStarted: boolean;
-  /** The loader waits for a go once placed (its spec says so), and this
-   * process sends it. */
-  go: boolean;
-  /** Instead, the waiter takes the end look's hold on the program's memory
-   * (by the byte this far above the stack's base: not 0) and sends the go
-   * itself, sparing the program a trip through JavaScript. */
-  pinOffset?: number;
+  /** Who sends the go the loader waits for once placed, when its spec says
+   * it waits: this process (`go()`, after logging the mappings), or the
+   * waiter, sparing the program a trip through JavaScript. */
+  go: "none" | "here" | "waiter";
+  /** The waiter takes the end look's hold on the program's memory once it
+   * is placed, by the byte this far above the stack's base (0: none). */
+  pinOffset: number;
 }
 
 /** What the waiter says, in order: the program's pid once the loader has
@@ -326,14 +325,14 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   // A copy of the control socket for the go, when one is owed: the waiter
   // closes its own when the program ends, and the number could be another
   // file's by then.
-  let goFd = options.go ? check("keeping a way to the loader", shim.fl_duplicate(loader.control)) : -1;
+  let goFd = options.go === "here" ? check("keeping a way to the loader", shim.fl_duplicate(loader.control)) : -1;
   const closeGo = () => {
     if (goFd >= 0) closeSync(goFd);
     goFd = -1;
   };
   let fd: number;
   try {
-    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset ?? 0));
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset, options.go === "waiter" ? 1 : 0));
   } catch (error) {
     closeGo();
     throw error;
@@ -512,17 +511,9 @@ export function userfaultfdAvailable(): boolean {
   return userfaultfdAccess() !== "none";
 }
 
-/** A program's memory held past its exit (shim/paging/pin.c), for one look at its
- * page tables once it has ended. */
+/** A program's memory held past its exit (shim/paging/pin.c, taken by the
+ * waiter), for one look at its page tables once it has ended. */
 export type MemoryPin = number & { readonly pinned: unique symbol };
-
-/** Hold the memory of `pid` past its exit, by a copy of the byte at
- * `address` (mapped, with the program waiting); null when it cannot be
- * held here (no privileged userfaultfd, a program that may not be read). */
-export function pinMemory(pid: number, address: number): MemoryPin | null {
-  const handle = Number(load().fl_pin_start(pid, address));
-  return handle > 0 ? (handle as MemoryPin) : null;
-}
 
 /** Let the memory go. */
 export function releaseMemory(pin: MemoryPin): void {

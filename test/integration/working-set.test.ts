@@ -157,7 +157,7 @@ describe("waste: prefetched pages the program did not touch, seen once it has en
     });
   }
 
-  test("the same look whether the waiter takes it (nothing to log) or JavaScript does (a trace and the log come first)", async () => {
+  test("the same look whether the waiter sends the go (nothing to log) or JavaScript does (a trace and the log come first)", async () => {
     const program = binary("bss_touch.c", "static");
     const profile = path("ws.json");
     await pager("dpager", [program, "seq", "64"], ["--paging", "signal", "--record", profile]);
