@@ -349,26 +349,6 @@ static uint64_t file_size(struct server *s, uint64_t file) {
 
 /* ---- putting pages in place ---------------------------------------------- */
 
-/*
- * The file ends before this page (it was cut while the program ran): the
- * kernel's own paging would give the access SIGBUS, and so does a poisoned
- * page. Without poisoning (before Linux 6.6) the page is mapped from the
- * copy, which still holds the bytes it was given.
- */
-static int64_t outcome(int r, int64_t done);
-
-static int poison(int fd, uint64_t page) {
-	struct uffdio_poison poisoned = { .range = { .start = page, .len = FL_PAGE_SIZE }, .mode = 0 };
-	int r = ioctl(fd, UFFDIO_POISON, &poisoned);
-	/* EINVAL or ENOTTY: a kernel without poisoning. Anything else is the
-	 * answer (the process may be gone already: the SIGBUS ended it). */
-	if (r == 0 || (errno != EINVAL && errno != ENOTTY))
-		return r == 0 ? 1 : (int)outcome(r, 0);
-	struct uffdio_continue mapped = { .range = { .start = page, .len = FL_PAGE_SIZE } };
-	r = ioctl(fd, UFFDIO_CONTINUE, &mapped);
-	return r == 0 ? 1 : (int)outcome(r, 0);
-}
-
 /* The outcome of one UFFDIO call: pages placed (from the first), or a
  * negative errno. EEXIST (another fault or a prediction placed the first
  * page already) is 0 pages; ENOENT and ESRCH (the range or the process is
@@ -385,6 +365,24 @@ static int64_t outcome(int r, int64_t done) {
 	if (errno == EEXIST || errno == ENOENT || errno == ESRCH)
 		return done > 0 ? done : 0;
 	return -errno;
+}
+
+/*
+ * The file ends before this page (it was cut while the program ran): the
+ * kernel's own paging would give the access SIGBUS, and so does a poisoned
+ * page. Without poisoning (before Linux 6.6) the page is mapped from the
+ * copy, which still holds the bytes it was given.
+ */
+static int poison(int fd, uint64_t page) {
+	struct uffdio_poison poisoned = { .range = { .start = page, .len = FL_PAGE_SIZE }, .mode = 0 };
+	int r = ioctl(fd, UFFDIO_POISON, &poisoned);
+	/* EINVAL or ENOTTY: a kernel without poisoning. Anything else is the
+	 * answer (the process may be gone already: the SIGBUS ended it). */
+	if (r == 0 || (errno != EINVAL && errno != ENOTTY))
+		return r == 0 ? 1 : (int)outcome(r, 0);
+	struct uffdio_continue mapped = { .range = { .start = page, .len = FL_PAGE_SIZE } };
+	r = ioctl(fd, UFFDIO_CONTINUE, &mapped);
+	return r == 0 ? 1 : (int)outcome(r, 0);
 }
 
 /*
