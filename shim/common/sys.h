@@ -105,6 +105,12 @@ static inline sys_result sys_fcntl(int fd, int cmd, long arg) {
 static inline sys_result sys_getdents64(int fd, void *buf, size_t n) {
 	return sys_call3(__NR_getdents64, fd, (long)buf, (long)n);
 }
+static inline sys_result sys_pwrite(int fd, const void *buf, size_t n, uint64_t offset) {
+	return sys_call4(__NR_pwrite64, fd, (long)buf, (long)n, (long)offset);
+}
+static inline sys_result sys_memfd_create(const char *name, unsigned flags) {
+	return sys_call2(__NR_memfd_create, (long)name, (long)flags);
+}
 static inline sys_result sys_pread(int fd, void *buf, size_t n, uint64_t offset) {
 	return sys_call4(__NR_pread64, fd, (long)buf, (long)n, (long)offset);
 }

@@ -117,7 +117,10 @@ const SHIM_RECIPE: Recipe = {
 };
 
 /** The loader: static, no libc at all (it runs alone in a fresh address
- * space, then as the program's fault handler), linked at LOADER_ADDRESS. */
+ * space, then as the program's fault handler), linked at LOADER_ADDRESS.
+ * Its headers, code and read-only data share one segment
+ * (-z noseparate-code): two file-backed mappings instead of four stay in
+ * the program, and become_anonymous (shim/loader/loader.c) moves two. */
 const LOADER_RECIPE: Recipe = {
   output: LOADER,
   units: [
@@ -132,7 +135,7 @@ const LOADER_RECIPE: Recipe = {
     // libetsbefriends.so.
     ...FRIENDLY_REPORT_UNITS,
   ],
-  linkFlags: ["-static", "-nostdlib", "-no-pie", `-Wl,-Ttext-segment=0x${LOADER_ADDRESS.toString(16)}`, "-Wl,-z,noexecstack", "-Wl,--build-id=none", "-Wl,--no-relax"],
+  linkFlags: ["-static", "-nostdlib", "-no-pie", `-Wl,-Ttext-segment=0x${LOADER_ADDRESS.toString(16)}`, "-Wl,-z,noexecstack", "-Wl,--build-id=none", "-Wl,--no-relax", "-Wl,-z,noseparate-code"],
   link: [],
   freestandingPart: "the loader",
 };
