@@ -11,6 +11,7 @@
  */
 import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync, statSync, writeSync } from "node:fs";
 import { basename } from "node:path";
+import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
@@ -480,22 +481,36 @@ function loaderRequest(handover: Handover, cwd: string | null): LoaderRequest {
 
 /**
  * Loaders started ahead of need. Spawning one (vfork, execve, its own
- * setup) is most of what a launch costs beyond the program's run, so once
- * a plain launch has sent its plan, the next plain launch's loader is
+ * setup) is part of what a launch costs beyond the program's run, so once
+ * a plain launch has sent its plan, the next plain launch's loader can be
  * started on a shim thread while this program runs. The next launch takes
  * it when Bun's thread would spawn the same loader then (shim/loader/prestart.c
  * compares process state and descriptors; the mask is compared here);
  * otherwise, or after PRESTART_IDLE_MS unused, it is retired. It holds the
  * descriptors Bun had then (standard input, output and error) while it
- * waits: FAULTLINE_PRESTART=0 in Bun's environment, or prestartLoaders(false),
- * turns this off.
+ * waits.
+ *
+ * It pays only with a CPU to spare for it: the program and Bun's thread
+ * keep two busy. On a 2-vCPU VM, started beside the program, it slowed
+ * the program more than it saved (README, "How fast a launch is"), so it
+ * is on by default only where PRESTART_MIN_CPUS may run the process. FAULTLINE_PRESTART=1 or 0 in
+ * Bun's environment, or prestartLoaders(), decides instead.
  */
 let prestarted: { handle: PrestartHandle; mask: bigint; idle: ReturnType<typeof setTimeout> } | null = null;
 const PRESTART_IDLE_MS = 1000;
-let prestartWanted = process.env.FAULTLINE_PRESTART !== "0";
+const PRESTART_MIN_CPUS = 3;
+let prestartWanted = prestartByDefault(process.env.FAULTLINE_PRESTART, availableParallelism());
 
-/** Start loaders ahead of plain launches (the default), or stop (retiring
- * the one waiting, if any). */
+/** Whether loaders are started ahead: as FAULTLINE_PRESTART says ("1" or
+ * "0"), else when the process may run on PRESTART_MIN_CPUS CPUs or more. */
+export function prestartByDefault(setting: string | undefined, cpus: number): boolean {
+  if (setting === "1") return true;
+  if (setting === "0") return false;
+  return cpus >= PRESTART_MIN_CPUS;
+}
+
+/** Start loaders ahead of plain launches (the default with three CPUs or
+ * more), or stop (retiring the one waiting, if any). */
 export function prestartLoaders(on: boolean): void {
   prestartWanted = on;
   if (!on && prestarted) {
