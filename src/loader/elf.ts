@@ -107,6 +107,9 @@ export interface ElfImage {
   /** The first failure the kernel would meet loading this image past
    * execve's point of no return; `segments` is incomplete when set. */
   afterExec: LoadError | null;
+  /** The first PT_DYNAMIC's bytes in the file, for what ld.so will read of
+   * it (originSearchPaths); null when there is none. */
+  dynamic: { offset: number; size: number } | null;
 }
 
 type Role = "program" | "interpreter";
@@ -247,6 +250,8 @@ export function parseElf(file: string, bytes: Buffer, fileSize: number = bytes.l
   const interpreter = interp ? readInterpreterPath(interp, bytes, fileSize, refuse) : null;
   let stackFlags: number | null = null;
   for (const h of headers) if (h.type === "gnu_stack") stackFlags = h.flags;
+  const dynamicHeader = headers.find((h) => h.type === "dynamic");
+  const dynamic = dynamicHeader && dynamicHeader.filesz > 0n && dynamicHeader.offset + dynamicHeader.filesz <= BigInt(fileSize) ? { offset: Number(dynamicHeader.offset), size: Number(dynamicHeader.filesz) } : null;
 
   // Past the point of no return: the interpreter's type (load_elf_interp),
   // then each PT_LOAD as elf_load maps it and the checks after it.
@@ -276,7 +281,52 @@ export function parseElf(file: string, bytes: Buffer, fileSize: number = bytes.l
     interpreter,
     stackFlags,
     afterExec,
+    dynamic,
   };
+}
+
+/** Dynamic-section tags ld.so reads search paths from (elf.h). */
+const DT_NULL = 0n;
+const DT_STRTAB = 5n;
+const DT_RPATH = 15n;
+const DT_RUNPATH = 29n;
+const DYNAMIC_ENTRY_BYTES = 16;
+/** How much of a search path string is read: more than any a linker writes. */
+export const SEARCH_PATH_MAX_BYTES = 4096;
+
+/**
+ * The program's own RPATH and RUNPATH strings that name `$ORIGIN`, which
+ * ld.so expands to the directory of the file /proc/self/exe names. `dynamic`
+ * is the PT_DYNAMIC's bytes; `readAt(offset, length)` reads the file (fewer
+ * bytes at its end). A malformed section gives what could be read, never an
+ * error: ld.so, not faultline, is the judge of it.
+ */
+export function originSearchPaths(dynamic: Buffer, segments: readonly Segment[], readAt: (offset: number, length: number) => Buffer): string[] {
+  let stringTable: bigint | null = null;
+  const pathOffsets: bigint[] = [];
+  for (let at = 0; at + DYNAMIC_ENTRY_BYTES <= dynamic.length; at += DYNAMIC_ENTRY_BYTES) {
+    const tag = dynamic.readBigInt64LE(at);
+    const value = dynamic.readBigUInt64LE(at + 8);
+    if (tag === DT_NULL) break;
+    if (tag === DT_STRTAB) stringTable = value;
+    else if (tag === DT_RPATH || tag === DT_RUNPATH) pathOffsets.push(value);
+  }
+  if (stringTable === null) return [];
+  // DT_STRTAB is an address: the file offset is that of the PT_LOAD holding it.
+  const table = stringTable;
+  const holder = segments.find((seg) => BigInt(seg.vaddr) <= table && table < BigInt(seg.vaddr) + BigInt(seg.filesz));
+  if (!holder) return [];
+  const tableOffset = table - BigInt(holder.vaddr) + BigInt(holder.offset);
+  const paths: string[] = [];
+  for (const offset of pathOffsets) {
+    const position = tableOffset + offset;
+    if (position > BigInt(Number.MAX_SAFE_INTEGER)) continue;
+    const bytes = readAt(Number(position), SEARCH_PATH_MAX_BYTES);
+    const end = bytes.indexOf(0);
+    const path = bytes.subarray(0, end < 0 ? bytes.length : end).toString("latin1");
+    if (/\$(ORIGIN|\{ORIGIN\})/.test(path)) paths.push(path);
+  }
+  return paths;
 }
 
 /** Raise the failure the kernel would meet past its point of no return. */

@@ -20,7 +20,7 @@ import type { ElfImage } from "./elf.ts";
 import { LoadError } from "./errors.ts";
 
 /** Bumped whenever ElfImage or parseElf's verdicts change. */
-const FORMAT = "faultline-image-2";
+const FORMAT = "faultline-image-3";
 const MAX_ENTRIES = 512;
 /** Group- and other-writable permission bits. */
 const WRITABLE_BY_OTHERS = 0o022;

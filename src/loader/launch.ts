@@ -13,11 +13,11 @@ import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync
 import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
-import { PAGE_SIZE, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
+import { PAGE_SIZE, originSearchPaths, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
 import { memoryFactsFor, readMachineFacts, type MachineFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planAgain, planLoad, type AddressRange, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
-import { fileIdentity, openForLoading, resolveProgram, type OpenedFile } from "./program-file.ts";
+import { fileIdentity, openForLoading, readAt, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { copyLayout, type CopyPiece } from "./image-copy.ts";
 import { imageStore } from "./image-store.ts";
 import {
@@ -72,6 +72,7 @@ import {
   endBeforeLaunch,
   ignoredPrivilege,
   killedBeforeStart,
+  originNote,
   outcomeOf,
   prefetchStopped,
   userModeNote,
@@ -190,6 +191,21 @@ function choosePaging(choice: PagingChoice, file: string, access: UserfaultfdAcc
  * refused when userfaultfd was asked for. */
 function belowUserfaultfd(plan: Plan, minAddress: number): boolean {
   return plan.regions.some((r) => r.demand && r.base === "fixed" && r.start < minAddress);
+}
+
+/** The program's RPATH and RUNPATH strings that name $ORIGIN, read from
+ * its file (the first DYNAMIC_READ_MAX_BYTES of its dynamic section, far
+ * more than a linker writes); only a dynamic program has any that ld.so
+ * reads. A file that cannot be read here gives none: the note is advice. */
+const DYNAMIC_READ_MAX_BYTES = 64 * 1024;
+function programOriginPaths(image: ElfImage, fd: number): string[] {
+  if (image.interpreter === null || image.dynamic === null) return [];
+  const { offset, size } = image.dynamic;
+  try {
+    return originSearchPaths(readAt(fd, Math.min(size, DYNAMIC_READ_MAX_BYTES), offset), image.segments, (at, length) => readAt(fd, length, at));
+  } catch {
+    return [];
+  }
 }
 
 /** Image copies by file identity and what they hold, kept for later
@@ -678,6 +694,10 @@ function startPlanned(
   options: LaunchOptions,
 ): StartedLaunch {
   const facts = machineFacts();
+  if (!facts.mayReplaceExe) {
+    const note = originNote(image.file, programOriginPaths(image, files[0]!.fd));
+    if (note) notes.push(note);
+  }
   const random = facts.randomize ? (options.random ?? cryptoRandom) : noRandomness;
   const loader = launching.loader;
   let spec: SpecMemory | null = null;

@@ -191,6 +191,14 @@ export function ignoredPrivilege(file: Pick<OpenedFile, "path" | "mode" | "uid" 
   return `${printable(file.path)} is ${bits}; it runs with your own user and group IDs, as from a nosuid mount: a pager gains no privilege`;
 }
 
+/** The note for a program whose own RPATH or RUNPATH names $ORIGIN, run
+ * where /proc/self/exe cannot name it: ld.so expands $ORIGIN from that link,
+ * which then names faultline's loader. */
+export function originNote(file: string, paths: readonly string[]): string | null {
+  if (paths.length === 0) return null;
+  return `${printable(file)} finds libraries through $ORIGIN (${paths.map(printable).join(", ")}), which ld.so takes from /proc/self/exe; naming the program there needs CAP_SYS_RESOURCE, without it the link names faultline's loader and those libraries may not be found`;
+}
+
 /** What is known of a run once its process has ended. */
 export interface RunFacts {
   pager: PagerName;

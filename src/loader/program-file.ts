@@ -36,7 +36,7 @@ const O_CLOEXEC = 0o2000000;
  * headBytesNeeded asks for more when it does not. */
 const FIRST_READ_BYTES = 4096;
 
-function readAt(fd: number, length: number, position: number): Buffer {
+export function readAt(fd: number, length: number, position: number): Buffer {
   const buffer = Buffer.alloc(length);
   let filled = 0;
   while (filled < length) {

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { headBytesNeeded, parseElf, programHeaderAddress, requireLoadable } from "../../src/loader/elf.ts";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { headBytesNeeded, originSearchPaths, parseElf, programHeaderAddress, requireLoadable } from "../../src/loader/elf.ts";
 import { LoadError, printable, type Errno } from "../../src/loader/errors.ts";
 import { PF_R, PF_W, PF_X, PT_GNU_STACK, PT_INTERP, PT_LOAD, craftElf, tinyProgram, type CraftedSegment } from "../support/craft.ts";
 
@@ -222,5 +224,62 @@ describe("messages stay one line", () => {
     expect(printable("/no/such\n\x1b[31mld.so\t\x7f\x9b")).toBe("/no/such\\n\\x1b[31mld.so\\t\\x7f\\x9b");
     expect(new LoadError("a\nb", "interpreter c\rd not found", "ENOENT").message).toBe("a\\nb: interpreter c\\x0dd not found (ENOENT)");
     expect(printable("ordinary/path with spaces-ünïcode")).toBe("ordinary/path with spaces-ünïcode");
+  });
+});
+
+describe("originSearchPaths: the program's own search paths that name $ORIGIN", () => {
+  /** A dynamic section of (tag, value) entries, and a string table at file
+   * offset 0x2000 that a PT_LOAD maps at 0x402000. */
+  const segments = [{ index: 0, offset: 0x2000, vaddr: 0x402000, filesz: 0x1000, memsz: 0x1000, align: 0x1000, flags: PF_R }];
+  const DT_NULL = 0n, DT_STRTAB = 5n, DT_RPATH = 15n, DT_RUNPATH = 29n, DT_NEEDED = 1n;
+  function dynamic(entries: Array<[bigint, bigint]>): Buffer {
+    const bytes = Buffer.alloc(entries.length * 16);
+    entries.forEach(([tag, value], i) => {
+      bytes.writeBigInt64LE(tag, i * 16);
+      bytes.writeBigUInt64LE(value, i * 16 + 8);
+    });
+    return bytes;
+  }
+  const file = Buffer.alloc(0x3000);
+  const strings = ["", "libc.so.6", "$ORIGIN/../lib", "/opt/lib", "${ORIGIN}:/usr/lib"];
+  const offsets: bigint[] = [];
+  let at = 0;
+  for (const s of strings) {
+    offsets.push(BigInt(at));
+    file.write(`${s}\0`, 0x2000 + at, "latin1");
+    at += s.length + 1;
+  }
+  const readAt = (offset: number, length: number) => file.subarray(offset, Math.min(offset + length, file.length));
+
+  test("RPATH and RUNPATH that name $ORIGIN or ${ORIGIN}, and no other", () => {
+    const section = dynamic([[DT_NEEDED, offsets[1]!], [DT_RUNPATH, offsets[2]!], [DT_RPATH, offsets[3]!], [DT_RPATH, offsets[4]!], [DT_STRTAB, 0x402000n], [DT_NULL, 0n]]);
+    expect(originSearchPaths(section, segments, readAt)).toEqual(["$ORIGIN/../lib", "${ORIGIN}:/usr/lib"]);
+  });
+  test("nothing after DT_NULL, nothing without a string table or with one no PT_LOAD holds", () => {
+    expect(originSearchPaths(dynamic([[DT_STRTAB, 0x402000n], [DT_NULL, 0n], [DT_RUNPATH, offsets[2]!]]), segments, readAt)).toEqual([]);
+    expect(originSearchPaths(dynamic([[DT_RUNPATH, offsets[2]!], [DT_NULL, 0n]]), segments, readAt)).toEqual([]);
+    expect(originSearchPaths(dynamic([[DT_STRTAB, 0x900000n], [DT_RUNPATH, offsets[2]!], [DT_NULL, 0n]]), segments, readAt)).toEqual([]);
+  });
+  test("a malformed section gives what can be read, never an error", () => {
+    // A cut entry, a string offset past the file, a huge offset.
+    const section = Buffer.concat([dynamic([[DT_STRTAB, 0x402000n], [DT_RUNPATH, 0x10000n], [DT_RPATH, 2n ** 63n], [DT_RUNPATH, offsets[2]!]]), Buffer.alloc(7)]);
+    expect(originSearchPaths(section, segments, readAt)).toEqual(["$ORIGIN/../lib"]);
+    expect(originSearchPaths(Buffer.alloc(0), segments, readAt)).toEqual([]);
+  });
+  test("a real program linked with -rpath '$ORIGIN/lib': parseElf finds its dynamic section", () => {
+    const dir = mkdtempSync(join(tmpdir(), "faultline-origin-"));
+    const source = join(dir, "main.c");
+    writeFileSync(source, "int main(void) { return 0; }\n");
+    const program = join(dir, "main");
+    const built = Bun.spawnSync([process.env.CC?.trim() || "cc", "-o", program, source, "-Wl,-rpath,$ORIGIN/lib"]);
+    expect(built.exitCode).toBe(0);
+    const bytes = readFileSync(program);
+    const image = parseElf(program, bytes);
+    expect(image.dynamic).not.toBeNull();
+    const section = bytes.subarray(image.dynamic!.offset, image.dynamic!.offset + image.dynamic!.size);
+    expect(originSearchPaths(section, image.segments, (o, n) => bytes.subarray(o, o + n))).toEqual(["$ORIGIN/lib"]);
+    // A static program has none.
+    expect(parseElf("tiny", tinyProgram(0)).dynamic).toBeNull();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { ElfImage } from "../../src/loader/elf.ts";
 import { LoadError } from "../../src/loader/errors.ts";
-import { TAMPERED, describeFailure, endBeforeLaunch, killedBeforeStart, outcomeOf, type RunFacts } from "../../src/loader/outcome.ts";
+import { TAMPERED, describeFailure, endBeforeLaunch, killedBeforeStart, originNote, outcomeOf, type RunFacts } from "../../src/loader/outcome.ts";
 import { STAGE, type LaunchStatus } from "../../src/loader/spec.ts";
 
 const SIGSEGV = 11;
@@ -113,5 +113,19 @@ describe("a loader that ended before the jump", () => {
     expect(error.message).toContain("the loader failed while mapping a region (region 2): ENOMEM");
     const killed = describeFailure("/bin/prog", status({ launched: false, stage: mapping }), { waitStatus: SIGSEGV, maxRssKiB: 0, userMicros: 0, systemMicros: 0 });
     expect(killed.message).toContain("the loader was killed by SIGSEGV while mapping a region");
+  });
+});
+
+describe("the note for a program that finds libraries through $ORIGIN", () => {
+  test("names the program and its paths, and what ld.so will read", () => {
+    const note = originNote("/usr/bin/java", ["$ORIGIN:$ORIGIN/../lib"])!;
+    expect(note).toContain("/usr/bin/java finds libraries through $ORIGIN ($ORIGIN:$ORIGIN/../lib)");
+    expect(note).toContain("/proc/self/exe");
+    expect(note).toContain("CAP_SYS_RESOURCE");
+    expect(note).not.toContain("\n");
+  });
+  test("none without such paths; a path that would break the line is shown printable", () => {
+    expect(originNote("/bin/true", [])).toBeNull();
+    expect(originNote("/x", ["$ORIGIN\n/lib"])!).not.toContain("\n");
   });
 });

@@ -1,0 +1,77 @@
+/**
+ * A program that finds its libraries through $ORIGIN (RPATH or RUNPATH):
+ * ld.so expands $ORIGIN from /proc/self/exe, which names the program only
+ * where the loader may set it (CAP_SYS_RESOURCE). With it the run is the
+ * native one; without it the pager says beforehand why the libraries may
+ * not be found, and ld.so then fails as it says (README, differences).
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT } from "../support/programs.ts";
+import { canDropPrivilege, runNative, runPager, runProcess, unprivileged, verdict } from "../support/run.ts";
+
+setDefaultTimeout(60_000);
+
+let dir = "";
+let program = "";
+const CC = process.env.CC?.trim() || "cc";
+
+function build(argv: string[]): void {
+  const built = Bun.spawnSync(argv, { stderr: "pipe" });
+  if (built.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${built.stderr.toString()}`);
+}
+
+beforeAll(() => {
+  // World-searchable, for the run as nobody.
+  dir = mkdtempSync(join(tmpdir(), "faultline-origin-"));
+  chmodSync(dir, 0o755);
+  mkdirSync(join(dir, "lib"), { mode: 0o755 });
+  mkdirSync(join(dir, "bin"), { mode: 0o755 });
+  writeFileSync(join(dir, "greet.c"), 'const char *greeting(void) { return "hello from a library beside the program"; }\n');
+  writeFileSync(join(dir, "main.c"), '#include <stdio.h>\nconst char *greeting(void);\nint main(void) { puts(greeting()); return 0; }\n');
+  build([CC, "-shared", "-fPIC", "-o", join(dir, "lib", "libgreet.so"), join(dir, "greet.c")]);
+  program = join(dir, "bin", "greet");
+  build([CC, "-o", program, join(dir, "main.c"), `-L${join(dir, "lib")}`, "-lgreet", "-Wl,-rpath,$ORIGIN/../lib"]);
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Whether this process may name another file /proc/self/exe. */
+function mayReplaceExe(): boolean {
+  const status = readFileSync("/proc/self/status", "utf8");
+  const effective = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)![1]}`);
+  const CAP_SYS_RESOURCE = 24n;
+  const CAP_CHECKPOINT_RESTORE = 40n;
+  return ((effective >> CAP_SYS_RESOURCE) & 1n) === 1n || ((effective >> CAP_CHECKPOINT_RESTORE) & 1n) === 1n;
+}
+
+const NOTE = "finds libraries through $ORIGIN ($ORIGIN/../lib), which ld.so takes from /proc/self/exe";
+
+describe("a program that finds its libraries through $ORIGIN", () => {
+  test("runs as natively where the loader may name it /proc/self/exe; else the pager says why it may not", async () => {
+    const native = await runNative([program]);
+    expect(native.stdout).toBe("hello from a library beside the program\n");
+    const loaded = await runPager("apager", [program], { flags: [] });
+    if (mayReplaceExe()) {
+      expect(verdict(loaded)).toEqual(verdict(native));
+      expect(loaded.stderr).not.toContain(NOTE);
+    } else {
+      expect(loaded.stderr).toContain(NOTE);
+      expect(loaded.exitCode).toBe(127);
+    }
+  });
+
+  test("as an ordinary user: the note comes before ld.so's error, under every pager", async () => {
+    const argv = (pager: string) => unprivileged([process.execPath, `${ROOT}/src/cli/cli.ts`, pager, program]);
+    const asUser = canDropPrivilege() ? await runProcess(unprivileged([program])) : await runNative([program]);
+    expect(asUser.stdout).toBe("hello from a library beside the program\n");
+    for (const pager of ["apager", "dpager", "hpager"]) {
+      const ran = await runProcess(argv(pager));
+      const note = ran.stderr.indexOf(NOTE);
+      const failure = ran.stderr.indexOf("error while loading shared libraries: libgreet.so");
+      expect({ pager, note: note >= 0, failure: failure > note, exitCode: ran.exitCode }).toEqual({ pager, note: true, failure: true, exitCode: 127 });
+    }
+  });
+});
