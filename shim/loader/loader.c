@@ -600,6 +600,37 @@ static void set_signal_mask(void) {
 		fail(FL_STAGE_SIGNAL_MASK, r, 0);
 }
 
+/*
+ * Whether the loader was started as Bun starts it: its name, then a control
+ * socket's number, the ignored signals and the mask, in decimal. Anything
+ * else is a program run by a pager that re-executes itself through
+ * /proc/self/exe (node's child_process.fork, perl's $^X), which names the
+ * loader where the pager may not name the program, or somebody running the
+ * loader by hand: said in one line, and the loader ends with the shells'
+ * "cannot execute" before it clones (the clone's end would be nobody's to
+ * see; its parent's would be a success).
+ */
+#define SOCKET_LEVEL 1     /* SOL_SOCKET */
+#define SOCKET_TYPE_OPTION 3 /* SO_TYPE */
+static const char not_started_by_bun[] =
+	"faultline-loader: not started by a faultline pager; a program run by one re-executed itself through "
+	"/proc/self/exe, which names this loader where the pager may not name the program (that needs CAP_SYS_RESOURCE)\n";
+
+void __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
+	uint64_t argc = initial[0];
+	const char *const *argv = (const char *const *)(initial + 1);
+	uint64_t control = 0, ignored, mask;
+	int type = 0;
+	uint32_t length = sizeof type;
+	if (argc == LOADER_ARGC && parse_decimal(argv[1], &control) && parse_decimal(argv[2], &ignored) &&
+	    parse_decimal(argv[3], &mask) && control <= INT32_MAX &&
+	    sys_call5(__NR_getsockopt, (long)control, SOCKET_LEVEL, SOCKET_TYPE_OPTION, (long)&type, (long)&length) >= 0)
+		return;
+	/* Nothing more can be done if the message cannot be written. */
+	(void)sys_write(2, not_started_by_bun, sizeof not_started_by_bun - 1);
+	sys_exit_group(FL_EXIT_LOAD_FAILED);
+}
+
 void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 	uint64_t argc = initial[0];
 	const char *const *argv = (const char *const *)(initial + 1);
@@ -655,7 +686,7 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 
 /*
  * _start: the kernel leaves the loader here, as a child of Bun's that Bun
- * spawned with vfork, whose resource usage the kernel has merged with all
+ * spawned with vfork (fl_loader_invocation first ends any other start), whose resource usage the kernel has merged with all
  * of Bun's memory (an exec records the old address space's peak RSS in the
  * process). The program must have its own: so the loader clones itself
  * (CLONE_PARENT: the clone is Bun's child too; CLONE_VM: nothing is copied)
@@ -670,6 +701,8 @@ __asm__(".text\n"
 	".type _start,@function\n"
 	"_start:\n"
 	"	mov %rsp, %r12\n"
+	"	mov %rsp, %rdi\n"
+	"	call fl_loader_invocation\n"
 	"	mov $" FL_STR(LOADER_CLONE_FLAGS) ", %edi\n"
 	"	xor %esi, %esi\n"
 	"	xor %edx, %edx\n"

@@ -1,15 +1,19 @@
 /**
- * A program that finds its libraries through $ORIGIN (RPATH or RUNPATH):
- * ld.so expands $ORIGIN from /proc/self/exe, which names the program only
- * where the loader may set it (CAP_SYS_RESOURCE). With it the run is the
- * native one; without it the pager says beforehand why the libraries may
- * not be found, and ld.so then fails as it says (README, differences).
+ * What follows from /proc/self/exe, which names the program only where the
+ * loader may set it (CAP_SYS_RESOURCE), and faultline's loader elsewhere
+ * (README, differences). A program that finds its libraries through $ORIGIN
+ * (RPATH or RUNPATH), which ld.so expands from that link: with the
+ * capability the run is the native one; without it the pager says
+ * beforehand why the libraries may not be found, and ld.so then fails as it
+ * says. A program that runs itself again through the link: with the
+ * capability the copy runs; without it the loader is run, says in one line
+ * why it cannot serve, and ends with 126.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT } from "../support/programs.ts";
+import { ROOT, buildProgram } from "../support/programs.ts";
 import { canDropPrivilege, runNative, runPager, runProcess, unprivileged, verdict } from "../support/run.ts";
 
 setDefaultTimeout(60_000);
@@ -72,6 +76,34 @@ describe("a program that finds its libraries through $ORIGIN", () => {
       const note = ran.stderr.indexOf(NOTE);
       const failure = ran.stderr.indexOf("error while loading shared libraries: libgreet.so");
       expect({ pager, note: note >= 0, failure: failure > note, exitCode: ran.exitCode }).toEqual({ pager, note: true, failure: true, exitCode: 127 });
+    }
+  });
+});
+
+describe("a program that runs itself again through /proc/self/exe", () => {
+  const LOADER_SAYS = "faultline-loader: not started by a faultline pager; a program run by one re-executed itself through /proc/self/exe";
+  test("the copy runs where the loader may name the program; elsewhere the loader says why it cannot, and ends with 126", async () => {
+    const reexec = await buildProgram("reexec.c", "pie");
+    const native = await runNative([reexec]);
+    expect(native.stdout).toBe("again: hello\nthe copy exited 0\n");
+    const runs = [{ privileged: mayReplaceExe(), ran: await runPager("apager", [reexec]) }];
+    if (canDropPrivilege()) runs.push({ privileged: false, ran: await runProcess(unprivileged([process.execPath, `${ROOT}/src/cli/cli.ts`, "apager", "-q", reexec])) });
+    for (const { privileged, ran } of runs) {
+      if (privileged) {
+        expect(verdict(ran)).toEqual(verdict(native));
+      } else {
+        expect(ran.stdout).toBe("the copy exited 126\n");
+        expect(ran.stderr).toContain(LOADER_SAYS);
+        expect(ran.exitCode).toBe(0);
+      }
+    }
+  });
+
+  test("the loader run by hand, or with arguments Bun never gives it, says so and ends with 126", async () => {
+    const { LOADER } = await import("../../src/shim/shim-build.ts");
+    for (const argv of [[LOADER], [LOADER, "node", "fork.js"], [LOADER, "0", "0", "0"], [LOADER, "3", "0", "0", "extra"]]) {
+      const ran = await runNative(argv);
+      expect({ argv: argv.slice(1), exitCode: ran.exitCode, says: ran.stderr.trim().split("\n") }).toEqual({ argv: argv.slice(1), exitCode: 126, says: [expect.stringContaining(LOADER_SAYS)] });
     }
   });
 });
