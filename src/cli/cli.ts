@@ -5,6 +5,8 @@
  * src/cli/faultline.ts). Exits the way the program did; loader errors are one
  * line and exit 127 or 126.
  */
+import { realpathSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { EXIT_USAGE } from "../loader/errors.ts";
 import { PAGERS, TAMPERED, launch, prefetchStopped, type PagerName } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
@@ -12,11 +14,38 @@ import { commandName } from "./commands.ts";
 import { endAsTheProgramDid, readCommandLine, runCommand, say } from "./front-door.ts";
 import { parseCommandLine, usage } from "./options.ts";
 import { relaySignalsTo, startSignalRelay } from "./signals.ts";
-import { captureHandover, releaseHandover } from "../loader/caller.ts";
+import { captureHandover, programEnvironment, releaseHandover } from "../loader/caller.ts";
+import { resolveProgram } from "../loader/program-file.ts";
+import { PROJECT_ROOT } from "../shim/shim-build.ts";
 import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
 import { startSourceResolver } from "../friendly/source-resolver.ts";
 import { RunRecording } from "../view/record.ts";
 import { OutputError } from "../view/write.ts";
+
+/** Whether path leads to what a shell ran to start this command: the Bun
+ * executable, or the package's bin/faultline, which runs it. */
+function startsThisCommand(path: string): boolean {
+  try {
+    const real = realpathSync(path);
+    return real === realpathSync(process.execPath) || real === realpathSync(join(PROJECT_ROOT, "bin", "faultline"));
+  } catch {
+    return false;
+  }
+}
+
+/** The path a shell would run PROGRAM by, from the caller's directory and
+ * PATH; null when there is none (the launch then says why). */
+function programPathFor(name: string | undefined, searchPath: string | undefined, cwd: string): string | null {
+  try {
+    return name === undefined ? null : resolveProgram(name, searchPath, cwd);
+  } catch {
+    return null;
+  }
+}
+
+function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
+}
 
 function isPager(word: string): word is PagerName {
   return (PAGERS as readonly string[]).includes(word);
@@ -36,16 +65,24 @@ async function main(args: string[]): Promise<number> {
   const handover = captureHandover({ take: takeDescriptor }, takeIntervalTimers);
   startSignalRelay(handover.ignored, handover.underBunRun);
   for (const text of handover.notes) if (!line.quiet) say(`${line.pager}: note: ${text}`);
+  // Under `bun run`, the program starts where the caller was and with the
+  // environment it gave (not the script's: the package's directory, npm_*
+  // variables, node_modules/.bin on PATH), and the files named on the
+  // command line are found from there.
+  const caller = handover.caller;
+  const fromCaller = (path: string | null) => (path === null || caller === null ? path : resolve(caller.cwd, path));
+  const cwd = caller?.cwd ?? process.cwd();
+  const callerEnv = programEnvironment(caller?.env ?? definedOnly(process.env), (path) => startsThisCommand(resolve(cwd, path)), programPathFor(line.argv[0], caller?.env.PATH ?? process.env.PATH, cwd));
 
   // A profile to prefetch is read now; one that cannot be used is a warning
   // (said even under --quiet), and the run goes on without it.
   const prefetchWarning = (problem: string) => say(`${line.pager}: warning: --prefetch ${line.prefetch}: ${problem}; running without it`);
-  const reading = line.prefetch === null ? null : readProfile(line.prefetch);
+  const reading = line.prefetch === null ? null : readProfile(fromCaller(line.prefetch)!);
   if (reading?.problem) prefetchWarning(reading.problem);
   const profile = reading?.profile ?? null;
   // Files the run writes are claimed before the program starts: one that
   // cannot be written is refused now, with nothing run.
-  const recording = RunRecording.begin({ trace: line.trace, html: line.html, report: line.report, record: line.record, prefetched: profile });
+  const recording = RunRecording.begin({ trace: fromCaller(line.trace), html: fromCaller(line.html), report: fromCaller(line.report), record: fromCaller(line.record), prefetched: profile });
   // Notes known before the program starts (a set-user-ID bit that gives no
   // privilege) are said then, so they come before anything the program says.
   const noted = new Set<string>();
@@ -67,7 +104,9 @@ async function main(args: string[]): Promise<number> {
       ...(line.paging ? { paging: line.paging } : {}),
       ...(profile ? { prefetch: { profile, path: line.prefetch!, onRefused: (reason: string) => prefetchWarning(`made for other files: ${reason}`) } } : {}),
       ...(line.record ? { record: true } : {}),
-      ...(resolver ? { friendly: true, env: resolver.environment(process.env) } : {}),
+      ...(caller ? { cwd: caller.cwd } : {}),
+      env: callerEnv,
+      ...(resolver ? { friendly: true, env: resolver.environment(callerEnv) } : {}),
       handover,
       // An output that is one of the files run is refused too.
       onFilesRead: (files) => recording.refuseInputs(files),

@@ -77,6 +77,68 @@ export interface Handover {
   /** The pager was started by `bun run`, which passes on the signals it
    * gets (a terminal's keys included). */
   underBunRun: boolean;
+  /** Under `bun run`: the working directory and environment its caller gave
+   * it, for the program. The script `bun run` starts runs in the package's
+   * directory with npm_* variables and node_modules/.bin on PATH; the
+   * program gets what the caller handed over instead. Null when not under
+   * `bun run` (this process's are the caller's) or when they cannot be read
+   * (a note says so). */
+  caller: CallerContext | null;
+}
+
+/** A working directory and an environment. */
+export interface CallerContext {
+  cwd: string;
+  env: Record<string, string>;
+}
+
+/** An environment block as /proc/PID/environ holds it: NUL-separated
+ * NAME=value strings. A string without '=' names nothing and is left out,
+ * and the first of two with the same name counts, as getenv finds it. */
+export function parseEnviron(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of text.split("\0")) {
+    const equals = entry.indexOf("=");
+    if (equals <= 0) continue;
+    const name = entry.slice(0, equals);
+    if (!Object.hasOwn(env, name)) env[name] = entry.slice(equals + 1);
+  }
+  return env;
+}
+
+/** The working directory and environment of process pid, as it was
+ * started (its environ is the block execve gave it), or the reason they
+ * cannot be read. */
+function contextOf(pid: number): CallerContext | string {
+  let cwd: string;
+  try {
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch (error) {
+    return `its working directory (${errorCode(error)})`;
+  }
+  // A working directory removed since: " (deleted)", and no path to it.
+  if (!cwd.startsWith("/") || cwd.endsWith(" (deleted)")) return "its working directory (removed)";
+  const environ = readText(`/proc/${pid}/environ`);
+  if (environ === null) return "its environment (unreadable)";
+  return { cwd, env: parseEnviron(environ) };
+}
+
+/**
+ * The environment for the program from the one the caller gave `bun run`.
+ * A shell exports `_` as the path it ran each command by: when the caller's
+ * `_` names Bun's own executable (`namesBun`, after following links), it
+ * was the shell's for `bun run`, and the program gets the one the shell
+ * would have given it run directly (`programPath`, found as execvp finds
+ * it; null leaves `_` as it is).
+ */
+export function programEnvironment(callerEnv: Record<string, string>, namesBun: (path: string) => boolean, programPath: string | null): Record<string, string> {
+  const shellPath = callerEnv._;
+  if (shellPath === undefined || programPath === null || !namesBun(shellPath)) return callerEnv;
+  return { ...callerEnv, _: programPath };
+}
+
+function errorCode(error: unknown): string {
+  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : String(error);
 }
 
 /** What the program gets when nothing was handed over beyond standard
@@ -90,6 +152,7 @@ export function plainHandover(mask: bigint): Handover {
     timers: null,
     notes: [],
     underBunRun: false,
+    caller: null,
   };
 }
 
@@ -305,8 +368,7 @@ function takeFrom(pid: number, fd: number, taker: DescriptorTaker): number | str
   try {
     return openSync(`/proc/${pid}/fd/${fd}`, (flags & (O_ACCMODE | O_APPEND)) | O_CLOEXEC);
   } catch (error) {
-    const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : String(error);
-    return `neither pidfd_getfd (errno ${-taken}) nor reopening it through /proc (${code}) worked`;
+    return `neither pidfd_getfd (errno ${-taken}) nor reopening it through /proc (${errorCode(error)}) worked`;
   }
 }
 
@@ -341,6 +403,12 @@ export function captureHandover(taker: DescriptorTaker, takeTimers: () => Interv
     if (typeof taken === "number") descriptors.push({ target: fd, source: taken });
     else notes.push(`descriptor ${fd} that the caller handed to bun run cannot reach the program: ${taken}`);
   }
+  let caller: CallerContext | null = null;
+  if (bunRun !== null) {
+    const context = contextOf(bunRun);
+    if (typeof context === "string") notes.push(`the program runs in bun run's script's directory and environment: ${context} cannot be read from bun run`);
+    else caller = context;
+  }
   return {
     descriptors,
     ignored: decideIgnored(entryFacts, invoker),
@@ -349,6 +417,7 @@ export function captureHandover(taker: DescriptorTaker, takeTimers: () => Interv
     timers: takeTimers(),
     notes,
     underBunRun: bunRun !== null,
+    caller,
   };
 }
 

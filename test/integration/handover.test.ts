@@ -296,3 +296,21 @@ describe("what is not handed over, as the README's table of differences says", (
     expect(fields(loaded.stdout).get("pdeathsig")).toBe("0");
   });
 });
+
+describe("through `bun run`, the program starts where the caller was, with the caller's environment", () => {
+  // `bun run` runs its script in the package's directory, with npm_*
+  // variables and node_modules/.bin on PATH; a shell in a subdirectory
+  // runs a program there, with its own environment (and `_` the path it ran
+  // it by). The same shell line, natively and through `bun run apager`.
+  for (const pager of ["apager", "dpager"]) {
+    test(`${pager}: from test/programs, pwd, a relative path, and the whole environment in order`, async () => {
+      const where = join(ROOT, "test", "programs");
+      const line = (prefix: string) => `cd ${quote(where)} && ${prefix}/bin/pwd && ${prefix}/bin/ls ../../package.json && ${prefix}env`;
+      const native = await runNative(["/bin/bash", "-c", line("")]);
+      const loaded = await runProcess(["/bin/bash", "-c", line(`${quote(process.execPath)} run --silent ${pager} -q `)]);
+      expect(native.stdout).toStartWith(`${where}\n../../package.json\n`);
+      expect(native.stdout).toContain("\n_=/usr/bin/env\n");
+      expect(loaded.stdout).toBe(native.stdout);
+    });
+  }
+});

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { constants as osConstants } from "node:os";
 import {
+  parseEnviron,
+  programEnvironment,
   SIGPIPE,
   SIGXFSZ,
   decideIgnored,
@@ -105,5 +107,30 @@ describe("the heap's start", () => {
     expect(heapBase(image("exec", null), 0x4a9000)).toBe(0x4a9000);
     expect(heapBase(image("dyn", "/lib64/ld-linux-x86-64.so.2"), 0x555555560000)).toBe(0x555555560000);
     expect(heapBase(image("dyn", null), 0x7f0000010000)).toBe(ET_DYN_BASE);
+  });
+});
+
+describe("the caller's environment, as /proc/PID/environ holds it", () => {
+  test("NAME=value strings in order; values may hold '=' or be empty", () => {
+    const env = parseEnviron("HOME=/root\0EMPTY=\0EQ=a=b\0PATH=/usr/bin:/bin\0");
+    expect(Object.entries(env)).toEqual([["HOME", "/root"], ["EMPTY", ""], ["EQ", "a=b"], ["PATH", "/usr/bin:/bin"]]);
+  });
+  test("a string without '=', or with an empty name, names nothing; the first of a name counts, as getenv finds it", () => {
+    expect(parseEnviron("JUNK\0=x\0A=1\0A=2\0")).toEqual({ A: "1" });
+    expect(parseEnviron("")).toEqual({});
+  });
+});
+
+describe("the program's `_`: the path a shell would have run it by", () => {
+  const bun = "/usr/local/bin/bun";
+  const namesBun = (path: string) => path === bun;
+  test("replaced where the caller's `_` was the shell's for Bun", () => {
+    const env = programEnvironment({ A: "1", _: bun, Z: "2" }, namesBun, "/usr/bin/env");
+    expect(Object.entries(env)).toEqual([["A", "1"], ["_", "/usr/bin/env"], ["Z", "2"]]);
+  });
+  test("left where it names something else, is missing, or the program has no path", () => {
+    expect(programEnvironment({ _: "/bin/make" }, namesBun, "/usr/bin/env")).toEqual({ _: "/bin/make" });
+    expect(programEnvironment({ A: "1" }, namesBun, "/usr/bin/env")).toEqual({ A: "1" });
+    expect(programEnvironment({ _: bun }, namesBun, null)).toEqual({ _: bun });
   });
 });
