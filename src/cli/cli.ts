@@ -72,7 +72,7 @@ async function main(args: string[]): Promise<number> {
   const caller = handover.caller;
   const fromCaller = (path: string | null) => (path === null || caller === null ? path : resolve(caller.cwd, path));
   const cwd = caller?.cwd ?? process.cwd();
-  const callerEnv = programEnvironment(caller?.env ?? definedOnly(process.env), (path) => startsThisCommand(resolve(cwd, path)), programPathFor(line.argv[0], caller?.env.PATH ?? process.env.PATH, cwd));
+  const programEnv = programEnvironment(caller?.env ?? definedOnly(process.env), (path) => startsThisCommand(resolve(cwd, path)), programPathFor(line.argv[0], caller?.env.PATH ?? process.env.PATH, cwd));
 
   // A profile to prefetch is read now; one that cannot be used is a warning
   // (said even under --quiet), and the run goes on without it.
@@ -105,8 +105,8 @@ async function main(args: string[]): Promise<number> {
       ...(profile ? { prefetch: { profile, path: line.prefetch!, onRefused: (reason: string) => prefetchWarning(`made for other files: ${reason}`) } } : {}),
       ...(line.record ? { record: true } : {}),
       ...(caller ? { cwd: caller.cwd } : {}),
-      env: callerEnv,
-      ...(resolver ? { friendly: true, env: resolver.environment(callerEnv) } : {}),
+      env: programEnv,
+      ...(resolver ? { friendly: true, env: resolver.environment(programEnv) } : {}),
       handover,
       // An output that is one of the files run is refused too.
       onFilesRead: (files) => recording.refuseInputs(files),
