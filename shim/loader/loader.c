@@ -601,14 +601,15 @@ static void set_signal_mask(void) {
 }
 
 /*
- * Whether the loader was started as Bun starts it: its name, then a control
- * socket's number, the ignored signals and the mask, in decimal. Anything
- * else is a program run by a pager that re-executes itself through
- * /proc/self/exe (node's child_process.fork, perl's $^X), which names the
- * loader where the pager may not name the program, or somebody running the
- * loader by hand: said in one line, and the loader ends with the shells'
- * "cannot execute" before it clones (the clone's end would be nobody's to
- * see; its parent's would be a success).
+ * The loader's arguments, read before it clones (the clone shares this
+ * memory): as Bun starts it, its name, then a control socket's number, the
+ * ignored signals and the mask, in decimal. Anything else is a program run
+ * by a pager that re-executes itself through /proc/self/exe (node's
+ * child_process.fork, perl's $^X), which names the loader where the pager
+ * may not name the program, or somebody running the loader by hand: said in
+ * one line, and the loader ends with the shells' "cannot execute" before it
+ * clones (the clone's end would be nobody's to see; its parent's would be a
+ * success).
  */
 #define SOCKET_LEVEL 1     /* SOL_SOCKET */
 #define SOCKET_TYPE_OPTION 3 /* SO_TYPE */
@@ -616,30 +617,28 @@ static const char not_started_by_bun[] =
 	"faultline-loader: not started by a faultline pager; a program run by one re-executed itself through "
 	"/proc/self/exe, which names this loader where the pager may not name the program (that needs CAP_SYS_RESOURCE)\n";
 
+static uint64_t ignored_at_start;
+
 void __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 	uint64_t argc = initial[0];
 	const char *const *argv = (const char *const *)(initial + 1);
-	uint64_t control = 0, ignored, mask;
+	uint64_t control = 0;
 	int type = 0;
 	uint32_t length = sizeof type;
-	if (argc == LOADER_ARGC && parse_decimal(argv[1], &control) && parse_decimal(argv[2], &ignored) &&
-	    parse_decimal(argv[3], &mask) && control <= INT32_MAX &&
-	    sys_call5(__NR_getsockopt, (long)control, SOCKET_LEVEL, SOCKET_TYPE_OPTION, (long)&type, (long)&length) >= 0)
+	if (argc == LOADER_ARGC && parse_decimal(argv[1], &control) && parse_decimal(argv[2], &ignored_at_start) &&
+	    parse_decimal(argv[3], &program_mask) && control <= INT32_MAX &&
+	    sys_call5(__NR_getsockopt, (long)control, SOCKET_LEVEL, SOCKET_TYPE_OPTION, (long)&type, (long)&length) >= 0) {
+		control_fd = (int)control;
 		return;
+	}
 	/* Nothing more can be done if the message cannot be written. */
 	(void)sys_write(2, not_started_by_bun, sizeof not_started_by_bun - 1);
 	sys_exit_group(FL_EXIT_LOAD_FAILED);
 }
 
 void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
+	/* The arguments were read by fl_loader_invocation. */
 	uint64_t argc = initial[0];
-	const char *const *argv = (const char *const *)(initial + 1);
-	if (argc < LOADER_ARGC)
-		sys_exit_group(FL_EXIT_LOAD_FAILED);
-	uint64_t control, ignored;
-	if (!parse_decimal(argv[1], &control) || !parse_decimal(argv[2], &ignored) || !parse_decimal(argv[3], &program_mask))
-		sys_exit_group(FL_EXIT_LOAD_FAILED);
-	control_fd = (int)control;
 	const uint64_t *auxv = initial + 1 + argc + 1;
 	while (*auxv)
 		auxv++; /* past the (empty) environment */
@@ -652,7 +651,7 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 	if (!exec_name)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	say_hello();
-	set_dispositions(ignored);
+	set_dispositions(ignored_at_start);
 	/* While Bun plans: only without a mapping of the loader's file can the
 	 * program's be named /proc/self/exe. */
 	if (may_replace_exe()) {
@@ -686,7 +685,8 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 
 /*
  * _start: the kernel leaves the loader here, as a child of Bun's that Bun
- * spawned with vfork (fl_loader_invocation first ends any other start), whose resource usage the kernel has merged with all
+ * spawned with vfork (fl_loader_invocation first reads its arguments and
+ * ends any other start), whose resource usage the kernel has merged with all
  * of Bun's memory (an exec records the old address space's peak RSS in the
  * process). The program must have its own: so the loader clones itself
  * (CLONE_PARENT: the clone is Bun's child too; CLONE_VM: nothing is copied)
