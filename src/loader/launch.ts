@@ -508,8 +508,9 @@ function loaderRequest(handover: Handover, cwd: string | null): LoaderRequest {
  *
  * It pays only with a CPU to spare for it: the program and Bun's thread
  * keep two busy. On a 2-vCPU VM, started beside the program, it slowed
- * the program more than it saved (README, "How fast a launch is"), so it
- * is on by default only where PRESTART_MIN_CPUS may run the process. FAULTLINE_PRESTART=1 or 0 in
+ * the program more than it saved (README, "Tests and benchmarks";
+ * bench:launch measures both ways), so it is on by default only where
+ * PRESTART_MIN_CPUS may run the process. FAULTLINE_PRESTART=1 or 0 in
  * Bun's environment, or prestartLoaders(), decides instead.
  */
 let prestarted: { handle: PrestartHandle; mask: bigint; idle: ReturnType<typeof setTimeout> } | null = null;
