@@ -43,10 +43,6 @@ function programPathFor(name: string | undefined, searchPath: string | undefined
   }
 }
 
-function definedOnly(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined));
-}
-
 function isPager(word: string): word is PagerName {
   return (PAGERS as readonly string[]).includes(word);
 }
@@ -72,7 +68,8 @@ async function main(args: string[]): Promise<number> {
   const caller = handover.caller;
   const fromCaller = (path: string | null) => (path === null || caller === null ? path : resolve(caller.cwd, path));
   const cwd = caller?.cwd ?? process.cwd();
-  const programEnv = programEnvironment(caller?.env ?? definedOnly(process.env), (path) => startsThisCommand(resolve(cwd, path)), programPathFor(line.argv[0], caller?.env.PATH ?? process.env.PATH, cwd));
+  const env = caller?.env ?? process.env;
+  const programEnv = programEnvironment(env, (path) => startsThisCommand(resolve(cwd, path)), () => programPathFor(line.argv[0], env.PATH, cwd));
 
   // A profile to prefetch is read now; one that cannot be used is a warning
   // (said even under --quiet), and the run goes on without it.

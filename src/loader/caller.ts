@@ -22,6 +22,7 @@
  * timers through the shim; the decisions are pure functions of those facts.
  */
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { codeOf } from "./program-file.ts";
 import { constants as osConstants } from "node:os";
 
 export const SIGPIPE = osConstants.signals.SIGPIPE;
@@ -129,16 +130,17 @@ function contextOf(pid: number): CallerContext | string {
  * `_` names Bun's own executable (`namesBun`, after following links), it
  * was the shell's for `bun run`, and the program gets the one the shell
  * would have given it run directly (`programPath`, found as execvp finds
- * it; null leaves `_` as it is).
+ * it, only then; null leaves `_` as it is).
  */
-export function programEnvironment(callerEnv: Record<string, string>, namesBun: (path: string) => boolean, programPath: string | null): Record<string, string> {
+export function programEnvironment<Env extends Readonly<Record<string, string | undefined>>>(callerEnv: Env, namesBun: (path: string) => boolean, programPath: () => string | null): Env {
   const shellPath = callerEnv._;
-  if (shellPath === undefined || programPath === null || !namesBun(shellPath)) return callerEnv;
-  return { ...callerEnv, _: programPath };
+  if (shellPath === undefined || !namesBun(shellPath)) return callerEnv;
+  const path = programPath();
+  return path === null ? callerEnv : { ...callerEnv, _: path };
 }
 
 function errorCode(error: unknown): string {
-  return typeof error === "object" && error !== null && "code" in error ? String(error.code) : String(error);
+  return codeOf(error) || String(error);
 }
 
 /** What the program gets when nothing was handed over beyond standard

@@ -75,7 +75,8 @@ export function resolveProgram(name: string, searchPath: string | undefined = pr
   throw new LoadError(name, "command not found", "ENOENT");
 }
 
-function codeOf(error: unknown): string {
+/** The error's code ("ENOENT"...), or "" for an error without one. */
+export function codeOf(error: unknown): string {
   return typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : "";
 }
 

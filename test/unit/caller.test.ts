@@ -125,12 +125,15 @@ describe("the program's `_`: the path a shell would have run it by", () => {
   const bun = "/usr/local/bin/bun";
   const namesBun = (path: string) => path === bun;
   test("replaced where the caller's `_` was the shell's for Bun", () => {
-    const env = programEnvironment({ A: "1", _: bun, Z: "2" }, namesBun, "/usr/bin/env");
+    const env = programEnvironment({ A: "1", _: bun, Z: "2" }, namesBun, () => "/usr/bin/env");
     expect(Object.entries(env)).toEqual([["A", "1"], ["_", "/usr/bin/env"], ["Z", "2"]]);
   });
   test("left where it names something else, is missing, or the program has no path", () => {
-    expect(programEnvironment({ _: "/bin/make" }, namesBun, "/usr/bin/env")).toEqual({ _: "/bin/make" });
-    expect(programEnvironment({ A: "1" }, namesBun, "/usr/bin/env")).toEqual({ A: "1" });
-    expect(programEnvironment({ _: bun }, namesBun, null)).toEqual({ _: bun });
+    const neverAsked = () => {
+      throw new Error("the program's path is looked up only for a `_` that was the shell's for Bun");
+    };
+    expect(programEnvironment({ _: "/bin/make" }, namesBun, neverAsked)).toEqual({ _: "/bin/make" });
+    expect(programEnvironment({ A: "1" }, namesBun, neverAsked)).toEqual({ A: "1" });
+    expect(programEnvironment({ _: bun }, namesBun, () => null)).toEqual({ _: bun });
   });
 });
