@@ -10,9 +10,10 @@
  * why it cannot serve, and ends with 126.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readMachineFacts } from "../../src/loader/machine.ts";
 import { ROOT, buildProgram } from "../support/programs.ts";
 import { canDropPrivilege, runNative, runPager, runProcess, unprivileged, verdict } from "../support/run.ts";
 
@@ -42,14 +43,9 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Whether this process may name another file /proc/self/exe. */
-function mayReplaceExe(): boolean {
-  const status = readFileSync("/proc/self/status", "utf8");
-  const effective = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)![1]}`);
-  const CAP_SYS_RESOURCE = 24n;
-  const CAP_CHECKPOINT_RESTORE = 40n;
-  return ((effective >> CAP_SYS_RESOURCE) & 1n) === 1n || ((effective >> CAP_CHECKPOINT_RESTORE) & 1n) === 1n;
-}
+/** Whether this process may name another file /proc/self/exe, as the
+ * pager reads it. */
+const mayReplaceExe = () => readMachineFacts().mayReplaceExe;
 
 const NOTE = "finds libraries through $ORIGIN ($ORIGIN/../lib), which ld.so takes from /proc/self/exe";
 
