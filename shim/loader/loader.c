@@ -36,13 +36,14 @@
 #include "paging/paging.h"
 #include "common/kernel.h"
 #include "launch.h"
+#include "loader/client.h"
 #include "loader/loader.h"
 #include "paging/regions.h"
 #include "common/sys.h"
 
-/* Exit status of a loader that failed before the jump (the shells' "found
- * but cannot execute"); Bun reads the plan's status for the cause. */
-#define FL_EXIT_LOAD_FAILED 126
+/* A loader that failed before the jump exits with FL_EXIT_LOAD_FAILED
+ * (loader/client.h: the shells' "found but cannot execute"); Bun reads the
+ * plan's status for the cause. */
 /* Exit status of a loader whose Bun hung up before sending a plan (the
  * program could not be run after all): nothing to report. */
 #define FL_EXIT_ABANDONED 125
@@ -58,6 +59,10 @@
 
 /* The control socket, the plan and the files it came with. */
 static int control_fd = -1;
+/* Started by the caller's shell as the installed command's client
+ * (client.c), not spawned by Bun: the plan comes from the user's service,
+ * and this process, not a clone, becomes the program. */
+static int client_mode;
 static struct fl_launch_spec *spec;
 static int64_t program_files[FL_FILE_COUNT];
 /* The image copies userfaultfd paging maps file pages from (-1: none). */
@@ -75,6 +80,8 @@ static __attribute__((noreturn)) void fail(enum fl_stage stage, sys_result error
 		spec->status.error = (uint64_t)-error;
 		spec->status.detail = detail;
 	}
+	if (client_mode)
+		fl_client_failed(control_fd);
 	sys_exit_group(FL_EXIT_LOAD_FAILED);
 }
 
@@ -124,21 +131,47 @@ static void say_hello(void) {
  * hang-up instead means Bun found the program cannot be run.
  */
 static void receive_plan(void) {
+	union {
+		struct fl_plan_delivery delivery;
+		struct fl_client_answer answer;
+	} received;
 	struct fl_plan_delivery delivery;
 	union {
 		char bytes[PLAN_CONTROL_BYTES];
 		struct kernel_cmsghdr align;
 	} control;
-	struct kernel_iovec iov = { .base = &delivery, .length = sizeof delivery };
+	struct kernel_iovec iov = { .base = &received, .length = sizeof received };
 	struct kernel_msghdr message = {
 		.iov = &iov,
 		.iov_count = 1,
 		.control = control.bytes,
 		.control_length = sizeof control.bytes,
 	};
-	sys_result n = sys_recvmsg(control_fd, &message, KERNEL_MSG_CMSG_CLOEXEC);
+	sys_result n;
+	for (int retried = 0;; retried = 1) {
+		n = sys_recvmsg(control_fd, &message, KERNEL_MSG_CMSG_CLOEXEC);
+		/* A service that answers with a verdict, or hangs up before it
+		 * has planned, leaves the command to Bun (or to a new service). */
+		if (client_mode && n == (sys_result)sizeof received.answer && received.answer.magic == FL_ANSWER_MAGIC) {
+			control_fd = fl_client_answered(control_fd, &received.answer, retried);
+			message.control_length = sizeof control.bytes;
+			continue;
+		}
+		/* Hung up before answering: a service that was stopping as
+		 * this client connected. A new one is asked, once. */
+		if (client_mode && n <= 0 && !retried) {
+			struct fl_client_answer retry = { .magic = FL_ANSWER_MAGIC, .verdict = FL_ANSWER_RETRY };
+			control_fd = fl_client_answered(control_fd, &retry, 0);
+			message.control_length = sizeof control.bytes;
+			continue;
+		}
+		if (client_mode && n <= 0)
+			fl_client_plain(1);
+		break;
+	}
 	if (n == 0)
 		sys_exit_group(FL_EXIT_ABANDONED);
+	delivery = received.delivery;
 	if (n != (sys_result)sizeof delivery || delivery.magic != FL_PLAN_MAGIC)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	struct kernel_cmsghdr *header = (struct kernel_cmsghdr *)control.bytes;
@@ -619,9 +652,30 @@ static const char not_started_by_bun[] =
 
 static uint64_t ignored_at_start;
 
-void __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
+/* Whether word names a pager: the loader runs as the installed command's
+ * client, `faultline PAGER ...`. */
+static int names_pager(const char *word) {
+	static const char *const pagers[] = { "apager", "dpager", "hpager" };
+	for (unsigned i = 0; i < sizeof pagers / sizeof pagers[0]; i++) {
+		const char *p = pagers[i];
+		uint64_t j = 0;
+		while (p[j] && word[j] == p[j])
+			j++;
+		if (!p[j] && !word[j])
+			return 1;
+	}
+	return 0;
+}
+
+/* 0: spawned by Bun (the loader clones itself first); 1: the command's
+ * client, which is already the process the program must be. */
+int __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 	uint64_t argc = initial[0];
 	const char *const *argv = (const char *const *)(initial + 1);
+	if (argc >= 2 && argv[1] && names_pager(argv[1])) {
+		client_mode = 1;
+		return 1;
+	}
 	uint64_t control = 0;
 	int type = 0;
 	uint32_t length = sizeof type;
@@ -629,7 +683,7 @@ void __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 	    parse_decimal(argv[3], &program_mask) && control <= INT32_MAX &&
 	    sys_call5(__NR_getsockopt, (long)control, SOCKET_LEVEL, SOCKET_TYPE_OPTION, (long)&type, (long)&length) >= 0) {
 		control_fd = (int)control;
-		return;
+		return 0;
 	}
 	/* Nothing more can be done if the message cannot be written. */
 	(void)sys_write(2, not_started_by_bun, sizeof not_started_by_bun - 1);
@@ -650,8 +704,17 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 	}
 	if (!exec_name)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
-	say_hello();
-	set_dispositions(ignored_at_start);
+	if (client_mode) {
+		/* execve left the caller's dispositions and mask as the program
+		 * is to find them; the service reads the rest from /proc. */
+		const char *const *envp = (const char *const *)(initial + 1 + argc + 1);
+		if (sys_rt_sigprocmask(SIG_BLOCK, 0, &program_mask, KERNEL_SIGSET_BYTES) < 0)
+			sys_exit_group(FL_EXIT_LOAD_FAILED);
+		control_fd = fl_client_start(argc, (const char *const *)(initial + 1), envp);
+	} else {
+		say_hello();
+		set_dispositions(ignored_at_start);
+	}
 	/* While Bun plans: only without a mapping of the loader's file can the
 	 * program's be named /proc/self/exe. */
 	if (may_replace_exe()) {
@@ -703,6 +766,8 @@ __asm__(".text\n"
 	"	mov %rsp, %r12\n"
 	"	mov %rsp, %rdi\n"
 	"	call fl_loader_invocation\n"
+	"	test %eax, %eax\n"
+	"	jnz 2f\n"
 	"	mov $" FL_STR(LOADER_CLONE_FLAGS) ", %edi\n"
 	"	xor %esi, %esi\n"
 	"	xor %edx, %edx\n"

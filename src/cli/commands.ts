@@ -38,8 +38,14 @@ Commands:
   friendly   a segfault ends in an encouraging message, a diagnosis and
              where it happened, instead of a bare "Segmentation fault"
 
+  service    the per-user service the pagers' commands run through:
+             faultline service run|status|stop
+
   faultline COMMAND --help   the command's options
   faultline --version        faultline's version
+  faultline --no-service PAGER ...
+                             run one pager's command through Bun, without
+                             the service
 
 Exit status: the program's own, or the same signal it died of.
   127  PROGRAM was not found

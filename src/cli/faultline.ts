@@ -5,6 +5,7 @@
  *
  *   faultline apager|dpager|hpager [options] PROGRAM [ARGS...]   src/cli/command.ts, as `bun run apager`
  *   faultline friendly [options] PROGRAM [ARGS...]               src/friendly/friendly.ts, as `bun run friendly`
+ *   faultline service run|status|stop                            src/service/command.ts
  *   faultline --help | --version
  *
  * Only the command's name is read here; each command reads the rest of
@@ -14,6 +15,9 @@ import { writeSync } from "node:fs";
 import { EXIT_USAGE } from "../loader/errors.ts";
 import { COMMANDS, faultlineUsage, versionLine } from "./commands.ts";
 
+// --no-service (bin/faultline's plain path: the command through Bun) is
+// bin/faultline's to read; here it changes nothing.
+if (process.argv[2] === "--no-service") process.argv.splice(2, 1);
 const [command, ...rest] = process.argv.slice(2);
 
 if (command === "apager" || command === "dpager" || command === "hpager") {
@@ -23,6 +27,9 @@ if (command === "apager" || command === "dpager" || command === "hpager") {
 } else if (command === "friendly") {
   const { runFriendly } = await import("../friendly/friendly.ts");
   await runFriendly(rest, "faultline friendly");
+} else if (command === "service") {
+  const { runServiceCommand } = await import("../service/command.ts");
+  process.exit(await runServiceCommand(rest));
 } else if (command === "-h" || command === "--help") {
   process.stdout.write(`${faultlineUsage()}\n`);
   process.exit(0);

@@ -253,6 +253,30 @@ export interface StartedLaunch {
   finished: Promise<LaunchOutcome>;
 }
 
+/**
+ * The installed command's client (shim/loader/client.c), connected to the
+ * user's service: the process the caller's shell started, which asked for
+ * its plan and becomes the program itself. The service plans and serves
+ * it, but is not its parent: how it ends is its caller's to see.
+ */
+export interface LaunchClient {
+  /** The connection, the launch's control socket (the launch takes it). */
+  control: number;
+  pid: number;
+  /** Its personality(2), which /proc shows only to its tracers. */
+  personality: number;
+}
+
+/** A client's launch under way: settles once the program runs (the
+ * loader jumped), or with the LoadError of a loader that failed on the
+ * way (null: it was killed before it could jump). With faults to serve, it
+ * settles once the program has ended. */
+export interface StartedClientLaunch {
+  pid: number;
+  paging: Mechanism | null;
+  served: Promise<LoadError | null>;
+}
+
 /** The plan's memory of finished launches, reused: a fresh memfd costs
  * system calls and a page fault per page on first write. Memory a program
  * kept mapped (SIGSEGV paging's ring) is never reused: a forked child of
@@ -356,6 +380,24 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
  * (exitCode 127 or 126 on the error) when the program cannot be run.
  */
 export function startLaunch(argv: readonly string[], options: LaunchOptions = {}): StartedLaunch {
+  const started = startAnyLaunch(argv, options, null);
+  // Only a client's launch ends in anything but an outcome.
+  return { ...started, finished: started.finished as Promise<LaunchOutcome> };
+}
+
+/** Start argv for the installed command's client, which becomes the
+ * program (LaunchClient). Throws a LoadError as startLaunch does; the
+ * caller then says why and answers the client. */
+export function startClientLaunch(argv: readonly string[], options: LaunchOptions, client: LaunchClient): StartedClientLaunch {
+  const started = startAnyLaunch(argv, options, client);
+  return { pid: started.pid, paging: started.paging, served: started.finished as Promise<LoadError | null> };
+}
+
+interface AnyStartedLaunch extends Omit<StartedLaunch, "finished"> {
+  finished: Promise<LaunchOutcome | LoadError | null>;
+}
+
+function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client: LaunchClient | null): AnyStartedLaunch {
   const pager = options.pager ?? "apager";
   const eventFd = options.eventFd ?? -1;
   const cwd = options.cwd ?? null;
@@ -366,10 +408,10 @@ export function startLaunch(argv: readonly string[], options: LaunchOptions = {}
     if (cwd !== null) requireDirectory(cwd);
     // The loader is spawned first (or was, ahead of need): the kernel
     // executes it while the program is found, read and checked here.
-    const plain = options.handover === undefined && cwd === null;
+    const plain = options.handover === undefined && cwd === null && client === null;
     const handover = options.handover ?? plainHandover(currentSignalMask());
-    const loader = loaderFor(handover, plain, cwd);
-    launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover, eventFd };
+    const loader = client ? { pid: 0, control: client.control, programPid: client.pid } : loaderFor(handover, plain, cwd);
+    launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover, eventFd, client };
     const read: ReadFile[] = [];
     const identify = (file: OpenedFile, role: ReadFile["role"]) => read.push({ path: file.path, inode: file.inode, role });
     // binfmt_script: follow #! lines to the ELF interpreter that runs them.
@@ -407,7 +449,9 @@ export function startLaunch(argv: readonly string[], options: LaunchOptions = {}
   } finally {
     // Until the waiter has it, the launch is this function's to undo.
     if (!launching?.waiting) {
-      if (launching) abandonLoader(launching.loader, launching.programPid);
+      // A client is nobody's to reap here: it hears the hang-up.
+      if (client) closeSync(client.control);
+      else if (launching) abandonLoader(launching.loader, launching.programPid);
       for (const file of opened) closeSync(file.fd);
       const unsent = launching ? launching.eventFd : eventFd;
       if (unsent >= 0) closeSync(unsent);
@@ -482,6 +526,8 @@ interface Launching {
   handover: Handover;
   /** The live event pipe's write end until the waiter takes it (-1). */
   eventFd: number;
+  /** The installed command's client, which is the loader here. */
+  client: LaunchClient | null;
 }
 
 function loaderRequest(handover: Handover, cwd: string | null): LoaderRequest {
@@ -693,8 +739,9 @@ function startPlanned(
   notes: string[],
   handover: Handover,
   options: LaunchOptions,
-): StartedLaunch {
-  const facts = machineFacts();
+): AnyStartedLaunch {
+  const client = launching.client;
+  const facts = client ? readMachineFacts(client.pid, client.personality) : machineFacts();
   if (!facts.mayReplaceExe) {
     const note = originNote(image.file, programOriginPaths(image, files[0]!.fd));
     if (note) notes.push(note);
@@ -867,6 +914,7 @@ function startPlanned(
       go: !waitForGo ? "none" : waiterGoes ? "waiter" : "here",
       // Held by a copy of a byte of its stack, written already.
       pinOffset: prefetchRuns.length > 0 ? stack.top - WORD_BYTES : 0,
+      ...(client ? { programPidfd: pidfd } : {}),
     });
     launching.waiting = true;
     launching.eventFd = -1;
@@ -888,7 +936,7 @@ function startPlanned(
       if (result === 0) signalled = true;
       return result === 0;
     };
-    const finished = (async (): Promise<LaunchOutcome> => {
+    const finished = (async (): Promise<LaunchOutcome | LoadError | null> => {
       try {
         let notice = await waiter.next();
         if (notice.kind === "placed") {
@@ -909,6 +957,12 @@ function startPlanned(
         waiter.close();
         if (notice.kind !== "ended") throw new Error(`faultline: the waiter said ${notice.kind} out of turn`);
         ended = true;
+        if (client) {
+          // The client's end is its caller's; only a failure on its way
+          // to the program is this launch's to tell.
+          const status = readStatus(memory.view);
+          return status.launched || status.error === 0 ? null : describeFailure(image.file, status, notice.exit);
+        }
         const wallMs = performance.now() - started;
         const status = readStatus(memory.view);
         if (!status.launched) {

@@ -79,13 +79,21 @@ const CAP_CHECKPOINT_RESTORE = 40;
  * unlimited but a number is needed. */
 export const DEFAULT_STACK_LIMIT = 8 * 1024 * 1024;
 
-export function readMachineFacts(): MachineFacts {
-  const personality = parseInt(readFileSync("/proc/self/personality", "utf8").trim(), 16);
+/**
+ * The facts for a program started from process `pid` (this one by
+ * default): the installed command's client is the process the program
+ * will be, so its limits, capabilities and auxiliary vector are the
+ * program's. Its personality is given (/proc/PID/personality is only for
+ * those who may trace it).
+ */
+export function readMachineFacts(pid: number | "self" = "self", personality?: number): MachineFacts {
+  const proc = `/proc/${pid}`;
+  personality ??= parseInt(readFileSync(`${proc}/personality`, "utf8").trim(), 16);
   const randomizeSetting = Number(readFileSync("/proc/sys/kernel/randomize_va_space", "utf8").trim());
-  const status = readFileSync("/proc/self/status", "utf8");
+  const status = readFileSync(`${proc}/status`, "utf8");
   return {
-    auxvTemplate: parseAuxv(readFileSync("/proc/self/auxv")),
-    stackLimit: parseStackLimit(readFileSync("/proc/self/limits", "utf8")),
+    auxvTemplate: parseAuxv(readFileSync(`${proc}/auxv`)),
+    stackLimit: parseStackLimit(readFileSync(`${proc}/limits`, "utf8")),
     mmapMinAddress: Number(readFileSync("/proc/sys/vm/mmap_min_addr", "utf8").trim()),
     mayMapLowPages: hasCapability(status, CAP_SYS_RAWIO),
     randomize: randomizeSetting > 0 && (personality & ADDR_NO_RANDOMIZE) === 0,

@@ -59,6 +59,8 @@ const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wal
 interface Unit {
   source: string;
   freestanding: boolean;
+  /** Macros it is compiled with (-D), beyond the common flags. */
+  defines?: readonly string[];
 }
 
 /** How one library (or the loader) is made from its units. */
@@ -105,6 +107,8 @@ const SHIM_RECIPE: Recipe = {
     // What the caller handed over, the signal relay, the shim's threads.
     { source: "loader/handover.c", freestanding: false },
     { source: "loader/relay.c", freestanding: false },
+    // The user's service: its socket, and its clients accepted.
+    { source: "loader/service.c", freestanding: false },
     { source: "common/threads.c", freestanding: false },
     // Lazy copy: the fault path runs in a signal handler in the Bun process;
     // the bookkeeping runs on Bun's threads and uses libc.
@@ -125,6 +129,10 @@ const LOADER_RECIPE: Recipe = {
   output: LOADER,
   units: [
     { source: "loader/loader.c", freestanding: true },
+    // The installed command's client (bin/faultline): it asks the user's
+    // service for the plan, and runs bin/faultline down the plain path
+    // when none answers; where that is, is fixed for this install.
+    { source: "loader/client.c", freestanding: true, defines: [`FL_PACKAGE_ROOT=${JSON.stringify(PROJECT_ROOT)}`] },
     // Paging in the program: the SIGSEGV handler, the event ring it writes,
     // and userfaultfd's registration and hand-off.
     { source: "paging/fault-handler.c", freestanding: true },
@@ -261,7 +269,7 @@ function buildLibrary(recipe: Recipe, options: BuildOptions): string {
       const object = join(buildDir, basename(unit.source).replace(/\.c$/, `.${process.pid}.o`));
       const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
       objects.push(object);
-      run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);
+      run([cc, ...flags, ...(unit.defines ?? []).map((d) => `-D${d}`), "-c", join(SHIM_DIR, unit.source), "-o", object]);
       if (unit.freestanding) freestanding.push(object);
     }
     assertSelfContained(freestanding, recipe.freestandingPart);
