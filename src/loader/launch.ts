@@ -893,13 +893,19 @@ function startPlanned(
 
     const started = performance.now();
     const fileFds: [number, number] = [files[0]!.fd, files[1]?.fd ?? -1];
+    // A client's end is learned from its pidfd: opened before the plan
+    // lets it run (its caller may reap it at once after).
+    if (client) {
+      pidfd = pidfdOpen(client.pid);
+      if (pidfd < 0) throw new Error(`the command's process ${client.pid} ended before its plan was sent (${errnoName(-pidfd)})`);
+    }
     sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy });
     // The pid now, from the loader's hello (sent as soon as it has cloned
     // itself, while this thread planned): spawn() returns with it. A
     // pidfd opened before anything can reap the program signals it and no
     // process that takes its pid over afterwards.
     const pid = launching.programPid || loaderHello(loader.control);
-    if (pid > 0) {
+    if (pid > 0 && !client) {
       launching.programPid = pid;
       loader.programPid = pid;
       pidfd = pidfdOpen(pid);
