@@ -180,6 +180,15 @@ __attribute__((noreturn)) void fl_client_plain(int say_why) {
 	sys_exit_group(FL_EXIT_NOT_FOUND);
 }
 
+/* `faultline` with anything but a pager's command (friendly, service,
+ * --help): Bun's, down the plain path, with nothing said. */
+__attribute__((noreturn)) void fl_client_other_command(uint64_t argc, const char *const *argv, const char *const *envp) {
+	client_argc = argc;
+	client_argv = argv;
+	client_envp = envp;
+	fl_client_plain(0);
+}
+
 /* The directory is this user's alone: a directory, owned by the user, that
  * nobody else may enter (another user's socket there could answer with a
  * plan of its own). ENOENT when it is not there yet. */

@@ -28,6 +28,10 @@ __attribute__((visibility("hidden"))) int fl_client_answered(int control, const 
  * with say_why, one note line first. Never returns. */
 __attribute__((visibility("hidden"), noreturn)) void fl_client_plain(int say_why);
 
+/* The installed command's other commands (friendly, service, --help),
+ * which Bun runs: the plain path, with nothing said. */
+__attribute__((visibility("hidden"), noreturn)) void fl_client_other_command(uint64_t argc, const char *const *argv, const char *const *envp);
+
 /* A failure before the jump under a service: tell it, wait for it to say
  * why and hang up, exit 126. */
 __attribute__((visibility("hidden"), noreturn)) void fl_client_failed(int control);

@@ -667,6 +667,19 @@ static int names_pager(const char *word) {
 	return 0;
 }
 
+/* Whether path's last component is the installed command's name. */
+static int names_command(const char *path) {
+	static const char command[] = "faultline";
+	const char *name = path;
+	for (const char *p = path; *p; p++)
+		if (*p == '/')
+			name = p + 1;
+	uint64_t i = 0;
+	while (command[i] && name[i] == command[i])
+		i++;
+	return !command[i] && !name[i];
+}
+
 /* 0: spawned by Bun (the loader clones itself first); 1: the command's
  * client, which is already the process the program must be. */
 int __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
@@ -676,6 +689,10 @@ int __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 		client_mode = 1;
 		return 1;
 	}
+	/* Installed as the `faultline` command itself (src/shim/shim-build.ts
+	 * links it so): its other commands are Bun's. */
+	if (argc >= 1 && argv[0] && names_command(argv[0]))
+		fl_client_other_command(argc, argv, (const char *const *)(initial + 1 + argc + 1));
 	uint64_t control = 0;
 	int type = 0;
 	uint32_t length = sizeof type;

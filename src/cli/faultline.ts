@@ -21,6 +21,14 @@ if (process.argv[2] === "--no-service") process.argv.splice(2, 1);
 const [command, ...rest] = process.argv.slice(2);
 
 if (command === "apager" || command === "dpager" || command === "hpager") {
+  // From now on the caller's shell starts the loader itself for these.
+  const [{ ensureShim, LOADER, PROJECT_ROOT }, { linkInstalledCommand }] = await Promise.all([import("../shim/shim-build.ts"), import("../shim/installed-command.ts")]);
+  try {
+    ensureShim();
+    linkInstalledCommand(PROJECT_ROOT, LOADER);
+  } catch {
+    // The command says why the shim cannot be built, as it always has.
+  }
   // src/cli/cli.ts reads the pager and its words from process.argv, as under
   // `bun run apager`.
   await import("./command.ts");

@@ -4,12 +4,21 @@
  * (XDG_RUNTIME_DIR, which the commands and the native runs compared with
  * them both get), stopped when the file's tests are done.
  */
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LOADER } from "../../src/shim/shim-build.ts";
 import { ROOT } from "./programs.ts";
 
-export const FAULTLINE_COMMAND = join(ROOT, "bin", "faultline");
+/** The checkout's command, a shell script that execs the loader. */
+export const CHECKOUT_COMMAND = join(ROOT, "bin", "faultline");
+
+/** The installed command as a package manager's link leads to it once the
+ * shim is built (src/shim/installed-command.ts): the loader, by a link
+ * named faultline, which the caller's shell starts directly. */
+const commandDir = mkdtempSync(join(tmpdir(), "faultline-command-"));
+export const FAULTLINE_COMMAND = join(commandDir, "faultline");
+symlinkSync(LOADER, FAULTLINE_COMMAND);
 
 /** A private runtime directory for this process's services: set in
  * process.env, so every command this file runs (and its native twin) has
