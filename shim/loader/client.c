@@ -36,6 +36,11 @@
 #ifndef FL_PACKAGE_ROOT
 #error "FL_PACKAGE_ROOT must name the package's root"
 #endif
+/* The Bun that built the shim, which the service runs on (bin/faultline
+ * finds one when it is gone). */
+#ifndef FL_BUN_PATH
+#error "FL_BUN_PATH must name the Bun that built the shim"
+#endif
 
 #define AF_UNIX_FAMILY 1
 #define SOCK_SEQPACKET_TYPE 5
@@ -233,11 +238,13 @@ static void lift_soft_limits(void) {
  * terminal, no job control signal of the caller's reaches it), standard
  * streams on /dev/null, every signal at its default and none blocked, the
  * caller's limits lifted, nothing of the caller's open but the pipe it
- * says it is ready on. Then bin/faultline runs `service run`.
+ * says it is ready on. Then Bun runs `service run` from its bundle
+ * (src/cli/command.ts), or bin/faultline finds a Bun to run it on.
  */
 static __attribute__((noreturn)) void become_service(int ready) {
 	char ready_number[24];
 	decimal((uint64_t)ready, ready_number);
+	const char *bun_argv[] = { "bun", FL_PACKAGE_ROOT "/src/cli/command.ts", "service", "run", "--ready-fd", ready_number, 0 };
 	const char *argv[] = { "sh", FL_PACKAGE_ROOT "/bin/faultline", "service", "run", "--ready-fd", ready_number, 0 };
 	if (sys_call0(__NR_setsid) < 0)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
@@ -259,6 +266,7 @@ static __attribute__((noreturn)) void become_service(int ready) {
 	if (sys_rt_sigprocmask(SIG_SETMASK, &none, 0, KERNEL_SIGSET_BYTES) < 0)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	lift_soft_limits();
+	sys_execve(FL_BUN_PATH, bun_argv, client_envp);
 	sys_execve("/bin/sh", argv, client_envp);
 	sys_exit_group(FL_EXIT_NOT_FOUND);
 }

@@ -131,8 +131,9 @@ const LOADER_RECIPE: Recipe = {
     { source: "loader/loader.c", freestanding: true },
     // The installed command's client (bin/faultline): it asks the user's
     // service for the plan, and runs bin/faultline down the plain path
-    // when none answers; where that is, is fixed for this install.
-    { source: "loader/client.c", freestanding: true, defines: [`FL_PACKAGE_ROOT=${JSON.stringify(PROJECT_ROOT)}`] },
+    // when none answers; where that is, and the Bun the service runs on,
+    // are fixed for this install.
+    { source: "loader/client.c", freestanding: true, defines: [`FL_PACKAGE_ROOT=${JSON.stringify(PROJECT_ROOT)}`, `FL_BUN_PATH=${JSON.stringify(process.execPath)}`] },
     // Paging in the program: the SIGSEGV handler, the event ring it writes,
     // and userfaultfd's registration and hand-off.
     { source: "paging/fault-handler.c", freestanding: true },
