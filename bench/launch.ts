@@ -7,7 +7,11 @@
  *     apager with loaders started ahead the other way from this machine's
  *     default (src/loader/launch.ts);
  *   - the command a shell runs, `bun run apager -q PROGRAM`, against
- *     `bun -e 0` (Bun's own start-up) and the program spawned directly.
+ *     `bun -e 0` (Bun's own start-up) and the program spawned directly;
+ *   - the installed command, `faultline PAGER -q PROGRAM` through the
+ *     user's warm service (bench/launch-command.ts), against the program
+ *     started directly, the first (cold) command against `bun -e 0`, and a
+ *     200 MB program's demand-paged launch against a 16 KiB one's.
  *
  *   bun run bench:launch [--runs N] [--json]
  *
@@ -20,6 +24,7 @@ import { prestartLoaders, run } from "../src/index.ts";
 import { prestartByDefault } from "../src/loader/launch.ts";
 import { buildProgram } from "../test/support/programs.ts";
 import { median } from "./statistics.ts";
+import { commandRowLines, measureInstalledCommand } from "./launch-command.ts";
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf("--runs") + 1] ?? 0) || 60;
@@ -107,8 +112,10 @@ const [bunAlone, programAlone, command] = await medians(
 );
 const startup = { runs: commandRuns, program: commandProgram, bunMedianMs: bunAlone!, programMedianMs: programAlone!, commandMedianMs: command!, ratio: command! / bunAlone! };
 
+const installed = await measureInstalledCommand(commandRuns, commandProgram);
+
 if (json) {
-  console.log(JSON.stringify({ benchmark: "launch", results: library, command: startup }, null, 2));
+  console.log(JSON.stringify({ benchmark: "launch", results: library, command: startup, installed }, null, 2));
 } else {
   console.log(`launch overhead, median of ${runs} runs each (run() against Bun.spawn, same run; loaders started ahead: ${aheadByDefault ? "on" : "off"} by default here)`);
   for (const r of library) {
@@ -120,4 +127,6 @@ if (json) {
   console.log(
     `  bun -e 0 ${startup.bunMedianMs.toFixed(2)} ms   program alone ${startup.programMedianMs.toFixed(2)} ms   bun run apager -q ${startup.commandMedianMs.toFixed(2)} ms (${startup.ratio.toFixed(2)}x bun -e 0)`,
   );
+  console.log(`the installed command through the warm service, median of ${commandRuns} runs each (each beside its baseline)`);
+  for (const line of commandRowLines(installed)) console.log(line);
 }
