@@ -130,7 +130,7 @@ function positiveCount(name: string, text: string): number {
 function parseArgsMessage(error: unknown): string {
   const code = (error as { code?: string }).code;
   const message = error instanceof Error ? error.message : String(error);
-  const quoted = /'([^' ]*)/.exec(message)?.[1];
+  const quoted = /'([^' ,]*)/.exec(message)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option '${quoted}'`;
   if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return `unexpected argument '${quoted}'`;
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return /does not take an argument/.test(message) ? `${quoted} takes no value` : `${quoted} needs a value`;
