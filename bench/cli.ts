@@ -228,6 +228,12 @@ export function targetsLine(targets: readonly Target[]): string {
   return `${missed.length} of ${targets.length} target${targets.length === 1 ? "" : "s"} missed: ${missed.map((t) => `${t.meaning} (measured ${t.measured})`).join("; ")}`;
 }
 
+/** The status a script ends with: 1 under --check when a target was
+ * missed, else 0. */
+export function exitStatus(check: boolean, targets: readonly Target[]): number {
+  return check && targets.some((t) => !t.met) ? EXIT_TARGET_MISSED : 0;
+}
+
 /**
  * Say the load (and the note) and the targets' closing line, on stdout
  * with the tables, or on stderr under --json (stdout is then the JSON
@@ -238,5 +244,5 @@ export function finish(options: { json: boolean; check: boolean }, before: Machi
   const after = readLoad();
   const lines = [...loadLines(before, after), ...(targets.length > 0 ? [targetsLine(targets)] : [])];
   (options.json ? process.stderr : process.stdout).write(`${options.json ? "" : "\n"}${lines.join("\n")}\n`);
-  return options.check && targets.some((t) => !t.met) ? EXIT_TARGET_MISSED : 0;
+  return exitStatus(options.check, targets);
 }
