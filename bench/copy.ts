@@ -8,8 +8,8 @@
  * the copy (every byte), later reads, and the first write to the copy
  * (where a lazy copy splits: the whole chunk, or one page). Then many small
  * copies: 2000 chunks of 64 KiB copied, then 100 random writes to the
- * copies (the scenario the course handout set; `handout` in the JSON). Each figure is mitata's median of many runs, and for each
- * size the median of three rounds that alternate eager and lazy; setup
+ * copies (`handout` in the JSON). Each figure is mitata's median of many
+ * runs, and for each size the median of three rounds that alternate eager and lazy; setup
  * (making the source writable and populated again, freeing copies) is
  * outside the timed part (mitata's manual timing).
  *
@@ -155,7 +155,7 @@ interface HandoutResult {
   writesNs: number;
 }
 
-/** The handout's scenario: 2000 chunks copied, then 100 random writes. */
+/** Many small copies: 2000 chunks copied, then 100 random writes. */
 async function measureHandout(method: Method): Promise<HandoutResult> {
   const sources = Array.from({ length: HANDOUT_CHUNKS }, () => {
     const chunk = allocChunk(64 * KIB, { split: split(method) });
