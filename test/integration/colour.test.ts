@@ -1,12 +1,12 @@
 /**
- * The commands' warnings and notes in colour on a terminal and only there:
- * a pager's warning line run on a pseudo-terminal (util-linux `script`)
- * and into a pipe, with NO_COLOR and FORCE_COLOR, each in a subprocess
- * with a time limit. The words are the same every way; only the escapes
- * differ.
+ * The commands' warnings and notes, and the friendly crash report, in
+ * colour on a terminal and only there: run on a pseudo-terminal
+ * (util-linux `script`) and into a pipe, with NO_COLOR and FORCE_COLOR,
+ * each in a subprocess with a time limit. The words are the same every
+ * way; only the escapes differ.
  */
-import { describe, expect, test } from "bun:test";
-import { ROOT } from "../support/programs.ts";
+import { beforeAll, describe, expect, test } from "bun:test";
+import { buildProgram, ROOT } from "../support/programs.ts";
 import { runProcess, TIME_LIMIT_MS } from "../support/run.ts";
 
 const ESC = "\x1b[";
@@ -58,5 +58,35 @@ describe("a pager's warning line", () => {
     const refused = await onTerminal(WARNING_RUN, envWith({ FORCE_COLOR: "0" }));
     expect(refused.stdout).toContain(WARNING_TEXT);
     expect(refused.stdout).not.toContain(ESC);
+  });
+});
+
+describe("the friendly crash report", () => {
+  let nested = "";
+  beforeAll(async () => {
+    nested = await buildProgram("nested.c", "pie");
+  });
+  const friendly = () => [process.execPath, `${ROOT}/src/friendly/friendly.ts`, nested];
+  const apagerFriendly = () => [process.execPath, `${ROOT}/src/cli/cli.ts`, "apager", "-q", "--friendly", nested];
+
+  test("has its message in bold and its labels in colour on a terminal, under friendly and a pager's --friendly", async () => {
+    for (const argv of [friendly(), apagerFriendly()]) {
+      const ran = await onTerminal(argv, envWith({}));
+      expect(ran.exitCode).toBe(139);
+      for (const label of ["signal:", "cause:", "mapping:", "at:", "from:", "hint:"]) expect(ran.stdout).toContain(`${ESC}36m${label}${ESC}39m`);
+      expect(ran.stdout).toMatch(/\x1b\[1m[^\x1b\r\n]+\x1b\[22m\r\n/);
+      expect(Bun.stripANSI(ran.stdout)).toContain("  at:      deep_write+0x");
+    }
+  });
+
+  test("is plain on a terminal with NO_COLOR, and into a pipe", async () => {
+    const refused = await onTerminal(friendly(), envWith({ NO_COLOR: "1" }));
+    expect(refused.exitCode).toBe(139);
+    expect(refused.stdout).toContain("  at:      deep_write+0x");
+    expect(refused.stdout).not.toContain(ESC);
+    const piped = await runProcess(friendly(), { env: envWith({}) });
+    expect(piped.exitCode).toBe(139);
+    expect(piped.stderr).toContain("  signal:  SIGSEGV");
+    expect(piped.stderr).not.toContain(ESC);
   });
 });
