@@ -3,7 +3,7 @@
  * spawned natively and with libetsbefriends.so preloaded, alternately, in
  * one run, through Bun.spawn.
  *
- *   bun run bench:friendly [--runs N] [--json]
+ *   bun run bench:friendly [--runs N] [--json] [--quiet]
  *
  * Prints medians and the ratio preloaded / native for /bin/true (start-up:
  * the library's constructor), `ls -la /usr` (a small real program) and
@@ -14,12 +14,20 @@
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureFriendlyLibrary, friendlyEnvironment } from "../src/index.ts";
+import { COMMON_OPTIONS, finish, JSON_OPTION, Progress, readBenchLine, readLoad } from "./cli.ts";
 import { median } from "./statistics.ts";
 
+const { values: options } = readBenchLine({
+  command: "bun run bench:friendly",
+  summary:
+    "What preloading libetsbefriends.so costs programs that do not crash: /bin/true (start-up), `ls -la /usr` and 2000 threads started and joined, each spawned natively and preloaded, alternately, in one run. Prints the median time of each in ms and the ratio preloaded / native (1.00: no cost measured). Takes about 20 seconds.",
+  options: { runs: { kind: "count", value: "N", description: "runs of each program each way (default 60)" }, ...JSON_OPTION, ...COMMON_OPTIONS },
+});
 const root = resolve(import.meta.dir, "..");
-const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf("--runs") + 1] ?? 0) || 60;
-const json = args.includes("--json");
+const runs = options.runs ?? 60;
+const { json } = options;
+const loadBefore = readLoad();
+const progress = Progress.forTerminal("bench:friendly", options.quiet);
 
 function buildThreadChurn(): string {
   const source = join(root, "bench", "thread_churn.c");
@@ -50,7 +58,8 @@ const programs = [
 ];
 
 const results = [];
-for (const program of programs) {
+for (const [index, program] of programs.entries()) {
+  progress.say(`${program.name} (${index + 1} of ${programs.length}), ${runs} runs each way`);
   // Warm up both (page cache), then alternate so drift affects both alike.
   for (let i = 0; i < 5; i++) {
     await timeRun(program.argv, nativeEnv);
@@ -72,6 +81,7 @@ for (const program of programs) {
   });
 }
 
+progress.done();
 if (json) {
   console.log(JSON.stringify({ benchmark: "friendly", results }, null, 2));
 } else {
@@ -80,3 +90,4 @@ if (json) {
     console.log(`  ${r.program.padEnd(8)} native ${r.nativeMedianMs.toFixed(3)} ms   preloaded ${r.preloadedMedianMs.toFixed(3)} ms   ratio ${r.ratio.toFixed(2)}x`);
   }
 }
+process.exit(finish({ json, check: false }, loadBefore));

@@ -190,7 +190,14 @@ struct source_answer {
 	char text[SOURCE_ANSWER_BYTES];
 	struct source_entry entries[SOURCE_ENTRIES_MAX];
 	uint32_t count;
+	/* The resolver's process decided the report goes to a terminal that
+	 * wants colour (its answer's SOURCE_COLOUR_LINE). */
+	int colour;
 };
+
+/* The answer's line asking for a report in colour; a handler that does not
+ * know it skips it, as any line it does not know. */
+#define SOURCE_COLOUR_LINE "colour"
 
 /* Ask the resolver named in this process's environment about count frames:
  * paths[i] and addresses[i] (link addresses; a 0 path for none). Returns 1

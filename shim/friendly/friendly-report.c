@@ -126,6 +126,33 @@ static void put_bytes(struct text *t, const char *s, uint64_t n) {
 		t->bytes[t->length++] = s[i];
 }
 
+/* Colour, when the resolver's process said the report goes to a terminal
+ * that wants it (SOURCE_COLOUR_LINE): ECMA-48 select-graphic-rendition
+ * sequences, each undone by its own reset so the rest is left as it was. */
+#define STYLE_LABEL "\x1b[36m"   /* cyan */
+#define STYLE_LABEL_END "\x1b[39m"
+#define STYLE_MESSAGE "\x1b[1m"  /* bold */
+#define STYLE_MESSAGE_END "\x1b[22m"
+
+static int in_colour(void) {
+	return source_answered && source.colour;
+}
+
+/* A line's label with the spaces around it ("  signal:  "), the label in
+ * colour when the report is. */
+static void put_label(struct text *t, const char *padded) {
+	while (*padded == ' ')
+		put_bytes(t, padded++, 1);
+	int styled = in_colour() && *padded != '\0';
+	if (styled)
+		put(t, STYLE_LABEL);
+	while (*padded != '\0' && *padded != ' ')
+		put_bytes(t, padded++, 1);
+	if (styled)
+		put(t, STYLE_LABEL_END);
+	put(t, padded);
+}
+
 static void put_hex(struct text *t, uint64_t value) {
 	char digits[16];
 	int n = 0;
@@ -331,7 +358,7 @@ static const char *access_word(const struct fault *f) {
 
 /* "  signal:  SIGSEGV (SEGV_MAPERR), writing address 0x55, in the main thread" */
 static void put_signal_line(struct text *t, const struct fault *f) {
-	put(t, "  signal:  ");
+	put_label(t, "  signal:  ");
 	put(t, signal_name(f->signal));
 	const char *code = code_name(f->signal, f->code);
 	put(t, " (");
@@ -362,7 +389,7 @@ static void put_signal_line(struct text *t, const struct fault *f) {
 }
 
 static void put_cause_line(struct text *t, const struct fault *f, enum fault_kind kind) {
-	put(t, "  cause:   ");
+	put_label(t, "  cause:   ");
 	switch (kind) {
 	case FAULT_SENT:
 		put(t, "not a memory error: the signal was sent (kill, raise, sigqueue or pthread_kill)");
@@ -424,7 +451,7 @@ static void put_cause_line(struct text *t, const struct fault *f, enum fault_kin
 /* The maps line with its runs of padding spaces squeezed to one (and the
  * trailing one of an anonymous mapping dropped). */
 static void put_mapping_line(struct text *t, const struct fault *f, const struct mapping *m) {
-	put(t, "  mapping: ");
+	put_label(t, "  mapping: ");
 	if (m->found) {
 		uint64_t length = m->line_length;
 		while (length > 0 && m->line[length - 1] == ' ')
@@ -629,7 +656,7 @@ static void put_walk_end(struct text *t, const char *indent) {
 static void put_where(struct text *t) {
 	static const char indent[] = "           ";
 	for (uint32_t i = 0; i < trace.count; i++) {
-		put(t, i == 0 ? "  at:      " : i == 1 ? "  from:    " : indent);
+		put_label(t, i == 0 ? "  at:      " : i == 1 ? "  from:    " : indent);
 		if (put_frame(t, i, indent))
 			return; /* what runs before main is no clue */
 	}
@@ -644,7 +671,11 @@ static void put_where(struct text *t) {
 
 static void compose(struct text *t, const struct fault *f, const struct mapping *m) {
 	t->length = 0;
+	if (in_colour())
+		put(t, STYLE_MESSAGE);
 	put(t, chosen_message(f->tid));
+	if (in_colour())
+		put(t, STYLE_MESSAGE_END);
 	put(t, "\n");
 	put_signal_line(t, f);
 	put_cause_line(t, f, classify(f, m));
@@ -656,7 +687,8 @@ static void compose(struct text *t, const struct fault *f, const struct mapping 
 		put(t, signal_name(f->signal));
 		put(t, " as " FRIENDLY_RERAISE_VARIABLE " asks)\n");
 	} else {
-		put(t, "  hint:    set " FRIENDLY_RERAISE_VARIABLE "=1 to get the signal itself (core dump, debugger)\n");
+		put_label(t, "  hint:    ");
+		put(t, "set " FRIENDLY_RERAISE_VARIABLE "=1 to get the signal itself (core dump, debugger)\n");
 	}
 }
 

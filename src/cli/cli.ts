@@ -18,7 +18,8 @@ import { captureHandover, programEnvironment, releaseHandover } from "../loader/
 import { resolveProgram } from "../loader/program-file.ts";
 import { PROJECT_ROOT } from "../shim/shim-build.ts";
 import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
-import { startSourceResolver } from "../friendly/source-resolver.ts";
+import { startStyledSourceResolver } from "../friendly/source-resolver.ts";
+import { stderrColoured } from "./colour.ts";
 import { RunRecording } from "../view/record.ts";
 import { OutputError } from "../view/write.ts";
 
@@ -88,7 +89,7 @@ async function main(args: string[]): Promise<number> {
     say(`${line.pager}: note: ${text}`);
   };
   // --friendly: a crash report names source lines, asked of this process.
-  const resolver = line.friendly ? startSourceResolver() : null;
+  const resolver = line.friendly ? startStyledSourceResolver({ colour: stderrColoured().isColorSupported }) : null;
   let outcome;
   try {
     outcome = await launch(line.argv, {
