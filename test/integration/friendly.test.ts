@@ -1,5 +1,6 @@
 /**
- * Friendly segfaults: libetsbefriends.so preloaded by `bun run friendly`
+ * Friendly segfaults (other crash kinds: friendly-crashes.test.ts):
+ * libetsbefriends.so preloaded by `bun run friendly`
  * (src/friendly/friendly.ts) or by LD_PRELOAD alone. A crash prints one message of
  * the set and a diagnosis, then exits 139; programs that do not crash, or
  * handle the crash themselves, behave as they do without it; a static
