@@ -148,6 +148,16 @@ describe("dynamic programs under `friendly`", () => {
     }
   });
 
+  test("a signal sent, not caused by the code, says so and still ends the program with it", async () => {
+    const argv = ["/bin/sh", "-c", "kill -FPE $$"];
+    const [native, ran] = await Promise.all([runNative(argv, { cwd: dir }), runProcess(argv, { env: { ...process.env, LD_PRELOAD: ensureFriendlyLibrary() }, cwd: dir })]);
+    expect(native.signal).toBe("SIGFPE");
+    expect(verdict(ran)).toEqual(verdict(native));
+    expect(messagesIn(ran.stderr, MESSAGES_FOR.SIGFPE)).toHaveLength(1);
+    expect(ran.stderr).toMatch(/signal: {2}SIGFPE \(SI_USER\), sent by process \d+ \(the program itself\)/);
+    expect(ran.stderr).toContain("cause:   not an error in the code that ran: the signal was sent");
+  });
+
   test("a program's own SIGFPE handler is the one that runs", async () => {
     const program = binary("pie", "debug-O0");
     const [native, friendly] = await Promise.all([runNative([program, "handled_divide"]), runFriendly([program, "handled_divide"])]);
