@@ -187,12 +187,11 @@ describe("static programs under the pagers' --friendly", () => {
 
   const mechanisms = userfaultfdAvailable() ? ["userfaultfd", "signal"] : ["signal"];
   const configs: Array<[string, string[]]> = [["apager", []], ...["dpager", "hpager"].flatMap((pager) => mechanisms.map((m): [string, string[]] => [pager, ["--paging", m]]))];
-  test("under every pager and paging mechanism: a division by zero and a failed assert", async () => {
-    const program = binary("static", "debug-O2-nofp");
+  test("under every pager and paging mechanism, static and dynamic: a division by zero and a failed assert", async () => {
     for (const [pager, flags] of configs) {
-      for (const kind of KINDS.filter((k) => k.mode === "divide" || k.mode === "assert")) {
-        const ran = await runPager(pager, [program, kind.mode], { flags: ["-q", "--friendly", ...flags], cwd: dir });
-        const label = `${pager} ${flags.join(" ")} ${kind.mode}`;
+      for (const [variant, kind] of (["static", "pie"] as const).flatMap((v) => KINDS.filter((k) => k.mode === "divide" || k.mode === "assert").map((k) => [v, k] as const))) {
+        const ran = await runPager(pager, [binary(variant, "debug-O2-nofp"), kind.mode], { flags: ["-q", "--friendly", ...flags], cwd: dir });
+        const label = `${pager} ${flags.join(" ")} ${variant} ${kind.mode}`;
         expect({ label, signal: ran.signal, messages: messagesIn(ran.stderr, MESSAGES_FOR[kind.signal]).length }).toEqual({ label, signal: kind.signal, messages: 1 });
         expect(ran.stderr).toContain(kind.cause);
         expect({ label, first: framesIn(ran.stderr)[0]?.function }).toEqual({ label, first: kind.frames[0]![0] });
