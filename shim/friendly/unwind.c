@@ -321,6 +321,33 @@ static uint64_t next_pointer(struct cursor *c, uint8_t encoding, uint64_t data_b
 	return 0;
 }
 
+/* Step over a pointer of the given encoding without computing it (the
+ * personality routine's: its value is of no use here, and indirect). */
+static void skip_pointer(struct cursor *c, uint8_t encoding) {
+	switch (encoding & PE_FORMAT) {
+	case PE_ABSOLUTE:
+	case PE_UDATA8:
+	case PE_SDATA8:
+		(void)next_bytes(c, 8);
+		break;
+	case PE_ULEB128:
+	case PE_SLEB128:
+		(void)next_uleb(c);
+		break;
+	case PE_UDATA2:
+	case PE_SDATA2:
+		(void)next_bytes(c, 2);
+		break;
+	case PE_UDATA4:
+	case PE_SDATA4:
+		(void)next_bytes(c, 4);
+		break;
+	default:
+		c->ok = 0;
+		break;
+	}
+}
+
 /* An entry's length field: where the entry's content ends. */
 static uint64_t entry_end(struct cursor *c) {
 	uint64_t length = next_bytes(c, 4);
@@ -370,7 +397,9 @@ static int parse_cie(struct module *m, uint64_t address, struct cie *cie) {
 			else if (augmentation[i] == 'L')
 				(void)next_bytes(&c, 1);
 			else if (augmentation[i] == 'P')
-				break; /* the personality pointer: the rest is skipped by length */
+				/* C++ code's personality routine: its encoding, then
+				 * the pointer. 'R' often follows ("zPLR"). */
+				skip_pointer(&c, (uint8_t)next_bytes(&c, 1));
 			else if (augmentation[i] != 'B')
 				break;
 		}
