@@ -65,6 +65,7 @@ enum abort_reason {
 	ABORT_STACK_SMASHED,    /* the stack protector's canary overwritten */
 	ABORT_BUFFER_OVERFLOW,  /* _FORTIFY_SOURCE caught a copy too large */
 	ABORT_OTHER_MESSAGE,    /* the C library said something else */
+	ABORT_UNCAUGHT_EXCEPTION, /* C++: a throw no catch took (from the frames' names) */
 };
 
 /* Read glibc's __abort_msg from whichever of the modules defines it: 1 and

@@ -141,6 +141,7 @@ static int source_answered;
 /* SIGABRT: the C library's leading frames left out of the where (the
  * frames shown start at this one), and its last message. */
 static uint32_t first_shown;
+static int folded_cxx; /* some of those frames are the C++ library's */
 static char abort_text[ABORT_MESSAGE_BYTES];
 static enum abort_reason abort_why;
 /* SIGFPE's divide error, and SIGILL's bytes. */
@@ -595,6 +596,9 @@ static void put_abort_cause(struct text *t) {
 	case ABORT_OTHER_MESSAGE:
 		put(t, "the C library stopped the program");
 		break;
+	case ABORT_UNCAUGHT_EXCEPTION:
+		put(t, "a C++ exception was thrown and nothing caught it, so std::terminate stopped the program (the lines above it say which exception)");
+		return;
 	case ABORT_PLAIN:
 		put(t, "the program called abort() (itself, or in a library that gave up)");
 		return;
@@ -801,26 +805,41 @@ static int starts_with(const char *text, const char *prefix) {
 	return *prefix == '\0';
 }
 
-/* glibc's functions between the program's code and the kill that ends an
- * abort: abort itself, raise, assert's, the fatal-error printer, the
- * allocator's checks, the stack protector's and fortify's. In a dynamic
- * program they are libc.so's; in a static one they are the program's own,
- * known by name: the public ones listed, and the internal ones by the
- * prefixes C reserves for the implementation (a leading "__") or glibc's
- * allocator and stdio use. */
+/* The language runtime's functions between the program's code and the kill
+ * that ends an abort: glibc's abort itself, raise, assert's, the
+ * fatal-error printer, the allocator's checks, the stack protector's and
+ * fortify's; the C++ library's std::terminate and what leads to it from a
+ * throw. In a dynamic program they are libc.so's and libstdc++.so's; in a
+ * static one they are the program's own, known by name: the public ones
+ * listed, and the internal ones by the prefixes C reserves for the
+ * implementation (a leading "__"), glibc's allocator and stdio use, or
+ * name the C++ runtime's namespaces (mangled). */
 static const char *const ABORT_PATH_FUNCTIONS[] = {
 	"abort", "raise", "gsignal", "pthread_kill", "free", "cfree", "malloc", "realloc", "calloc",
 	"memalign", "aligned_alloc", "posix_memalign", "malloc_printerr", "malloc_consolidate",
 	"unlink_chunk", "munmap_chunk", "tcache_double_free_verify",
 };
-static const char *const ABORT_PATH_PREFIXES[] = { "__", "_int_", "_IO_" };
+static const char *const ABORT_PATH_PREFIXES[] = {
+	"__", "_int_", "_IO_", "_Unwind_", "_ZSt9terminate", "_ZN10__cxxabiv1", "_ZN9__gnu_cxx27__verbose_terminate_handler",
+};
+/* Shared libraries of the runtime, by the start of their file name. */
+static const char *const RUNTIME_LIBRARIES[] = { "libc.so", "libstdc++.so", "libgcc_s.so" };
+/* std::terminate, and the throw that found no handler (mangled). */
+static const char *const TERMINATE_FUNCTIONS[] = {
+	"_ZSt9terminate", "_ZN10__cxxabiv111__terminate", "_ZN9__gnu_cxx27__verbose_terminate_handler", "__cxa_throw",
+	"__cxa_rethrow",
+};
 
 static int in_abort_path(uint32_t i) {
 	const struct module *m = frame_modules[i];
 	if (m == 0 || trace.frames[i].signal_return)
 		return 0;
-	if (!frame_in_program[i])
-		return starts_with(module_name(m), "libc.so");
+	if (!frame_in_program[i]) {
+		for (uint32_t k = 0; k < sizeof RUNTIME_LIBRARIES / sizeof RUNTIME_LIBRARIES[0]; k++)
+			if (starts_with(module_name(m), RUNTIME_LIBRARIES[k]))
+				return 1;
+		return 0;
+	}
 	if (!frame_symbols[i].found)
 		return 0;
 	const char *name = frame_symbols[i].name;
@@ -844,8 +863,13 @@ static int frame_named(uint32_t i, const char *prefix) {
  * the allocator's check or the stack protector. */
 static void explain_abort(void) {
 	first_shown = 0;
-	while (first_shown + 1 < trace.count && in_abort_path(first_shown))
+	folded_cxx = 0;
+	while (first_shown + 1 < trace.count && in_abort_path(first_shown)) {
+		const struct module *m = frame_modules[first_shown];
+		folded_cxx |= (!frame_in_program[first_shown] && starts_with(module_name(m), "libstdc++.so")) ||
+			      frame_named(first_shown, "_Z") || frame_named(first_shown, "__cxa_");
 		first_shown++;
+	}
 	abort_why = abort_message(frame_modules, trace.count, abort_text) ? abort_reason_of(abort_text) : ABORT_PLAIN;
 	for (uint32_t i = 0; i < first_shown && abort_why == ABORT_PLAIN; i++) {
 		if (frame_named(i, "__assert_"))
@@ -856,6 +880,9 @@ static void explain_abort(void) {
 			abort_why = ABORT_STACK_SMASHED;
 		else if (frame_named(i, "__chk_fail") || frame_named(i, "__fortify_fail"))
 			abort_why = ABORT_BUFFER_OVERFLOW;
+		for (uint32_t k = 0; k < sizeof TERMINATE_FUNCTIONS / sizeof TERMINATE_FUNCTIONS[0]; k++)
+			if (frame_named(i, TERMINATE_FUNCTIONS[k]))
+				abort_why = ABORT_UNCAUGHT_EXCEPTION;
 	}
 }
 
@@ -1053,7 +1080,8 @@ static void compose(struct text *t, const struct fault *f, const struct mapping 
 		put(t, "  (");
 		put_decimal(t, first_shown);
 		put(t, first_shown == 1 ? " frame" : " frames");
-		put(t, " inside the C library's abort path not shown)\n");
+		put(t, folded_cxx ? " inside the C and C++ libraries' abort path not shown)\n"
+				  : " inside the C library's abort path not shown)\n");
 	}
 	if (reraise_wanted) {
 		put(t, "  (re-raising ");

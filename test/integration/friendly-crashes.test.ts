@@ -1,7 +1,7 @@
 /**
  * Friendly crash reports beyond segfaults (issue 27): division by zero and
  * INT_MIN / -1 (SIGFPE), failed asserts and the allocator's aborts
- * (SIGABRT), compiler traps and jumps into data (SIGILL), breakpoints
+ * (SIGABRT, and C++'s std::terminate), compiler traps and jumps into data (SIGILL), breakpoints
  * (SIGTRAP) and system calls a seccomp filter forbids (SIGSYS). Each gets a
  * message of its own kind's set, the diagnosis, and where: the learner's
  * function first (the C library's abort path left out), with source lines.
@@ -66,12 +66,14 @@ const KINDS: Kind[] = [
 const source = () => readFileSync(join(PROGRAMS, SOURCE), "utf8");
 let built = new Map<string, string>();
 let sigbus = new Map<string, string>();
+let uncaught = new Map<string, string>();
 let dir = "";
 beforeAll(async () => {
   ensureFriendlyLibrary();
   dir = mkdtempSync(join(tmpdir(), "faultline-crash-kinds-"));
   built = await buildAll([SOURCE], ["pie", "static"], PROFILES);
   sigbus = await buildAll(["sigbus_truncated.c"], ["static"]);
+  uncaught = await buildAll(["uncaught_exception.cpp"], ["pie", "static"], ["debug-O0", "debug-O2-nofp"]);
 }, 240_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -172,6 +174,36 @@ describe("dynamic programs under `friendly`", () => {
     expect(seen.size).toBeGreaterThanOrEqual(3);
     for (const ran of runs) expect(messagesIn(ran.stderr, MESSAGES_FOR.SIGSEGV)).toHaveLength(0);
   });
+});
+
+describe("C++: an exception nobody catches", () => {
+  const UNCAUGHT = "uncaught_exception.cpp";
+  for (const profile of ["debug-O0", "debug-O2-nofp"] as const) {
+    test(`std::terminate named, the throw first (${profile}), dynamic under friendly and static under apager`, async () => {
+      const text = readFileSync(join(PROGRAMS, UNCAUGHT), "utf8");
+      const lines = [lineOf(text, "// uncaught_exception: throw"), lineOf(text, "// uncaught_exception: call")];
+      for (const variant of ["pie", "static"] as const) {
+        const program = uncaught.get(`${UNCAUGHT}:${variant}:${profile}`)!;
+        const [native, ran] = await Promise.all([
+          runNative([program], { cwd: dir }),
+          variant === "pie" ? runFriendly([program], { cwd: dir }) : runPager("apager", [program], { flags: ["-q", "--friendly"], cwd: dir }),
+        ]);
+        const label = `${variant} ${profile}`;
+        expect({ label, signal: native.signal }).toEqual({ label, signal: "SIGABRT" });
+        expect({ label, ...verdict(ran) }).toEqual({ label, ...verdict(native) });
+        expect(ran.stderr.startsWith(native.stderr)).toBe(true);
+        expect(native.stderr).toContain("terminate called after throwing an instance of 'std::invalid_argument'");
+        expect(messagesIn(ran.stderr, MESSAGES_FOR.SIGABRT)).toHaveLength(1);
+        expect(ran.stderr).toContain("cause:   a C++ exception was thrown and nothing caught it, so std::terminate stopped the program");
+        expect(ran.stderr).toMatch(/\(\d+ frames inside the C and C\+\+ libraries' abort path not shown\)/);
+        // Demangled names hold spaces ("parse_age(int) [clone .cold]"):
+        // read the raw lines.
+        const frames = framesIn(ran.stderr).map((f) => f.raw);
+        expect({ label, functions: frames.map((raw) => /^\w+/.exec(raw)?.[0]) }).toEqual({ label, functions: ["parse_age", "main"] });
+        expect({ label, locations: frames.map((raw) => /\(([^()]+)\)$/.exec(raw)?.[1]?.replace(`${ROOT}/`, "")) }).toEqual({ label, locations: lines.map((n) => `test/programs/${UNCAUGHT}:${n}`) });
+      }
+    });
+  }
 });
 
 describe("static programs under the pagers' --friendly", () => {
