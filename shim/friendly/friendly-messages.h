@@ -8,10 +8,12 @@
 #ifndef FAULTLINE_FRIENDLY_MESSAGES_H
 #define FAULTLINE_FRIENDLY_MESSAGES_H
 
+/* Every set holds this many (checked below: a set one short would pick a
+ * NULL message). */
 #define FRIENDLY_MESSAGES_PER_KIND 10
 
 /* SIGSEGV: a bad memory access. */
-static const char *const SEGFAULT_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
+static const char *const SEGFAULT_MESSAGES[] = {
 	"Segfaults happen to the best of us. Take a breath: this one can be found.",
 	"Your program tripped over its memory, not over you. Let's see where.",
 	"Every programmer you admire has seen this screen. Onward!",
@@ -25,7 +27,7 @@ static const char *const SEGFAULT_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
 };
 
 /* SIGBUS: memory that is mapped but has nothing behind it. */
-static const char *const BUS_ERROR_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
+static const char *const BUS_ERROR_MESSAGES[] = {
 	"A bus error sounds scary, but it is just memory with nothing behind it. Let's look.",
 	"Your program reached for memory that had gone missing. The clue is below.",
 	"Files change under running programs more often than you'd think. Here is where it hurt.",
@@ -39,7 +41,7 @@ static const char *const BUS_ERROR_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
 };
 
 /* SIGFPE: an arithmetic the processor refuses. */
-static const char *const ARITHMETIC_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
+static const char *const ARITHMETIC_MESSAGES[] = {
 	"Dividing by zero has stumped mathematicians for centuries. You are in good company.",
 	"The arithmetic went somewhere numbers cannot follow. Let's find the line.",
 	"A division by zero is one of the friendliest bugs: it tells you exactly where.",
@@ -53,7 +55,7 @@ static const char *const ARITHMETIC_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
 };
 
 /* SIGABRT: the program (or its C library) stopped itself. */
-static const char *const ABORT_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
+static const char *const ABORT_MESSAGES[] = {
 	"Your program stopped itself on purpose: something it checked was not true. Good catch.",
 	"An abort is a safety net doing its job. Let's see what it caught.",
 	"A check fired before things got worse. That is the best kind of crash.",
@@ -67,7 +69,7 @@ static const char *const ABORT_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
 };
 
 /* SIGILL: an instruction the processor will not run. */
-static const char *const ILLEGAL_INSTRUCTION_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
+static const char *const ILLEGAL_INSTRUCTION_MESSAGES[] = {
 	"The processor met an instruction it would not run. Let's see why it was there.",
 	"Often this is a trap the compiler set on purpose. The report below tells which.",
 	"An illegal instruction is a signpost, not a dead end. Follow it below.",
@@ -81,7 +83,7 @@ static const char *const ILLEGAL_INSTRUCTION_MESSAGES[FRIENDLY_MESSAGES_PER_KIND
 };
 
 /* SIGTRAP: a breakpoint with no debugger to stop at it. */
-static const char *const BREAKPOINT_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
+static const char *const BREAKPOINT_MESSAGES[] = {
 	"A breakpoint fired, but no debugger was listening. Here is where it was.",
 	"Somebody wanted to stop here and look. Now you can, with the report below.",
 	"A trap for a debugger, sprung without one. Nothing mysterious: see below.",
@@ -95,7 +97,7 @@ static const char *const BREAKPOINT_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
 };
 
 /* SIGSYS: a system call the process is not allowed to make. */
-static const char *const SYSTEM_CALL_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
+static const char *const SYSTEM_CALL_MESSAGES[] = {
 	"A sandbox said no to one request. That is the sandbox working, and it is fixable.",
 	"Your program asked the kernel for something its filter forbids. Details below.",
 	"Security rules can be strict. This one names the call it stopped.",
@@ -107,5 +109,14 @@ static const char *const SYSTEM_CALL_MESSAGES[FRIENDLY_MESSAGES_PER_KIND] = {
 	"Take a moment: the call number below tells you what to allow or avoid.",
 	"You are working with real operating-system machinery. Impressive.",
 };
+
+#define FRIENDLY_SET_SIZE(set) (sizeof set / sizeof set[0])
+_Static_assert(FRIENDLY_SET_SIZE(SEGFAULT_MESSAGES) == FRIENDLY_MESSAGES_PER_KIND, "segfault messages");
+_Static_assert(FRIENDLY_SET_SIZE(BUS_ERROR_MESSAGES) == FRIENDLY_MESSAGES_PER_KIND, "bus error messages");
+_Static_assert(FRIENDLY_SET_SIZE(ARITHMETIC_MESSAGES) == FRIENDLY_MESSAGES_PER_KIND, "arithmetic messages");
+_Static_assert(FRIENDLY_SET_SIZE(ABORT_MESSAGES) == FRIENDLY_MESSAGES_PER_KIND, "abort messages");
+_Static_assert(FRIENDLY_SET_SIZE(ILLEGAL_INSTRUCTION_MESSAGES) == FRIENDLY_MESSAGES_PER_KIND, "illegal instruction messages");
+_Static_assert(FRIENDLY_SET_SIZE(BREAKPOINT_MESSAGES) == FRIENDLY_MESSAGES_PER_KIND, "breakpoint messages");
+_Static_assert(FRIENDLY_SET_SIZE(SYSTEM_CALL_MESSAGES) == FRIENDLY_MESSAGES_PER_KIND, "system call messages");
 
 #endif
