@@ -38,6 +38,7 @@ void friendly_report_init(uint64_t seed, int reraise);
  * core dump and that code, not a person at a terminal, brings about. */
 #define FRIENDLY_SIGNALS { SIGSEGV, SIGBUS, SIGFPE, SIGABRT, SIGILL, SIGTRAP, SIGSYS }
 #define FRIENDLY_SIGNAL_COUNT 7
+_Static_assert(sizeof((int[])FRIENDLY_SIGNALS) / sizeof(int) == FRIENDLY_SIGNAL_COUNT, "FRIENDLY_SIGNAL_COUNT");
 
 /* The handler for all of them (SA_SIGINFO | SA_ONSTACK). For SIGSEGV and
  * SIGBUS it never returns, except in re-raise mode; for the others it

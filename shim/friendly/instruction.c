@@ -42,11 +42,18 @@
 #define OPCODE_GROUP3 0xf7
 #define GROUP3_DIV 6
 #define GROUP3_IDIV 7
+/* ModRM.mod: a memory operand with no, an 8-bit or a 32-bit displacement,
+ * or a register. */
+#define MODRM_DISPLACEMENT8 1
+#define MODRM_DISPLACEMENT32 2
 #define MODRM_REGISTER 3
 #define RM_SIB 4
 #define RM_RIP_RELATIVE 5
 #define SIB_NO_INDEX 4
 #define SIB_NO_BASE 5
+#define DISPLACEMENT8_BYTES 1
+#define DISPLACEMENT32_BYTES 4
+#define BITS_PER_BYTE 8
 
 /* The ucontext's slot for each register, in the encoding's order: rax
  * rcx rdx rbx rsp rbp rsi rdi, then r8..r15. */
@@ -135,36 +142,36 @@ void division_at(const void *context, struct division *out) {
 			if (index != SIB_NO_INDEX)
 				address += (uint64_t)regs[register_slot[index]] << scale;
 			if ((base & 7) == SIB_NO_BASE && mod == 0) {
-				if (i + 4 > n)
+				if (i + DISPLACEMENT32_BYTES > n)
 					return;
-				address += (uint64_t)sign_extend(little_endian(&code[i], 4), 32);
-				i += 4;
+				address += (uint64_t)sign_extend(little_endian(&code[i], DISPLACEMENT32_BYTES), 32);
+				i += DISPLACEMENT32_BYTES;
 			} else {
 				address += (uint64_t)regs[register_slot[base]];
 			}
 		} else if (rm == RM_RIP_RELATIVE && mod == 0) {
-			if (i + 4 > n)
+			if (i + DISPLACEMENT32_BYTES > n)
 				return;
-			int64_t displacement = sign_extend(little_endian(&code[i], 4), 32);
-			i += 4;
+			int64_t displacement = sign_extend(little_endian(&code[i], DISPLACEMENT32_BYTES), 32);
+			i += DISPLACEMENT32_BYTES;
 			/* Relative to the next instruction; div takes no immediate. */
 			address = pc + i + (uint64_t)displacement;
 		} else {
 			address = (uint64_t)regs[register_slot[rm | ((rex & REX_B) ? 8u : 0u)]];
 		}
-		if (mod == 1) {
-			if (i + 1 > n)
+		if (mod == MODRM_DISPLACEMENT8) {
+			if (i + DISPLACEMENT8_BYTES > n)
 				return;
 			address += (uint64_t)sign_extend(code[i], 8);
-		} else if (mod == 2) {
-			if (i + 4 > n)
+		} else if (mod == MODRM_DISPLACEMENT32) {
+			if (i + DISPLACEMENT32_BYTES > n)
 				return;
-			address += (uint64_t)sign_extend(little_endian(&code[i], 4), 32);
+			address += (uint64_t)sign_extend(little_endian(&code[i], DISPLACEMENT32_BYTES), 32);
 		}
-		uint8_t bytes[8];
-		if (!space_read(address, bytes, bits / 8))
+		uint8_t bytes[sizeof(uint64_t)];
+		if (!space_read(address, bytes, bits / BITS_PER_BYTE))
 			return;
-		divisor = little_endian(bytes, (int)(bits / 8));
+		divisor = little_endian(bytes, (int)(bits / BITS_PER_BYTE));
 	}
 
 	out->bits = bits;
