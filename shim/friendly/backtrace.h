@@ -168,6 +168,9 @@ struct symbol {
 /* Name the functions at count link addresses of one module: out[i] for
  * addresses[i]. One pass over each symbol table for all of them. */
 void symbols_lookup(struct module *m, const uint64_t *addresses, struct symbol *out, uint32_t count);
+/* The link address of the defined data object called name, of size bytes:
+ * 1 and *link, or 0 when neither symbol table has it. */
+int symbols_find_object(struct module *m, const char *name, uint64_t size, uint64_t *link);
 
 /* ---- source-lines.c ---- */
 

@@ -76,11 +76,13 @@ Options (they stop at PROGRAM; every word after it is the program's):
       --html FILE    write a page of the run to FILE: its address space, faults
                      over time, pages mapped, the predictor's record (one
                      self-contained HTML file; open it in a browser)
-      --friendly     a segfault in the program ends with an encouraging message,
+      --friendly     a crash in the program (segfault, bus error, division by
+                     zero, failed assert, allocator abort, trap, breakpoint,
+                     forbidden system call) ends with an encouraging message,
                      a diagnosis and where it happened (function, file:line,
-                     the calls that led there) instead of a bare
-                     "Segmentation fault" (exit 139;
-                     FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead)
+                     the calls that led there); a segfault exits 139
+                     (FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead), the
+                     others end with their own signal
 ${pager === "apager" ? "" : PAGING_OPTION + WORKING_SET_OPTIONS}${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
       --version      show faultline's version
       --             end of options (for a PROGRAM starting with '-')

@@ -79,7 +79,7 @@ interface Recipe {
 /** The friendly fault handler: the report, and the backtrace it gives
  * (shim/friendly/backtrace.h). All freestanding: they run in a crashing
  * program. */
-const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-space.c", "module.c", "unwind.c", "symbols.c", "source-lines.c"].map((name) => ({
+const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-space.c", "module.c", "unwind.c", "symbols.c", "source-lines.c", "instruction.c", "abort-message.c"].map((name) => ({
   source: `friendly/${name}`,
   freestanding: true,
 }));
