@@ -52,6 +52,8 @@ static const struct field FIELDS[] = {
 	FIELD(fl_launch_spec, uffd_user_mode_only),
 	FIELD(fl_launch_spec, prefetch_count),
 	FIELD(fl_launch_spec, prefetch_offset),
+	FIELD(fl_launch_spec, stack_prot),
+	FIELD(fl_launch_spec, read_implies_exec),
 	FIELD(fl_launch_spec, status),
 
 	FIELD(fl_status, launched),

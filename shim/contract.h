@@ -309,6 +309,12 @@ struct fl_launch_spec {
 	uint64_t prefetch_count;  /* struct fl_prefetch_run entries */
 	uint64_t prefetch_offset; /* from the spec's start, or 0 */
 
+	/* The program's [stack] protection (PROT_*), executable where
+	 * PT_GNU_STACK asks, and whether it runs with READ_IMPLIES_EXEC in its
+	 * personality (src/loader/plan.ts stackExecution). */
+	uint64_t stack_prot;
+	uint64_t read_implies_exec;
+
 	struct fl_status status;
 };
 

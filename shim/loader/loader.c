@@ -358,6 +358,44 @@ static void place_stack(void) {
 }
 
 /*
+ * The [stack]'s protection as setup_arg_pages gives the program's: the
+ * loader's own has the flags of the loader's PT_GNU_STACK (not executable),
+ * so a program whose PT_GNU_STACK asks for an executable stack (a GCC
+ * trampoline, old assembly) gets it here. PROT_GROWSDOWN extends the change
+ * to the mapping's start, wherever it has grown, and keeps it one mapping,
+ * whose later growth inherits the protection.
+ */
+static void protect_stack(void) {
+	begin(FL_STAGE_STACK);
+	if (!(spec->stack_prot & PROT_EXEC))
+		return;
+	sys_result r = sys_mprotect(spec->stack_top - FL_PAGE_SIZE, FL_PAGE_SIZE, (int)spec->stack_prot | PROT_GROWSDOWN);
+	if (r < 0)
+		fail(FL_STAGE_STACK, r, spec->stack_top);
+}
+
+/* personality(2)'s flag under which every readable mapping is executable,
+ * and the query that changes nothing. */
+#define PERSONALITY_READ_IMPLIES_EXEC 0x0400000
+#define PERSONALITY_QUERY 0xffffffffUL
+
+/* READ_IMPLIES_EXEC where binfmt_elf would set it (kernels before 5.8, a
+ * PT_GNU_STACK missing or executable), before the program's first mapping:
+ * the kernel sets it before it maps the segments, so they, and every
+ * readable mapping the program makes, are executable too. */
+static void take_personality(void) {
+	begin(FL_STAGE_PLACING);
+	if (!spec->read_implies_exec)
+		return;
+	sys_result current = sys_personality(PERSONALITY_QUERY);
+	if (current < 0)
+		fail(FL_STAGE_PLACING, current, 0);
+	sys_result r = sys_personality((unsigned long)current | PERSONALITY_READ_IMPLIES_EXEC);
+	if (r < 0)
+		fail(FL_STAGE_PLACING, r, 0);
+}
+
+/*
  * /proc/self/exe can name the program's file only once no mapping of the
  * loader's own file is left (the kernel refuses with EBUSY otherwise). Each
  * of the loader's segments is written to a memfd and the memfd mapped over
@@ -659,11 +697,13 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 		loader_anonymous = anonymous_error == 0;
 	}
 	receive_plan();
+	take_personality();
 	find_bases();
 	for (uint64_t i = 0; i < spec->region_count; i++)
 		map_region(i);
 	release_reservations();
 	place_stack();
+	protect_stack();
 	describe_process();
 	close_program_files();
 	report_placed();

@@ -118,6 +118,8 @@ export const LAUNCH_SPEC = layout("fl_launch_spec", [
   ["uffd_user_mode_only", WORD],
   ["prefetch_count", WORD],
   ["prefetch_offset", WORD],
+  ["stack_prot", WORD],
+  ["read_implies_exec", WORD],
   ["status", STATUS.size],
 ]);
 

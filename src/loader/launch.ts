@@ -309,9 +309,16 @@ export function protString(prot: number): `${"r" | "-"}${"w" | "-"}${"x" | "-"}`
   return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
 }
 
-export function mappingLine(pager: PagerName, m: Mapping, reserved = false): string {
+/**
+ * A mapping as the loader made it. A region reserved for demand paging
+ * (`reserved`: by which mechanism) has no pages yet: under SIGSEGV paging it
+ * is inaccessible until each page is touched; under userfaultfd it has its
+ * protection already.
+ */
+export function mappingLine(pager: PagerName, m: Mapping, reserved: Mechanism | null = null): string {
   const offset = m.offset === null ? "-" : hex(m.offset);
-  if (reserved) return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
+  if (reserved === "signal") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
+  if (reserved === "userfaultfd") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} (pages on demand) ${m.source}`;
   return `${pager}: map addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`;
 }
 
@@ -742,6 +749,7 @@ function startPlanned(
       random,
       ...(memoryFacts ? { commit: memoryFacts.commit } : {}),
       brkWindow: facts.brkWindow,
+      legacyReadImpliesExec: facts.legacyReadImpliesExec,
       // Populated pages must fit; dpager's are mapped when touched.
       ...(policy === "demand" || !memoryFacts ? {} : { available: memoryFacts.available }),
     };
@@ -839,6 +847,8 @@ function startPlanned(
         friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
         userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
         prefetch: prefetchRuns,
+        stackProt: stackProtection(plan),
+        readImpliesExec: plan.readImpliesExec,
       },
       spec.bytes,
     );
@@ -896,7 +906,7 @@ function startPlanned(
           const bases = readStatus(memory.view).bases;
           const placed = placedMappings(plan, regions, stack, bases, image, interpreterImage);
           if (options.log) {
-            for (const m of placed) options.log(mappingLine(pager, m, m.demand));
+            for (const m of placed) options.log(mappingLine(pager, m, m.demand ? mechanism : null));
             for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
           }
           if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
@@ -980,9 +990,13 @@ function startPlanned(
 function placedMappings(plan: Plan, regions: readonly Region[], stack: StackImage, bases: readonly number[], image: ElfImage, interpreter: ElfImage | null): Mapping[] {
   const mappings = regionMappings(regions, image.file, interpreter?.file ?? null).map((m, i) => ({ ...m, address: locate(regions[i]!.base, m.address, bases) }));
   mappings.sort((a, b) => a.address - b.address);
-  const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
-  mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
+  mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProtection(plan), source: "anon=stack", demand: false });
   return mappings;
+}
+
+/** The program's [stack], as the loader leaves it (place_stack). */
+function stackProtection(plan: Plan): number {
+  return PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
 }
 
 /** Send a signal by pid where no pidfd could be opened (a kernel before

@@ -49,6 +49,9 @@ export interface MachineFacts {
   /** The kernel lets this process name another file /proc/self/exe
    * (CAP_SYS_RESOURCE or CAP_CHECKPOINT_RESTORE). */
   mayReplaceExe: boolean;
+  /** The kernel gives a 64-bit program READ_IMPLIES_EXEC when its
+   * PT_GNU_STACK is missing or executable (plan.ts stackExecution). */
+  legacyReadImpliesExec: boolean;
 }
 
 /** Linux's release as [major, minor], from uname's "6.18.44-..." form. */
@@ -62,6 +65,13 @@ export function kernelVersion(release: string): [number, number] {
 export function brkWindowOf(release: string): number {
   const [major, minor] = kernelVersion(release);
   return major > 6 || (major === 6 && minor >= 9) ? BRK_RANDOM_BYTES_WIDE : BRK_RANDOM_BYTES;
+}
+
+/** x86-64 kernels before 5.8 set READ_IMPLIES_EXEC for a 64-bit program
+ * whose PT_GNU_STACK is missing or executable (elf_read_implies_exec). */
+export function legacyReadImpliesExecOf(release: string): boolean {
+  const [major, minor] = kernelVersion(release);
+  return major < 5 || (major === 5 && minor < 8);
 }
 
 /** Memory figures that change from one launch to the next. */
@@ -91,6 +101,7 @@ export function readMachineFacts(): MachineFacts {
     randomize: randomizeSetting > 0 && (personality & ADDR_NO_RANDOMIZE) === 0,
     brkWindow: brkWindowOf(release()),
     mayReplaceExe: hasCapability(status, CAP_SYS_RESOURCE) || hasCapability(status, CAP_CHECKPOINT_RESTORE),
+    legacyReadImpliesExec: legacyReadImpliesExecOf(release()),
   };
 }
 

@@ -125,8 +125,33 @@ export interface Plan {
   endCode: number;
   startData: number;
   endData: number;
-  /** Whether PT_GNU_STACK asks for an executable stack. */
+  /** Whether the program's [stack] is executable (stackExecution). */
   executableStack: boolean;
+  /** Whether the program runs with READ_IMPLIES_EXEC in its personality
+   * (stackExecution): every readable mapping is executable too, the
+   * regions' protections say so already. */
+  readImpliesExec: boolean;
+}
+
+/**
+ * What binfmt_elf makes of PT_GNU_STACK for a 64-bit x86 program
+ * (load_elf_binary, setup_arg_pages). Its flags with PF_X ask for an
+ * executable stack, without PF_X for one that is not. Without the header the
+ * stack gets VM_DATA_DEFAULT_FLAGS, executable only under READ_IMPLIES_EXEC.
+ * That personality flag never survives into a 64-bit program from its caller
+ * (set_personality_64bit clears it: `setarch -X` has no effect), and the
+ * kernel sets it itself only before Linux 5.8 (elf_read_implies_exec: a
+ * PT_GNU_STACK missing or executable); since 5.8 never for 64-bit programs.
+ */
+export function stackExecution(stackFlags: number | null, legacyReadImpliesExec: boolean): { executableStack: boolean; readImpliesExec: boolean } {
+  const asked = stackFlags !== null && (stackFlags & PF_X) !== 0;
+  const readImpliesExec = legacyReadImpliesExec && (stackFlags === null || asked);
+  return { executableStack: stackFlags === null ? readImpliesExec : asked, readImpliesExec };
+}
+
+/** A region as mmap maps it under READ_IMPLIES_EXEC: readable is executable. */
+function readImplyingExec(region: Region): Region {
+  return region.prot & PROT_READ ? { ...region, prot: region.prot | PROT_EXEC } : region;
 }
 
 /** A source of uniformly random integers in [0, bound). */
@@ -481,6 +506,10 @@ export interface PlanOptions {
   brkWindow?: number;
   /** Which pages the policy may page on demand ("all" when absent). */
   scope?: DemandScope;
+  /** The kernel gives a 64-bit program READ_IMPLIES_EXEC when its
+   * PT_GNU_STACK is missing or executable (Linux before 5.8: machine.ts);
+   * false when absent. */
+  legacyReadImpliesExec?: boolean;
 }
 
 /**
@@ -538,6 +567,8 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     endData = Math.max(endData, start + s.filesz);
   }
   if (startCode === Number.MAX_SAFE_INTEGER) startCode = endCode = programExtent.start;
+  const stack = stackExecution(program.stackFlags, options.legacyReadImpliesExec ?? false);
+  if (stack.readImpliesExec) regions = regions.map(readImplyingExec);
 
   const plan: Plan = {
     program: { image: program, bias, byKernel: programChoice.byKernel },
@@ -552,7 +583,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     endCode,
     startData,
     endData,
-    executableStack: program.stackFlags !== null && (program.stackFlags & PF_X) !== 0,
+    ...stack,
   };
   if (!programChoice.byKernel) checkClearOfLoader(program, bias, options.kept);
   if (interpreterPlacement && !interpreterPlacement.byKernel) checkClearOfLoader(interpreter!, interpreterPlacement.bias, options.kept);

@@ -163,6 +163,11 @@ export interface SpecInput {
   userModeOnly: boolean;
   /** Pages to map before the jump (--prefetch); none when empty. */
   prefetch: readonly SpecPrefetchRun[];
+  /** The [stack]'s protection (PROT_*): executable where PT_GNU_STACK (or
+   * READ_IMPLIES_EXEC) asks. */
+  stackProt: number;
+  /** Run the program with READ_IMPLIES_EXEC in its personality. */
+  readImpliesExec: boolean;
 }
 
 const TWO_TO_32 = 2 ** 32;
@@ -344,6 +349,8 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     uffd_user_mode_only: input.userModeOnly ? 1 : 0,
     prefetch_count: input.prefetch.length,
     prefetch_offset: input.prefetch.length > 0 ? o.prefetch : 0,
+    stack_prot: input.stackProt,
+    read_implies_exec: input.readImpliesExec ? 1 : 0,
   });
   putFields(view, spec.program.offset, PLACEMENT, placementFields(input.program));
   putFields(view, spec.interpreter.offset, PLACEMENT, placementFields(input.interpreter));

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { hasCapability, parseMeminfo, parseStackLimit } from "../../src/loader/machine.ts";
+import { hasCapability, legacyReadImpliesExecOf, parseMeminfo, parseStackLimit } from "../../src/loader/machine.ts";
 
 describe("machine facts", () => {
   test("/proc/meminfo figures in bytes", () => {
@@ -18,5 +18,14 @@ describe("machine facts", () => {
   test("RLIMIT_STACK from /proc/PID/limits", () => {
     expect(parseStackLimit("Max stack size            8388608              unlimited            bytes\n")).toBe(8388608);
     expect(parseStackLimit("Max stack size            unlimited            unlimited            bytes\n")).toBeNull();
+  });
+});
+
+describe("READ_IMPLIES_EXEC from PT_GNU_STACK", () => {
+  test("set by kernels before 5.8 only", () => {
+    expect(legacyReadImpliesExecOf("4.19.0-21-amd64")).toBe(true);
+    expect(legacyReadImpliesExecOf("5.7.19")).toBe(true);
+    expect(legacyReadImpliesExecOf("5.8.0")).toBe(false);
+    expect(legacyReadImpliesExecOf("6.18.44-fc-v1300")).toBe(false);
   });
 });
