@@ -84,6 +84,7 @@ async function main(args: string[]): Promise<number> {
   // privilege) are said then, so they come before anything the program says.
   const noted = new Set<string>();
   const note = (text: string) => {
+    if (noted.has(text)) return;
     noted.add(text);
     say(`${line.pager}: note: ${text}`);
   };
@@ -95,6 +96,9 @@ async function main(args: string[]): Promise<number> {
       pager: line.pager,
       log: line.quiet ? null : say,
       note: line.quiet ? null : note,
+      // Said even under --quiet: without it a set-user-ID program silently
+      // tells other facts (its own user's), with a success.
+      privilegeNote: note,
       traceFd: recording.traceFd,
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),

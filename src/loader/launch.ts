@@ -150,6 +150,10 @@ export interface LaunchOptions {
    * from a kernel-started one that is known by then (a set-user-ID bit that
    * gives no privilege). The same text is in the outcome's `differences`. */
   note?: ((text: string) => void) | null;
+  /** Called as soon as set-user-ID or set-group-ID bits are found to give
+   * no privilege, with that note (which `note` is given too, later, with
+   * the others): the CLI says it even under --quiet. */
+  privilegeNote?: ((text: string) => void) | null;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
@@ -409,7 +413,9 @@ export function startLaunch(argv: readonly string[], options: LaunchOptions = {}
     requireLoadable(image);
     if (interpreterImage) requireLoadable(interpreterImage);
     options.onFilesRead?.(read);
-    const notes = [ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0)].filter((n) => n !== null);
+    const privilege = ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
+    if (privilege !== null) options.privilegeNote?.(privilege);
+    const notes = privilege === null ? [] : [privilege];
     return startPlanned(launching, pager, programArgv, execfn, image, interpreterImage, opened, notes, handover, options);
   } finally {
     // Until the waiter has it, the launch is this function's to undo.
