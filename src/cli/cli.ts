@@ -5,9 +5,10 @@
  * src/cli/faultline.ts). Exits the way the program did; loader errors are one
  * line and exit 127 or 126.
  */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { EXIT_USAGE } from "../loader/errors.ts";
+import { EXIT_CANNOT_RUN, EXIT_USAGE } from "../loader/errors.ts";
+import { addressLimitProblem, parseAddressSpaceLimit } from "../loader/machine.ts";
 import { PAGERS, TAMPERED, launch, prefetchStopped, type PagerName } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
 import { commandName } from "./commands.ts";
@@ -53,6 +54,13 @@ async function main(args: string[]): Promise<number> {
   const command = commandName(pager, process.argv[1]);
   const line = readCommandLine(pager, command, () => parseCommandLine(pagerArg, args.slice(1)), (l) => usage(l.pager, command));
   if (typeof line === "number") return line;
+  // Before anything else fails for it (bun:ffi without the JIT, a thread
+  // that cannot get a stack): a limit too tight for Bun itself.
+  const tooTight = addressLimitProblem(parseAddressSpaceLimit(readFileSync("/proc/self/limits", "utf8")));
+  if (tooTight) {
+    say(`${line.pager}: ${tooTight}`);
+    return EXIT_CANNOT_RUN;
+  }
 
   // What the caller handed the pager goes to the program (descriptors,
   // ignored signals, mask, limits, timers), taken before this process opens

@@ -17,6 +17,32 @@ export function parseStackLimit(limits: string): number | null {
   return Number(match[1]);
 }
 
+/** The soft "Max address space" (RLIMIT_AS, `ulimit -v`) from
+ * /proc/PID/limits, in bytes; null when unlimited. */
+export function parseAddressSpaceLimit(limits: string): number | null {
+  const match = /^Max address space\s+(\S+)/m.exec(limits);
+  if (!match || match[1] === "unlimited") return null;
+  return Number(match[1]);
+}
+
+/**
+ * The address space the pager needs, in KiB as `ulimit -v` counts: Bun,
+ * which runs it, reserves its heap and its JIT's memory up front, and under
+ * a smaller limit crashes or starts without the JIT that bun:ffi needs. 2.5
+ * GiB: the smallest limit under which every pager ran python3 under both
+ * mechanisms here was about 2.4 GB, and some just above failed (README,
+ * Limits). bin/faultline checks the same figure before Bun starts.
+ */
+export const PAGER_ADDRESS_SPACE_KIB = 2_621_440;
+const KIB = 1024;
+
+/** The one line that says a limit leaves the pager too little address
+ * space, or null when it does not. */
+export function addressLimitProblem(limitBytes: number | null): string | null {
+  if (limitBytes === null || limitBytes >= PAGER_ADDRESS_SPACE_KIB * KIB) return null;
+  return `the address-space limit (ulimit -v) is ${Math.floor(limitBytes / KIB)} KiB, and the pager needs ${PAGER_ADDRESS_SPACE_KIB} KiB for Bun, which runs it and reserves its memory up front; the program would get your limit, but the pager cannot start under it`;
+}
+
 /** personality(2) flag that turns address randomization off (setarch -R). */
 const ADDR_NO_RANDOMIZE = 0x0040000;
 /** The capability that lets a process map pages below vm.mmap_min_addr. */
