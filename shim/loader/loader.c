@@ -256,6 +256,80 @@ static sys_result reserve_image(const struct fl_placement *placement) {
 	return (sys_result)(start - placement->extent_start);
 }
 
+/* Where the vDSO block waits while the loader places the images: in the
+ * loader's own part of the address space, between its image and the plan,
+ * out of the way of mmap's top-down choice. */
+#define VDSO_ASIDE_ADDRESS 0x200080000000ull
+
+static uint64_t vdso_block_length(void) {
+	const struct fl_vdso_part *last = &spec->vdso_parts[spec->vdso_part_count - 1];
+	return last->offset + last->length;
+}
+
+/* Move the first `count` mappings of the vDSO block from one place to
+ * another, each at its offset: one mremap each, as a mapping may not be
+ * moved in part. Returns how many moved. */
+static uint64_t move_vdso_parts(uint64_t from, uint64_t to, uint64_t count, sys_result *error) {
+	for (uint64_t i = 0; i < count; i++) {
+		const struct fl_vdso_part *part = &spec->vdso_parts[i];
+		sys_result r = sys_mremap(from + part->offset, part->length, part->length, MREMAP_MAYMOVE | MREMAP_FIXED,
+					  to + part->offset);
+		if (r < 0) {
+			*error = r;
+			return i;
+		}
+	}
+	return count;
+}
+
+/*
+ * The kernel maps a program's vDSO (arch_setup_additional_pages) after its
+ * images, where mmap's top-down choice puts it then: just below the
+ * interpreter, or below a static-pie program. For the loader it had nothing
+ * else to map, so the vDSO took the top of the mmap area, and images the
+ * loader placed there would land one vDSO lower than natively. So the block
+ * is set aside first, and put back where the kernel would have mapped it
+ * once the images are placed (checkpoint/restore tools move it the same
+ * way: the kernel follows a moved vDSO). Returns whether it was set aside:
+ * a kernel that seals its system mappings refuses, and the vDSO then stays.
+ */
+static int set_vdso_aside(void) {
+	if (spec->vdso_part_count == 0 || spec->vdso_part_count > FL_VDSO_PARTS || spec->vdso_offset > vdso_address)
+		return 0;
+	uint64_t length = vdso_block_length();
+	sys_result aside = sys_mmap(VDSO_ASIDE_ADDRESS, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (aside < 0)
+		return 0;
+	if ((uint64_t)aside != VDSO_ASIDE_ADDRESS) {
+		sys_munmap((uint64_t)aside, length);
+		return 0;
+	}
+	uint64_t block = vdso_address - spec->vdso_offset;
+	sys_result error = 0;
+	uint64_t moved = move_vdso_parts(block, VDSO_ASIDE_ADDRESS, spec->vdso_part_count, &error);
+	if (moved == spec->vdso_part_count)
+		return 1;
+	/* Refused: what moved goes back, the rest of the reservation goes. */
+	sys_result ignored = 0;
+	if (move_vdso_parts(VDSO_ASIDE_ADDRESS, block, moved, &ignored) != moved)
+		fail(FL_STAGE_PLACING, ignored, vdso_address);
+	for (uint64_t i = moved; i < spec->vdso_part_count; i++)
+		sys_munmap(VDSO_ASIDE_ADDRESS + spec->vdso_parts[i].offset, spec->vdso_parts[i].length);
+	return 0;
+}
+
+/* The vDSO block where mmap puts it now, below the images just placed. */
+static void place_vdso(void) {
+	uint64_t length = vdso_block_length();
+	sys_result at = sys_mmap(0, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (at < 0)
+		fail(FL_STAGE_PLACING, at, vdso_address);
+	sys_result error = 0;
+	if (move_vdso_parts(VDSO_ASIDE_ADDRESS, (uint64_t)at, spec->vdso_part_count, &error) != spec->vdso_part_count)
+		fail(FL_STAGE_PLACING, error, (uint64_t)at);
+	vdso_address = (uint64_t)at + spec->vdso_offset;
+}
+
 /*
  * Where things are, which only the loader can know: the top of its [stack]
  * (the kernel copies the executable's name first, one word below the top:
@@ -269,7 +343,7 @@ static void find_bases(void) {
 	if (stack_top & (FL_PAGE_SIZE - 1))
 		fail(FL_STAGE_PLACING, -EINVAL, stack_top);
 	bases[FL_BASE_STACK] = stack_top - FL_NOMINAL_STACK_TOP;
-	bases[FL_BASE_VDSO] = vdso_address;
+	int vdso_aside = set_vdso_aside();
 	const struct fl_placement *placements[] = { [FL_BASE_PROGRAM] = &spec->program, [FL_BASE_INTERPRETER] = &spec->interpreter };
 	for (int base = FL_BASE_PROGRAM; base <= FL_BASE_INTERPRETER; base++) {
 		if (!placements[base]->by_kernel)
@@ -279,6 +353,9 @@ static void find_bases(void) {
 			fail(FL_STAGE_PLACING, bias, (uint64_t)base);
 		bases[base] = (uint64_t)bias;
 	}
+	if (vdso_aside)
+		place_vdso();
+	bases[FL_BASE_VDSO] = vdso_address;
 	const struct fl_relocation *relocations =
 		(const struct fl_relocation *)((const char *)spec + spec->relocation_offset);
 	for (uint64_t i = 0; i < spec->relocation_count; i++) {

@@ -855,6 +855,7 @@ function startPlanned(
         prefetch: prefetchRuns,
         stackProt: stackProtection(plan),
         readImpliesExec: plan.readImpliesExec,
+        vdso: facts.vdsoBlock,
       },
       spec.bytes,
     );

@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { parseAuxv } from "./auxv.ts";
+import { VDSO_PARTS } from "./contract.ts";
 import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, type CommitRule } from "./plan.ts";
 import type { AuxvEntry } from "./stack.ts";
 
@@ -78,6 +79,47 @@ export interface MachineFacts {
   /** The kernel gives a 64-bit program READ_IMPLIES_EXEC when its
    * PT_GNU_STACK is missing or executable (plan.ts stackExecution). */
   legacyReadImpliesExec: boolean;
+  /** The vDSO block, which the loader moves to where the kernel would have
+   * mapped it for the program; null leaves it where it was mapped. */
+  vdsoBlock: VdsoBlock | null;
+}
+
+/** One mapping of the vDSO block, from the block's start. */
+export interface VdsoPart {
+  offset: number;
+  length: number;
+}
+
+/** The vDSO and the data pages beside it, as this kernel lays them out. */
+export interface VdsoBlock {
+  parts: VdsoPart[];
+  /** Where the vDSO itself is, from the block's start. */
+  vdsoOffset: number;
+}
+
+/**
+ * The [vdso] mapping and the data mappings next to it ([vvar], and
+ * [vvar_vclock] since Linux 6.13) from /proc/PID/maps: every process of
+ * this kernel has the same block. null when there is no vDSO, or a block
+ * of more mappings than the loader moves.
+ */
+export function parseVdsoBlock(maps: string): VdsoBlock | null {
+  const entries = maps.split("\n").filter((line) => line !== "").map((line) => {
+    const fields = line.split(/\s+/);
+    const [start, end] = fields[0]!.split("-").map((n) => parseInt(n, 16));
+    return { start: start!, end: end!, name: fields[5] ?? "" };
+  });
+  const vdso = entries.findIndex((e) => e.name === "[vdso]");
+  if (vdso < 0) return null;
+  const special = (i: number) => entries[i] !== undefined && entries[i]!.name.startsWith("[vvar");
+  let first = vdso;
+  while (special(first - 1) && entries[first - 1]!.end === entries[first]!.start) first--;
+  let last = vdso;
+  while (special(last + 1) && entries[last + 1]!.start === entries[last]!.end) last++;
+  if (last - first + 1 > VDSO_PARTS) return null;
+  const base = entries[first]!.start;
+  const parts = entries.slice(first, last + 1).map((e) => ({ offset: e.start - base, length: e.end - e.start }));
+  return { parts, vdsoOffset: entries[vdso]!.start - base };
 }
 
 /** Linux's release as [major, minor], from uname's "6.18.44-..." form. */
@@ -128,6 +170,7 @@ export function readMachineFacts(): MachineFacts {
     brkWindow: brkWindowOf(release()),
     mayReplaceExe: hasCapability(status, CAP_SYS_RESOURCE) || hasCapability(status, CAP_CHECKPOINT_RESTORE),
     legacyReadImpliesExec: legacyReadImpliesExecOf(release()),
+    vdsoBlock: parseVdsoBlock(readFileSync("/proc/self/maps", "utf8")),
   };
 }
 

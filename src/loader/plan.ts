@@ -18,6 +18,10 @@ export const PROT_EXEC = 4;
 /** ELF_ET_DYN_BASE on x86-64: two thirds of the 47-bit address space, where
  * the kernel puts PIE programs that have an interpreter. */
 export const ET_DYN_BASE = 0x555555554000;
+/** Where a static-pie's heap starts before randomization: ELF_ET_DYN_BASE
+ * is DEFAULT_MAP_WINDOW / 3 * 2 = 0x555555554aaa, which a load bias rounds
+ * down (ET_DYN_BASE) and the heap's start rounds up (ELF_PAGEALIGN). */
+export const ET_DYN_HEAP_BASE = 0x555555555000;
 /** arch_mmap_rnd: 28 bits of page-granular randomness (vm.mmap_rnd_bits). */
 export const MMAP_RANDOM_PAGES = 2 ** 28;
 /** arch_randomize_brk: the heap starts up to 32 MiB past the program; 1 GiB
@@ -484,10 +488,10 @@ export function checkPopulation(plan: Plan, available: number): void {
  * Where the heap begins before randomization: right after the program, but
  * for an ET_DYN program without an interpreter (static-pie, or ld.so run
  * directly), whose image went where mmap puts things: load_elf_binary moves
- * its heap to ELF_ET_DYN_BASE, out of the mmap area.
+ * its heap to ELF_ET_DYN_BASE, page-aligned up, out of the mmap area.
  */
 export function heapBase(program: ElfImage, programEnd: number): number {
-  return program.type === "dyn" && program.interpreter === null ? ET_DYN_BASE : programEnd;
+  return program.type === "dyn" && program.interpreter === null ? ET_DYN_HEAP_BASE : programEnd;
 }
 
 export interface PlanOptions {
@@ -578,7 +582,7 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     programEntry: program.entry + bias,
     programHeaders: programHeaderAddress(program) + bias,
     brk: heapBase(program, programExtent.end) + options.random((options.brkWindow ?? BRK_RANDOM_BYTES) / PAGE_SIZE) * PAGE_SIZE,
-    brkBase: programChoice.byKernel && heapBase(program, programExtent.end) !== ET_DYN_BASE ? "program" : "fixed",
+    brkBase: programChoice.byKernel && heapBase(program, programExtent.end) !== ET_DYN_HEAP_BASE ? "program" : "fixed",
     startCode,
     endCode,
     startData,

@@ -4,6 +4,7 @@ import { parseElf, type ElfImage } from "../../src/loader/elf.ts";
 import { LoadError } from "../../src/loader/errors.ts";
 import {
   ET_DYN_BASE,
+  ET_DYN_HEAP_BASE,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -141,7 +142,7 @@ describe("placement", () => {
     expect(plan.program.bias).toBe(0);
     expect(plan.program.byKernel?.alignment).toBe(0x200000);
     expect(plan.regions.every((r) => r.base === "program")).toBe(true);
-    expect(plan.brk).toBe(ET_DYN_BASE);
+    expect(plan.brk).toBe(ET_DYN_HEAP_BASE);
     expect(plan.brkBase).toBe("fixed");
   });
 
