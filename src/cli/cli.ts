@@ -7,7 +7,9 @@
  */
 import { readFileSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { EXIT_CANNOT_RUN, EXIT_USAGE } from "../loader/errors.ts";
+import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_USAGE } from "../loader/errors.ts";
+import type { Mechanism } from "../loader/spec.ts";
+import { attachDebugger, stoppedLine, type DebuggerSession } from "./debugger.ts";
 import { addressLimitProblem, parseAddressSpaceLimit } from "../loader/machine.ts";
 import { PAGERS, TAMPERED, launch, prefetchStopped, type PagerName } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
@@ -96,6 +98,21 @@ async function main(args: string[]): Promise<number> {
     noted.add(text);
     say(`${line.pager}: note: ${text}`);
   };
+  // --gdb: gdb attaches to the program before its first instruction.
+  const gdb = line.gdb ? Bun.which("gdb") : null;
+  if (line.gdb && gdb === null) {
+    recording.abandon();
+    say(`${line.pager}: --gdb: no gdb on PATH`);
+    return EXIT_NOT_FOUND;
+  }
+  let paging: Mechanism | null = null;
+  let debuggerSession: DebuggerSession | null = null;
+  const beforeStart = async (pid: number, program: string) => {
+    say(`${line.pager}: ${stoppedLine(program, pid)}`);
+    debuggerSession = await attachDebugger(gdb!, program, pid, paging);
+    // gdb said why it could not attach: the program is not run.
+    if (!debuggerSession.attached) process.kill(pid, "SIGKILL");
+  };
   // --friendly: a crash report names source lines, asked of this process.
   const resolver = line.friendly ? startSourceResolver() : null;
   let outcome;
@@ -119,9 +136,11 @@ async function main(args: string[]): Promise<number> {
       handover,
       // An output that is one of the files run is refused too.
       onFilesRead: (files) => recording.refuseInputs(files),
-      onStart: (pid, paging) => {
+      ...(gdb ? { beforeStart } : {}),
+      onStart: (pid, mechanism) => {
+        paging = mechanism;
         relaySignalsTo(pid);
-        recording.started(pid, paging, line.pager);
+        recording.started(pid, mechanism, line.pager);
       },
     });
   } catch (error) {
@@ -130,6 +149,16 @@ async function main(args: string[]): Promise<number> {
   } finally {
     releaseHandover(handover);
     resolver?.stop();
+  }
+  // The pager ends once gdb has (it stays with the program's end on screen).
+  const session = debuggerSession as DebuggerSession | null;
+  if (session) {
+    await session.exited;
+    if (!session.attached) {
+      recording.abandon();
+      say(`${line.pager}: --gdb: gdb did not attach to the program, which was not run`);
+      return EXIT_CANNOT_RUN;
+    }
   }
   const { warnings } = await recording.finish(outcome);
   for (const warning of warnings) say(`${line.pager}: ${warning}`);

@@ -10,7 +10,7 @@
  * src/loader/outcome.ts.
  */
 import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync, statSync, writeSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, originSearchPaths, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
@@ -154,6 +154,10 @@ export interface LaunchOptions {
    * no privilege, with that note (which `note` is given too, later, with
    * the others): the CLI says it even under --quiet. */
   privilegeNote?: ((text: string) => void) | null;
+  /** Called once the program is mapped, before its first instruction, with
+   * its pid and its ELF file (absolute: a script's interpreter); the program
+   * starts once the promise settles (--gdb attaches a debugger then). */
+  beforeStart?: (pid: number, program: string) => Promise<void>;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
@@ -786,12 +790,12 @@ function startPlanned(
     // logged (or handed to onPlaced), so they come before anything the
     // program does; and when it prefetches (the trace's prefetch lines come
     // first).
-    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0;
+    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0 || options.beforeStart !== undefined;
     // Prefetching with nothing to log or hand over: the program waits only
     // for the end look's hold, which the waiter takes, so the waiter sends
     // the go too (a trip through JavaScript's event loop costs a
     // millisecond or more).
-    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && (options.traceFd ?? -1) < 0;
+    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && options.beforeStart === undefined && (options.traceFd ?? -1) < 0;
     const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
     const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
     const random16 = new Uint8Array(16);
@@ -919,6 +923,7 @@ function startPlanned(
           if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
           // The waiter held the program's memory already, when prefetching.
           endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
+          if (options.beforeStart) await options.beforeStart(pid, resolve(options.cwd ?? process.cwd(), image.file));
           if (!waiterGoes) waiter.go();
           options.onPlaced?.(placed, performance.now() - started);
           notice = await waiter.next();
