@@ -6,7 +6,7 @@
  * names the program and gives the same backtrace through `gdb PROGRAM core`.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gdbArguments, tracerOf } from "../../src/cli/debugger.ts";
@@ -86,6 +86,20 @@ describe.skipIf(gdb === null)("--gdb", () => {
     const argv = unprivileged([process.execPath, join(ROOT, "src/cli/cli.ts"), "dpager", "-q", "--gdb", program]);
     const loaded = await runProcess(argv, { stdin: "break compute\ncontinue\nbt\ncontinue\n" });
     expect({ exitCode: loaded.exitCode, backtrace: backtrace(loaded.stdout), ran: loaded.stdout.includes("compute=43") }).toEqual({ exitCode: 0, backtrace: ["compute", "main"], ran: true });
+  });
+
+  test("a gdb that cannot attach (refused by Yama, say): the program is not run, one line, exit 126", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "faultline-gdb-"));
+    try {
+      writeFileSync(join(dir, "gdb"), "#!/bin/sh\necho 'ptrace: Operation not permitted.' >&2\nexit 1\n");
+      chmodSync(join(dir, "gdb"), 0o755);
+      const loaded = await runPager("apager", [built.get("static")!], { flags: ["-q", "--gdb"], env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+      expect({ stdout: loaded.stdout, exitCode: loaded.exitCode }).toEqual({ stdout: "", exitCode: 126 });
+      expect(loaded.stderr).toContain("ptrace: Operation not permitted.\n");
+      expect(loaded.stderr.endsWith("apager: --gdb: gdb did not attach to the program, which was not run\n")).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("without gdb on PATH: one line, exit 127, nothing run", async () => {
