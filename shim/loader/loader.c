@@ -301,7 +301,10 @@ static int set_vdso_aside(void) {
 	if (aside < 0)
 		return 0;
 	if ((uint64_t)aside != VDSO_ASIDE_ADDRESS) {
-		sys_munmap((uint64_t)aside, length);
+		/* A kernel that took MAP_FIXED_NOREPLACE for a hint. */
+		sys_result r = sys_munmap((uint64_t)aside, length);
+		if (r < 0)
+			fail(FL_STAGE_PLACING, r, (uint64_t)aside);
 		return 0;
 	}
 	uint64_t block = vdso_address - spec->vdso_offset;
@@ -313,8 +316,11 @@ static int set_vdso_aside(void) {
 	sys_result ignored = 0;
 	if (move_vdso_parts(VDSO_ASIDE_ADDRESS, block, moved, &ignored) != moved)
 		fail(FL_STAGE_PLACING, ignored, vdso_address);
-	for (uint64_t i = moved; i < spec->vdso_part_count; i++)
-		sys_munmap(VDSO_ASIDE_ADDRESS + spec->vdso_parts[i].offset, spec->vdso_parts[i].length);
+	for (uint64_t i = moved; i < spec->vdso_part_count; i++) {
+		sys_result r = sys_munmap(VDSO_ASIDE_ADDRESS + spec->vdso_parts[i].offset, spec->vdso_parts[i].length);
+		if (r < 0)
+			fail(FL_STAGE_PLACING, r, VDSO_ASIDE_ADDRESS);
+	}
 	return 0;
 }
 
