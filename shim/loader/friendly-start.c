@@ -23,7 +23,7 @@ sys_result fl_friendly_start(struct fl_launch_spec *spec) {
 	int paging_by_signal = spec->policy != FL_POLICY_EAGER && spec->mechanism == FL_MECHANISM_SIGNAL &&
 			       spec->demand_pages > 0;
 	if (!paging_by_signal) {
-		sys_result stack = sys_mmap(0, FRIENDLY_STACK_BYTES, PROT_READ | PROT_WRITE,
+		sys_result stack = sys_mmap(FL_RESIDUE_FRIENDLY_ADDRESS, FRIENDLY_STACK_BYTES, PROT_READ | PROT_WRITE,
 					    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (stack < 0)
 			return stack;

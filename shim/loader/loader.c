@@ -289,6 +289,86 @@ static sys_result reserve_image(const struct fl_placement *placement) {
 	return (sys_result)(start - placement->extent_start);
 }
 
+/* Where the vDSO block waits while the loader places the images: in the
+ * loader's own part of the address space, between its image and the plan,
+ * out of the way of mmap's top-down choice. */
+#define VDSO_ASIDE_ADDRESS 0x200080000000ull
+
+static uint64_t vdso_block_length(void) {
+	const struct fl_vdso_part *last = &spec->vdso_parts[spec->vdso_part_count - 1];
+	return last->offset + last->length;
+}
+
+/* Move the first `count` mappings of the vDSO block from one place to
+ * another, each at its offset: one mremap each, as a mapping may not be
+ * moved in part. Returns how many moved. */
+static uint64_t move_vdso_parts(uint64_t from, uint64_t to, uint64_t count, sys_result *error) {
+	for (uint64_t i = 0; i < count; i++) {
+		const struct fl_vdso_part *part = &spec->vdso_parts[i];
+		sys_result r = sys_mremap(from + part->offset, part->length, part->length, MREMAP_MAYMOVE | MREMAP_FIXED,
+					  to + part->offset);
+		if (r < 0) {
+			*error = r;
+			return i;
+		}
+	}
+	return count;
+}
+
+/*
+ * The kernel maps a program's vDSO (arch_setup_additional_pages) after its
+ * images, where mmap's top-down choice puts it then: just below the
+ * interpreter, or below a static-pie program. For the loader it had nothing
+ * else to map, so the vDSO took the top of the mmap area, and images the
+ * loader placed there would land one vDSO lower than natively. So the block
+ * is set aside first, and put back where the kernel would have mapped it
+ * once the images are placed (checkpoint/restore tools move it the same
+ * way: the kernel follows a moved vDSO). Returns whether it was set aside:
+ * a kernel that seals its system mappings refuses, and the vDSO then stays.
+ */
+static int set_vdso_aside(void) {
+	if (spec->vdso_part_count == 0 || spec->vdso_part_count > FL_VDSO_PARTS || spec->vdso_offset > vdso_address)
+		return 0;
+	uint64_t length = vdso_block_length();
+	sys_result aside = sys_mmap(VDSO_ASIDE_ADDRESS, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (aside < 0)
+		return 0;
+	if ((uint64_t)aside != VDSO_ASIDE_ADDRESS) {
+		/* A kernel that took MAP_FIXED_NOREPLACE for a hint. */
+		sys_result r = sys_munmap((uint64_t)aside, length);
+		if (r < 0)
+			fail(FL_STAGE_PLACING, r, (uint64_t)aside);
+		return 0;
+	}
+	uint64_t block = vdso_address - spec->vdso_offset;
+	sys_result error = 0;
+	uint64_t moved = move_vdso_parts(block, VDSO_ASIDE_ADDRESS, spec->vdso_part_count, &error);
+	if (moved == spec->vdso_part_count)
+		return 1;
+	/* Refused: what moved goes back, the rest of the reservation goes. */
+	sys_result ignored = 0;
+	if (move_vdso_parts(VDSO_ASIDE_ADDRESS, block, moved, &ignored) != moved)
+		fail(FL_STAGE_PLACING, ignored, vdso_address);
+	for (uint64_t i = moved; i < spec->vdso_part_count; i++) {
+		sys_result r = sys_munmap(VDSO_ASIDE_ADDRESS + spec->vdso_parts[i].offset, spec->vdso_parts[i].length);
+		if (r < 0)
+			fail(FL_STAGE_PLACING, r, VDSO_ASIDE_ADDRESS);
+	}
+	return 0;
+}
+
+/* The vDSO block where mmap puts it now, below the images just placed. */
+static void place_vdso(void) {
+	uint64_t length = vdso_block_length();
+	sys_result at = sys_mmap(0, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (at < 0)
+		fail(FL_STAGE_PLACING, at, vdso_address);
+	sys_result error = 0;
+	if (move_vdso_parts(VDSO_ASIDE_ADDRESS, (uint64_t)at, spec->vdso_part_count, &error) != spec->vdso_part_count)
+		fail(FL_STAGE_PLACING, error, (uint64_t)at);
+	vdso_address = (uint64_t)at + spec->vdso_offset;
+}
+
 /*
  * Where things are, which only the loader can know: the top of its [stack]
  * (the kernel copies the executable's name first, one word below the top:
@@ -302,7 +382,7 @@ static void find_bases(void) {
 	if (stack_top & (FL_PAGE_SIZE - 1))
 		fail(FL_STAGE_PLACING, -EINVAL, stack_top);
 	bases[FL_BASE_STACK] = stack_top - FL_NOMINAL_STACK_TOP;
-	bases[FL_BASE_VDSO] = vdso_address;
+	int vdso_aside = set_vdso_aside();
 	const struct fl_placement *placements[] = { [FL_BASE_PROGRAM] = &spec->program, [FL_BASE_INTERPRETER] = &spec->interpreter };
 	for (int base = FL_BASE_PROGRAM; base <= FL_BASE_INTERPRETER; base++) {
 		if (!placements[base]->by_kernel)
@@ -312,6 +392,9 @@ static void find_bases(void) {
 			fail(FL_STAGE_PLACING, bias, (uint64_t)base);
 		bases[base] = (uint64_t)bias;
 	}
+	if (vdso_aside)
+		place_vdso();
+	bases[FL_BASE_VDSO] = vdso_address;
 	const struct fl_relocation *relocations =
 		(const struct fl_relocation *)((const char *)spec + spec->relocation_offset);
 	for (uint64_t i = 0; i < spec->relocation_count; i++) {
@@ -388,6 +471,44 @@ static void place_stack(void) {
 		   (const char *)spec + spec->stack_image_offset, spec->stack_image_size);
 	volatile const char *low = (volatile const char *)spec->stack_low;
 	(void)*low;
+}
+
+/*
+ * The [stack]'s protection as setup_arg_pages gives the program's: the
+ * loader's own has the flags of the loader's PT_GNU_STACK (not executable),
+ * so a program whose PT_GNU_STACK asks for an executable stack (a GCC
+ * trampoline, old assembly) gets it here. PROT_GROWSDOWN extends the change
+ * to the mapping's start, wherever it has grown, and keeps it one mapping,
+ * whose later growth inherits the protection.
+ */
+static void protect_stack(void) {
+	begin(FL_STAGE_STACK);
+	if (!(spec->stack_prot & PROT_EXEC))
+		return;
+	sys_result r = sys_mprotect(spec->stack_top - FL_PAGE_SIZE, FL_PAGE_SIZE, (int)spec->stack_prot | PROT_GROWSDOWN);
+	if (r < 0)
+		fail(FL_STAGE_STACK, r, spec->stack_top);
+}
+
+/* personality(2)'s flag under which every readable mapping is executable,
+ * and the query that changes nothing. */
+#define PERSONALITY_READ_IMPLIES_EXEC 0x0400000
+#define PERSONALITY_QUERY 0xffffffffUL
+
+/* READ_IMPLIES_EXEC where binfmt_elf would set it (kernels before 5.8, a
+ * PT_GNU_STACK missing or executable), before the program's first mapping:
+ * the kernel sets it before it maps the segments, so they, and every
+ * readable mapping the program makes, are executable too. */
+static void take_personality(void) {
+	begin(FL_STAGE_PLACING);
+	if (!spec->read_implies_exec)
+		return;
+	sys_result current = sys_personality(PERSONALITY_QUERY);
+	if (current < 0)
+		fail(FL_STAGE_PLACING, current, 0);
+	sys_result r = sys_personality((unsigned long)current | PERSONALITY_READ_IMPLIES_EXEC);
+	if (r < 0)
+		fail(FL_STAGE_PLACING, r, 0);
 }
 
 /*
@@ -739,11 +860,13 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 		loader_anonymous = anonymous_error == 0;
 	}
 	receive_plan();
+	take_personality();
 	find_bases();
 	for (uint64_t i = 0; i < spec->region_count; i++)
 		map_region(i);
 	release_reservations();
 	place_stack();
+	protect_stack();
 	describe_process();
 	close_program_files();
 	report_placed();

@@ -10,7 +10,7 @@
  * src/loader/outcome.ts.
  */
 import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync, statSync, writeSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, originSearchPaths, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
@@ -150,6 +150,14 @@ export interface LaunchOptions {
    * from a kernel-started one that is known by then (a set-user-ID bit that
    * gives no privilege). The same text is in the outcome's `differences`. */
   note?: ((text: string) => void) | null;
+  /** Called as soon as set-user-ID or set-group-ID bits are found to give
+   * no privilege, with that note (which `note` is given too, later, with
+   * the others): the CLI says it even under --quiet. */
+  privilegeNote?: ((text: string) => void) | null;
+  /** Called once the program is mapped, before its first instruction, with
+   * its pid and its ELF file (absolute: a script's interpreter); the program
+   * starts once the promise settles (--gdb attaches a debugger then). */
+  beforeStart?: (pid: number, program: string) => Promise<void>;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
@@ -333,9 +341,16 @@ export function protString(prot: number): `${"r" | "-"}${"w" | "-"}${"x" | "-"}`
   return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
 }
 
-export function mappingLine(pager: PagerName, m: Mapping, reserved = false): string {
+/**
+ * A mapping as the loader made it. A region reserved for demand paging
+ * (`reserved`: by which mechanism) has no pages yet: under SIGSEGV paging it
+ * is inaccessible until each page is touched; under userfaultfd it has its
+ * protection already.
+ */
+export function mappingLine(pager: PagerName, m: Mapping, reserved: Mechanism | null = null): string {
   const offset = m.offset === null ? "-" : hex(m.offset);
-  if (reserved) return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
+  if (reserved === "signal") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
+  if (reserved === "userfaultfd") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} (pages on demand) ${m.source}`;
   return `${pager}: map addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`;
 }
 
@@ -444,7 +459,9 @@ function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client:
     requireLoadable(image);
     if (interpreterImage) requireLoadable(interpreterImage);
     options.onFilesRead?.(read);
-    const notes = [ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0)].filter((n) => n !== null);
+    const privilege = ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
+    if (privilege !== null) options.privilegeNote?.(privilege);
+    const notes = privilege === null ? [] : [privilege];
     return startPlanned(launching, pager, programArgv, execfn, image, interpreterImage, opened, notes, handover, options);
   } finally {
     // Until the waiter has it, the launch is this function's to undo.
@@ -789,6 +806,7 @@ function startPlanned(
       random,
       ...(memoryFacts ? { commit: memoryFacts.commit } : {}),
       brkWindow: facts.brkWindow,
+      legacyReadImpliesExec: facts.legacyReadImpliesExec,
       // Populated pages must fit; dpager's are mapped when touched.
       ...(policy === "demand" || !memoryFacts ? {} : { available: memoryFacts.available }),
     };
@@ -819,12 +837,12 @@ function startPlanned(
     // logged (or handed to onPlaced), so they come before anything the
     // program does; and when it prefetches (the trace's prefetch lines come
     // first).
-    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0;
+    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0 || options.beforeStart !== undefined;
     // Prefetching with nothing to log or hand over: the program waits only
     // for the end look's hold, which the waiter takes, so the waiter sends
     // the go too (a trip through JavaScript's event loop costs a
     // millisecond or more).
-    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && (options.traceFd ?? -1) < 0;
+    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && options.beforeStart === undefined && (options.traceFd ?? -1) < 0;
     const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
     const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
     const random16 = new Uint8Array(16);
@@ -886,6 +904,9 @@ function startPlanned(
         friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
         userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
         prefetch: prefetchRuns,
+        stackProt: stackProtection(plan),
+        readImpliesExec: plan.readImpliesExec,
+        vdso: facts.vdsoBlock,
       },
       spec.bytes,
     );
@@ -950,12 +971,13 @@ function startPlanned(
           const bases = readStatus(memory.view).bases;
           const placed = placedMappings(plan, regions, stack, bases, image, interpreterImage);
           if (options.log) {
-            for (const m of placed) options.log(mappingLine(pager, m, m.demand));
+            for (const m of placed) options.log(mappingLine(pager, m, m.demand ? mechanism : null));
             for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
           }
           if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
           // The waiter held the program's memory already, when prefetching.
           endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
+          if (options.beforeStart) await options.beforeStart(pid, resolve(options.cwd ?? process.cwd(), image.file));
           if (!waiterGoes) waiter.go();
           options.onPlaced?.(placed, performance.now() - started);
           notice = await waiter.next();
@@ -1040,9 +1062,13 @@ function startPlanned(
 function placedMappings(plan: Plan, regions: readonly Region[], stack: StackImage, bases: readonly number[], image: ElfImage, interpreter: ElfImage | null): Mapping[] {
   const mappings = regionMappings(regions, image.file, interpreter?.file ?? null).map((m, i) => ({ ...m, address: locate(regions[i]!.base, m.address, bases) }));
   mappings.sort((a, b) => a.address - b.address);
-  const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
-  mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
+  mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProtection(plan), source: "anon=stack", demand: false });
   return mappings;
+}
+
+/** The program's [stack], as the loader leaves it (place_stack). */
+function stackProtection(plan: Plan): number {
+  return PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
 }
 
 /** Send a signal by pid where no pidfd could be opened (a kernel before
