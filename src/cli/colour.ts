@@ -20,8 +20,8 @@ export type Environment = Record<string, string | undefined>;
 /** picocolors' painting functions (bold, yellow, ...). */
 export type Colors = ReturnType<typeof picocolorsModule.createColors>;
 
-/** Every painting function leaving its text as it is. */
-const PLAIN = new Proxy({}, { get: () => (text: unknown) => String(text) }) as Colors;
+/** No colour: every painting function leaves its text as it is. */
+const PLAIN = new Proxy({ isColorSupported: false }, { get: (target, name) => (name === "isColorSupported" ? target.isColorSupported : (text: unknown) => String(text)) }) as unknown as Colors;
 
 /** Whether lines written to a stream (a terminal or not) are coloured. */
 export function colourWanted(isTerminal: boolean, env: Environment): boolean {
