@@ -29,7 +29,8 @@ export const MESSAGES_FOR: Record<string, string[]> = {
 };
 /** The segfaults' set. */
 export const MESSAGES = MESSAGES_FOR.SIGSEGV!;
-const EVERY_MESSAGE = [...MESSAGE_SETS.values()].flat();
+/** Every kind's messages. */
+export const EVERY_MESSAGE = [...MESSAGE_SETS.values()].flat();
 
 /** The lines of stderr that are messages: of the given set, or of any. */
 export function messagesIn(stderr: string, set: readonly string[] = EVERY_MESSAGE): string[] {
