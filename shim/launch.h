@@ -105,6 +105,8 @@ struct fl_client_hello {
 	uint64_t loader_change_ns; /* st_ctime, in nanoseconds */
 	uint64_t has_stderr;       /* its standard error is carried */
 	uint64_t personality;      /* personality(2): ADDR_NO_RANDOMIZE and the rest */
+	uint64_t again;            /* not a command: a program the service ran ran
+				    * the loader again through /proc/self/exe */
 };
 
 enum fl_client_verdict {

@@ -94,6 +94,9 @@ struct kernel_pollfd {
 static const char *const *client_argv;
 static const char *const *client_envp;
 static uint64_t client_argc;
+/* Not a command: the loader run again through /proc/self/exe by a program
+ * the service ran (fl_client_again). */
+static int running_again;
 static struct unix_address service_address;
 static char service_directory[SOCKET_PATH_BYTES];
 
@@ -333,6 +336,13 @@ static int connect_service(void) {
 	return (int)fd;
 }
 
+/* A service that hung up before it answered. */
+__attribute__((noreturn)) void fl_client_unanswered(void) {
+	if (running_again)
+		fl_client_not_ours();
+	fl_client_plain(1);
+}
+
 /* This build's identity: the loader's own file, as the kernel ran it. */
 static int own_identity(struct fl_client_hello *hello) {
 	struct kernel_stat st;
@@ -352,6 +362,7 @@ static sys_result say_client_hello(int control) {
 	if (personality < 0)
 		return personality;
 	hello.personality = (uint64_t)personality;
+	hello.again = (uint64_t)running_again;
 	union {
 		char bytes[sizeof(struct kernel_cmsghdr) + 2 * sizeof(int)];
 		struct kernel_cmsghdr align;
@@ -389,12 +400,51 @@ int fl_client_start(uint64_t argc, const char *const *argv, const char *const *e
 	}
 }
 
+static const char not_a_program_of_ours[] =
+	"faultline-loader: not started by a faultline pager; a program run by one re-executed itself through "
+	"/proc/self/exe, which names this loader where the pager may not name the program (that needs CAP_SYS_RESOURCE)\n";
+
+/* The loader started by hand, or run again by a program no service of
+ * this user's knows: one line, and the shells' "cannot execute". */
+__attribute__((noreturn)) void fl_client_not_ours(void) {
+	/* Nothing more can be done if the line cannot be written. */
+	(void)sys_write(STDERR_FD, not_a_program_of_ours, sizeof not_a_program_of_ours - 1);
+	sys_exit_group(FL_EXIT_LOAD_FAILED);
+}
+
+/*
+ * The loader run again through /proc/self/exe (node's child_process.fork,
+ * perl's $^X, a program that re-executes itself), where /proc/self/exe
+ * names the loader: the service that ran the program (this process, or its
+ * parent for a fork) runs it again with these arguments, as the kernel
+ * would have. No service is started for it: one that is not running ran no
+ * program. The connection, or -1 when no service answers.
+ */
+int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp) {
+	client_argc = argc;
+	client_argv = argv;
+	client_envp = envp;
+	running_again = 1;
+	if (!service_paths() || directory_is_private() < 0)
+		return -1;
+	sys_result control = try_connect();
+	if (control < 0)
+		return -1;
+	if (say_client_hello((int)control) != 0) {
+		sys_close((int)control);
+		return -1;
+	}
+	return (int)control;
+}
+
 /* The service's answer in place of a plan. RETRY: this service is of
  * another build and has gone; one new one is started and asked. */
 int fl_client_answered(int control, const struct fl_client_answer *answer, int retried) {
 	sys_close(control);
 	if (answer->verdict == FL_ANSWER_EXIT)
 		sys_exit_group((int)answer->status);
+	if (running_again)
+		fl_client_not_ours();
 	if (answer->verdict == FL_ANSWER_RETRY && !retried)
 		return fl_client_start(client_argc, client_argv, client_envp);
 	fl_client_plain(answer->verdict != FL_ANSWER_PLAIN);

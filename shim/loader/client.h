@@ -32,6 +32,18 @@ __attribute__((visibility("hidden"), noreturn)) void fl_client_plain(int say_why
  * which Bun runs: the plain path, with nothing said. */
 __attribute__((visibility("hidden"), noreturn)) void fl_client_other_command(uint64_t argc, const char *const *argv, const char *const *envp);
 
+/* The loader run again through /proc/self/exe by a program a service
+ * ran: that service's connection, or -1 when none answers. */
+__attribute__((visibility("hidden"))) int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp);
+
+/* The loader by hand, or run again by a program no service knows: one
+ * line, exit 126. */
+__attribute__((visibility("hidden"), noreturn)) void fl_client_not_ours(void);
+
+/* The service hung up before answering: the plain path (or, run again,
+ * the one line). */
+__attribute__((visibility("hidden"), noreturn)) void fl_client_unanswered(void);
+
 /* A failure before the jump under a service: tell it, wait for it to say
  * why and hang up, exit 126. */
 __attribute__((visibility("hidden"), noreturn)) void fl_client_failed(int control);

@@ -166,7 +166,7 @@ static void receive_plan(void) {
 			continue;
 		}
 		if (client_mode && n <= 0)
-			fl_client_plain(1);
+			fl_client_unanswered();
 		break;
 	}
 	if (n == 0)
@@ -757,19 +757,18 @@ static void set_signal_mask(void) {
 /*
  * The loader's arguments, read before it clones (the clone shares this
  * memory): as Bun starts it, its name, then a control socket's number, the
- * ignored signals and the mask, in decimal. Anything else is a program run
+ * ignored signals and the mask, in decimal. As the installed command's
+ * client: `faultline PAGER ...` (client.c). Anything else is a program run
  * by a pager that re-executes itself through /proc/self/exe (node's
  * child_process.fork, perl's $^X), which names the loader where the pager
- * may not name the program, or somebody running the loader by hand: said in
- * one line, and the loader ends with the shells' "cannot execute" before it
- * clones (the clone's end would be nobody's to see; its parent's would be a
- * success).
+ * may not name the program: the user's service runs it again if it ran it
+ * (client.c fl_client_again); else, or for somebody running the loader by
+ * hand, one line, and the loader ends with the shells' "cannot execute"
+ * before it clones (the clone's end would be nobody's to see; its parent's
+ * would be a success).
  */
 #define SOCKET_LEVEL 1     /* SOL_SOCKET */
 #define SOCKET_TYPE_OPTION 3 /* SO_TYPE */
-static const char not_started_by_bun[] =
-	"faultline-loader: not started by a faultline pager; a program run by one re-executed itself through "
-	"/proc/self/exe, which names this loader where the pager may not name the program (that needs CAP_SYS_RESOURCE)\n";
 
 static uint64_t ignored_at_start;
 
@@ -823,9 +822,14 @@ int __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 		control_fd = (int)control;
 		return 0;
 	}
-	/* Nothing more can be done if the message cannot be written. */
-	(void)sys_write(2, not_started_by_bun, sizeof not_started_by_bun - 1);
-	sys_exit_group(FL_EXIT_LOAD_FAILED);
+	/* A program the user's service ran, run again through /proc/self/exe:
+	 * the service runs it as the kernel would have. */
+	int again = fl_client_again(argc, argv, (const char *const *)(initial + 1 + argc + 1));
+	if (again < 0)
+		fl_client_not_ours();
+	client_mode = 1;
+	control_fd = again;
+	return 1;
 }
 
 void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
@@ -848,7 +852,9 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 		const char *const *envp = (const char *const *)(initial + 1 + argc + 1);
 		if (sys_rt_sigprocmask(SIG_BLOCK, 0, &program_mask, KERNEL_SIGSET_BYTES) < 0)
 			sys_exit_group(FL_EXIT_LOAD_FAILED);
-		control_fd = fl_client_start(argc, (const char *const *)(initial + 1), envp);
+		/* Run again through /proc/self/exe, it is connected already. */
+		if (control_fd < 0)
+			control_fd = fl_client_start(argc, (const char *const *)(initial + 1), envp);
 	} else {
 		say_hello();
 		set_dispositions(ignored_at_start);

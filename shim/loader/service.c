@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,7 @@ enum fl_request_word {
 	FL_REQUEST_LOADER_CHANGE_NS,
 	FL_REQUEST_STDERR,        /* its standard error, or -1 */
 	FL_REQUEST_PERSONALITY,
+	FL_REQUEST_AGAIN,         /* run again through /proc/self/exe, not a command */
 	FL_REQUEST_WORDS,
 };
 
@@ -112,6 +114,7 @@ static int read_hello(int control, int64_t *request) {
 	request[FL_REQUEST_LOADER_CHANGE_NS] = (int64_t)hello.loader_change_ns;
 	request[FL_REQUEST_STDERR] = hello.has_stderr ? carried : -1;
 	request[FL_REQUEST_PERSONALITY] = (int64_t)hello.personality;
+	request[FL_REQUEST_AGAIN] = hello.again != 0;
 	if (!hello.has_stderr && carried >= 0)
 		close(carried);
 	return 0;
@@ -212,4 +215,15 @@ FL_EXPORT int64_t fl_service_answer(int64_t control, int64_t verdict, int64_t st
  * ends (closing the listener under it would not wake it). */
 FL_EXPORT int64_t fl_service_shutdown(int64_t listener) {
 	return shutdown((int)listener, SHUT_RDWR) == 0 ? 0 : -errno;
+}
+
+/* Whether the process a pidfd names has not ended yet: 1, 0, or a
+ * negative errno. */
+FL_EXPORT int64_t fl_pidfd_alive(int64_t pidfd) {
+	struct pollfd ended = { .fd = (int)pidfd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&ended, 1, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r == 0;
 }

@@ -108,6 +108,9 @@ export const PAGING_CHOICES: readonly PagingChoice[] = ["auto", "signal", "userf
 
 export interface LaunchOptions {
   pager?: PagerName;
+  /** The file to run, where it is not argv[0] found on PATH: a program
+   * run again through /proc/self/exe (its argv[0] is whatever it passed). */
+  program?: string;
   /** How dpager and hpager catch faults (default "auto"). */
   paging?: PagingChoice;
   /** A genuine SIGSEGV or SIGBUS ends with an encouraging message and a
@@ -282,6 +285,8 @@ export interface LaunchClient {
 export interface StartedClientLaunch {
   pid: number;
   paging: Mechanism | null;
+  /** The ELF file that runs (a #! script's interpreter). */
+  program: string;
   served: Promise<LoadError | null>;
 }
 
@@ -395,7 +400,7 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
  * (exitCode 127 or 126 on the error) when the program cannot be run.
  */
 export function startLaunch(argv: readonly string[], options: LaunchOptions = {}): StartedLaunch {
-  const started = startAnyLaunch(argv, options, null);
+  const { program: _, ...started } = startAnyLaunch(argv, options, null);
   // Only a client's launch ends in anything but an outcome.
   return { ...started, finished: started.finished as Promise<LaunchOutcome> };
 }
@@ -405,10 +410,11 @@ export function startLaunch(argv: readonly string[], options: LaunchOptions = {}
  * caller then says why and answers the client. */
 export function startClientLaunch(argv: readonly string[], options: LaunchOptions, client: LaunchClient): StartedClientLaunch {
   const started = startAnyLaunch(argv, options, client);
-  return { pid: started.pid, paging: started.paging, served: started.finished as Promise<LoadError | null> };
+  return { pid: started.pid, paging: started.paging, program: started.program, served: started.finished as Promise<LoadError | null> };
 }
 
 interface AnyStartedLaunch extends Omit<StartedLaunch, "finished"> {
+  program: string;
   finished: Promise<LaunchOutcome | LoadError | null>;
 }
 
@@ -432,7 +438,7 @@ function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client:
     // binfmt_script: follow #! lines to the ELF interpreter that runs them.
     // A program's PATH is the one it will have (Bun.spawn's rule too).
     const searchPath = options.env ? options.env.PATH : process.env.PATH;
-    const execfn = resolveProgram(argv[0], searchPath, cwd);
+    const execfn = options.program ?? resolveProgram(argv[0], searchPath, cwd);
     const openProgram = (path: string) => {
       const file = openForLoading(path, "program", knownHead, cwd);
       opened.push(file);
@@ -1048,7 +1054,7 @@ function startPlanned(
       startProblem.error = error;
       startProblem.set = true;
     }
-    return { pid: pid > 0 ? pid : loader.pid, paging: mechanism, signal, finished };
+    return { pid: pid > 0 ? pid : loader.pid, paging: mechanism, signal, finished, program: image.file };
   } finally {
     if (spec) releaseSpecMemory(spec, !specKept);
     if (pidfd >= 0 && !launching.waiting) {

@@ -50,6 +50,7 @@ const symbols = {
   fl_service_request_words: { args: [], returns: FFIType.u64 },
   fl_service_answer: { args: [FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_service_shutdown: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_pidfd_alive: { args: [FFIType.i64], returns: FFIType.i64 },
 } as const;
 
 type Library = ReturnType<typeof dlopen<typeof symbols>>;
@@ -542,6 +543,9 @@ export interface ServiceRequest {
   /** The client's standard error, open here, or -1. */
   stderr: number;
   personality: number;
+  /** Not a command: a program this service ran (this process, or its
+   * parent) ran the loader again through /proc/self/exe. */
+  again: boolean;
 }
 
 /** Listen at path (the user's private directory); the socket. */
@@ -575,6 +579,7 @@ export async function* serviceRequests(listener: number): AsyncGenerator<Service
         loader: { device: BigInt.asUintN(64, words[4]!), inode: BigInt.asUintN(64, words[5]!), changeNs: BigInt.asUintN(64, words[6]!) },
         stderr: Number(words[7]),
         personality: Number(words[8]),
+        again: words[9] !== 0n,
       };
     }
   } finally {
@@ -600,4 +605,9 @@ export function serviceShutdown(listener: number): void {
 /** A close-on-exec copy of fd. */
 export function duplicateDescriptor(fd: number): number {
   return check("copying a descriptor", load().fl_duplicate(fd));
+}
+
+/** Whether the process pidfd names has not ended. */
+export function pidfdAlive(pidfd: number): boolean {
+  return check("watching a process", load().fl_pidfd_alive(pidfd)) === 1;
 }

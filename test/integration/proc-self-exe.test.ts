@@ -15,7 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readMachineFacts } from "../../src/loader/machine.ts";
 import { ROOT, buildProgram } from "../support/programs.ts";
-import { canDropPrivilege, runNative, runPager, runProcess, unprivileged, verdict } from "../support/run.ts";
+import { canDropPrivilege, runNative, runPager, runProcess, UNPRIVILEGED_ID, unprivileged, verdict } from "../support/run.ts";
+import { FAULTLINE_COMMAND, serviceDirectoryOf } from "../support/service.ts";
 
 setDefaultTimeout(60_000);
 
@@ -92,6 +93,33 @@ describe("a program that runs itself again through /proc/self/exe", () => {
         expect(ran.stderr).toContain(LOADER_SAYS);
         expect(ran.exitCode).toBe(0);
       }
+    }
+  });
+
+  test.if(canDropPrivilege())("as an ordinary user under the installed command, the service runs the program again: a re-exec, and node's child_process.fork", async () => {
+    const reexec = await buildProgram("reexec.c", "pie");
+    const script = join(dir, "fork.js");
+    writeFileSync(script, 'const { fork } = require("child_process");\nif (process.argv[2] === "child") { process.send("hi from the child"); process.exit(3); }\nconst child = fork(__filename, ["child"]);\nchild.on("message", (m) => console.log("parent got:", m));\nchild.on("exit", (code) => console.log("child exit", code));\n');
+    chmodSync(script, 0o644);
+    const node = Bun.which("node");
+    const { runtime, remove } = serviceDirectoryOf(UNPRIVILEGED_ID, unprivileged);
+    const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
+    try {
+      const cases = [[reexec], ...(node ? [[node, script]] : [])];
+      for (const argv of cases) {
+        const native = await runProcess(unprivileged(argv), { env });
+        expect(native.exitCode).toBe(0);
+        for (const pager of ["apager", "dpager", "hpager"]) {
+          const ran = await runProcess(unprivileged([FAULTLINE_COMMAND, pager, "-q", ...argv]), { env });
+          expect({ argv, pager, ...verdict(ran), stderr: ran.stderr }).toEqual({ argv, pager, ...verdict(native), stderr: native.stderr });
+        }
+      }
+      // The same program through Bun: /proc/self/exe names the loader,
+      // which nobody asks of; it says so and ends with 126.
+      const throughBun = await runProcess(unprivileged([process.execPath, `${ROOT}/src/cli/cli.ts`, "apager", "-q", reexec]), { env });
+      expect(throughBun.stdout).toBe("the copy exited 126\n");
+    } finally {
+      await remove();
     }
   });
 
