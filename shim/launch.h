@@ -96,6 +96,9 @@ struct fl_uffd_delivery {
 #define FL_CLIENT_MAGIC 0x746e65696c636c66ull /* "flclient" */
 #define FL_ANSWER_MAGIC 0x7265777361666cull   /* "flaswer" */
 #define FL_FAILED_MAGIC 0x64656c6961666cull   /* "flailed" */
+/* Room for the client's auxiliary vector in its hello: the kernel gives
+ * about 25 entries (two words each) on x86-64. */
+#define FL_HELLO_AUXV_WORDS 128
 /* The client's build: its loader file's identity, which the service
  * compares with the loader it would plan for. */
 struct fl_client_hello {
@@ -107,6 +110,12 @@ struct fl_client_hello {
 	uint64_t personality;      /* personality(2): ADDR_NO_RANDOMIZE and the rest */
 	uint64_t again;            /* not a command: a program the service ran ran
 				    * the loader again through /proc/self/exe */
+	/* What the program's plan depends on, as this process has it (the
+	 * program is to be this process): */
+	uint64_t stack_limit;      /* RLIMIT_STACK's soft limit (~0: none) */
+	uint64_t capabilities;     /* effective capabilities, bit n: capability n */
+	uint64_t auxv_words;       /* the auxiliary vector's words in auxv, AT_NULL's included */
+	uint64_t auxv[FL_HELLO_AUXV_WORDS];
 };
 
 enum fl_client_verdict {

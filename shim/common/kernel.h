@@ -101,6 +101,20 @@ struct kernel_cmsghdr {
 	int32_t type;
 };
 
+/* capget's header and data (linux/capability.h), version 3: two words of
+ * each set, capabilities 0-31 and 32-63. */
+struct capability_header {
+	uint32_t version;
+	int32_t pid;
+};
+struct capability_data {
+	uint32_t effective;
+	uint32_t permitted;
+	uint32_t inheritable;
+};
+#define CAPABILITY_VERSION_3 0x20080522
+#define CAPABILITY_WORDS 2
+
 #define KERNEL_SOL_SOCKET 1
 #define KERNEL_SCM_RIGHTS 1
 /* Do not raise SIGPIPE when the other end is gone; return EPIPE. */

@@ -61,6 +61,8 @@
 #define MAX_PLAIN_ARGS 4096
 /* personality(2)'s argument that only asks. */
 #define PERSONALITY_QUERY 0xffffffff
+#define RLIMIT_STACK_RESOURCE 3
+#define AT_NULL_ENTRY 0
 
 struct unix_address {
 	uint16_t family;
@@ -94,6 +96,8 @@ struct kernel_pollfd {
 static const char *const *client_argv;
 static const char *const *client_envp;
 static uint64_t client_argc;
+/* The auxiliary vector the kernel gave this process. */
+static const uint64_t *client_auxv;
 /* Not a command: the loader run again through /proc/self/exe by a program
  * the service ran (fl_client_again). */
 static int running_again;
@@ -363,6 +367,26 @@ static sys_result say_client_hello(int control) {
 		return personality;
 	hello.personality = (uint64_t)personality;
 	hello.again = (uint64_t)running_again;
+	struct kernel_rlimit stack;
+	sys_result r = sys_prlimit64(0, RLIMIT_STACK_RESOURCE, 0, &stack);
+	if (r < 0)
+		return r;
+	hello.stack_limit = stack.soft;
+	struct capability_header header = { .version = CAPABILITY_VERSION_3, .pid = 0 };
+	struct capability_data data[CAPABILITY_WORDS];
+	r = sys_call2(__NR_capget, (long)&header, (long)data);
+	if (r < 0)
+		return r;
+	hello.capabilities = (uint64_t)data[0].effective | (uint64_t)data[1].effective << 32;
+	uint64_t words = 0;
+	do {
+		if (words + 2 > FL_HELLO_AUXV_WORDS)
+			return -E2BIG;
+		hello.auxv[words] = client_auxv[words];
+		hello.auxv[words + 1] = client_auxv[words + 1];
+		words += 2;
+	} while (client_auxv[words - 2] != AT_NULL_ENTRY);
+	hello.auxv_words = words;
 	union {
 		char bytes[sizeof(struct kernel_cmsghdr) + 2 * sizeof(int)];
 		struct kernel_cmsghdr align;
@@ -386,7 +410,8 @@ static sys_result say_client_hello(int control) {
 	return n == (sys_result)sizeof hello ? 0 : n < 0 ? n : -EIO;
 }
 
-int fl_client_start(uint64_t argc, const char *const *argv, const char *const *envp) {
+int fl_client_start(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
+	client_auxv = auxv;
 	client_argc = argc;
 	client_argv = argv;
 	client_envp = envp;
@@ -420,7 +445,8 @@ __attribute__((noreturn)) void fl_client_not_ours(void) {
  * would have. No service is started for it: one that is not running ran no
  * program. The connection, or -1 when no service answers.
  */
-int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp) {
+int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
+	client_auxv = auxv;
 	client_argc = argc;
 	client_argv = argv;
 	client_envp = envp;
@@ -446,7 +472,7 @@ int fl_client_answered(int control, const struct fl_client_answer *answer, int r
 	if (running_again)
 		fl_client_not_ours();
 	if (answer->verdict == FL_ANSWER_RETRY && !retried)
-		return fl_client_start(client_argc, client_argv, client_envp);
+		return fl_client_start(client_argc, client_argv, client_envp, client_auxv);
 	fl_client_plain(answer->verdict != FL_ANSWER_PLAIN);
 }
 

@@ -16,9 +16,9 @@
 #define FL_EXIT_NOT_FOUND 127
 
 /* Connect to the user's service (starting one if none answers) and say
- * hello: the control socket, on which the plan comes as from Bun. Falls
+ * hello (with this process's auxiliary vector, `auxv`): the control socket, on which the plan comes as from Bun. Falls
  * back to the plain path (never returns) when no service can answer. */
-__attribute__((visibility("hidden"))) int fl_client_start(uint64_t argc, const char *const *argv, const char *const *envp);
+__attribute__((visibility("hidden"))) int fl_client_start(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv);
 
 /* The service answered with a verdict instead of a plan: exit, take the
  * plain path, or (RETRY, once) a new control socket to a new service. */
@@ -34,7 +34,7 @@ __attribute__((visibility("hidden"), noreturn)) void fl_client_other_command(uin
 
 /* The loader run again through /proc/self/exe by a program a service
  * ran: that service's connection, or -1 when none answers. */
-__attribute__((visibility("hidden"))) int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp);
+__attribute__((visibility("hidden"))) int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv);
 
 /* The loader by hand, or run again by a program no service knows: one
  * line, exit 126. */

@@ -574,19 +574,6 @@ static sys_result become_anonymous(void) {
 	return r < 0 ? r : closed < 0 ? closed : 0;
 }
 
-/* capget's header and data (linux/capability.h), version 3: two words of
- * each set, capabilities 0-31 and 32-63. */
-struct capability_header {
-	uint32_t version;
-	int32_t pid;
-};
-struct capability_data {
-	uint32_t effective;
-	uint32_t permitted;
-	uint32_t inheritable;
-};
-#define CAPABILITY_VERSION_3 0x20080522
-#define CAPABILITY_WORDS 2
 #define CAPABILITY_SYS_RESOURCE 24
 #define CAPABILITY_CHECKPOINT_RESTORE 40
 
@@ -800,6 +787,15 @@ static int names_command(const char *path) {
 	return !command[i] && !name[i];
 }
 
+/* The auxiliary vector on the initial stack: after argc, argv, its NULL,
+ * the environment and its NULL. */
+static const uint64_t *auxv_of(const uint64_t *initial) {
+	const uint64_t *p = initial + 1 + initial[0] + 1;
+	while (*p)
+		p++;
+	return p + 1;
+}
+
 /* 0: spawned by Bun (the loader clones itself first); 1: the command's
  * client, which is already the process the program must be. */
 int __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
@@ -824,7 +820,7 @@ int __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 	}
 	/* A program the user's service ran, run again through /proc/self/exe:
 	 * the service runs it as the kernel would have. */
-	int again = fl_client_again(argc, argv, (const char *const *)(initial + 1 + argc + 1));
+	int again = fl_client_again(argc, argv, (const char *const *)(initial + 1 + argc + 1), auxv_of(initial));
 	if (again < 0)
 		fl_client_not_ours();
 	client_mode = 1;
@@ -854,7 +850,7 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 			sys_exit_group(FL_EXIT_LOAD_FAILED);
 		/* Run again through /proc/self/exe, it is connected already. */
 		if (control_fd < 0)
-			control_fd = fl_client_start(argc, (const char *const *)(initial + 1), envp);
+			control_fd = fl_client_start(argc, (const char *const *)(initial + 1), envp, auxv_of(initial));
 	} else {
 		say_hello();
 		set_dispositions(ignored_at_start);

@@ -68,7 +68,11 @@ enum fl_request_word {
 	FL_REQUEST_STDERR,        /* its standard error, or -1 */
 	FL_REQUEST_PERSONALITY,
 	FL_REQUEST_AGAIN,         /* run again through /proc/self/exe, not a command */
-	FL_REQUEST_WORDS,
+	FL_REQUEST_STACK_LIMIT,
+	FL_REQUEST_CAPABILITIES,
+	FL_REQUEST_AUXV_WORDS,
+	FL_REQUEST_AUXV,          /* FL_HELLO_AUXV_WORDS words from here */
+	FL_REQUEST_WORDS = FL_REQUEST_AUXV + FL_HELLO_AUXV_WORDS,
 };
 
 struct acceptor {
@@ -115,6 +119,15 @@ static int read_hello(int control, int64_t *request) {
 	request[FL_REQUEST_STDERR] = hello.has_stderr ? carried : -1;
 	request[FL_REQUEST_PERSONALITY] = (int64_t)hello.personality;
 	request[FL_REQUEST_AGAIN] = hello.again != 0;
+	if (hello.auxv_words > FL_HELLO_AUXV_WORDS) {
+		if (request[FL_REQUEST_STDERR] >= 0)
+			close((int)request[FL_REQUEST_STDERR]);
+		return -1;
+	}
+	request[FL_REQUEST_STACK_LIMIT] = (int64_t)hello.stack_limit;
+	request[FL_REQUEST_CAPABILITIES] = (int64_t)hello.capabilities;
+	request[FL_REQUEST_AUXV_WORDS] = (int64_t)hello.auxv_words;
+	memcpy(&request[FL_REQUEST_AUXV], hello.auxv, sizeof hello.auxv);
 	if (!hello.has_stderr && carried >= 0)
 		close(carried);
 	return 0;

@@ -15,7 +15,7 @@ import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, originSearchPaths, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
-import { memoryFactsFor, readMachineFacts, type MachineFacts } from "./machine.ts";
+import { machineFactsOf, memoryFactsFor, readMachineFacts, type MachineFacts, type ProcessFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planAgain, planLoad, type AddressRange, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { fileIdentity, openForLoading, readAt, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { copyLayout, type CopyPiece } from "./image-copy.ts";
@@ -274,8 +274,9 @@ export interface LaunchClient {
   /** The connection, the launch's control socket (the launch takes it). */
   control: number;
   pid: number;
-  /** Its personality(2), which /proc shows only to its tracers. */
-  personality: number;
+  /** What the plan depends on, as the client has it: the program is to be
+   * that process. */
+  facts: ProcessFacts;
 }
 
 /** A client's launch under way: settles once the program runs (the
@@ -764,7 +765,7 @@ function startPlanned(
   options: LaunchOptions,
 ): AnyStartedLaunch {
   const client = launching.client;
-  const facts = client ? readMachineFacts(client.pid, client.personality) : machineFacts();
+  const facts = client ? machineFactsOf(client.facts) : machineFacts();
   if (!facts.mayReplaceExe) {
     const note = originNote(image.file, programOriginPaths(image, files[0]!.fd));
     if (note) notes.push(note);

@@ -157,16 +157,63 @@ const CAP_CHECKPOINT_RESTORE = 40;
  * unlimited but a number is needed. */
 export const DEFAULT_STACK_LIMIT = 8 * 1024 * 1024;
 
-/**
- * The facts for a program started from process `pid` (this one by
- * default): the installed command's client is the process the program
- * will be, so its limits, capabilities and auxiliary vector are the
- * program's. Its personality is given (/proc/PID/personality is only for
- * those who may trace it).
- */
-export function readMachineFacts(pid: number | "self" = "self", personality?: number): MachineFacts {
-  const proc = `/proc/${pid}`;
-  personality ??= parseInt(readFileSync(`${proc}/personality`, "utf8").trim(), 16);
+/** What a process tells of itself that a plan depends on: the installed
+ * command's client sends it in its hello (it is the process the program
+ * will be). */
+export interface ProcessFacts {
+  auxv: Uint8Array;
+  /** RLIMIT_STACK's soft limit; null when unlimited. */
+  stackLimit: number | null;
+  /** Effective capabilities, bit n for capability n. */
+  capabilities: bigint;
+  personality: number;
+}
+
+/** The machine's own settings, read at most once a second: a service
+ * plans many programs in a row. */
+interface MachineWide {
+  at: number;
+  randomizeSetting: number;
+  mmapMinAddress: number;
+}
+let machineWide: MachineWide | null = null;
+const MACHINE_WIDE_MS = 1000;
+/** The vDSO block is the kernel's, the same in every process: read once. */
+let ownVdsoBlock: VdsoBlock | null | undefined;
+
+function machineWideFacts(): MachineWide {
+  const now = Date.now();
+  if (!machineWide || now - machineWide.at >= MACHINE_WIDE_MS) {
+    machineWide = {
+      at: now,
+      randomizeSetting: Number(readFileSync("/proc/sys/kernel/randomize_va_space", "utf8").trim()),
+      mmapMinAddress: Number(readFileSync("/proc/sys/vm/mmap_min_addr", "utf8").trim()),
+    };
+  }
+  return machineWide;
+}
+
+/** The facts for a program that the process telling `own` becomes. */
+export function machineFactsOf(own: ProcessFacts): MachineFacts {
+  const { randomizeSetting, mmapMinAddress } = machineWideFacts();
+  const has = (capability: number) => ((own.capabilities >> BigInt(capability)) & 1n) === 1n;
+  return {
+    auxvTemplate: parseAuxv(own.auxv),
+    stackLimit: own.stackLimit,
+    mmapMinAddress,
+    mayMapLowPages: has(CAP_SYS_RAWIO),
+    randomize: randomizeSetting > 0 && (own.personality & ADDR_NO_RANDOMIZE) === 0,
+    brkWindow: brkWindowOf(release()),
+    mayReplaceExe: has(CAP_SYS_RESOURCE) || has(CAP_CHECKPOINT_RESTORE),
+    legacyReadImpliesExec: legacyReadImpliesExecOf(release()),
+    vdsoBlock: (ownVdsoBlock ??= parseVdsoBlock(readFileSync("/proc/self/maps", "utf8"))),
+  };
+}
+
+/** The facts for a program started from this process. */
+export function readMachineFacts(): MachineFacts {
+  const proc = "/proc/self";
+  const personality = parseInt(readFileSync(`${proc}/personality`, "utf8").trim(), 16);
   const randomizeSetting = Number(readFileSync("/proc/sys/kernel/randomize_va_space", "utf8").trim());
   const status = readFileSync(`${proc}/status`, "utf8");
   return {

@@ -201,7 +201,7 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
         env: programEnv,
         handover: plainHandover(0n),
       },
-      { control: request.control, pid, personality: request.personality },
+      { control: request.control, pid, facts: request },
     );
     running.remember(pid, started.program, line);
     const failure = await started.served;

@@ -546,6 +546,12 @@ export interface ServiceRequest {
   /** Not a command: a program this service ran (this process, or its
    * parent) ran the loader again through /proc/self/exe. */
   again: boolean;
+  /** Its RLIMIT_STACK (soft), null when unlimited. */
+  stackLimit: number | null;
+  /** Its effective capabilities, bit n for capability n. */
+  capabilities: bigint;
+  /** Its auxiliary vector as /proc/PID/auxv holds it. */
+  auxv: Uint8Array;
 }
 
 /** Listen at path (the user's private directory); the socket. */
@@ -580,6 +586,9 @@ export async function* serviceRequests(listener: number): AsyncGenerator<Service
         stderr: Number(words[7]),
         personality: Number(words[8]),
         again: words[9] !== 0n,
+        stackLimit: words[10] === -1n ? null : Number(words[10]),
+        capabilities: BigInt.asUintN(64, words[11]!),
+        auxv: new Uint8Array(words.buffer, 13 * 8, Number(words[12]) * 8),
       };
     }
   } finally {

@@ -256,7 +256,10 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(sys.argv[1])
 s.settimeout(10)
 try:
-    s.send(struct.pack("<6Q", 0x746e65696c636c66, ${loader.dev}, ${loader.ino}, ${loader.ctimeNs}, 0, 0))
+    # magic, the loader's identity, no stderr, personality 0, not again,
+    # no stack limit, no capabilities, an empty auxiliary vector (AT_NULL)
+    # and the rest of its room (struct fl_client_hello, shim/launch.h).
+    s.send(struct.pack("<10Q", 0x746e65696c636c66, ${loader.dev}, ${loader.ino}, ${loader.ctimeNs}, 0, 0, 0, 2**64 - 1, 0, 2) + bytes(8 * 128))
     data = s.recv(64)
 except (BrokenPipeError, ConnectionResetError):
     data = b""
