@@ -41,6 +41,14 @@
 #ifndef FL_BUN_PATH
 #error "FL_BUN_PATH must name the Bun that built the shim"
 #endif
+/* The address space Bun needs (src/loader/machine.ts
+ * PAGER_ADDRESS_SPACE_KIB): a service cannot start under a hard limit
+ * below it. */
+#ifndef FL_SERVICE_ADDRESS_SPACE_KIB
+#error "FL_SERVICE_ADDRESS_SPACE_KIB must say what Bun needs"
+#endif
+#define RLIMIT_AS_RESOURCE 9
+#define KIB 1024ull
 
 #define AF_UNIX_FAMILY 1
 #define SOCK_SEQPACKET_TYPE 5
@@ -320,6 +328,15 @@ static int start_service(void) {
 	return ready;
 }
 
+/* Whether a service started from here would have the address space Bun
+ * needs (its soft limits are lifted to the hard ones). */
+static int service_may_start(void) {
+	struct kernel_rlimit limit;
+	if (sys_prlimit64(0, RLIMIT_AS_RESOURCE, 0, &limit) < 0)
+		return 1;
+	return limit.hard / KIB >= FL_SERVICE_ADDRESS_SPACE_KIB;
+}
+
 /* A connection to the user's service, started first when none answers. */
 static int connect_service(void) {
 	if (!service_paths())
@@ -332,6 +349,9 @@ static int connect_service(void) {
 		return (int)fd;
 	if (fd != -ENOENT && fd != -ECONNREFUSED)
 		fl_client_plain(1);
+	/* Where Bun cannot start, the plain path says so in one line. */
+	if (!service_may_start())
+		fl_client_plain(0);
 	if (!start_service() || directory_is_private() < 0)
 		fl_client_plain(1);
 	fd = try_connect();

@@ -9,6 +9,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, resolve } from "node:path";
+import { PAGER_ADDRESS_SPACE_KIB } from "../loader/machine.ts";
 
 /** The project's root, where shim/ is: the parent of src/, found by looking
  * upward, since this module also runs bundled into the command
@@ -131,9 +132,9 @@ const LOADER_RECIPE: Recipe = {
     { source: "loader/loader.c", freestanding: true },
     // The installed command's client (bin/faultline): it asks the user's
     // service for the plan, and runs bin/faultline down the plain path
-    // when none answers; where that is, and the Bun the service runs on,
-    // are fixed for this install.
-    { source: "loader/client.c", freestanding: true, defines: [`FL_PACKAGE_ROOT=${JSON.stringify(PROJECT_ROOT)}`, `FL_BUN_PATH=${JSON.stringify(process.execPath)}`] },
+    // when none answers; where that is, the Bun the service runs on, and
+    // the address space Bun needs, are fixed for this install.
+    { source: "loader/client.c", freestanding: true, defines: [`FL_PACKAGE_ROOT=${JSON.stringify(PROJECT_ROOT)}`, `FL_BUN_PATH=${JSON.stringify(process.execPath)}`, `FL_SERVICE_ADDRESS_SPACE_KIB=${PAGER_ADDRESS_SPACE_KIB}`] },
     // Paging in the program: the SIGSEGV handler, the event ring it writes,
     // and userfaultfd's registration and hand-off.
     { source: "paging/fault-handler.c", freestanding: true },

@@ -1,17 +1,22 @@
 /**
  * A tight address-space limit (`ulimit -v`): programs run under it natively,
- * but Bun, which runs the pager, needs more. Below the figure the pager says
- * so in one line (bin/faultline before Bun starts, the CLI where Bun did
- * start) and exits 126; at it, the program runs as natively, under the
- * caller's own limit.
+ * but Bun, which runs the pager, needs more. Below the figure a pager that
+ * Bun must run says so in one line (bin/faultline before Bun starts, the
+ * CLI where Bun did start) and exits 126; at it, the program runs as
+ * natively, under the caller's own limit. The installed command's program
+ * is the caller's own process: with the user's service already running it
+ * runs under any limit, as natively.
  */
-import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { PAGER_ADDRESS_SPACE_KIB } from "../../src/loader/machine.ts";
 import { ROOT } from "../support/programs.ts";
 import { runProcess, verdict } from "../support/run.ts";
+import { FAULTLINE_COMMAND, privateServiceDirectory, stopService } from "../support/service.ts";
 
 setDefaultTimeout(60_000);
+// This file's services, in a runtime directory of its own.
+afterAll(privateServiceDirectory());
 
 const FAULTLINE = join(ROOT, "bin", "faultline");
 const CLI = join(ROOT, "src", "cli", "cli.ts");
@@ -29,7 +34,8 @@ const tooTight = (kib: number, name: string) =>
 describe("a limit too tight for Bun", () => {
   // 100 MiB: Bun itself cannot start; 2 000 000 KiB: it starts without its JIT.
   for (const kib of [102_400, 2_000_000]) {
-    test(`ulimit -v ${kib}: natively the program runs; the pager says why it cannot in one line, exit 126`, async () => {
+    test(`ulimit -v ${kib}: natively the program runs; with no service running, the pager says why it cannot in one line, exit 126`, async () => {
+      await stopService(process.env);
       const native = await underLimit(kib, PROGRAM);
       expect(verdict(native)).toEqual({ stdout: `${kib}\nran\n`, exitCode: 0, signal: null });
       for (const pager of ["apager", "dpager", "hpager"]) {
@@ -43,6 +49,21 @@ describe("a limit too tight for Bun", () => {
     const loaded = await underLimit(2_000_000, [process.execPath, CLI, "dpager", "-q", ...PROGRAM]);
     expect({ stdout: loaded.stdout, stderr: loaded.stderr, exitCode: loaded.exitCode }).toEqual({ stdout: "", stderr: tooTight(2_000_000, "dpager"), exitCode: 126 });
   });
+});
+
+describe("the installed command with the user's service running", () => {
+  for (const kib of [102_400, 2_000_000]) {
+    test(`ulimit -v ${kib}: the program runs as natively, under the caller's limit`, async () => {
+      expect((await runProcess([FAULTLINE_COMMAND, "apager", "-q", "/bin/true"])).exitCode).toBe(0);
+      const native = await underLimit(kib, PROGRAM);
+      for (const pager of ["apager", "dpager", "hpager"]) {
+        for (const command of [FAULTLINE_COMMAND, FAULTLINE]) {
+          const loaded = await underLimit(kib, [command, pager, "-q", ...PROGRAM]);
+          expect({ pager, command, ...verdict(loaded), stderr: loaded.stderr }).toEqual({ pager, command, ...verdict(native), stderr: "" });
+        }
+      }
+    });
+  }
 });
 
 describe("at the figure the README gives", () => {
