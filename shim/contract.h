@@ -344,4 +344,29 @@ struct fl_launch_spec {
 	struct fl_status status;
 };
 
+/*
+ * One client of the user's service, as the service's acceptor
+ * (shim/loader/service.c) hands it to TypeScript (src/shim/shim.ts
+ * serviceRequests): accepted, checked to be the service's user, its hello
+ * read. The client's own facts are its hello's (struct fl_client_hello,
+ * launch.h).
+ */
+#define FL_REQUEST_AUXV_WORDS 128
+struct fl_service_request {
+	uint64_t control;   /* the connection (close-on-exec) */
+	uint64_t pid;       /* from SO_PEERCRED */
+	uint64_t uid;
+	uint64_t gid;
+	uint64_t loader_device; /* the client's build */
+	uint64_t loader_inode;
+	uint64_t loader_change_ns;
+	uint64_t stderr_fd; /* its standard error, open here; ~0: none */
+	uint64_t personality;
+	uint64_t again;     /* run again through /proc/self/exe, not a command */
+	uint64_t stack_limit;
+	uint64_t capabilities;
+	uint64_t auxv_words;
+	uint64_t auxv[FL_REQUEST_AUXV_WORDS];
+};
+
 #endif

@@ -97,8 +97,9 @@ struct fl_uffd_delivery {
 #define FL_ANSWER_MAGIC 0x7265777361666cull   /* "flaswer" */
 #define FL_FAILED_MAGIC 0x64656c6961666cull   /* "flailed" */
 /* Room for the client's auxiliary vector in its hello: the kernel gives
- * about 25 entries (two words each) on x86-64. */
-#define FL_HELLO_AUXV_WORDS 128
+ * about 25 entries (two words each) on x86-64. The service's request
+ * (contract.h) has the same room. */
+#define FL_HELLO_AUXV_WORDS FL_REQUEST_AUXV_WORDS
 /* The client's build: its loader file's identity, which the service
  * compares with the loader it would plan for. */
 struct fl_client_hello {

@@ -55,26 +55,6 @@ FL_EXPORT int64_t fl_service_listen(const char *path) {
 	return fd;
 }
 
-/* One accepted client, as JavaScript reads it from the acceptor's pipe:
- * enum fl_request_word gives each word's place. */
-enum fl_request_word {
-	FL_REQUEST_CONTROL,       /* the connection, close-on-exec */
-	FL_REQUEST_PID,           /* the client's, from SO_PEERCRED */
-	FL_REQUEST_UID,
-	FL_REQUEST_GID,
-	FL_REQUEST_LOADER_DEVICE, /* the client's build (struct fl_client_hello) */
-	FL_REQUEST_LOADER_INODE,
-	FL_REQUEST_LOADER_CHANGE_NS,
-	FL_REQUEST_STDERR,        /* its standard error, or -1 */
-	FL_REQUEST_PERSONALITY,
-	FL_REQUEST_AGAIN,         /* run again through /proc/self/exe, not a command */
-	FL_REQUEST_STACK_LIMIT,
-	FL_REQUEST_CAPABILITIES,
-	FL_REQUEST_AUXV_WORDS,
-	FL_REQUEST_AUXV,          /* FL_HELLO_AUXV_WORDS words from here */
-	FL_REQUEST_WORDS = FL_REQUEST_AUXV + FL_HELLO_AUXV_WORDS,
-};
-
 struct acceptor {
 	int listener;
 	int requests; /* the pipe's write end */
@@ -82,7 +62,7 @@ struct acceptor {
 
 /* The client's hello and the descriptor it carries into request; 0, or -1
  * when it is no hello (the connection is closed then). */
-static int read_hello(int control, int64_t *request) {
+static int read_hello(int control, struct fl_service_request *request) {
 	struct timeval limit = { .tv_sec = 0, .tv_usec = HELLO_TIMEOUT_MICROS };
 	if (setsockopt(control, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0)
 		return -1;
@@ -113,23 +93,25 @@ static int read_hello(int control, int64_t *request) {
 			close(carried);
 		return -1;
 	}
-	request[FL_REQUEST_LOADER_DEVICE] = (int64_t)hello.loader_device;
-	request[FL_REQUEST_LOADER_INODE] = (int64_t)hello.loader_inode;
-	request[FL_REQUEST_LOADER_CHANGE_NS] = (int64_t)hello.loader_change_ns;
-	request[FL_REQUEST_STDERR] = hello.has_stderr ? carried : -1;
-	request[FL_REQUEST_PERSONALITY] = (int64_t)hello.personality;
-	request[FL_REQUEST_AGAIN] = hello.again != 0;
 	if (hello.auxv_words > FL_HELLO_AUXV_WORDS) {
-		if (request[FL_REQUEST_STDERR] >= 0)
-			close((int)request[FL_REQUEST_STDERR]);
+		if (carried >= 0)
+			close(carried);
 		return -1;
 	}
-	request[FL_REQUEST_STACK_LIMIT] = (int64_t)hello.stack_limit;
-	request[FL_REQUEST_CAPABILITIES] = (int64_t)hello.capabilities;
-	request[FL_REQUEST_AUXV_WORDS] = (int64_t)hello.auxv_words;
-	memcpy(&request[FL_REQUEST_AUXV], hello.auxv, sizeof hello.auxv);
-	if (!hello.has_stderr && carried >= 0)
+	if (!hello.has_stderr && carried >= 0) {
 		close(carried);
+		carried = -1;
+	}
+	request->loader_device = hello.loader_device;
+	request->loader_inode = hello.loader_inode;
+	request->loader_change_ns = hello.loader_change_ns;
+	request->stderr_fd = (uint64_t)(int64_t)carried;
+	request->personality = hello.personality;
+	request->again = hello.again != 0;
+	request->stack_limit = hello.stack_limit;
+	request->capabilities = hello.capabilities;
+	request->auxv_words = hello.auxv_words;
+	memcpy(request->auxv, hello.auxv, sizeof request->auxv);
 	return 0;
 }
 
@@ -162,20 +144,20 @@ static void *accept_clients(void *arg) {
 		}
 		struct ucred peer;
 		socklen_t length = sizeof peer;
-		int64_t request[FL_REQUEST_WORDS];
+		struct fl_service_request request;
 		if (getsockopt(control, SOL_SOCKET, SO_PEERCRED, &peer, &length) != 0 || peer.uid != self ||
-		    read_hello(control, request) != 0) {
+		    read_hello(control, &request) != 0) {
 			close(control);
 			continue;
 		}
-		request[FL_REQUEST_CONTROL] = control;
-		request[FL_REQUEST_PID] = peer.pid;
-		request[FL_REQUEST_UID] = peer.uid;
-		request[FL_REQUEST_GID] = peer.gid;
-		if (write_whole(a->requests, request, sizeof request) != 0) {
+		request.control = (uint64_t)control;
+		request.pid = (uint64_t)peer.pid;
+		request.uid = peer.uid;
+		request.gid = peer.gid;
+		if (write_whole(a->requests, &request, sizeof request) != 0) {
 			close(control);
-			if (request[FL_REQUEST_STDERR] >= 0)
-				close((int)request[FL_REQUEST_STDERR]);
+			if ((int64_t)request.stderr_fd >= 0)
+				close((int)request.stderr_fd);
 			break;
 		}
 	}
@@ -185,7 +167,7 @@ static void *accept_clients(void *arg) {
 }
 
 /* Start accepting on listener: the read end of the pipe whose records
- * (FL_REQUEST_WORDS words each) are the clients, or a negative errno. */
+ * (struct fl_service_request, contract.h) are the clients, or a negative errno. */
 FL_EXPORT int64_t fl_service_accept(int64_t listener) {
 	int fds[2];
 	if (pipe2(fds, O_CLOEXEC) != 0)
@@ -207,10 +189,6 @@ FL_EXPORT int64_t fl_service_accept(int64_t listener) {
 		return -e;
 	}
 	return fds[0];
-}
-
-FL_EXPORT uint64_t fl_service_request_words(void) {
-	return FL_REQUEST_WORDS;
 }
 
 /* Answer a client with a verdict in place of a plan (enum

@@ -214,7 +214,28 @@ export const EVENT = layout("fl_event", [
 ]);
 
 /** Every struct of the contract, as the check walks them. */
-export const CONTRACT: readonly Layout[] = [LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
+/** Room for a client's auxiliary vector (FL_REQUEST_AUXV_WORDS). */
+export const REQUEST_AUXV_WORDS = 128;
+
+/** struct fl_service_request: a client of the user's service, accepted. */
+export const SERVICE_REQUEST = layout("fl_service_request", [
+  ["control", WORD],
+  ["pid", WORD],
+  ["uid", WORD],
+  ["gid", WORD],
+  ["loader_device", WORD],
+  ["loader_inode", WORD],
+  ["loader_change_ns", WORD],
+  ["stderr_fd", WORD],
+  ["personality", WORD],
+  ["again", WORD],
+  ["stack_limit", WORD],
+  ["capabilities", WORD],
+  ["auxv_words", WORD],
+  ["auxv", REQUEST_AUXV_WORDS * WORD],
+]);
+
+export const CONTRACT: readonly Layout[] = [SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
 
 /** Where the loader stopped, when it stopped before the jump: enum
  * fl_stage, by C's names without the FL_STAGE_ prefix. */

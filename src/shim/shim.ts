@@ -11,7 +11,7 @@ import { errnoName } from "../loader/errors.ts";
 
 export { errnoName };
 import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "../loader/spec.ts";
-import { checkContract } from "../loader/contract.ts";
+import { SERVICE_REQUEST, checkContract } from "../loader/contract.ts";
 import type { IntervalTimers } from "../loader/caller.ts";
 
 const symbols = {
@@ -47,7 +47,6 @@ const symbols = {
   fl_pidfd_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_service_listen: { args: [FFIType.ptr], returns: FFIType.i64 },
   fl_service_accept: { args: [FFIType.i64], returns: FFIType.i64 },
-  fl_service_request_words: { args: [], returns: FFIType.u64 },
   fl_service_answer: { args: [FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_service_shutdown: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_pidfd_alive: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -566,34 +565,42 @@ export function serviceListen(path: string): number {
 export async function* serviceRequests(listener: number): AsyncGenerator<ServiceRequest> {
   const shim = load();
   const fd = check("accepting the service's clients", shim.fl_service_accept(listener));
-  const size = Number(shim.fl_service_request_words()) * 8;
   const records = recordReader(fd);
   try {
     for (;;) {
       let bytes: Uint8Array;
       try {
-        bytes = await records.read(size);
+        bytes = await records.read(SERVICE_REQUEST.size);
       } catch {
         return;
       }
-      const words = new BigInt64Array(bytes.slice().buffer);
-      yield {
-        control: Number(words[0]),
-        pid: Number(words[1]),
-        uid: Number(words[2]),
-        gid: Number(words[3]),
-        loader: { device: BigInt.asUintN(64, words[4]!), inode: BigInt.asUintN(64, words[5]!), changeNs: BigInt.asUintN(64, words[6]!) },
-        stderr: Number(words[7]),
-        personality: Number(words[8]),
-        again: words[9] !== 0n,
-        stackLimit: words[10] === -1n ? null : Number(words[10]),
-        capabilities: BigInt.asUintN(64, words[11]!),
-        auxv: new Uint8Array(words.buffer, 13 * 8, Number(words[12]) * 8),
-      };
+      yield serviceRequestOf(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
     }
   } finally {
     await records.close();
   }
+}
+
+/** A request as struct fl_service_request lays it out (contract.h), field
+ * by field. */
+function serviceRequestOf(view: DataView): ServiceRequest {
+  const field = SERVICE_REQUEST.fields;
+  const word = (name: keyof typeof field) => view.getBigUint64(field[name].offset, true);
+  const signed = (name: keyof typeof field) => view.getBigInt64(field[name].offset, true);
+  const auxvBytes = Number(word("auxv_words")) * 8;
+  return {
+    control: Number(word("control")),
+    pid: Number(word("pid")),
+    uid: Number(word("uid")),
+    gid: Number(word("gid")),
+    loader: { device: word("loader_device"), inode: word("loader_inode"), changeNs: word("loader_change_ns") },
+    stderr: Number(signed("stderr_fd")),
+    personality: Number(word("personality")),
+    again: word("again") !== 0n,
+    stackLimit: signed("stack_limit") === -1n ? null : Number(word("stack_limit")),
+    capabilities: word("capabilities"),
+    auxv: new Uint8Array(view.buffer.slice(view.byteOffset + field.auxv.offset, view.byteOffset + field.auxv.offset + auxvBytes)),
+  };
 }
 
 /** A client's answer in place of a plan (shim/launch.h). */
