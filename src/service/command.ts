@@ -5,7 +5,7 @@
  * asks it to stop and waits until it has (the programs it serves end
  * first).
  */
-import { readFileSync, writeSync } from "node:fs";
+import { existsSync, readFileSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { EXIT_USAGE } from "../loader/errors.ts";
 import { parseServiceState, serviceDirectory, servicePaths, type ServiceState } from "./paths.ts";
@@ -24,7 +24,8 @@ nothing to serve. Its socket is in $XDG_RUNTIME_DIR/faultline, else in
 /tmp/faultline-UID.
 
   run      run the service in the foreground (the command starts it itself)
-  status   say whether a service runs, and which
+  status   say whether a service runs, and which (exit 0; 3: none runs;
+           4: a socket is there but the service left no state)
   stop     stop it (the programs it serves finish first); the next command
            starts a new one
 
@@ -81,6 +82,11 @@ export async function runServiceCommand(args: string[]): Promise<number> {
   if (verb === "status" && rest.length === 0) {
     const state = runningService();
     if (!state) {
+      const { socket } = servicePaths(serviceDirectory(process.env, process.getuid?.() ?? 0));
+      if (existsSync(socket)) {
+        say(1, `faultline service: its socket is there (${socket}) but no state it wrote: one that could not write it (a full disk?), or one killed; the next command finds out`);
+        return 4;
+      }
       say(1, "faultline service: not running");
       return 3;
     }

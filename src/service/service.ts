@@ -100,8 +100,7 @@ export async function runService(options: ServiceOptions): Promise<number> {
   renameSync(temporary, paths.socket);
   const ownSocket = statSync(paths.socket).ino;
   const state: ServiceState = { pid: process.pid, version: packageJson.version, startedAt: Date.now(), idleSeconds: idle, socket: paths.socket };
-  writeFileSync(`${paths.state}.${process.pid}`, `${JSON.stringify(state)}\n`, { mode: 0o600 });
-  renameSync(`${paths.state}.${process.pid}`, paths.state);
+  writeState(paths, state, log);
   if (options.readyFd !== null) {
     writeSync(options.readyFd, "r");
     closeSync(options.readyFd);
@@ -182,6 +181,19 @@ export async function runService(options: ServiceOptions): Promise<number> {
   await finished;
   closeSync(listener);
   return 0;
+}
+
+/** What `faultline service status` reads. A service that cannot write it
+ * (a full disk) serves all the same; status then says less. */
+function writeState(paths: ServicePaths, state: ServiceState, log: (text: string) => void): void {
+  const temporary = `${paths.state}.${process.pid}`;
+  try {
+    writeFileSync(temporary, `${JSON.stringify(state)}\n`, { mode: 0o600 });
+    renameSync(temporary, paths.state);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    log(`no state file for status: ${(error as Error).message}`);
+  }
 }
 
 function appendLog(paths: ServicePaths, text: string): void {

@@ -330,6 +330,28 @@ print(len(data), struct.unpack("<3Q", data)[1] if len(data) == 24 else "-")
     }
   });
 
+  test.if(process.getuid?.() === 0)("on a full disk the service serves all the same, with no state for status", async () => {
+    const full = mkdtempSync(join(tmpdir(), "faultline-full-"));
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k,mode=700", "tmpfs", full]).exitCode).toBe(0);
+    try {
+      // Every block taken: files can be made, not written.
+      Bun.spawnSync(["dd", "if=/dev/zero", `of=${join(full, "fill")}`, "bs=4k", "count=100"]);
+      const env = { ...process.env, XDG_RUNTIME_DIR: full, FAULTLINE_SERVICE_IDLE: "2" };
+      for (const status of [3, 4]) {
+        const ran = await installed("apager", [binary("exit_code.c", "static"), String(status)], { env });
+        expect({ exitCode: ran.exitCode, stderr: ran.stderr }).toEqual({ exitCode: status, stderr: "" });
+      }
+      const said = await runProcess([FAULTLINE_COMMAND, "service", "status"], { env });
+      expect(said.exitCode).toBe(4);
+      expect(said.stdout).toContain("no state it wrote");
+      // Idle, it goes (its socket with it).
+      expect(await until(() => !existsSync(join(full, "faultline", "service.sock")), 10_000)).toBe(true);
+    } finally {
+      Bun.spawnSync(["umount", "-l", full]);
+      rmSync(full, { recursive: true, force: true });
+    }
+  });
+
   test("--no-service runs the command through Bun", async () => {
     await stopService(process.env);
     const ran = await runProcess([CHECKOUT_COMMAND, "--no-service", "apager", "-q", binary("exit_code.c", "static"), "6"]);
