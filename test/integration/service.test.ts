@@ -8,7 +8,7 @@
  * exit, and the plain path where the service cannot serve.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { userfaultfdAvailable } from "../../src/shim/shim.ts";
@@ -228,6 +228,31 @@ describe("the service's life", () => {
     expect(next.exitCode).toBe(8);
     expect(next.stderr).toBe("");
     expect(serviceState()!.pid).not.toBe(pid);
+  });
+
+  test("a program changed in place is never run from the service's old copy of it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "faultline-service-changed-"));
+    try {
+      const source = join(dir, "version.c");
+      writeFileSync(source, '#include <stdio.h>\nint main(void) { puts("version A"); return 0; }\n');
+      const program = join(dir, "version");
+      expect(Bun.spawnSync(["cc", "-O1", "-o", program, source]).exitCode).toBe(0);
+      for (const paging of PAGINGS) expect((await installed("dpager", [program], { flags: ["-q", "--paging", paging] })).stdout).toBe("version A\n");
+      // The same file (inode, size), its bytes changed where they are.
+      const bytes = readFileSync(program);
+      const at = bytes.indexOf("version A");
+      const file = openSync(program, "r+");
+      writeSync(file, "B", at + "version ".length);
+      closeSync(file);
+      for (const paging of PAGINGS) {
+        for (const pager of ["apager", "dpager", "hpager"]) {
+          const ran = await installed(pager, [program], { flags: ["-q", ...(pager === "apager" ? [] : ["--paging", paging])] });
+          expect({ pager, paging, stdout: ran.stdout }).toEqual({ pager, paging, stdout: "version B\n" });
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("many commands at once are served at once", async () => {
