@@ -9,17 +9,16 @@
  * outcome, its differences, a loader failure's one line) by
  * src/loader/outcome.ts.
  */
-import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync, statSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants as fsConstants, readSync, statSync, writeSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
-import { PAGE_SIZE, originSearchPaths, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
+import { PAGE_SIZE, originSearchPaths, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
-import { machineFactsOf, memoryFactsFor, readMachineFacts, type MachineFacts, type ProcessFacts } from "./machine.ts";
-import { PROT_EXEC, PROT_READ, PROT_WRITE, imageExtent, noRandomness, pageUp, planAgain, planLoad, type AddressRange, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
-import { fileIdentity, openForLoading, readAt, resolveProgram, type OpenedFile } from "./program-file.ts";
-import { copyLayout, type CopyPiece } from "./image-copy.ts";
-import { imageStore } from "./image-store.ts";
+import { machineFactsOf, memoryFactsFor, type ProcessFacts } from "./machine.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, planAgain, planLoad, type AddressRange, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
+import { openForLoading, readAt, resolveProgram, type OpenedFile } from "./program-file.ts";
+import { copyLayout } from "./image-copy.ts";
 import {
   abandonLoader,
   currentSignalMask,
@@ -27,8 +26,6 @@ import {
   pidfdOpen,
   pidfdSignal,
   errnoName,
-  freeSpecMemory,
-  makeSpecMemory,
   sendPlan,
   spawnLoader,
   prestartLoader,
@@ -37,17 +34,16 @@ import {
   type LoaderRequest,
   type PrestartHandle,
   userfaultfdAccess,
-  makeImageCopy,
   type UserfaultfdAccess,
   startWaiter,
   type SpawnedLoader,
   type SpecMemory,
 } from "../shim/shim.ts";
 import { LOADER } from "../shim/shim-build.ts";
+import { acquireSpecMemory, imageCopyFor, knownHead, loaderMemory, machineFacts, parsedImage, plannedAgain, releaseSpecMemory } from "./launch-caches.ts";
 import { plainHandover, type Handover } from "./caller.ts";
 import {
   BASES,
-  LOADER_STACK_BYTES,
   NOMINAL_STACK_TOP,
   PLAN_ADDRESS,
   encodeSpec,
@@ -65,8 +61,8 @@ import { followScripts } from "./script.ts";
 import { identityFields, prefetchPlan, prefetchSeenUnder, profileMismatch, type PlacedRegion, type PrefetchPlan, type ProfileImage, type TargetRegion, type WorkingSetProfile } from "../paging/working-set.ts";
 import { EndLook } from "../paging/end-look.ts";
 import { buildStack, type StackImage } from "./stack.ts";
+import { DEFAULT_PREDICT_PAGES, POLICY_OF, belowUserfaultfd, choosePaging, type PagerName, type PagingChoice } from "./pagers.ts";
 import {
-  PAGERS,
   TAMPERED,
   describeFailure,
   endBeforeLaunch,
@@ -78,12 +74,12 @@ import {
   userModeNote,
   type LaunchOutcome,
   type Mapping,
-  type PagerName,
   type PrefetchOutcome,
   type RunDelivery,
 } from "./outcome.ts";
 
-export { PAGERS, TAMPERED, ignoredPrivilege, prefetchStopped, type LaunchOutcome, type Mapping, type PagerName, type PrefetchOutcome, type RunDelivery };
+export { TAMPERED, ignoredPrivilege, prefetchStopped, type LaunchOutcome, type Mapping, type PrefetchOutcome, type RunDelivery };
+export { DEFAULT_PREDICT_PAGES, PAGERS, PAGING_CHOICES, POLICY_OF, PREDICTORS, type PagerName, type PagingChoice } from "./pagers.ts";
 
 
 /** The platform string the kernel puts on the stack (ELF_PLATFORM). */
@@ -94,17 +90,6 @@ const STACK_GUARD_GAP = 256 * PAGE_SIZE;
 const PROCESS_NAME_LENGTH = 15;
 /** kill(2)'s errno when the process is gone. */
 const ESRCH = 3;
-
-/** The paging policy each pager runs. */
-export const POLICY_OF: Record<PagerName, Policy> = { apager: "eager", dpager: "demand", hpager: "hybrid" };
-export const PREDICTORS: readonly PredictorName[] = ["next", "stride", "readahead"];
-/** Pages per fault when hpager is not told otherwise. */
-export const DEFAULT_PREDICT_PAGES = 2;
-
-/** "auto" pages with userfaultfd where the kernel allows it (see
- * userfaultfdAvailable), else with the SIGSEGV handler. */
-export type PagingChoice = "auto" | Mechanism;
-export const PAGING_CHOICES: readonly PagingChoice[] = ["auto", "signal", "userfaultfd"];
 
 export interface LaunchOptions {
   pager?: PagerName;
@@ -185,25 +170,6 @@ export interface ReadFile {
   role: "script" | "program" | "interpreter";
 }
 
-/** The mechanism for a demand-paged run, before planning: userfaultfd
- * where the kernel allows it (auto), or as asked; asking for userfaultfd
- * where it is not available is an error rather than a silent change of
- * mechanism. */
-function choosePaging(choice: PagingChoice, file: string, access: UserfaultfdAccess): Mechanism {
-  if (choice === "signal") return "signal";
-  if (choice === "userfaultfd" && access === "none") {
-    throw new LoadError(file, "userfaultfd paging is not available here (it needs Linux 5.14 with minor faults on shared memory); use --paging signal", "EPERM");
-  }
-  return access === "none" ? "signal" : "userfaultfd";
-}
-
-/** The kernel serves no userfaultfd range below vm.mmap_min_addr (a program
- * mapped there by root): such a program is paged by the SIGSEGV handler, or
- * refused when userfaultfd was asked for. */
-function belowUserfaultfd(plan: Plan, minAddress: number): boolean {
-  return plan.regions.some((r) => r.demand && r.base === "fixed" && r.start < minAddress);
-}
-
 /** The program's RPATH and RUNPATH strings that name $ORIGIN, read from
  * its file (the first DYNAMIC_READ_MAX_BYTES of its dynamic section, far
  * more than a linker writes); only a dynamic program has any that ld.so
@@ -217,33 +183,6 @@ function programOriginPaths(image: ElfImage, fd: number): string[] {
   } catch {
     return [];
   }
-}
-
-/** Image copies by file identity and what they hold, kept for later
- * launches of the same files (each is a sealed memfd: its pages count as
- * shared memory while it is kept). */
-const imageCopies = new Map<string, { fd: number; bytes: number }>();
-const IMAGE_COPIES_KEPT_BYTES = 256 * 1024 * 1024;
-
-function imageCopyFor(file: OpenedFile, pieces: readonly CopyPiece[]): number {
-  const key = `${file.identity} ${pieces.map((p) => `${p.offset}+${p.length}`).join(",")}`;
-  const known = imageCopies.get(key);
-  if (known) {
-    imageCopies.delete(key);
-    imageCopies.set(key, known);
-    return known.fd;
-  }
-  const fd = makeImageCopy(file.fd, `faultline:${file.path}`, file.size, pieces);
-  const bytes = pieces.reduce((n, p) => n + p.length, 0);
-  imageCopies.set(key, { fd, bytes });
-  let kept = [...imageCopies.values()].reduce((n, c) => n + c.bytes, 0);
-  for (const [oldKey, copy] of imageCopies) {
-    if (kept <= IMAGE_COPIES_KEPT_BYTES || oldKey === key) break;
-    closeSync(copy.fd);
-    imageCopies.delete(oldKey);
-    kept -= copy.bytes;
-  }
-  return fd;
 }
 
 
@@ -289,31 +228,6 @@ export interface StartedClientLaunch {
   /** The ELF file that runs (a #! script's interpreter). */
   program: string;
   served: Promise<LoadError | null>;
-}
-
-/** The plan's memory of finished launches, reused: a fresh memfd costs
- * system calls and a page fault per page on first write. Memory a program
- * kept mapped (SIGSEGV paging's ring) is never reused: a forked child of
- * the program may still write to it. */
-const specPool: SpecMemory[] = [];
-const SPEC_POOL_SIZE = 4;
-
-function acquireSpecMemory(length: number): SpecMemory {
-  const index = specPool.findIndex((m) => m.length >= length);
-  if (index >= 0) return specPool.splice(index, 1)[0]!;
-  return makeSpecMemory(length);
-}
-
-function releaseSpecMemory(memory: SpecMemory, reusable: boolean): void {
-  if (!reusable) return freeSpecMemory(memory);
-  specPool.push(memory);
-  if (specPool.length > SPEC_POOL_SIZE) freeSpecMemory(specPool.shift()!);
-}
-
-let cachedFacts: MachineFacts | null = null;
-function machineFacts(): MachineFacts {
-  cachedFacts ??= readMachineFacts();
-  return cachedFacts;
 }
 
 /** A non-zero seed for the friendly reporter's choice of message. */
@@ -503,40 +417,6 @@ function requireDirectory(cwd: string): void {
   }
 }
 
-/**
- * Files already read and parsed, by identity (device, inode, size, change
- * times): launching the same unchanged file again reads and parses nothing
- * (the checks that depend on who runs it, and the placement, are done
- * anew). Refusals are not kept.
- */
-const imageCache = new Map<string, { head: Buffer; images: Map<string, ElfImage> }>();
-/** Plans by the files' identities and what else a plan depends on. */
-const planCache = new Map<string, Plan>();
-const IMAGE_CACHE_SIZE = 64;
-
-function knownHead(identity: string): Buffer | undefined {
-  return imageCache.get(identity)?.head;
-}
-
-function parsedImage(file: OpenedFile, role: "program" | "interpreter"): ElfImage {
-  const key = `${role}\0${file.path}`;
-  const entry = imageCache.get(file.identity);
-  const known = entry?.images.get(key) ?? imageStore().stored(file.identity, role, file.path);
-  if (known && entry) entry.images.set(key, known);
-  else if (known) rememberImage(file, key, known);
-  if (known) return known;
-  const image = parseElf(file.path, file.head, file.size, role);
-  imageStore().store(file.identity, role, file.path, image);
-  if (entry) entry.images.set(key, image);
-  else rememberImage(file, key, image);
-  return image;
-}
-
-function rememberImage(file: OpenedFile, key: string, image: ElfImage): void {
-  if (imageCache.size >= IMAGE_CACHE_SIZE) imageCache.delete(imageCache.keys().next().value!);
-  imageCache.set(file.identity, { head: file.head, images: new Map([[key, image]]) });
-}
-
 /** A spawned loader, and how far the launch got with it: the process that
  * becomes the program once it reported, the waiter's once it was sent its
  * plan (until then, a failed launch hangs up on it and reaps it). */
@@ -635,33 +515,6 @@ function prestartNext(handover: Handover): void {
 /** The memory an image's loads ask for. */
 function imageBytes(image: ElfImage): number {
   return image.segments.reduce((n, s) => n + s.memsz, 0);
-}
-
-/** The loader's own memory, which the program must keep clear of: its
- * stack just below its image, and its image (read from its file once). */
-let loaderRanges: AddressRange[] | null = null;
-/** The loader's stack, its code and data from the file, and the zero-filled
- * memory after them: a program's segments must stay clear of all three. */
-function loaderMemory(): AddressRange[] {
-  if (!loaderRanges) {
-    // Its image is in the store like any program's: a command need not
-    // load the ELF parser to learn where the loader is.
-    const identity = fileIdentity(statSync(LOADER, { bigint: true }));
-    let image = imageStore().stored(identity, "program", LOADER);
-    if (!image) {
-      const file = readFileSync(LOADER);
-      image = parseElf(LOADER, file, file.length, "program");
-      imageStore().store(identity, "program", LOADER, image);
-    }
-    const extent = imageExtent(image, 0);
-    const fileEnd = Math.max(...image.segments.map((s) => pageUp(s.vaddr + s.filesz)));
-    loaderRanges = [
-      { start: extent.start - LOADER_STACK_BYTES, end: extent.start, name: "stack" },
-      { start: extent.start, end: fileEnd, name: "code" },
-      ...(extent.end > fileEnd ? [{ start: fileEnd, end: extent.end, name: "memory" }] : []),
-    ];
-  }
-  return loaderRanges;
 }
 
 /** A machine word: the stack's last one holds a byte to hold the program's
@@ -820,12 +673,7 @@ function startPlanned(
     // The same unchanged files planned the same way before: only the draws
     // are new (planAgain).
     const planKey = [files[0]!.identity, image.file, files[1]?.identity ?? "", interpreterImage?.file ?? "", policy, scope, planOptions.minAddress, ...kept.flatMap((k) => [k.start, k.end])].join(" ");
-    const previous = planCache.get(planKey);
-    const plan = previous ? planAgain(previous, image, interpreterImage, planOptions) : planLoad(image, interpreterImage, planOptions);
-    if (!previous) {
-      if (planCache.size >= IMAGE_CACHE_SIZE) planCache.delete(planCache.keys().next().value!);
-      planCache.set(planKey, plan);
-    }
+    const plan = plannedAgain(planKey, (previous) => (previous ? planAgain(previous, image, interpreterImage, planOptions) : planLoad(image, interpreterImage, planOptions)));
     if (mechanism === "userfaultfd" && belowUserfaultfd(plan, facts.mmapMinAddress)) {
       if (options.paging === "userfaultfd") {
         throw new LoadError(image.file, `userfaultfd cannot page memory below vm.mmap_min_addr (${facts.mmapMinAddress}); use --paging signal`, "EINVAL");

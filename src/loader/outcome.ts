@@ -15,11 +15,9 @@ import type { OpenedFile } from "./program-file.ts";
 import { STAGE, STAGE_WORDS, stageNamed, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
 import type { PlacedRegion, PrefetchSeen, ProfileImage } from "../paging/working-set.ts";
 import type { ChildExit, EventDelivery } from "../shim/shim.ts";
+import type { PagerName } from "./pagers.ts";
 
-/** A pager: apager maps everything at start, dpager on demand, hpager the
- * bss on demand with predicted pages. */
-export type PagerName = "apager" | "dpager" | "hpager";
-export const PAGERS: readonly PagerName[] = ["apager", "dpager", "hpager"];
+export { PAGERS, type PagerName } from "./pagers.ts";
 
 /** ENOMEM: what the fault server meets when memory or mappings run out. */
 const ENOMEM = 12;
