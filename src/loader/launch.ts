@@ -15,7 +15,7 @@ import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, originSearchPaths, requireLoadable, type ElfImage } from "./elf.ts";
 import { LoadError, printable } from "./errors.ts";
-import { machineFactsOf, memoryFactsFor, type ProcessFacts } from "./machine.ts";
+import { machineFactsOf, memoryFactsFor, type MachineFacts, type ProcessFacts } from "./machine.ts";
 import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, planAgain, planLoad, type AddressRange, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, readAt, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { copyLayout } from "./image-copy.ts";
@@ -36,6 +36,8 @@ import {
   userfaultfdAccess,
   type UserfaultfdAccess,
   startWaiter,
+  type Notice,
+  type Waiter,
   type SpawnedLoader,
   type SpecMemory,
 } from "../shim/shim.ts";
@@ -383,7 +385,7 @@ function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client:
     const privilege = ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
     if (privilege !== null) options.privilegeNote?.(privilege);
     const notes = privilege === null ? [] : [privilege];
-    return startPlanned(launching, pager, programArgv, execfn, image, interpreterImage, opened, notes, handover, options);
+    return startPlanned(launching, { pager, argv: programArgv, execfn, image, interpreterImage, files: opened, notes }, options);
   } finally {
     // Until the waiter has it, the launch is this function's to undo.
     if (!launching?.waiting) {
@@ -599,182 +601,236 @@ function locate(base: Base, value: number, bases: readonly number[]): number {
   return value + bases[BASES.indexOf(base)]!;
 }
 
+/** The program as the launch found it: its files (the program's first,
+ * the interpreter's after), parsed, and what the run will say of them. */
+interface FoundProgram {
+  pager: PagerName;
+  argv: string[];
+  execfn: string;
+  image: ElfImage;
+  interpreterImage: ElfImage | null;
+  files: OpenedFile[];
+  notes: string[];
+}
+
+/** A launch planned: everything the loader is to do, decided. */
+interface PlannedLaunch extends FoundProgram {
+  facts: MachineFacts;
+  policy: Policy;
+  predictor: PredictorName;
+  predictPages: number;
+  /** How demand faults are caught (null: apager). */
+  mechanism: Mechanism | null;
+  access: UserfaultfdAccess;
+  plan: Plan;
+  /** The plan's regions as the loader maps them (from image copies under
+   * userfaultfd), and the copies they need. */
+  regions: SpecRegion[];
+  copies: ReturnType<typeof copyLayout>["pieces"];
+  stack: StackImage;
+  envp: string[];
+  specLength: number;
+  /** The profile's images (a run's files as a profile names them). */
+  images: ProfileImage[];
+  /** --prefetch: why the profile was refused, and what of it is mapped. */
+  refused: string | null;
+  prefetching: PrefetchPlan | null;
+  prefetchRuns: SpecPrefetchRun[];
+  /** The loader waits for a go once placed; the waiter sends it itself. */
+  waitForGo: boolean;
+  waiterGoes: boolean;
+}
+
 /**
- * Plan the launch, send the loader its plan, learn the program's pid and
- * start waiting for it: everything up to the program's run happens here, on
- * this thread, so a program that cannot be run is refused before this
- * returns. The returned launch's `finished` settles once it has ended.
+ * Plan the launch: the machine's (or the client's) facts, the profile to
+ * prefetch, the paging mechanism, the regions (a plan made before for the
+ * same files taken again, with new draws), the stack image, and whether the
+ * loader waits for a go. Effects: none but reading; a program that cannot
+ * be planned is a LoadError.
  */
-function startPlanned(
-  launching: Launching,
-  pager: PagerName,
-  argv: string[],
-  execfn: string,
-  image: ElfImage,
-  interpreterImage: ElfImage | null,
-  files: OpenedFile[],
-  notes: string[],
-  handover: Handover,
-  options: LaunchOptions,
-): AnyStartedLaunch {
-  const client = launching.client;
+function planLaunch(found: FoundProgram, client: LaunchClient | null, options: LaunchOptions): PlannedLaunch {
+  const { pager, argv, execfn, image, interpreterImage, files, notes } = found;
   const facts = client ? machineFactsOf(client.facts) : machineFacts();
   if (!facts.mayReplaceExe) {
     const note = originNote(image.file, programOriginPaths(image, files[0]!.fd));
     if (note) notes.push(note);
   }
   const random = facts.randomize ? (options.random ?? cryptoRandom) : noRandomness;
-  const loader = launching.loader;
-  let spec: SpecMemory | null = null;
-  let specKept = false;
-  let pidfd = -1;
-  try {
-    // --prefetch: a profile made for these very files, or none.
-    const images = profileImages(files);
-    let profile = options.prefetch?.profile ?? null;
-    const refused = profile ? profileMismatch(profile, images, (role) => sha256OfFile(files[role === "program" ? 0 : 1]!.fd)) : null;
-    if (refused) {
-      options.prefetch?.onRefused?.(refused);
-      profile = null;
+  // --prefetch: a profile made for these very files, or none.
+  const images = profileImages(files);
+  let profile = options.prefetch?.profile ?? null;
+  const refused = profile ? profileMismatch(profile, images, (role) => sha256OfFile(files[role === "program" ? 0 : 1]!.fd)) : null;
+  if (refused) {
+    options.prefetch?.onRefused?.(refused);
+    profile = null;
+  }
+  const envp = Object.entries(options.env ?? process.env)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  const policy = POLICY_OF[pager];
+  const specLength = specBound({
+    argv,
+    envp,
+    execfn,
+    auxvEntries: facts.auxvTemplate.length,
+    segments: image.segments.length + (interpreterImage?.segments.length ?? 0),
+    prefetchPages: profile && policy !== "eager" ? profile.pages.length : 0,
+    eventRing: policy !== "eager",
+  });
+  const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
+  const kept = mergeRanges([...loaderMemory(), { start: PLAN_ADDRESS, end: PLAN_ADDRESS + specLength, name: "plan" }]);
+  const access = policy === "eager" ? "none" : userfaultfdAccess();
+  let mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file, access);
+  const scope: DemandScope = mechanism === "userfaultfd" && access === "user-mode" ? "code" : "all";
+  const planOptions = {
+    policy,
+    scope,
+    kept,
+    minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
+    random,
+    ...(memoryFacts ? { commit: memoryFacts.commit } : {}),
+    brkWindow: facts.brkWindow,
+    legacyReadImpliesExec: facts.legacyReadImpliesExec,
+    // Populated pages must fit; dpager's are mapped when touched.
+    ...(policy === "demand" || !memoryFacts ? {} : { available: memoryFacts.available }),
+  };
+  // The same unchanged files planned the same way before: only the draws
+  // are new (planAgain).
+  const planKey = [files[0]!.identity, image.file, files[1]?.identity ?? "", interpreterImage?.file ?? "", policy, scope, planOptions.minAddress, ...kept.flatMap((k) => [k.start, k.end])].join(" ");
+  const plan = plannedAgain(planKey, (previous) => (previous ? planAgain(previous, image, interpreterImage, planOptions) : planLoad(image, interpreterImage, planOptions)));
+  if (mechanism === "userfaultfd" && belowUserfaultfd(plan, facts.mmapMinAddress)) {
+    if (options.paging === "userfaultfd") {
+      throw new LoadError(image.file, `userfaultfd cannot page memory below vm.mmap_min_addr (${facts.mmapMinAddress}); use --paging signal`, "EINVAL");
     }
-    const envp = Object.entries(options.env ?? process.env)
-      .filter((entry): entry is [string, string] => entry[1] !== undefined)
-      .map(([k, v]) => `${k}=${v}`);
-    const policy = POLICY_OF[pager];
-    const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
-    const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
-    const length = specBound({
-      argv,
-      envp,
-      execfn,
-      auxvEntries: facts.auxvTemplate.length,
-      segments: image.segments.length + (interpreterImage?.segments.length ?? 0),
-      prefetchPages: profile && policy !== "eager" ? profile.pages.length : 0,
-      eventRing: policy !== "eager",
-    });
-    const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
-    spec = acquireSpecMemory(length);
-    const kept = mergeRanges([...loaderMemory(), { start: PLAN_ADDRESS, end: PLAN_ADDRESS + length, name: "plan" }]);
-    const access = policy === "eager" ? "none" : userfaultfdAccess();
-    let mechanism = policy === "eager" ? null : choosePaging(options.paging ?? "auto", image.file, access);
-    const scope: DemandScope = mechanism === "userfaultfd" && access === "user-mode" ? "code" : "all";
-    const planOptions = {
-      policy,
-      scope,
-      kept,
-      minAddress: facts.mayMapLowPages ? 0 : facts.mmapMinAddress,
-      random,
-      ...(memoryFacts ? { commit: memoryFacts.commit } : {}),
-      brkWindow: facts.brkWindow,
-      legacyReadImpliesExec: facts.legacyReadImpliesExec,
-      // Populated pages must fit; dpager's are mapped when touched.
-      ...(policy === "demand" || !memoryFacts ? {} : { available: memoryFacts.available }),
-    };
-    // The same unchanged files planned the same way before: only the draws
-    // are new (planAgain).
-    const planKey = [files[0]!.identity, image.file, files[1]?.identity ?? "", interpreterImage?.file ?? "", policy, scope, planOptions.minAddress, ...kept.flatMap((k) => [k.start, k.end])].join(" ");
-    const plan = plannedAgain(planKey, (previous) => (previous ? planAgain(previous, image, interpreterImage, planOptions) : planLoad(image, interpreterImage, planOptions)));
-    if (mechanism === "userfaultfd" && belowUserfaultfd(plan, facts.mmapMinAddress)) {
-      if (options.paging === "userfaultfd") {
-        throw new LoadError(image.file, `userfaultfd cannot page memory below vm.mmap_min_addr (${facts.mmapMinAddress}); use --paging signal`, "EINVAL");
-      }
-      if (scope !== "all") throw new LoadError(image.file, `an ordinary user's userfaultfd cannot page memory below vm.mmap_min_addr (${facts.mmapMinAddress})`, "EINVAL");
-      mechanism = "signal";
-    }
-    if (scope === "code") notes.push(userModeNote(pager, plan));
-    // Under userfaultfd, file pages come from sealed copies of the files,
-    // whose bytes stay in the kernel's page cache whatever happens to Bun.
-    const layout = mechanism === "userfaultfd" ? copyLayout(plan.regions, { program: files[0]!.size, interpreter: files[1]?.size ?? 0 }) : null;
-    const regions: SpecRegion[] = layout ? layout.regions : plan.regions;
-    const prefetching: PrefetchPlan | null = profile && policy !== "eager" ? prefetchPlan(profile, targetRegions(plan, regions)) : null;
-    const prefetchRuns: SpecPrefetchRun[] = (prefetching?.runs ?? []).map((run) => ({ start: run.start, base: run.base, pages: run.pages }));
-    // The loader waits for Bun's go once placed while the mappings are
-    // logged (or handed to onPlaced), so they come before anything the
-    // program does; and when it prefetches (the trace's prefetch lines come
-    // first).
-    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0 || options.beforeStart !== undefined;
-    // Prefetching with nothing to log or hand over: the program waits only
-    // for the end look's hold, which the waiter takes, so the waiter sends
-    // the go too (a trip through JavaScript's event loop costs a
-    // millisecond or more).
-    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && options.beforeStart === undefined && (options.traceFd ?? -1) < 0;
-    const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
-    const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
-    const random16 = new Uint8Array(16);
-    crypto.getRandomValues(random16);
-    const stack: StackImage = buildStack({
-      top: NOMINAL_STACK_TOP,
-      argv,
-      envp,
-      execfn,
-      platform: PLATFORM,
-      random: random16,
-      auxv: programAuxv(facts.auxvTemplate, {
-        programHeaders: plan.programHeaders,
-        programHeaderCount: image.phnum,
-        interpreterBase: plan.interpreter ? plan.interpreter.bias : 0,
-        programEntry: plan.programEntry,
-        vdso: 0,
-      }),
-      alignGap: random(STACK_ALIGN_RANDOM_BYTES),
-      stackLimit: facts.stackLimit ?? Infinity,
-    });
-    const programBase: Base = plan.program.byKernel ? "program" : "fixed";
-    const interpreterBase: Base = plan.interpreter?.byKernel ? "interpreter" : "fixed";
-    specKept = pagesBySignal(regions, mechanism ?? "signal") && policy !== "eager";
-    encodeSpec(
-      {
-        regions,
-        program: plan.program,
-        interpreter: plan.interpreter,
-        stack,
-        entry: { at: plan.entry, base: plan.interpreter ? interpreterBase : programBase },
-        programBase,
-        interpreterBase,
-        brkBase: plan.brkBase,
-        waitForGo,
-        processName: basename(execfn).slice(0, PROCESS_NAME_LENGTH),
-        memory: {
-          startCode: plan.startCode,
-          endCode: plan.endCode,
-          startData: plan.startData,
-          endData: plan.endData,
-          startBrk: plan.brk,
-          brk: plan.brk,
-          startStack: stack.sp,
-          argStart: stack.argStart,
-          argEnd: stack.argEnd,
-          envStart: stack.envStart,
-          envEnd: stack.envEnd,
-          auxv: stack.auxvAt,
-        },
-        replaceExe: facts.mayReplaceExe,
-        timers: handover.timers,
-        policy,
-        predictor,
-        predictPages,
-        eventsWanted: Boolean(options.log) || (options.traceFd ?? -1) >= 0 || launching.eventFd >= 0,
-        mechanism: mechanism ?? "signal",
-        friendlySeed: options.friendly ? friendlySeed() : 0n,
-        friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
-        userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
-        prefetch: prefetchRuns,
-        stackProt: stackProtection(plan),
-        readImpliesExec: plan.readImpliesExec,
-        vdso: facts.vdsoBlock,
-      },
-      spec.bytes,
-    );
-    for (const note of notes) options.note?.(note);
+    if (scope !== "all") throw new LoadError(image.file, `an ordinary user's userfaultfd cannot page memory below vm.mmap_min_addr (${facts.mmapMinAddress})`, "EINVAL");
+    mechanism = "signal";
+  }
+  if (scope === "code") notes.push(userModeNote(pager, plan));
+  // Under userfaultfd, file pages come from sealed copies of the files,
+  // whose bytes stay in the kernel's page cache whatever happens to Bun.
+  const layout = mechanism === "userfaultfd" ? copyLayout(plan.regions, { program: files[0]!.size, interpreter: files[1]?.size ?? 0 }) : null;
+  const regions: SpecRegion[] = layout ? layout.regions : plan.regions;
+  const prefetching: PrefetchPlan | null = profile && policy !== "eager" ? prefetchPlan(profile, targetRegions(plan, regions)) : null;
+  const prefetchRuns: SpecPrefetchRun[] = (prefetching?.runs ?? []).map((run) => ({ start: run.start, base: run.base, pages: run.pages }));
+  // The loader waits for Bun's go once placed while the mappings are
+  // logged (or handed to onPlaced), so they come before anything the
+  // program does; and when it prefetches (the trace's prefetch lines come
+  // first).
+  const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0 || options.beforeStart !== undefined;
+  // Prefetching with nothing to log or hand over: the program waits only
+  // for the end look's hold, which the waiter takes, so the waiter sends
+  // the go too (a trip through JavaScript's event loop costs a
+  // millisecond or more).
+  const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && options.beforeStart === undefined && (options.traceFd ?? -1) < 0;
+  const random16 = new Uint8Array(16);
+  crypto.getRandomValues(random16);
+  const stack: StackImage = buildStack({
+    top: NOMINAL_STACK_TOP,
+    argv,
+    envp,
+    execfn,
+    platform: PLATFORM,
+    random: random16,
+    auxv: programAuxv(facts.auxvTemplate, {
+      programHeaders: plan.programHeaders,
+      programHeaderCount: image.phnum,
+      interpreterBase: plan.interpreter ? plan.interpreter.bias : 0,
+      programEntry: plan.programEntry,
+      vdso: 0,
+    }),
+    alignGap: random(STACK_ALIGN_RANDOM_BYTES),
+    stackLimit: facts.stackLimit ?? Infinity,
+  });
+  const predictor: PredictorName = pager === "hpager" ? (options.predictor ?? "next") : "none";
+  const predictPages = pager === "hpager" ? (options.pages ?? DEFAULT_PREDICT_PAGES) : 1;
+  return { ...found, facts, policy, predictor, predictPages, mechanism, access, plan, regions, copies: layout?.pieces ?? {}, stack, envp, specLength, images, refused, prefetching, prefetchRuns, waitForGo, waiterGoes };
+}
 
-    const started = performance.now();
-    const fileFds: [number, number] = [files[0]!.fd, files[1]?.fd ?? -1];
-    // A client's end is learned from its pidfd: opened before the plan
-    // lets it run (its caller may reap it at once after).
-    if (client) {
-      pidfd = pidfdOpen(client.pid);
-      if (pidfd < 0) throw new Error(`the command's process ${client.pid} ended before its plan was sent (${errnoName(-pidfd)})`);
-    }
+/** Write the plan into the spec's memory, as the loader reads it
+ * (spec.ts encodeSpec). Returns whether the program keeps the memory
+ * mapped (SIGSEGV paging's ring), which then is never reused. */
+function encodeLaunch(planned: PlannedLaunch, launching: Launching, options: LaunchOptions, spec: SpecMemory): boolean {
+  const { plan, regions, stack, policy, mechanism, access, facts } = planned;
+  const programBase: Base = plan.program.byKernel ? "program" : "fixed";
+  const interpreterBase: Base = plan.interpreter?.byKernel ? "interpreter" : "fixed";
+  encodeSpec(
+    {
+      regions,
+      program: plan.program,
+      interpreter: plan.interpreter,
+      stack,
+      entry: { at: plan.entry, base: plan.interpreter ? interpreterBase : programBase },
+      programBase,
+      interpreterBase,
+      brkBase: plan.brkBase,
+      waitForGo: planned.waitForGo,
+      processName: basename(planned.execfn).slice(0, PROCESS_NAME_LENGTH),
+      memory: {
+        startCode: plan.startCode,
+        endCode: plan.endCode,
+        startData: plan.startData,
+        endData: plan.endData,
+        startBrk: plan.brk,
+        brk: plan.brk,
+        startStack: stack.sp,
+        argStart: stack.argStart,
+        argEnd: stack.argEnd,
+        envStart: stack.envStart,
+        envEnd: stack.envEnd,
+        auxv: stack.auxvAt,
+      },
+      replaceExe: facts.mayReplaceExe,
+      timers: launching.handover.timers,
+      policy,
+      predictor: planned.predictor,
+      predictPages: planned.predictPages,
+      eventsWanted: Boolean(options.log) || (options.traceFd ?? -1) >= 0 || launching.eventFd >= 0,
+      mechanism: mechanism ?? "signal",
+      friendlySeed: options.friendly ? friendlySeed() : 0n,
+      friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
+      userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
+      prefetch: planned.prefetchRuns,
+      stackProt: stackProtection(plan),
+      readImpliesExec: plan.readImpliesExec,
+      vdso: facts.vdsoBlock,
+    },
+    spec.bytes,
+  );
+  return pagesBySignal(regions, mechanism ?? "signal") && policy !== "eager";
+}
+
+/** A launch whose loader has its plan: the program's pid (and a pidfd for
+ * it, -1 where none could be opened) and the waiter that serves and
+ * watches it. */
+interface RunningLaunch {
+  pid: number;
+  pidfd: number;
+  waiter: Waiter;
+  /** When the plan was sent (performance.now()): the run's clock. */
+  startedAt: number;
+}
+
+/**
+ * Send the loader its plan (with the image copies userfaultfd paging maps
+ * from), learn the program's pid and start the waiter. From here the
+ * launch is the waiter's: `launching.waiting`.
+ */
+function startRun(planned: PlannedLaunch, launching: Launching, options: LaunchOptions, spec: SpecMemory): RunningLaunch {
+  const { files, copies, client } = { ...planned, client: launching.client };
+  const loader = launching.loader;
+  const programCopy = copies.program ? imageCopyFor(files[0]!, copies.program) : -1;
+  const interpreterCopy = copies.interpreter ? imageCopyFor(files[1]!, copies.interpreter) : -1;
+  for (const note of planned.notes) options.note?.(note);
+  const startedAt = performance.now();
+  const fileFds: [number, number] = [files[0]!.fd, files[1]?.fd ?? -1];
+  let pidfd = -1;
+  // A client's end is learned from its pidfd: opened before the plan lets
+  // it run (its caller may reap it at once after).
+  if (client) {
+    pidfd = pidfdOpen(client.pid);
+    if (pidfd < 0) throw new Error(`the command's process ${client.pid} ended before its plan was sent (${errnoName(-pidfd)})`);
+  }
+  try {
     sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy });
     // The pid now, from the loader's hello (sent as soon as it has cloned
     // itself, while this thread planned): spawn() returns with it. A
@@ -791,125 +847,164 @@ function startPlanned(
       logFd: options.log ? (options.faultLogFd ?? 2) : -1,
       traceFd: options.traceFd ?? -1,
       eventFd: launching.eventFd,
-      labels: [pager, printable(image.file), printable(interpreterImage?.file ?? "")],
+      labels: [planned.pager, printable(planned.image.file), printable(planned.interpreterImage?.file ?? "")],
       notifyStarted: false,
-      go: !waitForGo ? "none" : waiterGoes ? "waiter" : "here",
+      go: !planned.waitForGo ? "none" : planned.waiterGoes ? "waiter" : "here",
       // Held by a copy of a byte of its stack, written already.
-      pinOffset: prefetchRuns.length > 0 ? stack.top - WORD_BYTES : 0,
+      pinOffset: planned.prefetchRuns.length > 0 ? planned.stack.top - WORD_BYTES : 0,
       ...(client ? { programPidfd: pidfd } : {}),
     });
     launching.waiting = true;
     launching.eventFd = -1;
+    return { pid, pidfd, waiter, startedAt };
+  } catch (error) {
+    if (pidfd >= 0) closeSync(pidfd);
+    throw error;
+  }
+}
+
+/** How the run is watched while it runs: a signal sent to it, its end
+ * look, and what onStart threw (the launch fails with it once the program
+ * ended). */
+interface RunWatch {
+  ended: boolean;
+  signalled: boolean;
+  endLook: EndLook | null;
+  startProblem: { error?: unknown; set: boolean };
+}
+
+/**
+ * The program placed, when the loader waits for a go: the mappings logged
+ * where the loader put them (and the prefetched runs, to the trace too),
+ * the end look adopted, beforeStart and the go, then onPlaced. Returns the
+ * next notice.
+ */
+async function goWhenPlaced(planned: PlannedLaunch, running: RunningLaunch, watch: RunWatch, spec: SpecMemory, options: LaunchOptions, notice: Notice): Promise<Notice> {
+  if (notice.kind !== "placed") return notice;
+  const { pager, plan, regions, stack, image, interpreterImage, prefetchRuns } = planned;
+  const bases = readStatus(spec.view).bases;
+  const placed = placedMappings(plan, regions, stack, bases, image, interpreterImage);
+  if (options.log) {
+    for (const m of placed) options.log(mappingLine(pager, m, m.demand ? planned.mechanism : null));
+    for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
+  }
+  if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
+  // The waiter held the program's memory already, when prefetching.
+  watch.endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
+  if (options.beforeStart) await options.beforeStart(running.pid, resolve(options.cwd ?? process.cwd(), image.file));
+  if (!planned.waiterGoes) running.waiter.go();
+  options.onPlaced?.(placed, performance.now() - running.startedAt);
+  return running.waiter.next();
+}
+
+/** What the launch ends in, once the program has: its outcome, or the
+ * LoadError of a loader that failed on the way; for a client, only that
+ * failure (null: none), since its end is its caller's to see. */
+function endOf(planned: PlannedLaunch, running: RunningLaunch, watch: RunWatch, spec: SpecMemory, options: LaunchOptions, client: LaunchClient | null, notice: Extract<Notice, { kind: "ended" }>): LaunchOutcome | LoadError | null {
+  const { pager, mechanism, predictor, predictPages, image, interpreterImage, argv, notes, plan, regions, stack, files, images, prefetchRuns, prefetching } = planned;
+  const status = readStatus(spec.view);
+  if (client) return status.launched || status.error === 0 ? null : describeFailure(image.file, status, notice.exit);
+  const wallMs = performance.now() - running.startedAt;
+  const delivery = { ...notice.delivery, eventsNotLogged: status.eventsDropped };
+  if (!status.launched) {
+    // Killed on its way in (by a signal sent to it, not a fault of the
+    // loader's own): it ends as the program would have.
+    if (endBeforeLaunch(notice.exit, watch.signalled) === "killed") {
+      return killedBeforeStart({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings: [], delivery, prefetch: null, placedRegions: [], images });
+    }
+    throw describeFailure(image.file, status, notice.exit);
+  }
+  if (watch.startProblem.set) throw watch.startProblem.error;
+  const mappings = placedMappings(plan, regions, stack, status.bases, image, interpreterImage);
+  if (options.record) for (const [i, entry] of images.entries()) entry.sha256 = sha256OfFile(files[i]!.fd);
+  const placedRegions: PlacedRegion[] = targetRegions(plan, regions).map((t, i) => ({
+    role: t.file,
+    name: regionName(regions[i]!, image.file, interpreterImage?.file ?? null),
+    address: locate(t.base, t.start, status.bases),
+    linkAddress: t.linkStart,
+    length: t.length,
+    offset: t.offset,
+    demand: t.demand,
+  }));
+  const pages = prefetchedPages(prefetchRuns, status.bases);
+  const seen = watch.endLook ? prefetchSeenUnder(mechanism) : null;
+  const verdicts = seen ? watch.endLook!.judge(pages, seen) : [];
+  const prefetch: PrefetchOutcome | null = options.prefetch
+    ? {
+        profile: options.prefetch.path,
+        refused: planned.refused,
+        profilePages: options.prefetch.profile.pages.length,
+        planned: prefetching?.pages ?? 0,
+        skipped: prefetching?.skipped ?? 0,
+        runs: prefetchRuns.length,
+        error: status.prefetchError ? errnoName(status.prefetchError) : null,
+        pages,
+        seen,
+        touched: verdicts.filter((v) => v === "touched").length,
+        untouched: pages.filter((_, i) => verdicts[i] === "untouched"),
+      }
+    : null;
+  return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings, delivery, prefetch, placedRegions, images });
+}
+
+/**
+ * Plan the launch, send the loader its plan, learn the program's pid and
+ * start waiting for it: everything up to the program's run happens here, on
+ * this thread, so a program that cannot be run is refused before this
+ * returns. The returned launch's `finished` settles once it has ended.
+ *
+ *   planLaunch    the facts, the profile, the mechanism, the regions, the stack
+ *   encodeLaunch  the plan in the spec's memory, as the loader reads it
+ *   startRun      the plan sent, the pid, the waiter
+ *   goWhenPlaced  the mappings logged and the loader's go, when it waits
+ *   endOf         the outcome (or the loader's failure), once it has ended
+ */
+function startPlanned(launching: Launching, found: FoundProgram, options: LaunchOptions): AnyStartedLaunch {
+  const client = launching.client;
+  let spec: SpecMemory | null = null;
+  let specKept = false;
+  try {
+    const planned = planLaunch(found, client, options);
+    spec = acquireSpecMemory(planned.specLength);
+    specKept = encodeLaunch(planned, launching, options, spec);
+    const running = startRun(planned, launching, options, spec);
     // While the program runs, the next plain launch's loader is started.
     if (launching.plain) prestartNext(launching.handover);
     const memory = spec;
-    const keptByProgram = specKept;
+    const reusable = !specKept;
     spec = null;
-    let ended = false;
-    let signalled = false;
-    /** Prefetching, the program's page tables are looked at once it has
-     * ended (src/paging/end-look.ts). */
-    let endLook: EndLook | null = null;
-    /** What onStart threw: the launch fails with it once the program ended. */
-    const startProblem: { error?: unknown; set: boolean } = { set: false };
+    const watch: RunWatch = { ended: false, signalled: false, endLook: null, startProblem: { set: false } };
     const signal = (sig: number): boolean => {
-      if (ended || pid <= 0) return false;
-      const result = pidfd >= 0 ? pidfdSignal(pidfd, sig) : trySignal(pid, sig);
-      if (result === 0) signalled = true;
+      if (watch.ended || running.pid <= 0) return false;
+      const result = running.pidfd >= 0 ? pidfdSignal(running.pidfd, sig) : trySignal(running.pid, sig);
+      if (result === 0) watch.signalled = true;
       return result === 0;
     };
     const finished = (async (): Promise<LaunchOutcome | LoadError | null> => {
       try {
-        let notice = await waiter.next();
-        if (notice.kind === "placed") {
-          // The loader waits while the mappings are logged, where it put them.
-          const bases = readStatus(memory.view).bases;
-          const placed = placedMappings(plan, regions, stack, bases, image, interpreterImage);
-          if (options.log) {
-            for (const m of placed) options.log(mappingLine(pager, m, m.demand ? mechanism : null));
-            for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
-          }
-          if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
-          // The waiter held the program's memory already, when prefetching.
-          endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
-          if (options.beforeStart) await options.beforeStart(pid, resolve(options.cwd ?? process.cwd(), image.file));
-          if (!waiterGoes) waiter.go();
-          options.onPlaced?.(placed, performance.now() - started);
-          notice = await waiter.next();
-        }
-        waiter.close();
+        const notice = await goWhenPlaced(planned, running, watch, memory, options, await running.waiter.next());
+        running.waiter.close();
         if (notice.kind !== "ended") throw new Error(`faultline: the waiter said ${notice.kind} out of turn`);
-        ended = true;
-        if (client) {
-          // The client's end is its caller's; only a failure on its way
-          // to the program is this launch's to tell.
-          const status = readStatus(memory.view);
-          return status.launched || status.error === 0 ? null : describeFailure(image.file, status, notice.exit);
-        }
-        const wallMs = performance.now() - started;
-        const status = readStatus(memory.view);
-        if (!status.launched) {
-          // Killed on its way in (by a signal sent to it, not a fault of
-          // the loader's own): it ends as the program would have.
-          if (endBeforeLaunch(notice.exit, signalled) === "killed") {
-            return killedBeforeStart({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings: [], delivery: { ...notice.delivery, eventsNotLogged: status.eventsDropped }, prefetch: null, placedRegions: [], images });
-          }
-          throw describeFailure(image.file, status, notice.exit);
-        }
-        if (startProblem.set) throw startProblem.error;
-        const mappings = placedMappings(plan, regions, stack, status.bases, image, interpreterImage);
-        if (options.record) for (const [i, entry] of images.entries()) entry.sha256 = sha256OfFile(files[i]!.fd);
-        const placedRegions: PlacedRegion[] = targetRegions(plan, regions).map((t, i) => ({
-          role: t.file,
-          name: regionName(regions[i]!, image.file, interpreterImage?.file ?? null),
-          address: locate(t.base, t.start, status.bases),
-          linkAddress: t.linkStart,
-          length: t.length,
-          offset: t.offset,
-          demand: t.demand,
-        }));
-        const pages = prefetchedPages(prefetchRuns, status.bases);
-        const seen = endLook ? prefetchSeenUnder(mechanism) : null;
-        const verdicts = seen ? endLook!.judge(pages, seen) : [];
-        const prefetch: PrefetchOutcome | null = options.prefetch
-          ? {
-              profile: options.prefetch.path,
-              refused,
-              profilePages: options.prefetch.profile.pages.length,
-              planned: prefetching?.pages ?? 0,
-              skipped: prefetching?.skipped ?? 0,
-              runs: prefetchRuns.length,
-              error: status.prefetchError ? errnoName(status.prefetchError) : null,
-              pages,
-              seen,
-              touched: verdicts.filter((v) => v === "touched").length,
-              untouched: pages.filter((_, i) => verdicts[i] === "untouched"),
-            }
-          : null;
-        return outcomeOf({ pager, mechanism, predictor, predictPages, image, argv, notes, status, exit: notice.exit, wallMs, mappings, delivery: { ...notice.delivery, eventsNotLogged: status.eventsDropped }, prefetch, placedRegions, images });
+        watch.ended = true;
+        return endOf(planned, running, watch, memory, options, client, notice);
       } finally {
-        ended = true;
-        endLook?.release();
-        if (pidfd >= 0) closeSync(pidfd);
-        pidfd = -1;
-        releaseSpecMemory(memory, !keptByProgram);
-        for (const file of files) closeSync(file.fd);
+        watch.ended = true;
+        watch.endLook?.release();
+        if (running.pidfd >= 0) closeSync(running.pidfd);
+        releaseSpecMemory(memory, reusable);
+        for (const file of planned.files) closeSync(file.fd);
       }
     })();
     try {
-      options.onStart?.(pid, mechanism);
+      options.onStart?.(running.pid, planned.mechanism);
     } catch (error) {
       // The program runs all the same: its end is waited for, then this.
-      startProblem.error = error;
-      startProblem.set = true;
+      watch.startProblem.error = error;
+      watch.startProblem.set = true;
     }
-    return { pid: pid > 0 ? pid : loader.pid, paging: mechanism, signal, finished, program: image.file };
+    return { pid: running.pid > 0 ? running.pid : launching.loader.pid, paging: planned.mechanism, signal, finished, program: planned.image.file };
   } finally {
     if (spec) releaseSpecMemory(spec, !specKept);
-    if (pidfd >= 0 && !launching.waiting) {
-      closeSync(pidfd);
-      pidfd = -1;
-    }
   }
 }
 
