@@ -350,42 +350,7 @@ function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client:
     const handover = options.handover ?? plainHandover(currentSignalMask());
     const loader = client ? { pid: 0, control: client.control, programPid: client.pid } : loaderFor(handover, plain, cwd);
     launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover, eventFd, client };
-    const read: ReadFile[] = [];
-    const identify = (file: OpenedFile, role: ReadFile["role"]) => read.push({ path: file.path, inode: file.inode, role });
-    // binfmt_script: follow #! lines to the ELF interpreter that runs them.
-    // A program's PATH is the one it will have (Bun.spawn's rule too).
-    const searchPath = options.env ? options.env.PATH : process.env.PATH;
-    const execfn = options.program ?? resolveProgram(argv[0], searchPath, cwd);
-    const openProgram = (path: string) => {
-      const file = openForLoading(path, "program", knownHead, cwd);
-      opened.push(file);
-      return file;
-    };
-    const followed = followScripts(openProgram(execfn), argv, execfn, openProgram, (script) => {
-      identify(script, "script");
-      closeSync(opened.pop()!.fd);
-    });
-    const program = followed.file;
-    const programArgv = followed.argv;
-    identify(program, "program");
-    const image = parsedImage(program, "program");
-    let interpreterImage: ElfImage | null = null;
-    if (image.interpreter !== null) {
-      const interpreter = openForLoading(image.interpreter, "interpreter", knownHead, cwd);
-      opened.push(interpreter);
-      identify(interpreter, "interpreter");
-      interpreterImage = parsedImage(interpreter, "interpreter");
-    }
-    // Everything execve checks before its point of no return has passed;
-    // what the kernel would meet after it, mapping the program and then the
-    // interpreter, is refused now.
-    requireLoadable(image);
-    if (interpreterImage) requireLoadable(interpreterImage);
-    options.onFilesRead?.(read);
-    const privilege = ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
-    if (privilege !== null) options.privilegeNote?.(privilege);
-    const notes = privilege === null ? [] : [privilege];
-    return startPlanned(launching, { pager, argv: programArgv, execfn, image, interpreterImage, files: opened, notes }, options);
+    return startPlanned(launching, findProgram(pager, argv, cwd, options, opened), options);
   } finally {
     // Until the waiter has it, the launch is this function's to undo.
     if (!launching?.waiting) {
@@ -397,6 +362,50 @@ function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client:
       if (unsent >= 0) closeSync(unsent);
     }
   }
+}
+
+/**
+ * Find, open, read and check the program as execve would, before its point
+ * of no return: argv[0] on PATH (or options.program), #! lines followed to
+ * the ELF interpreter that runs them (binfmt_script), the ELF image and its
+ * interpreter parsed and checked for what the kernel would meet mapping
+ * them. Each file opened goes into `opened` (the caller closes them if the
+ * launch goes no further).
+ */
+function findProgram(pager: PagerName, argv: readonly string[], cwd: string | null, options: LaunchOptions, opened: OpenedFile[]): FoundProgram {
+  const read: ReadFile[] = [];
+  const identify = (file: OpenedFile, role: ReadFile["role"]) => read.push({ path: file.path, inode: file.inode, role });
+  // A program's PATH is the one it will have (Bun.spawn's rule too).
+  const searchPath = options.env ? options.env.PATH : process.env.PATH;
+  const execfn = options.program ?? resolveProgram(argv[0]!, searchPath, cwd);
+  const openProgram = (path: string) => {
+    const file = openForLoading(path, "program", knownHead, cwd);
+    opened.push(file);
+    return file;
+  };
+  const followed = followScripts(openProgram(execfn), argv, execfn, openProgram, (script) => {
+    identify(script, "script");
+    closeSync(opened.pop()!.fd);
+  });
+  const program = followed.file;
+  identify(program, "program");
+  const image = parsedImage(program, "program");
+  let interpreterImage: ElfImage | null = null;
+  if (image.interpreter !== null) {
+    const interpreter = openForLoading(image.interpreter, "interpreter", knownHead, cwd);
+    opened.push(interpreter);
+    identify(interpreter, "interpreter");
+    interpreterImage = parsedImage(interpreter, "interpreter");
+  }
+  // Everything execve checks before its point of no return has passed;
+  // what the kernel would meet after it, mapping the program and then the
+  // interpreter, is refused now.
+  requireLoadable(image);
+  if (interpreterImage) requireLoadable(interpreterImage);
+  options.onFilesRead?.(read);
+  const privilege = ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
+  if (privilege !== null) options.privilegeNote?.(privilege);
+  return { pager, argv: followed.argv, execfn, image, interpreterImage, files: opened, notes: privilege === null ? [] : [privilege] };
 }
 
 /** A working directory the loader can change to, or the LoadError chdir's
