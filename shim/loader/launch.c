@@ -265,6 +265,17 @@ struct fl_notice {
 	 * (fl_pin_release) and the program's pagemap, open; -1 when not. */
 	int64_t pin;
 	int64_t pagemap_fd;
+	/* Ended: the rest of the program's rusage, as wait4 gave it (what
+	 * Bun.spawn's resourceUsage() reports). */
+	int64_t voluntary_switches;
+	int64_t involuntary_switches;
+	int64_t in_blocks;
+	int64_t out_blocks;
+	int64_t messages_sent;
+	int64_t messages_received;
+	int64_t signals;
+	int64_t swaps;
+	int64_t shared_kib;
 };
 
 struct waiter {
@@ -452,6 +463,15 @@ static void *wait_for_program(void *arg) {
 			ended.max_rss_kib = usage.ru_maxrss;
 			ended.user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
 			ended.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
+			ended.voluntary_switches = usage.ru_nvcsw;
+			ended.involuntary_switches = usage.ru_nivcsw;
+			ended.in_blocks = usage.ru_inblock;
+			ended.out_blocks = usage.ru_oublock;
+			ended.messages_sent = usage.ru_msgsnd;
+			ended.messages_received = usage.ru_msgrcv;
+			ended.signals = usage.ru_nsignals;
+			ended.swaps = usage.ru_nswap;
+			ended.shared_kib = usage.ru_ixrss;
 		}
 	} else {
 		/* No hello: the loader ended before it cloned; its status tells. */

@@ -94,6 +94,8 @@ export interface LaunchOutcome {
   /** CPU time it spent in user space and in the kernel, in milliseconds. */
   userMs: number;
   systemMs: number;
+  /** Its rusage as wait4 gave it (for resourceUsage()). */
+  usage: ChildExit;
   /** The mappings made (or reserved) at start. */
   mappings: Mapping[];
   /** Ways this run may differ from a kernel-started one, in words. */
@@ -240,6 +242,7 @@ export function killedBeforeStart(run: RunFacts): LaunchOutcome {
     maxRssKiB: run.exit.maxRssKiB,
     userMs: run.exit.userMicros / 1000,
     systemMs: run.exit.systemMicros / 1000,
+    usage: run.exit,
     mappings: [],
     differences: [...run.notes],
     unseenFault: null,
@@ -298,6 +301,7 @@ export function outcomeOf(run: RunFacts): LaunchOutcome {
     maxRssKiB: exit.maxRssKiB,
     userMs: exit.userMicros / 1000,
     systemMs: exit.systemMicros / 1000,
+    usage: exit,
     mappings,
     differences,
     unseenFault,

@@ -14,15 +14,15 @@
  *   const { faults } = await proc.report;
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync } from "node:fs";
-import type { FileSink } from "bun";
+import type { FileSink, ResourceUsage } from "bun";
 import { plainHandover, type HandedDescriptor, type Handover } from "../loader/caller.ts";
 import { MappingIndex, eventsOfLine, startMappingEvents, type FaultEvent, type MappingEvent } from "./events.ts";
 import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
 import type { RunReport } from "./report.ts";
-import { currentSignalMask, eventPipe, stdinMemfd, streamPair } from "../shim/shim.ts";
+import { currentSignalMask, eventPipe, stdinMemfd, streamPair, type ChildExit } from "../shim/shim.ts";
 import { startSourceResolver } from "../friendly/source-resolver.ts";
-import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
+import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type ExtraPlan, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
 import { RunRecording } from "../view/record.ts";
 
 /** `subprocess.stdin`: a FileSink when standard input is "pipe". */
@@ -65,6 +65,17 @@ export interface Subprocess<In extends StdinOption = StdinOption, Out extends Ou
   /** Live events not delivered: the callbacks fell behind (the pager never
    * waits for them) or the fault log did. Final once `exited` resolves. */
   readonly eventsDropped: number;
+  /** The program's descriptors as `options.stdio` gave them: null for the
+   * standard three, then for each further one the descriptor here (the
+   * same number for a descriptor given; this process's end of a "pipe" or
+   * "socket-fd"), or null for none. Reading it makes the pipes' ends the
+   * caller's to close; unread, they are closed when the program ends. */
+  readonly stdio: [null, null, null, ...(number | null)[]];
+  /** The program's resource usage once it has ended (undefined before), as
+   * Bun.spawn's: CPU time in microseconds, maxRSS in bytes. maxRSS is the
+   * program's own peak; Bun.spawn's counts the memory of the Bun process
+   * its child was forked from. */
+  resourceUsage(): ResourceUsage | undefined;
 }
 
 /** One line on the stream this process writes warnings to. */
@@ -78,6 +89,32 @@ function throwLater(error: unknown): void {
   queueMicrotask(() => {
     throw error;
   });
+}
+
+/** Hand each line read from `fd` to `take`, until its end; closes it.
+ * Never rejects: a callback that throws is surfaced on its own. */
+async function readLines(fd: number, take: (line: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let partial = "";
+  const give = (line: string) => {
+    try {
+      take(line);
+    } catch (error) {
+      throwLater(error);
+    }
+  };
+  try {
+    for await (const chunk of Bun.file(fd).stream()) {
+      const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) give(line);
+    }
+    if (partial !== "") give(partial);
+  } catch (error) {
+    throwLater(error);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Linux's O_CLOEXEC (not among Node's typed constants). */
@@ -214,16 +251,40 @@ class StandardStreams {
   /** All three inherited: the hand-over a prestarted loader can serve. */
   readonly plain: boolean;
 
-  constructor(stdin: StdinPlan, stdout: OutputPlan, stderr: OutputPlan) {
+  /** `subprocess.stdio`'s entries from 3 up. */
+  readonly extra: (number | null)[] = [];
+  /** Of those, this process's ends of socket pairs. */
+  readonly extraPipes: number[] = [];
+
+  constructor(stdin: StdinPlan, stdout: OutputPlan, stderr: OutputPlan, extra: readonly ExtraPlan[]) {
     try {
       this.descriptors.push({ target: 0, source: this.input(stdin) });
       this.descriptors.push({ target: 1, source: this.output(stdout, 1, "stdout") });
       this.descriptors.push({ target: 2, source: this.output(stderr, 2, "stderr") });
+      extra.forEach((plan, i) => this.further(plan, i + 3));
     } catch (error) {
       this.abandon();
       throw error;
     }
-    this.plain = stdin.kind === "inherit" && stdout.kind === "inherit" && stderr.kind === "inherit";
+    this.plain = stdin.kind === "inherit" && stdout.kind === "inherit" && stderr.kind === "inherit" && this.extra.every((fd) => fd === null);
+  }
+
+  /** A descriptor beyond the standard three, at `target`. */
+  private further(plan: ExtraPlan, target: number): void {
+    if (plan.kind === "none") {
+      this.extra.push(null);
+      return;
+    }
+    if (plan.kind === "descriptor") {
+      requireOpen(plan.fd, `options.stdio[${target}]`);
+      this.descriptors.push({ target, source: plan.fd });
+      this.extra.push(plan.fd);
+      return;
+    }
+    const [ours, theirs] = streamPair();
+    this.extraPipes.push(ours);
+    this.extra.push(ours);
+    this.descriptors.push({ target, source: this.opened(theirs) });
   }
 
   /** A socket pair: ours kept for `role`, theirs returned for the program. */
@@ -297,6 +358,7 @@ class StandardStreams {
     this.closeForProgram();
     for (const fd of this.ours.values()) closeSync(fd);
     this.ours.clear();
+    for (const fd of this.extraPipes.splice(0)) closeSync(fd);
   }
 }
 
@@ -375,6 +437,23 @@ function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error("The operation was aborted", { cause: signal.reason }), { name: "AbortError", code: "ABORT_ERR" });
 }
 
+/** Bun.spawn's ResourceUsage, from the program's rusage. */
+function resourceUsageOf(exit: ChildExit): ResourceUsage {
+  const user = BigInt(exit.userMicros);
+  const system = BigInt(exit.systemMicros);
+  const { counts } = exit;
+  return {
+    contextSwitches: { voluntary: counts.voluntarySwitches, involuntary: counts.involuntarySwitches },
+    cpuTime: { user, system, total: user + system },
+    maxRSS: exit.maxRssKiB * 1024,
+    messages: { sent: counts.messagesSent, received: counts.messagesReceived },
+    ops: { in: counts.inBlocks, out: counts.outBlocks },
+    shmSize: counts.sharedKiB,
+    signalCount: counts.signals,
+    swapCount: counts.swaps,
+  };
+}
+
 class PagedSubprocess implements Subprocess {
   readonly pid: number;
   readonly stdin: FileSink | undefined;
@@ -386,6 +465,11 @@ class PagedSubprocess implements Subprocess {
   signalCode: NodeJS.Signals | number | null = null;
   eventsDropped = 0;
   private ended = false;
+  private usage: ResourceUsage | undefined;
+  private readonly extra: (number | null)[];
+  /** The socket pairs' ends of `stdio`, until the caller takes them (by
+   * reading `stdio`) or the program ends. */
+  private extraPipes: number[];
 
   constructor(
     private readonly launch: StartedLaunch,
@@ -397,16 +481,21 @@ class PagedSubprocess implements Subprocess {
     this.stdin = streams.stdin;
     this.stdout = streams.stdout;
     this.stderr = streams.stderr;
+    this.extra = streams.extra;
+    this.extraPipes = streams.extraPipes;
     const settled = ended.then(
       (outcome) => {
         this.ended = true;
         this.exitCode = outcome.exitCode;
         this.signalCode = outcome.signalNumber === null ? null : signalCodeOf(outcome.signalNumber);
         this.eventsDropped = outcome.delivery.eventsUndelivered + outcome.delivery.eventsNotLogged;
+        this.usage = resourceUsageOf(outcome.usage);
+        this.closeUntakenPipes();
         return outcome;
       },
       (error: unknown) => {
         this.ended = true;
+        this.closeUntakenPipes();
         throw error;
       },
     );
@@ -419,6 +508,19 @@ class PagedSubprocess implements Subprocess {
 
   get killed(): boolean {
     return this.ended;
+  }
+
+  get stdio(): [null, null, null, ...(number | null)[]] {
+    this.extraPipes = [];
+    return [null, null, null, ...this.extra];
+  }
+
+  private closeUntakenPipes(): void {
+    for (const fd of this.extraPipes.splice(0)) closeSync(fd);
+  }
+
+  resourceUsage(): ResourceUsage | undefined {
+    return this.usage;
   }
 
   kill(signal: NodeJS.Signals | number = "SIGTERM"): void {
@@ -444,14 +546,21 @@ class PagedSubprocess implements Subprocess {
  * AbortError when `signal` is aborted already.
  */
 export function spawn<const In extends StdinOption = "ignore", const Out extends OutputOption = "pipe", const Err extends OutputOption = "inherit">(
+  options: SpawnOptions<In, Out, Err> & { cmd: readonly string[] },
+): Subprocess<In, Out, Err>;
+export function spawn<const In extends StdinOption = "ignore", const Out extends OutputOption = "pipe", const Err extends OutputOption = "inherit">(
   argv: readonly string[],
   options?: SpawnOptions<In, Out, Err>,
-): Subprocess<In, Out, Err> {
-  const plan = checkSpawnOptions(argv, options);
-  const given: SpawnOptions = options ?? {};
+): Subprocess<In, Out, Err>;
+export function spawn(first: unknown, second?: unknown): Subprocess {
+  const call = spawnCall(first, second);
+  const plan = checkSpawnOptions(call.argv, call.options as SpawnOptions | undefined);
+  const given = (call.options ?? {}) as SpawnOptions;
   if (given.signal?.aborted) throw abortError(given.signal);
-  const log = given.quiet ? null : (given.log ?? stderrLine);
-  const warn = given.log ?? stderrLine;
+  // Quiet unless asked: the lines go to stderr (log: true, or quiet:
+  // false), or to the caller's function, demand-paged ones included.
+  const logTo = given.quiet === true ? null : typeof given.log === "function" ? given.log : given.log === true || given.quiet === false ? stderrLine : null;
+  const warn = typeof given.log === "function" ? given.log : stderrLine;
   // A profile to prefetch that cannot be used is a warning, and the run
   // goes on without it.
   const prefetchWarning = (problem: string) => warn(`faultline: warning: prefetch ${given.prefetch}: ${problem}; running without it`);
@@ -471,13 +580,18 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   });
   let streams: StandardStreams | null = null;
   let events: LiveEvents | null = null;
+  /** A socket pair the shim writes demand-paged mapping lines to, for a
+   * log function: [this process's reading end, the shim's writing end]. */
+  let faultLog: [number, number] | null = null;
+  let faultLogRead: Promise<void> | null = null;
   /** The event pipe's writing end, until startLaunch takes it over. */
   let eventWriter = -1;
   // friendly: a crash report names source lines, asked of this process.
   const resolver = given.friendly ? startSourceResolver() : null;
   let started: StartedLaunch;
   try {
-    streams = new StandardStreams(plan.stdin, plan.stdout, plan.stderr);
+    streams = new StandardStreams(plan.stdin, plan.stdout, plan.stderr, plan.extra);
+    if (logTo !== null && logTo !== stderrLine) faultLog = streamPair();
     if (given.onMapping || given.onFault) {
       const [reader, writer] = eventPipe();
       eventWriter = writer;
@@ -490,7 +604,8 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
     eventWriter = -1;
     started = startLaunch(plan.argv, {
       pager: plan.pager,
-      log,
+      log: logTo,
+      ...(faultLog ? { faultLogFd: faultLog[1] } : {}),
       traceFd: recording.traceFd,
       eventFd,
       ...(given.cwd !== undefined ? { cwd: given.cwd } : {}),
@@ -509,6 +624,7 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   } catch (error) {
     recording.abandon();
     streams?.abandon();
+    if (faultLog) for (const fd of faultLog) closeSync(fd);
     // startLaunch closes the event pipe's writing end when it fails; before
     // it is called, it is closed here: the reader then sees its end.
     if (eventWriter >= 0) closeSync(eventWriter);
@@ -516,6 +632,7 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
     throw error;
   }
   streams.started();
+  if (faultLog && logTo) faultLogRead = readLines(faultLog[0], logTo);
 
   const cleanups: (() => void)[] = [];
   if (plan.timeout !== null) {
@@ -530,8 +647,12 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   }
   const ended = (async () => {
     try {
-      const outcome = await started.finished;
+      const outcome = await started.finished.finally(() => {
+        // The waiter is done: no line can come any more.
+        if (faultLog) closeSync(faultLog[1]);
+      });
       await events?.done;
+      await faultLogRead;
       return outcome;
     } finally {
       for (const cleanup of cleanups) cleanup();
@@ -546,5 +667,20 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   };
   ended.catch(() => recording.abandon());
   const subprocess = new PagedSubprocess(started, streams, ended, finish);
-  return subprocess as unknown as Subprocess<In, Out, Err>;
+  const onExit = given.onExit;
+  if (onExit) {
+    const call = (exitCode: number | null, signalCode: NodeJS.Signals | number | null, error?: Error) => {
+      try {
+        const result = onExit(subprocess as Subprocess, exitCode, signalCode, error);
+        if (result instanceof Promise) result.catch(throwLater);
+      } catch (failure) {
+        throwLater(failure);
+      }
+    };
+    ended.then(
+      () => call(subprocess.exitCode, subprocess.signalCode),
+      (error: unknown) => call(null, null, error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+  return subprocess;
 }

@@ -259,6 +259,22 @@ export interface ChildExit {
   maxRssKiB: number;
   userMicros: number;
   systemMicros: number;
+  /** The rest of its rusage (Linux keeps only the switches and block
+   * operations; the others are 0 there). */
+  counts: RusageCounts;
+}
+
+/** The counters of a program's rusage beyond its memory and CPU time. */
+export interface RusageCounts {
+  voluntarySwitches: number;
+  involuntarySwitches: number;
+  inBlocks: number;
+  outBlocks: number;
+  messagesSent: number;
+  messagesReceived: number;
+  signals: number;
+  swaps: number;
+  sharedKiB: number;
 }
 
 export interface WaitOptions {
@@ -358,7 +374,24 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
       return {
         kind,
         pid: word(1),
-        exit: { waitStatus: word(3), maxRssKiB: word(4), userMicros: word(5), systemMicros: word(6) },
+        exit: {
+          waitStatus: word(3),
+          maxRssKiB: word(4),
+          userMicros: word(5),
+          systemMicros: word(6),
+          // Words 11 to 19: the rest of the rusage, in struct fl_notice's order.
+          counts: {
+            voluntarySwitches: word(11),
+            involuntarySwitches: word(12),
+            inBlocks: word(13),
+            outBlocks: word(14),
+            messagesSent: word(15),
+            messagesReceived: word(16),
+            signals: word(17),
+            swaps: word(18),
+            sharedKiB: word(19),
+          },
+        },
         delivery: { eventsUndelivered: word(7), traceError: word(8) },
       };
     },
