@@ -16,7 +16,7 @@ import { parseCommandLine, usage } from "./options.ts";
 import { relaySignalsTo, startSignalRelay } from "./signals.ts";
 import { captureHandover, programEnvironment, releaseHandover } from "../loader/caller.ts";
 import { resolveProgram } from "../loader/program-file.ts";
-import { PROJECT_ROOT } from "../shim/shim-build.ts";
+import { PROJECT_ROOT, quietBuilds } from "../shim/shim-build.ts";
 import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
 import { startSourceResolver } from "../friendly/source-resolver.ts";
 import { RunRecording } from "../view/record.ts";
@@ -53,6 +53,8 @@ async function main(args: string[]): Promise<number> {
   const command = commandName(pager, process.argv[1]);
   const line = readCommandLine(pager, command, () => parseCommandLine(pagerArg, args.slice(1)), (l) => usage(l.pager, command));
   if (typeof line === "number") return line;
+  // The shim's first build shows a progress line on a terminal, not under --quiet.
+  if (line.quiet) quietBuilds();
 
   // What the caller handed the pager goes to the program (descriptors,
   // ignored signals, mask, limits, timers), taken before this process opens
