@@ -337,7 +337,8 @@ class BuildProgress {
     this.done++;
     if (!this.shown) return;
     const line = `faultline: building ${this.what} (about 10 s, once): ${this.done}/${this.total} ${source}`;
-    const width = process.stderr.columns ?? 80;
+    // A terminal that does not say its width (0) is taken as 80 columns.
+    const width = process.stderr.columns || 80;
     writeSync(2, `${CLEAR_LINE}${line.length < width ? line : `${line.slice(0, width - 2)}…`}`);
   }
 
