@@ -38,7 +38,7 @@ Commands:
   friendly   a segfault ends in an encouraging message, a diagnosis and
              where it happened, instead of a bare "Segmentation fault"
 
-  faultline COMMAND --help   the command's options
+  faultline COMMAND --help   the command's options (or: faultline help COMMAND)
   faultline --version        faultline's version
 
 Exit status: the program's own, or the same signal it died of.

@@ -6,6 +6,7 @@
  *   faultline apager|dpager|hpager [options] PROGRAM [ARGS...]   src/cli/command.ts, as `bun run apager`
  *   faultline friendly [options] PROGRAM [ARGS...]               src/friendly/friendly.ts, as `bun run friendly`
  *   faultline --help | --version
+ *   faultline help [COMMAND]                                     as --help, or COMMAND --help
  *
  * Only the command's name is read here; each command reads the rest of
  * its line itself, and names itself `faultline COMMAND` in its messages.
@@ -14,7 +15,19 @@ import { writeSync } from "node:fs";
 import { EXIT_USAGE } from "../loader/errors.ts";
 import { COMMANDS, faultlineUsage, versionLine } from "./commands.ts";
 
-const [command, ...rest] = process.argv.slice(2);
+let [command, ...rest] = process.argv.slice(2);
+
+// `faultline help COMMAND` is `faultline COMMAND --help`, as git and
+// other GNU-style tools have it; `faultline help` is `faultline --help`.
+if (command === "help") {
+  const topic = rest[0];
+  if (topic !== undefined && !(COMMANDS as readonly string[]).includes(topic)) {
+    writeSync(2, `faultline: no help for '${topic}' (expected ${COMMANDS.join(", ")})\nTry 'faultline --help'.\n`);
+    process.exit(EXIT_USAGE);
+  }
+  [command, ...rest] = topic === undefined ? ["--help"] : [topic, "--help"];
+  process.argv.splice(2, process.argv.length - 2, command, ...rest);
+}
 
 if (command === "apager" || command === "dpager" || command === "hpager") {
   // src/cli/cli.ts reads the pager and its words from process.argv, as under
