@@ -276,6 +276,10 @@ struct fl_notice {
 	int64_t signals;
 	int64_t swaps;
 	int64_t shared_kib;
+	/* Ended: 1 when the program replaced itself by execve, with the name
+	 * it last ran as (its comm, NUL-terminated); 0 when it never did. */
+	int64_t execed;
+	char exec_name[16];
 };
 
 struct waiter {
@@ -401,6 +405,61 @@ static void take_end_look(pid_t pid, uint64_t address, struct fl_notice *placed)
 	placed->pagemap_fd = pagemap;
 }
 
+/* PF_FORKNOEXEC (include/linux/sched.h): the kernel sets it in every task
+ * fork or clone makes and clears it when the task completes an execve. The
+ * program is the loader's clone and never exec'd, so it keeps the flag
+ * until it calls execve itself. */
+#define TASK_FORKED_NOT_EXECED 0x40UL
+/* /proc/PID/stat's ninth field is the task's flags; the second, the
+ * command name in parentheses, is the only one that may hold spaces. */
+#define STAT_FLAGS_AFTER_COMM 7
+#define STAT_BYTES 1024
+
+/*
+ * Whether the program, ended but not yet reaped, replaced itself by
+ * execve: the flags of its task, still readable in its zombie (its memory
+ * is gone by then, so its exe and cmdline are not), and the name it last
+ * ran as. Nothing is told when any step fails: the run is as it was.
+ */
+static void note_exec(pid_t pid, struct fl_notice *ended) {
+	siginfo_t info;
+	int r;
+	do
+		r = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return;
+	char path[sizeof "/proc//stat" + 3 * sizeof(pid_t)];
+	char stat[STAT_BYTES];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, stat, sizeof stat - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	stat[n] = 0;
+	char *field = strrchr(stat, ')');
+	for (int i = 0; field && i < STAT_FLAGS_AFTER_COMM; i++)
+		field = strchr(field + 1, ' ');
+	if (!field)
+		return;
+	unsigned long flags = strtoul(field + 1, NULL, 10);
+	if (flags & TASK_FORKED_NOT_EXECED)
+		return;
+	ended->execed = 1;
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, ended->exec_name, sizeof ended->exec_name - 1);
+	close(fd);
+	if (n > 0 && ended->exec_name[n - 1] == '\n')
+		n--;
+	ended->exec_name[n > 0 ? n : 0] = 0;
+}
+
 /*
  * The waiter: learns the program's pid from the loader's hello and tells
  * JavaScript; waits for the loader to report the program placed (and tells
@@ -456,6 +515,7 @@ static void *wait_for_program(void *arg) {
 	if (reap(w->loader_pid, &status, NULL) < 0 && pid <= 0)
 		ended.error = -errno;
 	if (pid > 0) {
+		note_exec(pid, &ended);
 		if (reap(pid, &status, &usage) < 0) {
 			ended.error = -errno;
 		} else {

@@ -262,6 +262,10 @@ export interface ChildExit {
   /** The rest of its rusage (Linux keeps only the switches and block
    * operations; the others are 0 there). */
   counts: RusageCounts;
+  /** Set when the program replaced itself by execve: the name it last ran
+   * as (the kernel's command name, 15 bytes at most); null when it never
+   * did. */
+  execvedAs: string | null;
 }
 
 /** The counters of a program's rusage beyond its memory and CPU time. */
@@ -329,6 +333,13 @@ export interface Waiter {
 }
 
 const NOTICE_KINDS = { 1: "started", 2: "placed", 3: "ended" } as const;
+/** The kernel's command name of a task: TASK_COMM_LEN bytes, NUL included. */
+const COMMAND_NAME_BYTES = 16;
+
+function commandName(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
 let noticeSize: number | null = null;
 
 /** Start waiting for the program on a shim thread, which reaps the loader
@@ -391,6 +402,8 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
             swaps: word(18),
             sharedKiB: word(19),
           },
+          // Word 20: whether it exec'd; then its command name, NUL-ended.
+          execvedAs: word(20) === 0 ? null : commandName(bytes.subarray(21 * 8, 21 * 8 + COMMAND_NAME_BYTES)),
         },
         delivery: { eventsUndelivered: word(7), traceError: word(8) },
       };
