@@ -247,8 +247,8 @@ FL_EXPORT int64_t fl_abandon_loader(int64_t loader_pid, int64_t program_pid, int
 	return -e;
 }
 
-/* What the waiter thread tells JavaScript, one whole record at a time (a
- * pipe write of this size is atomic): the program has started (its pid),
+/* What the waiter thread tells JavaScript, one whole record at a time (its
+ * only writer, on a stream socket JavaScript reads records from): the program has started (its pid),
  * is placed (when it waits for Bun's go), or has ended. */
 enum fl_notice_kind { FL_NOTICE_STARTED = 1, FL_NOTICE_PLACED = 2, FL_NOTICE_ENDED = 3 };
 struct fl_notice {
@@ -321,7 +321,8 @@ static void notify(struct waiter *w, const struct fl_notice *notice) {
 	const char *bytes = (const char *)notice;
 	size_t left = sizeof *notice;
 	while (left > 0) {
-		ssize_t n = write(w->notify_fd, bytes, left);
+		/* No SIGPIPE if JavaScript has closed its end. */
+		ssize_t n = send(w->notify_fd, bytes, left, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -587,16 +588,17 @@ static int read_labels(struct paged_run *run, const char *labels) {
  * pin_offset, when not 0, has the waiter take the end look's hold once the
  * program is placed (at that offset above the stack's base; the placed
  * notice carries it); sends_go has it send the loader its go then, so
- * JavaScript owes none. Returns the
- * read end of the pipe the waiter writes its notices to (close-on-exec) or a
- * negative errno (event_fd then stays the caller's); JavaScript reads them
- * without blocking its event loop.
+ * JavaScript owes none. Returns this process's end of the socket pair the
+ * waiter writes its notices to (close-on-exec) or a negative errno
+ * (event_fd then stays the caller's); JavaScript reads them without
+ * blocking its event loop, through a socket it can tell to hold the event
+ * loop open or not (a subprocess's ref() and unref()).
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
 				int64_t program_pid, int64_t pin_offset, int64_t sends_go) {
 	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
 		return -errno;
 	struct waiter *w = calloc(1, sizeof *w);
 	if (!w) {

@@ -251,6 +251,9 @@ export interface StartedLaunch {
   /** How it ended; rejects with a LoadError when the loader failed after
    * the plan was sent. */
   finished: Promise<LaunchOutcome>;
+  /** Whether waiting for it keeps this process alive (yes unless told
+   * otherwise: spawn()'s unref()). */
+  hold(on: boolean): void;
 }
 
 /** The plan's memory of finished launches, reused: a fresh memfd costs
@@ -966,7 +969,7 @@ function startPlanned(
       startProblem.error = error;
       startProblem.set = true;
     }
-    return { pid: pid > 0 ? pid : loader.pid, paging: mechanism, signal, finished };
+    return { pid: pid > 0 ? pid : loader.pid, paging: mechanism, signal, finished, hold: (on: boolean) => waiter.hold(on) };
   } finally {
     if (spec) releaseSpecMemory(spec, !specKept);
     if (pidfd >= 0 && !launching.waiting) {

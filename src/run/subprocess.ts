@@ -20,7 +20,7 @@ import { MappingIndex, eventsOfLine, startMappingEvents, type FaultEvent, type M
 import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
 import type { RunReport } from "./report.ts";
-import { currentSignalMask, eventPipe, stdinMemfd, streamPair, type ChildExit } from "../shim/shim.ts";
+import { currentSignalMask, eventPipe, SocketReader, stdinMemfd, streamPair, type ChildExit } from "../shim/shim.ts";
 import { startSourceResolver } from "../friendly/source-resolver.ts";
 import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type ExtraPlan, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
 import { RunRecording } from "../view/record.ts";
@@ -76,6 +76,13 @@ export interface Subprocess<In extends StdinOption = StdinOption, Out extends Ou
    * program's own peak; Bun.spawn's counts the memory of the Bun process
    * its child was forked from. */
   resourceUsage(): ResourceUsage | undefined;
+  /** Let this process exit while the program runs (Bun.spawn's unref()):
+   * its pipes and timeout stop holding the event loop open, and the
+   * program runs on, on its own. Live event callbacks still hold it until
+   * the program ends. */
+  unref(): void;
+  /** Wait for the program again before exiting (undoes unref()). */
+  ref(): void;
 }
 
 /** One line on the stream this process writes warnings to. */
@@ -91,9 +98,10 @@ function throwLater(error: unknown): void {
   });
 }
 
-/** Hand each line read from `fd` to `take`, until its end; closes it.
- * Never rejects: a callback that throws is surfaced on its own. */
-async function readLines(fd: number, take: (line: string) => void): Promise<void> {
+/** Hand each line read from the socket `fd` to `take`, until its end;
+ * the socket is closed then. Never rejects: a callback that throws is
+ * surfaced on its own. */
+function readLines(fd: number, take: (line: string) => void, holds: Holds): Promise<void> {
   const decoder = new TextDecoder();
   let partial = "";
   const give = (line: string) => {
@@ -103,18 +111,22 @@ async function readLines(fd: number, take: (line: string) => void): Promise<void
       throwLater(error);
     }
   };
-  try {
-    for await (const chunk of Bun.file(fd).stream()) {
-      const lines = (partial + decoder.decode(chunk, { stream: true })).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) give(line);
-    }
-    if (partial !== "") give(partial);
-  } catch (error) {
-    throwLater(error);
-  } finally {
-    closeSync(fd);
-  }
+  return new Promise<void>((resolve) => {
+    const socket = new SocketReader(
+      fd,
+      (bytes) => {
+        const lines = (partial + decoder.decode(bytes, { stream: true })).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) give(line);
+      },
+      (error) => {
+        if (partial !== "") give(partial);
+        if (error) throwLater(error);
+        resolve();
+      },
+    );
+    holds.add((on) => socket.hold(on));
+  });
 }
 
 /** Linux's O_CLOEXEC (not among Node's typed constants). */
@@ -149,38 +161,51 @@ function bytesOf(source: Blob | ArrayBufferView | Response | Request): Uint8Arra
   return Bun.peek(source.bytes());
 }
 
+/** Whether this process waits for a subprocess: each of its sockets and
+ * timers held or not, as ref() and unref() say, whenever they come to
+ * exist. */
+class Holds {
+  private held = true;
+  private readonly holders: ((on: boolean) => void)[] = [];
+
+  add(hold: (on: boolean) => void): void {
+    this.holders.push(hold);
+    if (!this.held) hold(false);
+  }
+
+  set(on: boolean): void {
+    if (on === this.held) return;
+    this.held = on;
+    for (const hold of this.holders) hold(on);
+  }
+}
+
 /** A stream of what the program writes on a socket: read as it comes,
  * into memory until taken (as Bun.spawn reads a piped stream), through
  * Bun's event loop. The socket is closed at its end, or when the stream is
  * cancelled. */
-function outputStream(fd: number): ReadableStream<Uint8Array> {
-  const inner = Bun.file(fd).stream().getReader();
-  let open = true;
-  const close = () => {
-    if (!open) return;
-    open = false;
-    closeSync(fd);
-  };
+function outputStream(fd: number, holds: Holds): ReadableStream<Uint8Array> {
+  let socket: SocketReader | null = null;
   return new ReadableStream<Uint8Array>({
-    async start(controller) {
-      try {
-        for (;;) {
-          const { done, value } = await inner.read();
-          if (done) break;
-          controller.enqueue(value);
-        }
-        close();
-        controller.close();
-      } catch (error) {
-        // Cancelled meanwhile: the socket is closed already.
-        if (!open) return;
-        close();
-        controller.error(error);
-      }
+    start(controller) {
+      let open = true;
+      socket = new SocketReader(
+        fd,
+        (bytes) => {
+          if (open) controller.enqueue(bytes);
+        },
+        (error) => {
+          if (!open) return;
+          open = false;
+          if (error) controller.error(error);
+          else controller.close();
+        },
+      );
+      const reader = socket;
+      holds.add((on) => reader.hold(on));
     },
-    async cancel(reason) {
-      close();
-      await inner.cancel(reason).catch(() => {});
+    cancel() {
+      socket?.close();
     },
   });
 }
@@ -338,12 +363,15 @@ class StandardStreams {
 
   /** The program has its copies: the descriptors made for it are closed
    * here, and this process's ends become the streams. */
-  started(): void {
+  started(holds: Holds): void {
     this.closeForProgram();
     for (const [role, fd] of this.ours) {
-      if (role === "stdin") this.stdin = stdinSink(fd);
-      else if (role === "stdout") this.stdout = outputStream(fd);
-      else if (role === "stderr") this.stderr = outputStream(fd);
+      if (role === "stdin") {
+        const sink = stdinSink(fd);
+        holds.add((on) => (on ? sink.ref() : sink.unref()));
+        this.stdin = sink;
+      } else if (role === "stdout") this.stdout = outputStream(fd, holds);
+      else if (role === "stderr") this.stderr = outputStream(fd, holds);
       else if (this.laterBytes) void pumpLater(fd, this.laterBytes);
     }
     this.ours.clear();
@@ -476,6 +504,7 @@ class PagedSubprocess implements Subprocess {
     streams: StandardStreams,
     ended: Promise<LaunchOutcome>,
     finish: (outcome: LaunchOutcome) => Promise<RunReport>,
+    private readonly holds: Holds,
   ) {
     this.pid = launch.pid;
     this.stdin = streams.stdin;
@@ -521,6 +550,14 @@ class PagedSubprocess implements Subprocess {
 
   resourceUsage(): ResourceUsage | undefined {
     return this.usage;
+  }
+
+  ref(): void {
+    this.holds.set(true);
+  }
+
+  unref(): void {
+    this.holds.set(false);
   }
 
   kill(signal: NodeJS.Signals | number = "SIGTERM"): void {
@@ -631,12 +668,15 @@ export function spawn(first: unknown, second?: unknown): Subprocess {
     resolver?.stop();
     throw error;
   }
-  streams.started();
-  if (faultLog && logTo) faultLogRead = readLines(faultLog[0], logTo);
+  const holds = new Holds();
+  holds.add((on) => started.hold(on));
+  streams.started(holds);
+  if (faultLog && logTo) faultLogRead = readLines(faultLog[0], logTo, holds);
 
   const cleanups: (() => void)[] = [];
   if (plan.timeout !== null) {
     const timer = setTimeout(() => subprocess.kill(plan.killSignal), plan.timeout);
+    holds.add((on) => (on ? timer.ref() : timer.unref()));
     cleanups.push(() => clearTimeout(timer));
   }
   const abortSignal = given.signal;
@@ -666,7 +706,7 @@ export function spawn(first: unknown, second?: unknown): Subprocess {
     return report;
   };
   ended.catch(() => recording.abandon());
-  const subprocess = new PagedSubprocess(started, streams, ended, finish);
+  const subprocess = new PagedSubprocess(started, streams, ended, finish, holds);
   const onExit = given.onExit;
   if (onExit) {
     const call = (exitCode: number | null, signalCode: NodeJS.Signals | number | null, error?: Error) => {

@@ -5,6 +5,7 @@
  * so a stale build can never misread a plan.
  */
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import type { Socket } from "bun";
 import { closeSync } from "node:fs";
 import { ensureShim } from "./shim-build.ts";
 import { errnoName } from "../loader/errors.ts";
@@ -330,6 +331,9 @@ export interface Waiter {
   go(): void;
   /** Stop reading notices (none is owed any more). */
   close(): void;
+  /** Whether waiting for the program keeps this process alive (yes
+   * unless told otherwise: a subprocess's unref()). */
+  hold(on: boolean): void;
 }
 
 const NOTICE_KINDS = { 1: "started", 2: "placed", 3: "ended" } as const;
@@ -416,46 +420,109 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
     close() {
       closeGo();
     },
+    hold(on) {
+      notices.hold(on);
+    },
   };
 }
 
 /**
- * Whole records from a pipe the shim writes, read through Bun's event loop
- * (a pipe polled for readiness), never by a blocking read on Bun's small
- * pool of file-system threads: a read that waits for a program to end
- * would hold one of them for as long, and two such reads would starve
- * every other asynchronous file operation of the process.
+ * Bytes arriving on a stream socket of this process (one end of a socket
+ * pair), read through Bun's socket layer: polled by the event loop, never
+ * by a blocking read on Bun's small pool of file-system threads (a read
+ * that waits for a program to end would hold one of them for as long), and,
+ * unlike a file's stream, able to stop holding the event loop open
+ * (`hold(false)`: a subprocess's unref()). The socket owns the descriptor
+ * from here on, and closes it.
  */
+export class SocketReader {
+  private socket: Socket | null = null;
+  private held = true;
+  private closing = false;
+
+  constructor(fd: number, onData: (bytes: Uint8Array) => void, onEnd: (error?: Error) => void) {
+    let ended = false;
+    const end = (error?: Error) => {
+      if (ended) return;
+      ended = true;
+      onEnd(error);
+    };
+    Bun.connect({
+      fd,
+      socket: {
+        // The buffer is Bun's to reuse once this returns.
+        data: (_socket: Socket, data: Uint8Array) => onData(new Uint8Array(data)),
+        close: () => end(),
+        error: (_socket: Socket, error: Error) => end(error),
+      },
+    } as unknown as Parameters<typeof Bun.connect>[0]).then(
+      (socket) => {
+        this.socket = socket as Socket;
+        if (this.closing) this.socket.terminate();
+        else if (!this.held) this.socket.unref();
+      },
+      (error: unknown) => end(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  /** Whether this socket keeps the event loop (and so the process) alive
+   * while it is open: yes unless told otherwise. */
+  hold(on: boolean): void {
+    this.held = on;
+    if (on) this.socket?.ref();
+    else this.socket?.unref();
+  }
+
+  /** Stop reading and close it. */
+  close(): void {
+    this.closing = true;
+    this.socket?.terminate();
+  }
+}
+
+/** Whole records from the socket the waiter writes them to. */
 interface RecordReader {
   /** The next `size` bytes. */
   read(size: number): Promise<Uint8Array>;
-  /** Stop reading and close the pipe. */
+  /** Stop reading and close the socket. */
   close(): Promise<void>;
+  hold(on: boolean): void;
 }
 
 function recordReader(fd: number): RecordReader {
-  const reader = Bun.file(fd).stream().getReader();
   let pending = new Uint8Array(0);
-  let closed = false;
+  let ended: Error | null = null;
+  let wake: (() => void) | null = null;
+  const socket = new SocketReader(
+    fd,
+    (bytes) => {
+      const joined = new Uint8Array(pending.length + bytes.length);
+      joined.set(pending);
+      joined.set(bytes, pending.length);
+      pending = joined;
+      wake?.();
+    },
+    (error) => {
+      ended = error ?? new Error("faultline: the waiter closed its socket early");
+      wake?.();
+    },
+  );
   return {
     async read(size) {
       while (pending.length < size) {
-        const { done, value } = await reader.read();
-        if (done) throw new Error("faultline: the waiter closed its pipe early");
-        const joined = new Uint8Array(pending.length + value.length);
-        joined.set(pending);
-        joined.set(value, pending.length);
-        pending = joined;
+        if (ended) throw ended;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
       }
       const record = pending.slice(0, size);
       pending = pending.subarray(size);
       return record;
     },
     async close() {
-      if (closed) return;
-      closed = true;
-      await reader.cancel().catch(() => {});
-      closeSync(fd);
+      socket.close();
+    },
+    hold(on) {
+      socket.hold(on);
     },
   };
 }

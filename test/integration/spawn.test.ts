@@ -332,3 +332,32 @@ describe("quiet by default, lines on request", () => {
     expect(r.faults).toBeGreaterThanOrEqual(300);
   });
 });
+
+describe("unref() and ref(), as Bun.spawn's", () => {
+  /** Whether a process exists and has not ended. */
+  const running = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+    } catch {
+      return false;
+    }
+  };
+  for (const [pager, stdout] of [
+    ["apager", "pipe"],
+    ["dpager", "ignore"],
+  ] as const) {
+    test(`${pager}, stdout ${stdout}: unref() lets the spawning process exit while the program runs on; ref() again waits for it`, async () => {
+      const seen: Record<string, boolean> = {};
+      for (const side of ["native", "paged"] as const) {
+        for (const again of [false, true]) {
+          const { result } = await fixture<{ pid: number }>({ scenario: "unref", side, pager, again, stdout, program: "/bin/sleep 3" });
+          // The fixture has exited: the program is still running only if
+          // nothing waited for it.
+          seen[`${side} ${again ? "unref() then ref()" : "unref()"}`] = running(result.pid);
+        }
+      }
+      expect(seen).toEqual({ "native unref()": true, "native unref() then ref()": false, "paged unref()": true, "paged unref() then ref()": false });
+    });
+  }
+});

@@ -44,6 +44,7 @@ type Spec = { pager: PagerName; paging?: PagingChoice; program: string; side?: "
   | { scenario: "refusals"; directory: string }
   | { scenario: "bun-api" }
   | { scenario: "log"; args: string[] }
+  | { scenario: "unref"; again: boolean; stdout: "pipe" | "ignore" }
 );
 
 const [resultFile, specText] = process.argv.slice(2) as [string, string];
@@ -345,6 +346,16 @@ async function main(): Promise<unknown> {
       };
     case "log":
       return logged(spec.args);
+    case "unref": {
+      // `spec.program` runs for seconds; this process then has nothing to
+      // do but wait for it, unless unref() says not to.
+      // Its stderr not this process's: the test reads that to its end.
+      const options = { stdout: spec.stdout, stderr: "ignore" as const };
+      const proc = spec.side === "native" ? Bun.spawn(spec.program.split(" "), options) : spawn(spec.program.split(" "), { ...options, pager: spec.pager });
+      proc.unref();
+      if (spec.again) proc.ref();
+      return { pid: proc.pid };
+    }
   }
 }
 
