@@ -3,7 +3,7 @@
  * the exit: for a program with several MB of debug information, where
  * resolving source lines costs most.
  *
- *   bun run bench:friendly-crash [--runs N] [--json]
+ *   bun run bench:friendly-crash [--runs N] [--json] [--check] [--quiet]
  *
  * The program (generated, bench/build/big_debug: many functions, each with
  * a struct type of its own, in several translation units, -O0 -g) writes
@@ -17,19 +17,26 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureFriendlyLibrary, friendlyEnvironment } from "../src/index.ts";
+import { COMMON_OPTIONS, finish, JSON_OPTION, Progress, readBenchLine, readLoad, TARGET_OPTIONS } from "./cli.ts";
 import { median } from "./statistics.ts";
 
+const TARGET_MS = 1000;
+const { values: options } = readBenchLine({
+  command: "bun run bench:friendly-crash",
+  summary: `How long a friendly crash report takes, from the faulting instruction to the exit, for a generated program with about 8 MB of debug information: with LD_PRELOAD alone, under \`bun run friendly\` and under \`apager --friendly\`. Prints the median and the longest time of each, in ms, against the target: every report under ${TARGET_MS} ms. The first run builds the program (about a minute).`,
+  options: { runs: { kind: "count", value: "N", description: "crashes timed in each way (default 10)" }, ...JSON_OPTION, ...TARGET_OPTIONS, ...COMMON_OPTIONS },
+});
 const root = resolve(import.meta.dir, "..");
 const build = join(root, "bench", "build");
-const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf("--runs") + 1] ?? 0) || 10;
-const json = args.includes("--json");
+const runs = options.runs ?? 10;
+const { json } = options;
+const loadBefore = readLoad();
+const progress = Progress.forTerminal("bench:friendly-crash", options.quiet);
 
 /** Translation units, functions in each, members of each function's struct. */
 const UNITS = 8;
 const FUNCTIONS_PER_UNIT = 2500;
 const MEMBERS = 6;
-const TARGET_MS = 1000;
 
 function unitSource(unit: number): string {
   const parts = ["#include <stddef.h>\n"];
@@ -115,6 +122,7 @@ async function faultToExit(argv: string[], env: Record<string, string | undefine
   return ended - faulted;
 }
 
+progress.say("building the program with debug information");
 const program = await buildBigDebug();
 const library = ensureFriendlyLibrary();
 const modes = [
@@ -124,13 +132,15 @@ const modes = [
 ];
 
 const results = [];
-for (const mode of modes) {
+for (const [index, mode] of modes.entries()) {
+  progress.say(`${mode.name} (${index + 1} of ${modes.length}), ${runs} crashes`);
   await faultToExit(mode.argv, mode.env, mode.lines); // warm the page cache
   const times: number[] = [];
   for (let i = 0; i < runs; i++) times.push(await faultToExit(mode.argv, mode.env, mode.lines));
   results.push({ mode: mode.name, runs, medianMs: median(times), maxMs: Math.max(...times), targetMs: TARGET_MS });
 }
 
+progress.done();
 const size = { binaryBytes: Bun.file(program).size, debugBytes: debugBytes(program) };
 if (json) {
   console.log(JSON.stringify({ benchmark: "friendly-crash", program: size, results }, null, 2));
@@ -141,3 +151,5 @@ if (json) {
     console.log(`  ${r.mode.padEnd(18)} median ${r.medianMs.toFixed(1).padStart(7)} ms   max ${r.maxMs.toFixed(1).padStart(7)} ms   (${verdict} the ${TARGET_MS} ms target)`);
   }
 }
+const targets = results.map((r) => ({ meaning: `every crash report under ${r.mode} within ${TARGET_MS} ms of the fault`, measured: `${r.maxMs.toFixed(1)} ms at most`, met: r.maxMs < TARGET_MS }));
+process.exit(finish({ json, check: options.check }, loadBefore, targets));

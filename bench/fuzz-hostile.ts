@@ -6,7 +6,7 @@
  * missing, a program that finished normally was reported otherwise, or
  * shared memory was written over without the report saying so.
  *
- *   bun run fuzz:hostile [--seeds N]     (default 100 per setting)
+ *   bun run fuzz:hostile [--seeds N] [--quiet]     (default 100 per setting)
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,9 +14,17 @@ import { join } from "node:path";
 import { userfaultfdAvailable } from "../src/shim/shim.ts";
 import { buildAll } from "../test/support/programs.ts";
 import { runPager } from "../test/support/run.ts";
+import { COMMON_OPTIONS, Progress, readBenchLine } from "./cli.ts";
 
-const args = process.argv.slice(2);
-const seeds = Number(args[args.indexOf("--seeds") + 1] ?? 0) || 100;
+const { values: options } = readBenchLine({
+  command: "bun run fuzz:hostile",
+  summary:
+    "Hostile programs over many seeds: a program that writes over every shared writable mapping it has (once, or from a second thread all along), under every pager and paging mechanism, static and PIE. Prints one line per run that went wrong, then one JSON line of counts: runs, the Bun process crashed, hung, no report, a normal end reported otherwise, shared memory written over without the report saying so (unflagged), and with it (flagged).",
+  options: { seeds: { kind: "count", value: "N", description: "seeds per setting (default 100)" }, ...COMMON_OPTIONS },
+});
+const seeds = options.seeds ?? 100;
+const progress = Progress.forTerminal("fuzz:hostile", options.quiet);
+progress.say("building the program");
 const built = await buildAll(["scribble.c"], ["static", "pie"]);
 const settings = [
   { pager: "apager", flags: [] as string[] },
@@ -34,10 +42,14 @@ for (const setting of settings) {
       const mode = judged[seed % judged.length]!;
       const report = join(dir, "report.json");
       rmSync(report, { force: true });
+      progress.say(`${setting.pager} ${setting.flags.join(" ")} ${variant}: seed ${seed} of ${seeds}`);
       const ran = await runPager(setting.pager, [built.get(`scribble.c:${variant}`)!, String(seed), mode], { flags: ["-q", "--report", report, ...setting.flags], timeout: 20_000 });
       totals.runs++;
       const label = `${setting.pager} ${setting.flags.join(" ")} ${variant} seed ${seed} ${mode}`;
-      const say = (what: string) => process.stderr.write(`${what}: ${label}: exit ${ran.exitCode} ${ran.signal ?? ""}\n${ran.stderr.slice(0, 2000)}\n`);
+      const say = (what: string) => {
+        progress.done();
+        process.stderr.write(`${what}: ${label}: exit ${ran.exitCode} ${ran.signal ?? ""}\n${ran.stderr.slice(0, 2000)}\n`);
+      };
       if (ran.signal === "SIGKILL") {
         totals.hung++;
         say("hung");
@@ -63,8 +75,8 @@ for (const setting of settings) {
         say("unflagged");
       }
     }
-    process.stderr.write(`${setting.pager} ${setting.flags.join(" ")} ${variant}: done\n`);
   }
 }
+progress.done();
 rmSync(dir, { recursive: true, force: true });
 console.log(JSON.stringify({ seedsPerSetting: seeds, ...totals }));

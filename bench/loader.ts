@@ -7,7 +7,7 @@
  * in neither.
  *
  *   bun run bench:loader [--runs N] [--json] [--out FILE] [--charts DIR] [--charts-only]
- *                        [--workloads a,b] [--configs x,y] [--no-traces]
+ *                        [--workloads a,b] [--configs x,y] [--no-traces] [--check] [--quiet]
  *
  * Reports medians of wall time, page faults, pages mapped and the program's
  * peak RSS, with ratios to the native run; then the issue's targets: faults
@@ -41,18 +41,37 @@ import { userfaultfdAvailable } from "../src/shim/shim.ts";
 import { nativeFigures, peakRssTool } from "../test/support/build-tools.ts";
 import { buildProgram } from "../test/support/programs.ts";
 import { barChartSpec, faultsInRegion, MEASURES, reduceTrace, renderSvg, traceChartSpec, type FaultTrace, type Provenance } from "./charts.ts";
+import { COMMON_OPTIONS, finish, JSON_OPTION, Progress, readBenchLine, readLoad, TARGET_OPTIONS, type Target } from "./cli.ts";
 import { median } from "./statistics.ts";
 
+const { values: options } = readBenchLine({
+  command: "bun run bench:loader",
+  summary:
+    "Every paging workload (sequential, strided and random scans of a 256 MiB bss, one page of it, a 16 MiB data segment, 200000 system calls, python3 importing modules) natively and under apager, dpager and hpager with each predictor, in one run. Prints, per workload and configuration, the median wall time in ms with its ratio to the native run, page faults, pages mapped, and peak RSS in KiB with its ratio to native; then the targets, learned working sets, and where learning loses. Writes the figures as JSON and renders the charts. Takes about ten minutes.",
+  options: {
+    runs: { kind: "count", value: "N", description: "runs of each workload under each configuration (default 3)" },
+    ...JSON_OPTION,
+    out: { kind: "text", value: "FILE", description: "where to write the figures as JSON (default bench/results/loader.json)" },
+    charts: { kind: "text", value: "DIR", description: "where to write the SVG charts (default docs/charts)" },
+    "charts-only": { kind: "flag", description: "render the charts again from --out's JSON, running nothing" },
+    workloads: { kind: "text", value: "A,B", description: "measure only these workloads (the targets then need what they compare)" },
+    configs: { kind: "text", value: "X,Y", description: "measure only these configurations (native always runs)" },
+    "no-traces": { kind: "flag", description: "skip the traced runs the fault-address charts are drawn from" },
+    ...TARGET_OPTIONS,
+    ...COMMON_OPTIONS,
+  },
+  notes: "Columns: wall ms is the median time from the fork to the end of the wait; x native is that (or the peak RSS) divided by the native run's; faults are the kernel's minor faults natively, the faults the pager resolved under a pager; pages mapped counts every page the loader mapped, predicted ones included.",
+});
 const root = resolve(import.meta.dir, "..");
-const args = process.argv.slice(2);
-const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const runs = Number(option("--runs") ?? 3);
-const out = resolve(option("--out") ?? join(root, "bench", "results", "loader.json"));
-const json = args.includes("--json");
-const chartsDir = resolve(option("--charts") ?? join(root, "docs", "charts"));
-const chartsOnly = args.includes("--charts-only");
-const noTraces = args.includes("--no-traces");
-const only = (name: string) => option(name)?.split(",") ?? null;
+const runs = options.runs ?? 3;
+const out = resolve(options.out ?? join(root, "bench", "results", "loader.json"));
+const { json } = options;
+const chartsDir = resolve(options.charts ?? join(root, "docs", "charts"));
+const chartsOnly = options["charts-only"];
+const noTraces = options["no-traces"];
+const only = (name: "workloads" | "configs") => options[name]?.split(",") ?? null;
+const loadBefore = readLoad();
+const progress = Progress.forTerminal("bench:loader", options.quiet);
 
 /** A test program built from `source`, or a program of the system's
  * (`command`), run with `args`. */
@@ -79,7 +98,7 @@ const ALL_WORKLOADS: Workload[] = [
   { name: "syscalls", description: "200000 stat() calls into the stack", source: "syscall_loop.c", args: ["200000"] },
   ...(existsSync(PYTHON) ? [{ name: "python", description: "python3 starting up and importing json, re, collections, argparse, decimal", command: PYTHON, args: ["-c", PYTHON_IMPORTS] }] : []),
 ];
-const WORKLOADS = ALL_WORKLOADS.filter((w) => !only("--workloads") || only("--workloads")!.includes(w.name));
+const WORKLOADS = ALL_WORKLOADS.filter((w) => !only("workloads") || only("workloads")!.includes(w.name));
 const SYSCALLS = 200000;
 
 interface Config {
@@ -107,7 +126,7 @@ const ALL_CONFIGS: Config[] = [
   { name: "dpager-prefetch", options: { pager: "dpager" }, learn: "prefetch" },
   ...(uffd ? [{ name: "dpager-signal-prefetch", options: { pager: "dpager" as const, paging: "signal" as const }, learn: "prefetch" as const }] : []),
 ];
-const CONFIGS = ALL_CONFIGS.filter((c) => !only("--configs") || c.name === "native" || only("--configs")!.includes(c.name));
+const CONFIGS = ALL_CONFIGS.filter((c) => !only("configs") || c.name === "native" || only("configs")!.includes(c.name));
 
 interface Sample {
   wallMs: number;
@@ -194,7 +213,8 @@ interface Results {
 /** Every workload under every configuration, `runs` times each. */
 async function measure(tool: string, binaries: Map<string, string>): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const w of WORKLOADS) {
+  for (const [index, w] of WORKLOADS.entries()) {
+    progress.say(`${w.name} (workload ${index + 1} of ${WORKLOADS.length}): training run`);
     const argv = argvOf(w, binaries);
     // The training run: the profile the -prefetch configurations use.
     if (CONFIGS.some((c) => c.learn === "prefetch")) await runUnder({ pager: "dpager" }, argv, undefined, { record: profileOf(w.name) });
@@ -202,7 +222,10 @@ async function measure(tool: string, binaries: Map<string, string>): Promise<Row
     // Interleave configurations run by run, so drift on the machine spreads
     // over all of them alike.
     for (let i = 0; i < runs; i++) {
-      for (const c of CONFIGS) samples.get(c.name)!.push(await runConfig(c, w, argv, tool));
+      for (const c of CONFIGS) {
+        progress.say(`${w.name} (workload ${index + 1} of ${WORKLOADS.length}): run ${i + 1} of ${runs}, ${c.name}`);
+        samples.get(c.name)!.push(await runConfig(c, w, argv, tool));
+      }
     }
     const med = (name: string): Sample => {
       const s = samples.get(name)!;
@@ -219,7 +242,6 @@ async function measure(tool: string, binaries: Map<string, string>): Promise<Row
       const m = med(c.name);
       rows.push({ workload: w.name, config: c.name, ...m, wallRatio: m.wallMs / native.wallMs, rssRatio: m.maxRssKiB / native.maxRssKiB });
     }
-    if (!json) process.stderr.write(`bench:loader: ${w.name} done\n`);
   }
   return rows;
 }
@@ -342,7 +364,8 @@ interface Learning {
 
 async function measureLosses(binaries: Map<string, string>): Promise<LossRow[]> {
   const losses: LossRow[] = [];
-  for (const c of LOSS_CASES) {
+  for (const [index, c] of LOSS_CASES.entries()) {
+    progress.say(`where learning loses: ${c.name} (${index + 1} of ${LOSS_CASES.length})`);
     const program = c.command ?? binaries.get(c.source!)!;
     const profile = join(reportDir, "profile-loss.json");
     await runUnder({ pager: "dpager" }, [program, ...c.trainOn], undefined, { record: profile });
@@ -361,7 +384,6 @@ async function measureLosses(binaries: Map<string, string>): Promise<LossRow[]> 
       prefetchWasted: s[0]!.prefetchWasted === null || s[0]!.prefetchWasted === undefined ? null : median(s.map((x) => x.prefetchWasted ?? 0)),
     });
     losses.push({ name: c.name, runOn: c.runOn.join(" "), trainOn: c.trainOn.join(" "), dpager: med(dpager), prefetch: med(prefetch) });
-    if (!json) process.stderr.write(`bench:loader: ${c.name} done\n`);
   }
   return losses;
 }
@@ -395,6 +417,7 @@ async function trace(binaries: Map<string, string>): Promise<FaultTrace[]> {
     const w = WORKLOADS.find((x) => x.name === name)!;
     for (const configName of TRACED_CONFIGS) {
       const config = CONFIGS.find((c) => c.name === configName)!;
+      progress.say(`traced run: ${name} under ${configName}`);
       await runUnder(config.options!, [binary, ...w.args], file);
       const points = faultsInRegion(readFileSync(file, "utf8"), base, ARRAY_PAGES);
       traces.push(reduceTrace(name, configName, points, base, ARRAY_PAGES, TRACE_POINTS));
@@ -438,15 +461,19 @@ async function renderCharts(results: Results): Promise<string[]> {
 
 let results: Results;
 if (chartsOnly) {
-  if (!existsSync(out)) throw new Error(`--charts-only: no results at ${out}; run bun run bench:loader first`);
+  if (!existsSync(out)) {
+    process.stderr.write(`bun run bench:loader: --charts-only: no results at ${out}; run bun run bench:loader first\n`);
+    process.exit(1);
+  }
   results = JSON.parse(readFileSync(out, "utf8"));
   results.traces ??= [];
 } else {
+  progress.say("building the workloads");
   const tool = await peakRssTool();
   const binaries = new Map<string, string>();
   for (const w of ALL_WORKLOADS) if (w.source) binaries.set(w.source, await buildProgram(w.source, "static"));
   const rows = await measure(tool, binaries);
-  const complete = !only("--workloads") && !only("--configs");
+  const complete = !only("workloads") && !only("configs");
   const traces = complete && !noTraces ? await trace(binaries) : [];
   const learning: Learning = { targets: learningTargetsOf(rows), losses: CONFIGS.some((c) => c.learn) ? await measureLosses(binaries) : [] };
   const machine: Machine = { cpus: navigator.hardwareConcurrency, kernel: (await Bun.$`uname -r`.text()).trim(), date: new Date().toISOString() };
@@ -454,7 +481,9 @@ if (chartsOnly) {
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 }
+progress.say("rendering the charts");
 const charts = await renderCharts(results);
+progress.done();
 const { rows, targets, machine } = results;
 
 const learning = results.learning ?? { targets: [], losses: [] };
@@ -507,3 +536,21 @@ if (json) {
   console.log(`\nJSON: ${out}`);
   console.log(`charts: ${charts.map((c) => relative(root, c)).join(", ")}`);
 }
+
+/** Every target the figures were measured for, for the closing line. */
+function judgedTargets(): Target[] {
+  const judged: Target[] = [];
+  if (targets) {
+    judged.push({ meaning: "the best 3-page hpager needs at most 40% of dpager's faults on a 64 MiB sequential scan", measured: `${(100 * targets.seq64BestHpager3.ratio).toFixed(1)}%`, met: targets.seq64BestHpager3.ratio <= targets.seq64BestHpager3.target });
+    judged.push({ meaning: `dpager touching one page of a 256 MiB bss peaks at most ${targets.onePageDpagerRss.target}x native's RSS`, measured: `${targets.onePageDpagerRss.ratio.toFixed(2)}x`, met: targets.onePageDpagerRss.ratio <= targets.onePageDpagerRss.target });
+    const r = targets.randomUffdOverSignal;
+    if (r) judged.push({ meaning: `a fault of the random scan by userfaultfd costs at most ${r.target}x one by the SIGSEGV mechanism`, measured: `${r.ratio.toFixed(2)}x`, met: r.ratio <= r.target });
+  }
+  for (const l of learning.targets) {
+    if (l.faultTarget !== null) judged.push({ meaning: `${l.workload} with a learned working set takes at most ${100 * l.faultTarget}% of dpager's faults`, measured: `${(100 * l.faultRatio).toFixed(1)}%`, met: l.faultRatio <= l.faultTarget });
+    judged.push({ meaning: `${l.workload} with a learned working set peaks at most ${l.rssTarget}x dpager's RSS`, measured: `${l.rssRatio.toFixed(2)}x`, met: l.rssRatio <= l.rssTarget });
+    if (l.wallTargetApplies && l.apagerMs !== null) judged.push({ meaning: `${l.workload} with a learned working set runs at most as long as under apager`, measured: `${l.wallMs.toFixed(1)} ms against ${l.apagerMs.toFixed(1)} ms`, met: l.wallMs <= l.apagerMs });
+  }
+  return judged;
+}
+process.exit(finish({ json, check: options.check }, loadBefore, chartsOnly ? [] : judgedTargets()));

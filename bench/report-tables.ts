@@ -12,6 +12,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import type { BenchRow } from "./charts.ts";
+import { COMMON_OPTIONS, readBenchLine } from "./cli.ts";
 
 interface Machine {
   cpus: number;
@@ -171,15 +172,22 @@ export function copyTables(results: CopyResults): string {
     ["method", "copy 2000 × 64 KiB", "100 random writes", "total"],
     results.handout.map((h) => [h.method, formatNs(h.copyAllNs), formatNs(h.writesNs), formatNs(h.copyAllNs + h.writesNs)]),
   );
-  return [source, sizes, "The handout's scenario:", handout].join("\n\n");
+  return [source, sizes, "Many small copies: 2000 chunks of 64 KiB copied, then 100 random writes to the copies:", handout].join("\n\n");
 }
 
 if (import.meta.main) {
   const root = resolve(import.meta.dir, "..");
-  const args = process.argv.slice(2);
-  const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-  const loaderFile = resolve(option("--loader") ?? join(root, "docs", "data", "loader.json"));
-  const copyFile = resolve(option("--copy") ?? join(root, "docs", "data", "copy.json"));
+  const { values: options } = readBenchLine({
+    command: "bun run report:tables",
+    summary: "Print docs/report.md's markdown tables from the benchmarks' saved JSON, each headed by the command, date and machine its figures come from. Runs nothing.",
+    options: {
+      loader: { kind: "text", value: "FILE", description: "what `bun run bench:loader` wrote (default docs/data/loader.json)" },
+      copy: { kind: "text", value: "FILE", description: "what `bun run bench --json` printed (default docs/data/copy.json)" },
+      help: COMMON_OPTIONS.help,
+    },
+  });
+  const loaderFile = resolve(options.loader ?? join(root, "docs", "data", "loader.json"));
+  const copyFile = resolve(options.copy ?? join(root, "docs", "data", "copy.json"));
   if (existsSync(loaderFile)) {
     const loader: LoaderResults = JSON.parse(readFileSync(loaderFile, "utf8"));
     console.log(`## Loader (${relative(root, loaderFile)})\n\n${loaderTables(loader)}\n`);

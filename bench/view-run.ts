@@ -17,7 +17,19 @@ import { launch } from "../src/loader/launch.ts";
 import type { Mechanism, PredictorName } from "../src/loader/spec.ts";
 import { RunRecording } from "../src/view/record.ts";
 
-const [result, mode, mechanism, predictor, pages, ...argv] = process.argv.slice(2);
+const USAGE = "Usage: bun bench/view-run.ts RESULT.json looks|plain MECHANISM PREDICTOR PAGES PROGRAM [ARGS...]\n\nOne traced hpager run for bun run bench:view (which runs it): writes its wall time, and with looks the watcher's figures, as JSON to RESULT.json.";
+// Words after PROGRAM are the program's, so only the first word can ask
+// for help; the rest is checked by position.
+const words = process.argv.slice(2);
+if (words[0] === "--help" || words[0] === "-h") {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (words.length < 6 || !["looks", "plain"].includes(words[1]!) || !/^\d+$/.test(words[4]!) || words[0]!.startsWith("-")) {
+  process.stderr.write(`bench/view-run.ts: expected RESULT.json looks|plain MECHANISM PREDICTOR PAGES PROGRAM [ARGS...]\nTry 'bun bench/view-run.ts --help'.\n`);
+  process.exit(2);
+}
+const [result, mode, mechanism, predictor, pages, ...argv] = words;
 const options = { pager: "hpager" as const, paging: mechanism as Mechanism, predictor: predictor as PredictorName, pages: Number(pages), log: null };
 const dir = mkdtempSync(join(tmpdir(), "faultline-bench-view-"));
 const trace = join(dir, "trace.jsonl");

@@ -13,11 +13,12 @@
  *    scales, drawn by Vega in the same browser: the charting library the
  *    project uses for its SVG charts, which the page does not use.
  *
- *   bun run bench:view [--runs N] [--out FILE] [--screenshot FILE]
+ *   bun run bench:view [--runs N] [--out FILE] [--screenshot FILE] [--quiet]
  *
  * Writes everything as JSON to --out (default bench/results/view.json) and
  * a screenshot of an hpager run's page to --screenshot (default
- * docs/view.png, the README's picture).
+ * docs/view.png, the README's picture). Needs a Chromium (found as
+ * test/support/browser.ts finds it); without one it says so and exits 1.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -27,16 +28,33 @@ import { userfaultfdAvailable } from "../src/shim/shim.ts";
 import { buildRunView, markTimes, parseReport } from "../src/view/model.ts";
 import { parseTrace } from "../src/view/trace.ts";
 import { renderPage } from "../src/view/write.ts";
-import { openBrowser, openPage, type Browser } from "../test/support/browser.ts";
+import { findChromium, noChromiumLine, openBrowser, openPage, type Browser } from "../test/support/browser.ts";
 import { buildProgram } from "../test/support/programs.ts";
+import { COMMON_OPTIONS, finish, Progress, readBenchLine, readLoad } from "./cli.ts";
 import { median } from "./statistics.ts";
 
+const { values: options } = readBenchLine({
+  command: "bun run bench:view",
+  summary:
+    "What the run page costs: traced hpager runs with and without the looks at predicted pages (wall time in ms, and the ratio: 1.10x is 10% longer), the page of a 100 000-fault run in headless Chromium (its size in MiB, the time to make and draw it, in ms), and Vega drawing the same points. Writes the figures as JSON and a screenshot of a page. Needs a Chromium; takes about two minutes.",
+  options: {
+    runs: { kind: "count", value: "N", description: "runs of each traced workload each way (default 5)" },
+    out: { kind: "text", value: "FILE", description: "where to write the figures as JSON (default bench/results/view.json)" },
+    screenshot: { kind: "text", value: "FILE", description: "where to write the screenshot (default docs/view.png, the README's picture)" },
+    ...COMMON_OPTIONS,
+  },
+});
 const root = resolve(import.meta.dir, "..");
-const args = process.argv.slice(2);
-const option = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const runs = Number(option("--runs") ?? 5);
-const out = resolve(option("--out") ?? join(root, "bench", "results", "view.json"));
-const screenshotPath = resolve(option("--screenshot") ?? join(root, "docs", "view.png"));
+const runs = options.runs ?? 5;
+const out = resolve(options.out ?? join(root, "bench", "results", "view.json"));
+const screenshotPath = resolve(options.screenshot ?? join(root, "docs", "view.png"));
+const chromium = findChromium();
+if (chromium === null) {
+  process.stderr.write(`bun run bench:view: ${noChromiumLine("the page cannot be measured")}\n`);
+  process.exit(1);
+}
+const loadBefore = readLoad();
+const progress = Progress.forTerminal("bench:view", options.quiet);
 const work = mkdtempSync(join(tmpdir(), "faultline-bench-view-"));
 
 async function bun(argv: string[]): Promise<string> {
@@ -255,14 +273,20 @@ async function screenshot(browser: Browser, bssTouch: string): Promise<void> {
   await opened.page.close();
 }
 
+progress.say("building the programs");
 const [bssTouch, touchPages] = await Promise.all([buildProgram("bss_touch.c", "static"), buildProgram("touch_pages.c", "static")]);
-const browser = await openBrowser();
+const browser = await openBrowser(chromium);
 try {
+  progress.say(`what looking at predicted pages costs, ${runs} runs each way`);
   const watch = await watchCost(bssTouch);
+  progress.say("the page of 100 000 faults in Chromium");
   const pages = await pageCost(browser, touchPages);
+  progress.say("Vega drawing the same points");
   const vega = await vegaCost(browser, touchPages);
+  progress.say("the screenshot");
   await screenshot(browser, bssTouch);
-  const machine = { cpus: navigator.hardwareConcurrency, kernel: (await Bun.$`uname -r`.text()).trim(), chromium: (await Bun.$`/usr/bin/chromium --version`.text()).trim(), date: new Date().toISOString() };
+  progress.done();
+  const machine = { cpus: navigator.hardwareConcurrency, kernel: (await Bun.$`uname -r`.text()).trim(), chromium: (await Bun.$`${chromium} --version`.text()).trim(), date: new Date().toISOString() };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify({ benchmark: "view", runs, machine, watch, pages, vega }, null, 2)}\n`);
 
@@ -285,3 +309,4 @@ try {
   await browser.close();
   rmSync(work, { recursive: true, force: true });
 }
+process.exit(finish({ json: false, check: false }, loadBefore));

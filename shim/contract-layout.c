@@ -52,6 +52,11 @@ static const struct field FIELDS[] = {
 	FIELD(fl_launch_spec, uffd_user_mode_only),
 	FIELD(fl_launch_spec, prefetch_count),
 	FIELD(fl_launch_spec, prefetch_offset),
+	FIELD(fl_launch_spec, stack_prot),
+	FIELD(fl_launch_spec, read_implies_exec),
+	FIELD(fl_launch_spec, vdso_part_count),
+	FIELD(fl_launch_spec, vdso_offset),
+	FIELD(fl_launch_spec, vdso_parts),
 	FIELD(fl_launch_spec, status),
 
 	FIELD(fl_status, launched),
@@ -69,6 +74,9 @@ static const struct field FIELDS[] = {
 	FIELD(fl_status, tampered),
 	FIELD(fl_status, prefetched),
 	FIELD(fl_status, prefetch_error),
+
+	FIELD(fl_vdso_part, offset),
+	FIELD(fl_vdso_part, length),
 
 	FIELD(fl_placement, by_kernel),
 	FIELD(fl_placement, extent_start),

@@ -69,6 +69,24 @@ enum fl_base {
 #define FL_LOADER_STACK_BYTES 0x10000
 #define FL_LOADER_STACK_ADDRESS 0x1fffffff0000 /* 0x200000000000 less the stack */
 #define FL_PLAN_ADDRESS 0x200100000000
+/* Where the loader's memory that stays in the program goes: SIGSEGV
+ * paging's state and handler stack, the event ring's window, --friendly's
+ * stack. Beside the loader, not where mmap's top-down choice would put them
+ * (that would move every library ld.so maps afterwards from where it goes
+ * natively). Hints: where the program itself is, mmap chooses. 4 GiB
+ * apart, far more than any of them needs. */
+#define FL_RESIDUE_PAGING_ADDRESS 0x200200000000
+#define FL_RESIDUE_RING_ADDRESS 0x200300000000
+#define FL_RESIDUE_FRIENDLY_ADDRESS 0x200400000000
+
+/* The vDSO and its data pages ([vvar], [vvar_vclock]): mappings side by
+ * side, which the loader moves together, each at the same distance from
+ * the block's start (the vDSO's code finds its data there). */
+#define FL_VDSO_PARTS 4
+struct fl_vdso_part {
+	uint64_t offset; /* from the block's start */
+	uint64_t length;
+};
 
 /* One word of the plan to relocate: at `offset` from the spec's start, add
  * the value of `base` (enum fl_base). */
@@ -308,6 +326,20 @@ struct fl_launch_spec {
 	/* --prefetch: pages mapped at start, before the jump (shim/paging/prefetch.h). */
 	uint64_t prefetch_count;  /* struct fl_prefetch_run entries */
 	uint64_t prefetch_offset; /* from the spec's start, or 0 */
+
+	/* The program's [stack] protection (PROT_*), executable where
+	 * PT_GNU_STACK asks, and whether it runs with READ_IMPLIES_EXEC in its
+	 * personality (src/loader/plan.ts stackExecution). */
+	uint64_t stack_prot;
+	uint64_t read_implies_exec;
+
+	/* The vDSO block as this kernel lays it out (parts sorted, the first at
+	 * offset 0), and the vDSO's offset in it: the loader moves it to where
+	 * the kernel maps it for a program, below the images it places. 0
+	 * parts: left where the kernel mapped it for the loader. */
+	uint64_t vdso_part_count;
+	uint64_t vdso_offset;
+	struct fl_vdso_part vdso_parts[FL_VDSO_PARTS];
 
 	struct fl_status status;
 };

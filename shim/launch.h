@@ -32,6 +32,25 @@
  *   loader -> Bun  under userfaultfd paging, struct fl_uffd_delivery with
  *                  the userfaultfd as SCM_RIGHTS.
  * The loader's end is at a descriptor number it is given as argv[1].
+ *
+ * The loader as the installed command's client (shim/loader/client.c):
+ * started by the caller's shell as `faultline PAGER ...`, it connects to
+ * the user's faultline service (SOCK_SEQPACKET, the service's socket) and
+ * speaks the same protocol as above, from its own process, which becomes
+ * the program:
+ *   client -> service  struct fl_client_hello, with the client's standard
+ *                      error as SCM_RIGHTS (when it has one), in place of
+ *                      struct fl_hello;
+ *   service -> client  struct fl_plan_delivery as above, or struct
+ *                      fl_client_answer: take the plain path (the command
+ *                      through Bun), retry with a new service (this one is
+ *                      of another build and goes), or exit with a status
+ *                      (the service said why on the client's standard
+ *                      error);
+ *   client -> service  after the plan, as the loader does; a failure before
+ *                      the jump is struct fl_failed, after which the client
+ *                      waits for the service to hang up (it has said why)
+ *                      and exits with the shells' "cannot execute".
  */
 #define FL_HELLO_MAGIC 0x6f6c6c65686c66ull   /* "flhello" */
 #define FL_PLAN_MAGIC 0x6e616c706c66ull      /* "flplan" */
@@ -71,6 +90,36 @@ struct fl_go {
 };
 
 struct fl_uffd_delivery {
+	uint64_t magic;
+};
+
+#define FL_CLIENT_MAGIC 0x746e65696c636c66ull /* "flclient" */
+#define FL_ANSWER_MAGIC 0x7265777361666cull   /* "flaswer" */
+#define FL_FAILED_MAGIC 0x64656c6961666cull   /* "flailed" */
+/* The client's build: its loader file's identity, which the service
+ * compares with the loader it would plan for. */
+struct fl_client_hello {
+	uint64_t magic;
+	uint64_t loader_device;
+	uint64_t loader_inode;
+	uint64_t loader_change_ns; /* st_ctime, in nanoseconds */
+	uint64_t has_stderr;       /* its standard error is carried */
+	uint64_t personality;      /* personality(2): ADDR_NO_RANDOMIZE and the rest */
+};
+
+enum fl_client_verdict {
+	FL_ANSWER_PLAIN = 1, /* run the command through Bun (FL_PLAIN_MARK) */
+	FL_ANSWER_RETRY = 2, /* this service is going: start a new one */
+	FL_ANSWER_EXIT = 3,  /* exit with `status` */
+};
+
+struct fl_client_answer {
+	uint64_t magic;
+	uint64_t verdict; /* enum fl_client_verdict */
+	uint64_t status;
+};
+
+struct fl_failed {
 	uint64_t magic;
 };
 

@@ -18,7 +18,7 @@ export type { SpawnOptions, PagerOptions, ProcessOptions, EventOptions, StdinOpt
 export type { FaultEvent, MappingEvent, MappingCause, PredictorDecision, Protection } from "./run/events.ts";
 export { pagesMappedBy } from "./run/events.ts";
 export { LoadError, UsageError, EXIT_CANNOT_RUN, EXIT_NOT_FOUND, type Errno, type KernelVerdict } from "./loader/errors.ts";
-/** Friendly segfaults: the library's path (built on first use), and an
+/** Friendly crash reports: the library's path (built on first use), and an
  * environment that preloads it, for Bun.spawn. */
 export { ensureFriendlyLibrary } from "./shim/shim-build.ts";
 export { friendlyEnvironment } from "./friendly/friendly-options.ts";

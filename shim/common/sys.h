@@ -146,6 +146,9 @@ static inline sys_result sys_munmap(uint64_t addr, uint64_t len) {
 static inline sys_result sys_mprotect(uint64_t addr, uint64_t len, int prot) {
 	return sys_call3(__NR_mprotect, (long)addr, (long)len, prot);
 }
+static inline sys_result sys_personality(unsigned long persona) {
+	return sys_call1(__NR_personality, (long)persona);
+}
 static inline sys_result sys_rt_sigaction(int sig, const void *act, void *old, size_t setsize) {
 	return sys_call4(__NR_rt_sigaction, sig, (long)act, (long)old, (long)setsize);
 }

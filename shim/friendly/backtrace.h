@@ -168,6 +168,9 @@ struct symbol {
 /* Name the functions at count link addresses of one module: out[i] for
  * addresses[i]. One pass over each symbol table for all of them. */
 void symbols_lookup(struct module *m, const uint64_t *addresses, struct symbol *out, uint32_t count);
+/* The link address of the defined data object called name, of size bytes:
+ * 1 and *link, or 0 when neither symbol table has it. */
+int symbols_find_object(struct module *m, const char *name, uint64_t size, uint64_t *link);
 
 /* ---- source-lines.c ---- */
 
@@ -190,7 +193,14 @@ struct source_answer {
 	char text[SOURCE_ANSWER_BYTES];
 	struct source_entry entries[SOURCE_ENTRIES_MAX];
 	uint32_t count;
+	/* The resolver's process decided the report goes to a terminal that
+	 * wants colour (its answer's SOURCE_COLOUR_LINE). */
+	int colour;
 };
+
+/* The answer's line asking for a report in colour; a handler that does not
+ * know it skips it, as any line it does not know. */
+#define SOURCE_COLOUR_LINE "colour"
 
 /* Ask the resolver named in this process's environment about count frames:
  * paths[i] and addresses[i] (link addresses; a 0 path for none). Returns 1

@@ -1,7 +1,7 @@
 /*
  * friendly.c — libetsbefriends.so's set-up, with libc, before the program's
  * main runs: the constructor installs friendly_on_fault (friendly-report.c)
- * for SIGSEGV and SIGBUS on an alternate signal stack, and a pthread_create
+ * for the crash signals (FRIENDLY_SIGNALS) on an alternate signal stack, and a pthread_create
  * wrapper gives every thread the program starts an alternate stack too.
  *
  * Why alternate stacks: a stack overflow faults because the stack is used
@@ -200,15 +200,21 @@ static int disposition_is_default(int sig) {
 	return !(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL;
 }
 
-/* SA_ONSTACK: on the thread's alternate stack. Both signals blocked while
- * the handler runs, so a second fault in one thread cannot interleave. */
+static const int friendly_signals[FRIENDLY_SIGNAL_COUNT] = FRIENDLY_SIGNALS;
+
+/* SA_ONSTACK: on the thread's alternate stack. All the crash signals
+ * blocked while the handler runs, so a second one in the same thread cannot
+ * interleave. */
 static int install_handler(int sig) {
 	struct sigaction action;
 	memset(&action, 0, sizeof action);
 	action.sa_sigaction = friendly_on_fault;
 	action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-	if (sigemptyset(&action.sa_mask) != 0 || sigaddset(&action.sa_mask, SIGSEGV) != 0 || sigaddset(&action.sa_mask, SIGBUS) != 0)
+	if (sigemptyset(&action.sa_mask) != 0)
 		return 0;
+	for (int i = 0; i < FRIENDLY_SIGNAL_COUNT; i++)
+		if (sigaddset(&action.sa_mask, friendly_signals[i]) != 0)
+			return 0;
 	return sigaction(sig, &action, NULL) == 0;
 }
 
@@ -227,17 +233,20 @@ static void size_altstacks(void) {
 }
 
 __attribute__((constructor)) static void friendly_setup(void) {
-	int segv = disposition_is_default(SIGSEGV);
-	int bus = disposition_is_default(SIGBUS);
-	if (!segv && !bus)
-		return; /* handlers installed before this library's turn stay in charge */
+	/* Handlers installed before this library's turn stay in charge, each
+	 * signal on its own. */
+	int unhandled[FRIENDLY_SIGNAL_COUNT];
+	int any = 0;
+	for (int i = 0; i < FRIENDLY_SIGNAL_COUNT; i++)
+		any |= unhandled[i] = disposition_is_default(friendly_signals[i]);
+	if (!any)
+		return;
 	size_altstacks();
 	friendly_report_init(process_seed(), reraise_requested());
 	/* Without it, only an overflow of the main thread's stack goes unreported. */
 	(void)altstack_install();
 	altstack_key_ready = pthread_key_create(&altstack_key, altstack_release) == 0;
-	if (segv && install_handler(SIGSEGV))
-		handler_installed = 1;
-	if (bus && install_handler(SIGBUS))
-		handler_installed = 1;
+	for (int i = 0; i < FRIENDLY_SIGNAL_COUNT; i++)
+		if (unhandled[i] && install_handler(friendly_signals[i]))
+			handler_installed = 1;
 }

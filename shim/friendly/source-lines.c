@@ -15,7 +15,11 @@
  * The exchange is text. Request: a version line, then one line per frame
  * with its link address in hex and its module's path ("-" for none), then
  * an empty line. Answer: lines "frame<TAB>function<TAB>file:line", a
- * frame's inlined calls first and its own function last, then ".".
+ * frame's inlined calls first and its own function last, then ".". It may
+ * begin with the line "colour" (SOURCE_COLOUR_LINE): the resolver's
+ * process, whose stderr the program shares, found a terminal that wants
+ * colour there; the report then colours its labels. A line this version
+ * does not know is skipped.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -192,9 +196,19 @@ static uint64_t receive(int fd, char *text, uint64_t room, int64_t deadline) {
 }
 
 /* Split the answer's lines in place into entries. */
+/* Whether text (NUL-terminated) is exactly word. */
+static int is_word(const char *text, const char *word) {
+	while (*word != '\0' && *text == *word) {
+		text++;
+		word++;
+	}
+	return *text == '\0' && *word == '\0';
+}
+
 static void parse(struct source_answer *answer, uint64_t length) {
 	char *text = answer->text;
 	answer->count = 0;
+	answer->colour = 0;
 	uint64_t at = 0;
 	while (at < length && answer->count < SOURCE_ENTRIES_MAX) {
 		uint64_t end = at;
@@ -203,6 +217,11 @@ static void parse(struct source_answer *answer, uint64_t length) {
 		if (end == length)
 			break; /* an unfinished last line */
 		text[end] = '\0';
+		if (is_word(&text[at], SOURCE_COLOUR_LINE)) {
+			answer->colour = 1;
+			at = end + 1;
+			continue;
+		}
 		uint64_t frame = 0, i = at;
 		int digits = 0;
 		while (i < end && text[i] >= '0' && text[i] <= '9' && digits++ < DECIMAL_DIGITS_MAX)
@@ -230,6 +249,7 @@ static void parse(struct source_answer *answer, uint64_t length) {
 int source_lines_ask(const char *const *paths, const uint64_t *addresses, uint32_t count, struct source_answer *answer) {
 	char path[SOCKET_PATH_BYTES];
 	answer->count = 0;
+	answer->colour = 0;
 	if (!resolver_path(path))
 		return 0;
 	int64_t deadline = now_ns() + RESOLVER_PATIENCE_SECONDS * NS_PER_SECOND;

@@ -19,6 +19,7 @@
 
 #define SYMBOL_BYTES 24
 #define SYMBOLS_PER_CHUNK 512
+#define STT_OBJECT 1
 #define STT_FUNC 2
 #define STT_GNU_IFUNC 10
 #define STB_LOCAL 0
@@ -125,4 +126,45 @@ void symbols_lookup(struct module *m, const uint64_t *addresses, struct symbol *
 		     count);
 	if (m->dynsym_size != 0)
 		scan(m->fd, m->dynsym, m->dynsym_size, m->dynsym_strings, m->dynsym_strings_size, addresses, out, count);
+}
+
+/* Search one table for a defined data object named name of size bytes. Only
+ * objects of that size have their names read: a few dozen preads, not one
+ * per symbol. */
+static int find_in(int fd, uint64_t table, uint64_t size, uint64_t strings, uint64_t strings_size, const char *name,
+		   uint64_t object_size, uint64_t *link) {
+	char found[SYMBOL_NAME_BYTES];
+	uint64_t symbols = size / SYMBOL_BYTES;
+	for (uint64_t first = 0; first < symbols; first += SYMBOLS_PER_CHUNK) {
+		uint64_t n = symbols - first < SYMBOLS_PER_CHUNK ? symbols - first : SYMBOLS_PER_CHUNK;
+		sys_result got;
+		do
+			got = sys_pread(fd, chunk, n * SYMBOL_BYTES, table + first * SYMBOL_BYTES);
+		while (got == -EINTR);
+		if (sys_failed(got) || (uint64_t)got != n * SYMBOL_BYTES)
+			return 0;
+		for (uint64_t s = 0; s < n; s++) {
+			const uint8_t *symbol = &chunk[s * SYMBOL_BYTES];
+			if ((symbol[4] & 0xf) != STT_OBJECT || little_endian(&symbol[6], 2) == SHN_UNDEF ||
+			    little_endian(&symbol[16], 8) != object_size)
+				continue;
+			read_name(fd, strings, strings_size, little_endian(symbol, 4), found);
+			uint32_t k = 0;
+			while (name[k] != '\0' && name[k] == found[k])
+				k++;
+			if (name[k] == found[k]) {
+				*link = little_endian(&symbol[8], 8);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+int symbols_find_object(struct module *m, const char *name, uint64_t size, uint64_t *link) {
+	if (m->dynsym_size != 0 &&
+	    find_in(m->fd, m->dynsym, m->dynsym_size, m->dynsym_strings, m->dynsym_strings_size, name, size, link))
+		return 1;
+	return m->symtab_size != 0 && find_in(m->symbols_fd, m->symtab, m->symtab_size, m->symtab_strings,
+						  m->symtab_strings_size, name, size, link);
 }

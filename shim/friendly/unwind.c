@@ -321,6 +321,33 @@ static uint64_t next_pointer(struct cursor *c, uint8_t encoding, uint64_t data_b
 	return 0;
 }
 
+/* Step over a pointer of the given encoding without computing it (the
+ * personality routine's: its value is of no use here, and indirect). */
+static void skip_pointer(struct cursor *c, uint8_t encoding) {
+	switch (encoding & PE_FORMAT) {
+	case PE_ABSOLUTE:
+	case PE_UDATA8:
+	case PE_SDATA8:
+		(void)next_bytes(c, 8);
+		break;
+	case PE_ULEB128:
+	case PE_SLEB128:
+		(void)next_uleb(c);
+		break;
+	case PE_UDATA2:
+	case PE_SDATA2:
+		(void)next_bytes(c, 2);
+		break;
+	case PE_UDATA4:
+	case PE_SDATA4:
+		(void)next_bytes(c, 4);
+		break;
+	default:
+		c->ok = 0;
+		break;
+	}
+}
+
 /* An entry's length field: where the entry's content ends. */
 static uint64_t entry_end(struct cursor *c) {
 	uint64_t length = next_bytes(c, 4);
@@ -370,7 +397,9 @@ static int parse_cie(struct module *m, uint64_t address, struct cie *cie) {
 			else if (augmentation[i] == 'L')
 				(void)next_bytes(&c, 1);
 			else if (augmentation[i] == 'P')
-				break; /* the personality pointer: the rest is skipped by length */
+				/* C++ code's personality routine: its encoding, then
+				 * the pointer. 'R' often follows ("zPLR"). */
+				skip_pointer(&c, (uint8_t)next_bytes(&c, 1));
 			else if (augmentation[i] != 'B')
 				break;
 		}
@@ -908,6 +937,11 @@ static int step_by_rules(struct module *m, const struct row *row, const struct r
 	return 1;
 }
 
+static int is_code(uint64_t address) {
+	const struct space_mapping *m = space_find(address);
+	return m != 0 && (m->access & SPACE_EXECUTABLE);
+}
+
 /* By the frame pointer: [rbp] the caller's rbp, [rbp+8] the return
  * address, rbp+16 its stack pointer. */
 static int step_by_frame_pointer(const struct registers *callee, struct registers *caller, enum walk_end *why,
@@ -943,6 +977,41 @@ static int step_from_nowhere(const struct registers *callee, struct registers *c
 	know(caller, DWARF_RSP, rsp + 8);
 	know(caller, DWARF_RA, ra);
 	return 1;
+}
+
+/* The encodings of call: e8 rel32, and ff /2 (an indirect call through a
+ * register or memory), the longest with a SIB byte and a 32-bit
+ * displacement, 7 bytes. */
+#define CALL_RELATIVE 0xe8
+#define CALL_RELATIVE_BYTES 5
+#define CALL_INDIRECT 0xff
+#define CALL_INDIRECT_REG 2
+#define CALL_BYTES_MAX 7
+
+/* Whether the instruction just before address is a call, so that address
+ * is a return address. */
+static int follows_call(uint64_t address) {
+	uint8_t before[CALL_BYTES_MAX];
+	if (address < CALL_BYTES_MAX || !is_code(address - CALL_BYTES_MAX) ||
+	    !space_read(address - CALL_BYTES_MAX, before, sizeof before))
+		return 0;
+	if (before[CALL_BYTES_MAX - CALL_RELATIVE_BYTES] == CALL_RELATIVE)
+		return 1;
+	for (int length = 2; length <= CALL_BYTES_MAX; length++) {
+		const uint8_t *call = &before[CALL_BYTES_MAX - length];
+		if (call[0] == CALL_INDIRECT && ((call[1] >> 3) & 7) == CALL_INDIRECT_REG)
+			return 1;
+	}
+	return 0;
+}
+
+/* Code no file describes, where the program stopped at once (a call into
+ * data it made executable, say): when the top of the stack is a return
+ * address, the call that got there pushed it, and rbp is still the
+ * caller's, so the frame pointer would skip the caller. */
+static int entered_by_call(const struct registers *regs) {
+	uint64_t ra;
+	return read_word(regs->value[DWARF_RSP], &ra) && is_code(ra) && follows_call(ra);
 }
 
 static void record(struct backtrace *bt, uint64_t pc, int exact) {
@@ -982,11 +1051,6 @@ uint64_t frame_lookup_address(const struct frame *f) {
 	return f->exact || f->signal_return ? f->pc : f->pc - 1;
 }
 
-static int is_code(uint64_t address) {
-	const struct space_mapping *m = space_find(address);
-	return m != 0 && (m->access & SPACE_EXECUTABLE);
-}
-
 void unwind(const void *context, int map_known, struct backtrace *bt) {
 	static struct registers regs, caller;
 	for (int i = 0; i < ROW_CACHE_SLOTS; i++)
@@ -1024,6 +1088,8 @@ void unwind(const void *context, int map_known, struct backtrace *bt) {
 					bt->frames[bt->count - 1].signal_return = 1;
 				if (stepped && !(caller.known & (1u << DWARF_RA)))
 					return; /* the CFI says: there is no caller */
+			} else if (steps == 1 && m == 0 && entered_by_call(&regs)) {
+				stepped = step_from_nowhere(&regs, &caller, &why, &bt->end_address);
 			} else {
 				stepped = step_by_frame_pointer(&regs, &caller, &why, &bt->end_address);
 			}

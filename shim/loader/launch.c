@@ -299,6 +299,10 @@ struct waiter {
 	/* Send the loader its go here once placed, without a trip through
 	 * JavaScript (which then owes none: it logs nothing first). */
 	int sends_go;
+	/* A program that is not Bun's child (the installed command's client,
+	 * served by the user's service): a pidfd to learn its end by, with no
+	 * status to reap; -1 for Bun's own children. */
+	int program_pidfd;
 };
 
 /* Tell the thread that logs (or serves) the program's faults that the
@@ -462,6 +466,43 @@ static void note_exec(pid_t pid, struct fl_notice *ended) {
 }
 
 /*
+ * The end of a program that is not Bun's child, which only the kernel can
+ * reap. The loader hangs up just before the jump (or by dying before it:
+ * the plan's status tells which); a failure it reports instead ends the wait
+ * at once, as it waits for the service to say why. With faults to serve or
+ * log, the wait goes on until the process has gone (its pidfd turns
+ * readable).
+ */
+static void await_remote_end(struct waiter *w, int failed) {
+	struct pollfd watch[2] = {
+		{ .fd = w->program_pidfd, .events = POLLIN },
+		{ .fd = w->control, .events = POLLIN },
+	};
+	int watching_control = 1;
+	while (!failed) {
+		if (!watching_control && !w->paging_thread_running)
+			return;
+		if (poll(watch, watching_control ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (watch[0].revents)
+			return;
+		if (watching_control && watch[1].revents) {
+			uint64_t message[2];
+			int fd;
+			uint64_t magic = receive(w->control, message, &fd);
+			if (fd >= 0)
+				close(fd);
+			if (magic == 0)
+				watching_control = 0;
+			failed = magic == FL_FAILED_MAGIC;
+		}
+	}
+}
+
+/*
  * The waiter: learns the program's pid from the loader's hello and tells
  * JavaScript; waits for the loader to report the program placed (and tells
  * JavaScript, which logs the mappings and sends the go the loader waits
@@ -481,7 +522,12 @@ static void *wait_for_program(void *arg) {
 		struct fl_notice started = { .kind = FL_NOTICE_STARTED, .pid = pid };
 		notify(w, &started);
 	}
-	if (pid > 0 && receive(w->control, message, &fd) == FL_PLACED_MAGIC) {
+	/* The loader as the command's client reports a failure before the
+	 * jump in place of the next message. */
+	int failed = 0;
+	uint64_t first = pid > 0 ? receive(w->control, message, &fd) : 0;
+	failed = first == FL_FAILED_MAGIC;
+	if (first == FL_PLACED_MAGIC) {
 		if (spec->wait_for_go) {
 			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid, .pin = -1, .pagemap_fd = -1 };
 			if (w->pin_offset)
@@ -496,10 +542,12 @@ static void *wait_for_program(void *arg) {
 			w->paged->pid = pid;
 			int uffd = -1;
 			if (spec->mechanism == FL_MECHANISM_USERFAULTFD) {
-				if (receive(w->control, message, &fd) == FL_UFFD_MAGIC)
+				uint64_t magic = receive(w->control, message, &fd);
+				if (magic == FL_UFFD_MAGIC)
 					uffd = fd;
 				else if (fd >= 0)
 					close(fd);
+				failed = magic == FL_FAILED_MAGIC;
 			}
 			/* No userfaultfd under userfaultfd paging: the loader
 			 * failed before the jump; nothing to serve. */
@@ -510,6 +558,9 @@ static void *wait_for_program(void *arg) {
 	struct fl_notice ended = { .kind = FL_NOTICE_ENDED, .pid = pid };
 	int status = 0;
 	struct rusage usage;
+	if (w->program_pidfd >= 0)
+		await_remote_end(w, failed);
+	else {
 	/* The loader as spawned exits as soon as it has cloned the process that
 	 * becomes the program: its figures include Bun's memory, not the
 	 * program's. */
@@ -537,6 +588,7 @@ static void *wait_for_program(void *arg) {
 	} else {
 		/* No hello: the loader ended before it cloned; its status tells. */
 		ended.wait_status = status;
+	}
 	}
 	if (w->paged) {
 		if (w->paging_thread_running) {
@@ -596,7 +648,7 @@ static int read_labels(struct paged_run *run, const char *labels) {
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
-				int64_t program_pid, int64_t pin_offset, int64_t sends_go) {
+				int64_t program_pid, int64_t pin_offset, int64_t sends_go, int64_t program_pidfd) {
 	int fds[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
 		return -errno;
@@ -614,6 +666,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	w->program_pid = (pid_t)program_pid;
 	w->pin_offset = (uint64_t)pin_offset;
 	w->sends_go = sends_go != 0;
+	w->program_pidfd = (int)program_pidfd;
 	w->spec = spec;
 	w->event_fd = (int)event_fd;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server

@@ -36,13 +36,14 @@
 #include "paging/paging.h"
 #include "common/kernel.h"
 #include "launch.h"
+#include "loader/client.h"
 #include "loader/loader.h"
 #include "paging/regions.h"
 #include "common/sys.h"
 
-/* Exit status of a loader that failed before the jump (the shells' "found
- * but cannot execute"); Bun reads the plan's status for the cause. */
-#define FL_EXIT_LOAD_FAILED 126
+/* A loader that failed before the jump exits with FL_EXIT_LOAD_FAILED
+ * (loader/client.h: the shells' "found but cannot execute"); Bun reads the
+ * plan's status for the cause. */
 /* Exit status of a loader whose Bun hung up before sending a plan (the
  * program could not be run after all): nothing to report. */
 #define FL_EXIT_ABANDONED 125
@@ -58,6 +59,10 @@
 
 /* The control socket, the plan and the files it came with. */
 static int control_fd = -1;
+/* Started by the caller's shell as the installed command's client
+ * (client.c), not spawned by Bun: the plan comes from the user's service,
+ * and this process, not a clone, becomes the program. */
+static int client_mode;
 static struct fl_launch_spec *spec;
 static int64_t program_files[FL_FILE_COUNT];
 /* The image copies userfaultfd paging maps file pages from (-1: none). */
@@ -75,6 +80,8 @@ static __attribute__((noreturn)) void fail(enum fl_stage stage, sys_result error
 		spec->status.error = (uint64_t)-error;
 		spec->status.detail = detail;
 	}
+	if (client_mode)
+		fl_client_failed(control_fd);
 	sys_exit_group(FL_EXIT_LOAD_FAILED);
 }
 
@@ -124,21 +131,47 @@ static void say_hello(void) {
  * hang-up instead means Bun found the program cannot be run.
  */
 static void receive_plan(void) {
+	union {
+		struct fl_plan_delivery delivery;
+		struct fl_client_answer answer;
+	} received;
 	struct fl_plan_delivery delivery;
 	union {
 		char bytes[PLAN_CONTROL_BYTES];
 		struct kernel_cmsghdr align;
 	} control;
-	struct kernel_iovec iov = { .base = &delivery, .length = sizeof delivery };
+	struct kernel_iovec iov = { .base = &received, .length = sizeof received };
 	struct kernel_msghdr message = {
 		.iov = &iov,
 		.iov_count = 1,
 		.control = control.bytes,
 		.control_length = sizeof control.bytes,
 	};
-	sys_result n = sys_recvmsg(control_fd, &message, KERNEL_MSG_CMSG_CLOEXEC);
+	sys_result n;
+	for (int retried = 0;; retried = 1) {
+		n = sys_recvmsg(control_fd, &message, KERNEL_MSG_CMSG_CLOEXEC);
+		/* A service that answers with a verdict, or hangs up before it
+		 * has planned, leaves the command to Bun (or to a new service). */
+		if (client_mode && n == (sys_result)sizeof received.answer && received.answer.magic == FL_ANSWER_MAGIC) {
+			control_fd = fl_client_answered(control_fd, &received.answer, retried);
+			message.control_length = sizeof control.bytes;
+			continue;
+		}
+		/* Hung up before answering: a service that was stopping as
+		 * this client connected. A new one is asked, once. */
+		if (client_mode && n <= 0 && !retried) {
+			struct fl_client_answer retry = { .magic = FL_ANSWER_MAGIC, .verdict = FL_ANSWER_RETRY };
+			control_fd = fl_client_answered(control_fd, &retry, 0);
+			message.control_length = sizeof control.bytes;
+			continue;
+		}
+		if (client_mode && n <= 0)
+			fl_client_plain(1);
+		break;
+	}
 	if (n == 0)
 		sys_exit_group(FL_EXIT_ABANDONED);
+	delivery = received.delivery;
 	if (n != (sys_result)sizeof delivery || delivery.magic != FL_PLAN_MAGIC)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	struct kernel_cmsghdr *header = (struct kernel_cmsghdr *)control.bytes;
@@ -256,6 +289,86 @@ static sys_result reserve_image(const struct fl_placement *placement) {
 	return (sys_result)(start - placement->extent_start);
 }
 
+/* Where the vDSO block waits while the loader places the images: in the
+ * loader's own part of the address space, between its image and the plan,
+ * out of the way of mmap's top-down choice. */
+#define VDSO_ASIDE_ADDRESS 0x200080000000ull
+
+static uint64_t vdso_block_length(void) {
+	const struct fl_vdso_part *last = &spec->vdso_parts[spec->vdso_part_count - 1];
+	return last->offset + last->length;
+}
+
+/* Move the first `count` mappings of the vDSO block from one place to
+ * another, each at its offset: one mremap each, as a mapping may not be
+ * moved in part. Returns how many moved. */
+static uint64_t move_vdso_parts(uint64_t from, uint64_t to, uint64_t count, sys_result *error) {
+	for (uint64_t i = 0; i < count; i++) {
+		const struct fl_vdso_part *part = &spec->vdso_parts[i];
+		sys_result r = sys_mremap(from + part->offset, part->length, part->length, MREMAP_MAYMOVE | MREMAP_FIXED,
+					  to + part->offset);
+		if (r < 0) {
+			*error = r;
+			return i;
+		}
+	}
+	return count;
+}
+
+/*
+ * The kernel maps a program's vDSO (arch_setup_additional_pages) after its
+ * images, where mmap's top-down choice puts it then: just below the
+ * interpreter, or below a static-pie program. For the loader it had nothing
+ * else to map, so the vDSO took the top of the mmap area, and images the
+ * loader placed there would land one vDSO lower than natively. So the block
+ * is set aside first, and put back where the kernel would have mapped it
+ * once the images are placed (checkpoint/restore tools move it the same
+ * way: the kernel follows a moved vDSO). Returns whether it was set aside:
+ * a kernel that seals its system mappings refuses, and the vDSO then stays.
+ */
+static int set_vdso_aside(void) {
+	if (spec->vdso_part_count == 0 || spec->vdso_part_count > FL_VDSO_PARTS || spec->vdso_offset > vdso_address)
+		return 0;
+	uint64_t length = vdso_block_length();
+	sys_result aside = sys_mmap(VDSO_ASIDE_ADDRESS, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (aside < 0)
+		return 0;
+	if ((uint64_t)aside != VDSO_ASIDE_ADDRESS) {
+		/* A kernel that took MAP_FIXED_NOREPLACE for a hint. */
+		sys_result r = sys_munmap((uint64_t)aside, length);
+		if (r < 0)
+			fail(FL_STAGE_PLACING, r, (uint64_t)aside);
+		return 0;
+	}
+	uint64_t block = vdso_address - spec->vdso_offset;
+	sys_result error = 0;
+	uint64_t moved = move_vdso_parts(block, VDSO_ASIDE_ADDRESS, spec->vdso_part_count, &error);
+	if (moved == spec->vdso_part_count)
+		return 1;
+	/* Refused: what moved goes back, the rest of the reservation goes. */
+	sys_result ignored = 0;
+	if (move_vdso_parts(VDSO_ASIDE_ADDRESS, block, moved, &ignored) != moved)
+		fail(FL_STAGE_PLACING, ignored, vdso_address);
+	for (uint64_t i = moved; i < spec->vdso_part_count; i++) {
+		sys_result r = sys_munmap(VDSO_ASIDE_ADDRESS + spec->vdso_parts[i].offset, spec->vdso_parts[i].length);
+		if (r < 0)
+			fail(FL_STAGE_PLACING, r, VDSO_ASIDE_ADDRESS);
+	}
+	return 0;
+}
+
+/* The vDSO block where mmap puts it now, below the images just placed. */
+static void place_vdso(void) {
+	uint64_t length = vdso_block_length();
+	sys_result at = sys_mmap(0, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (at < 0)
+		fail(FL_STAGE_PLACING, at, vdso_address);
+	sys_result error = 0;
+	if (move_vdso_parts(VDSO_ASIDE_ADDRESS, (uint64_t)at, spec->vdso_part_count, &error) != spec->vdso_part_count)
+		fail(FL_STAGE_PLACING, error, (uint64_t)at);
+	vdso_address = (uint64_t)at + spec->vdso_offset;
+}
+
 /*
  * Where things are, which only the loader can know: the top of its [stack]
  * (the kernel copies the executable's name first, one word below the top:
@@ -269,7 +382,7 @@ static void find_bases(void) {
 	if (stack_top & (FL_PAGE_SIZE - 1))
 		fail(FL_STAGE_PLACING, -EINVAL, stack_top);
 	bases[FL_BASE_STACK] = stack_top - FL_NOMINAL_STACK_TOP;
-	bases[FL_BASE_VDSO] = vdso_address;
+	int vdso_aside = set_vdso_aside();
 	const struct fl_placement *placements[] = { [FL_BASE_PROGRAM] = &spec->program, [FL_BASE_INTERPRETER] = &spec->interpreter };
 	for (int base = FL_BASE_PROGRAM; base <= FL_BASE_INTERPRETER; base++) {
 		if (!placements[base]->by_kernel)
@@ -279,6 +392,9 @@ static void find_bases(void) {
 			fail(FL_STAGE_PLACING, bias, (uint64_t)base);
 		bases[base] = (uint64_t)bias;
 	}
+	if (vdso_aside)
+		place_vdso();
+	bases[FL_BASE_VDSO] = vdso_address;
 	const struct fl_relocation *relocations =
 		(const struct fl_relocation *)((const char *)spec + spec->relocation_offset);
 	for (uint64_t i = 0; i < spec->relocation_count; i++) {
@@ -355,6 +471,44 @@ static void place_stack(void) {
 		   (const char *)spec + spec->stack_image_offset, spec->stack_image_size);
 	volatile const char *low = (volatile const char *)spec->stack_low;
 	(void)*low;
+}
+
+/*
+ * The [stack]'s protection as setup_arg_pages gives the program's: the
+ * loader's own has the flags of the loader's PT_GNU_STACK (not executable),
+ * so a program whose PT_GNU_STACK asks for an executable stack (a GCC
+ * trampoline, old assembly) gets it here. PROT_GROWSDOWN extends the change
+ * to the mapping's start, wherever it has grown, and keeps it one mapping,
+ * whose later growth inherits the protection.
+ */
+static void protect_stack(void) {
+	begin(FL_STAGE_STACK);
+	if (!(spec->stack_prot & PROT_EXEC))
+		return;
+	sys_result r = sys_mprotect(spec->stack_top - FL_PAGE_SIZE, FL_PAGE_SIZE, (int)spec->stack_prot | PROT_GROWSDOWN);
+	if (r < 0)
+		fail(FL_STAGE_STACK, r, spec->stack_top);
+}
+
+/* personality(2)'s flag under which every readable mapping is executable,
+ * and the query that changes nothing. */
+#define PERSONALITY_READ_IMPLIES_EXEC 0x0400000
+#define PERSONALITY_QUERY 0xffffffffUL
+
+/* READ_IMPLIES_EXEC where binfmt_elf would set it (kernels before 5.8, a
+ * PT_GNU_STACK missing or executable), before the program's first mapping:
+ * the kernel sets it before it maps the segments, so they, and every
+ * readable mapping the program makes, are executable too. */
+static void take_personality(void) {
+	begin(FL_STAGE_PLACING);
+	if (!spec->read_implies_exec)
+		return;
+	sys_result current = sys_personality(PERSONALITY_QUERY);
+	if (current < 0)
+		fail(FL_STAGE_PLACING, current, 0);
+	sys_result r = sys_personality((unsigned long)current | PERSONALITY_READ_IMPLIES_EXEC);
+	if (r < 0)
+		fail(FL_STAGE_PLACING, r, 0);
 }
 
 /*
@@ -619,9 +773,47 @@ static const char not_started_by_bun[] =
 
 static uint64_t ignored_at_start;
 
-void __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
+/* Whether word names a pager: the loader runs as the installed command's
+ * client, `faultline PAGER ...`. */
+static int names_pager(const char *word) {
+	static const char *const pagers[] = { "apager", "dpager", "hpager" };
+	for (unsigned i = 0; i < sizeof pagers / sizeof pagers[0]; i++) {
+		const char *p = pagers[i];
+		uint64_t j = 0;
+		while (p[j] && word[j] == p[j])
+			j++;
+		if (!p[j] && !word[j])
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether path's last component is the installed command's name. */
+static int names_command(const char *path) {
+	static const char command[] = "faultline";
+	const char *name = path;
+	for (const char *p = path; *p; p++)
+		if (*p == '/')
+			name = p + 1;
+	uint64_t i = 0;
+	while (command[i] && name[i] == command[i])
+		i++;
+	return !command[i] && !name[i];
+}
+
+/* 0: spawned by Bun (the loader clones itself first); 1: the command's
+ * client, which is already the process the program must be. */
+int __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 	uint64_t argc = initial[0];
 	const char *const *argv = (const char *const *)(initial + 1);
+	if (argc >= 2 && argv[1] && names_pager(argv[1])) {
+		client_mode = 1;
+		return 1;
+	}
+	/* Installed as the `faultline` command itself (src/shim/shim-build.ts
+	 * links it so): its other commands are Bun's. */
+	if (argc >= 1 && argv[0] && names_command(argv[0]))
+		fl_client_other_command(argc, argv, (const char *const *)(initial + 1 + argc + 1));
 	uint64_t control = 0;
 	int type = 0;
 	uint32_t length = sizeof type;
@@ -629,7 +821,7 @@ void __attribute__((used)) fl_loader_invocation(const uint64_t *initial) {
 	    parse_decimal(argv[3], &program_mask) && control <= INT32_MAX &&
 	    sys_call5(__NR_getsockopt, (long)control, SOCKET_LEVEL, SOCKET_TYPE_OPTION, (long)&type, (long)&length) >= 0) {
 		control_fd = (int)control;
-		return;
+		return 0;
 	}
 	/* Nothing more can be done if the message cannot be written. */
 	(void)sys_write(2, not_started_by_bun, sizeof not_started_by_bun - 1);
@@ -650,8 +842,17 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 	}
 	if (!exec_name)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
-	say_hello();
-	set_dispositions(ignored_at_start);
+	if (client_mode) {
+		/* execve left the caller's dispositions and mask as the program
+		 * is to find them; the service reads the rest from /proc. */
+		const char *const *envp = (const char *const *)(initial + 1 + argc + 1);
+		if (sys_rt_sigprocmask(SIG_BLOCK, 0, &program_mask, KERNEL_SIGSET_BYTES) < 0)
+			sys_exit_group(FL_EXIT_LOAD_FAILED);
+		control_fd = fl_client_start(argc, (const char *const *)(initial + 1), envp);
+	} else {
+		say_hello();
+		set_dispositions(ignored_at_start);
+	}
 	/* While Bun plans: only without a mapping of the loader's file can the
 	 * program's be named /proc/self/exe. */
 	if (may_replace_exe()) {
@@ -659,11 +860,13 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 		loader_anonymous = anonymous_error == 0;
 	}
 	receive_plan();
+	take_personality();
 	find_bases();
 	for (uint64_t i = 0; i < spec->region_count; i++)
 		map_region(i);
 	release_reservations();
 	place_stack();
+	protect_stack();
 	describe_process();
 	close_program_files();
 	report_placed();
@@ -703,6 +906,8 @@ __asm__(".text\n"
 	"	mov %rsp, %r12\n"
 	"	mov %rsp, %rdi\n"
 	"	call fl_loader_invocation\n"
+	"	test %eax, %eax\n"
+	"	jnz 2f\n"
 	"	mov $" FL_STR(LOADER_CLONE_FLAGS) ", %edi\n"
 	"	xor %esi, %esi\n"
 	"	xor %edx, %edx\n"

@@ -33,7 +33,7 @@ static int reader_lost;
 sys_result fl_ring_attach(const struct fl_launch_spec *spec, int spec_fd) {
 	uint64_t capacity = ((const struct fl_ring *)((const char *)spec + spec->ring_offset))->capacity;
 	uint64_t ring_bytes = fl_page_up(sizeof(struct fl_ring) + capacity * sizeof(struct fl_event));
-	sys_result ring = sys_mmap(0, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, spec_fd, (long)spec->ring_offset);
+	sys_result ring = sys_mmap(FL_RESIDUE_RING_ADDRESS, ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, spec_fd, (long)spec->ring_offset);
 	if (ring < 0)
 		return ring;
 	ring_capacity = capacity;

@@ -351,7 +351,7 @@ sys_result fl_paging_start(struct fl_launch_spec *spec, int control_fd, int spec
 	uint64_t states_bytes = fl_page_up(sizeof(struct fl_predictor_state) + RETRY_SLOTS * sizeof(struct retried_fault) +
 					 spec->demand_pages);
 	uint64_t length = stack_bytes + states_bytes + fl_page_up(plan_bytes);
-	sys_result state = sys_mmap(0, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	sys_result state = sys_mmap(FL_RESIDUE_PAGING_ADDRESS, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (state < 0)
 		return state;
 	private_predictor = (struct fl_predictor_state *)((char *)state + stack_bytes);

@@ -5,9 +5,12 @@
  * src/cli/faultline.ts). Exits the way the program did; loader errors are one
  * line and exit 127 or 126.
  */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { EXIT_USAGE } from "../loader/errors.ts";
+import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, EXIT_USAGE } from "../loader/errors.ts";
+import type { Mechanism } from "../loader/spec.ts";
+import { attachDebugger, stoppedLine, type DebuggerSession } from "./debugger.ts";
+import { addressLimitProblem, parseAddressSpaceLimit } from "../loader/machine.ts";
 import { PAGERS, TAMPERED, launch, prefetchStopped, type PagerName } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
 import { commandName } from "./commands.ts";
@@ -18,7 +21,8 @@ import { captureHandover, programEnvironment, releaseHandover } from "../loader/
 import { resolveProgram } from "../loader/program-file.ts";
 import { PROJECT_ROOT, quietBuilds } from "../shim/shim-build.ts";
 import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
-import { startSourceResolver } from "../friendly/source-resolver.ts";
+import { startStyledSourceResolver } from "../friendly/source-resolver.ts";
+import { stderrColoured } from "./colour.ts";
 import { RunRecording } from "../view/record.ts";
 import { OutputError } from "../view/write.ts";
 
@@ -55,6 +59,13 @@ async function main(args: string[]): Promise<number> {
   if (typeof line === "number") return line;
   // The shim's first build shows a progress line on a terminal, not under --quiet.
   if (line.quiet) quietBuilds();
+  // Before anything else fails for it (bun:ffi without the JIT, a thread
+  // that cannot get a stack): a limit too tight for Bun itself.
+  const tooTight = addressLimitProblem(parseAddressSpaceLimit(readFileSync("/proc/self/limits", "utf8")));
+  if (tooTight) {
+    say(`${line.pager}: ${tooTight}`);
+    return EXIT_CANNOT_RUN;
+  }
 
   // What the caller handed the pager goes to the program (descriptors,
   // ignored signals, mask, limits, timers), taken before this process opens
@@ -86,17 +97,36 @@ async function main(args: string[]): Promise<number> {
   // privilege) are said then, so they come before anything the program says.
   const noted = new Set<string>();
   const note = (text: string) => {
+    if (noted.has(text)) return;
     noted.add(text);
     say(`${line.pager}: note: ${text}`);
   };
+  // --gdb: gdb attaches to the program before its first instruction.
+  const gdb = line.gdb ? Bun.which("gdb") : null;
+  if (line.gdb && gdb === null) {
+    recording.abandon();
+    say(`${line.pager}: --gdb: no gdb on PATH`);
+    return EXIT_NOT_FOUND;
+  }
+  let paging: Mechanism | null = null;
+  let debuggerSession: DebuggerSession | null = null;
+  const beforeStart = async (pid: number, program: string) => {
+    say(`${line.pager}: ${stoppedLine(program, pid)}`);
+    debuggerSession = await attachDebugger(gdb!, program, pid, paging);
+    // gdb said why it could not attach: the program is not run.
+    if (!debuggerSession.attached) process.kill(pid, "SIGKILL");
+  };
   // --friendly: a crash report names source lines, asked of this process.
-  const resolver = line.friendly ? startSourceResolver() : null;
+  const resolver = line.friendly ? startStyledSourceResolver({ colour: stderrColoured().isColorSupported }) : null;
   let outcome;
   try {
     outcome = await launch(line.argv, {
       pager: line.pager,
       log: line.quiet ? null : say,
       note: line.quiet ? null : note,
+      // Said even under --quiet: without it a set-user-ID program silently
+      // tells other facts (its own user's), with a success.
+      privilegeNote: note,
       traceFd: recording.traceFd,
       ...(line.predictor ? { predictor: line.predictor } : {}),
       ...(line.pages ? { pages: line.pages } : {}),
@@ -109,9 +139,11 @@ async function main(args: string[]): Promise<number> {
       handover,
       // An output that is one of the files run is refused too.
       onFilesRead: (files) => recording.refuseInputs(files),
-      onStart: (pid, paging) => {
+      ...(gdb ? { beforeStart } : {}),
+      onStart: (pid, mechanism) => {
+        paging = mechanism;
         relaySignalsTo(pid);
-        recording.started(pid, paging, line.pager);
+        recording.started(pid, mechanism, line.pager);
       },
     });
   } catch (error) {
@@ -120,6 +152,16 @@ async function main(args: string[]): Promise<number> {
   } finally {
     releaseHandover(handover);
     resolver?.stop();
+  }
+  // The pager ends once gdb has (it stays with the program's end on screen).
+  const session = debuggerSession as DebuggerSession | null;
+  if (session) {
+    await session.exited;
+    if (!session.attached) {
+      recording.abandon();
+      say(`${line.pager}: --gdb: gdb did not attach to the program, which was not run`);
+      return EXIT_CANNOT_RUN;
+    }
   }
   const { warnings } = await recording.finish(outcome);
   for (const warning of warnings) say(`${line.pager}: ${warning}`);

@@ -4,6 +4,9 @@
  * .jsc) that Bun loads in a fraction of the time it takes to transpile and
  * link the sources one by one. A shell script or a build that runs many
  * short programs under a pager pays the command's start-up every time.
+ * `command.ts service ...` runs the user's service the same way
+ * (src/service/service-main.ts, shim/build/command/service-main.js): the
+ * first command after an idle time waits for it.
  *
  * The file is built from src/ with Bun.build when it is missing, older than
  * any source, package.json or bun.lock, or made by another Bun version; when
@@ -19,7 +22,10 @@ const PROJECT_ROOT = resolve(import.meta.dir, "..", "..");
 const SOURCES = join(PROJECT_ROOT, "src");
 const BUILD_DIR = join(PROJECT_ROOT, "shim", "build");
 const COMMAND_DIR = join(BUILD_DIR, "command");
-const BUNDLE = join(COMMAND_DIR, "cli.js");
+/** The bundles, one per entry point, built together. */
+const ENTRIES = { cli: join(SOURCES, "cli", "cli.ts"), "service-main": join(SOURCES, "service", "service-main.ts") };
+const ENTRY: keyof typeof ENTRIES = process.argv[2] === "service" ? "service-main" : "cli";
+const BUNDLE = join(COMMAND_DIR, `${ENTRY}.js`);
 /** Which Bun made the bundle: bytecode is Bun's own. */
 const STAMP = join(COMMAND_DIR, "bun-version");
 
@@ -50,7 +56,7 @@ async function buildBundle(): Promise<boolean> {
   const temporary = `${COMMAND_DIR}.${process.pid}.tmp`;
   try {
     rmSync(temporary, { recursive: true, force: true });
-    const built = await Bun.build({ entrypoints: [join(SOURCES, "cli", "cli.ts")], target: "bun", format: "cjs", bytecode: true, outdir: temporary });
+    const built = await Bun.build({ entrypoints: Object.values(ENTRIES), target: "bun", format: "cjs", bytecode: true, outdir: temporary, naming: "[name].[ext]" });
     if (!built.success) return false;
     writeFileSync(join(temporary, "bun-version"), Bun.version);
     mkdirSync(BUILD_DIR, { recursive: true });
@@ -66,6 +72,8 @@ async function buildBundle(): Promise<boolean> {
 
 if (process.env.FAULTLINE_COMMAND !== "source" && (bundleIsFresh() || (await buildBundle()))) {
   require(BUNDLE);
-} else {
+} else if (ENTRY === "cli") {
   await import("./cli.ts");
+} else {
+  await import("../service/service-main.ts");
 }

@@ -28,18 +28,25 @@ export function faultlineUsage(): string {
 
 Run PROGRAM (an x86-64 ELF executable or a #! script) under one of
 faultline's pagers, which load it from Bun the way the kernel's execve
-would and log every mapping, or with friendly segfaults.
+would and log every mapping, or with friendly crash reports.
 
 Commands:
   apager     map and populate every page before the program starts
   dpager     map each page when the program first touches it
   hpager     map text and data at start and the bss on demand, with the
              pages a predictor expects next
-  friendly   a segfault ends in an encouraging message, a diagnosis and
+  friendly   a crash (segfault, division by zero, failed assert, double
+             free, ...) ends in an encouraging message, a diagnosis and
              where it happened, instead of a bare "Segmentation fault"
+
+  service    the per-user service the pagers' commands run through:
+             faultline service run|status|stop
 
   faultline COMMAND --help   the command's options (or: faultline help COMMAND)
   faultline --version        faultline's version
+  faultline --no-service PAGER ...
+                             run one pager's command through Bun, without
+                             the service
 
 Exit status: the program's own, or the same signal it died of.
   127  PROGRAM was not found

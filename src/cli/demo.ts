@@ -4,8 +4,8 @@
  */
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import pc from "picocolors";
 import { run } from "../index.ts";
+import { stderrColoured } from "./colour.ts";
 
 const examples = resolve(import.meta.dir, "..", "..", "examples");
 const source = join(examples, "hello.c");
@@ -21,6 +21,7 @@ if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) 
   }
 }
 
+const pc = stderrColoured();
 console.error(pc.bold(`$ bun run apager examples/build/hello demo`));
 const report = await run([binary, "demo"], { log: true });
 console.error(pc.dim(`exit ${report.exitCode}, ${report.pagesMapped} pages mapped, peak RSS ${report.maxRssKiB} KiB, ${report.wallMs.toFixed(1)} ms`));

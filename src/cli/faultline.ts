@@ -5,6 +5,7 @@
  *
  *   faultline apager|dpager|hpager [options] PROGRAM [ARGS...]   src/cli/command.ts, as `bun run apager`
  *   faultline friendly [options] PROGRAM [ARGS...]               src/friendly/friendly.ts, as `bun run friendly`
+ *   faultline service run|status|stop                            src/service/command.ts
  *   faultline --help | --version
  *   faultline help [COMMAND]                                     as --help, or COMMAND --help
  *
@@ -15,14 +16,18 @@ import { writeSync } from "node:fs";
 import { EXIT_USAGE } from "../loader/errors.ts";
 import { COMMANDS, faultlineUsage, versionLine } from "./commands.ts";
 
+// --no-service (bin/faultline's plain path: the command through Bun) is
+// bin/faultline's to read; here it changes nothing.
+if (process.argv[2] === "--no-service") process.argv.splice(2, 1);
 let [command, ...rest] = process.argv.slice(2);
 
 // `faultline help COMMAND` is `faultline COMMAND --help`, as git and
 // other GNU-style tools have it; `faultline help` is `faultline --help`.
 if (command === "help") {
   const topic = rest[0];
-  if (topic !== undefined && !(COMMANDS as readonly string[]).includes(topic)) {
-    writeSync(2, `faultline: no help for '${topic}' (expected ${COMMANDS.join(", ")})\nTry 'faultline --help'.\n`);
+  const topics: readonly string[] = [...COMMANDS, "service"];
+  if (topic !== undefined && !topics.includes(topic)) {
+    writeSync(2, `faultline: no help for '${topic}' (expected ${topics.join(", ")})\nTry 'faultline --help'.\n`);
     process.exit(EXIT_USAGE);
   }
   [command, ...rest] = topic === undefined ? ["--help"] : [topic, "--help"];
@@ -30,12 +35,23 @@ if (command === "help") {
 }
 
 if (command === "apager" || command === "dpager" || command === "hpager") {
+  // From now on the caller's shell starts the loader itself for these.
+  const [{ ensureShim, LOADER, PROJECT_ROOT }, { linkInstalledCommand }] = await Promise.all([import("../shim/shim-build.ts"), import("../shim/installed-command.ts")]);
+  try {
+    ensureShim();
+    linkInstalledCommand(PROJECT_ROOT, LOADER);
+  } catch {
+    // The command says why the shim cannot be built, as it always has.
+  }
   // src/cli/cli.ts reads the pager and its words from process.argv, as under
   // `bun run apager`.
   await import("./command.ts");
 } else if (command === "friendly") {
   const { runFriendly } = await import("../friendly/friendly.ts");
   await runFriendly(rest, "faultline friendly");
+} else if (command === "service") {
+  const { runServiceCommand } = await import("../service/command.ts");
+  process.exit(await runServiceCommand(rest));
 } else if (command === "-h" || command === "--help") {
   process.stdout.write(`${faultlineUsage()}\n`);
   process.exit(0);

@@ -10,11 +10,13 @@ import { writeSync } from "node:fs";
 import { EXIT_CANNOT_RUN, EXIT_USAGE, LoadError, UsageError } from "../loader/errors.ts";
 import { endWithSignal } from "../shim/shim.ts";
 import { ShimBuildError } from "../shim/shim-build.ts";
+import { paintLine, stderrColoured } from "./colour.ts";
 import { versionLine } from "./commands.ts";
 
-/** One line on stderr, written at once (not buffered behind the program's). */
+/** One line on stderr, written at once (not buffered behind the program's);
+ * on a terminal its `warning:` or `note:` is coloured (src/cli/colour.ts). */
 export function say(line: string): void {
-  writeSync(2, `${line}\n`);
+  writeSync(2, `${paintLine(line, stderrColoured())}\n`);
 }
 
 /** A refusal a command states as it is, in one line, and the status it

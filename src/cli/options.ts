@@ -24,6 +24,8 @@ export interface CommandLine {
   pages: number | null;
   paging: PagingChoice | null;
   friendly: boolean;
+  /** Run the program under gdb, attached before its first instruction. */
+  gdb: boolean;
   help: boolean;
   version: boolean;
   /** PROGRAM and its arguments. */
@@ -76,11 +78,17 @@ Options (they stop at PROGRAM; every word after it is the program's):
       --html FILE    write a page of the run to FILE: its address space, faults
                      over time, pages mapped, the predictor's record (one
                      self-contained HTML file; open it in a browser)
-      --friendly     a segfault in the program ends with an encouraging message,
+      --friendly     a crash in the program (segfault, bus error, division by
+                     zero, failed assert, allocator abort, trap, breakpoint,
+                     forbidden system call) ends with an encouraging message,
                      a diagnosis and where it happened (function, file:line,
-                     the calls that led there) instead of a bare
-                     "Segmentation fault" (exit 139;
-                     FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead)
+                     the calls that led there); a segfault exits 139
+                     (FAULTLINE_FRIENDLY_RERAISE=1 re-raises instead), the
+                     others end with their own signal
+      --gdb          run the program under gdb (from PATH), attached before its
+                     first instruction with the program's symbols where they
+                     are: set breakpoints, then continue
+
 ${pager === "apager" ? "" : PAGING_OPTION + WORKING_SET_OPTIONS}${pager === "hpager" ? HPAGER_OPTIONS : ""}  -h, --help         show this help
       --version      show faultline's version
       --             end of options (for a PROGRAM starting with '-')
@@ -105,6 +113,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     pages: null,
     paging: null,
     friendly: false,
+    gdb: false,
     help: false,
     version: false,
     argv: [],
@@ -134,6 +143,7 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
     }
     if (arg === "-q" || arg === "--quiet") line.quiet = true;
     else if (arg === "--friendly") line.friendly = true;
+    else if (arg === "--gdb") line.gdb = true;
     else if (arg === "-h" || arg === "--help") line.help = true;
     else if (arg === "--version") line.version = true;
     else if (is("--report", arg)) line.report = valueOf("--report", arg);

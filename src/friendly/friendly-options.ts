@@ -23,16 +23,28 @@ export function friendlyUsage(command = "bun run friendly"): string {
   return `Usage: ${command} [options] PROGRAM [ARGS...]
 
 Run PROGRAM (a dynamically linked x86-64 executable, or a #! script whose
-interpreter is one) with libetsbefriends.so preloaded: if it crashes with
-SIGSEGV or SIGBUS it prints an encouraging message, a short diagnosis
-(the address, what the fault looks like, the mapping that holds it) and
-where it happened (the function, its source line where the program was
-built with -g, and the calls that led there), and exits with status 139
-(135 for SIGBUS), as a shell reports the crash. A program that does not
-crash runs exactly as it would without it.
+interpreter is one) with libetsbefriends.so preloaded: if it crashes it
+prints an encouraging message, a short diagnosis and where it happened
+(the function, its source line where the program was built with -g, and
+the calls that led there).
 
-Set ${RERAISE_VARIABLE}=1 to have the crash re-raised after the message
-(the program then dies of the signal: core dump, debugger).
+  SIGSEGV, SIGBUS  the address, what the fault looks like, the mapping that
+                   holds it; then exit status 139 (135 for SIGBUS), as a
+                   shell reports the crash
+  SIGFPE           division by zero, INT_MIN / -1, floating-point traps
+  SIGABRT          a failed assert (which one), the allocator's aborts
+                   (double free, bad pointer, overwritten bookkeeping),
+                   the stack protector, abort()
+  SIGILL           a compiler's trap (__builtin_trap, ud2) or a jump into data
+  SIGTRAP          a breakpoint with no debugger
+  SIGSYS           a system call a seccomp filter forbids
+                   (these end with the signal itself, as without the library)
+
+A program that does not crash, or handles the signal itself, runs exactly
+as it would without it.
+
+Set ${RERAISE_VARIABLE}=1 to have a segfault or bus error re-raised after
+the message (the program then dies of the signal: core dump, debugger).
 
 Options (they stop at PROGRAM; every word after it is the program's):
   -h, --help         show this help

@@ -25,8 +25,9 @@ import { followScripts } from "../loader/script.ts";
 import { bunRunParent } from "../loader/caller.ts";
 import { endAsTheProgramDid, readCommandLine, Refusal, runCommand } from "../cli/front-door.ts";
 import { ignoredAtStart, relaySignalsTo, startSignalRelay } from "../cli/signals.ts";
+import { stderrColoured } from "../cli/colour.ts";
 import { ensureFriendlyLibrary } from "../shim/shim-build.ts";
-import { startSourceResolver } from "./source-resolver.ts";
+import { startStyledSourceResolver } from "./source-resolver.ts";
 
 const NAME = "friendly";
 
@@ -76,7 +77,7 @@ async function main(args: string[], command: string): Promise<number> {
   const [name, ...programArgs] = line.argv as [string, ...string[]];
   const path = preloadableProgram(name);
   const library = ensureFriendlyLibrary();
-  const resolver = startSourceResolver();
+  const resolver = startStyledSourceResolver({ colour: stderrColoured().isColorSupported });
   const env = resolver.environment(friendlyEnvironment(library, process.env));
   // Signals somebody sends this process are relayed to the program, those
   // that come before it exists as soon as it does.

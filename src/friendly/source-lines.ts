@@ -8,12 +8,17 @@
  * then an empty line. Answer: per frame, lines
  * "<frame>\t<function>\t<file:line>", the calls inlined there first and the
  * frame's own function last (either field may be empty), then a line ".".
+ * An answer may begin with the line "colour": the report goes to a terminal
+ * that wants colour (the resolver's process decides, for its stderr, which
+ * the program shares); a handler skips any line it does not know.
  */
 
 /** The environment variable that names the resolver's socket. */
 export const RESOLVER_VARIABLE = "FAULTLINE_FRIENDLY_RESOLVER";
 export const REQUEST_VERSION_LINE = "faultline-frames 1";
 export const ANSWER_END = ".\n";
+/** The answer's first line when the report is to be in colour. */
+export const COLOUR_LINE = "colour\n";
 /** The handler keeps 16 KiB of answer; stay clear of it. */
 export const ANSWER_LIMIT_BYTES = 15 * 1024;
 /** Longest function name or location passed on (the handler's lines stay
@@ -154,4 +159,9 @@ export function formatAnswer(queries: readonly FrameQuery[], resolved: (query: F
     answer += lines;
   }
   return answer + ANSWER_END;
+}
+
+/** The answer, asking for colour first where the report is to have it. */
+export function styledAnswer(answer: string, colour: boolean): string {
+  return colour ? `${COLOUR_LINE}${answer}` : answer;
 }

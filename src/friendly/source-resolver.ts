@@ -19,7 +19,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ANSWER_END, RESOLVER_VARIABLE, addr2lineArguments, addressesByModule, formatAnswer, parseAddr2line, parseFrameRequest, requestTooLong, type FrameQuery, type SourceEntry } from "./source-lines.ts";
+import { ANSWER_END, RESOLVER_VARIABLE, addr2lineArguments, addressesByModule, formatAnswer, parseAddr2line, parseFrameRequest, requestTooLong, styledAnswer, type FrameQuery, type SourceEntry } from "./source-lines.ts";
 
 /** sun_path's room, less its terminating NUL. */
 const SOCKET_PATH_LIMIT = 107;
@@ -92,6 +92,13 @@ const NO_RESOLVER: SourceResolver = { path: null, environment: (env) => env, sto
  * resolver that cannot be started is one that names nothing, and the
  * handler's own names still stand. */
 export function startSourceResolver(): SourceResolver {
+  return startStyledSourceResolver({ colour: false });
+}
+
+/** startSourceResolver, for the commands: with `colour`, each answer asks
+ * for the report in colour (they decide it for their stderr, which the
+ * program they run shares). */
+export function startStyledSourceResolver(style: { colour: boolean }): SourceResolver {
   let dir: string;
   try {
     dir = mkdtempSync(join(tmpdir(), "faultline-lines-"));
@@ -125,7 +132,7 @@ export function startSourceResolver(): SourceResolver {
           }
           exchange.answering = true;
           void resolveFrames(queries).then((answer) => {
-            exchange.pending = Buffer.from(answer, "utf8");
+            exchange.pending = Buffer.from(styledAnswer(answer, style.colour), "utf8");
             flush(socket);
           });
         },

@@ -48,6 +48,14 @@ export const PLACEMENT = layout("fl_placement", [
   ["alignment", WORD],
 ]);
 
+/** struct fl_vdso_part: one mapping of the vDSO block. */
+export const VDSO_PART = layout("fl_vdso_part", [
+  ["offset", WORD],
+  ["length", WORD],
+]);
+/** Mappings a vDSO block may have (FL_VDSO_PARTS). */
+export const VDSO_PARTS = 4;
+
 /** struct fl_interval_timer: one of setitimer's timers. */
 export const INTERVAL_TIMER = layout("fl_interval_timer", [
   ["interval_seconds", WORD],
@@ -118,6 +126,11 @@ export const LAUNCH_SPEC = layout("fl_launch_spec", [
   ["uffd_user_mode_only", WORD],
   ["prefetch_count", WORD],
   ["prefetch_offset", WORD],
+  ["stack_prot", WORD],
+  ["read_implies_exec", WORD],
+  ["vdso_part_count", WORD],
+  ["vdso_offset", WORD],
+  ["vdso_parts", VDSO_PARTS * VDSO_PART.size],
   ["status", STATUS.size],
 ]);
 
@@ -201,7 +214,7 @@ export const EVENT = layout("fl_event", [
 ]);
 
 /** Every struct of the contract, as the check walks them. */
-export const CONTRACT: readonly Layout[] = [LAUNCH_SPEC, STATUS, PLACEMENT, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
+export const CONTRACT: readonly Layout[] = [LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
 
 /** Where the loader stopped, when it stopped before the jump: enum
  * fl_stage, by C's names without the FL_STAGE_ prefix. */

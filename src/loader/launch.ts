@@ -10,7 +10,7 @@
  * src/loader/outcome.ts.
  */
 import { accessSync, closeSync, constants as fsConstants, readFileSync, readSync, statSync, writeSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, originSearchPaths, parseElf, requireLoadable, type ElfImage } from "./elf.ts";
@@ -150,6 +150,14 @@ export interface LaunchOptions {
    * from a kernel-started one that is known by then (a set-user-ID bit that
    * gives no privilege). The same text is in the outcome's `differences`. */
   note?: ((text: string) => void) | null;
+  /** Called as soon as set-user-ID or set-group-ID bits are found to give
+   * no privilege, with that note (which `note` is given too, later, with
+   * the others): the CLI says it even under --quiet. */
+  privilegeNote?: ((text: string) => void) | null;
+  /** Called once the program is mapped, before its first instruction, with
+   * its pid and its ELF file (absolute: a script's interpreter); the program
+   * starts once the promise settles (--gdb attaches a debugger then). */
+  beforeStart?: (pid: number, program: string) => Promise<void>;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
@@ -256,6 +264,30 @@ export interface StartedLaunch {
   hold(on: boolean): void;
 }
 
+/**
+ * The installed command's client (shim/loader/client.c), connected to the
+ * user's service: the process the caller's shell started, which asked for
+ * its plan and becomes the program itself. The service plans and serves
+ * it, but is not its parent: how it ends is its caller's to see.
+ */
+export interface LaunchClient {
+  /** The connection, the launch's control socket (the launch takes it). */
+  control: number;
+  pid: number;
+  /** Its personality(2), which /proc shows only to its tracers. */
+  personality: number;
+}
+
+/** A client's launch under way: settles once the program runs (the
+ * loader jumped), or with the LoadError of a loader that failed on the
+ * way (null: it was killed before it could jump). With faults to serve, it
+ * settles once the program has ended. */
+export interface StartedClientLaunch {
+  pid: number;
+  paging: Mechanism | null;
+  served: Promise<LoadError | null>;
+}
+
 /** The plan's memory of finished launches, reused: a fresh memfd costs
  * system calls and a page fault per page on first write. Memory a program
  * kept mapped (SIGSEGV paging's ring) is never reused: a forked child of
@@ -312,9 +344,16 @@ export function protString(prot: number): `${"r" | "-"}${"w" | "-"}${"x" | "-"}`
   return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
 }
 
-export function mappingLine(pager: PagerName, m: Mapping, reserved = false): string {
+/**
+ * A mapping as the loader made it. A region reserved for demand paging
+ * (`reserved`: by which mechanism) has no pages yet: under SIGSEGV paging it
+ * is inaccessible until each page is touched; under userfaultfd it has its
+ * protection already.
+ */
+export function mappingLine(pager: PagerName, m: Mapping, reserved: Mechanism | null = null): string {
   const offset = m.offset === null ? "-" : hex(m.offset);
-  if (reserved) return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
+  if (reserved === "signal") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
+  if (reserved === "userfaultfd") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} (pages on demand) ${m.source}`;
   return `${pager}: map addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`;
 }
 
@@ -359,6 +398,24 @@ export async function launch(argv: readonly string[], options: LaunchOptions = {
  * (exitCode 127 or 126 on the error) when the program cannot be run.
  */
 export function startLaunch(argv: readonly string[], options: LaunchOptions = {}): StartedLaunch {
+  const started = startAnyLaunch(argv, options, null);
+  // Only a client's launch ends in anything but an outcome.
+  return { ...started, finished: started.finished as Promise<LaunchOutcome> };
+}
+
+/** Start argv for the installed command's client, which becomes the
+ * program (LaunchClient). Throws a LoadError as startLaunch does; the
+ * caller then says why and answers the client. */
+export function startClientLaunch(argv: readonly string[], options: LaunchOptions, client: LaunchClient): StartedClientLaunch {
+  const started = startAnyLaunch(argv, options, client);
+  return { pid: started.pid, paging: started.paging, served: started.finished as Promise<LoadError | null> };
+}
+
+interface AnyStartedLaunch extends Omit<StartedLaunch, "finished"> {
+  finished: Promise<LaunchOutcome | LoadError | null>;
+}
+
+function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client: LaunchClient | null): AnyStartedLaunch {
   const pager = options.pager ?? "apager";
   const eventFd = options.eventFd ?? -1;
   const cwd = options.cwd ?? null;
@@ -369,10 +426,10 @@ export function startLaunch(argv: readonly string[], options: LaunchOptions = {}
     if (cwd !== null) requireDirectory(cwd);
     // The loader is spawned first (or was, ahead of need): the kernel
     // executes it while the program is found, read and checked here.
-    const plain = options.handover === undefined && cwd === null;
+    const plain = options.handover === undefined && cwd === null && client === null;
     const handover = options.handover ?? plainHandover(currentSignalMask());
-    const loader = loaderFor(handover, plain, cwd);
-    launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover, eventFd };
+    const loader = client ? { pid: 0, control: client.control, programPid: client.pid } : loaderFor(handover, plain, cwd);
+    launching = { loader, programPid: loader.programPid ?? 0, waiting: false, plain, handover, eventFd, client };
     const read: ReadFile[] = [];
     const identify = (file: OpenedFile, role: ReadFile["role"]) => read.push({ path: file.path, inode: file.inode, role });
     // binfmt_script: follow #! lines to the ELF interpreter that runs them.
@@ -405,12 +462,16 @@ export function startLaunch(argv: readonly string[], options: LaunchOptions = {}
     requireLoadable(image);
     if (interpreterImage) requireLoadable(interpreterImage);
     options.onFilesRead?.(read);
-    const notes = [ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0)].filter((n) => n !== null);
+    const privilege = ignoredPrivilege(program, process.geteuid?.() ?? 0, process.getegid?.() ?? 0);
+    if (privilege !== null) options.privilegeNote?.(privilege);
+    const notes = privilege === null ? [] : [privilege];
     return startPlanned(launching, pager, programArgv, execfn, image, interpreterImage, opened, notes, handover, options);
   } finally {
     // Until the waiter has it, the launch is this function's to undo.
     if (!launching?.waiting) {
-      if (launching) abandonLoader(launching.loader, launching.programPid);
+      // A client is nobody's to reap here: it hears the hang-up.
+      if (client) closeSync(client.control);
+      else if (launching) abandonLoader(launching.loader, launching.programPid);
       for (const file of opened) closeSync(file.fd);
       const unsent = launching ? launching.eventFd : eventFd;
       if (unsent >= 0) closeSync(unsent);
@@ -485,6 +546,8 @@ interface Launching {
   handover: Handover;
   /** The live event pipe's write end until the waiter takes it (-1). */
   eventFd: number;
+  /** The installed command's client, which is the loader here. */
+  client: LaunchClient | null;
 }
 
 function loaderRequest(handover: Handover, cwd: string | null): LoaderRequest {
@@ -696,8 +759,9 @@ function startPlanned(
   notes: string[],
   handover: Handover,
   options: LaunchOptions,
-): StartedLaunch {
-  const facts = machineFacts();
+): AnyStartedLaunch {
+  const client = launching.client;
+  const facts = client ? readMachineFacts(client.pid, client.personality) : machineFacts();
   if (!facts.mayReplaceExe) {
     const note = originNote(image.file, programOriginPaths(image, files[0]!.fd));
     if (note) notes.push(note);
@@ -745,6 +809,7 @@ function startPlanned(
       random,
       ...(memoryFacts ? { commit: memoryFacts.commit } : {}),
       brkWindow: facts.brkWindow,
+      legacyReadImpliesExec: facts.legacyReadImpliesExec,
       // Populated pages must fit; dpager's are mapped when touched.
       ...(policy === "demand" || !memoryFacts ? {} : { available: memoryFacts.available }),
     };
@@ -775,12 +840,12 @@ function startPlanned(
     // logged (or handed to onPlaced), so they come before anything the
     // program does; and when it prefetches (the trace's prefetch lines come
     // first).
-    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0;
+    const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0 || options.beforeStart !== undefined;
     // Prefetching with nothing to log or hand over: the program waits only
     // for the end look's hold, which the waiter takes, so the waiter sends
     // the go too (a trip through JavaScript's event loop costs a
     // millisecond or more).
-    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && (options.traceFd ?? -1) < 0;
+    const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && options.beforeStart === undefined && (options.traceFd ?? -1) < 0;
     const programCopy = layout?.pieces.program ? imageCopyFor(files[0]!, layout.pieces.program) : -1;
     const interpreterCopy = layout?.pieces.interpreter ? imageCopyFor(files[1]!, layout.pieces.interpreter) : -1;
     const random16 = new Uint8Array(16);
@@ -842,6 +907,9 @@ function startPlanned(
         friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
         userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
         prefetch: prefetchRuns,
+        stackProt: stackProtection(plan),
+        readImpliesExec: plan.readImpliesExec,
+        vdso: facts.vdsoBlock,
       },
       spec.bytes,
     );
@@ -849,13 +917,19 @@ function startPlanned(
 
     const started = performance.now();
     const fileFds: [number, number] = [files[0]!.fd, files[1]?.fd ?? -1];
+    // A client's end is learned from its pidfd: opened before the plan
+    // lets it run (its caller may reap it at once after).
+    if (client) {
+      pidfd = pidfdOpen(client.pid);
+      if (pidfd < 0) throw new Error(`the command's process ${client.pid} ended before its plan was sent (${errnoName(-pidfd)})`);
+    }
     sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy });
     // The pid now, from the loader's hello (sent as soon as it has cloned
     // itself, while this thread planned): spawn() returns with it. A
     // pidfd opened before anything can reap the program signals it and no
     // process that takes its pid over afterwards.
     const pid = launching.programPid || loaderHello(loader.control);
-    if (pid > 0) {
+    if (pid > 0 && !client) {
       launching.programPid = pid;
       loader.programPid = pid;
       pidfd = pidfdOpen(pid);
@@ -870,6 +944,7 @@ function startPlanned(
       go: !waitForGo ? "none" : waiterGoes ? "waiter" : "here",
       // Held by a copy of a byte of its stack, written already.
       pinOffset: prefetchRuns.length > 0 ? stack.top - WORD_BYTES : 0,
+      ...(client ? { programPidfd: pidfd } : {}),
     });
     launching.waiting = true;
     launching.eventFd = -1;
@@ -891,7 +966,7 @@ function startPlanned(
       if (result === 0) signalled = true;
       return result === 0;
     };
-    const finished = (async (): Promise<LaunchOutcome> => {
+    const finished = (async (): Promise<LaunchOutcome | LoadError | null> => {
       try {
         let notice = await waiter.next();
         if (notice.kind === "placed") {
@@ -899,12 +974,13 @@ function startPlanned(
           const bases = readStatus(memory.view).bases;
           const placed = placedMappings(plan, regions, stack, bases, image, interpreterImage);
           if (options.log) {
-            for (const m of placed) options.log(mappingLine(pager, m, m.demand));
+            for (const m of placed) options.log(mappingLine(pager, m, m.demand ? mechanism : null));
             for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
           }
           if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
           // The waiter held the program's memory already, when prefetching.
           endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
+          if (options.beforeStart) await options.beforeStart(pid, resolve(options.cwd ?? process.cwd(), image.file));
           if (!waiterGoes) waiter.go();
           options.onPlaced?.(placed, performance.now() - started);
           notice = await waiter.next();
@@ -912,6 +988,12 @@ function startPlanned(
         waiter.close();
         if (notice.kind !== "ended") throw new Error(`faultline: the waiter said ${notice.kind} out of turn`);
         ended = true;
+        if (client) {
+          // The client's end is its caller's; only a failure on its way
+          // to the program is this launch's to tell.
+          const status = readStatus(memory.view);
+          return status.launched || status.error === 0 ? null : describeFailure(image.file, status, notice.exit);
+        }
         const wallMs = performance.now() - started;
         const status = readStatus(memory.view);
         if (!status.launched) {
@@ -983,9 +1065,13 @@ function startPlanned(
 function placedMappings(plan: Plan, regions: readonly Region[], stack: StackImage, bases: readonly number[], image: ElfImage, interpreter: ElfImage | null): Mapping[] {
   const mappings = regionMappings(regions, image.file, interpreter?.file ?? null).map((m, i) => ({ ...m, address: locate(regions[i]!.base, m.address, bases) }));
   mappings.sort((a, b) => a.address - b.address);
-  const stackProt = PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
-  mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProt, source: "anon=stack", demand: false });
+  mappings.push({ address: locate("stack", stack.mappingStart, bases), size: stack.top - stack.mappingStart, offset: null, prot: stackProtection(plan), source: "anon=stack", demand: false });
   return mappings;
+}
+
+/** The program's [stack], as the loader leaves it (place_stack). */
+function stackProtection(plan: Plan): number {
+  return PROT_READ | PROT_WRITE | (plan.executableStack ? PROT_EXEC : 0);
 }
 
 /** Send a signal by pid where no pidfd could be opened (a kernel before

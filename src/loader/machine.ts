@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { parseAuxv } from "./auxv.ts";
+import { VDSO_PARTS } from "./contract.ts";
 import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, type CommitRule } from "./plan.ts";
 import type { AuxvEntry } from "./stack.ts";
 
@@ -15,6 +16,32 @@ export function parseStackLimit(limits: string): number | null {
   const match = /^Max stack size\s+(\S+)/m.exec(limits);
   if (!match || match[1] === "unlimited") return null;
   return Number(match[1]);
+}
+
+/** The soft "Max address space" (RLIMIT_AS, `ulimit -v`) from
+ * /proc/PID/limits, in bytes; null when unlimited. */
+export function parseAddressSpaceLimit(limits: string): number | null {
+  const match = /^Max address space\s+(\S+)/m.exec(limits);
+  if (!match || match[1] === "unlimited") return null;
+  return Number(match[1]);
+}
+
+/**
+ * The address space the pager needs, in KiB as `ulimit -v` counts: Bun,
+ * which runs it, reserves its heap and its JIT's memory up front, and under
+ * a smaller limit crashes or starts without the JIT that bun:ffi needs. 2.5
+ * GiB: the smallest limit under which every pager ran python3 under both
+ * mechanisms here was about 2.4 GB, and some just above failed (README,
+ * Limits). bin/faultline checks the same figure before Bun starts.
+ */
+export const PAGER_ADDRESS_SPACE_KIB = 2_621_440;
+const KIB = 1024;
+
+/** The one line that says a limit leaves the pager too little address
+ * space, or null when it does not. */
+export function addressLimitProblem(limitBytes: number | null): string | null {
+  if (limitBytes === null || limitBytes >= PAGER_ADDRESS_SPACE_KIB * KIB) return null;
+  return `the address-space limit (ulimit -v) is ${Math.floor(limitBytes / KIB)} KiB, and the pager needs ${PAGER_ADDRESS_SPACE_KIB} KiB for Bun, which runs it and reserves its memory up front; the program would get your limit, but the pager cannot start under it`;
 }
 
 /** personality(2) flag that turns address randomization off (setarch -R). */
@@ -49,6 +76,50 @@ export interface MachineFacts {
   /** The kernel lets this process name another file /proc/self/exe
    * (CAP_SYS_RESOURCE or CAP_CHECKPOINT_RESTORE). */
   mayReplaceExe: boolean;
+  /** The kernel gives a 64-bit program READ_IMPLIES_EXEC when its
+   * PT_GNU_STACK is missing or executable (plan.ts stackExecution). */
+  legacyReadImpliesExec: boolean;
+  /** The vDSO block, which the loader moves to where the kernel would have
+   * mapped it for the program; null leaves it where it was mapped. */
+  vdsoBlock: VdsoBlock | null;
+}
+
+/** One mapping of the vDSO block, from the block's start. */
+export interface VdsoPart {
+  offset: number;
+  length: number;
+}
+
+/** The vDSO and the data pages beside it, as this kernel lays them out. */
+export interface VdsoBlock {
+  parts: VdsoPart[];
+  /** Where the vDSO itself is, from the block's start. */
+  vdsoOffset: number;
+}
+
+/**
+ * The [vdso] mapping and the data mappings next to it ([vvar], and
+ * [vvar_vclock] since Linux 6.13) from /proc/PID/maps: every process of
+ * this kernel has the same block. null when there is no vDSO, or a block
+ * of more mappings than the loader moves.
+ */
+export function parseVdsoBlock(maps: string): VdsoBlock | null {
+  const entries = maps.split("\n").filter((line) => line !== "").map((line) => {
+    const fields = line.split(/\s+/);
+    const [start, end] = fields[0]!.split("-").map((n) => parseInt(n, 16));
+    return { start: start!, end: end!, name: fields[5] ?? "" };
+  });
+  const vdso = entries.findIndex((e) => e.name === "[vdso]");
+  if (vdso < 0) return null;
+  const special = (i: number) => entries[i] !== undefined && entries[i]!.name.startsWith("[vvar");
+  let first = vdso;
+  while (special(first - 1) && entries[first - 1]!.end === entries[first]!.start) first--;
+  let last = vdso;
+  while (special(last + 1) && entries[last + 1]!.start === entries[last]!.end) last++;
+  if (last - first + 1 > VDSO_PARTS) return null;
+  const base = entries[first]!.start;
+  const parts = entries.slice(first, last + 1).map((e) => ({ offset: e.start - base, length: e.end - e.start }));
+  return { parts, vdsoOffset: entries[vdso]!.start - base };
 }
 
 /** Linux's release as [major, minor], from uname's "6.18.44-..." form. */
@@ -62,6 +133,13 @@ export function kernelVersion(release: string): [number, number] {
 export function brkWindowOf(release: string): number {
   const [major, minor] = kernelVersion(release);
   return major > 6 || (major === 6 && minor >= 9) ? BRK_RANDOM_BYTES_WIDE : BRK_RANDOM_BYTES;
+}
+
+/** x86-64 kernels before 5.8 set READ_IMPLIES_EXEC for a 64-bit program
+ * whose PT_GNU_STACK is missing or executable (elf_read_implies_exec). */
+export function legacyReadImpliesExecOf(release: string): boolean {
+  const [major, minor] = kernelVersion(release);
+  return major < 5 || (major === 5 && minor < 8);
 }
 
 /** Memory figures that change from one launch to the next. */
@@ -79,18 +157,28 @@ const CAP_CHECKPOINT_RESTORE = 40;
  * unlimited but a number is needed. */
 export const DEFAULT_STACK_LIMIT = 8 * 1024 * 1024;
 
-export function readMachineFacts(): MachineFacts {
-  const personality = parseInt(readFileSync("/proc/self/personality", "utf8").trim(), 16);
+/**
+ * The facts for a program started from process `pid` (this one by
+ * default): the installed command's client is the process the program
+ * will be, so its limits, capabilities and auxiliary vector are the
+ * program's. Its personality is given (/proc/PID/personality is only for
+ * those who may trace it).
+ */
+export function readMachineFacts(pid: number | "self" = "self", personality?: number): MachineFacts {
+  const proc = `/proc/${pid}`;
+  personality ??= parseInt(readFileSync(`${proc}/personality`, "utf8").trim(), 16);
   const randomizeSetting = Number(readFileSync("/proc/sys/kernel/randomize_va_space", "utf8").trim());
-  const status = readFileSync("/proc/self/status", "utf8");
+  const status = readFileSync(`${proc}/status`, "utf8");
   return {
-    auxvTemplate: parseAuxv(readFileSync("/proc/self/auxv")),
-    stackLimit: parseStackLimit(readFileSync("/proc/self/limits", "utf8")),
+    auxvTemplate: parseAuxv(readFileSync(`${proc}/auxv`)),
+    stackLimit: parseStackLimit(readFileSync(`${proc}/limits`, "utf8")),
     mmapMinAddress: Number(readFileSync("/proc/sys/vm/mmap_min_addr", "utf8").trim()),
     mayMapLowPages: hasCapability(status, CAP_SYS_RAWIO),
     randomize: randomizeSetting > 0 && (personality & ADDR_NO_RANDOMIZE) === 0,
     brkWindow: brkWindowOf(release()),
     mayReplaceExe: hasCapability(status, CAP_SYS_RESOURCE) || hasCapability(status, CAP_CHECKPOINT_RESTORE),
+    legacyReadImpliesExec: legacyReadImpliesExecOf(release()),
+    vdsoBlock: parseVdsoBlock(readFileSync("/proc/self/maps", "utf8")),
   };
 }
 

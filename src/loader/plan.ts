@@ -18,6 +18,10 @@ export const PROT_EXEC = 4;
 /** ELF_ET_DYN_BASE on x86-64: two thirds of the 47-bit address space, where
  * the kernel puts PIE programs that have an interpreter. */
 export const ET_DYN_BASE = 0x555555554000;
+/** Where a static-pie's heap starts before randomization: ELF_ET_DYN_BASE
+ * is DEFAULT_MAP_WINDOW / 3 * 2 = 0x555555554aaa, which a load bias rounds
+ * down (ET_DYN_BASE) and the heap's start rounds up (ELF_PAGEALIGN). */
+export const ET_DYN_HEAP_BASE = 0x555555555000;
 /** arch_mmap_rnd: 28 bits of page-granular randomness (vm.mmap_rnd_bits). */
 export const MMAP_RANDOM_PAGES = 2 ** 28;
 /** arch_randomize_brk: the heap starts up to 32 MiB past the program; 1 GiB
@@ -125,8 +129,33 @@ export interface Plan {
   endCode: number;
   startData: number;
   endData: number;
-  /** Whether PT_GNU_STACK asks for an executable stack. */
+  /** Whether the program's [stack] is executable (stackExecution). */
   executableStack: boolean;
+  /** Whether the program runs with READ_IMPLIES_EXEC in its personality
+   * (stackExecution): every readable mapping is executable too, the
+   * regions' protections say so already. */
+  readImpliesExec: boolean;
+}
+
+/**
+ * What binfmt_elf makes of PT_GNU_STACK for a 64-bit x86 program
+ * (load_elf_binary, setup_arg_pages). Its flags with PF_X ask for an
+ * executable stack, without PF_X for one that is not. Without the header the
+ * stack gets VM_DATA_DEFAULT_FLAGS, executable only under READ_IMPLIES_EXEC.
+ * That personality flag never survives into a 64-bit program from its caller
+ * (set_personality_64bit clears it: `setarch -X` has no effect), and the
+ * kernel sets it itself only before Linux 5.8 (elf_read_implies_exec: a
+ * PT_GNU_STACK missing or executable); since 5.8 never for 64-bit programs.
+ */
+export function stackExecution(stackFlags: number | null, legacyReadImpliesExec: boolean): { executableStack: boolean; readImpliesExec: boolean } {
+  const asked = stackFlags !== null && (stackFlags & PF_X) !== 0;
+  const readImpliesExec = legacyReadImpliesExec && (stackFlags === null || asked);
+  return { executableStack: stackFlags === null ? readImpliesExec : asked, readImpliesExec };
+}
+
+/** A region as mmap maps it under READ_IMPLIES_EXEC: readable is executable. */
+function readImplyingExec(region: Region): Region {
+  return region.prot & PROT_READ ? { ...region, prot: region.prot | PROT_EXEC } : region;
 }
 
 /** A source of uniformly random integers in [0, bound). */
@@ -459,10 +488,10 @@ export function checkPopulation(plan: Plan, available: number): void {
  * Where the heap begins before randomization: right after the program, but
  * for an ET_DYN program without an interpreter (static-pie, or ld.so run
  * directly), whose image went where mmap puts things: load_elf_binary moves
- * its heap to ELF_ET_DYN_BASE, out of the mmap area.
+ * its heap to ELF_ET_DYN_BASE, page-aligned up, out of the mmap area.
  */
 export function heapBase(program: ElfImage, programEnd: number): number {
-  return program.type === "dyn" && program.interpreter === null ? ET_DYN_BASE : programEnd;
+  return program.type === "dyn" && program.interpreter === null ? ET_DYN_HEAP_BASE : programEnd;
 }
 
 export interface PlanOptions {
@@ -481,6 +510,10 @@ export interface PlanOptions {
   brkWindow?: number;
   /** Which pages the policy may page on demand ("all" when absent). */
   scope?: DemandScope;
+  /** The kernel gives a 64-bit program READ_IMPLIES_EXEC when its
+   * PT_GNU_STACK is missing or executable (Linux before 5.8: machine.ts);
+   * false when absent. */
+  legacyReadImpliesExec?: boolean;
 }
 
 /**
@@ -538,6 +571,8 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     endData = Math.max(endData, start + s.filesz);
   }
   if (startCode === Number.MAX_SAFE_INTEGER) startCode = endCode = programExtent.start;
+  const stack = stackExecution(program.stackFlags, options.legacyReadImpliesExec ?? false);
+  if (stack.readImpliesExec) regions = regions.map(readImplyingExec);
 
   const plan: Plan = {
     program: { image: program, bias, byKernel: programChoice.byKernel },
@@ -547,12 +582,12 @@ export function planLoad(program: ElfImage, interpreter: ElfImage | null, option
     programEntry: program.entry + bias,
     programHeaders: programHeaderAddress(program) + bias,
     brk: heapBase(program, programExtent.end) + options.random((options.brkWindow ?? BRK_RANDOM_BYTES) / PAGE_SIZE) * PAGE_SIZE,
-    brkBase: programChoice.byKernel && heapBase(program, programExtent.end) !== ET_DYN_BASE ? "program" : "fixed",
+    brkBase: programChoice.byKernel && heapBase(program, programExtent.end) !== ET_DYN_HEAP_BASE ? "program" : "fixed",
     startCode,
     endCode,
     startData,
     endData,
-    executableStack: program.stackFlags !== null && (program.stackFlags & PF_X) !== 0,
+    ...stack,
   };
   if (!programChoice.byKernel) checkClearOfLoader(program, bias, options.kept);
   if (interpreterPlacement && !interpreterPlacement.byKernel) checkClearOfLoader(interpreter!, interpreterPlacement.bias, options.kept);

@@ -9,7 +9,8 @@ import { PAGE_SIZE } from "./elf.ts";
 import { pageUp, type Placement, type Policy, type Region } from "./plan.ts";
 import { AT_BASE, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type StackImage } from "./stack.ts";
 import type { IntervalTimers } from "./caller.ts";
-import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, MM_MAP, PLACEMENT, PREFETCH_RUN, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
+import type { VdsoBlock } from "./machine.ts";
+import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, VDSO_PART, MM_MAP, PLACEMENT, PREFETCH_RUN, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
 
 export { STAGE, STAGE_WORDS, stageNamed, type StageName };
 
@@ -163,6 +164,14 @@ export interface SpecInput {
   userModeOnly: boolean;
   /** Pages to map before the jump (--prefetch); none when empty. */
   prefetch: readonly SpecPrefetchRun[];
+  /** The [stack]'s protection (PROT_*): executable where PT_GNU_STACK (or
+   * READ_IMPLIES_EXEC) asks. */
+  stackProt: number;
+  /** Run the program with READ_IMPLIES_EXEC in its personality. */
+  readImpliesExec: boolean;
+  /** The vDSO block to move where the kernel maps it for a program; null
+   * leaves it where the kernel mapped it for the loader. */
+  vdso: VdsoBlock | null;
 }
 
 const TWO_TO_32 = 2 ** 32;
@@ -344,7 +353,13 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     uffd_user_mode_only: input.userModeOnly ? 1 : 0,
     prefetch_count: input.prefetch.length,
     prefetch_offset: input.prefetch.length > 0 ? o.prefetch : 0,
+    stack_prot: input.stackProt,
+    read_implies_exec: input.readImpliesExec ? 1 : 0,
+    vdso_part_count: input.vdso?.parts.length ?? 0,
+    vdso_offset: input.vdso?.vdsoOffset ?? 0,
   });
+  target.fill(0, spec.vdso_parts.offset, spec.vdso_parts.offset + spec.vdso_parts.size);
+  (input.vdso?.parts ?? []).forEach((part, i) => putFields(view, spec.vdso_parts.offset + i * VDSO_PART.size, VDSO_PART, { offset: part.offset, length: part.length }));
   putFields(view, spec.program.offset, PLACEMENT, placementFields(input.program));
   putFields(view, spec.interpreter.offset, PLACEMENT, placementFields(input.interpreter));
   target.fill(0, spec.process_name.offset, spec.process_name.offset + spec.process_name.size);

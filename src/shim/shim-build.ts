@@ -65,6 +65,8 @@ const STRICT_ENV = "FAULTLINE_WERROR";
 interface Unit {
   source: string;
   freestanding: boolean;
+  /** Macros it is compiled with (-D), beyond the common flags. */
+  defines?: readonly string[];
 }
 
 /** How one library (or the loader) is made from its units. */
@@ -83,7 +85,7 @@ interface Recipe {
 /** The friendly fault handler: the report, and the backtrace it gives
  * (shim/friendly/backtrace.h). All freestanding: they run in a crashing
  * program. */
-const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-space.c", "module.c", "unwind.c", "symbols.c", "source-lines.c"].map((name) => ({
+const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-space.c", "module.c", "unwind.c", "symbols.c", "source-lines.c", "instruction.c", "abort-message.c"].map((name) => ({
   source: `friendly/${name}`,
   freestanding: true,
 }));
@@ -111,6 +113,8 @@ const SHIM_RECIPE: Recipe = {
     // What the caller handed over, the signal relay, the shim's threads.
     { source: "loader/handover.c", freestanding: false },
     { source: "loader/relay.c", freestanding: false },
+    // The user's service: its socket, and its clients accepted.
+    { source: "loader/service.c", freestanding: false },
     { source: "common/threads.c", freestanding: false },
     // Lazy copy: the fault path runs in a signal handler in the Bun process;
     // the bookkeeping runs on Bun's threads and uses libc.
@@ -131,6 +135,11 @@ const LOADER_RECIPE: Recipe = {
   name: LOADER_NAME,
   units: [
     { source: "loader/loader.c", freestanding: true },
+    // The installed command's client (bin/faultline): it asks the user's
+    // service for the plan, and runs bin/faultline down the plain path
+    // when none answers; where that is, and the Bun the service runs on,
+    // are fixed for this install.
+    { source: "loader/client.c", freestanding: true, defines: [`FL_PACKAGE_ROOT=${JSON.stringify(PROJECT_ROOT)}`, `FL_BUN_PATH=${JSON.stringify(process.execPath)}`] },
     // Paging in the program: the SIGSEGV handler, the event ring it writes,
     // and userfaultfd's registration and hand-off.
     { source: "paging/fault-handler.c", freestanding: true },
@@ -381,7 +390,7 @@ function buildLibrary(recipe: Recipe, options: BuildOptions): string {
       const flags = unit.freestanding ? [...common, ...FREESTANDING_FLAGS] : [...common, "-fno-stack-protector"];
       objects.push(object);
       progress.unit(unit.source);
-      run([cc, ...flags, "-c", join(SHIM_DIR, unit.source), "-o", object]);
+      run([cc, ...flags, ...(unit.defines ?? []).map((d) => `-D${d}`), "-c", join(SHIM_DIR, unit.source), "-o", object]);
       if (unit.freestanding) freestanding.push(object);
     }
     assertSelfContained(freestanding, recipe.freestandingPart);

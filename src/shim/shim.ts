@@ -28,7 +28,7 @@ const symbols = {
   fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_notice_size: { args: [], returns: FFIType.u64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -46,6 +46,11 @@ const symbols = {
   fl_loader_hello: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_pidfd_open: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_pidfd_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_service_listen: { args: [FFIType.ptr], returns: FFIType.i64 },
+  fl_service_accept: { args: [FFIType.i64], returns: FFIType.i64 },
+  fl_service_request_words: { args: [], returns: FFIType.u64 },
+  fl_service_answer: { args: [FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_service_shutdown: { args: [FFIType.i64], returns: FFIType.i64 },
 } as const;
 
 type Library = ReturnType<typeof dlopen<typeof symbols>>;
@@ -304,6 +309,10 @@ export interface WaitOptions {
   /** The waiter takes the end look's hold on the program's memory once it
    * is placed, by the byte this far above the stack's base (0: none). */
   pinOffset: number;
+  /** A pidfd of a program that is not this process's child (the installed
+   * command's client): its end is learned from it, and no status is
+   * reaped (the notice's exit is all zeros). */
+  programPidfd?: number;
 }
 
 /** What the waiter says, in order: the program's pid once the loader has
@@ -363,7 +372,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   };
   let fd: number;
   try {
-    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset, options.go === "waiter" ? 1 : 0));
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset, options.go === "waiter" ? 1 : 0, options.programPidfd ?? -1));
   } catch (error) {
     closeGo();
     throw error;
@@ -631,4 +640,77 @@ export type MemoryPin = number & { readonly pinned: unique symbol };
 /** Let the memory go. */
 export function releaseMemory(pin: MemoryPin): void {
   check("releasing the program's memory", load().fl_pin_release(pin));
+}
+
+/** One client of the user's service (shim/loader/service.c), accepted and
+ * checked to be this user's, with its hello read. */
+export interface ServiceRequest {
+  /** The connection: the control socket of the client's launch. */
+  control: number;
+  pid: number;
+  uid: number;
+  gid: number;
+  /** The identity of the loader file the client runs. */
+  loader: { device: bigint; inode: bigint; changeNs: bigint };
+  /** The client's standard error, open here, or -1. */
+  stderr: number;
+  personality: number;
+}
+
+/** Listen at path (the user's private directory); the socket. */
+export function serviceListen(path: string): number {
+  return check(`listening on ${path}`, load().fl_service_listen(ptr(cString(path))));
+}
+
+/**
+ * The clients that connect to listener, as they come, read without
+ * blocking Bun's event loop; ends when the listener is closed.
+ */
+export async function* serviceRequests(listener: number): AsyncGenerator<ServiceRequest> {
+  const shim = load();
+  const fd = check("accepting the service's clients", shim.fl_service_accept(listener));
+  const size = Number(shim.fl_service_request_words()) * 8;
+  const records = recordReader(fd);
+  try {
+    for (;;) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await records.read(size);
+      } catch {
+        return;
+      }
+      const words = new BigInt64Array(bytes.slice().buffer);
+      yield {
+        control: Number(words[0]),
+        pid: Number(words[1]),
+        uid: Number(words[2]),
+        gid: Number(words[3]),
+        loader: { device: BigInt.asUintN(64, words[4]!), inode: BigInt.asUintN(64, words[5]!), changeNs: BigInt.asUintN(64, words[6]!) },
+        stderr: Number(words[7]),
+        personality: Number(words[8]),
+      };
+    }
+  } finally {
+    await records.close();
+  }
+}
+
+/** A client's answer in place of a plan (shim/launch.h). */
+export const CLIENT_VERDICTS = { plain: 1, retry: 2, exit: 3 } as const;
+
+/** Answer a client: take the plain path, retry with a new service, or exit
+ * with status (after this service said why). False when it is gone. */
+export function answerClient(control: number, verdict: keyof typeof CLIENT_VERDICTS, status = 0): boolean {
+  return Number(load().fl_service_answer(control, CLIENT_VERDICTS[verdict], status)) === 0;
+}
+
+/** Stop accepting on listener: the clients' generator ends (the socket is
+ * the caller's to close after that). */
+export function serviceShutdown(listener: number): void {
+  check("closing the service's socket", load().fl_service_shutdown(listener));
+}
+
+/** A close-on-exec copy of fd. */
+export function duplicateDescriptor(fd: number): number {
+  return check("copying a descriptor", load().fl_duplicate(fd));
 }

@@ -1,12 +1,13 @@
 #!/usr/bin/env bun
 /**
  * `bun run view [TRACE] REPORT [[TRACE] REPORT] -o FILE`: the page --html
- * makes, from saved files, for one run or two side by side.
+ * makes, from saved files, for one run or two side by side; a trace may be
+ * named before or after its report (src/view/options.ts pairRunFiles).
  */
 import { readFileSync, writeSync } from "node:fs";
 import { EXIT_USAGE, UsageError } from "../loader/errors.ts";
 import { parseReport, RunDataError, type ReportInput } from "./model.ts";
-import { MAX_RUNS, VIEW_USAGE, parseViewCommandLine } from "./options.ts";
+import { MAX_RUNS, PairingError, VIEW_USAGE, pairRunFiles, parseViewCommandLine, type NamedRunFile } from "./options.ts";
 import { parseTrace, TraceError, type Trace } from "./trace.ts";
 import { OutputError, claimOutput, renderPage, writeOutput } from "./write.ts";
 
@@ -26,31 +27,31 @@ function isReport(text: string): boolean {
   }
 }
 
-/** Pair the files into runs: each report with the trace named before it. */
+/** Read the files and pair them into runs: each report with the trace
+ * named next to it. */
 function readRuns(files: readonly string[]): { report: ReportInput; trace: Trace | null }[] {
-  const runs: { report: ReportInput; trace: Trace | null }[] = [];
-  let trace: Trace | null = null;
-  let traceFile: string | null = null;
-  for (const file of files) {
+  // Pairing more files than two runs take is refused before it is tried.
+  if (files.length > 2 * MAX_RUNS) throw new UsageError(`at most ${MAX_RUNS} runs side by side, not ${files.length} files`);
+  const texts = new Map<string, string>();
+  const named: NamedRunFile[] = files.map((file) => {
     let text: string;
     try {
       text = readFileSync(file, "utf8");
     } catch (error) {
       throw new RunDataError(`${file}: cannot read: ${(error as { code?: string }).code ?? String(error)}`);
     }
-    if (isReport(text)) {
-      runs.push({ report: parseReport(text, file), trace });
-      trace = null;
-      traceFile = null;
-    } else {
-      if (traceFile !== null) throw new RunDataError(`${file}: a second trace before a report (${traceFile} has no report)`);
-      trace = parseTrace(text, file);
-      traceFile = file;
-    }
+    texts.set(file, text);
+    return { file, kind: isReport(text) ? "report" : "trace" };
+  });
+  let paired;
+  try {
+    paired = pairRunFiles(named);
+  } catch (error) {
+    if (error instanceof PairingError) throw new RunDataError(error.message);
+    throw error;
   }
-  if (traceFile !== null) throw new RunDataError(`${traceFile}: a trace without a report after it`);
-  if (runs.length > MAX_RUNS) throw new UsageError(`at most ${MAX_RUNS} runs side by side, not ${runs.length}`);
-  return runs;
+  if (paired.length > MAX_RUNS) throw new UsageError(`at most ${MAX_RUNS} runs side by side, not ${paired.length}`);
+  return paired.map((run) => ({ report: parseReport(texts.get(run.report)!, run.report), trace: run.trace === null ? null : parseTrace(texts.get(run.trace)!, run.trace) }));
 }
 
 async function main(args: string[]): Promise<number> {

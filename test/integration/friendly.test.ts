@@ -1,5 +1,6 @@
 /**
- * Friendly segfaults: libetsbefriends.so preloaded by `bun run friendly`
+ * Friendly segfaults (other crash kinds: friendly-crashes.test.ts):
+ * libetsbefriends.so preloaded by `bun run friendly`
  * (src/friendly/friendly.ts) or by LD_PRELOAD alone. A crash prints one message of
  * the set and a diagnosis, then exits 139; programs that do not crash, or
  * handle the crash themselves, behave as they do without it; a static
@@ -12,7 +13,7 @@ import { join } from "node:path";
 import { staticRefusal } from "../../src/friendly/friendly-options.ts";
 import { ensureFriendlyLibrary } from "../../src/shim/shim-build.ts";
 import { ROOT, buildAll, buildProgram, buildSharedLibrary } from "../support/programs.ts";
-import { MESSAGES, messagesIn } from "../support/friendly-messages.ts";
+import { MESSAGES, MESSAGES_FOR, MESSAGE_SETS, messagesIn } from "../support/friendly-messages.ts";
 import { runFriendly, runNative, runProcess, verdict, type Ran } from "../support/run.ts";
 
 const CRASH_STATUS = 139;
@@ -48,6 +49,7 @@ function runPreloaded(argv: string[], env: Record<string, string> = {}): Promise
 
 function expectFriendlyCrash(ran: Ran): void {
   expect(messagesIn(ran.stderr)).toHaveLength(1);
+  expect(messagesIn(ran.stderr, MESSAGES)).toHaveLength(1);
   expect(ran.stderr.split("\n")[0]).toBe(messagesIn(ran.stderr)[0]!);
   expect(ran.exitCode).toBe(CRASH_STATUS);
   expect(ran.signal).toBeNull();
@@ -56,6 +58,14 @@ function expectFriendlyCrash(ran: Ran): void {
 test("the message set has at least eight messages, all different", () => {
   expect(MESSAGES.length).toBeGreaterThanOrEqual(8);
   expect(new Set(MESSAGES).size).toBe(MESSAGES.length);
+});
+
+test("every kind of crash has a set of its own, as large as the segfaults', no message shared", () => {
+  expect(Object.keys(MESSAGES_FOR)).toEqual(["SIGSEGV", "SIGBUS", "SIGFPE", "SIGABRT", "SIGILL", "SIGTRAP", "SIGSYS"]);
+  expect(MESSAGE_SETS.size).toBe(Object.keys(MESSAGES_FOR).length);
+  for (const set of Object.values(MESSAGES_FOR)) expect(set).toHaveLength(MESSAGES.length);
+  const every = [...MESSAGE_SETS.values()].flat();
+  expect(new Set(every).size).toBe(every.length);
 });
 
 describe("a crash, made friendly", () => {
@@ -128,6 +138,7 @@ describe("a crash, made friendly", () => {
     const file = join(dir, "truncated");
     const ran = await runPreloaded([program("sigbus_truncated.c"), file]);
     expect(messagesIn(ran.stderr)).toHaveLength(1);
+    expect(messagesIn(ran.stderr, MESSAGES_FOR.SIGBUS)).toHaveLength(1);
     expect(ran).toMatchObject({ stdout: "sigbus_truncated: reading\n", exitCode: 135, signal: null });
     expect(ran.stderr).toContain("signal:  SIGBUS (BUS_ADRERR), reading address");
     expect(ran.stderr).toContain("cause:   an access to a mapped file beyond its end");
@@ -183,8 +194,9 @@ describe("programs that do not crash, or handle crashes themselves", () => {
       runFriendly(["sh", "-c", 'echo "$0"']),
     ]);
     expect(verdict(code!)).toEqual({ stdout: "", exitCode: 7, signal: null });
+    // An abort is reported, and still ends the program with SIGABRT.
     expect(aborted!).toMatchObject({ stdout: "crash: abort\n", exitCode: null, signal: "SIGABRT" });
-    expect(messagesIn(aborted!.stderr)).toHaveLength(0);
+    expect(messagesIn(aborted!.stderr, MESSAGES_FOR.SIGABRT)).toHaveLength(1);
     expect(argv0!.stdout).toBe("sh\n");
   });
 

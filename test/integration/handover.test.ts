@@ -8,7 +8,7 @@
  * sent to the pager's pid, SIGPIPE ignored by the caller, a fork during
  * userfaultfd faults.
  */
-import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { constants as osConstants, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,12 +16,16 @@ import { userfaultfdAvailable } from "../../src/shim/shim.ts";
 import { nativeTool } from "../support/build-tools.ts";
 import { buildAll, ROOT, type Variant } from "../support/programs.ts";
 import { runNative, runProcess, type Ran } from "../support/run.ts";
+import { FAULTLINE_COMMAND, privateServiceDirectory } from "../support/service.ts";
 
 setDefaultTimeout(120_000);
 const osSignals = osConstants.signals;
 
 let built = new Map<string, string>();
 let handover = "";
+// The installed command's runs go through a service of this file's own.
+const removeServiceDirectory = privateServiceDirectory();
+afterAll(removeServiceDirectory);
 beforeAll(async () => {
   built = await buildAll(["probe.c", "fork_faults.c", "signal_report.c"], ["static", "pie"]);
   handover = await nativeTool("handover");
@@ -40,8 +44,13 @@ const PAGER_RUNS: Pager[] = [
   ),
 ];
 const label = (p: Pager) => (p.paging ? `${p.name} --paging ${p.paging}` : p.name);
-function pagerWords(p: Pager, entry: "direct" | "bun run"): string[] {
+/** How the pager is started: its command line run by Bun, `bun run`, or
+ * the installed command, whose client becomes the program itself. */
+type Entry = "direct" | "bun run" | "installed";
+const ENTRIES: readonly Entry[] = ["direct", "bun run", "installed"];
+function pagerWords(p: Pager, entry: Entry): string[] {
   const flags = ["-q", ...(p.paging ? ["--paging", p.paging] : [])];
+  if (entry === "installed") return [FAULTLINE_COMMAND, p.name, ...flags];
   return entry === "direct" ? [process.execPath, join(ROOT, "src", "cli", "cli.ts"), p.name, ...flags] : [process.execPath, "run", p.name, ...flags];
 }
 
@@ -63,7 +72,7 @@ function fields(stdout: string): Map<string, string> {
 describe("the probe started by a caller that hands over state sees what it sees natively", () => {
   for (const variant of ["static", "pie"] as const) {
     for (const pager of PAGER_RUNS) {
-      for (const entry of ["direct", "bun run"] as const) {
+      for (const entry of ENTRIES) {
         test(`${label(pager)}, ${entry} (${variant})`, async () => {
           const probe = binary("probe.c", variant);
           const [native, loaded] = await Promise.all([runNative(callerScript([probe])), runProcess(callerScript([...pagerWords(pager, entry), probe]), { cwd: ROOT })]);
@@ -145,7 +154,7 @@ function spawnWithLimit(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"
 describe("a signal sent to the pager's pid reaches the program", () => {
   const signals = ["SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM", "SIGHUP", "SIGWINCH"] as const;
   for (const pager of PAGER_RUNS) {
-    for (const entry of ["direct", "bun run"] as const) {
+    for (const entry of ENTRIES) {
       // `bun run` keeps SIGWINCH to itself: it reaches neither the pager
       // nor a program `bun run` starts natively (a terminal's resize
       // reaches the whole process group directly).

@@ -67,7 +67,7 @@ describe("installed with npm, where no Bun is on PATH", () => {
   beforeAll(async () => {
     cwd = await project("with-npm");
     native = await runProcess([join(cwd, "prog")]);
-    // The README's `npm install faultline`, from the packed tarball.
+    // The README's `npm install ./faultline-*.tgz`: the packed tarball.
     const installed = await inProject(["npm", "install", "--prefer-offline", "--no-audit", "--no-fund", tarball], cwd, bare, INSTALL_LIMIT_MS);
     expect({ exitCode: installed.exitCode, stderr: installed.stderr.includes("ERR") ? installed.stderr : "" }).toEqual({ exitCode: 0, stderr: "" });
   }, INSTALL_LIMIT_MS);
@@ -185,7 +185,7 @@ describe("installed with Bun, the user's own Bun on PATH", () => {
     symlinkSync(process.execPath, join(userBin, "bun"));
     symlinkSync(process.execPath, join(userBin, "bunx"));
     path = `${userBin}:${bare}`;
-    // The README's `bun add faultline`, from the packed tarball.
+    // The README's `bun add ./faultline-0.1.0.tgz`: the packed tarball.
     const installed = await inProject(["bun", "add", tarball], cwd, path, INSTALL_LIMIT_MS);
     expect({ exitCode: installed.exitCode, stderr: installed.exitCode === 0 ? "" : installed.stderr }).toEqual({ exitCode: 0, stderr: "" });
   }, INSTALL_LIMIT_MS);

@@ -86,6 +86,21 @@ describe("with the SIGSEGV mechanism, the known limits hold as documented", () =
     expect(ran.signal).toBe("SIGSEGV");
     expect(ran.stderr).toContain("handled by a handler of its own");
   });
+  // The programs the README names in this class, met outside the suite:
+  // natively a success, under dpager by SIGSEGV a SIGSEGV and the pager's line.
+  const ownHandlers = [
+    { name: "interactive bash", argv: ["/bin/bash", "-i", "-c", "echo hi"] },
+    { name: "top", argv: ["top", "-b", "-n", "1"] },
+    { name: "zstd", argv: ["zstd", "-c", "/etc/hostname"] },
+  ].filter((c) => Bun.which(c.argv[0]!) !== null);
+  for (const c of ownHandlers) {
+    test(`${c.name}, which installs its own SIGSEGV handler, is one of them`, async () => {
+      const [native, loaded] = await Promise.all([runNative(c.argv), runPager("dpager", c.argv, { flags: ["-q", "--paging", "signal"] })]);
+      expect(native.exitCode).toBe(0);
+      expect(loaded.signal).toBe("SIGSEGV");
+      expect(loaded.stderr).toContain("handled by a handler of its own");
+    });
+  }
   test("fork keeps paging in both processes", async () => {
     const argv = [binary("fork_touch.c", "static")];
     const [native, loaded] = await Promise.all([runNative(argv), runPager("dpager", argv, { flags: ["-q", "--paging", "signal"] })]);

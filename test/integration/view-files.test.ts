@@ -170,6 +170,16 @@ describe("bun run view refuses what it cannot show, in one line", () => {
     await runPager("dpager", [bssTouch, "one"], { flags: ["-q", "--trace", trace, "--report", report] });
   });
 
+  test("takes a trace after its report as before it: the same page", async () => {
+    const [before, after] = [join(dir, "trace-first.html"), join(dir, "report-first.html")];
+    expect(await view([trace, report, "-o", before])).toMatchObject({ exitCode: 0, stderr: "" });
+    expect(await view([report, trace, "-o", after])).toMatchObject({ exitCode: 0, stderr: "" });
+    // The same runs, figures and faults; only the time each page was made differs.
+    const shown = (page: string) => ({ ...pageData(readFileSync(page, "utf8")), made: null });
+    expect(shown(after)).toEqual(shown(before));
+    expect(shown(after).runs[0]!.notes).not.toContain("no trace was given: faults over time and the predictor's record cannot be shown");
+  });
+
   test("no output file: exit 2", async () => {
     const ran = await view([trace, report]);
     expect(ran.exitCode).toBe(2);
@@ -178,7 +188,8 @@ describe("bun run view refuses what it cannot show, in one line", () => {
 
   test("a trace without its report, a file that is neither, a file not there: exit 1", async () => {
     const out = join(dir, "v.html");
-    expect(await view([report, trace, "-o", out])).toMatchObject({ exitCode: 1, stderr: `view: ${trace}: a trace without a report after it\n` });
+    expect(await view([trace, "-o", out])).toMatchObject({ exitCode: 1, stderr: `view: ${trace}: a trace without a report next to it\n` });
+    expect(await view([trace, trace, report, "-o", out])).toMatchObject({ exitCode: 1, stderr: `view: ${trace}: a second trace next to ${trace}: each trace goes next to its report\n` });
     const bad = join(dir, "bad.jsonl");
     writeFileSync(bad, `${readFileSync(trace, "utf8")}{"t_ms":1,"kind":"fault","fault":"nowhere","mapped":[]}\n`);
     const lines = readFileSync(bad, "utf8").trim().split("\n").length;

@@ -3,6 +3,10 @@
  * and by `bun run view` from real runs, checked against the runs' reports
  * and traces — the figures shown, the marks or bins drawn, no console
  * errors and nothing fetched — and driven: zoom, hover, filter, reset.
+ *
+ * Without a Chromium (support/browser.ts findChromium) these tests are
+ * skipped, said in one line; where FAULTLINE_REQUIRE_CHROMIUM is set (CI),
+ * a missing browser is a failure instead.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -12,12 +16,23 @@ import type { RunReport } from "../../src/run/report.ts";
 import { CAUSE_FAULT, CAUSE_PREDICTED, buildRunView, markTimes, type RunView } from "../../src/view/model.ts";
 import { POINT_LIMIT, bandPosition, visibleMarks, type Viewport } from "../../src/view/plot.ts";
 import { parseTrace } from "../../src/view/trace.ts";
-import { openBrowser, openPage, screenshot, type Browser, type OpenedPage } from "../support/browser.ts";
+import { chromiumRequired, findChromium, noChromiumLine, openBrowser, openPage, REQUIRE_CHROMIUM_VARIABLE, screenshot, type Browser, type OpenedPage } from "../support/browser.ts";
 import { buildProgram, ROOT } from "../support/programs.ts";
 import { runPager, runProcess } from "../support/run.ts";
 
 // Each test makes a run (a second or two), then loads and drives its page.
 setDefaultTimeout(90_000);
+
+const chromium = findChromium();
+if (chromium === null && !chromiumRequired()) console.warn(`view-page.test.ts: ${noChromiumLine("skipping the run page's browser tests")}`);
+/** describe, or describe.skip when there is no browser to run in. */
+const inBrowser = describe.skipIf(chromium === null);
+
+if (chromiumRequired()) {
+  test(`a Chromium is installed (${REQUIRE_CHROMIUM_VARIABLE} is set)`, () => {
+    expect(chromium === null ? noChromiumLine("the run page's browser tests cannot run") : chromium).not.toStartWith("no Chromium");
+  });
+}
 
 let dir = "";
 let browser: Browser;
@@ -26,13 +41,14 @@ let touchPages = "";
 let exitCode = "";
 
 beforeAll(async () => {
+  if (chromium === null) return;
   dir = mkdtempSync(join(tmpdir(), "faultline-view-"));
   [bssTouch, touchPages, exitCode] = await Promise.all([buildProgram("bss_touch.c", "static"), buildProgram("touch_pages.c", "static"), buildProgram("exit_code.c", "static")]);
-  browser = await openBrowser();
+  browser = await openBrowser(chromium);
 });
 afterAll(async () => {
   await browser?.close();
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 interface Run {
@@ -108,7 +124,7 @@ function zoomToPoints(opened: OpenedPage, run = 0, marks = POINT_LIMIT): Promise
   });
 }
 
-describe("a page made by --html from an hpager run (SIGSEGV paging)", () => {
+inBrowser("a page made by --html from an hpager run (SIGSEGV paging)", () => {
   let run: Run;
   let opened: OpenedPage;
   beforeAll(async () => {
@@ -228,7 +244,7 @@ describe("a page made by --html from an hpager run (SIGSEGV paging)", () => {
   });
 });
 
-describe("a page made by --html from an hpager run paged the default way", () => {
+inBrowser("a page made by --html from an hpager run paged the default way", () => {
   test("says what a look can see under the mechanism chosen, and the report's counts", async () => {
     const run = await recordRun("hpager-auto", "hpager", ["--predict", "stride", "--pages", "3"], [bssTouch, "stride", "4"]);
     const opened = await openPage(browser, run.html);
@@ -247,7 +263,7 @@ describe("a page made by --html from an hpager run paged the default way", () =>
   });
 });
 
-describe("a page of 100 000 faults", () => {
+inBrowser("a page of 100 000 faults", () => {
   test("stays under 20 MB, draws them as bins, and single faults once zoomed in", async () => {
     const run = await recordRun("dpager-100k", "dpager", [], [touchPages, "100000", "random"]);
     expect(run.report.faults).toBeGreaterThanOrEqual(100_000);
@@ -293,7 +309,7 @@ describe("a page of 100 000 faults", () => {
   });
 });
 
-describe("bun run view", () => {
+inBrowser("bun run view", () => {
   test("puts dpager and hpager on the same program side by side, on one time axis", async () => {
     const d = await recordRun("side-dpager", "dpager", [], [bssTouch, "stride", "4"]);
     const h = await recordRun("side-hpager", "hpager", ["--predict", "stride", "--pages", "3"], [bssTouch, "stride", "4"]);
@@ -320,7 +336,7 @@ describe("bun run view", () => {
   });
 });
 
-describe("a page made by --html from an apager run", () => {
+inBrowser("a page made by --html from an apager run", () => {
   test("shows the run and its regions, all mapped at start, and no faults", async () => {
     const html = join(dir, "apager.html");
     const report = join(dir, "apager.json");

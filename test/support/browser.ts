@@ -2,22 +2,78 @@
 // types, and the page's own API (window.faultlineView).
 /// <reference lib="dom" />
 /**
- * A real browser for the run page's tests: Debian's Chromium, headless,
- * driven by playwright-core (Playwright's own browser download cannot work
- * here). Each browser gets a fresh profile and the flags that keep Chromium
+ * A real browser for the run page's tests: Chromium, headless, driven by
+ * playwright-core (Playwright's own browser download cannot work here),
+ * found as `findChromium` says. Each browser gets a fresh profile and the flags that keep Chromium
  * from reaching out to Google's services; every page opened records its
  * console errors, uncaught exceptions and any request for something other
  * than the page's own file, so tests can assert there were none.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, isAbsolute, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { ROOT } from "./programs.ts";
 export type { PageApi } from "../../src/view/client/main.ts";
 
-export const CHROMIUM = "/usr/bin/chromium";
+/** The environment variable naming the browser to use, where it is not
+ * one of CHROMIUM_NAMES on PATH. */
+export const CHROMIUM_VARIABLE = "FAULTLINE_CHROMIUM";
+/** Set (to anything but empty or 0) where the browser tests must run: a
+ * missing browser then fails them instead of skipping them (.ci/run). */
+export const REQUIRE_CHROMIUM_VARIABLE = "FAULTLINE_REQUIRE_CHROMIUM";
+/** The names Chromium is installed under (Debian, Ubuntu, Google's). */
+export const CHROMIUM_NAMES = ["chromium", "chromium-browser", "google-chrome"] as const;
+
+/** Where the browser was looked for, for the line that says none was found. */
+export const CHROMIUM_LOOKUP = `$${CHROMIUM_VARIABLE}, or ${CHROMIUM_NAMES.join(", ")} on PATH`;
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The browser to drive: the path in $FAULTLINE_CHROMIUM if set (a name
+ * without a slash is looked up on PATH), else the first of CHROMIUM_NAMES
+ * found on PATH, else null. `isExecutable` is the file check, replaceable
+ * for tests.
+ */
+export function findChromium(env: Record<string, string | undefined> = process.env, isExecutable: (path: string) => boolean = isExecutableFile): string | null {
+  const onPath = (name: string): string | null => {
+    if (name.includes("/")) return isExecutable(name) ? name : null;
+    for (const dir of (env.PATH ?? "").split(delimiter)) {
+      if (!isAbsolute(dir)) continue;
+      const candidate = join(dir, name);
+      if (isExecutable(candidate)) return candidate;
+    }
+    return null;
+  };
+  const named = env[CHROMIUM_VARIABLE]?.trim();
+  if (named) return onPath(named);
+  for (const name of CHROMIUM_NAMES) {
+    const found = onPath(name);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** Whether this run must have a browser (CI): a missing one then fails the
+ * browser tests rather than skipping them. */
+export function chromiumRequired(env: Record<string, string | undefined> = process.env): boolean {
+  const value = env[REQUIRE_CHROMIUM_VARIABLE];
+  return value !== undefined && value !== "" && value !== "0";
+}
+
+/** The one line said when no browser was found. */
+export function noChromiumLine(what: string): string {
+  return `no Chromium found (${CHROMIUM_LOOKUP}): ${what}; install one (Debian: apt-get install -y chromium) or set ${CHROMIUM_VARIABLE}`;
+}
 
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
@@ -33,11 +89,13 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function openBrowser(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`the run page's tests need Debian's chromium at ${CHROMIUM}: apt-get install -y chromium (.ci/run installs it)`);
+/** Start the browser findChromium finds; an Error saying where it looked
+ * when there is none. */
+export async function openBrowser(executablePath: string | null = findChromium()): Promise<Browser> {
+  if (executablePath === null) throw new Error(noChromiumLine("the run page cannot be drawn"));
   const profile = mkdtempSync(join(tmpdir(), "faultline-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     args: FLAGS,
     viewport: { width: 1400, height: 1000 },

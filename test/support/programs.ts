@@ -35,6 +35,12 @@ export const PROFILES = {
   /** Frame pointers and no call-frame information for the program's own
    * code: only rbp says where a caller's frame is. */
   "fp-no-unwind-tables": ["-O0", "-fno-omit-frame-pointer", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"],
+  /** PT_GNU_STACK with PF_X: the kernel gives the program an executable stack. */
+  execstack: ["-O1", "-Wl,-z,execstack"],
+  /** No C library, start-up files or stack protector: the program's own
+   * _start runs first (maps_raw.c). */
+  bare: ["-O1", "-nostdlib", "-fno-stack-protector", "-Wl,-z,noexecstack"],
+  "bare-execstack": ["-O1", "-nostdlib", "-fno-stack-protector", "-Wl,-z,execstack"],
 } as const;
 export type Profile = keyof typeof PROFILES;
 

@@ -18,7 +18,7 @@ import {
   signalsOf,
 } from "../../src/loader/caller.ts";
 import { brkWindowOf, kernelVersion } from "../../src/loader/machine.ts";
-import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, ET_DYN_BASE, heapBase } from "../../src/loader/plan.ts";
+import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, ET_DYN_HEAP_BASE, heapBase } from "../../src/loader/plan.ts";
 import type { ElfImage } from "../../src/loader/elf.ts";
 
 const SIGHUP = osConstants.signals.SIGHUP;
@@ -106,7 +106,7 @@ describe("the heap's start", () => {
     const image = (type: "exec" | "dyn", interpreter: string | null) => ({ type, interpreter }) as unknown as ElfImage;
     expect(heapBase(image("exec", null), 0x4a9000)).toBe(0x4a9000);
     expect(heapBase(image("dyn", "/lib64/ld-linux-x86-64.so.2"), 0x555555560000)).toBe(0x555555560000);
-    expect(heapBase(image("dyn", null), 0x7f0000010000)).toBe(ET_DYN_BASE);
+    expect(heapBase(image("dyn", null), 0x7f0000010000)).toBe(ET_DYN_HEAP_BASE);
   });
 });
 

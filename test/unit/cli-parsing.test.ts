@@ -8,6 +8,10 @@ describe("command line", () => {
     const line = parseCommandLine("apager", ["-q", "--report", "r.json", "/bin/ls", "-q", "--report", "x"]);
     expect(line).toMatchObject({ pager: "apager", quiet: true, report: "r.json", argv: ["/bin/ls", "-q", "--report", "x"] });
   });
+  test("--gdb is an option of every pager, off by default; after PROGRAM it is the program's", () => {
+    for (const pager of ["apager", "dpager", "hpager"]) expect(parseCommandLine(pager, ["--gdb", "x"]).gdb).toBe(true);
+    expect(parseCommandLine("apager", ["x", "--gdb"])).toMatchObject({ gdb: false, argv: ["x", "--gdb"] });
+  });
   test("-- ends the options", () => {
     expect(parseCommandLine("dpager", ["--", "-weird"]).argv).toEqual(["-weird"]);
   });

@@ -59,6 +59,6 @@ describe("faultline help, as GNU-style tools have it", () => {
 
   test("help for what is not a command is one line and exit 2", async () => {
     const ran = await faultline("help", "zpager");
-    expect(ran).toEqual({ exitCode: 2, signal: null, stdout: "", stderr: "faultline: no help for 'zpager' (expected apager, dpager, hpager, friendly)\nTry 'faultline --help'.\n" });
+    expect(ran).toEqual({ exitCode: 2, signal: null, stdout: "", stderr: "faultline: no help for 'zpager' (expected apager, dpager, hpager, friendly, service)\nTry 'faultline --help'.\n" });
   });
 });

@@ -25,7 +25,7 @@ describe("the contract's layout", () => {
   test("the shim as built reports exactly this side's fields and stages", () => {
     const text = contractLayout();
     expect(contractDifferences(text)).toEqual([]);
-    expect(text).toContain("fl_launch_spec status 408 152\n");
+    expect(text).toContain("fl_launch_spec status 504 152\n");
     expect(text).toContain("stage MAP_REGION 4\n");
   });
 
@@ -83,6 +83,9 @@ describe("encoding by field name", () => {
     friendlyReraise: false,
     userModeOnly: true,
     prefetch: [],
+    stackProt: 7,
+    readImpliesExec: true,
+    vdso: { parts: [{ offset: 0, length: 0x4000 }, { offset: 0x4000, length: 0x2000 }, { offset: 0x6000, length: 0x2000 }], vdsoOffset: 0x6000 },
   };
   const memory = new Uint8Array(specLength({ regionCount: 1, relocationCount: 64, stackImageBytes: stack.bytes.length, eventRing: false }));
   encodeSpec(input, memory);
@@ -98,6 +101,12 @@ describe("encoding by field name", () => {
     expect(specWord("mechanism")).toBe(1n);
     expect(specWord("policy")).toBe(1n);
     expect(specWord("friendly_seed")).toBe(0x1234567890abcdefn);
+    expect(specWord("stack_prot")).toBe(7n);
+    expect(specWord("read_implies_exec")).toBe(1n);
+    expect(specWord("vdso_part_count")).toBe(3n);
+    expect(specWord("vdso_offset")).toBe(0x6000n);
+    expect(specWord("vdso_parts", 2 * 16)).toBe(0x6000n);
+    expect(specWord("vdso_parts", 2 * 16 + 8)).toBe(0x2000n);
     expect(specWord("entry")).toBe(0x401000n);
     expect(specWord("program", PLACEMENT.fields.by_kernel.offset)).toBe(1n);
     expect(specWord("program", PLACEMENT.fields.extent_size.offset)).toBe(0x3000n);

@@ -4,6 +4,7 @@ import { parseElf, type ElfImage } from "../../src/loader/elf.ts";
 import { LoadError } from "../../src/loader/errors.ts";
 import {
   ET_DYN_BASE,
+  ET_DYN_HEAP_BASE,
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
@@ -17,6 +18,7 @@ import {
   planAgain,
   planLoad,
   regionsForImage,
+  stackExecution,
   type AddressRange,
 } from "../../src/loader/plan.ts";
 import { PF_R, PF_W, PF_X, PT_LOAD, craftElf, type CraftedSegment } from "../support/craft.ts";
@@ -140,7 +142,7 @@ describe("placement", () => {
     expect(plan.program.bias).toBe(0);
     expect(plan.program.byKernel?.alignment).toBe(0x200000);
     expect(plan.regions.every((r) => r.base === "program")).toBe(true);
-    expect(plan.brk).toBe(ET_DYN_BASE);
+    expect(plan.brk).toBe(ET_DYN_HEAP_BASE);
     expect(plan.brkBase).toBe("fixed");
   });
 
@@ -301,15 +303,31 @@ describe("planning the same images again", () => {
 
 describe("PT_GNU_STACK", () => {
   const kept: AddressRange[] = [];
-  const withStack = (flags: number | null) => {
-    const segments = [seg({ flags: PF_R | PF_X })];
+  const planWithStack = (flags: number | null, legacyReadImpliesExec = false) => {
+    const segments = [seg({ flags: PF_R | PF_X }), seg({ flags: PF_R | PF_W, offset: 0x1000, vaddr: 0x401000, filesz: 0x100, memsz: 0x100 })];
     if (flags !== null) segments.push({ type: 0x6474e551, flags, offset: 0, vaddr: 0, filesz: 0, memsz: 0, align: 16 });
-    return planLoad(image(segments), null, { policy: "demand", kept, minAddress: 0x10000, random: noRandomness }).executableStack;
+    return planLoad(image(segments), null, { policy: "demand", kept, minAddress: 0x10000, random: noRandomness, legacyReadImpliesExec });
   };
+  const withStack = (flags: number | null) => planWithStack(flags).executableStack;
   test("asks for an executable stack only with PF_X", () => {
     expect(withStack(PF_R | PF_W | PF_X)).toBe(true);
     expect(withStack(PF_R | PF_W)).toBe(false);
     expect(withStack(null)).toBe(false);
+  });
+  test("since Linux 5.8 a 64-bit program never reads as executable, whatever its PT_GNU_STACK", () => {
+    for (const flags of [PF_R | PF_W | PF_X, PF_R | PF_W, null]) {
+      expect(stackExecution(flags, false).readImpliesExec).toBe(false);
+      expect(planWithStack(flags).regions.map((r) => r.prot)).toEqual([PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE]);
+    }
+  });
+  test("before 5.8, a missing or executable PT_GNU_STACK makes every readable mapping executable, the stack too", () => {
+    expect(stackExecution(null, true)).toEqual({ executableStack: true, readImpliesExec: true });
+    expect(stackExecution(PF_R | PF_W | PF_X, true)).toEqual({ executableStack: true, readImpliesExec: true });
+    expect(stackExecution(PF_R | PF_W, true)).toEqual({ executableStack: false, readImpliesExec: false });
+    const plan = planWithStack(null, true);
+    expect(plan.readImpliesExec).toBe(true);
+    expect(plan.regions.map((r) => r.prot)).toEqual([PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE | PROT_EXEC]);
+    expect(planWithStack(PF_R | PF_W, true).regions.map((r) => r.prot)).toEqual([PROT_READ | PROT_EXEC, PROT_READ | PROT_WRITE]);
   });
 });
 

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import {
   ANSWER_END,
   ANSWER_LIMIT_BYTES,
+  COLOUR_LINE,
   FIELD_LIMIT,
   INLINED_LIMIT,
   addr2lineArguments,
@@ -11,6 +12,7 @@ import {
   parseAddr2line,
   parseFrameRequest,
   requestTooLong,
+  styledAnswer,
   type FrameQuery,
   type SourceEntry,
 } from "../../src/friendly/source-lines.ts";
@@ -165,5 +167,15 @@ describe("the answer", () => {
     expect(displayPath("/work/src/a.c", "/work/")).toBe("src/a.c");
     expect(displayPath("/workshop/a.c", "/work")).toBe("/workshop/a.c");
     expect(displayPath("./nptl/pthread_create.c", "/work")).toBe("./nptl/pthread_create.c");
+  });
+});
+
+describe("colour", () => {
+  test("an answer asks for colour in a first line of its own, only when the report is to have it", () => {
+    const answer = `0\tdeep_write\tnested.c:15\n${ANSWER_END}`;
+    expect(styledAnswer(answer, false)).toBe(answer);
+    expect(styledAnswer(answer, true)).toBe(`colour\n${answer}`);
+    expect(COLOUR_LINE).toBe("colour\n");
+    expect(styledAnswer(ANSWER_END, true)).toBe(`colour\n${ANSWER_END}`);
   });
 });

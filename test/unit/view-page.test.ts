@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { UsageError } from "../../src/loader/errors.ts";
 import { parseCommandLine } from "../../src/cli/options.ts";
 import { buildRunView, type ReportInput } from "../../src/view/model.ts";
-import { parseViewCommandLine } from "../../src/view/options.ts";
+import { pairRunFiles, parseViewCommandLine, type NamedRunFile } from "../../src/view/options.ts";
 import { pageData, pageHtml, type PageData } from "../../src/view/page.ts";
 import { pageScript } from "../../src/view/write.ts";
 
@@ -59,5 +59,32 @@ describe("command lines", () => {
     expect(() => parseViewCommandLine(["-o", "p.html"])).toThrow(/no REPORT given/);
     expect(() => parseViewCommandLine(["-x", "r.json"])).toThrow(/unknown option '-x'/);
     expect(parseViewCommandLine(["-o", "p.html", "--", "-odd.json"]).files).toEqual(["-odd.json"]);
+  });
+
+  test("view: unknown options and missing values are one line each (util.parseArgs)", () => {
+    expect(() => parseViewCommandLine(["--bogus", "r.json", "-o", "p.html"])).toThrow(new UsageError("unknown option '--bogus'"));
+    expect(() => parseViewCommandLine(["r.json", "-o"])).toThrow(new UsageError("--out needs a file name"));
+    expect(() => parseViewCommandLine(["r.json", "--help=yes"])).toThrow(new UsageError("--help takes no value"));
+    expect(() => parseViewCommandLine(["r.json", "--out="])).toThrow(new UsageError("--out needs a file name"));
+    expect(parseViewCommandLine(["-h"]).help).toBe(true);
+  });
+
+  test("view: a trace goes with the report next to it, before or after", () => {
+    const f = (...names: string[]): NamedRunFile[] => names.map((file) => ({ file, kind: file.startsWith("t") ? "trace" : "report" }));
+    expect(pairRunFiles(f("t1", "r1"))).toEqual([{ report: "r1", trace: "t1" }]);
+    expect(pairRunFiles(f("r1", "t1"))).toEqual([{ report: "r1", trace: "t1" }]);
+    expect(pairRunFiles(f("r1", "t1", "r2", "t2"))).toEqual([{ report: "r1", trace: "t1" }, { report: "r2", trace: "t2" }]);
+    expect(pairRunFiles(f("t1", "r1", "r2", "t2"))).toEqual([{ report: "r1", trace: "t1" }, { report: "r2", trace: "t2" }]);
+    expect(pairRunFiles(f("r1", "r2"))).toEqual([{ report: "r1", trace: null }, { report: "r2", trace: null }]);
+    // Between two reports, a trace goes with the one after it, as it did
+    // when a trace had to come first.
+    expect(pairRunFiles(f("r1", "t2", "r2"))).toEqual([{ report: "r1", trace: null }, { report: "r2", trace: "t2" }]);
+  });
+
+  test("view: two traces in a row, or a trace alone, name the file", () => {
+    const f = (...names: string[]): NamedRunFile[] => names.map((file) => ({ file, kind: file.startsWith("t") ? "trace" : "report" }));
+    expect(() => pairRunFiles(f("t1", "t2", "r1"))).toThrow("t2: a second trace next to t1: each trace goes next to its report");
+    expect(() => pairRunFiles(f("r1", "t1", "t2"))).toThrow("t2: a second trace next to t1");
+    expect(() => pairRunFiles(f("t1"))).toThrow("t1: a trace without a report next to it");
   });
 });

@@ -1,0 +1,46 @@
+/**
+ * Colour for what the commands say on stderr: the `warning:` and `note:`
+ * of their lines stand out on a terminal, and nowhere else. NO_COLOR (any
+ * value but empty) turns colour off, FORCE_COLOR (any value but 0 or
+ * false) on even into a pipe or file; otherwise only a terminal that is not
+ * `TERM=dumb` gets it. picocolors paints; deciding whether is done here,
+ * for stderr (picocolors' own guess looks at stdout and turns colour on in
+ * any CI, terminal or not).
+ */
+import { isatty } from "node:tty";
+import picocolors from "picocolors";
+
+export type Environment = Record<string, string | undefined>;
+/** picocolors' painting functions (bold, yellow, ...). */
+export type Colors = ReturnType<typeof picocolors.createColors>;
+
+/** Whether lines written to a stream (a terminal or not) are coloured. */
+export function colourWanted(isTerminal: boolean, env: Environment): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== "0" && force !== "false";
+  return isTerminal && env.TERM !== "dumb";
+}
+
+/** picocolors' functions, painting or not. */
+export function colours(enabled: boolean): Colors {
+  return picocolors.createColors(enabled);
+}
+
+/** A command's line (`NAME: warning: ...`, `NAME: note: ...`) with its
+ * label coloured: warnings yellow, notes cyan; other lines as they are. */
+export function paintLine(line: string, c: Colors): string {
+  const labelled = /^([^\s:]+: )(warning|note)(:)/.exec(line);
+  if (!labelled) return line;
+  const [whole, name, label] = labelled;
+  const paint = label === "warning" ? (s: string) => c.bold(c.yellow(s)) : c.cyan;
+  return `${name}${paint(`${label}:`)}${line.slice(whole.length)}`;
+}
+
+let stderrColours: Colors | null = null;
+
+/** The colours for this process's stderr, decided once. */
+export function stderrColoured(): Colors {
+  stderrColours ??= colours(colourWanted(isatty(2), process.env));
+  return stderrColours;
+}

@@ -1,0 +1,110 @@
+/**
+ * `faultline service run|status|stop`: the user's service by hand. `run`
+ * is how the client starts it (in a session of its own, with a pipe to say
+ * it listens on); `status` says whether one runs and what it is; `stop`
+ * asks it to stop and waits until it has (the programs it serves end
+ * first).
+ */
+import { readFileSync, writeSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { EXIT_USAGE } from "../loader/errors.ts";
+import { parseServiceState, serviceDirectory, servicePaths, type ServiceState } from "./paths.ts";
+
+/** How long `stop` waits for the service to exit. */
+const STOP_WAIT_MS = 10_000;
+const STOP_POLL_MS = 20;
+
+export function serviceUsage(): string {
+  return `Usage: faultline service run|status|stop
+
+The installed command runs programs through a per-user faultline service:
+a Bun process that stays warm between commands, started by the first
+command and gone after FAULTLINE_SERVICE_IDLE seconds (default 900) with
+nothing to serve. Its socket is in $XDG_RUNTIME_DIR/faultline, else in
+/tmp/faultline-UID.
+
+  run      run the service in the foreground (the command starts it itself)
+  status   say whether a service runs, and which
+  stop     stop it (the programs it serves finish first); the next command
+           starts a new one
+
+'faultline --no-service PAGER ...' runs one command through Bun without it.`;
+}
+
+function say(fd: number, text: string): void {
+  writeSync(fd, `${text}\n`);
+}
+
+/** The running service's state, or null when none runs. */
+function runningService(): ServiceState | null {
+  const paths = servicePaths(serviceDirectory(process.env, process.getuid?.() ?? 0));
+  let state: ServiceState | null;
+  try {
+    state = parseServiceState(readFileSync(paths.state, "utf8"));
+  } catch {
+    return null;
+  }
+  if (!state || !alive(state.pid)) return null;
+  return state;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM";
+  }
+}
+
+export async function runServiceCommand(args: string[]): Promise<number> {
+  const [verb, ...rest] = args;
+  if (verb === "-h" || verb === "--help" || verb === "help") {
+    process.stdout.write(`${serviceUsage()}\n`);
+    return 0;
+  }
+  if (verb === "run") {
+    let readyFd: number | null = null;
+    try {
+      const { values } = parseArgs({ args: rest, options: { "ready-fd": { type: "string" } }, strict: true, allowPositionals: false });
+      if (values["ready-fd"] !== undefined) {
+        if (!/^\d+$/.test(values["ready-fd"])) throw new Error(`--ready-fd takes a descriptor number, not '${values["ready-fd"]}'`);
+        readyFd = Number(values["ready-fd"]);
+      }
+    } catch (error) {
+      say(2, `faultline service: ${(error as Error).message}`);
+      return EXIT_USAGE;
+    }
+    const { runService } = await import("./service.ts");
+    return runService({ readyFd, env: process.env });
+  }
+  if (verb === "status" && rest.length === 0) {
+    const state = runningService();
+    if (!state) {
+      say(1, "faultline service: not running");
+      return 3;
+    }
+    const seconds = Math.round((Date.now() - state.startedAt) / 1000);
+    say(1, `faultline service: running, pid ${state.pid}, version ${state.version}, for ${seconds} s, socket ${state.socket}, exits after ${state.idleSeconds} s idle`);
+    return 0;
+  }
+  if (verb === "stop" && rest.length === 0) {
+    const state = runningService();
+    if (!state) {
+      say(1, "faultline service: not running");
+      return 0;
+    }
+    process.kill(state.pid, "SIGTERM");
+    const deadline = Date.now() + STOP_WAIT_MS;
+    while (alive(state.pid) && Date.now() < deadline) await Bun.sleep(STOP_POLL_MS);
+    if (alive(state.pid)) {
+      say(2, `faultline service: pid ${state.pid} still serves programs after ${STOP_WAIT_MS / 1000} s; it exits when they end`);
+      return 1;
+    }
+    say(1, `faultline service: stopped (pid ${state.pid})`);
+    return 0;
+  }
+  say(2, `faultline service: ${verb === undefined ? "no action given" : `unknown action '${[verb, ...rest].join(" ")}'`} (expected run, status or stop)`);
+  say(2, "Try 'faultline service --help'.");
+  return EXIT_USAGE;
+}
