@@ -14,7 +14,7 @@
  */
 import { writeSync } from "node:fs";
 import { EXIT_USAGE } from "../loader/errors.ts";
-import { COMMANDS, faultlineUsage, versionLine } from "./commands.ts";
+import { COMMANDS, faultlineUsage, quietAsked, versionLine } from "./commands.ts";
 
 // --no-service (bin/faultline's plain path: the command through Bun) is
 // bin/faultline's to read; here it changes nothing.
@@ -36,7 +36,8 @@ if (command === "help") {
 
 if (command === "apager" || command === "dpager" || command === "hpager") {
   // From now on the caller's shell starts the loader itself for these.
-  const [{ ensureShim, LOADER, PROJECT_ROOT }, { linkInstalledCommand }] = await Promise.all([import("../shim/shim-build.ts"), import("../shim/installed-command.ts")]);
+  const [{ ensureShim, quietBuilds, LOADER, PROJECT_ROOT }, { linkInstalledCommand }] = await Promise.all([import("../shim/shim-build.ts"), import("../shim/installed-command.ts")]);
+  if (quietAsked(rest)) quietBuilds();
   try {
     ensureShim();
     linkInstalledCommand(PROJECT_ROOT, LOADER);

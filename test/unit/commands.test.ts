@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { COMMANDS, commandName, faultlineUsage } from "../../src/cli/commands.ts";
+import { COMMANDS, commandName, faultlineUsage, quietAsked } from "../../src/cli/commands.ts";
 import { ROOT } from "../support/programs.ts";
 import { runProcess } from "../support/run.ts";
 import { friendlyUsage } from "../../src/friendly/friendly-options.ts";
@@ -61,4 +61,10 @@ describe("faultline help, as GNU-style tools have it", () => {
     const ran = await faultline("help", "zpager");
     expect(ran).toEqual({ exitCode: 2, signal: null, stdout: "", stderr: "faultline: no help for 'zpager' (expected apager, dpager, hpager, friendly, service)\nTry 'faultline --help'.\n" });
   });
+});
+
+test("quiet is seen before the options are parsed, as the parser sees it", () => {
+  for (const words of [["-q", "prog"], ["--quiet", "prog"], ["-hq"], ["--report", "r.json", "-q", "prog"], ["--pages", "4", "--predict", "stride", "-q", "prog"], ["--report=r.json", "-q", "prog"], ["prog", "-q"], ["--", "-q"], ["--trace", "-q", "prog"], ["--paging", "signal", "prog"]]) {
+    expect({ words, quiet: quietAsked(words) }).toEqual({ words, quiet: parseCommandLine("hpager", words).quiet });
+  }
 });
