@@ -7,12 +7,21 @@
  * for stderr (picocolors' own guess looks at stdout and turns colour on in
  * any CI, terminal or not).
  */
+import { createRequire } from "node:module";
 import { isatty } from "node:tty";
-import picocolors from "picocolors";
+import type picocolorsModule from "picocolors";
+
+/** picocolors is loaded only to paint: loading it opens Bun's stdout
+ * stream, a copy of descriptor 1 that a pager would otherwise find open and
+ * hand to the program with the caller's descriptors. */
+const require = createRequire(import.meta.url);
 
 export type Environment = Record<string, string | undefined>;
 /** picocolors' painting functions (bold, yellow, ...). */
-export type Colors = ReturnType<typeof picocolors.createColors>;
+export type Colors = ReturnType<typeof picocolorsModule.createColors>;
+
+/** No colour: every painting function leaves its text as it is. */
+const PLAIN = new Proxy({ isColorSupported: false }, { get: (target, name) => (name === "isColorSupported" ? target.isColorSupported : (text: unknown) => String(text)) }) as unknown as Colors;
 
 /** Whether lines written to a stream (a terminal or not) are coloured. */
 export function colourWanted(isTerminal: boolean, env: Environment): boolean {
@@ -24,7 +33,9 @@ export function colourWanted(isTerminal: boolean, env: Environment): boolean {
 
 /** picocolors' functions, painting or not. */
 export function colours(enabled: boolean): Colors {
-  return picocolors.createColors(enabled);
+  if (!enabled) return PLAIN;
+  const picocolors = require("picocolors") as typeof picocolorsModule;
+  return picocolors.createColors(true);
 }
 
 /** A command's line (`NAME: warning: ...`, `NAME: note: ...`) with its
