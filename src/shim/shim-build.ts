@@ -320,6 +320,8 @@ export function quietBuilds(): void {
   progressWanted = false;
 }
 
+/** The width a progress line keeps within: a terminal's usual least. */
+const TERMINAL_COLUMNS = 80;
 /** Terminal control: back to the line's start, and clear it. */
 const CLEAR_LINE = "\r\x1b[K";
 
@@ -345,10 +347,10 @@ class BuildProgress {
   unit(source: string): void {
     this.done++;
     if (!this.shown) return;
-    const line = `faultline: building ${this.what} (about 10 s, once): ${this.done}/${this.total} ${source}`;
-    // A terminal that does not say its width (0) is taken as 80 columns.
-    const width = process.stderr.columns || 80;
-    writeSync(2, `${CLEAR_LINE}${line.length < width ? line : `${line.slice(0, width - 2)}…`}`);
+    // Within 80 columns, without asking the terminal (process.stderr would
+    // open a stream of Bun's, a descriptor the pager then hands on).
+    const line = `faultline: building ${this.what} (about 10 s, once): ${this.done}/${this.total} ${basename(source)}`;
+    writeSync(2, `${CLEAR_LINE}${line.length < TERMINAL_COLUMNS ? line : `${line.slice(0, TERMINAL_COLUMNS - 2)}…`}`);
   }
 
   end(): void {
