@@ -379,7 +379,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   }
   noticeSize ??= Number(shim.fl_notice_size());
   const size = noticeSize;
-  const notices = recordReader(fd);
+  const notices = socketRecordReader(fd);
   return {
     async next() {
       const bytes = await notices.read(size);
@@ -489,26 +489,74 @@ export class SocketReader {
   }
 }
 
-/** Whole records from the socket the waiter writes them to. */
+/** Whole records the shim writes on a descriptor. */
 interface RecordReader {
   /** The next `size` bytes. */
   read(size: number): Promise<Uint8Array>;
-  /** Stop reading and close the socket. */
+  /** Stop reading and close the descriptor. */
   close(): Promise<void>;
-  hold(on: boolean): void;
 }
 
+/** Records joined from the pieces a reader delivers. */
+class RecordBuffer {
+  private pending = new Uint8Array(0);
+
+  add(bytes: Uint8Array): void {
+    const joined = new Uint8Array(this.pending.length + bytes.length);
+    joined.set(this.pending);
+    joined.set(bytes, this.pending.length);
+    this.pending = joined;
+  }
+
+  /** The next record of `size` bytes, when it is whole. */
+  take(size: number): Uint8Array | null {
+    if (this.pending.length < size) return null;
+    const record = this.pending.slice(0, size);
+    this.pending = this.pending.subarray(size);
+    return record;
+  }
+}
+
+/**
+ * Whole records from a pipe the shim writes, read through Bun's event loop
+ * (a pipe polled for readiness), never by a blocking read on Bun's small
+ * pool of file-system threads: a read that waits for a program to end
+ * would hold one of them for as long, and two such reads would starve
+ * every other asynchronous file operation of the process.
+ */
 function recordReader(fd: number): RecordReader {
-  let pending = new Uint8Array(0);
+  const reader = Bun.file(fd).stream().getReader();
+  const buffer = new RecordBuffer();
+  let closed = false;
+  return {
+    async read(size) {
+      for (;;) {
+        const record = buffer.take(size);
+        if (record) return record;
+        const { done, value } = await reader.read();
+        if (done) throw new Error("faultline: the shim closed its pipe early");
+        buffer.add(value);
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await reader.cancel().catch(() => {});
+      closeSync(fd);
+    },
+  };
+}
+
+/** Whole records from a socket pair the shim writes (the waiter's
+ * notices), which can stop holding the event loop open. */
+function socketRecordReader(fd: number): RecordReader & { hold(on: boolean): void } {
+  const buffer = new RecordBuffer();
   let ended: Error | null = null;
   let wake: (() => void) | null = null;
   const socket = new SocketReader(
     fd,
     (bytes) => {
-      const joined = new Uint8Array(pending.length + bytes.length);
-      joined.set(pending);
-      joined.set(bytes, pending.length);
-      pending = joined;
+      buffer.add(bytes);
       wake?.();
     },
     (error) => {
@@ -518,14 +566,13 @@ function recordReader(fd: number): RecordReader {
   );
   return {
     async read(size) {
-      while (pending.length < size) {
+      for (;;) {
+        const record = buffer.take(size);
+        if (record) return record;
         if (ended) throw ended;
         await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
       }
-      const record = pending.slice(0, size);
-      pending = pending.subarray(size);
-      return record;
     },
     async close() {
       socket.close();
