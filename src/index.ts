@@ -2,10 +2,10 @@
  * faultline's scripting API for Bun.
  *
  *   import { run, spawn } from "faultline";
- *   const report = await run(["/bin/ls", "-l"], { pager: "apager", quiet: true });
+ *   const report = await run(["/bin/ls", "-l"], { pager: "apager" });
  *   console.log(report.exitCode, report.maxRssKiB);
  *
- *   const proc = spawn(["/bin/ls", "-l"], { pager: "dpager", quiet: true, onFault: (f) => console.error(f.address) });
+ *   const proc = spawn(["/bin/ls", "-l"], { pager: "dpager", onFault: (f) => console.error(f.address) });
  *   const listing = await new Response(proc.stdout).text();
  *   console.log(await proc.exited, (await proc.report).faults);
  */

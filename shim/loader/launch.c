@@ -247,8 +247,8 @@ FL_EXPORT int64_t fl_abandon_loader(int64_t loader_pid, int64_t program_pid, int
 	return -e;
 }
 
-/* What the waiter thread tells JavaScript, one whole record at a time (a
- * pipe write of this size is atomic): the program has started (its pid),
+/* What the waiter thread tells JavaScript, one whole record at a time (its
+ * only writer, on a stream socket JavaScript reads records from): the program has started (its pid),
  * is placed (when it waits for Bun's go), or has ended. */
 enum fl_notice_kind { FL_NOTICE_STARTED = 1, FL_NOTICE_PLACED = 2, FL_NOTICE_ENDED = 3 };
 struct fl_notice {
@@ -265,6 +265,21 @@ struct fl_notice {
 	 * (fl_pin_release) and the program's pagemap, open; -1 when not. */
 	int64_t pin;
 	int64_t pagemap_fd;
+	/* Ended: the rest of the program's rusage, as wait4 gave it (what
+	 * Bun.spawn's resourceUsage() reports). */
+	int64_t voluntary_switches;
+	int64_t involuntary_switches;
+	int64_t in_blocks;
+	int64_t out_blocks;
+	int64_t messages_sent;
+	int64_t messages_received;
+	int64_t signals;
+	int64_t swaps;
+	int64_t shared_kib;
+	/* Ended: 1 when the program replaced itself by execve, with the name
+	 * it last ran as (its comm, NUL-terminated); 0 when it never did. */
+	int64_t execed;
+	char exec_name[16];
 };
 
 struct waiter {
@@ -310,7 +325,8 @@ static void notify(struct waiter *w, const struct fl_notice *notice) {
 	const char *bytes = (const char *)notice;
 	size_t left = sizeof *notice;
 	while (left > 0) {
-		ssize_t n = write(w->notify_fd, bytes, left);
+		/* No SIGPIPE if JavaScript has closed its end. */
+		ssize_t n = send(w->notify_fd, bytes, left, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -392,6 +408,61 @@ static void take_end_look(pid_t pid, uint64_t address, struct fl_notice *placed)
 	}
 	placed->pin = pin;
 	placed->pagemap_fd = pagemap;
+}
+
+/* PF_FORKNOEXEC (include/linux/sched.h): the kernel sets it in every task
+ * fork or clone makes and clears it when the task completes an execve. The
+ * program is the loader's clone and never exec'd, so it keeps the flag
+ * until it calls execve itself. */
+#define TASK_FORKED_NOT_EXECED 0x40UL
+/* /proc/PID/stat's ninth field is the task's flags; the second, the
+ * command name in parentheses, is the only one that may hold spaces. */
+#define STAT_FLAGS_AFTER_COMM 7
+#define STAT_BYTES 1024
+
+/*
+ * Whether the program, ended but not yet reaped, replaced itself by
+ * execve: the flags of its task, still readable in its zombie (its memory
+ * is gone by then, so its exe and cmdline are not), and the name it last
+ * ran as. Nothing is told when any step fails: the run is as it was.
+ */
+static void note_exec(pid_t pid, struct fl_notice *ended) {
+	siginfo_t info;
+	int r;
+	do
+		r = waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return;
+	char path[sizeof "/proc//stat" + 3 * sizeof(pid_t)];
+	char stat[STAT_BYTES];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, stat, sizeof stat - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	stat[n] = 0;
+	char *field = strrchr(stat, ')');
+	for (int i = 0; field && i < STAT_FLAGS_AFTER_COMM; i++)
+		field = strchr(field + 1, ' ');
+	if (!field)
+		return;
+	unsigned long flags = strtoul(field + 1, NULL, 10);
+	if (flags & TASK_FORKED_NOT_EXECED)
+		return;
+	ended->execed = 1;
+	snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, ended->exec_name, sizeof ended->exec_name - 1);
+	close(fd);
+	if (n > 0 && ended->exec_name[n - 1] == '\n')
+		n--;
+	ended->exec_name[n > 0 ? n : 0] = 0;
 }
 
 /*
@@ -496,6 +567,7 @@ static void *wait_for_program(void *arg) {
 	if (reap(w->loader_pid, &status, NULL) < 0 && pid <= 0)
 		ended.error = -errno;
 	if (pid > 0) {
+		note_exec(pid, &ended);
 		if (reap(pid, &status, &usage) < 0) {
 			ended.error = -errno;
 		} else {
@@ -503,6 +575,15 @@ static void *wait_for_program(void *arg) {
 			ended.max_rss_kib = usage.ru_maxrss;
 			ended.user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
 			ended.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
+			ended.voluntary_switches = usage.ru_nvcsw;
+			ended.involuntary_switches = usage.ru_nivcsw;
+			ended.in_blocks = usage.ru_inblock;
+			ended.out_blocks = usage.ru_oublock;
+			ended.messages_sent = usage.ru_msgsnd;
+			ended.messages_received = usage.ru_msgrcv;
+			ended.signals = usage.ru_nsignals;
+			ended.swaps = usage.ru_nswap;
+			ended.shared_kib = usage.ru_ixrss;
 		}
 	} else {
 		/* No hello: the loader ended before it cloned; its status tells. */
@@ -559,16 +640,17 @@ static int read_labels(struct paged_run *run, const char *labels) {
  * pin_offset, when not 0, has the waiter take the end look's hold once the
  * program is placed (at that offset above the stack's base; the placed
  * notice carries it); sends_go has it send the loader its go then, so
- * JavaScript owes none. Returns the
- * read end of the pipe the waiter writes its notices to (close-on-exec) or a
- * negative errno (event_fd then stays the caller's); JavaScript reads them
- * without blocking its event loop.
+ * JavaScript owes none. Returns this process's end of the socket pair the
+ * waiter writes its notices to (close-on-exec) or a negative errno
+ * (event_fd then stays the caller's); JavaScript reads them without
+ * blocking its event loop, through a socket it can tell to hold the event
+ * loop open or not (a subprocess's ref() and unref()).
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
 				int64_t program_pid, int64_t pin_offset, int64_t sends_go, int64_t program_pidfd) {
 	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
 		return -errno;
 	struct waiter *w = calloc(1, sizeof *w);
 	if (!w) {

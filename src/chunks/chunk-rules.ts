@@ -16,26 +16,45 @@ export const MAX_CHUNK_SIZE = 2 ** 40;
 export type SplitGranularity = "chunk" | "page";
 export const SPLIT_GRANULARITIES: readonly SplitGranularity[] = ["chunk", "page"];
 
+/** Why an argument is refused, and the built-in error that says so, as
+ * JavaScript's own functions and Node's have it: a TypeError for the wrong
+ * kind of value, a RangeError for a value of the right kind out of range. */
+export interface ArgumentProblem {
+  error: "TypeError" | "RangeError";
+  text: string;
+}
+
+const wrongType = (text: string): ArgumentProblem => ({ error: "TypeError", text });
+const outOfRange = (text: string): ArgumentProblem => ({ error: "RangeError", text });
+
 /** Why `size` cannot be a chunk's size, or null if it can. */
-export function chunkSizeProblem(size: unknown): string | null {
-  if (typeof size !== "number" || !Number.isSafeInteger(size)) return `size must be an integer number of bytes, not ${String(size)}`;
-  if (size <= 0) return `size must be positive, not ${size}`;
-  if (size % CHUNK_PAGE_SIZE !== 0) return `size must be a multiple of the page size (${CHUNK_PAGE_SIZE}), not ${size}`;
-  if (size > MAX_CHUNK_SIZE) return `size must be at most ${MAX_CHUNK_SIZE} bytes (1 TiB), not ${size}`;
+export function chunkSizeProblem(size: unknown): ArgumentProblem | null {
+  if (typeof size !== "number") return wrongType(`size must be a number of bytes, not ${typeof size === "string" ? JSON.stringify(size) : String(size)}`);
+  if (!Number.isSafeInteger(size)) return outOfRange(`size must be an integer number of bytes, not ${size}`);
+  if (size <= 0) return outOfRange(`size must be positive, not ${size}`);
+  if (size % CHUNK_PAGE_SIZE !== 0) return outOfRange(`size must be a multiple of the page size (${CHUNK_PAGE_SIZE}), not ${size}`);
+  if (size > MAX_CHUNK_SIZE) return outOfRange(`size must be at most ${MAX_CHUNK_SIZE} bytes (1 TiB), not ${size}`);
   return null;
 }
 
 /** Why `split` is not a granularity, or null. */
-export function splitProblem(split: unknown): string | null {
-  return SPLIT_GRANULARITIES.includes(split as SplitGranularity) ? null : `split must be "chunk" or "page", not ${JSON.stringify(split)}`;
+export function splitProblem(split: unknown): ArgumentProblem | null {
+  return SPLIT_GRANULARITIES.includes(split as SplitGranularity) ? null : wrongType(`split must be "chunk" or "page", not ${JSON.stringify(split)}`);
+}
+
+/** Why `value` is not a non-negative integer named `name`, or null. */
+function countProblem(value: unknown, name: string): ArgumentProblem | null {
+  if (typeof value !== "number") return wrongType(`${name} must be a number, not ${typeof value === "string" ? JSON.stringify(value) : String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 0) return outOfRange(`${name} must be a non-negative integer, not ${value}`);
+  return null;
 }
 
 /** Why [offset, offset + length) is not a range of a chunk of `size`
  * bytes, or null. */
-export function rangeProblem(size: number, offset: unknown, length: unknown): string | null {
-  if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) return `offset must be a non-negative integer, not ${String(offset)}`;
-  if (typeof length !== "number" || !Number.isSafeInteger(length) || length < 0) return `length must be a non-negative integer, not ${String(length)}`;
-  if (offset > size || length > size - offset) return `range ${offset}+${length} is outside the chunk's ${size} bytes`;
+export function rangeProblem(size: number, offset: unknown, length: unknown): ArgumentProblem | null {
+  const problem = countProblem(offset, "offset") ?? countProblem(length, "length");
+  if (problem) return problem;
+  if ((offset as number) > size || (length as number) > size - (offset as number)) return outOfRange(`range ${offset}+${length} is outside the chunk's ${size} bytes`);
   return null;
 }
 

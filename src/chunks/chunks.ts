@@ -25,6 +25,7 @@ import {
   splitProblem,
   type ChunkLimit,
   type SplitGranularity,
+  type ArgumentProblem,
 } from "./chunk-rules.ts";
 import {
   EBADF,
@@ -70,7 +71,9 @@ export interface ChunkHandle {
   split: SplitGranularity;
 }
 
-/** Misuse: not a chunk, a freed chunk, a bad size or range. */
+/** Misuse of chunks: an array that is no live chunk (freed, or never
+ * one). Arguments of the wrong kind are TypeErrors, out of range
+ * RangeErrors, as elsewhere. */
 export class ChunkError extends Error {
   override name = "ChunkError";
 }
@@ -94,8 +97,17 @@ interface ChunkEntry extends ChunkRecord {
 /** The live chunks this thread made or attached, by their arrays. */
 const live = new WeakMap<Uint8Array, ChunkEntry>();
 
+/** The error for an argument a rule refused: `operation: why`. */
+function argumentError(operation: string, problem: ArgumentProblem): TypeError | RangeError {
+  const message = `${operation}: ${problem.text}`;
+  return problem.error === "TypeError" ? new TypeError(message) : new RangeError(message);
+}
+
 function entryOf(chunk: unknown, operation: string): ChunkEntry {
-  const entry = chunk instanceof Uint8Array ? live.get(chunk) : undefined;
+  // Not an array at all: the wrong kind of argument. An array that is no
+  // live chunk (freed, or never one) is misuse of chunks: a ChunkError.
+  if (!(chunk instanceof Uint8Array)) throw new TypeError(`${operation}: the chunk must be a Uint8Array made by allocChunk, copyEager, copyLazy or attachChunk, not ${chunk === null ? "null" : typeof chunk}`);
+  const entry = live.get(chunk);
   if (!entry) throw new ChunkError(`${operation}: not a live chunk (freed, or not made by allocChunk/copyEager/copyLazy/attachChunk)`);
   return entry;
 }
@@ -138,7 +150,7 @@ function made(operation: string, result: ShimOutcome, bytes: number, split: Spli
 export function allocChunk(size: number = DEFAULT_CHUNK_SIZE, options: ChunkOptions = {}): Chunk {
   const split = options.split ?? "chunk";
   const problem = chunkSizeProblem(size) ?? splitProblem(split);
-  if (problem) throw new ChunkError(`allocChunk: ${problem}`);
+  if (problem) throw argumentError("allocChunk", problem);
   return made("allocChunk", shimAlloc(size, SPLIT_CODES[split]), size, split);
 }
 
@@ -147,7 +159,7 @@ export function copyEager(chunk: Chunk, options: ChunkOptions = {}): Chunk {
   const source = entryOf(chunk, "copyEager");
   const split = options.split ?? source.split;
   const problem = splitProblem(split);
-  if (problem) throw new ChunkError(`copyEager: ${problem}`);
+  if (problem) throw argumentError("copyEager", problem);
   return made("copyEager", shimCopyEager(source, SPLIT_CODES[split]), source.size, split);
 }
 
@@ -205,9 +217,9 @@ export function detachChunk(chunk: Chunk): void {
 export function makeWritable(chunk: Chunk, offset = 0, length: number = chunk.length - offset): void {
   const entry = entryOf(chunk, "makeWritable");
   const problem = rangeProblem(entry.size, offset, length);
-  if (problem) throw new ChunkError(`makeWritable: ${problem}`);
+  if (problem) throw argumentError("makeWritable", problem);
   const error = shimMakeWritable(entry, offset, length);
-  if (error === EINVAL) throw new ChunkError(`makeWritable: range ${offset}+${length} is outside the chunk`);
+  if (error === EINVAL) throw new RangeError(`makeWritable: range ${offset}+${length} is outside the chunk`);
   if (error !== 0) throw refused("makeWritable", error, length);
 }
 

@@ -19,7 +19,7 @@ import { parseCommandLine, usage } from "./options.ts";
 import { relaySignalsTo, startSignalRelay } from "./signals.ts";
 import { captureHandover, programEnvironment, releaseHandover } from "../loader/caller.ts";
 import { resolveProgram } from "../loader/program-file.ts";
-import { PROJECT_ROOT } from "../shim/shim-build.ts";
+import { PROJECT_ROOT, quietBuilds } from "../shim/shim-build.ts";
 import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
 import { startStyledSourceResolver } from "../friendly/source-resolver.ts";
 import { stderrColoured } from "./colour.ts";
@@ -57,6 +57,8 @@ async function main(args: string[]): Promise<number> {
   const command = commandName(pager, process.argv[1]);
   const line = readCommandLine(pager, command, () => parseCommandLine(pagerArg, args.slice(1)), (l) => usage(l.pager, command));
   if (typeof line === "number") return line;
+  // The shim's first build shows a progress line on a terminal, not under --quiet.
+  if (line.quiet) quietBuilds();
   // Before anything else fails for it (bun:ffi without the JIT, a thread
   // that cannot get a stack): a limit too tight for Bun itself.
   const tooTight = addressLimitProblem(parseAddressSpaceLimit(readFileSync("/proc/self/limits", "utf8")));

@@ -17,6 +17,22 @@ export function commandName(command: string, script: string | undefined): string
   return script !== undefined && /(^|\/)faultline(\.ts)?$/.test(script) ? `faultline ${command}` : `bun run ${command}`;
 }
 
+/** The pagers' options whose value is the next word (--report FILE). */
+const VALUE_OPTIONS: readonly string[] = ["--report", "--trace", "--html", "--predict", "--pages", "--paging", "--record", "--prefetch"];
+
+/** Whether a pager's words ask for quiet (-q, --quiet, -q among combined
+ * short options), read before the command parses them: the shim's first
+ * build, which may come first, then shows no progress line. Pure. */
+export function quietAsked(words: readonly string[]): boolean {
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === "--" || word === "-" || !word.startsWith("-")) return false;
+    if (word === "--quiet" || /^-[^-]*q/.test(word)) return true;
+    if (VALUE_OPTIONS.includes(word)) i++;
+  }
+  return false;
+}
+
 /** What every command's --version says. */
 export function versionLine(): string {
   return `faultline ${packageJson.version}`;
@@ -42,7 +58,7 @@ Commands:
   service    the per-user service the pagers' commands run through:
              faultline service run|status|stop
 
-  faultline COMMAND --help   the command's options
+  faultline COMMAND --help   the command's options (or: faultline help COMMAND)
   faultline --version        faultline's version
   faultline --no-service PAGER ...
                              run one pager's command through Bun, without

@@ -23,6 +23,6 @@ if (!existsSync(binary) || statSync(binary).mtimeMs < statSync(source).mtimeMs) 
 
 const pc = stderrColoured();
 console.error(pc.bold(`$ bun run apager examples/build/hello demo`));
-const report = await run([binary, "demo"]);
+const report = await run([binary, "demo"], { log: true });
 console.error(pc.dim(`exit ${report.exitCode}, ${report.pagesMapped} pages mapped, peak RSS ${report.maxRssKiB} KiB, ${report.wallMs.toFixed(1)} ms`));
 process.exit(report.exitCode ?? 1);

@@ -7,22 +7,37 @@
  *   faultline friendly [options] PROGRAM [ARGS...]               src/friendly/friendly.ts, as `bun run friendly`
  *   faultline service run|status|stop                            src/service/command.ts
  *   faultline --help | --version
+ *   faultline help [COMMAND]                                     as --help, or COMMAND --help
  *
  * Only the command's name is read here; each command reads the rest of
  * its line itself, and names itself `faultline COMMAND` in its messages.
  */
 import { writeSync } from "node:fs";
 import { EXIT_USAGE } from "../loader/errors.ts";
-import { COMMANDS, faultlineUsage, versionLine } from "./commands.ts";
+import { COMMANDS, faultlineUsage, quietAsked, versionLine } from "./commands.ts";
 
 // --no-service (bin/faultline's plain path: the command through Bun) is
 // bin/faultline's to read; here it changes nothing.
 if (process.argv[2] === "--no-service") process.argv.splice(2, 1);
-const [command, ...rest] = process.argv.slice(2);
+let [command, ...rest] = process.argv.slice(2);
+
+// `faultline help COMMAND` is `faultline COMMAND --help`, as git and
+// other GNU-style tools have it; `faultline help` is `faultline --help`.
+if (command === "help") {
+  const topic = rest[0];
+  const topics: readonly string[] = [...COMMANDS, "service"];
+  if (topic !== undefined && !topics.includes(topic)) {
+    writeSync(2, `faultline: no help for '${topic}' (expected ${topics.join(", ")})\nTry 'faultline --help'.\n`);
+    process.exit(EXIT_USAGE);
+  }
+  [command, ...rest] = topic === undefined ? ["--help"] : [topic, "--help"];
+  process.argv.splice(2, process.argv.length - 2, command, ...rest);
+}
 
 if (command === "apager" || command === "dpager" || command === "hpager") {
   // From now on the caller's shell starts the loader itself for these.
-  const [{ ensureShim, LOADER, PROJECT_ROOT }, { linkInstalledCommand }] = await Promise.all([import("../shim/shim-build.ts"), import("../shim/installed-command.ts")]);
+  const [{ ensureShim, quietBuilds, LOADER, PROJECT_ROOT }, { linkInstalledCommand }] = await Promise.all([import("../shim/shim-build.ts"), import("../shim/installed-command.ts")]);
+  if (quietAsked(rest)) quietBuilds();
   try {
     ensureShim();
     linkInstalledCommand(PROJECT_ROOT, LOADER);

@@ -132,6 +132,15 @@ export function parseCommandLine(pager: string, args: readonly string[]): Comman
       break;
     }
     if (!arg.startsWith("-") || arg === "-") break;
+    // Short options combine, as GNU tools take them: -qh is -q -h.
+    if (/^-[^-]{2,}$/.test(arg)) {
+      for (const letter of arg.slice(1)) {
+        if (letter === "q") line.quiet = true;
+        else if (letter === "h") line.help = true;
+        else throw new UsageError(`unknown option '-${letter}' (in '${arg}')`);
+      }
+      continue;
+    }
     if (arg === "-q" || arg === "--quiet") line.quiet = true;
     else if (arg === "--friendly") line.friendly = true;
     else if (arg === "--gdb") line.gdb = true;

@@ -213,13 +213,16 @@ export function parseElf(file: string, bytes: Buffer, fileSize: number = bytes.l
   if (!headerBytes.subarray(0, 4).equals(ELF_MAGIC)) refuse(fileSize === 0 ? "empty file, not an ELF file" : "not an ELF file (bad magic)");
   const parser = newParser();
   const header = parser.parseHeader(headerBytes);
-  // A program shorter than its header is read zero-padded, as the kernel does.
-  const truncated = fileSize < ELF_HEADER_SIZE ? `truncated ELF header (${fileSize} of ${ELF_HEADER_SIZE} bytes): ` : "";
+  // A program shorter than its header is read zero-padded, as the kernel
+  // does, and the zeros always fail a check (no program header entries of
+  // 0 bytes are accepted): the truncation is what the reader can act on,
+  // not the check the padding happens to fail.
+  if (fileSize < ELF_HEADER_SIZE) refuse(`truncated ELF header (${fileSize} of ${ELF_HEADER_SIZE} bytes)`);
   // The interpreter's ELF type is checked only in load_elf_interp, past the
   // point of no return (below).
   const executable = header.type === "exec" || header.type === "dyn";
   if (role === "program" && !executable) {
-    refuse(`${truncated}ELF type ${header.type ?? headerBytes.readUInt16LE(16)} is not an executable (need ET_EXEC or ET_DYN)`);
+    refuse(`ELF type ${header.type ?? headerBytes.readUInt16LE(16)} is not an executable (need ET_EXEC or ET_DYN)`);
   }
   // The x86-64 loader refuses 32-bit x86 too (ENOEXEC), but Linux then
   // tries its compat loader, which runs i386 programs when the kernel has
@@ -227,18 +230,18 @@ export function parseElf(file: string, bytes: Buffer, fileSize: number = bytes.l
   if (role === "program" && headerBytes.readUInt16LE(18) === EM_386) {
     refuse("a 32-bit x86 (i386) program: faultline loads x86-64 programs only (Linux may run it with its 32-bit compat loader)");
   }
-  if (header.machine !== "amd64") refuse(`${truncated}${machineReason(headerBytes, header)}`);
+  if (header.machine !== "amd64") refuse(`${machineReason(headerBytes, header)}`);
 
   // load_elf_phdrs: any failure here is ENOEXEC (ELIBBAD for an interpreter).
   const phoff = headerBytes.readBigUInt64LE(32);
   const tableBytes = header.phnum * PROGRAM_HEADER_SIZE;
-  if (header.phentsize !== PROGRAM_HEADER_SIZE) refuse(`${truncated}program header entries are ${header.phentsize} bytes, not ${PROGRAM_HEADER_SIZE}`);
-  if (header.phnum === 0) refuse(`${truncated}no program headers`);
+  if (header.phentsize !== PROGRAM_HEADER_SIZE) refuse(`program header entries are ${header.phentsize} bytes, not ${PROGRAM_HEADER_SIZE}`);
+  if (header.phnum === 0) refuse(`no program headers`);
   if (tableBytes > MAX_PROGRAM_HEADER_BYTES) {
     refuse(`${header.phnum} program headers take ${tableBytes} bytes, more than the kernel reads (${MAX_PROGRAM_HEADER_BYTES})`);
   }
   if (phoff + BigInt(tableBytes) > BigInt(fileSize)) {
-    refuse(`${truncated}program headers (${hex(phoff)}+${hex(tableBytes)}) lie past the end of the file (${hex(fileSize)})`);
+    refuse(`program headers (${hex(phoff)}+${hex(tableBytes)}) lie past the end of the file (${hex(fileSize)})`);
   }
   const tableStart = Number(phoff);
   if (tableStart + tableBytes > bytes.length) throw new Error(`parseElf: given ${bytes.length} bytes, program headers need ${tableStart + tableBytes}`);

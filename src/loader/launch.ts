@@ -203,6 +203,9 @@ export interface StartedLaunch {
   /** How it ended; rejects with a LoadError when the loader failed after
    * the plan was sent. */
   finished: Promise<LaunchOutcome>;
+  /** Whether waiting for it keeps this process alive (yes unless told
+   * otherwise: spawn()'s unref()). */
+  hold(on: boolean): void;
 }
 
 /**
@@ -1011,7 +1014,7 @@ function startPlanned(launching: Launching, found: FoundProgram, options: Launch
       watch.startProblem.error = error;
       watch.startProblem.set = true;
     }
-    return { pid: running.pid > 0 ? running.pid : launching.loader.pid, paging: planned.mechanism, signal, finished, program: planned.image.file };
+    return { pid: running.pid > 0 ? running.pid : launching.loader.pid, paging: planned.mechanism, signal, finished, program: planned.image.file, hold: (on: boolean) => running.waiter.hold(on) };
   } finally {
     if (spec) releaseSpecMemory(spec, !specKept);
   }

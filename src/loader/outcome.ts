@@ -92,6 +92,13 @@ export interface LaunchOutcome {
   /** CPU time it spent in user space and in the kernel, in milliseconds. */
   userMs: number;
   systemMs: number;
+  /** Its rusage as wait4 gave it (for resourceUsage()). */
+  usage: ChildExit;
+  /** Set when the program replaced itself by execve (a #! wrapper, `env`,
+   * a version manager's shim): the name it last ran as. The pager's view
+   * ends at the execve: its faults and pages are the paged program's, the
+   * exit status, CPU time and peak memory the last program's. */
+  execvedAs: string | null;
   /** The mappings made (or reserved) at start. */
   mappings: Mapping[];
   /** Ways this run may differ from a kernel-started one, in words. */
@@ -238,6 +245,8 @@ export function killedBeforeStart(run: RunFacts): LaunchOutcome {
     maxRssKiB: run.exit.maxRssKiB,
     userMs: run.exit.userMicros / 1000,
     systemMs: run.exit.systemMicros / 1000,
+    usage: run.exit,
+    execvedAs: run.exit.execvedAs,
     mappings: [],
     differences: [...run.notes],
     unseenFault: null,
@@ -249,6 +258,12 @@ export function killedBeforeStart(run: RunFacts): LaunchOutcome {
     placedRegions: run.placedRegions,
     images: run.images,
   };
+}
+
+/** The note of a program that replaced itself by execve: what it ran
+ * last, and that the pager saw only the part before. */
+export function execveNote(program: string, ranAs: string): string {
+  return `${printable(program)} replaced itself by execve and was running as '${printable(ranAs)}' when it ended; the pager's view ends at the execve (faults and pages mapped are ${printable(program)}'s; the exit status, time and peak memory are the last program's)`;
 }
 
 /** How a launched program ended, and what of its run differed from a
@@ -265,6 +280,7 @@ export function outcomeOf(run: RunFacts): LaunchOutcome {
   if (pagerFailure) differences.push(pagerFailure);
   if (status.eventsDropped) differences.push(`${status.eventsDropped} fault events were not logged (the log fell behind)`);
   if (status.tampered) differences.push(TAMPERED);
+  if (exit.execvedAs !== null) differences.push(execveNote(image.file, exit.execvedAs));
   // A demand-paged program that died of SIGSEGV without the pager's
   // handler seeing any genuine fault died of a fault the handler never
   // saw: the program had SIGSEGV blocked (glibc does, inside
@@ -274,7 +290,7 @@ export function outcomeOf(run: RunFacts): LaunchOutcome {
   // doing (its handler takes SIGSEGV only): it is a page past the end of
   // the file, touched, as it would be natively.
   const unseenFault =
-    mechanism === "signal" && status.pagesEnabled > 0 && status.genuineFaults === 0 && signalNumber === osConstants.signals.SIGSEGV
+    mechanism === "signal" && exit.execvedAs === null && status.pagesEnabled > 0 && status.genuineFaults === 0 && signalNumber === osConstants.signals.SIGSEGV
       ? `${printable(image.file)} touched a page ${pager} had not mapped yet while the pager's fault handler could not run: the program had SIGSEGV blocked (glibc blocks it inside pthread_create, which a static program runs from demand-paged pages) or handled by a handler of its own (language runtimes such as Bun install one). It died of that fault; a signal-based pager cannot run it yet: use apager${pager === "dpager" ? " or hpager" : ""}`
       : null;
   if (unseenFault) differences.push(unseenFault);
@@ -296,6 +312,8 @@ export function outcomeOf(run: RunFacts): LaunchOutcome {
     maxRssKiB: exit.maxRssKiB,
     userMs: exit.userMicros / 1000,
     systemMs: exit.systemMicros / 1000,
+    usage: exit,
+    execvedAs: exit.execvedAs,
     mappings,
     differences,
     unseenFault,

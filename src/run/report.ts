@@ -12,7 +12,7 @@ export type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-t
  * by name only; the unseen-fault explanation kept among the differences.
  * `regions` lists the plan; `predictions` is set for hpager runs that were
  * traced (--trace or --html), null otherwise. */
-export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault" | "pagerFailure" | "delivery" | "prefetch" | "placedRegions" | "images"> & {
+export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unseenFault" | "pagerFailure" | "delivery" | "prefetch" | "placedRegions" | "images" | "usage"> & {
   mappings: number;
   regions: ReportRegion[];
   predictions: PredictionOutcome | null;
@@ -90,7 +90,7 @@ export function prefetchReport(outcome: LaunchOutcome): PrefetchReport | null {
 }
 
 export function toReport(outcome: LaunchOutcome, predictions: PredictionOutcome | null = null): RunReport {
-  const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, pagerFailure: _pagerFailure, delivery: _delivery, prefetch: _prefetch, placedRegions: _placed, images: _images, ...figures } = outcome;
+  const { signalNumber: _signalNumber, mappings, differences, unseenFault: _unseenFault, pagerFailure: _pagerFailure, delivery: _delivery, prefetch: _prefetch, placedRegions: _placed, images: _images, usage: _usage, ...figures } = outcome;
   const prefetch = prefetchReport(outcome);
   return {
     ...figures,

@@ -11,6 +11,7 @@ import type { FaultEvent, MappingEvent } from "./events.ts";
 import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "../loader/launch.ts";
 import { MAX_PREDICT_PAGES } from "../cli/options.ts";
 import type { PredictorName } from "../loader/spec.ts";
+import type { Subprocess } from "./subprocess.ts";
 
 /** What the program reads as standard input: this process's ("inherit"),
  * nothing ("ignore" or null: /dev/null), a pipe this process writes
@@ -54,13 +55,15 @@ export interface PagerOptions {
    * or made for other files) is one warning line, and the run goes on
    * without it. */
   prefetch?: string;
-  /** Do not log mappings (by default they go to this process's stderr, as
-   * with the command line). */
+  /** Log nothing: the default, as Bun.spawn prints nothing of its own.
+   * `quiet: false` is `log: true`. */
   quiet?: boolean;
-  /** Receives each mapping line made at start, and each warning, instead
-   * of stderr (mappings made on demand are logged to stderr by the shim,
-   * unless quiet). */
-  log?: (line: string) => void;
+  /** The mapping lines the command line prints (one per mapping made or
+   * reserved at start, one per page mapped on demand): `true` writes them
+   * to this process's stderr; a function receives each of them, without
+   * its newline, and the run's warnings, instead of stderr. Not logged by
+   * default. */
+  log?: boolean | ((line: string) => void);
 }
 
 /** The process's options, as Bun.spawn has them. */
@@ -102,7 +105,27 @@ export interface SpawnOptions<In extends StdinOption = StdinOption, Out extends 
   stdin?: In;
   stdout?: Out;
   stderr?: Err;
+  /** The program's descriptors from 0 up, as Bun.spawn takes them:
+   * `[stdin, stdout, stderr, ...more]`, the first three overriding the
+   * options of those names; each further one is given to the program at
+   * its index (see ExtraStdioOption). */
+  stdio?: readonly [In, Out, Err, ...ExtraStdioOption[]];
+  /** Called once the program has ended (and its live events are
+   * delivered), with its exit code or the signal that ended it; `error`
+   * is set when the pager's loader failed after spawn() returned. */
+  onExit?(subprocess: Subprocess<In, Out, Err>, exitCode: number | null, signalCode: NodeJS.Signals | number | null, error?: Error): void | Promise<void>;
 }
+
+/** A descriptor beyond the standard three, at its index of `stdio`, as
+ * Bun.spawn takes it: a file descriptor of this process (the program gets
+ * it at that number); "inherit", this process's own descriptor of that
+ * number; "pipe" or "socket-fd", a socket pair whose end here is in
+ * `subprocess.stdio` (see there); "ignore" or null, none. */
+export type ExtraStdioOption = "pipe" | "socket-fd" | "inherit" | "ignore" | null | number;
+
+/** An extra descriptor, once checked: none, one of this process's, or a
+ * socket pair. */
+export type ExtraPlan = { kind: "none" } | { kind: "descriptor"; fd: number } | { kind: "pipe" };
 
 /** What the program's standard input is, once checked. */
 export type StdinPlan =
@@ -123,6 +146,8 @@ export interface SpawnPlan {
   stdin: StdinPlan;
   stdout: OutputPlan;
   stderr: OutputPlan;
+  /** The program's descriptors from 3 up (`stdio`'s fourth entry on). */
+  extra: ExtraPlan[];
   killSignal: number;
   timeout: number | null;
 }
@@ -246,7 +271,9 @@ function checkPagerOptions(options: PagerOptions): PagerName {
   }
   optionalBoolean(options.friendly, "options.friendly");
   optionalBoolean(options.quiet, "options.quiet");
-  optionalFunction(options.log, "options.log");
+  if (options.log !== undefined && typeof options.log !== "boolean" && typeof options.log !== "function") {
+    throw new TypeError(`options.log must be true, false or a function, not ${describe(options.log)}`);
+  }
   return pager;
 }
 
@@ -259,6 +286,27 @@ function checkEnvironment(env: unknown): void {
     if (hasNul(key)) throw new TypeError(`options.env's names must not hold null bytes`);
     if (value !== undefined && hasNul(String(value))) throw new TypeError(`options.env["${key}"] must be a string without null bytes`);
   }
+}
+
+/** Bun.spawn's two calls, spawn(argv, options) and spawn({ cmd, ...options }),
+ * as argv and options. */
+export function spawnCall(first: unknown, second: unknown): { argv: unknown; options: unknown } {
+  if (first !== null && typeof first === "object" && !Array.isArray(first)) {
+    if (second !== undefined) throw new TypeError("spawn({ cmd, ... }) takes no second argument: give the options in the same object");
+    if (!("cmd" in first)) throw new TypeError("spawn() takes an argv array, or an options object with cmd, the argv array");
+    const { cmd, ...options } = first as { cmd: unknown };
+    return { argv: cmd, options };
+  }
+  return { argv: first, options: second };
+}
+
+function extraPlan(value: unknown, index: number): ExtraPlan {
+  const name = `options.stdio[${index}]`;
+  if (value === undefined || value === null || value === "ignore") return { kind: "none" };
+  if (value === "pipe" || value === "socket-fd") return { kind: "pipe" };
+  if (value === "inherit") return { kind: "descriptor", fd: index };
+  if (typeof value === "number") return { kind: "descriptor", fd: descriptor(value, name) };
+  throw new TypeError(`${name} must be "pipe", "socket-fd", "inherit", "ignore", null or a file descriptor, not ${describe(value)}`);
 }
 
 /** Check argv and every option; throws a TypeError or RangeError naming
@@ -283,12 +331,18 @@ export function checkSpawnOptions(argv: unknown, options: SpawnOptions | undefin
   const killSignal = given.killSignal === undefined ? osConstants.signals.SIGTERM : signalNumberOf(given.killSignal, "options.killSignal");
   optionalFunction(given.onMapping, "options.onMapping");
   optionalFunction(given.onFault, "options.onFault");
+  optionalFunction(given.onExit, "options.onExit");
+  const stdio: readonly unknown[] | undefined = given.stdio;
+  if (stdio !== undefined && !Array.isArray(stdio)) throw new TypeError(`options.stdio must be an array, not ${describe(stdio)}`);
+  // stdio's first three override stdin, stdout and stderr, as Bun.spawn's do.
+  const standard = (index: number, option: unknown) => (stdio && index < stdio.length ? stdio[index] : option);
   return {
     argv: [...(argv as string[])],
     pager,
-    stdin: stdinPlan(given.stdin),
-    stdout: outputPlan(given.stdout, "options.stdout", { kind: "pipe" }),
-    stderr: outputPlan(given.stderr, "options.stderr", { kind: "inherit" }),
+    stdin: stdinPlan(standard(0, given.stdin)),
+    stdout: outputPlan(standard(1, given.stdout), "options.stdout", { kind: "pipe" }),
+    stderr: outputPlan(standard(2, given.stderr), "options.stderr", { kind: "inherit" }),
+    extra: (stdio ?? []).slice(3).map((value, i) => extraPlan(value, i + 3)),
     killSignal,
     timeout,
   };

@@ -14,15 +14,15 @@
  *   const { faults } = await proc.report;
  */
 import { closeSync, constants as fsConstants, fstatSync, openSync } from "node:fs";
-import type { FileSink } from "bun";
+import type { FileSink, ResourceUsage } from "bun";
 import { plainHandover, type HandedDescriptor, type Handover } from "../loader/caller.ts";
 import { MappingIndex, eventsOfLine, startMappingEvents, type FaultEvent, type MappingEvent } from "./events.ts";
 import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
 import type { RunReport } from "./report.ts";
-import { currentSignalMask, eventPipe, stdinMemfd, streamPair } from "../shim/shim.ts";
+import { currentSignalMask, eventPipe, SocketReader, stdinMemfd, streamPair, type ChildExit } from "../shim/shim.ts";
 import { startSourceResolver } from "../friendly/source-resolver.ts";
-import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
+import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type ExtraPlan, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
 import { RunRecording } from "../view/record.ts";
 
 /** `subprocess.stdin`: a FileSink when standard input is "pipe". */
@@ -65,6 +65,24 @@ export interface Subprocess<In extends StdinOption = StdinOption, Out extends Ou
   /** Live events not delivered: the callbacks fell behind (the pager never
    * waits for them) or the fault log did. Final once `exited` resolves. */
   readonly eventsDropped: number;
+  /** The program's descriptors as `options.stdio` gave them: null for the
+   * standard three, then for each further one the descriptor here (the
+   * same number for a descriptor given; this process's end of a "pipe" or
+   * "socket-fd"), or null for none. Reading it makes the pipes' ends the
+   * caller's to close; unread, they are closed when the program ends. */
+  readonly stdio: [null, null, null, ...(number | null)[]];
+  /** The program's resource usage once it has ended (undefined before), as
+   * Bun.spawn's: CPU time in microseconds, maxRSS in bytes. maxRSS is the
+   * program's own peak; Bun.spawn's counts the memory of the Bun process
+   * its child was forked from. */
+  resourceUsage(): ResourceUsage | undefined;
+  /** Let this process exit while the program runs (Bun.spawn's unref()):
+   * its pipes and timeout stop holding the event loop open, and the
+   * program runs on, on its own. Live event callbacks still hold it until
+   * the program ends. */
+  unref(): void;
+  /** Wait for the program again before exiting (undoes unref()). */
+  ref(): void;
 }
 
 /** One line on the stream this process writes warnings to. */
@@ -77,6 +95,37 @@ function stderrLine(line: string): void {
 function throwLater(error: unknown): void {
   queueMicrotask(() => {
     throw error;
+  });
+}
+
+/** Hand each line read from the socket `fd` to `take`, until its end;
+ * the socket is closed then. Never rejects: a callback that throws is
+ * surfaced on its own. */
+function readLines(fd: number, take: (line: string) => void, holds: Holds): Promise<void> {
+  const decoder = new TextDecoder();
+  let partial = "";
+  const give = (line: string) => {
+    try {
+      take(line);
+    } catch (error) {
+      throwLater(error);
+    }
+  };
+  return new Promise<void>((resolve) => {
+    const socket = new SocketReader(
+      fd,
+      (bytes) => {
+        const lines = (partial + decoder.decode(bytes, { stream: true })).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) give(line);
+      },
+      (error) => {
+        if (partial !== "") give(partial);
+        if (error) throwLater(error);
+        resolve();
+      },
+    );
+    holds.add((on) => socket.hold(on));
   });
 }
 
@@ -112,38 +161,51 @@ function bytesOf(source: Blob | ArrayBufferView | Response | Request): Uint8Arra
   return Bun.peek(source.bytes());
 }
 
+/** Whether this process waits for a subprocess: each of its sockets and
+ * timers held or not, as ref() and unref() say, whenever they come to
+ * exist. */
+class Holds {
+  private held = true;
+  private readonly holders: ((on: boolean) => void)[] = [];
+
+  add(hold: (on: boolean) => void): void {
+    this.holders.push(hold);
+    if (!this.held) hold(false);
+  }
+
+  set(on: boolean): void {
+    if (on === this.held) return;
+    this.held = on;
+    for (const hold of this.holders) hold(on);
+  }
+}
+
 /** A stream of what the program writes on a socket: read as it comes,
  * into memory until taken (as Bun.spawn reads a piped stream), through
  * Bun's event loop. The socket is closed at its end, or when the stream is
  * cancelled. */
-function outputStream(fd: number): ReadableStream<Uint8Array> {
-  const inner = Bun.file(fd).stream().getReader();
-  let open = true;
-  const close = () => {
-    if (!open) return;
-    open = false;
-    closeSync(fd);
-  };
+function outputStream(fd: number, holds: Holds): ReadableStream<Uint8Array> {
+  let socket: SocketReader | null = null;
   return new ReadableStream<Uint8Array>({
-    async start(controller) {
-      try {
-        for (;;) {
-          const { done, value } = await inner.read();
-          if (done) break;
-          controller.enqueue(value);
-        }
-        close();
-        controller.close();
-      } catch (error) {
-        // Cancelled meanwhile: the socket is closed already.
-        if (!open) return;
-        close();
-        controller.error(error);
-      }
+    start(controller) {
+      let open = true;
+      socket = new SocketReader(
+        fd,
+        (bytes) => {
+          if (open) controller.enqueue(bytes);
+        },
+        (error) => {
+          if (!open) return;
+          open = false;
+          if (error) controller.error(error);
+          else controller.close();
+        },
+      );
+      const reader = socket;
+      holds.add((on) => reader.hold(on));
     },
-    async cancel(reason) {
-      close();
-      await inner.cancel(reason).catch(() => {});
+    cancel() {
+      socket?.close();
     },
   });
 }
@@ -214,16 +276,40 @@ class StandardStreams {
   /** All three inherited: the hand-over a prestarted loader can serve. */
   readonly plain: boolean;
 
-  constructor(stdin: StdinPlan, stdout: OutputPlan, stderr: OutputPlan) {
+  /** `subprocess.stdio`'s entries from 3 up. */
+  readonly extra: (number | null)[] = [];
+  /** Of those, this process's ends of socket pairs. */
+  readonly extraPipes: number[] = [];
+
+  constructor(stdin: StdinPlan, stdout: OutputPlan, stderr: OutputPlan, extra: readonly ExtraPlan[]) {
     try {
       this.descriptors.push({ target: 0, source: this.input(stdin) });
       this.descriptors.push({ target: 1, source: this.output(stdout, 1, "stdout") });
       this.descriptors.push({ target: 2, source: this.output(stderr, 2, "stderr") });
+      extra.forEach((plan, i) => this.further(plan, i + 3));
     } catch (error) {
       this.abandon();
       throw error;
     }
-    this.plain = stdin.kind === "inherit" && stdout.kind === "inherit" && stderr.kind === "inherit";
+    this.plain = stdin.kind === "inherit" && stdout.kind === "inherit" && stderr.kind === "inherit" && this.extra.every((fd) => fd === null);
+  }
+
+  /** A descriptor beyond the standard three, at `target`. */
+  private further(plan: ExtraPlan, target: number): void {
+    if (plan.kind === "none") {
+      this.extra.push(null);
+      return;
+    }
+    if (plan.kind === "descriptor") {
+      requireOpen(plan.fd, `options.stdio[${target}]`);
+      this.descriptors.push({ target, source: plan.fd });
+      this.extra.push(plan.fd);
+      return;
+    }
+    const [ours, theirs] = streamPair();
+    this.extraPipes.push(ours);
+    this.extra.push(ours);
+    this.descriptors.push({ target, source: this.opened(theirs) });
   }
 
   /** A socket pair: ours kept for `role`, theirs returned for the program. */
@@ -277,12 +363,15 @@ class StandardStreams {
 
   /** The program has its copies: the descriptors made for it are closed
    * here, and this process's ends become the streams. */
-  started(): void {
+  started(holds: Holds): void {
     this.closeForProgram();
     for (const [role, fd] of this.ours) {
-      if (role === "stdin") this.stdin = stdinSink(fd);
-      else if (role === "stdout") this.stdout = outputStream(fd);
-      else if (role === "stderr") this.stderr = outputStream(fd);
+      if (role === "stdin") {
+        const sink = stdinSink(fd);
+        holds.add((on) => (on ? sink.ref() : sink.unref()));
+        this.stdin = sink;
+      } else if (role === "stdout") this.stdout = outputStream(fd, holds);
+      else if (role === "stderr") this.stderr = outputStream(fd, holds);
       else if (this.laterBytes) void pumpLater(fd, this.laterBytes);
     }
     this.ours.clear();
@@ -297,6 +386,7 @@ class StandardStreams {
     this.closeForProgram();
     for (const fd of this.ours.values()) closeSync(fd);
     this.ours.clear();
+    for (const fd of this.extraPipes.splice(0)) closeSync(fd);
   }
 }
 
@@ -375,6 +465,23 @@ function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error("The operation was aborted", { cause: signal.reason }), { name: "AbortError", code: "ABORT_ERR" });
 }
 
+/** Bun.spawn's ResourceUsage, from the program's rusage. */
+function resourceUsageOf(exit: ChildExit): ResourceUsage {
+  const user = BigInt(exit.userMicros);
+  const system = BigInt(exit.systemMicros);
+  const { counts } = exit;
+  return {
+    contextSwitches: { voluntary: counts.voluntarySwitches, involuntary: counts.involuntarySwitches },
+    cpuTime: { user, system, total: user + system },
+    maxRSS: exit.maxRssKiB * 1024,
+    messages: { sent: counts.messagesSent, received: counts.messagesReceived },
+    ops: { in: counts.inBlocks, out: counts.outBlocks },
+    shmSize: counts.sharedKiB,
+    signalCount: counts.signals,
+    swapCount: counts.swaps,
+  };
+}
+
 class PagedSubprocess implements Subprocess {
   readonly pid: number;
   readonly stdin: FileSink | undefined;
@@ -386,27 +493,38 @@ class PagedSubprocess implements Subprocess {
   signalCode: NodeJS.Signals | number | null = null;
   eventsDropped = 0;
   private ended = false;
+  private usage: ResourceUsage | undefined;
+  private readonly extra: (number | null)[];
+  /** The socket pairs' ends of `stdio`, until the caller takes them (by
+   * reading `stdio`) or the program ends. */
+  private extraPipes: number[];
 
   constructor(
     private readonly launch: StartedLaunch,
     streams: StandardStreams,
     ended: Promise<LaunchOutcome>,
     finish: (outcome: LaunchOutcome) => Promise<RunReport>,
+    private readonly holds: Holds,
   ) {
     this.pid = launch.pid;
     this.stdin = streams.stdin;
     this.stdout = streams.stdout;
     this.stderr = streams.stderr;
+    this.extra = streams.extra;
+    this.extraPipes = streams.extraPipes;
     const settled = ended.then(
       (outcome) => {
         this.ended = true;
         this.exitCode = outcome.exitCode;
         this.signalCode = outcome.signalNumber === null ? null : signalCodeOf(outcome.signalNumber);
         this.eventsDropped = outcome.delivery.eventsUndelivered + outcome.delivery.eventsNotLogged;
+        this.usage = resourceUsageOf(outcome.usage);
+        this.closeUntakenPipes();
         return outcome;
       },
       (error: unknown) => {
         this.ended = true;
+        this.closeUntakenPipes();
         throw error;
       },
     );
@@ -419,6 +537,27 @@ class PagedSubprocess implements Subprocess {
 
   get killed(): boolean {
     return this.ended;
+  }
+
+  get stdio(): [null, null, null, ...(number | null)[]] {
+    this.extraPipes = [];
+    return [null, null, null, ...this.extra];
+  }
+
+  private closeUntakenPipes(): void {
+    for (const fd of this.extraPipes.splice(0)) closeSync(fd);
+  }
+
+  resourceUsage(): ResourceUsage | undefined {
+    return this.usage;
+  }
+
+  ref(): void {
+    this.holds.set(true);
+  }
+
+  unref(): void {
+    this.holds.set(false);
   }
 
   kill(signal: NodeJS.Signals | number = "SIGTERM"): void {
@@ -444,14 +583,21 @@ class PagedSubprocess implements Subprocess {
  * AbortError when `signal` is aborted already.
  */
 export function spawn<const In extends StdinOption = "ignore", const Out extends OutputOption = "pipe", const Err extends OutputOption = "inherit">(
+  options: SpawnOptions<In, Out, Err> & { cmd: readonly string[] },
+): Subprocess<In, Out, Err>;
+export function spawn<const In extends StdinOption = "ignore", const Out extends OutputOption = "pipe", const Err extends OutputOption = "inherit">(
   argv: readonly string[],
   options?: SpawnOptions<In, Out, Err>,
-): Subprocess<In, Out, Err> {
-  const plan = checkSpawnOptions(argv, options);
-  const given: SpawnOptions = options ?? {};
+): Subprocess<In, Out, Err>;
+export function spawn(first: unknown, second?: unknown): Subprocess {
+  const call = spawnCall(first, second);
+  const plan = checkSpawnOptions(call.argv, call.options as SpawnOptions | undefined);
+  const given = (call.options ?? {}) as SpawnOptions;
   if (given.signal?.aborted) throw abortError(given.signal);
-  const log = given.quiet ? null : (given.log ?? stderrLine);
-  const warn = given.log ?? stderrLine;
+  // Quiet unless asked: the lines go to stderr (log: true, or quiet:
+  // false), or to the caller's function, demand-paged ones included.
+  const logTo = given.quiet === true ? null : typeof given.log === "function" ? given.log : given.log === true || given.quiet === false ? stderrLine : null;
+  const warn = typeof given.log === "function" ? given.log : stderrLine;
   // A profile to prefetch that cannot be used is a warning, and the run
   // goes on without it.
   const prefetchWarning = (problem: string) => warn(`faultline: warning: prefetch ${given.prefetch}: ${problem}; running without it`);
@@ -471,13 +617,18 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   });
   let streams: StandardStreams | null = null;
   let events: LiveEvents | null = null;
+  /** A socket pair the shim writes demand-paged mapping lines to, for a
+   * log function: [this process's reading end, the shim's writing end]. */
+  let faultLog: [number, number] | null = null;
+  let faultLogRead: Promise<void> | null = null;
   /** The event pipe's writing end, until startLaunch takes it over. */
   let eventWriter = -1;
   // friendly: a crash report names source lines, asked of this process.
   const resolver = given.friendly ? startSourceResolver() : null;
   let started: StartedLaunch;
   try {
-    streams = new StandardStreams(plan.stdin, plan.stdout, plan.stderr);
+    streams = new StandardStreams(plan.stdin, plan.stdout, plan.stderr, plan.extra);
+    if (logTo !== null && logTo !== stderrLine) faultLog = streamPair();
     if (given.onMapping || given.onFault) {
       const [reader, writer] = eventPipe();
       eventWriter = writer;
@@ -490,7 +641,8 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
     eventWriter = -1;
     started = startLaunch(plan.argv, {
       pager: plan.pager,
-      log,
+      log: logTo,
+      ...(faultLog ? { faultLogFd: faultLog[1] } : {}),
       traceFd: recording.traceFd,
       eventFd,
       ...(given.cwd !== undefined ? { cwd: given.cwd } : {}),
@@ -509,17 +661,22 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   } catch (error) {
     recording.abandon();
     streams?.abandon();
+    if (faultLog) for (const fd of faultLog) closeSync(fd);
     // startLaunch closes the event pipe's writing end when it fails; before
     // it is called, it is closed here: the reader then sees its end.
     if (eventWriter >= 0) closeSync(eventWriter);
     resolver?.stop();
     throw error;
   }
-  streams.started();
+  const holds = new Holds();
+  holds.add((on) => started.hold(on));
+  streams.started(holds);
+  if (faultLog && logTo) faultLogRead = readLines(faultLog[0], logTo, holds);
 
   const cleanups: (() => void)[] = [];
   if (plan.timeout !== null) {
     const timer = setTimeout(() => subprocess.kill(plan.killSignal), plan.timeout);
+    holds.add((on) => (on ? timer.ref() : timer.unref()));
     cleanups.push(() => clearTimeout(timer));
   }
   const abortSignal = given.signal;
@@ -530,8 +687,12 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
   }
   const ended = (async () => {
     try {
-      const outcome = await started.finished;
+      const outcome = await started.finished.finally(() => {
+        // The waiter is done: no line can come any more.
+        if (faultLog) closeSync(faultLog[1]);
+      });
       await events?.done;
+      await faultLogRead;
       return outcome;
     } finally {
       for (const cleanup of cleanups) cleanup();
@@ -545,6 +706,21 @@ export function spawn<const In extends StdinOption = "ignore", const Out extends
     return report;
   };
   ended.catch(() => recording.abandon());
-  const subprocess = new PagedSubprocess(started, streams, ended, finish);
-  return subprocess as unknown as Subprocess<In, Out, Err>;
+  const subprocess = new PagedSubprocess(started, streams, ended, finish, holds);
+  const onExit = given.onExit;
+  if (onExit) {
+    const call = (exitCode: number | null, signalCode: NodeJS.Signals | number | null, error?: Error) => {
+      try {
+        const result = onExit(subprocess as Subprocess, exitCode, signalCode, error);
+        if (result instanceof Promise) result.catch(throwLater);
+      } catch (failure) {
+        throwLater(failure);
+      }
+    };
+    ended.then(
+      () => call(subprocess.exitCode, subprocess.signalCode),
+      (error: unknown) => call(null, null, error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+  return subprocess;
 }

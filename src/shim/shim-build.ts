@@ -7,7 +7,9 @@
  *
  * Run directly (`bun run build:shim`) to build both now; `--force` rebuilds.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { homedir } from "node:os";
+import { isatty } from "node:tty";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { PAGER_ADDRESS_SPACE_KIB } from "../loader/machine.ts";
 
@@ -23,11 +25,11 @@ function projectRoot(start: string): string {
 
 export const PROJECT_ROOT = projectRoot(import.meta.dir);
 export const SHIM_DIR = join(PROJECT_ROOT, "shim");
-export const BUILD_DIR = join(SHIM_DIR, "build");
-export const SHIM_LIBRARY = join(BUILD_DIR, "libfaultline.so");
-export const FRIENDLY_LIBRARY = join(BUILD_DIR, "libetsbefriends.so");
-/** The loader (stage 2): the executable Bun spawns in the program's place. */
-export const LOADER = join(BUILD_DIR, "faultline-loader");
+/** Where the package keeps what it builds, when it may write there. */
+const PACKAGE_BUILD_DIR = join(SHIM_DIR, "build");
+const SHIM_NAME = "libfaultline.so";
+const FRIENDLY_NAME = "libetsbefriends.so";
+const LOADER_NAME = "faultline-loader";
 /** Where the loader is linked: a fixed address far from where programs go
  * (ET_EXEC near 0x400000, PIE near 0x555555554000, the mmap area under the
  * stack near 0x7f0000000000), which the plan keeps clear of. */
@@ -52,7 +54,11 @@ const FREESTANDING_FLAGS = [
 
 /* Includes name their folder ("common/sys.h", "paging/regions.h"), found
  * from shim/ itself, so each file says which product it uses. */
-const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror", `-I${SHIM_DIR}`];
+const COMMON_FLAGS = ["-std=gnu11", "-O2", "-fPIC", "-fvisibility=hidden", "-Wall", "-Wextra", `-I${SHIM_DIR}`];
+
+/** Set to 1 by the project's own tests and CI: warnings fail the build
+ * there. A user's build never fails on a warning a newer compiler adds. */
+const STRICT_ENV = "FAULTLINE_WERROR";
 
 /** A translation unit (its path under shim/, which has one folder per
  * product and the TypeScript/C contract at its top) and whether it runs on
@@ -66,8 +72,8 @@ interface Unit {
 
 /** How one library (or the loader) is made from its units. */
 interface Recipe {
-  /** Where it goes unless the caller says otherwise. */
-  output: string;
+  /** Its file's name in the build directory. */
+  name: string;
   units: readonly Unit[];
   /** How the objects are linked: the flags before them, and the libraries
    * after them. */
@@ -90,7 +96,7 @@ const FRIENDLY_REPORT_UNITS: readonly Unit[] = ["friendly-report.c", "address-sp
 const SHARED_LIBRARY = ["-shared", "-Wl,-z,defs", "-Wl,-z,noexecstack"];
 
 const SHIM_RECIPE: Recipe = {
-  output: SHIM_LIBRARY,
+  name: SHIM_NAME,
   units: [
     // The vfork child that executes the loader, in Bun's memory: no libc.
     { source: "loader/spawn.c", freestanding: true },
@@ -127,7 +133,7 @@ const SHIM_RECIPE: Recipe = {
  * (-z noseparate-code): two file-backed mappings instead of four stay in
  * the program, and become_anonymous (shim/loader/loader.c) moves two. */
 const LOADER_RECIPE: Recipe = {
-  output: LOADER,
+  name: LOADER_NAME,
   units: [
     { source: "loader/loader.c", freestanding: true },
     // The installed command's client (bin/faultline): it asks the user's
@@ -155,7 +161,7 @@ const LOADER_RECIPE: Recipe = {
  * async-signal-safe. --as-needed: on glibc 2.34+ libdl is part of libc, and
  * a preloaded library should not drag an empty libdl into every program. */
 const FRIENDLY_RECIPE: Recipe = {
-  output: FRIENDLY_LIBRARY,
+  name: FRIENDLY_NAME,
   units: [
     { source: "friendly/friendly.c", freestanding: false },
     ...FRIENDLY_REPORT_UNITS,
@@ -172,8 +178,11 @@ function compilerName(): string {
 export interface BuildOptions {
   /** The C compiler (default: $CC, else cc). */
   cc?: string;
-  /** Where the library goes (default: under shim/build/). */
+  /** Where the library goes (default: in BUILD_DIR). */
   output?: string;
+  /** Warnings are errors (-Werror): the project's own tests (default: when
+   * FAULTLINE_WERROR=1). */
+  strict?: boolean;
 }
 
 /** Each source file under shim/ (by its path there) and its modification
@@ -185,7 +194,7 @@ function collectSourceTimes(dir: string, times: Map<string, number>): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (path !== BUILD_DIR) collectSourceTimes(path, times);
+      if (path !== PACKAGE_BUILD_DIR) collectSourceTimes(path, times);
     } else if (/\.(c|h|S)$/.test(entry.name)) {
       times.set(relative(SHIM_DIR, path), statSync(path).mtimeMs);
     }
@@ -207,10 +216,57 @@ function newestSourceTime(recipe: Recipe): number {
   return newest;
 }
 
-function isStale(recipe: Recipe): boolean {
-  if (!existsSync(recipe.output)) return true;
-  return statSync(recipe.output).mtimeMs < newestSourceTime(recipe);
+function isStaleIn(dir: string, recipe: Recipe): boolean {
+  const output = join(dir, recipe.name);
+  if (!existsSync(output)) return true;
+  return statSync(output).mtimeMs < newestSourceTime(recipe);
 }
+
+function isStale(recipe: Recipe): boolean {
+  return isStaleIn(BUILD_DIR, recipe);
+}
+
+/** Whether this process may create or replace files in dir (or create dir). */
+function mayWrite(dir: string): boolean {
+  try {
+    accessSync(existsSync(dir) ? dir : dirname(dir), fsConstants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The user's cache directory for faultline: $XDG_CACHE_HOME/faultline,
+ * else ~/.cache/faultline (where src/loader/image-store.ts keeps its
+ * images/ too). */
+export function userCacheDir(env: Record<string, string | undefined> = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "faultline");
+}
+
+/** A short name for this copy of the package, from where it is: two
+ * installs of different versions keep their builds apart. */
+function copyName(): string {
+  return `shim-${Bun.hash(SHIM_DIR).toString(16).padStart(16, "0").slice(0, 12)}`;
+}
+
+/**
+ * Where the libraries are built and found: shim/build/ in the package
+ * when this process may write there, or when what is there is complete
+ * and current (built by the package's owner); else, for an install that
+ * is read-only or another user's, this copy's folder in the user's cache
+ * directory.
+ */
+function chooseBuildDir(): string {
+  if (mayWrite(PACKAGE_BUILD_DIR)) return PACKAGE_BUILD_DIR;
+  if (![SHIM_RECIPE, LOADER_RECIPE, FRIENDLY_RECIPE].some((recipe) => isStaleIn(PACKAGE_BUILD_DIR, recipe))) return PACKAGE_BUILD_DIR;
+  return join(userCacheDir(), copyName());
+}
+
+export const BUILD_DIR = chooseBuildDir();
+export const SHIM_LIBRARY = join(BUILD_DIR, SHIM_NAME);
+export const FRIENDLY_LIBRARY = join(BUILD_DIR, FRIENDLY_NAME);
+/** The loader (stage 2): the executable Bun spawns in the program's place. */
+export const LOADER = join(BUILD_DIR, LOADER_NAME);
 
 export function shimIsStale(): boolean {
   return isStale(SHIM_RECIPE) || isStale(LOADER_RECIPE);
@@ -256,21 +312,87 @@ function assertSelfContained(objects: string[], part: string): void {
   }
 }
 
+/** Whether a build may show its progress line (the commands' --quiet
+ * says not). */
+let progressWanted = true;
+
+/** No progress line while building: the commands' --quiet. */
+export function quietBuilds(): void {
+  progressWanted = false;
+}
+
+/** The width a progress line keeps within: a terminal's usual least. */
+const TERMINAL_COLUMNS = 80;
+/** Terminal control: back to the line's start, and clear it. */
+const CLEAR_LINE = "\r\x1b[K";
+
+/**
+ * The one line a build keeps rewritten on stderr while it compiles (the
+ * first run waits several seconds for it): only on a terminal, and cleared
+ * once done, so what the command prints afterwards is what it always
+ * prints. Nothing at all when stderr is a file or a pipe, or when quiet.
+ */
+class BuildProgress {
+  private what = "";
+  private done = 0;
+  private total = 0;
+  private shown = false;
+
+  begin(what: string, total: number): void {
+    this.what = what;
+    this.done = 0;
+    this.total = total;
+    this.shown = progressWanted && isatty(2);
+  }
+
+  unit(source: string): void {
+    this.done++;
+    if (!this.shown) return;
+    // Within 80 columns, without asking the terminal (process.stderr would
+    // open a stream of Bun's, a descriptor the pager then hands on).
+    const line = `faultline: building ${this.what} (about 10 s, once): ${this.done}/${this.total} ${basename(source)}`;
+    writeSync(2, `${CLEAR_LINE}${line.length < TERMINAL_COLUMNS ? line : `${line.slice(0, TERMINAL_COLUMNS - 2)}…`}`);
+  }
+
+  end(): void {
+    if (this.shown) writeSync(2, CLEAR_LINE);
+    this.shown = false;
+  }
+}
+
+const progress = new BuildProgress();
+
+/** The build directory, made if needed (the cache's only for this user);
+ * where it cannot be, one line says where faultline tried. */
+function makeBuildDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: dir === PACKAGE_BUILD_DIR ? 0o755 : 0o700 });
+    accessSync(dir, fsConstants.W_OK);
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? "error";
+    const where = dir === PACKAGE_BUILD_DIR ? `${dir} is not writable` : `neither ${PACKAGE_BUILD_DIR} nor ${dir} is writable`;
+    throw new ShimBuildError(`faultline: cannot build the shim: ${where} (${code}); set XDG_CACHE_HOME to a writable directory, or run 'bun run build:shim' once as the package's owner`);
+  }
+}
+
 /** Build a library into a temporary name and rename it into place, so a
  * concurrent loader never sees half a library. */
 function buildLibrary(recipe: Recipe, options: BuildOptions): string {
-  const output = options.output ?? recipe.output;
+  const output = options.output ?? join(BUILD_DIR, recipe.name);
   const buildDir = dirname(output);
-  mkdirSync(buildDir, { recursive: true });
+  makeBuildDir(buildDir);
   const cc = options.cc ?? compilerName();
+  const strict = options.strict ?? process.env[STRICT_ENV] === "1";
+  const common = strict ? [...COMMON_FLAGS, "-Werror"] : COMMON_FLAGS;
   const objects: string[] = [];
   const freestanding: string[] = [];
   const temporary = `${output}.${process.pid}.tmp`;
   try {
     for (const unit of recipe.units) {
       const object = join(buildDir, basename(unit.source).replace(/\.c$/, `.${process.pid}.o`));
-      const flags = unit.freestanding ? [...COMMON_FLAGS, ...FREESTANDING_FLAGS] : [...COMMON_FLAGS, "-fno-stack-protector"];
+      const flags = unit.freestanding ? [...common, ...FREESTANDING_FLAGS] : [...common, "-fno-stack-protector"];
       objects.push(object);
+      progress.unit(unit.source);
       run([cc, ...flags, ...(unit.defines ?? []).map((d) => `-D${d}`), "-c", join(SHIM_DIR, unit.source), "-o", object]);
       if (unit.freestanding) freestanding.push(object);
     }
@@ -285,13 +407,23 @@ function buildLibrary(recipe: Recipe, options: BuildOptions): string {
 
 /** Build the shim and, beside it, the loader. */
 export function buildShim(options: BuildOptions = {}): string {
-  const library = buildLibrary(SHIM_RECIPE, options);
-  buildLibrary(LOADER_RECIPE, options.output ? { ...options, output: join(dirname(options.output), "faultline-loader") } : options);
-  return library;
+  progress.begin("the shim", SHIM_RECIPE.units.length + LOADER_RECIPE.units.length);
+  try {
+    const library = buildLibrary(SHIM_RECIPE, options);
+    buildLibrary(LOADER_RECIPE, options.output ? { ...options, output: join(dirname(options.output), LOADER_NAME) } : options);
+    return library;
+  } finally {
+    progress.end();
+  }
 }
 
 export function buildFriendlyLibrary(options: BuildOptions = {}): string {
-  return buildLibrary(FRIENDLY_RECIPE, options);
+  progress.begin("libetsbefriends.so", FRIENDLY_RECIPE.units.length);
+  try {
+    return buildLibrary(FRIENDLY_RECIPE, options);
+  } finally {
+    progress.end();
+  }
 }
 
 /** The shim's path, built first (with the loader) if either is missing or

@@ -5,6 +5,7 @@
  * so a stale build can never misread a plan.
  */
 import { dlopen, FFIType, ptr, toArrayBuffer, type Pointer } from "bun:ffi";
+import type { Socket } from "bun";
 import { closeSync } from "node:fs";
 import { ensureShim } from "./shim-build.ts";
 import { errnoName } from "../loader/errors.ts";
@@ -264,6 +265,26 @@ export interface ChildExit {
   maxRssKiB: number;
   userMicros: number;
   systemMicros: number;
+  /** The rest of its rusage (Linux keeps only the switches and block
+   * operations; the others are 0 there). */
+  counts: RusageCounts;
+  /** Set when the program replaced itself by execve: the name it last ran
+   * as (the kernel's command name, 15 bytes at most); null when it never
+   * did. */
+  execvedAs: string | null;
+}
+
+/** The counters of a program's rusage beyond its memory and CPU time. */
+export interface RusageCounts {
+  voluntarySwitches: number;
+  involuntarySwitches: number;
+  inBlocks: number;
+  outBlocks: number;
+  messagesSent: number;
+  messagesReceived: number;
+  signals: number;
+  swaps: number;
+  sharedKiB: number;
 }
 
 export interface WaitOptions {
@@ -319,9 +340,19 @@ export interface Waiter {
   go(): void;
   /** Stop reading notices (none is owed any more). */
   close(): void;
+  /** Whether waiting for the program keeps this process alive (yes
+   * unless told otherwise: a subprocess's unref()). */
+  hold(on: boolean): void;
 }
 
 const NOTICE_KINDS = { 1: "started", 2: "placed", 3: "ended" } as const;
+/** The kernel's command name of a task: TASK_COMM_LEN bytes, NUL included. */
+const COMMAND_NAME_BYTES = 16;
+
+function commandName(bytes: Uint8Array): string {
+  const end = bytes.indexOf(0);
+  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
+}
 let noticeSize: number | null = null;
 
 /** Start waiting for the program on a shim thread, which reaps the loader
@@ -348,7 +379,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   }
   noticeSize ??= Number(shim.fl_notice_size());
   const size = noticeSize;
-  const notices = recordReader(fd);
+  const notices = socketRecordReader(fd);
   return {
     async next() {
       const bytes = await notices.read(size);
@@ -367,7 +398,26 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
       return {
         kind,
         pid: word(1),
-        exit: { waitStatus: word(3), maxRssKiB: word(4), userMicros: word(5), systemMicros: word(6) },
+        exit: {
+          waitStatus: word(3),
+          maxRssKiB: word(4),
+          userMicros: word(5),
+          systemMicros: word(6),
+          // Words 11 to 19: the rest of the rusage, in struct fl_notice's order.
+          counts: {
+            voluntarySwitches: word(11),
+            involuntarySwitches: word(12),
+            inBlocks: word(13),
+            outBlocks: word(14),
+            messagesSent: word(15),
+            messagesReceived: word(16),
+            signals: word(17),
+            swaps: word(18),
+            sharedKiB: word(19),
+          },
+          // Word 20: whether it exec'd; then its command name, NUL-ended.
+          execvedAs: word(20) === 0 ? null : commandName(bytes.subarray(21 * 8, 21 * 8 + COMMAND_NAME_BYTES)),
+        },
         delivery: { eventsUndelivered: word(7), traceError: word(8) },
       };
     },
@@ -379,7 +429,92 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
     close() {
       closeGo();
     },
+    hold(on) {
+      notices.hold(on);
+    },
   };
+}
+
+/**
+ * Bytes arriving on a stream socket of this process (one end of a socket
+ * pair), read through Bun's socket layer: polled by the event loop, never
+ * by a blocking read on Bun's small pool of file-system threads (a read
+ * that waits for a program to end would hold one of them for as long), and,
+ * unlike a file's stream, able to stop holding the event loop open
+ * (`hold(false)`: a subprocess's unref()). The socket owns the descriptor
+ * from here on, and closes it.
+ */
+export class SocketReader {
+  private socket: Socket | null = null;
+  private held = true;
+  private closing = false;
+
+  constructor(fd: number, onData: (bytes: Uint8Array) => void, onEnd: (error?: Error) => void) {
+    let ended = false;
+    const end = (error?: Error) => {
+      if (ended) return;
+      ended = true;
+      onEnd(error);
+    };
+    Bun.connect({
+      fd,
+      socket: {
+        // The buffer is Bun's to reuse once this returns.
+        data: (_socket: Socket, data: Uint8Array) => onData(new Uint8Array(data)),
+        close: () => end(),
+        error: (_socket: Socket, error: Error) => end(error),
+      },
+    } as unknown as Parameters<typeof Bun.connect>[0]).then(
+      (socket) => {
+        this.socket = socket as Socket;
+        if (this.closing) this.socket.terminate();
+        else if (!this.held) this.socket.unref();
+      },
+      (error: unknown) => end(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  /** Whether this socket keeps the event loop (and so the process) alive
+   * while it is open: yes unless told otherwise. */
+  hold(on: boolean): void {
+    this.held = on;
+    if (on) this.socket?.ref();
+    else this.socket?.unref();
+  }
+
+  /** Stop reading and close it. */
+  close(): void {
+    this.closing = true;
+    this.socket?.terminate();
+  }
+}
+
+/** Whole records the shim writes on a descriptor. */
+interface RecordReader {
+  /** The next `size` bytes. */
+  read(size: number): Promise<Uint8Array>;
+  /** Stop reading and close the descriptor. */
+  close(): Promise<void>;
+}
+
+/** Records joined from the pieces a reader delivers. */
+class RecordBuffer {
+  private pending = new Uint8Array(0);
+
+  add(bytes: Uint8Array): void {
+    const joined = new Uint8Array(this.pending.length + bytes.length);
+    joined.set(this.pending);
+    joined.set(bytes, this.pending.length);
+    this.pending = joined;
+  }
+
+  /** The next record of `size` bytes, when it is whole. */
+  take(size: number): Uint8Array | null {
+    if (this.pending.length < size) return null;
+    const record = this.pending.slice(0, size);
+    this.pending = this.pending.subarray(size);
+    return record;
+  }
 }
 
 /**
@@ -389,36 +524,61 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
  * would hold one of them for as long, and two such reads would starve
  * every other asynchronous file operation of the process.
  */
-interface RecordReader {
-  /** The next `size` bytes. */
-  read(size: number): Promise<Uint8Array>;
-  /** Stop reading and close the pipe. */
-  close(): Promise<void>;
-}
-
 function recordReader(fd: number): RecordReader {
   const reader = Bun.file(fd).stream().getReader();
-  let pending = new Uint8Array(0);
+  const buffer = new RecordBuffer();
   let closed = false;
   return {
     async read(size) {
-      while (pending.length < size) {
+      for (;;) {
+        const record = buffer.take(size);
+        if (record) return record;
         const { done, value } = await reader.read();
-        if (done) throw new Error("faultline: the waiter closed its pipe early");
-        const joined = new Uint8Array(pending.length + value.length);
-        joined.set(pending);
-        joined.set(value, pending.length);
-        pending = joined;
+        if (done) throw new Error("faultline: the shim closed its pipe early");
+        buffer.add(value);
       }
-      const record = pending.slice(0, size);
-      pending = pending.subarray(size);
-      return record;
     },
     async close() {
       if (closed) return;
       closed = true;
       await reader.cancel().catch(() => {});
       closeSync(fd);
+    },
+  };
+}
+
+/** Whole records from a socket pair the shim writes (the waiter's
+ * notices), which can stop holding the event loop open. */
+function socketRecordReader(fd: number): RecordReader & { hold(on: boolean): void } {
+  const buffer = new RecordBuffer();
+  let ended: Error | null = null;
+  let wake: (() => void) | null = null;
+  const socket = new SocketReader(
+    fd,
+    (bytes) => {
+      buffer.add(bytes);
+      wake?.();
+    },
+    (error) => {
+      ended = error ?? new Error("faultline: the waiter closed its socket early");
+      wake?.();
+    },
+  );
+  return {
+    async read(size) {
+      for (;;) {
+        const record = buffer.take(size);
+        if (record) return record;
+        if (ended) throw ended;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    },
+    async close() {
+      socket.close();
+    },
+    hold(on) {
+      socket.hold(on);
     },
   };
 }

@@ -9,6 +9,7 @@
  * cases as you like.
  */
 import { expect, setDefaultTimeout, test } from "bun:test";
+import { isatty } from "node:tty";
 import { describeProblems, describeTally, runFuzz, tally } from "../support/fuzz-run.ts";
 
 const CASES = 300;
@@ -16,12 +17,21 @@ const SEED = 20260521;
 const PAGERS = ["apager", "dpager"];
 /** Unexplained verdict differences tolerated, as a share of all runs. */
 const STRAY_SHARE = 0.01;
+/** On a terminal, a line every this many cases: the run takes a minute or
+ * more on a busy machine. */
+const PROGRESS_EVERY = 50;
 
 setDefaultTimeout(300_000);
 
 test(`fuzz: ${CASES} mutated executables under ${PAGERS.join(" and ")}: no crash, no hang, the kernel's verdicts`, async () => {
   const started = performance.now();
-  const results = await runFuzz({ cases: CASES, seed: SEED, pagers: PAGERS, timeLimitMs: 5_000, concurrency: 2 });
+  let done = 0;
+  const onCase = isatty(2)
+    ? () => {
+        if (++done % PROGRESS_EVERY === 0 && done < CASES) process.stderr.write(`fuzz: ${done} of ${CASES} cases, ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+      }
+    : undefined;
+  const results = await runFuzz({ cases: CASES, seed: SEED, pagers: PAGERS, timeLimitMs: 5_000, concurrency: 2, ...(onCase ? { onCase } : {}) });
   const counts = tally(results);
   console.log([...describeTally(counts), `${((performance.now() - started) / 1000).toFixed(1)} s`].join("\n"));
   const problems = describeProblems(results);

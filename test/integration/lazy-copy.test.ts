@@ -166,9 +166,11 @@ describe("freed chunks fail safely", () => {
       freeAttachedTwin: notLive("freeChunk"),
       attachFreed: "ChunkError: attachChunk: the chunk has been freed",
       notAChunk: notLive("copyLazy"),
-      badSize: "ChunkError: allocChunk: size must be a multiple of the page size (4096), not 1000",
-      badSplit: 'ChunkError: allocChunk: split must be "chunk" or "page", not "word"',
-      badRange: "ChunkError: makeWritable: range 10+1048576 is outside the chunk's 65536 bytes",
+      // Arguments of the wrong kind or out of range: as elsewhere.
+      badSize: "RangeError: allocChunk: size must be a multiple of the page size (4096), not 1000",
+      badSplit: 'TypeError: allocChunk: split must be "chunk" or "page", not "word"',
+      badRange: "RangeError: makeWritable: range 10+1048576 is outside the chunk's 65536 bytes",
+      notAnArray: "TypeError: copyLazy: the chunk must be a Uint8Array made by allocChunk, copyEager, copyLazy or attachChunk, not string",
     });
     expect(result.stale).toEqual({ length: 0, twinLength: 0, first: "undefined", twinFirst: "undefined" });
     expect(result.sourceIntact).toBe(true);

@@ -133,7 +133,13 @@ try {
   if (error instanceof LoadError) console.log(error.exitCode, error.errno);
   if (error instanceof OutputError) console.log(error.option, error.path);
 }
-console.log(text, code, report.faults, signal, defaults.pid, defaults.killed);
+const byObject = spawn({ cmd: ["./prog"], stdio: ["pipe", "pipe", "inherit", 3, "pipe"], log: (line: string) => void line, onExit: (sub, exitCode: number | null, signalName) => void [sub.pid, exitCode, signalName] });
+byObject.stdin.write("x");
+const extra: number | null | undefined = byObject.stdio[4];
+const micros: bigint | undefined = byObject.resourceUsage()?.cpuTime.total;
+// @ts-expect-error log is a switch or a function
+spawn(["./prog"], { log: "stderr" });
+console.log(text, code, report.faults, signal, defaults.pid, defaults.killed, extra, micros);
 `,
     );
     const base = {

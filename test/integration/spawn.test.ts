@@ -284,3 +284,80 @@ describe("what spawn() refuses, before anything runs", () => {
     expect(refused!.programUnchanged).toBe(true);
   });
 });
+
+interface BunApi {
+  exited: number;
+  stdout: string;
+  stderr: string;
+  stdio: (string | number | null)[];
+  heard: (string | null)[];
+  exits: { same?: boolean; exitCode: number | null; signalCode: string | number | null; error?: unknown }[];
+  usageBefore: unknown;
+  usageShape: unknown;
+  cpuTotalIsSum: boolean;
+  maxRSSPositive: boolean;
+}
+
+for (const [pager, variant] of [
+  ["apager", "pie"],
+  ["dpager", "static"],
+] as const) {
+  test(`${pager}: spawn({ cmd }), a stdio array beyond three, onExit and resourceUsage() as Bun.spawn has them`, async () => {
+    const { result } = await fixture<{ native: BunApi; paged: BunApi }>({ scenario: "bun-api", pager, program: programs[variant] });
+    const { native, paged } = result;
+    expect(native.stdout).toBe("fd3=file\nfd4=socket\nfd5=closed\nfd6=socket\nfd7=closed\n");
+    expect(native.stdio).toEqual([null, null, null, "the given descriptor", "number", null, "number", null]);
+    expect(native.heard[4]).toBe("hello on fd4\n");
+    expect(native.exits).toEqual([
+      { same: true, exitCode: 0, signalCode: null, error: null },
+      { exitCode: null, signalCode: "SIGTERM" },
+    ]);
+    expect(native.usageBefore).toBe("undefined");
+    expect(native.cpuTotalIsSum).toBe(true);
+    expect(native.maxRSSPositive).toBe(true);
+    expect(Object.values(native.usageShape as object)).toEqual(["number", "number", "bigint", "bigint", "bigint", "number", "number", "number", "number", "number", "number", "number", "number"]);
+    expect(paged).toEqual(native);
+  });
+}
+
+describe("quiet by default, lines on request", () => {
+  test("a log function receives every mapping line, demand-paged ones included; nothing reaches stderr", async () => {
+    const { result: r, ran } = await fixture<{ exited: number; lines: string[]; faults: number; pagesMapped: number }>({ scenario: "log", pager: "dpager", paging: "userfaultfd", program: programs.touch, args: ["300", "random"] });
+    expect(r.exited).toBe(0);
+    expect(ran.stderr).toBe("");
+    expect(r.lines.every((line) => line.startsWith("dpager: "))).toBe(true);
+    expect(r.lines.filter((line) => line.startsWith("dpager: reserve ")).length).toBeGreaterThan(0);
+    // One line per page dpager mapped on a fault.
+    expect(r.lines.filter((line) => / fault=0x[0-9a-f]+$/.test(line)).length).toBe(r.faults);
+    expect(r.faults).toBeGreaterThanOrEqual(300);
+  });
+});
+
+describe("unref() and ref(), as Bun.spawn's", () => {
+  /** Whether a process exists and has not ended. */
+  const running = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+    } catch {
+      return false;
+    }
+  };
+  for (const [pager, stdout] of [
+    ["apager", "pipe"],
+    ["dpager", "ignore"],
+  ] as const) {
+    test(`${pager}, stdout ${stdout}: unref() lets the spawning process exit while the program runs on; ref() again waits for it`, async () => {
+      const seen: Record<string, boolean> = {};
+      for (const side of ["native", "paged"] as const) {
+        for (const again of [false, true]) {
+          const { result } = await fixture<{ pid: number }>({ scenario: "unref", side, pager, again, stdout, program: "/bin/sleep 3" });
+          // The fixture has exited: the program is still running only if
+          // nothing waited for it.
+          seen[`${side} ${again ? "unref() then ref()" : "unref()"}`] = running(result.pid);
+        }
+      }
+      expect(seen).toEqual({ "native unref()": true, "native unref() then ref()": false, "paged unref()": true, "paged unref() then ref()": false });
+    });
+  }
+});

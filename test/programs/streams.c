@@ -11,6 +11,8 @@
  *                  descriptors 0, 1 and 2 (file, pipe, socket, character
  *                  device, memfd) on standard output
  *   env NAME...    print NAME=VALUE (or NAME unset) for each
+ *   beyond N       print the kind of each of descriptors 3 to N-1, and
+ *                  write "hello on fdK" to each that is a socket
  *   wait           print "ready", then sleep until a signal ends it
  *
  * The buffer is written before any read(2) fills it: a SIGSEGV-paged
@@ -123,6 +125,21 @@ static int where(void)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static int beyond(int end)
+{
+    char line[32];
+    for (int fd = 3; fd < end; fd++) {
+        const char *what = kind(fd);
+        printf("fd%d=%s\n", fd, what);
+        if (strcmp(what, "socket") == 0) {
+            int length = snprintf(line, sizeof line, "hello on fd%d\n", fd);
+            if (write_all(fd, (const unsigned char *)line, (size_t)length) != 0)
+                return 1;
+        }
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -132,6 +149,8 @@ int main(int argc, char **argv)
         return generate(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10));
     if (strcmp(mode, "where") == 0)
         return where();
+    if (strcmp(mode, "beyond") == 0 && argc > 2)
+        return beyond(atoi(argv[2]));
     if (strcmp(mode, "env") == 0) {
         for (int i = 2; i < argc; i++) {
             const char *value = getenv(argv[i]);
@@ -148,6 +167,6 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     }
-    fprintf(stderr, "usage: %s copy | generate N SEED | where | env NAME... | wait\n", argv[0]);
+    fprintf(stderr, "usage: %s copy | generate N SEED | where | env NAME... | beyond N | wait\n", argv[0]);
     return 2;
 }

@@ -386,6 +386,7 @@ function freedChunks() {
   attempt("freeAttachedTwin", () => freeChunk(twin));
   attempt("attachFreed", () => attachChunk(handle));
   attempt("notAChunk", () => copyLazy(new Uint8Array(16) as Chunk));
+  attempt("notAnArray", () => copyLazy("chunk" as unknown as Chunk));
   attempt("badSize", () => allocChunk(1000));
   attempt("badSplit", () => allocChunk(4096, { split: "word" as SplitGranularity }));
   attempt("badRange", () => makeWritable(a, 10, 1 << 20));

@@ -42,6 +42,9 @@ type Spec = { pager: PagerName; paging?: PagingChoice; program: string; side?: "
   | { scenario: "signals"; cases: SignalCase[] }
   | { scenario: "events"; args: string[]; consumer: "count" | "stuck" }
   | { scenario: "refusals"; directory: string }
+  | { scenario: "bun-api" }
+  | { scenario: "log"; args: string[] }
+  | { scenario: "unref"; again: boolean; stdout: "pipe" | "ignore" }
 );
 
 const [resultFile, specText] = process.argv.slice(2) as [string, string];
@@ -122,8 +125,9 @@ async function capture(side: string, c: CaptureCase, start: (argv: string[], opt
   return { exited, exitCode: proc.exitCode, signalCode: proc.signalCode, killed: proc.killed, stdout, stderr, ...shape };
 }
 
+// Quiet as Bun.spawn by default: nothing asks for mapping lines here.
 function paged(argv: string[], options: Record<string, unknown>) {
-  return spawn(argv, { ...(options as SpawnOptions), pager: spec.pager, ...(spec.paging ? { paging: spec.paging } : {}), quiet: true });
+  return spawn(argv, { ...(options as SpawnOptions), pager: spec.pager, ...(spec.paging ? { paging: spec.paging } : {}) });
 }
 
 function native(argv: string[], options: Record<string, unknown>) {
@@ -250,6 +254,70 @@ function refusals(directory: string) {
   return { results, programUnchanged: Bun.hash(readFileSync(program)).toString(16) === programBefore, children: children(), leftBehind: readdirSync(directory) };
 }
 
+/** ResourceUsage's fields, as bun-types documents them (Bun's own object
+ * has them as getters, which no enumeration lists). */
+const USAGE_FIELDS = ["contextSwitches.voluntary", "contextSwitches.involuntary", "cpuTime.user", "cpuTime.system", "cpuTime.total", "maxRSS", "messages.sent", "messages.received", "ops.in", "ops.out", "shmSize", "signalCount", "swapCount"];
+
+/** Each field's type, for comparing two sides' usage without its values. */
+function usageShape(usage: unknown): Record<string, string> {
+  const at = (path: string) => path.split(".").reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], usage);
+  return Object.fromEntries(USAGE_FIELDS.map((path) => [path, typeof at(path)]));
+}
+
+/** Bun.spawn's other ways in, one side: the object form with cmd, a
+ * stdio array with descriptors beyond the standard three, onExit,
+ * resourceUsage(); and onExit for a program a signal ends. */
+async function bunApi(start: (options: Record<string, unknown>) => any) {
+  const file = join(mkdtempSync(join(scratch, "api-")), "given");
+  writeFileSync(file, "x");
+  const given = openSync(file, "r");
+  const exits: unknown[] = [];
+  const proc = start({
+    cmd: [spec.program, "beyond", "8"],
+    stdio: ["ignore", "pipe", "pipe", given, "pipe", "ignore", "socket-fd", null],
+    onExit: (subprocess: unknown, exitCode: unknown, signalCode: unknown, error: unknown) => {
+      exits.push({ same: subprocess === proc, exitCode, signalCode, error: error ?? null });
+    },
+  });
+  const usageBefore = proc.resourceUsage();
+  const stdio = proc.stdio as (number | null)[];
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const exited = await proc.exited;
+  // onExit may come a moment after exited resolves, as Bun's does.
+  for (let i = 0; i < 100 && exits.length === 0; i++) await Bun.sleep(10);
+  const usage = proc.resourceUsage();
+  const heard = stdio.map((fd, i) => (i === 4 || i === 6) && fd !== null ? readFileSync(fd, "utf8") : null);
+  for (const fd of [stdio[4], stdio[6]]) if (typeof fd === "number") closeSync(fd);
+  closeSync(given);
+  const waiting = start({ cmd: [spec.program, "wait"], stdout: "pipe", onExit: (_: unknown, exitCode: unknown, signalCode: unknown) => exits.push({ exitCode, signalCode }) });
+  await waiting.stdout.getReader().read();
+  waiting.kill("SIGTERM");
+  await waiting.exited;
+  for (let i = 0; i < 100 && exits.length < 2; i++) await Bun.sleep(10);
+  return {
+    exited,
+    stdout,
+    stderr,
+    stdio: stdio.map((fd, i) => (fd === null ? null : i === 3 ? (fd === given ? "the given descriptor" : fd) : typeof fd)),
+    heard,
+    exits,
+    usageBefore: usageBefore === undefined ? "undefined" : usageBefore,
+    usageShape: usageShape(usage),
+    cpuTotalIsSum: usage.cpuTime.total === usage.cpuTime.user + usage.cpuTime.system,
+    maxRSSPositive: usage.maxRSS > 0,
+  };
+}
+
+/** spawn()'s log function: every mapping line, demand-paged ones
+ * included, and nothing on stderr. */
+async function logged(args: string[]) {
+  const lines: string[] = [];
+  const proc = spawn([spec.program, ...args], { pager: spec.pager, ...(spec.paging ? { paging: spec.paging } : {}), stdout: "ignore", log: (line) => lines.push(line) });
+  const exited = await proc.exited;
+  const report = await proc.report;
+  return { exited, lines, faults: report.faults, pagesMapped: report.pagesMapped };
+}
+
 async function main(): Promise<unknown> {
   switch (spec.scenario) {
     case "capture": {
@@ -271,6 +339,23 @@ async function main(): Promise<unknown> {
       return events();
     case "refusals":
       return refusals(spec.directory);
+    case "bun-api":
+      return {
+        native: spec.side === "paged" ? null : await bunApi((options) => Bun.spawn(options as unknown as Parameters<typeof Bun.spawn>[0])),
+        paged: spec.side === "native" ? null : await bunApi((options) => spawn({ ...(options as unknown as SpawnOptions & { cmd: string[] }), pager: spec.pager, ...(spec.paging ? { paging: spec.paging } : {}) })),
+      };
+    case "log":
+      return logged(spec.args);
+    case "unref": {
+      // `spec.program` runs for seconds; this process then has nothing to
+      // do but wait for it, unless unref() says not to.
+      // Its stderr not this process's: the test reads that to its end.
+      const options = { stdout: spec.stdout, stderr: "ignore" as const };
+      const proc = spec.side === "native" ? Bun.spawn(spec.program.split(" "), options) : spawn(spec.program.split(" "), { ...options, pager: spec.pager });
+      proc.unref();
+      if (spec.again) proc.ref();
+      return { pid: proc.pid };
+    }
   }
 }
 

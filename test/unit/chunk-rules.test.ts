@@ -7,27 +7,28 @@ describe("chunk sizes", () => {
   });
 
   test("anything else, with the reason", () => {
-    expect(chunkSizeProblem(0)).toBe("size must be positive, not 0");
-    expect(chunkSizeProblem(-4096)).toBe("size must be positive, not -4096");
-    expect(chunkSizeProblem(4097)).toBe("size must be a multiple of the page size (4096), not 4097");
-    expect(chunkSizeProblem(2 ** 40 + 4096)).toBe(`size must be at most ${2 ** 40} bytes (1 TiB), not ${2 ** 40 + 4096}`);
-    expect(chunkSizeProblem(4096.5)).toBe("size must be an integer number of bytes, not 4096.5");
-    expect(chunkSizeProblem("4096")).toBe("size must be an integer number of bytes, not 4096");
+    expect(chunkSizeProblem(0)).toEqual({ error: "RangeError", text: "size must be positive, not 0" });
+    expect(chunkSizeProblem(-4096)).toEqual({ error: "RangeError", text: "size must be positive, not -4096" });
+    expect(chunkSizeProblem(4097)).toEqual({ error: "RangeError", text: "size must be a multiple of the page size (4096), not 4097" });
+    expect(chunkSizeProblem(2 ** 40 + 4096)).toEqual({ error: "RangeError", text: `size must be at most ${2 ** 40} bytes (1 TiB), not ${2 ** 40 + 4096}` });
+    expect(chunkSizeProblem(4096.5)).toEqual({ error: "RangeError", text: "size must be an integer number of bytes, not 4096.5" });
+    expect(chunkSizeProblem("4096")).toEqual({ error: "TypeError", text: 'size must be a number of bytes, not "4096"' });
   });
 });
 
 test("split granularities", () => {
   expect(splitProblem("chunk")).toBeNull();
   expect(splitProblem("page")).toBeNull();
-  expect(splitProblem("byte")).toBe('split must be "chunk" or "page", not "byte"');
+  expect(splitProblem("byte")).toEqual({ error: "TypeError", text: 'split must be "chunk" or "page", not "byte"' });
 });
 
 test("ranges inside a chunk", () => {
   expect(rangeProblem(8192, 0, 8192)).toBeNull();
   expect(rangeProblem(8192, 8192, 0)).toBeNull();
-  expect(rangeProblem(8192, 4096, 4097)).toBe("range 4096+4097 is outside the chunk's 8192 bytes");
-  expect(rangeProblem(8192, -1, 1)).toBe("offset must be a non-negative integer, not -1");
-  expect(rangeProblem(8192, 0, 1.5)).toBe("length must be a non-negative integer, not 1.5");
+  expect(rangeProblem(8192, 4096, 4097)).toEqual({ error: "RangeError", text: "range 4096+4097 is outside the chunk's 8192 bytes" });
+  expect(rangeProblem(8192, -1, 1)).toEqual({ error: "RangeError", text: "offset must be a non-negative integer, not -1" });
+  expect(rangeProblem(8192, "1", 1)).toEqual({ error: "TypeError", text: 'offset must be a number, not "1"' });
+  expect(rangeProblem(8192, 0, 1.5)).toEqual({ error: "RangeError", text: "length must be a non-negative integer, not 1.5" });
 });
 
 describe("what an ENOMEM means", () => {

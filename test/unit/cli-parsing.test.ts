@@ -54,6 +54,13 @@ describe("command line", () => {
     expect(usage("apager")).toMatch(/127\s+PROGRAM was not found/);
     expect(usage("apager")).toMatch(/126\s+PROGRAM was found but cannot be loaded/);
   });
+  test("short options combine, as GNU tools take them; options still stop at PROGRAM", () => {
+    expect(parseCommandLine("dpager", ["-qh"])).toMatchObject({ quiet: true, help: true, argv: [] });
+    expect(parseCommandLine("apager", ["-hq", "prog", "-qh"])).toMatchObject({ quiet: true, help: true, argv: ["prog", "-qh"] });
+    expect(parseCommandLine("apager", ["-qq", "prog"])).toMatchObject({ quiet: true, help: false, argv: ["prog"] });
+    expect(() => parseCommandLine("apager", ["-qx", "prog"])).toThrow(new UsageError("unknown option '-x' (in '-qx')"));
+    expect(() => parseCommandLine("apager", ["-x", "prog"])).toThrow(new UsageError("unknown option '-x'"));
+  });
 });
 
 describe("#! scripts", () => {

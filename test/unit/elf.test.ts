@@ -79,7 +79,7 @@ describe("parseElf refuses what execve refuses, with its errno", () => {
   const cases: Array<[string, () => Buffer, RegExp, Errno]> = [
     ["an empty file", () => Buffer.alloc(0), /empty file, not an ELF file/, "ENOEXEC"],
     ["a text file", () => Buffer.from("hello world, this is not a program at all........................"), /not an ELF file \(bad magic\)/, "ENOEXEC"],
-    ["a truncated header", () => tinyProgram(0).subarray(0, 40), /truncated ELF header \(40 of 64 bytes\): program header entries are 0 bytes/, "ENOEXEC"],
+    ["a truncated header", () => tinyProgram(0).subarray(0, 40), /: truncated ELF header \(40 of 64 bytes\) \(ENOEXEC\)$/, "ENOEXEC"],
     ["an i386 program", () => craftElf({ machine: 3, segments: [load()] }), /32-bit x86 \(i386\) program/, "ENOEXEC"],
     ["an aarch64 ELF", () => craftElf({ machine: 183, segments: [load()] }), /machine 183.*not x86-64/, "ENOEXEC"],
     ["a relocatable object", () => craftElf({ type: 1, segments: [load()] }), /ELF type rel is not an executable/, "ENOEXEC"],

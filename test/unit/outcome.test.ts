@@ -4,6 +4,9 @@ import { LoadError } from "../../src/loader/errors.ts";
 import { TAMPERED, describeFailure, endBeforeLaunch, killedBeforeStart, originNote, outcomeOf, type RunFacts } from "../../src/loader/outcome.ts";
 import { STAGE, type LaunchStatus } from "../../src/loader/spec.ts";
 
+/** A run's rusage counters, none of which these tests read. */
+const NO_COUNTS = { voluntarySwitches: 0, involuntarySwitches: 0, inBlocks: 0, outBlocks: 0, messagesSent: 0, messagesReceived: 0, signals: 0, swaps: 0, sharedKiB: 0 };
+
 const SIGSEGV = 11;
 const SIGKILL = 9;
 
@@ -39,7 +42,7 @@ function facts(waitStatus: number, fields: Partial<RunFacts> = {}, launchStatus:
     argv: ["prog"],
     notes: [],
     status: status(launchStatus),
-    exit: { waitStatus, maxRssKiB: 1234, userMicros: 2000, systemMicros: 3000 },
+    exit: { waitStatus, maxRssKiB: 1234, userMicros: 2000, systemMicros: 3000, counts: NO_COUNTS, execvedAs: null },
     wallMs: 5,
     mappings: [{ address: 0x400000, size: 0x2000, offset: 0, prot: 5, source: "file=/bin/prog", demand: false }],
     delivery: { eventsUndelivered: 0, traceError: 0, eventsNotLogged: 0 },
@@ -99,7 +102,7 @@ describe("a run's outcome", () => {
 
 describe("a loader that ended before the jump", () => {
   test("killed by a signal sent to it, or failed", () => {
-    const exit = (waitStatus: number) => ({ waitStatus, maxRssKiB: 0, userMicros: 0, systemMicros: 0 });
+    const exit = (waitStatus: number) => ({ waitStatus, maxRssKiB: 0, userMicros: 0, systemMicros: 0, counts: NO_COUNTS, execvedAs: null });
     expect(endBeforeLaunch(exit(SIGKILL), false)).toBe("killed");
     expect(endBeforeLaunch(exit(SIGSEGV), false)).toBe("failed");
     expect(endBeforeLaunch(exit(SIGSEGV), true)).toBe("killed");
@@ -108,10 +111,10 @@ describe("a loader that ended before the jump", () => {
 
   test("a failure names the stage, the region and the errno", () => {
     const mapping = STAGE.MAP_REGION;
-    const error = describeFailure("/bin/prog", status({ launched: false, stage: mapping, error: 12, detail: 2 }), { waitStatus: 1 << 8, maxRssKiB: 0, userMicros: 0, systemMicros: 0 });
+    const error = describeFailure("/bin/prog", status({ launched: false, stage: mapping, error: 12, detail: 2 }), { waitStatus: 1 << 8, maxRssKiB: 0, userMicros: 0, systemMicros: 0, counts: NO_COUNTS, execvedAs: null });
     expect(error).toBeInstanceOf(LoadError);
     expect(error.message).toContain("the loader failed while mapping a region (region 2): ENOMEM");
-    const killed = describeFailure("/bin/prog", status({ launched: false, stage: mapping }), { waitStatus: SIGSEGV, maxRssKiB: 0, userMicros: 0, systemMicros: 0 });
+    const killed = describeFailure("/bin/prog", status({ launched: false, stage: mapping }), { waitStatus: SIGSEGV, maxRssKiB: 0, userMicros: 0, systemMicros: 0, counts: NO_COUNTS, execvedAs: null });
     expect(killed.message).toContain("the loader was killed by SIGSEGV while mapping a region");
   });
 });

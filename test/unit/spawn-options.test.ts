@@ -4,7 +4,7 @@
  * right ones become the plan spawn() acts on, with Bun.spawn's defaults.
  */
 import { describe, expect, test } from "bun:test";
-import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, type SpawnOptions } from "../../src/run/spawn-options.ts";
+import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type SpawnOptions } from "../../src/run/spawn-options.ts";
 
 const wrong = (options: Record<string, unknown>) => options as SpawnOptions;
 
@@ -78,7 +78,27 @@ describe("the pagers' options, as the command line checks them", () => {
     }
     expect(() => checkSpawnOptions(["x"], wrong({ quiet: "yes" }))).toThrow(/options\.quiet must be true or false, not "yes"/);
     expect(() => checkSpawnOptions(["x"], wrong({ friendly: 1 }))).toThrow(/options\.friendly must be true or false/);
-    for (const key of ["log", "onMapping", "onFault"]) expect(() => checkSpawnOptions(["x"], wrong({ [key]: "stderr" }))).toThrow(new RegExp(`options\\.${key} must be a function`));
+    for (const key of ["onMapping", "onFault", "onExit"]) expect(() => checkSpawnOptions(["x"], wrong({ [key]: "stderr" }))).toThrow(new RegExp(`options\\.${key} must be a function`));
+    expect(() => checkSpawnOptions(["x"], wrong({ log: "stderr" }))).toThrow(/options\.log must be true, false or a function, not "stderr"/);
+    for (const log of [true, false, () => {}]) expect(() => checkSpawnOptions(["x"], { log })).not.toThrow();
+  });
+});
+
+describe("Bun.spawn's two calls and its stdio array", () => {
+  test("spawn({ cmd, ...options }) is spawn(cmd, options)", () => {
+    expect(spawnCall({ cmd: ["ls", "-l"], cwd: "/" }, undefined)).toEqual({ argv: ["ls", "-l"], options: { cwd: "/" } });
+    expect(spawnCall(["ls"], { cwd: "/" })).toEqual({ argv: ["ls"], options: { cwd: "/" } });
+    expect(() => spawnCall({ cwd: "/" }, undefined)).toThrow(new TypeError("spawn() takes an argv array, or an options object with cmd, the argv array"));
+    expect(() => spawnCall({ cmd: ["ls"] }, { cwd: "/" })).toThrow(/takes no second argument/);
+  });
+  test("stdio's first three override stdin, stdout and stderr; the rest are descriptors from 3 up", () => {
+    const plan = checkSpawnOptions(["x"], { stdin: "pipe", stdout: "ignore", stdio: ["inherit", "pipe", 2, 7, "pipe", "ignore", "inherit", "socket-fd", null] });
+    expect([plan.stdin, plan.stdout, plan.stderr]).toEqual([{ kind: "inherit" }, { kind: "pipe" }, { kind: "descriptor", fd: 2 }]);
+    expect(plan.extra).toEqual([{ kind: "descriptor", fd: 7 }, { kind: "pipe" }, { kind: "none" }, { kind: "descriptor", fd: 6 }, { kind: "pipe" }, { kind: "none" }]);
+    expect(checkSpawnOptions(["x"], { stdio: ["pipe"] as never }).stdout).toEqual({ kind: "pipe" });
+    expect(() => checkSpawnOptions(["x"], wrong({ stdio: "pipe" }))).toThrow(/options\.stdio must be an array, not "pipe"/);
+    expect(() => checkSpawnOptions(["x"], wrong({ stdio: ["ignore", "pipe", "inherit", "loud"] }))).toThrow(/options\.stdio\[3\] must be "pipe", "socket-fd", "inherit", "ignore", null or a file descriptor, not "loud"/);
+    expect(() => checkSpawnOptions(["x"], wrong({ stdio: ["ignore", "pipe", "inherit", -1] }))).toThrow(TypeError);
   });
 });
 
