@@ -345,6 +345,46 @@ struct fl_launch_spec {
 };
 
 /*
+ * What a launch's waiter thread (shim/loader/launch.c) tells TypeScript
+ * (src/shim/shim.ts startWaiter), one whole record at a time, on a stream
+ * socket it alone writes: the program has started (its pid), is placed
+ * (when it waits for Bun's go), or has ended.
+ */
+enum fl_notice_kind { FL_NOTICE_STARTED = 1, FL_NOTICE_PLACED = 2, FL_NOTICE_ENDED = 3 };
+/* A process's command name as the kernel keeps it (TASK_COMM_LEN). */
+#define FL_COMMAND_NAME_BYTES 16
+struct fl_notice {
+	int64_t kind;
+	int64_t pid;
+	int64_t error;       /* negative errno of wait4, or 0 */
+	int64_t wait_status; /* as from wait4 */
+	int64_t max_rss_kib;
+	int64_t user_usec;
+	int64_t system_usec;
+	int64_t events_undelivered; /* live events the event pipe had no room for */
+	int64_t trace_error;        /* the first errno a trace write met, or 0 */
+	/* Placed, when the waiter took the end look's hold itself: the handle
+	 * (fl_pin_release) and the program's pagemap, open; -1 when not. */
+	int64_t pin;
+	int64_t pagemap_fd;
+	/* Ended: the rest of the program's rusage, as wait4 gave it (what
+	 * Bun.spawn's resourceUsage() reports). */
+	int64_t voluntary_switches;
+	int64_t involuntary_switches;
+	int64_t in_blocks;
+	int64_t out_blocks;
+	int64_t messages_sent;
+	int64_t messages_received;
+	int64_t signals;
+	int64_t swaps;
+	int64_t shared_kib;
+	/* Ended: 1 when the program replaced itself by execve, with the name
+	 * it last ran as (its comm, NUL-terminated); 0 when it never did. */
+	int64_t execed;
+	char exec_name[FL_COMMAND_NAME_BYTES];
+};
+
+/*
  * One client of the user's service, as the service's acceptor
  * (shim/loader/service.c) hands it to TypeScript (src/shim/shim.ts
  * serviceRequests): accepted, checked to be the service's user, its hello

@@ -214,6 +214,35 @@ export const EVENT = layout("fl_event", [
 ]);
 
 /** Every struct of the contract, as the check walks them. */
+/** A process's command name as the kernel keeps it (FL_COMMAND_NAME_BYTES). */
+export const COMMAND_NAME_BYTES = 16;
+
+/** struct fl_notice: what a launch's waiter tells TypeScript. */
+export const NOTICE = layout("fl_notice", [
+  ["kind", WORD],
+  ["pid", WORD],
+  ["error", WORD],
+  ["wait_status", WORD],
+  ["max_rss_kib", WORD],
+  ["user_usec", WORD],
+  ["system_usec", WORD],
+  ["events_undelivered", WORD],
+  ["trace_error", WORD],
+  ["pin", WORD],
+  ["pagemap_fd", WORD],
+  ["voluntary_switches", WORD],
+  ["involuntary_switches", WORD],
+  ["in_blocks", WORD],
+  ["out_blocks", WORD],
+  ["messages_sent", WORD],
+  ["messages_received", WORD],
+  ["signals", WORD],
+  ["swaps", WORD],
+  ["shared_kib", WORD],
+  ["execed", WORD],
+  ["exec_name", COMMAND_NAME_BYTES],
+]);
+
 /** Room for a client's auxiliary vector (FL_REQUEST_AUXV_WORDS). */
 export const REQUEST_AUXV_WORDS = 128;
 
@@ -235,7 +264,7 @@ export const SERVICE_REQUEST = layout("fl_service_request", [
   ["auxv", REQUEST_AUXV_WORDS * WORD],
 ]);
 
-export const CONTRACT: readonly Layout[] = [SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
+export const CONTRACT: readonly Layout[] = [NOTICE, SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
 
 /** Where the loader stopped, when it stopped before the jump: enum
  * fl_stage, by C's names without the FL_STAGE_ prefix. */

@@ -12,7 +12,7 @@ import { errnoName } from "../loader/errors.ts";
 
 export { errnoName };
 import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "../loader/spec.ts";
-import { SERVICE_REQUEST, checkContract } from "../loader/contract.ts";
+import { COMMAND_NAME_BYTES, NOTICE, SERVICE_REQUEST, checkContract } from "../loader/contract.ts";
 import type { IntervalTimers } from "../loader/caller.ts";
 
 const symbols = {
@@ -29,7 +29,6 @@ const symbols = {
   fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
   fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
-  fl_notice_size: { args: [], returns: FFIType.u64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -346,14 +345,10 @@ export interface Waiter {
 }
 
 const NOTICE_KINDS = { 1: "started", 2: "placed", 3: "ended" } as const;
-/** The kernel's command name of a task: TASK_COMM_LEN bytes, NUL included. */
-const COMMAND_NAME_BYTES = 16;
-
 function commandName(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
   return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
 }
-let noticeSize: number | null = null;
 
 /** Start waiting for the program on a shim thread, which reaps the loader
  * as spawned, serves or drains the faults of a demand-paged spec, and takes
@@ -377,48 +372,47 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
     closeGo();
     throw error;
   }
-  noticeSize ??= Number(shim.fl_notice_size());
-  const size = noticeSize;
+  const size = NOTICE.size;
   const notices = socketRecordReader(fd);
   return {
     async next() {
       const bytes = await notices.read(size);
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const word = (i: number) => Number(view.getBigInt64(i * 8, true));
-      const kind = NOTICE_KINDS[word(0) as 1 | 2 | 3];
-      if (kind === "started") return { kind, pid: word(1) };
+      const word = (name: keyof typeof NOTICE.fields) => Number(view.getBigInt64(NOTICE.fields[name].offset, true));
+      const kind = NOTICE_KINDS[word("kind") as 1 | 2 | 3];
+      if (kind === "started") return { kind, pid: word("pid") };
       if (kind === "placed") {
-        // Words 9 and 10: the waiter's own end look, when it took one.
-        const pin = word(9);
-        return { kind, pid: word(1), endLook: pin > 0 ? { pin: pin as MemoryPin, pagemapFd: word(10) } : null };
+        // The waiter's own end look, when it took one.
+        const pin = word("pin");
+        return { kind, pid: word("pid"), endLook: pin > 0 ? { pin: pin as MemoryPin, pagemapFd: word("pagemap_fd") } : null };
       }
       closeGo();
       await notices.close();
-      if (word(2) < 0) throw new ShimError("wait4", -word(2));
+      if (word("error") < 0) throw new ShimError("wait4", -word("error"));
       return {
         kind,
-        pid: word(1),
+        pid: word("pid"),
         exit: {
-          waitStatus: word(3),
-          maxRssKiB: word(4),
-          userMicros: word(5),
-          systemMicros: word(6),
-          // Words 11 to 19: the rest of the rusage, in struct fl_notice's order.
+          waitStatus: word("wait_status"),
+          maxRssKiB: word("max_rss_kib"),
+          userMicros: word("user_usec"),
+          systemMicros: word("system_usec"),
+          // The rest of the rusage.
           counts: {
-            voluntarySwitches: word(11),
-            involuntarySwitches: word(12),
-            inBlocks: word(13),
-            outBlocks: word(14),
-            messagesSent: word(15),
-            messagesReceived: word(16),
-            signals: word(17),
-            swaps: word(18),
-            sharedKiB: word(19),
+            voluntarySwitches: word("voluntary_switches"),
+            involuntarySwitches: word("involuntary_switches"),
+            inBlocks: word("in_blocks"),
+            outBlocks: word("out_blocks"),
+            messagesSent: word("messages_sent"),
+            messagesReceived: word("messages_received"),
+            signals: word("signals"),
+            swaps: word("swaps"),
+            sharedKiB: word("shared_kib"),
           },
-          // Word 20: whether it exec'd; then its command name, NUL-ended.
-          execvedAs: word(20) === 0 ? null : commandName(bytes.subarray(21 * 8, 21 * 8 + COMMAND_NAME_BYTES)),
+          // Whether it exec'd, and its command name, NUL-ended.
+          execvedAs: word("execed") === 0 ? null : commandName(bytes.subarray(NOTICE.fields.exec_name.offset, NOTICE.fields.exec_name.offset + COMMAND_NAME_BYTES)),
         },
-        delivery: { eventsUndelivered: word(7), traceError: word(8) },
+        delivery: { eventsUndelivered: word("events_undelivered"), traceError: word("trace_error") },
       };
     },
     go() {
