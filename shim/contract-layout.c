@@ -3,7 +3,8 @@
  * it, for src/loader/spec.ts to compare with its own field table when it
  * opens the library: one line per field of every struct in contract.h,
  * "<struct> <field> <offsetof> <sizeof>", then one per loader stage,
- * "stage <NAME> <value>" (enum fl_stage without its FL_STAGE_ prefix).
+ * "stage <NAME> <value>" (enum fl_stage without its FL_STAGE_ prefix), then
+ * one per constant, "constant <NAME> <value>" (without its FL_ prefix).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -58,6 +59,25 @@ static const struct field FIELDS[] = {
 	FIELD(fl_launch_spec, vdso_offset),
 	FIELD(fl_launch_spec, vdso_parts),
 	FIELD(fl_launch_spec, status),
+
+	FIELD(fl_spawn_descriptor, source),
+	FIELD(fl_spawn_descriptor, target),
+	FIELD(fl_spawn_descriptor, moved),
+
+	FIELD(fl_spawn_request, loader),
+	FIELD(fl_spawn_request, argv),
+	FIELD(fl_spawn_request, descriptor_count),
+	FIELD(fl_spawn_request, descriptors),
+	FIELD(fl_spawn_request, signals_ignored),
+	FIELD(fl_spawn_request, signal_mask),
+	FIELD(fl_spawn_request, open_files_set),
+	FIELD(fl_spawn_request, open_files_soft),
+	FIELD(fl_spawn_request, cwd),
+	FIELD(fl_spawn_request, control_source),
+	FIELD(fl_spawn_request, control_target),
+	FIELD(fl_spawn_request, error),
+	FIELD(fl_spawn_request, pid),
+	FIELD(fl_spawn_request, control),
 
 	FIELD(fl_notice, kind),
 	FIELD(fl_notice, pid),
@@ -205,11 +225,23 @@ static const struct stage STAGES[] = {
 	STAGE(LAUNCHED),
 };
 
+/* The constants both sides size things by that no field's size shows. */
+struct constant {
+	const char *name;
+	long value;
+};
+
+#define CONSTANT(name) { #name, FL_##name }
+
+static const struct constant CONSTANTS[] = {
+	CONSTANT(RING_CAPACITY),
+};
+
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 /* Room for every line: a struct's and a field's name (under 32 bytes
  * each) and two numbers (under 8 digits each). */
 #define LINE_BYTES 96
-static char text[(COUNT(FIELDS) + COUNT(STAGES)) * LINE_BYTES + 1];
+static char text[(COUNT(FIELDS) + COUNT(STAGES) + COUNT(CONSTANTS)) * LINE_BYTES + 1];
 
 /* The layout as text, made on the first call (Bun's thread, when it opens
  * the library); NUL-terminated. */
@@ -221,5 +253,7 @@ FL_EXPORT const char *fl_contract_layout(void) {
 		used += (size_t)snprintf(text + used, sizeof(text) - used, "%s %s %zu %zu\n", FIELDS[i].type, FIELDS[i].name, FIELDS[i].offset, FIELDS[i].size);
 	for (size_t i = 0; i < COUNT(STAGES); i++)
 		used += (size_t)snprintf(text + used, sizeof(text) - used, "stage %s %d\n", STAGES[i].name, STAGES[i].value);
+	for (size_t i = 0; i < COUNT(CONSTANTS); i++)
+		used += (size_t)snprintf(text + used, sizeof(text) - used, "constant %s %ld\n", CONSTANTS[i].name, CONSTANTS[i].value);
 	return text;
 }

@@ -1,11 +1,9 @@
 /*
- * launch.h — the contract between TypeScript and the loader: the plan (the
- * launch spec), laid out by src/loader/spec.ts in a memfd the loader maps, and the
- * messages on the control socket between Bun and the loader.
- *
- * Every field is a 64-bit little-endian word, so the layout has no padding and
- * src/loader/spec.ts can write it with plain offsets. `fl_spec_layout()` reports the
- * sizes below so the TypeScript side can refuse to run against a stale shim.
+ * launch.h — the messages on the control socket between a launch's Bun
+ * (or the user's service) and the loader, and the shim's entry points. The
+ * records TypeScript writes or reads are in contract.h, which
+ * contract-layout.c reports field by field for src/loader/contract.ts to
+ * check when the shim is opened; the messages here are C's alone.
  */
 #ifndef FAULTLINE_LAUNCH_H
 #define FAULTLINE_LAUNCH_H

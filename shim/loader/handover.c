@@ -30,18 +30,15 @@ FL_EXPORT int64_t fl_take_descriptor(int64_t pid, int64_t fd) {
 	return copy >= 0 ? copy : -error;
 }
 
-/* Words per timer in `out`: interval seconds and microseconds, value
- * seconds and microseconds. */
-#define TIMER_WORDS 4
-
 /*
  * Take this process's interval timers (ITIMER_REAL, ITIMER_VIRTUAL,
- * ITIMER_PROF): what each had left goes to out[4 * which ...], and each is
+ * ITIMER_PROF): what each had left goes to out[which] (struct
+ * fl_interval_timer, contract.h), and each is
  * disarmed here. execve keeps them, so they were the caller's (an alarm(2)
  * set before exec, say); the program gets them back. Returns 1 if any was
  * armed, 0 if none, or a negative errno.
  */
-FL_EXPORT int64_t fl_take_interval_timers(int64_t *out) {
+FL_EXPORT int64_t fl_take_interval_timers(struct fl_interval_timer *out) {
 	static const int timers[FL_INTERVAL_TIMERS] = { ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF };
 	int armed = 0;
 	for (int i = 0; i < FL_INTERVAL_TIMERS; i++) {
@@ -49,10 +46,12 @@ FL_EXPORT int64_t fl_take_interval_timers(int64_t *out) {
 		struct itimerval left;
 		if (setitimer(timers[i], &off, &left) != 0)
 			return -errno;
-		out[i * TIMER_WORDS + 0] = left.it_interval.tv_sec;
-		out[i * TIMER_WORDS + 1] = left.it_interval.tv_usec;
-		out[i * TIMER_WORDS + 2] = left.it_value.tv_sec;
-		out[i * TIMER_WORDS + 3] = left.it_value.tv_usec;
+		out[i] = (struct fl_interval_timer){
+			.interval_seconds = (uint64_t)left.it_interval.tv_sec,
+			.interval_micros = (uint64_t)left.it_interval.tv_usec,
+			.value_seconds = (uint64_t)left.it_value.tv_sec,
+			.value_micros = (uint64_t)left.it_value.tv_usec,
+		};
 		armed |= left.it_value.tv_sec != 0 || left.it_value.tv_usec != 0;
 	}
 	return armed;

@@ -73,20 +73,6 @@ FL_EXPORT int64_t fl_spec_memory_free(int64_t fd, uint64_t address, uint64_t len
 	return unmapped ? unmapped : closed;
 }
 
-/* Sizes and offsets of the spec's layout, for src/loader/spec.ts to check against
- * its own before writing a spec. */
-FL_EXPORT void fl_spec_layout(uint64_t *out) {
-	out[0] = sizeof(struct fl_launch_spec);
-	out[1] = sizeof(struct fl_region);
-	out[2] = sizeof(struct fl_mm_map);
-	out[3] = offsetof(struct fl_launch_spec, status);
-	out[4] = sizeof(struct fl_relocation);
-	out[5] = sizeof(struct fl_spawn_descriptor);
-	out[6] = sizeof(struct fl_spawn_request);
-	out[7] = FL_RING_CAPACITY;
-	out[8] = sizeof(struct fl_prefetch_run);
-}
-
 /* The stack the vfork child runs on while Bun's thread waits. */
 #define SPAWN_STACK_BYTES (64 * 1024)
 /* Room for the control socket's number in the loader's argv[1]. */

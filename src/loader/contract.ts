@@ -214,6 +214,32 @@ export const EVENT = layout("fl_event", [
 ]);
 
 /** Every struct of the contract, as the check walks them. */
+/** struct fl_spawn_descriptor: a descriptor a spawned program receives. */
+export const SPAWN_DESCRIPTOR = layout("fl_spawn_descriptor", [
+  ["source", WORD],
+  ["target", WORD],
+  ["moved", WORD],
+]);
+
+/** struct fl_spawn_request: what the loader Bun spawns is started with
+ * (the pointers are words). */
+export const SPAWN_REQUEST = layout("fl_spawn_request", [
+  ["loader", WORD],
+  ["argv", WORD],
+  ["descriptor_count", WORD],
+  ["descriptors", WORD],
+  ["signals_ignored", WORD],
+  ["signal_mask", WORD],
+  ["open_files_set", WORD],
+  ["open_files_soft", WORD],
+  ["cwd", WORD],
+  ["control_source", WORD],
+  ["control_target", WORD],
+  ["error", WORD],
+  ["pid", WORD],
+  ["control", WORD],
+]);
+
 /** A process's command name as the kernel keeps it (FL_COMMAND_NAME_BYTES). */
 export const COMMAND_NAME_BYTES = 16;
 
@@ -264,7 +290,14 @@ export const SERVICE_REQUEST = layout("fl_service_request", [
   ["auxv", REQUEST_AUXV_WORDS * WORD],
 ]);
 
-export const CONTRACT: readonly Layout[] = [NOTICE, SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
+/** The event ring's capacity in events (FL_RING_CAPACITY). */
+export const RING_CAPACITY = 1024;
+
+/** The constants both sides size things by that no field's size shows,
+ * as the shim reports them (without their FL_ prefix). */
+export const CONSTANTS: Readonly<Record<string, number>> = { RING_CAPACITY };
+
+export const CONTRACT: readonly Layout[] = [SPAWN_DESCRIPTOR, SPAWN_REQUEST, NOTICE, SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
 
 /** Where the loader stopped, when it stopped before the jump: enum
  * fl_stage, by C's names without the FL_STAGE_ prefix. */
@@ -316,9 +349,10 @@ export function stageNamed(value: number): StageName | null {
 
 /** The layout as shim/contract-layout.c writes it, from these tables: what
  * a shim built from the same contract reports, line for line. */
-export function contractText(structs: readonly Layout[] = CONTRACT, stages: Readonly<Record<string, number>> = STAGE): string {
+export function contractText(structs: readonly Layout[] = CONTRACT, stages: Readonly<Record<string, number>> = STAGE, constants: Readonly<Record<string, number>> = CONSTANTS): string {
   const lines = structs.flatMap((s) => Object.entries<Field>(s.fields).map(([name, f]) => `${s.struct} ${name} ${f.offset} ${f.size}`));
   for (const [name, value] of Object.entries(stages)) lines.push(`stage ${name} ${value}`);
+  for (const [name, value] of Object.entries(constants)) lines.push(`constant ${name} ${value}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -328,7 +362,7 @@ export function contractText(structs: readonly Layout[] = CONTRACT, stages: Read
  * field and stage of either side must be on the other, at the same offset
  * with the same size, or with the same number.
  */
-export function contractDifferences(cText: string, structs: readonly Layout[] = CONTRACT, stages: Readonly<Record<string, number>> = STAGE): string[] {
+export function contractDifferences(cText: string, structs: readonly Layout[] = CONTRACT, stages: Readonly<Record<string, number>> = STAGE, constants: Readonly<Record<string, number>> = CONSTANTS): string[] {
   const c = new Map<string, string>();
   for (const line of cText.split("\n")) {
     const words = line.trim().split(/\s+/);
@@ -338,7 +372,9 @@ export function contractDifferences(cText: string, structs: readonly Layout[] = 
   const ts = new Map<string, string>();
   for (const s of structs) for (const [name, f] of Object.entries<Field>(s.fields)) ts.set(`${s.struct} ${name}`, `${f.offset} ${f.size}`);
   for (const [name, value] of Object.entries(stages)) ts.set(`stage ${name}`, String(value));
-  const describe = (key: string, value: string) => (key.startsWith("stage ") ? `${key} = ${value}` : `${key} at offset ${value.replace(" ", ", size ")}`);
+  for (const [name, value] of Object.entries(constants)) ts.set(`constant ${name}`, String(value));
+  const numbered = (key: string) => key.startsWith("stage ") || key.startsWith("constant ");
+  const describe = (key: string, value: string) => (numbered(key) ? `${key} = ${value}` : `${key} at offset ${value.replace(" ", ", size ")}`);
   const differences: string[] = [];
   for (const [key, value] of ts) {
     const theirs = c.get(key);
@@ -349,7 +385,7 @@ export function contractDifferences(cText: string, structs: readonly Layout[] = 
   for (const key of c.keys()) {
     if (ts.has(key)) continue;
     const [struct] = key.split(" ");
-    if (struct === "stage" || known.has(struct!)) differences.push(`${key}: in the shim, not in src/loader/contract.ts`);
+    if (struct === "stage" || struct === "constant" || known.has(struct!)) differences.push(`${key}: in the shim, not in src/loader/contract.ts`);
   }
   return differences;
 }

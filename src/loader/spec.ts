@@ -10,7 +10,7 @@ import { pageUp, type Placement, type Policy, type Region } from "./plan.ts";
 import { AT_BASE, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type StackImage } from "./stack.ts";
 import type { IntervalTimers } from "./caller.ts";
 import type { VdsoBlock } from "./machine.ts";
-import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, VDSO_PART, MM_MAP, PLACEMENT, PREFETCH_RUN, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
+import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, VDSO_PART, MM_MAP, PLACEMENT, PREFETCH_RUN, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, RING_CAPACITY, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
 
 export { STAGE, STAGE_WORDS, stageNamed, type StageName };
 
@@ -24,15 +24,13 @@ export const MM_MAP_BYTES = MM_MAP.size;
 export const RELOCATION_BYTES = RELOCATION.size;
 /** struct fl_prefetch_run: a start and a page count. */
 export const PREFETCH_RUN_BYTES = PREFETCH_RUN.size;
-/** struct fl_spawn_descriptor and struct fl_spawn_request (shim/loader/spawn.h). */
-export const SPAWN_DESCRIPTOR_BYTES = 3 * WORD;
-export const SPAWN_REQUEST_WORDS = 14;
 /** struct fl_ring and struct fl_event. */
 export const RING_HEADER_BYTES = RING.size;
 export const EVENT_BYTES = EVENT.size;
 /** Events the ring holds before a faulting thread waits for Bun to catch
- * up: at 128 bytes each, 128 KiB of the plan's memory. */
-export const RING_CAPACITY = 1024;
+ * up (contract.ts RING_CAPACITY): at 128 bytes each, 128 KiB of the plan's
+ * memory. */
+export { RING_CAPACITY };
 /** The fault handler's alternate stack: room for a handler frame with the
  * largest signal frame x86-64 uses (AVX-512 state) several times over. */
 export const ALTSTACK_BYTES = 64 * 1024;
@@ -49,19 +47,6 @@ export type Mechanism = "signal" | "userfaultfd";
 const MECHANISM_CODES: Record<Mechanism, number> = { signal: 0, userfaultfd: 1 };
 const POLICY_CODES: Record<Policy, number> = { eager: 0, demand: 1, hybrid: 2 };
 const PREDICTOR_CODES: Record<PredictorName, number> = { none: 0, next: 1, stride: 2, readahead: 3 };
-
-/** The layout the shim was built with, as fl_spec_layout reports it. */
-export const EXPECTED_LAYOUT = [
-  SPEC_HEADER_BYTES,
-  REGION_BYTES,
-  MM_MAP_BYTES,
-  STATUS_OFFSET,
-  RELOCATION_BYTES,
-  SPAWN_DESCRIPTOR_BYTES,
-  SPAWN_REQUEST_WORDS * WORD,
-  RING_CAPACITY,
-  PREFETCH_RUN_BYTES,
-] as const;
 
 export interface MemoryDescription {
   startCode: number;

@@ -11,14 +11,12 @@ import { ensureShim } from "./shim-build.ts";
 import { errnoName } from "../loader/errors.ts";
 
 export { errnoName };
-import { EXPECTED_LAYOUT, SPAWN_REQUEST_WORDS } from "../loader/spec.ts";
-import { COMMAND_NAME_BYTES, NOTICE, SERVICE_REQUEST, checkContract } from "../loader/contract.ts";
+import { COMMAND_NAME_BYTES, INTERVAL_TIMER, INTERVAL_TIMERS, NOTICE, SERVICE_REQUEST, SPAWN_DESCRIPTOR, SPAWN_REQUEST, checkContract } from "../loader/contract.ts";
 import type { IntervalTimers } from "../loader/caller.ts";
 
 const symbols = {
   fl_spec_memory: { args: [FFIType.u64, FFIType.ptr], returns: FFIType.i64 },
   fl_spec_memory_free: { args: [FFIType.i64, FFIType.u64, FFIType.u64], returns: FFIType.i64 },
-  fl_spec_layout: { args: [FFIType.ptr], returns: FFIType.void },
   fl_contract_layout: { args: [], returns: FFIType.cstring },
   fl_spawn_loader: { args: [FFIType.ptr], returns: FFIType.i64 },
   fl_send_plan: { args: [FFIType.i64, FFIType.u64, FFIType.u64, FFIType.ptr], returns: FFIType.i64 },
@@ -58,13 +56,6 @@ let library: Library | null = null;
 function load(): Library["symbols"] {
   if (library) return library.symbols;
   const opened = dlopen(ensureShim(), symbols);
-  const layout = new BigUint64Array(EXPECTED_LAYOUT.length);
-  opened.symbols.fl_spec_layout(ptr(layout));
-  EXPECTED_LAYOUT.forEach((expected, i) => {
-    if (Number(layout[i]) !== expected) {
-      throw new Error(`faultline: the shim's spec layout (${layout.join(",")}) differs from src/loader/spec.ts (${EXPECTED_LAYOUT.join(",")}); rebuild with 'bun run build:shim --force'`);
-    }
-  });
   // Every field of shim/contract.h where src/loader/contract.ts has it.
   checkContract(String(opened.symbols.fl_contract_layout()));
   library = opened;
@@ -162,27 +153,37 @@ function cString(text: string): Uint8Array {
 }
 const C_STRINGS_KEPT = 16;
 
-/** A spawn request as shim/loader/spawn.h lays it out; `keep` holds the memory
- * its pointers name until the call that reads it returns. */
-function spawnRequestWords(request: LoaderRequest): { words: BigInt64Array; keep: unknown[] } {
+/** A spawn request as struct fl_spawn_request lays it out (contract.h),
+ * written field by field; `keep` holds the memory its pointers name until
+ * the call that reads it returns. */
+function spawnRequestWords(request: LoaderRequest): { words: Uint8Array; keep: unknown[] } {
   const loader = cString(request.loader);
   const cwd = request.cwd === null ? null : cString(request.cwd);
-  const descriptors = new BigUint64Array(Math.max(1, request.descriptors.length * 3));
+  const descriptors = new Uint8Array(Math.max(1, request.descriptors.length) * SPAWN_DESCRIPTOR.size);
+  const descriptorView = new DataView(descriptors.buffer);
   request.descriptors.forEach((d, i) => {
-    descriptors[i * 3] = BigInt(d.source);
-    descriptors[i * 3 + 1] = BigInt(d.target);
+    const at = i * SPAWN_DESCRIPTOR.size;
+    descriptorView.setBigUint64(at + SPAWN_DESCRIPTOR.fields.source.offset, BigInt(d.source), true);
+    descriptorView.setBigUint64(at + SPAWN_DESCRIPTOR.fields.target.offset, BigInt(d.target), true);
   });
-  const words = new BigInt64Array(SPAWN_REQUEST_WORDS);
-  words[0] = BigInt(ptr(loader));
-  words[2] = BigInt(request.descriptors.length);
-  words[3] = BigInt(ptr(descriptors));
-  words[4] = BigInt.asIntN(64, request.ignoredSignals.reduce((set, sig) => set | (1n << BigInt(sig - 1)), 0n));
-  words[5] = BigInt.asIntN(64, request.signalMask);
-  words[6] = request.openFilesLimit === null ? 0n : 1n;
-  words[7] = BigInt(request.openFilesLimit ?? 0);
-  words[8] = cwd === null ? 0n : BigInt(ptr(cwd));
-  words[10] = BigInt(freeDescriptorNumber(request.descriptors.map((d) => d.target)));
+  const words = new Uint8Array(SPAWN_REQUEST.size);
+  const view = new DataView(words.buffer);
+  const put = (name: keyof typeof SPAWN_REQUEST.fields, value: bigint) => view.setBigUint64(SPAWN_REQUEST.fields[name].offset, BigInt.asUintN(64, value), true);
+  put("loader", BigInt(ptr(loader)));
+  put("descriptor_count", BigInt(request.descriptors.length));
+  put("descriptors", BigInt(ptr(descriptors)));
+  put("signals_ignored", request.ignoredSignals.reduce((set, sig) => set | (1n << BigInt(sig - 1)), 0n));
+  put("signal_mask", request.signalMask);
+  put("open_files_set", request.openFilesLimit === null ? 0n : 1n);
+  put("open_files_soft", BigInt(request.openFilesLimit ?? 0));
+  put("cwd", cwd === null ? 0n : BigInt(ptr(cwd)));
+  put("control_target", BigInt(freeDescriptorNumber(request.descriptors.map((d) => d.target))));
   return { words, keep: [loader, cwd, descriptors] };
+}
+
+/** A field of a spawn request the spawn wrote (its pid, its control). */
+function spawnedField(words: Uint8Array, name: keyof typeof SPAWN_REQUEST.fields): number {
+  return Number(new DataView(words.buffer).getBigInt64(SPAWN_REQUEST.fields[name].offset, true));
 }
 
 /** Spawn the loader in the program's place (shim/loader/spawn.c). */
@@ -190,7 +191,7 @@ export function spawnLoader(request: LoaderRequest): SpawnedLoader {
   const { words, keep } = spawnRequestWords(request);
   check("spawning the loader", load().fl_spawn_loader(ptr(words)));
   keep.length = 0;
-  return { pid: Number(words[12]), control: Number(words[13]) };
+  return { pid: spawnedField(words, "pid"), control: spawnedField(words, "control") };
 }
 
 /** A loader being spawned ahead of need on a shim thread (shim/loader/prestart.c):
@@ -596,13 +597,17 @@ export function takeDescriptor(pid: number, fd: number): number {
 /** Take (and disarm here) this process's interval timers; null when none
  * was armed. */
 export function takeIntervalTimers(): IntervalTimers | null {
-  const words = new BigInt64Array(12);
-  const armed = check("taking the interval timers", load().fl_take_interval_timers(ptr(words)));
+  const bytes = new Uint8Array(INTERVAL_TIMERS * INTERVAL_TIMER.size);
+  const armed = check("taking the interval timers", load().fl_take_interval_timers(ptr(bytes)));
   if (armed === 0) return null;
-  const timer = (i: number) => ({
-    intervalMicros: Number(words[i * 4]!) * 1_000_000 + Number(words[i * 4 + 1]!),
-    valueMicros: Number(words[i * 4 + 2]!) * 1_000_000 + Number(words[i * 4 + 3]!),
-  });
+  const view = new DataView(bytes.buffer);
+  const timer = (i: number) => {
+    const field = (name: keyof typeof INTERVAL_TIMER.fields) => Number(view.getBigUint64(i * INTERVAL_TIMER.size + INTERVAL_TIMER.fields[name].offset, true));
+    return {
+      intervalMicros: field("interval_seconds") * 1_000_000 + field("interval_micros"),
+      valueMicros: field("value_seconds") * 1_000_000 + field("value_micros"),
+    };
+  };
   return [timer(0), timer(1), timer(2)];
 }
 

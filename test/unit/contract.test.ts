@@ -50,7 +50,10 @@ describe("the contract's layout", () => {
     expect(contractDifferences(text.replace("fl_mm_map exe_fd 100 4", "fl_mm_map exe_fd 100 8"))).toHaveLength(1);
     expect(contractDifferences(text.replace("stage PROTECT 6", "stage PROTECT 7"))).toEqual(["stage PROTECT: the shim has stage PROTECT = 7, src/loader/contract.ts stage PROTECT = 6"]);
     // A struct this side does not know is none of its business.
-    expect(contractDifferences(`${text}fl_spawn_request pid 0 8\n`)).toEqual([]);
+    expect(contractDifferences(`${text}fl_private_bookkeeping pid 0 8\n`)).toEqual([]);
+    // A constant both sides size by (the event ring's capacity).
+    expect(contractDifferences(text.replace("constant RING_CAPACITY 1024", "constant RING_CAPACITY 512"))).toEqual(["constant RING_CAPACITY: the shim has constant RING_CAPACITY = 512, src/loader/contract.ts constant RING_CAPACITY = 1024"]);
+    expect(contractDifferences(text.replace("constant RING_CAPACITY 1024\n", ""))).toEqual(["constant RING_CAPACITY: in src/loader/contract.ts, not in the shim"]);
   });
 });
 
