@@ -8,8 +8,8 @@
  * any CI, terminal or not).
  */
 import { createRequire } from "node:module";
-import { isatty } from "node:tty";
 import type picocolorsModule from "picocolors";
+import { isTerminal } from "../shim/shim-build.ts";
 
 /** picocolors is loaded only to paint: loading it opens Bun's stdout
  * stream, a copy of descriptor 1 that a pager would otherwise find open and
@@ -52,6 +52,7 @@ let stderrColours: Colors | null = null;
 
 /** The colours for this process's stderr, decided once. */
 export function stderrColoured(): Colors {
-  stderrColours ??= colours(colourWanted(isatty(2), process.env));
+  stderrColours ??= colours(colourWanted(isTerminal(2), process.env));
   return stderrColours;
 }
+

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { release } from "node:os";
 import { parseAuxv } from "./auxv.ts";
-import { VDSO_PARTS } from "./contract.ts";
+import { PAGER_ADDRESS_SPACE_KIB, VDSO_PARTS } from "./contract.ts";
 import { BRK_RANDOM_BYTES, BRK_RANDOM_BYTES_WIDE, type CommitRule } from "./plan.ts";
 import type { AuxvEntry } from "./stack.ts";
 
@@ -26,15 +26,8 @@ export function parseAddressSpaceLimit(limits: string): number | null {
   return Number(match[1]);
 }
 
-/**
- * The address space the pager needs, in KiB as `ulimit -v` counts: Bun,
- * which runs it, reserves its heap and its JIT's memory up front, and under
- * a smaller limit crashes or starts without the JIT that bun:ffi needs. 2.5
- * GiB: the smallest limit under which every pager ran python3 under both
- * mechanisms here was about 2.4 GB, and some just above failed (README,
- * Limits). bin/faultline checks the same figure before Bun starts.
- */
-export const PAGER_ADDRESS_SPACE_KIB = 2_621_440;
+/** The address space the pager needs (contract.ts, where C shares it). */
+export { PAGER_ADDRESS_SPACE_KIB };
 const KIB = 1024;
 
 /** The one line that says a limit leaves the pager too little address

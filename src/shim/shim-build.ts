@@ -7,11 +7,22 @@
  *
  * Run directly (`bun run build:shim`) to build both now; `--force` rebuilds.
  */
-import { accessSync, constants as fsConstants, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync, fstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
-import { isatty } from "node:tty";
 import { basename, dirname, join, relative, resolve } from "node:path";
-import { PAGER_ADDRESS_SPACE_KIB } from "../loader/machine.ts";
+import { PAGER_ADDRESS_SPACE_KIB } from "../loader/contract.ts";
+
+/** Whether fd is a terminal, loading node:tty (and with it Node's streams,
+ * milliseconds of every start) only for a character device. */
+export function isTerminal(fd: number): boolean {
+  try {
+    if (!fstatSync(fd).isCharacterDevice()) return false;
+  } catch {
+    return false;
+  }
+  return (createRequire(import.meta.url)("node:tty") as typeof import("node:tty")).isatty(fd);
+}
 
 /** The project's root, where shim/ is: the parent of src/, found by looking
  * upward, since this module also runs bundled into the command
@@ -342,7 +353,7 @@ class BuildProgress {
     this.what = what;
     this.done = 0;
     this.total = total;
-    this.shown = progressWanted && isatty(2);
+    this.shown = progressWanted && isTerminal(2);
   }
 
   unit(source: string): void {
