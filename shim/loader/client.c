@@ -457,13 +457,102 @@ __attribute__((noreturn)) void fl_client_not_ours(void) {
 	sys_exit_group(FL_EXIT_LOAD_FAILED);
 }
 
+/* The abstract socket a Bun pager listens on for its programs' loaders
+ * (src/loader/run-again.ts pagerSocketName). */
+#define PAGER_SOCKET_PREFIX "faultline-pager-"
+#define MSG_PEEK_FLAG 2
+#define STAT_BYTES 512
+
+/* A connection to the Bun pager pid's abstract socket, or a negative errno. */
+static sys_result connect_pager(uint64_t pid) {
+	struct unix_address address = { .family = AF_UNIX_FAMILY };
+	char number[24];
+	decimal(pid, number);
+	uint64_t at = 0;
+	/* sun_path[0] stays 0: an abstract name, as long as its address says. */
+	if (!append(address.path + 1, sizeof address.path - 1, &at, PAGER_SOCKET_PREFIX) || !append(address.path + 1, sizeof address.path - 1, &at, number))
+		return -ENAMETOOLONG;
+	sys_result fd = sys_socket(AF_UNIX_FAMILY, SOCK_SEQPACKET_TYPE | SOCK_CLOEXEC_FLAG, 0);
+	if (fd < 0)
+		return fd;
+	sys_result r = sys_connect((int)fd, &address, (uint32_t)(sizeof address.family + 1 + at));
+	if (r < 0) {
+		sys_close((int)fd);
+		return r;
+	}
+	return fd;
+}
+
+/* pid's parent, from /proc/PID/stat (the field after the name, which may
+ * hold spaces and parentheses, and the state); 0 when it cannot be read. */
+static uint64_t parent_of(uint64_t pid) {
+	char path[sizeof "/proc//stat" + 24];
+	char number[24];
+	uint64_t at = 0;
+	decimal(pid, number);
+	if (!append(path, sizeof path, &at, "/proc/") || !append(path, sizeof path, &at, number) || !append(path, sizeof path, &at, "/stat"))
+		return 0;
+	sys_result fd = sys_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	char stat[STAT_BYTES];
+	sys_result n = sys_read((int)fd, stat, sizeof stat - 1);
+	sys_close((int)fd);
+	if (n <= 0)
+		return 0;
+	stat[n] = 0;
+	const char *p = 0;
+	for (sys_result i = 0; i < n; i++)
+		if (stat[i] == ')')
+			p = stat + i;
+	/* ") S PPID ": past the parenthesis, the state and two spaces. */
+	if (!p || p + 4 >= stat + n)
+		return 0;
+	uint64_t ppid = 0;
+	for (p += 4; *p >= '0' && *p <= '9'; p++)
+		ppid = ppid * 10 + (uint64_t)(*p - '0');
+	return ppid;
+}
+
+/* Say hello on control and see what comes first, without taking it: a plan
+ * (the connection, to receive it as any plan), or an answer that the one
+ * asked knows no program of ours (-1; the connection is closed). An answer
+ * to exit ends the process: whoever ran the program said why. */
+static int asked_again(sys_result control) {
+	if (control < 0)
+		return -1;
+	if (say_client_hello((int)control) != 0) {
+		sys_close((int)control);
+		return -1;
+	}
+	uint64_t magic = 0;
+	struct kernel_iovec iov = { .base = &magic, .length = sizeof magic };
+	/* No room for descriptors: a peek leaves a plan's where they are. */
+	struct kernel_msghdr message = { .iov = &iov, .iov_count = 1 };
+	sys_result n;
+	do
+		n = sys_recvmsg((int)control, &message, MSG_PEEK_FLAG);
+	while (n == -EINTR);
+	if (n > 0 && magic != FL_ANSWER_MAGIC)
+		return (int)control;
+	if (n > 0) {
+		struct fl_client_answer answer;
+		if (sys_read((int)control, &answer, sizeof answer) == (sys_result)sizeof answer && answer.verdict == FL_ANSWER_EXIT)
+			sys_exit_group((int)answer.status);
+	}
+	sys_close((int)control);
+	return -1;
+}
+
 /*
  * The loader run again through /proc/self/exe (node's child_process.fork,
  * perl's $^X, a program that re-executes itself), where /proc/self/exe
- * names the loader: the service that ran the program (this process, or its
- * parent for a fork) runs it again with these arguments, as the kernel
- * would have. No service is started for it: one that is not running ran no
- * program. The connection, or -1 when no service answers.
+ * names the loader: whoever ran the program runs it again with these
+ * arguments, as the kernel would have. Asked in turn: the user's service,
+ * then a Bun pager that is this process's parent (a program that
+ * re-executed itself) or grandparent (a fork of one). No service is
+ * started for it: one that is not running ran no program. The connection
+ * with the plan coming, or -1 when none knows the program.
  */
 int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
 	client_auxv = auxv;
@@ -471,16 +560,22 @@ int fl_client_again(uint64_t argc, const char *const *argv, const char *const *e
 	client_argv = argv;
 	client_envp = envp;
 	running_again = 1;
-	if (!service_paths() || directory_is_private() < 0)
-		return -1;
-	sys_result control = try_connect();
-	if (control < 0)
-		return -1;
-	if (say_client_hello((int)control) != 0) {
-		sys_close((int)control);
-		return -1;
+	if (service_paths() && directory_is_private() == 0) {
+		int control = asked_again(try_connect());
+		if (control >= 0)
+			return control;
 	}
-	return (int)control;
+	uint64_t parent = (uint64_t)sys_call0(__NR_getppid);
+	uint64_t grandparent = parent_of(parent);
+	uint64_t pagers[] = { parent, grandparent };
+	for (unsigned i = 0; i < sizeof pagers / sizeof pagers[0]; i++) {
+		if (pagers[i] == 0)
+			continue;
+		int control = asked_again(connect_pager(pagers[i]));
+		if (control >= 0)
+			return control;
+	}
+	return -1;
 }
 
 /* The service's answer in place of a plan. RETRY: this service is of

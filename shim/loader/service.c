@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,20 +28,36 @@
  * once; one that does not must not hold the next ones up. */
 #define HELLO_TIMEOUT_MICROS 500000
 
+/* A name in the abstract namespace: no file, gone with its socket (a Bun
+ * pager's, named for its pid: src/loader/run-again.ts). */
+#define ABSTRACT_MARK '@'
+
 /*
- * Listen on a SOCK_SEQPACKET socket at path (an absolute path in the
- * user's private directory; whatever was there before is replaced: the
- * caller holds the directory's lock). Returns the socket or a negative
- * errno.
+ * Listen on a SOCK_SEQPACKET socket at path: an absolute path in the
+ * user's private directory (whatever was there is replaced), or "@name",
+ * a name in the abstract namespace. Returns the socket or a negative errno.
  */
 FL_EXPORT int64_t fl_service_listen(const char *path) {
 	struct sockaddr_un address = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof address.sun_path)
+	size_t length = strlen(path);
+	if (length >= sizeof address.sun_path)
 		return -ENAMETOOLONG;
-	strcpy(address.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	if (path[0] == ABSTRACT_MARK) {
+		/* sun_path[0] stays 0: the rest is the name, its length the
+		 * address's. */
+		memcpy(address.sun_path + 1, path + 1, length - 1);
+		socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
+		if (bind(fd, (struct sockaddr *)&address, size) != 0 || listen(fd, SERVICE_BACKLOG) != 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+		return fd;
+	}
+	strcpy(address.sun_path, path);
 	if (unlink(path) != 0 && errno != ENOENT) {
 		int e = errno;
 		close(fd);
@@ -115,10 +132,10 @@ static int read_hello(int control, struct fl_service_request *request) {
 	return 0;
 }
 
-static int write_whole(int fd, const void *bytes, size_t length) {
+static int send_whole(int fd, const void *bytes, size_t length) {
 	const char *at = bytes;
 	while (length > 0) {
-		ssize_t n = write(fd, at, length);
+		ssize_t n = send(fd, at, length, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -154,7 +171,7 @@ static void *accept_clients(void *arg) {
 		request.pid = (uint64_t)peer.pid;
 		request.uid = peer.uid;
 		request.gid = peer.gid;
-		if (write_whole(a->requests, &request, sizeof request) != 0) {
+		if (send_whole(a->requests, &request, sizeof request) != 0) {
 			close(control);
 			if ((int64_t)request.stderr_fd >= 0)
 				close((int)request.stderr_fd);
@@ -169,8 +186,10 @@ static void *accept_clients(void *arg) {
 /* Start accepting on listener: the read end of the pipe whose records
  * (struct fl_service_request, contract.h) are the clients, or a negative errno. */
 FL_EXPORT int64_t fl_service_accept(int64_t listener) {
+	/* A stream socket, not a pipe: its reader can stop holding Bun's event
+	 * loop open (a script of the library that ran a program must exit). */
 	int fds[2];
-	if (pipe2(fds, O_CLOEXEC) != 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
 		return -errno;
 	struct acceptor *a = calloc(1, sizeof *a);
 	if (!a) {

@@ -19,6 +19,7 @@ import { parseCommandLine, usage } from "./options.ts";
 import { relaySignalsTo, startSignalRelay } from "./signals.ts";
 import { captureHandover, programEnvironment, releaseHandover } from "../loader/caller.ts";
 import { resolveProgram } from "../loader/program-file.ts";
+import { listenForRunsAgain } from "../loader/run-again.ts";
 import { PROJECT_ROOT, quietBuilds } from "../shim/shim-build.ts";
 import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
 import { startStyledSourceResolver } from "../friendly/source-resolver.ts";
@@ -120,6 +121,9 @@ async function main(args: string[]): Promise<number> {
   const resolver = line.friendly ? startStyledSourceResolver({ colour: stderrColoured().isColorSupported }) : null;
   let outcome;
   try {
+    // A program that runs itself again through /proc/self/exe is run
+    // again from here, where that link names the loader.
+    listenForRunsAgain();
     outcome = await launch(line.argv, {
       pager: line.pager,
       log: line.quiet ? null : say,

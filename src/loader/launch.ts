@@ -42,6 +42,7 @@ import {
   type SpecMemory,
 } from "../shim/shim.ts";
 import { LOADER } from "../shim/shim-build.ts";
+import { rememberRunning } from "./running-programs.ts";
 import { acquireSpecMemory, imageCopyFor, knownHead, loaderMemory, machineFacts, parsedImage, plannedAgain, releaseSpecMemory } from "./launch-caches.ts";
 import { plainHandover, type Handover } from "./caller.ts";
 import {
@@ -868,6 +869,9 @@ function startRun(planned: PlannedLaunch, launching: Launching, options: LaunchO
     });
     launching.waiting = true;
     launching.eventFd = -1;
+    // What it runs, should it run itself again through /proc/self/exe.
+    const clientPid = client?.pid ?? pid;
+    rememberRunning(clientPid, planned.image.file, { pager: planned.pager, paging: options.paging ?? null, predictor: options.predictor ?? null, pages: options.pages ?? null, logged: Boolean(options.log) });
     return { pid, pidfd, waiter, startedAt };
   } catch (error) {
     if (pidfd >= 0) closeSync(pidfd);

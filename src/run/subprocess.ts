@@ -19,6 +19,7 @@ import { plainHandover, type HandedDescriptor, type Handover } from "../loader/c
 import { MappingIndex, eventsOfLine, startMappingEvents, type FaultEvent, type MappingEvent } from "./events.ts";
 import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "../loader/launch.ts";
 import { readProfile } from "../paging/profile-file.ts";
+import { listenForRunsAgain } from "../loader/run-again.ts";
 import type { RunReport } from "./report.ts";
 import { currentSignalMask, eventPipe, SocketReader, stdinMemfd, streamPair, type ChildExit } from "../shim/shim.ts";
 import { startSourceResolver } from "../friendly/source-resolver.ts";
@@ -639,6 +640,9 @@ export function spawn(first: unknown, second?: unknown): Subprocess {
     const env = resolver ? resolver.environment(given.env ?? process.env) : given.env;
     const eventFd = eventWriter;
     eventWriter = -1;
+    // A program that runs itself again through /proc/self/exe is run
+    // again from here, where that link names the loader.
+    listenForRunsAgain();
     started = startLaunch(plan.argv, {
       pager: plan.pager,
       log: logTo,

@@ -18,7 +18,7 @@ import { LoadError } from "../loader/errors.ts";
 import { startClientLaunch } from "../loader/launch.ts";
 import { resolveProgram } from "../loader/program-file.ts";
 import { LOADER, PROJECT_ROOT } from "../shim/shim-build.ts";
-import { answerClient, duplicateDescriptor, pidfdAlive, pidfdOpen, type ServiceRequest } from "../shim/shim.ts";
+import { answerClient, duplicateDescriptor, type ServiceRequest } from "../shim/shim.ts";
 
 /** Why a command line goes down the plain path, or null when the service
  * runs it. Pure. */
@@ -27,6 +27,8 @@ export function plainPathReason(line: CommandLine): string | null {
   if (line.report !== null || line.trace !== null || line.html !== null || line.record !== null) return "an output written when the program ends";
   if (line.prefetch !== null) return "a working set to prefetch";
   if (line.friendly) return "--friendly";
+  // gdb is started by the pager, on its terminal, before the jump.
+  if (line.gdb) return "--gdb";
   return null;
 }
 
@@ -66,60 +68,6 @@ export function parentPid(stat: string): number | null {
   return Number.isInteger(ppid) && ppid > 0 ? ppid : null;
 }
 
-/** A program this service ran, while it runs: what its process (or a
- * fork of it) runs when it runs /proc/self/exe again. */
-interface RunningProgram {
-  /** Its process, which its pid names for as long as this is not readable. */
-  pidfd: number;
-  /** The ELF file it runs, which /proc/self/exe would name. */
-  file: string;
-  line: CommandLine;
-}
-
-/** Programs remembered at most; the oldest are forgotten first. */
-const REMEMBERED_PROGRAMS = 4096;
-
-/**
- * The programs this service ran that still run, by pid: a program that
- * runs itself again through /proc/self/exe (which names the loader where
- * the pager may not name the program) gets the loader with its own
- * arguments, and the service runs the program again as the kernel would
- * have, for the process itself or a fork of it (node's fork, perl's $^X).
- */
-export class RunningPrograms {
-  private readonly byPid = new Map<number, RunningProgram>();
-
-  remember(pid: number, file: string, line: CommandLine): void {
-    const pidfd = pidfdOpen(pid);
-    if (pidfd < 0) return;
-    this.forget(pid);
-    if (this.byPid.size >= REMEMBERED_PROGRAMS) this.prune();
-    if (this.byPid.size >= REMEMBERED_PROGRAMS) this.forget(this.byPid.keys().next().value!);
-    this.byPid.set(pid, { pidfd, file, line });
-  }
-
-  /** The program pid runs, if this service ran it and it runs still. */
-  find(pid: number): RunningProgram | null {
-    const known = this.byPid.get(pid);
-    if (!known) return null;
-    if (pidfdAlive(known.pidfd)) return known;
-    this.forget(pid);
-    return null;
-  }
-
-  /** Forget every program that has ended. */
-  prune(): void {
-    for (const [pid, known] of this.byPid) if (!pidfdAlive(known.pidfd)) this.forget(pid);
-  }
-
-  private forget(pid: number): void {
-    const known = this.byPid.get(pid);
-    if (!known) return;
-    closeSync(known.pidfd);
-    this.byPid.delete(pid);
-  }
-}
-
 /** The client's answer when the plan cannot be sent: how the service said
  * it, or the plain path. */
 type Answer = { verdict: "plain" } | { verdict: "exit"; status: number };
@@ -130,7 +78,7 @@ type Answer = { verdict: "plain" } | { verdict: "exit"; status: number };
  * has ended). `log` takes what the service itself should keep (an internal
  * error).
  */
-export async function serveClient(request: ServiceRequest, log: (text: string) => void, running: RunningPrograms): Promise<void> {
+export async function serveClient(request: ServiceRequest, log: (text: string) => void): Promise<void> {
   const { pid, stderr } = request;
   // Kept to answer on: the launch takes the control socket, and closes it
   // when it fails.
@@ -147,35 +95,19 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
   let answer: Answer | null = null;
   let launched = false;
   try {
+    const words = clientWords(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
+    name = words[0] ?? name;
     let line: CommandLine;
-    let program: string | undefined;
-    if (request.again) {
-      // Its own arguments, all of them, for the program it (or its
-      // parent) was; none known: the client says why in one line.
-      const known = running.find(pid) ?? running.find(parentPid(readFileSync(`/proc/${pid}/stat`, "utf8")) ?? 0);
-      if (!known) {
-        answer = { verdict: "plain" };
-        return;
-      }
-      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      argv.pop();
-      line = { ...known.line, argv };
-      program = known.file;
-      name = line.pager;
-    } else {
-      const words = clientWords(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
-      name = words[0] ?? name;
-      try {
-        line = parseCommandLine(words[0] ?? "", words.slice(1));
-      } catch {
-        // Bun's path says what is wrong with the line, as it always has.
-        answer = { verdict: "plain" };
-        return;
-      }
-      if (plainPathReason(line) !== null) {
-        answer = { verdict: "plain" };
-        return;
-      }
+    try {
+      line = parseCommandLine(words[0] ?? "", words.slice(1));
+    } catch {
+      // Bun's path says what is wrong with the line, as it always has.
+      answer = { verdict: "plain" };
+      return;
+    }
+    if (plainPathReason(line) !== null) {
+      answer = { verdict: "plain" };
+      return;
     }
     const cwd = readlinkSync(`/proc/${pid}/cwd`);
     if (!cwd.startsWith("/") || cwd.endsWith(" (deleted)")) {
@@ -190,7 +122,6 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
       line.argv,
       {
         pager: line.pager,
-        ...(program !== undefined ? { program } : {}),
         log: speaks ? say : null,
         faultLogFd: stderr,
         note: speaks ? (text) => say(`${line.pager}: note: ${text}`) : null,
@@ -203,7 +134,6 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
       },
       { control: request.control, pid, facts: request },
     );
-    running.remember(pid, started.program, line);
     const failure = await started.served;
     // The client waits to hear why before it exits 126.
     if (failure) say(verdictOf(line.pager, failure).line);

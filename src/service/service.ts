@@ -17,7 +17,9 @@ import packageJson from "../../package.json" with { type: "json" };
 import { LOADER, PROJECT_ROOT } from "../shim/shim-build.ts";
 import { answerClient, serviceListen, serviceRequests, serviceShutdown, type ServiceRequest } from "../shim/shim.ts";
 import { idleSeconds, SOCKET_PATH_MAX, serviceDirectory, servicePaths, type ServicePaths, type ServiceState } from "./paths.ts";
-import { RunningPrograms, serveClient } from "./serve-client.ts";
+import { serveAgain } from "../loader/run-again.ts";
+import { enableRunningPrograms } from "../loader/running-programs.ts";
+import { serveClient } from "./serve-client.ts";
 
 /** Owner-only: the directory is the user's alone. */
 const PRIVATE_DIRECTORY_MODE = 0o700;
@@ -107,7 +109,8 @@ export async function runService(options: ServiceOptions): Promise<number> {
   }
 
   let active = 0;
-  const running = new RunningPrograms();
+  // The programs it runs, should they run themselves again.
+  enableRunningPrograms();
   let stopping = false;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
   let lastCodeCheck = Date.now();
@@ -168,7 +171,7 @@ export async function runService(options: ServiceOptions): Promise<number> {
         }
         active++;
         if (idleTimer) clearTimeout(idleTimer);
-        void serveClient(request, log, running).finally(() => {
+        void (request.again ? serveAgain(request) : serveClient(request, log)).finally(() => {
           active--;
           if (active === 0 && !stopping) armIdle();
           done();

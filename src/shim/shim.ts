@@ -719,12 +719,15 @@ export function serviceListen(path: string): number {
 
 /**
  * The clients that connect to listener, as they come, read without
- * blocking Bun's event loop; ends when the listener is closed.
+ * blocking Bun's event loop; ends when the listener is closed. With
+ * holdsProcess false, waiting for them keeps nothing alive.
  */
-export async function* serviceRequests(listener: number): AsyncGenerator<ServiceRequest> {
+export async function* serviceRequests(listener: number, holdsProcess = true): AsyncGenerator<ServiceRequest> {
   const shim = load();
   const fd = check("accepting the service's clients", shim.fl_service_accept(listener));
-  const records = recordReader(fd);
+  const records = socketRecordReader(fd);
+  // A listener beside a script's own work must not keep it from exiting.
+  records.hold(holdsProcess);
   try {
     for (;;) {
       let bytes: Uint8Array;

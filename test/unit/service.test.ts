@@ -9,7 +9,8 @@ import { describe, expect, test } from "bun:test";
 import { parseCommandLine } from "../../src/cli/options.ts";
 import { machineFactsOf } from "../../src/loader/machine.ts";
 import { DEFAULT_IDLE_SECONDS, idleSeconds, parseServiceState, serviceDirectory, servicePaths } from "../../src/service/paths.ts";
-import { clientWords, parentPid, plainPathReason } from "../../src/service/serve-client.ts";
+import { clientWords, plainPathReason } from "../../src/service/serve-client.ts";
+import { pagerSocketName, parentPid } from "../../src/loader/run-again.ts";
 import { installedCommandLink } from "../../src/shim/installed-command.ts";
 
 describe("where the user's service lives", () => {
@@ -48,11 +49,16 @@ describe("what the service serves", () => {
     expect(plainPathReason(line(["dpager", "--prefetch", "w", "prog"]))).not.toBeNull();
     expect(plainPathReason(line(["apager", "--friendly", "prog"]))).not.toBeNull();
     expect(plainPathReason(line(["apager", "--help"]))).not.toBeNull();
+    expect(plainPathReason(line(["dpager", "--gdb", "prog"]))).not.toBeNull();
   });
 
   test("a client's words are its arguments after its own name, empty ones kept", () => {
     expect(clientWords("/x/faultline\0apager\0-q\0prog\0\0last word\0")).toEqual(["apager", "-q", "prog", "", "last word"]);
     expect(clientWords("faultline\0")).toEqual([]);
+  });
+
+  test("a Bun pager's socket is in the abstract namespace, named for its pid", () => {
+    expect(pagerSocketName(4242)).toBe("@faultline-pager-4242");
   });
 
   test("a process's parent, from /proc/PID/stat, whatever its name holds", () => {
