@@ -97,6 +97,9 @@ describe("the address space of a loaded program", () => {
   });
 });
 
+/** How far a small program's peak moves, loaded, from run to run. */
+const PLACEMENT_NOISE_KIB = 96;
+
 describe("maxRssKiB is the program's own peak", () => {
   for (const [source, args] of [["large_bss.c", []], ["exit_code.c", ["0"]]] as const) {
     test(`${source}: within a few MiB of the native peak`, async () => {
@@ -112,7 +115,11 @@ describe("maxRssKiB is the program's own peak", () => {
       // apager populates every page of the program up front (the native run
       // faults in only what it touches), so it may be somewhat higher; Bun's
       // own tens of MiB must not be in it.
-      expect(loadedKiB).toBeGreaterThanOrEqual(nativeKiB * 0.9);
+      // Below by a few pages at most: loaded, this small program's peak
+      // moves by 17 pages either way from one run to the next (480, 548 or
+      // 616 KiB for exit_code.c, where natively it is 548), with where the
+      // randomized placements fall.
+      expect(loadedKiB).toBeGreaterThanOrEqual(nativeKiB * 0.9 - PLACEMENT_NOISE_KIB);
       expect(loadedKiB).toBeLessThanOrEqual(nativeKiB * 1.1 + 4096);
     });
   }
