@@ -114,8 +114,10 @@ async function main(args: string[]): Promise<number> {
   const beforeStart = async (pid: number, program: string) => {
     say(`${line.pager}: ${stoppedLine(program, pid)}`);
     debuggerSession = await attachDebugger(gdb!, program, pid, paging);
-    // gdb said why it could not attach: the program is not run.
+    // gdb said why it could not attach: the program is not run (and its
+    // loader, killed, is owed no go).
     if (!debuggerSession.attached) process.kill(pid, "SIGKILL");
+    return debuggerSession.attached;
   };
   // --friendly: a crash report names source lines, asked of this process.
   const resolver = line.friendly ? startStyledSourceResolver({ colour: stderrColoured().isColorSupported }) : null;

@@ -147,8 +147,9 @@ export interface LaunchOptions {
   privilegeNote?: ((text: string) => void) | null;
   /** Called once the program is mapped, before its first instruction, with
    * its pid and its ELF file (absolute: a script's interpreter); the program
-   * starts once the promise settles (--gdb attaches a debugger then). */
-  beforeStart?: (pid: number, program: string) => Promise<void>;
+   * starts once the promise settles (--gdb attaches a debugger then), unless
+   * it settles to false: it ended the program itself, and no go is sent. */
+  beforeStart?: (pid: number, program: string) => Promise<boolean>;
   /** Randomness for addresses; the kernel's choice (randomize_va_space,
    * personality) decides whether it is used. Tests pass their own. */
   random?: Random;
@@ -907,8 +908,9 @@ async function goWhenPlaced(planned: PlannedLaunch, running: RunningLaunch, watc
   if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
   // The waiter held the program's memory already, when prefetching.
   watch.endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
-  if (options.beforeStart) await options.beforeStart(running.pid, resolve(options.cwd ?? process.cwd(), image.file));
-  if (!planned.waiterGoes) running.waiter.go();
+  // beforeStart may have ended the program instead (false): no go is owed.
+  const goes = options.beforeStart ? (await options.beforeStart(running.pid, resolve(options.cwd ?? process.cwd(), image.file))) !== false : true;
+  if (goes && !planned.waiterGoes) running.waiter.go();
   options.onPlaced?.(placed, performance.now() - running.startedAt);
   return running.waiter.next();
 }
