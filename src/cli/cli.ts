@@ -18,7 +18,7 @@ import { endAsTheProgramDid, readCommandLine, runCommand, say } from "./front-do
 import { parseCommandLine, usage } from "./options.ts";
 import { relaySignalsTo, startSignalRelay } from "./signals.ts";
 import { captureHandover, programEnvironment, releaseHandover } from "../loader/caller.ts";
-import { resolveProgram } from "../loader/program-file.ts";
+import { programPathFor } from "../loader/program-file.ts";
 import { listenForRunsAgain } from "../loader/run-again.ts";
 import { PROJECT_ROOT, quietBuilds } from "../shim/shim-build.ts";
 import { takeDescriptor, takeIntervalTimers } from "../shim/shim.ts";
@@ -38,15 +38,6 @@ function startsThisCommand(path: string): boolean {
   }
 }
 
-/** The path a shell would run PROGRAM by, from the caller's directory and
- * PATH; null when there is none (the launch then says why). */
-function programPathFor(name: string | undefined, searchPath: string | undefined, cwd: string): string | null {
-  try {
-    return name === undefined ? null : resolveProgram(name, searchPath, cwd);
-  } catch {
-    return null;
-  }
-}
 
 function isPager(word: string): word is PagerName {
   return (PAGERS as readonly string[]).includes(word);

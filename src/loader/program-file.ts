@@ -75,6 +75,16 @@ export function resolveProgram(name: string, searchPath: string | undefined = pr
   throw new LoadError(name, "command not found", "ENOENT");
 }
 
+/** The path a shell would run PROGRAM by, from the caller's directory and
+ * PATH; null when there is none (a launch then says why). */
+export function programPathFor(name: string | undefined, searchPath: string | undefined, cwd: string): string | null {
+  try {
+    return name === undefined ? null : resolveProgram(name, searchPath, cwd);
+  } catch {
+    return null;
+  }
+}
+
 /** The error's code ("ENOENT"...), or "" for an error without one. */
 export function codeOf(error: unknown): string {
   return typeof error === "object" && error !== null && "code" in error ? String((error as { code: unknown }).code) : "";

@@ -27,6 +27,19 @@ export function pagerSocketName(pid: number): string {
   return `@faultline-pager-${pid}`;
 }
 
+/** Lines to a client's standard error (-1: it has none), whatever became
+ * of it: a line that cannot be written is nobody's to read. */
+export function lineWriter(stderr: number): (line: string) => void {
+  return (line) => {
+    if (stderr < 0) return;
+    try {
+      writeSync(stderr, `${line}\n`);
+    } catch {
+      // The caller's standard error is gone: nothing to say it on.
+    }
+  };
+}
+
 /** The parent's pid from /proc/PID/stat's text (after the name, which
  * may hold spaces and parentheses); null when it is not there. Pure. */
 export function parentPid(stat: string): number | null {
@@ -45,14 +58,7 @@ export async function serveAgain(request: ServiceRequest): Promise<void> {
   const { pid, stderr } = request;
   // Kept to answer on: the launch takes the control socket.
   const answerFd = duplicateDescriptor(request.control);
-  const say = (line: string) => {
-    if (stderr < 0) return;
-    try {
-      writeSync(stderr, `${line}\n`);
-    } catch {
-      // The caller's standard error is gone: nothing to say it on.
-    }
-  };
+  const say = lineWriter(stderr);
   let launched = false;
   let answer: { verdict: "plain" } | { verdict: "exit"; status: number } | null = null;
   let name = "faultline";

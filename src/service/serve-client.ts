@@ -9,14 +9,15 @@
  * needs its exit status; --friendly's source lines) is left to the plain
  * path: the client runs the command through Bun.
  */
-import { closeSync, readFileSync, readlinkSync, realpathSync, writeSync } from "node:fs";
+import { closeSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { verdictOf } from "../cli/front-door.ts";
 import { parseCommandLine, type CommandLine } from "../cli/options.ts";
 import { parseEnviron, plainHandover, programEnvironment } from "../loader/caller.ts";
 import { LoadError } from "../loader/errors.ts";
 import { startClientLaunch } from "../loader/launch.ts";
-import { resolveProgram } from "../loader/program-file.ts";
+import { lineWriter } from "../loader/run-again.ts";
+import { programPathFor } from "../loader/program-file.ts";
 import { LOADER, PROJECT_ROOT } from "../shim/shim-build.ts";
 import { answerClient, duplicateDescriptor, type ServiceRequest } from "../shim/shim.ts";
 
@@ -52,13 +53,6 @@ function namesThisCommand(path: string, cwd: string): boolean {
   }
 }
 
-function programPathFor(name: string | undefined, searchPath: string | undefined, cwd: string): string | null {
-  try {
-    return name === undefined ? null : resolveProgram(name, searchPath, cwd);
-  } catch {
-    return null;
-  }
-}
 
 /** The parent's pid from /proc/PID/stat's text (after the name, which
  * may hold spaces and parentheses); null when it is not there. Pure. */
@@ -83,14 +77,7 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
   // Kept to answer on: the launch takes the control socket, and closes it
   // when it fails.
   const answerFd = duplicateDescriptor(request.control);
-  const say = (line: string) => {
-    if (stderr < 0) return;
-    try {
-      writeSync(stderr, `${line}\n`);
-    } catch {
-      // The caller's standard error is gone: nothing to say it on.
-    }
-  };
+  const say = lineWriter(stderr);
   let name = "faultline";
   let answer: Answer | null = null;
   let launched = false;
