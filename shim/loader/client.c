@@ -156,14 +156,22 @@ static void decimal(uint64_t value, char *out) {
 	out[n] = 0;
 }
 
+/* Whether path is a directory of this user's (a runtime directory handed
+ * down from another user, by su, is not). */
+static int owned_directory(const char *path) {
+	struct kernel_stat st;
+	return sys_call4(__NR_newfstatat, AT_FDCWD, (long)path, (long)&st, 0) == 0 && (st.mode & S_IFMT) == S_IFDIR &&
+	       st.uid == (uint32_t)sys_call0(__NR_getuid);
+}
+
 /* The user's service directory: $XDG_RUNTIME_DIR/faultline where the
- * session has one, else /tmp/faultline-UID; and its socket. 0 when the
- * path is too long for a socket's address. */
+ * session has one of the user's own, else /tmp/faultline-UID; and its
+ * socket. 0 when the path is too long for a socket's address. */
 static int service_paths(void) {
 	uint64_t at = 0;
 	const char *runtime = environment_value("XDG_RUNTIME_DIR");
 	int fits;
-	if (runtime && runtime[0] == '/') {
+	if (runtime && runtime[0] == '/' && owned_directory(runtime)) {
 		fits = append(service_directory, sizeof service_directory, &at, runtime) &&
 		       append(service_directory, sizeof service_directory, &at, SERVICE_DIRECTORY);
 	} else {

@@ -1,15 +1,29 @@
 /**
- * Where the user's faultline service lives and how long it stays: pure, so
- * the rule is tested without a service, and the same rule as the client's
+ * Where the user's faultline service lives and how long it stays: pure but
+ * for the owner of a runtime directory (given, in tests), so the rule is
+ * tested without a service, and the same rule as the client's
  * (shim/loader/client.c service_paths).
  */
+import { statSync } from "node:fs";
 import { join } from "node:path";
 
 /** The user's service directory: $XDG_RUNTIME_DIR/faultline where the
- * session has a runtime directory (absolute), else /tmp/faultline-UID. */
-export function serviceDirectory(env: Readonly<Record<string, string | undefined>>, uid: number): string {
+ * session has a runtime directory (absolute) of the user's own (`ownerOf`
+ * gives a directory's owner, null for no directory: one handed down from
+ * another user, by su, is not used), else /tmp/faultline-UID. The client
+ * (shim/loader/client.c service_paths) has the same rule. */
+export function serviceDirectory(env: Readonly<Record<string, string | undefined>>, uid: number, ownerOf: (path: string) => number | null = directoryOwner): string {
   const runtime = env.XDG_RUNTIME_DIR;
-  return runtime !== undefined && runtime.startsWith("/") ? join(runtime, "faultline") : `/tmp/faultline-${uid}`;
+  return runtime !== undefined && runtime.startsWith("/") && ownerOf(runtime) === uid ? join(runtime, "faultline") : `/tmp/faultline-${uid}`;
+}
+
+function directoryOwner(path: string): number | null {
+  try {
+    const st = statSync(path);
+    return st.isDirectory() ? st.uid : null;
+  } catch {
+    return null;
+  }
 }
 
 export interface ServicePaths {

@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
-import { ensureFriendlyLibrary, ensureShim } from "../../src/shim/shim-build.ts";
+import { LOADER, ensureFriendlyLibrary, ensureShim } from "../../src/shim/shim-build.ts";
 import { ROOT } from "./programs.ts";
 
 export interface Ran {
@@ -38,9 +38,15 @@ export function runNative(argv: string[], options: Parameters<typeof runProcess>
   return runProcess(argv, options);
 }
 
+/** Where runPager's pagers start: the pagers' command through Bun
+ * (src/cli/cli.ts), or, with FAULTLINE_TEST_PAGER=installed, the installed
+ * command (the loader itself, as the client of the user's service), to run
+ * a suite again that way by hand. */
+export const PAGER_ENTRY = process.env.FAULTLINE_TEST_PAGER === "installed" ? [LOADER] : [process.execPath, `${ROOT}/src/cli/cli.ts`];
+
 /** Run argv under a pager via the CLI (src/cli/cli.ts), quiet unless asked. */
 export function runPager(pager: string, argv: string[], options: Parameters<typeof runProcess>[1] & { flags?: string[] } = {}): Promise<Ran> {
-  return runProcess([process.execPath, `${ROOT}/src/cli/cli.ts`, pager, ...(options.flags ?? ["-q"]), ...argv], options);
+  return runProcess([...PAGER_ENTRY, pager, ...(options.flags ?? ["-q"]), ...argv], options);
 }
 
 /** Run argv with libetsbefriends.so preloaded via `bun run friendly`'s

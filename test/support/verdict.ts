@@ -7,7 +7,7 @@
 import { constants as osConstants } from "node:os";
 import { execveVerdictTool } from "./build-tools.ts";
 import { ROOT } from "./programs.ts";
-import { runProcess, type Ran } from "./run.ts";
+import { PAGER_ENTRY, runProcess, type Ran } from "./run.ts";
 
 export type Verdict = { refused: string } | { exit: number } | { signal: string } | { timeout: true };
 
@@ -71,5 +71,5 @@ export async function runKernel(
 
 /** The pager command line for argv, quiet unless flags say otherwise. */
 export function pagerCommand(pager: string, argv: string[], flags: string[] = ["-q"]): string[] {
-  return [process.execPath, `${ROOT}/src/cli/cli.ts`, pager, ...flags, ...argv];
+  return [...PAGER_ENTRY, pager, ...flags, ...argv];
 }

@@ -14,12 +14,17 @@ import { pagerSocketName, parentPid } from "../../src/loader/run-again.ts";
 import { installedCommandLink } from "../../src/shim/installed-command.ts";
 
 describe("where the user's service lives", () => {
-  test("in the session's runtime directory, else in /tmp by uid", () => {
-    expect(serviceDirectory({ XDG_RUNTIME_DIR: "/run/user/1000" }, 1000)).toBe("/run/user/1000/faultline");
-    expect(serviceDirectory({}, 1000)).toBe("/tmp/faultline-1000");
+  test("in the session's runtime directory when it is the user's, else in /tmp by uid", () => {
+    const owners: Record<string, number> = { "/run/user/1000": 1000, "/run/user/0": 0 };
+    const ownerOf = (path: string) => owners[path] ?? null;
+    expect(serviceDirectory({ XDG_RUNTIME_DIR: "/run/user/1000" }, 1000, ownerOf)).toBe("/run/user/1000/faultline");
+    expect(serviceDirectory({}, 1000, ownerOf)).toBe("/tmp/faultline-1000");
+    // Handed down from another user (su keeps it), or not there at all.
+    expect(serviceDirectory({ XDG_RUNTIME_DIR: "/run/user/0" }, 1000, ownerOf)).toBe("/tmp/faultline-1000");
+    expect(serviceDirectory({ XDG_RUNTIME_DIR: "/run/user/5" }, 5, ownerOf)).toBe("/tmp/faultline-5");
     // A relative or empty runtime directory is no place to look.
-    expect(serviceDirectory({ XDG_RUNTIME_DIR: "run/user" }, 7)).toBe("/tmp/faultline-7");
-    expect(serviceDirectory({ XDG_RUNTIME_DIR: "" }, 7)).toBe("/tmp/faultline-7");
+    expect(serviceDirectory({ XDG_RUNTIME_DIR: "run/user" }, 7, ownerOf)).toBe("/tmp/faultline-7");
+    expect(serviceDirectory({ XDG_RUNTIME_DIR: "" }, 7, ownerOf)).toBe("/tmp/faultline-7");
     expect(servicePaths("/tmp/faultline-7")).toEqual({ directory: "/tmp/faultline-7", socket: "/tmp/faultline-7/service.sock", state: "/tmp/faultline-7/service.json", log: "/tmp/faultline-7/service.log" });
   });
 
