@@ -20,8 +20,8 @@ export function serviceUsage(): string {
 The installed command runs programs through a per-user faultline service:
 a Bun process that stays warm between commands, started by the first
 command and gone after FAULTLINE_SERVICE_IDLE seconds (default 900) with
-nothing to serve. Its socket is in $XDG_RUNTIME_DIR/faultline, else in
-/tmp/faultline-UID.
+nothing to serve. Its socket is in $XDG_RUNTIME_DIR/faultline where that
+directory is yours, else in /tmp/faultline-UID.
 
   run      run the service in the foreground (the command starts it itself)
   status   say whether a service runs, and which (exit 0; 3: none runs;
