@@ -9,11 +9,15 @@
  *
  *   connect_service   the service's socket, in the user's own directory;
  *                     a service started first when there is none
- *   say_client_hello  this build's identity and the caller's standard
- *                     error (the service writes notes and mapping lines
- *                     there); the service reads argv, the environment,
- *                     the working directory, limits and credentials of
- *                     this process from /proc and SO_PEERCRED
+ *   say_client_hello  this build's identity, the caller's standard error
+ *                     (the service writes notes and mapping lines there),
+ *                     and what the plan depends on that only this process
+ *                     knows cheaply: its personality, stack limit,
+ *                     capabilities and auxiliary vector; the service reads
+ *                     argv, the environment and the working directory from
+ *                     /proc, and the credentials from SO_PEERCRED
+ *   fl_client_again   the loader run again through /proc/self/exe by a
+ *                     program the service or a Bun pager ran
  *
  * Anything that keeps the service from answering (no service can start,
  * a directory that is not the user's alone, a service that hangs up) ends
@@ -41,7 +45,7 @@
 #ifndef FL_BUN_PATH
 #error "FL_BUN_PATH must name the Bun that built the shim"
 #endif
-/* The address space Bun needs (src/loader/machine.ts
+/* The address space Bun needs (src/loader/contract.ts
  * PAGER_ADDRESS_SPACE_KIB): a service cannot start under a hard limit
  * below it. */
 #ifndef FL_SERVICE_ADDRESS_SPACE_KIB
@@ -252,6 +256,8 @@ static void lift_soft_limits(void) {
 		if (sys_prlimit64(0, resource, 0, &limit) < 0 || limit.soft == limit.hard)
 			continue;
 		limit.soft = limit.hard;
+		/* A limit that will not rise leaves Bun to fail at its start,
+		 * which the waiting client sees as no service. */
 		(void)sys_prlimit64(0, resource, &limit, 0);
 	}
 }
