@@ -107,10 +107,18 @@ export function parseEnviron(text: string): Record<string, string> {
   return env;
 }
 
+/** A command line as /proc/PID/cmdline holds it: a NUL after each
+ * argument, empty ones included. Pure. */
+export function parseCmdline(text: string): string[] {
+  const words = text.split("\0");
+  words.pop();
+  return words;
+}
+
 /** The working directory and environment of process pid, as it was
  * started (its environ is the block execve gave it), or the reason they
  * cannot be read. */
-function contextOf(pid: number): CallerContext | string {
+export function contextOf(pid: number): CallerContext | string {
   let cwd: string;
   try {
     cwd = readlinkSync(`/proc/${pid}/cwd`);

@@ -199,7 +199,7 @@ export function machineFactsOf(own: ProcessFacts): MachineFacts {
     brkWindow: brkWindowOf(release()),
     mayReplaceExe: has(CAP_SYS_RESOURCE) || has(CAP_CHECKPOINT_RESTORE),
     legacyReadImpliesExec: legacyReadImpliesExecOf(release()),
-    vdsoBlock: (ownVdsoBlock ??= parseVdsoBlock(readFileSync("/proc/self/maps", "utf8"))),
+    vdsoBlock: ownVdsoBlock === undefined ? (ownVdsoBlock = parseVdsoBlock(readFileSync("/proc/self/maps", "utf8"))) : ownVdsoBlock,
   };
 }
 

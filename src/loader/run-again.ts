@@ -13,9 +13,9 @@
  * listens for its programs' loaders on an abstract socket named for its
  * pid (listenForRunsAgain); the service answers them on its own socket.
  */
-import { closeSync, readFileSync, readlinkSync, writeSync } from "node:fs";
+import { closeSync, readFileSync, writeSync } from "node:fs";
 import { answerClient, duplicateDescriptor, serviceListen, serviceRequests, type ServiceRequest } from "../shim/shim.ts";
-import { parseEnviron, plainHandover } from "./caller.ts";
+import { contextOf, parseCmdline, plainHandover } from "./caller.ts";
 import { EXIT_CANNOT_RUN, LoadError } from "./errors.ts";
 import { startClientLaunch } from "./launch.ts";
 import { machineFacts } from "./launch-caches.ts";
@@ -64,16 +64,15 @@ export async function serveAgain(request: ServiceRequest): Promise<void> {
   let name = "faultline";
   try {
     const known = runningProgram(pid) ?? runningProgram(parentPid(readFileSync(`/proc/${pid}/stat`, "utf8")) ?? 0);
-    const cwd = readlinkSync(`/proc/${pid}/cwd`);
-    if (!known || !cwd.startsWith("/") || cwd.endsWith(" (deleted)")) {
+    const context = contextOf(pid);
+    if (!known || typeof context === "string") {
       answer = { verdict: "plain" };
       return;
     }
+    const { cwd, env } = context;
     const { options, file } = known;
     name = options.pager;
-    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-    argv.pop();
-    const env = parseEnviron(readFileSync(`/proc/${pid}/environ`, "utf8"));
+    const argv = parseCmdline(readFileSync(`/proc/${pid}/cmdline`, "utf8"));
     const speaks = options.logged && stderr >= 0;
     launched = true;
     const started = startClientLaunch(

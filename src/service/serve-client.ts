@@ -9,11 +9,11 @@
  * needs its exit status; --friendly's source lines) is left to the plain
  * path: the client runs the command through Bun.
  */
-import { closeSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { closeSync, readFileSync, realpathSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { verdictOf } from "../cli/front-door.ts";
 import { parseCommandLine, type CommandLine } from "../cli/options.ts";
-import { parseEnviron, plainHandover, programEnvironment } from "../loader/caller.ts";
+import { contextOf, parseCmdline, plainHandover, programEnvironment } from "../loader/caller.ts";
 import { LoadError } from "../loader/errors.ts";
 import { startClientLaunch } from "../loader/launch.ts";
 import { lineWriter } from "../loader/run-again.ts";
@@ -36,9 +36,7 @@ export function plainPathReason(line: CommandLine): string | null {
 /** The command's words from the client's /proc/PID/cmdline (NUL after
  * each argument), without the client's own name. Pure. */
 export function clientWords(cmdline: string): string[] {
-  const words = cmdline.split("\0");
-  words.pop();
-  return words.slice(1);
+  return parseCmdline(cmdline).slice(1);
 }
 
 /** Whether path (from the caller's directory) leads to this command: the
@@ -96,12 +94,13 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
       answer = { verdict: "plain" };
       return;
     }
-    const cwd = readlinkSync(`/proc/${pid}/cwd`);
-    if (!cwd.startsWith("/") || cwd.endsWith(" (deleted)")) {
+    // A directory removed since, or unreadable: Bun's path says so.
+    const context = contextOf(pid);
+    if (typeof context === "string") {
       answer = { verdict: "plain" };
       return;
     }
-    const env = parseEnviron(readFileSync(`/proc/${pid}/environ`, "utf8"));
+    const { cwd, env } = context;
     const programEnv = programEnvironment(env, (path) => namesThisCommand(path, cwd), () => programPathFor(line.argv[0], env.PATH, cwd));
     const speaks = !line.quiet && stderr >= 0;
     launched = true;

@@ -82,6 +82,42 @@ export interface ServiceOptions {
   env: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * Listen at the socket's path under a name of its own, then move it into
+ * place: a client finds either the old service's socket or this one's,
+ * never none, and a stale socket left by a killed service is simply
+ * replaced. The listener, and the inode that tells the socket is still
+ * this service's.
+ */
+function listenInPlace(paths: ServicePaths): { listener: number; ownSocket: number } {
+  const temporary = `${paths.socket}.${process.pid}`;
+  const listener = serviceListen(temporary);
+  renameSync(temporary, paths.socket);
+  return { listener, ownSocket: statSync(paths.socket).ino };
+}
+
+/** Whether a client is one this service plans for: of its build, while
+ * the loader and the sources on disk are still those it started with
+ * (sources looked at, at most every SOURCE_CHECK_MS). */
+function buildCheck(): (request: ServiceRequest) => boolean {
+  const loader = loaderIdentity();
+  const startedCode = codeTime();
+  let lastCodeCheck = Date.now();
+  return (request) => {
+    if (!sameLoader(request.loader, loader)) return false;
+    try {
+      if (!sameLoader(loaderIdentity(), loader)) return false;
+      if (Date.now() - lastCodeCheck >= SOURCE_CHECK_MS) {
+        lastCodeCheck = Date.now();
+        if (codeTime() > startedCode) return false;
+      }
+    } catch {
+      return false;
+    }
+    return true;
+  };
+}
+
 /** Run the service until it is idle for its idle time, stopped, or given
  * way. Returns the exit status. */
 export async function runService(options: ServiceOptions): Promise<number> {
@@ -90,30 +126,19 @@ export async function runService(options: ServiceOptions): Promise<number> {
   if (paths.socket.length > SOCKET_PATH_MAX) throw new ServiceError(`${paths.socket} is too long for a socket's address`);
   privateDirectory(paths.directory, uid);
   const log = (text: string) => appendLog(paths, text);
-  const loader = loaderIdentity();
-  const startedCode = codeTime();
+  const current = buildCheck();
   const idle = idleSeconds(options.env.FAULTLINE_SERVICE_IDLE);
-
-  // Listening under a name of its own, then moved into place: a client
-  // finds either the old service's socket or this one's, never none, and a
-  // stale socket left by a killed service is simply replaced.
-  const temporary = `${paths.socket}.${process.pid}`;
-  const listener = serviceListen(temporary);
-  renameSync(temporary, paths.socket);
-  const ownSocket = statSync(paths.socket).ino;
-  const state: ServiceState = { pid: process.pid, version: packageJson.version, startedAt: Date.now(), idleSeconds: idle, socket: paths.socket };
-  writeState(paths, state, log);
+  const { listener, ownSocket } = listenInPlace(paths);
+  writeState(paths, { pid: process.pid, version: packageJson.version, startedAt: Date.now(), idleSeconds: idle, socket: paths.socket }, log);
   if (options.readyFd !== null) {
     writeSync(options.readyFd, "r");
     closeSync(options.readyFd);
   }
-
-  let active = 0;
   // The programs it runs, should they run themselves again.
   enableRunningPrograms();
+
   let stopping = false;
   let idleTimer: ReturnType<typeof setTimeout> | null = null;
-  let lastCodeCheck = Date.now();
   /** Take no more clients: the socket's name goes (if it is still this
    * service's) and the acceptor stops. */
   const stop = () => {
@@ -138,50 +163,27 @@ export async function runService(options: ServiceOptions): Promise<number> {
   process.on("SIGHUP", stop);
   armIdle();
 
-  /** Whether this service plans for request's build, and runs the code as
-   * it is on disk now. */
-  const current = (request: ServiceRequest): boolean => {
-    if (!sameLoader(request.loader, loader)) return false;
-    try {
-      if (!sameLoader(loaderIdentity(), loader)) return false;
-      if (Date.now() - lastCodeCheck >= SOURCE_CHECK_MS) {
-        lastCodeCheck = Date.now();
-        if (codeTime() > startedCode) return false;
-      }
-    } catch {
-      return false;
-    }
-    return true;
-  };
-
-  const finished = new Promise<void>((settle) => {
-    const done = () => {
-      if (stopping && active === 0) settle();
-    };
-    void (async () => {
-      for await (const request of serviceRequests(listener)) {
-        if (stopping || !current(request)) {
-          // Another build's client, or code changed: a new service serves
-          // it, once this one's socket is gone.
-          stop();
-          answerClient(request.control, "retry");
-          closeSync(request.control);
-          if (request.stderr >= 0) closeSync(request.stderr);
-          continue;
-        }
-        active++;
-        if (idleTimer) clearTimeout(idleTimer);
-        void (request.again ? serveAgain(request) : serveClient(request, log)).finally(() => {
-          active--;
-          if (active === 0 && !stopping) armIdle();
-          done();
-        });
-      }
+  /** The clients being served: the service ends once the last has been. */
+  const serving = new Set<Promise<void>>();
+  for await (const request of serviceRequests(listener)) {
+    if (stopping || !current(request)) {
+      // Another build's client, or code changed: a new service serves it,
+      // once this one's socket is gone.
       stop();
-      done();
-    })();
-  });
-  await finished;
+      answerClient(request.control, "retry");
+      closeSync(request.control);
+      if (request.stderr >= 0) closeSync(request.stderr);
+      continue;
+    }
+    if (idleTimer) clearTimeout(idleTimer);
+    const served: Promise<void> = (request.again ? serveAgain(request) : serveClient(request, log)).finally(() => {
+      serving.delete(served);
+      if (serving.size === 0 && !stopping) armIdle();
+    });
+    serving.add(served);
+  }
+  stop();
+  await Promise.all(serving);
   closeSync(listener);
   return 0;
 }
