@@ -348,7 +348,9 @@ function startAnyLaunch(argv: readonly string[], options: LaunchOptions, client:
   let launching: Launching | null = null;
   try {
     if (argv.length === 0 || argv[0] === undefined) throw new LoadError("''", "no program given", "ENOENT");
-    if (cwd !== null) requireDirectory(cwd);
+    // A directory to change to; a client is in its own already, reachable
+    // or not (as natively, a path found from it needs it searchable).
+    if (cwd !== null && client === null) requireDirectory(cwd);
     // The loader is spawned first (or was, ahead of need): the kernel
     // executes it while the program is found, read and checked here.
     const plain = options.handover === undefined && cwd === null && client === null;
