@@ -35,8 +35,9 @@
 #include "launch.h"
 #include "loader/client.h"
 
-/* The package's root, where bin/faultline is: fixed when the shim is built
- * (src/shim/shim-build.ts), as the loader is built for one install. */
+/* The package's root, where bin/faultline is, as the shim was built
+ * (src/shim/shim-build.ts): where the loader is not the package's own
+ * (package_root). */
 #ifndef FL_PACKAGE_ROOT
 #error "FL_PACKAGE_ROOT must name the package's root"
 #endif
@@ -104,6 +105,11 @@ struct kernel_pollfd {
 	int16_t events;
 	int16_t revents;
 };
+
+/* Longest path the kernel gives back (PATH_MAX). */
+#define PATH_BYTES 4096
+/* Where the package's loader is, below its root. */
+#define LOADER_IN_PACKAGE "/shim/build/faultline-loader"
 
 static const char *const *client_argv;
 static const char *const *client_envp;
@@ -189,6 +195,47 @@ static int service_paths(void) {
 	       append(service_address.path, sizeof service_address.path, &path_at, SOCKET_NAME);
 }
 
+static char package_root_text[PATH_BYTES];
+static char package_file[PATH_BYTES];
+
+/* The package's root: above this loader when it is the package's own
+ * (ROOT/shim/build/faultline-loader, wherever the package is now: a copy
+ * of it, or one moved); else the root the shim was built for (a loader
+ * built into the user's cache for a read-only install). */
+static const char *package_root(void) {
+	if (package_root_text[0])
+		return package_root_text;
+	char exe[PATH_BYTES];
+	sys_result n = sys_call3(__NR_readlink, (long)"/proc/self/exe", (long)exe, sizeof exe - 1);
+	uint64_t suffix = sizeof LOADER_IN_PACKAGE - 1;
+	uint64_t at = 0;
+	if (n > (sys_result)suffix) {
+		exe[n] = 0;
+		const char *tail = exe + n - suffix;
+		uint64_t i = 0;
+		while (i < suffix && tail[i] == LOADER_IN_PACKAGE[i])
+			i++;
+		if (i == suffix) {
+			exe[n - suffix] = 0;
+			if (append(package_root_text, sizeof package_root_text, &at, exe))
+				return package_root_text;
+		}
+	}
+	at = 0;
+	package_root_text[0] = 0;
+	(void)append(package_root_text, sizeof package_root_text, &at, FL_PACKAGE_ROOT);
+	return package_root_text;
+}
+
+/* A file of the package's, by its path below the root. */
+static const char *in_package(const char *below) {
+	uint64_t at = 0;
+	package_file[0] = 0;
+	if (!append(package_file, sizeof package_file, &at, package_root()) || !append(package_file, sizeof package_file, &at, below))
+		return FL_PACKAGE_ROOT "/bin/faultline";
+	return package_file;
+}
+
 static const char fallback_note[] = "faultline: note: the faultline service could not be reached; running through Bun\n";
 
 /*
@@ -200,7 +247,7 @@ __attribute__((noreturn)) void fl_client_plain(int say_why) {
 	static const char *plain_argv[MAX_PLAIN_ARGS + 4];
 	uint64_t n = 0;
 	plain_argv[n++] = "sh";
-	plain_argv[n++] = FL_PACKAGE_ROOT "/bin/faultline";
+	plain_argv[n++] = in_package("/bin/faultline");
 	plain_argv[n++] = PLAIN_MARK;
 	for (uint64_t i = 1; i < client_argc && n < MAX_PLAIN_ARGS + 3; i++)
 		plain_argv[n++] = client_argv[i];
@@ -215,6 +262,8 @@ __attribute__((noreturn)) void fl_client_plain(int say_why) {
 /* `faultline` with anything but a pager's command (friendly, service,
  * --help): Bun's, down the plain path, with nothing said. */
 __attribute__((noreturn)) void fl_client_other_command(uint64_t argc, const char *const *argv, const char *const *envp) {
+	/* Read while /proc/self/exe still names this file. */
+	(void)package_root();
 	client_argc = argc;
 	client_argv = argv;
 	client_envp = envp;
@@ -273,8 +322,12 @@ static void lift_soft_limits(void) {
 static __attribute__((noreturn)) void become_service(int ready) {
 	char ready_number[24];
 	decimal((uint64_t)ready, ready_number);
-	const char *bun_argv[] = { "bun", FL_PACKAGE_ROOT "/src/cli/command.ts", "service", "run", "--ready-fd", ready_number, 0 };
-	const char *argv[] = { "sh", FL_PACKAGE_ROOT "/bin/faultline", "service", "run", "--ready-fd", ready_number, 0 };
+	char command[PATH_BYTES];
+	uint64_t at = 0;
+	if (!append(command, sizeof command, &at, package_root()) || !append(command, sizeof command, &at, "/src/cli/command.ts"))
+		sys_exit_group(FL_EXIT_LOAD_FAILED);
+	const char *bun_argv[] = { "bun", command, "service", "run", "--ready-fd", ready_number, 0 };
+	const char *argv[] = { "sh", in_package("/bin/faultline"), "service", "run", "--ready-fd", ready_number, 0 };
 	if (sys_call0(__NR_setsid) < 0)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	sys_result null = sys_openat(AT_FDCWD, "/dev/null", O_RDWR, 0);
@@ -445,6 +498,8 @@ static sys_result say_client_hello(int control) {
 }
 
 int fl_client_start(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
+	/* Read while /proc/self/exe still names this file. */
+	(void)package_root();
 	client_auxv = auxv;
 	client_argc = argc;
 	client_argv = argv;
@@ -569,6 +624,8 @@ static int asked_again(sys_result control) {
  * with the plan coming, or -1 when none knows the program.
  */
 int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
+	/* Read while /proc/self/exe still names this file. */
+	(void)package_root();
 	client_auxv = auxv;
 	client_argc = argc;
 	client_argv = argv;

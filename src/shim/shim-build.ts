@@ -25,16 +25,22 @@ export function isTerminal(fd: number): boolean {
 }
 
 /** The project's root, where shim/ is: the parent of src/, found by looking
- * upward, since this module also runs bundled into the command
- * (shim/build/command/cli.js, src/cli/command.ts). */
-function projectRoot(start: string): string {
-  for (let dir = start; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "shim", "loader", "loader.c"))) return dir;
-    if (dirname(dir) === dir) return resolve(start, "..", "..");
+ * upward from each of `starts` in turn. This module also runs bundled into
+ * the command (shim/build/command/cli.js, src/cli/command.ts), and a
+ * bundle carries the directory it was built in: where that is out of reach
+ * (a copy of the checkout run by another user), the script Bun was given
+ * (src/cli/command.ts) says where the project is. */
+function projectRoot(starts: readonly string[]): string {
+  for (const start of starts) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      if (existsSync(join(dir, "shim", "loader", "loader.c"))) return dir;
+      if (dirname(dir) === dir) break;
+    }
   }
+  return resolve(starts[0]!, "..", "..");
 }
 
-export const PROJECT_ROOT = projectRoot(import.meta.dir);
+export const PROJECT_ROOT = projectRoot([import.meta.dir, ...(process.argv[1] ? [dirname(resolve(process.argv[1]))] : [])]);
 export const SHIM_DIR = join(PROJECT_ROOT, "shim");
 /** Where the package keeps what it builds, when it may write there. */
 const PACKAGE_BUILD_DIR = join(SHIM_DIR, "build");

@@ -17,7 +17,8 @@ import { join } from "node:path";
 import { readMachineFacts } from "../../src/loader/machine.ts";
 import { ROOT, buildProgram } from "../support/programs.ts";
 import { canDropPrivilege, runNative, runPager, runProcess, UNPRIVILEGED_ID, unprivileged, verdict } from "../support/run.ts";
-import { FAULTLINE_COMMAND, serviceDirectoryOf } from "../support/service.ts";
+import { serviceDirectoryOf } from "../support/service.ts";
+import { LOADER } from "../../src/shim/shim-build.ts";
 
 setDefaultTimeout(60_000);
 
@@ -103,7 +104,8 @@ describe("a program that runs itself again through /proc/self/exe", () => {
         const native = await runProcess(unprivileged(argv), { env });
         expect(native.exitCode).toBe(0);
         for (const pager of ["apager", "dpager", "hpager"]) {
-          const ran = await runProcess(unprivileged([FAULTLINE_COMMAND, pager, "-q", ...argv]), { env });
+          // The loader itself, which the installed command's link names.
+          const ran = await runProcess(unprivileged([LOADER, pager, "-q", ...argv]), { env });
           expect({ argv, pager, ...verdict(ran), stderr: ran.stderr }).toEqual({ argv, pager, ...verdict(native), stderr: native.stderr });
         }
       }
@@ -115,16 +117,19 @@ describe("a program that runs itself again through /proc/self/exe", () => {
         const throughBun = await runProcess(unprivileged([process.execPath, `${ROOT}/src/cli/cli.ts`, pager, "-q", reexec]), { env });
         expect({ pager, ...verdict(throughBun), stderr: throughBun.stderr }).toEqual({ pager, ...verdict(reexecNative), stderr: "" });
       }
-      const libraryScript = `const { run } = await import(${JSON.stringify(`${ROOT}/src/index.ts`)}); const r = await run([${JSON.stringify(reexec)}], { pager: "hpager" }); console.log("exit", r.exitCode);`;
-      const library = await runProcess(unprivileged([process.execPath, "-e", libraryScript]), { env, timeout: 30_000 });
-      expect({ stdout: library.stdout, exitCode: library.exitCode }).toEqual({ stdout: `${reexecNative.stdout}exit 0\n`, exitCode: 0 });
+      // The paths the other user reaches (a copy, where the checkout is
+      // out of its reach).
+      const [library, program] = unprivileged([`${ROOT}/src/index.ts`, reexec]).slice(-2);
+      const libraryScript = `const { run } = await import(${JSON.stringify(library)}); const r = await run([${JSON.stringify(program)}], { pager: "hpager" }); console.log("exit", r.exitCode);`;
+      const scripted = await runProcess(unprivileged([process.execPath, "-e", libraryScript]), { env, timeout: 30_000 });
+      expect({ stdout: scripted.stdout, exitCode: scripted.exitCode }).toEqual({ stdout: `${reexecNative.stdout}exit 0\n`, exitCode: 0 });
     } finally {
       await remove();
     }
   });
 
   test("the loader run by hand, or with arguments Bun never gives it, says so and ends with 126", async () => {
-    const { LOADER } = await import("../../src/shim/shim-build.ts");
+
     for (const argv of [[LOADER], [LOADER, "node", "fork.js"], [LOADER, "0", "0", "0"], [LOADER, "3", "0", "0", "extra"]]) {
       const ran = await runNative(argv);
       expect({ argv: argv.slice(1), exitCode: ran.exitCode, says: ran.stderr.trim().split("\n") }).toEqual({ argv: argv.slice(1), exitCode: 126, says: [expect.stringContaining(LOADER_SAYS)] });

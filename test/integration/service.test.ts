@@ -318,7 +318,9 @@ print(len(data), struct.unpack("<3Q", data)[1] if len(data) == 24 else "-")
     Bun.spawnSync(["chown", "65534:65534", theirs]);
     const env = { ...process.env, XDG_RUNTIME_DIR: theirs, HOME: theirs };
     try {
-      const ran = await runProcess(unprivileged([FAULTLINE_COMMAND, "dpager", "-q", binary("exit_code.c", "pie"), "7"]), { env });
+      // The loader itself, which the installed command's link names (a
+      // link of root's may be out of the other user's reach).
+      const ran = await runProcess(unprivileged([LOADER, "dpager", "-q", binary("exit_code.c", "pie"), "7"]), { env });
       expect(ran.exitCode).toBe(7);
       expect(ran.stderr).toBe("");
       const socket = join(theirs, "faultline", "service.sock");
@@ -328,7 +330,7 @@ print(len(data), struct.unpack("<3Q", data)[1] if len(data) == 24 else "-")
       const refused = await runProcess(["/usr/bin/python3", "-c", fakeClient({ dev: st.dev, ino: st.ino, ctimeNs: st.ctimeNs }), socket]);
       expect(refused.stdout.trim()).toBe("0 -");
     } finally {
-      await runProcess(unprivileged([FAULTLINE_COMMAND, "service", "stop"]), { env });
+      await runProcess(unprivileged([CHECKOUT_COMMAND, "service", "stop"]), { env });
       rmSync(theirs, { recursive: true, force: true });
     }
   });

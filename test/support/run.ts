@@ -80,7 +80,7 @@ function reachableByOthers(path: string): boolean {
 /** What an unprivileged run of the pager reads from the checkout, mirrored
  * whole; files under test/ (built programs, tools) are added as they are
  * named. */
-const MIRRORED = ["src", "shim", "node_modules", "package.json", "bunfig.toml", "tsconfig.json"];
+const MIRRORED = ["bin", "src", "shim", "node_modules", "package.json", "bunfig.toml", "tsconfig.json"];
 let mirror: string | null | undefined;
 
 /** A world-searchable mirror of the checkout, made of hard links (cheap,

@@ -33,7 +33,7 @@ export function serviceDirectoryOf(uid: number, run: (argv: string[]) => string[
   return {
     runtime,
     remove: async () => {
-      const proc = Bun.spawn(run([FAULTLINE_COMMAND, "service", "stop"]), { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdout: "ignore", stderr: "ignore", timeout: 30_000, killSignal: "SIGKILL" });
+      const proc = Bun.spawn(run([CHECKOUT_COMMAND, "service", "stop"]), { env: { ...process.env, XDG_RUNTIME_DIR: runtime }, stdout: "ignore", stderr: "ignore", timeout: 30_000, killSignal: "SIGKILL" });
       await proc.exited;
       rmSync(runtime, { recursive: true, force: true });
     },
