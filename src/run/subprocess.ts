@@ -17,14 +17,11 @@ import { closeSync, constants as fsConstants, fstatSync, openSync } from "node:f
 import type { FileSink, ResourceUsage } from "bun";
 import { plainHandover, type HandedDescriptor, type Handover } from "../loader/caller.ts";
 import { MappingIndex, eventsOfLine, startMappingEvents, type FaultEvent, type MappingEvent } from "./events.ts";
-import { prefetchStopped, startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "../loader/launch.ts";
-import { readProfile } from "../paging/profile-file.ts";
-import { listenForRunsAgain } from "../loader/run-again.ts";
+import { startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } from "../loader/launch.ts";
+import { PagedRun } from "./paged-run.ts";
 import type { RunReport } from "./report.ts";
 import { currentSignalMask, eventPipe, SocketReader, stdinMemfd, streamPair, type ChildExit } from "../shim/shim.ts";
-import { startSourceResolver } from "../friendly/source-resolver.ts";
-import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type ExtraPlan, type OutputOption, type OutputPlan, type SpawnOptions, type StdinOption, type StdinPlan } from "./spawn-options.ts";
-import { RunRecording } from "../view/record.ts";
+import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type ExtraPlan, type OutputOption, type OutputPlan, type SpawnOptions, type SpawnPlan, type StdinOption, type StdinPlan } from "./spawn-options.ts";
 
 /** `subprocess.stdin`: a FileSink when standard input is "pipe". */
 export type StdinHandle<In extends StdinOption> = In extends "pipe" ? FileSink : undefined;
@@ -595,100 +592,31 @@ export function spawn(first: unknown, second?: unknown): Subprocess {
   const plan = checkSpawnOptions(call.argv, call.options as SpawnOptions | undefined);
   const given = (call.options ?? {}) as SpawnOptions;
   if (given.signal?.aborted) throw abortError(given.signal);
-  // Quiet unless asked: the lines go to stderr (log: true, or quiet:
-  // false), or to the caller's function, demand-paged ones included.
-  const logTo = given.quiet === true ? null : typeof given.log === "function" ? given.log : given.log === true || given.quiet === false ? stderrLine : null;
-  const warn = typeof given.log === "function" ? given.log : stderrLine;
-  // A profile to prefetch that cannot be used is a warning, and the run
-  // goes on without it.
-  const prefetchWarning = (problem: string) => warn(`faultline: warning: prefetch ${given.prefetch}: ${problem}; running without it`);
-  const reading = given.prefetch === undefined ? null : readProfile(given.prefetch);
-  if (reading?.problem) prefetchWarning(reading.problem);
-  const profile = reading?.profile ?? null;
-  const recording = RunRecording.begin({
+  const { logTo, warn } = linesOf(given);
+  const run = PagedRun.begin({
+    pager: plan.pager,
+    speaker: "faultline",
+    optionPrefix: "",
+    warn,
+    filesFrom: null,
     trace: given.trace ?? null,
     html: given.html ?? null,
     report: given.report ?? null,
     record: given.record ?? null,
-    prefetched: profile,
-    htmlOption: "html",
-    traceOption: "trace",
-    reportOption: "report",
-    recordOption: "record",
+    prefetch: given.prefetch ?? null,
+    friendly: given.friendly ? { colour: false } : null,
+    predictor: given.predictor ?? null,
+    pages: given.pages ?? null,
+    paging: given.paging ?? null,
+    cwd: given.cwd ?? null,
+    env: given.env ?? null,
   });
-  let streams: StandardStreams | null = null;
-  let events: LiveEvents | null = null;
-  /** A socket pair the shim writes demand-paged mapping lines to, for a
-   * log function: [this process's reading end, the shim's writing end]. */
-  let faultLog: [number, number] | null = null;
-  let faultLogRead: Promise<void> | null = null;
-  /** The event pipe's writing end, until startLaunch takes it over. */
-  let eventWriter = -1;
-  // friendly: a crash report names source lines, asked of this process.
-  const resolver = given.friendly ? startSourceResolver() : null;
-  let started: StartedLaunch;
-  try {
-    streams = new StandardStreams(plan.stdin, plan.stdout, plan.stderr, plan.extra);
-    if (logTo !== null && logTo !== stderrLine) faultLog = streamPair();
-    if (given.onMapping || given.onFault) {
-      const [reader, writer] = eventPipe();
-      eventWriter = writer;
-      events = new LiveEvents(reader, given.onMapping, given.onFault);
-    }
-    const live = events;
-    const handover: Handover | undefined = streams.plain ? undefined : { ...plainHandover(currentSignalMask()), descriptors: streams.descriptors };
-    const env = resolver ? resolver.environment(given.env ?? process.env) : given.env;
-    const eventFd = eventWriter;
-    eventWriter = -1;
-    // A program that runs itself again through /proc/self/exe is run
-    // again from here, where that link names the loader.
-    listenForRunsAgain();
-    started = startLaunch(plan.argv, {
-      pager: plan.pager,
-      log: logTo,
-      ...(faultLog ? { faultLogFd: faultLog[1] } : {}),
-      traceFd: recording.traceFd,
-      eventFd,
-      ...(given.cwd !== undefined ? { cwd: given.cwd } : {}),
-      ...(env !== undefined ? { env } : {}),
-      ...(handover ? { handover } : {}),
-      ...(given.predictor ? { predictor: given.predictor } : {}),
-      ...(given.pages ? { pages: given.pages } : {}),
-      ...(given.paging ? { paging: given.paging } : {}),
-      ...(given.friendly ? { friendly: true } : {}),
-      ...(profile ? { prefetch: { profile, path: given.prefetch!, onRefused: (reason: string) => prefetchWarning(`made for other files: ${reason}`) } } : {}),
-      ...(given.record !== undefined ? { record: true } : {}),
-      onFilesRead: (files) => recording.refuseInputs(files),
-      onStart: (pid, paging) => recording.started(pid, paging, plan.pager),
-      ...(live ? { onPlaced: (mappings: readonly Mapping[], elapsedMs: number) => live.placed(mappings, elapsedMs) } : {}),
-    });
-  } catch (error) {
-    recording.abandon();
-    streams?.abandon();
-    if (faultLog) for (const fd of faultLog) closeSync(fd);
-    // startLaunch closes the event pipe's writing end when it fails; before
-    // it is called, it is closed here: the reader then sees its end.
-    if (eventWriter >= 0) closeSync(eventWriter);
-    resolver?.stop();
-    throw error;
-  }
+  const { started, streams, events, faultLog } = startProgram(plan, given, run, logTo);
   const holds = new Holds();
   holds.add((on) => started.hold(on));
   streams.started(holds);
-  if (faultLog && logTo) faultLogRead = readLines(faultLog[0], logTo, holds);
-
-  const cleanups: (() => void)[] = [];
-  if (plan.timeout !== null) {
-    const timer = setTimeout(() => subprocess.kill(plan.killSignal), plan.timeout);
-    holds.add((on) => (on ? timer.ref() : timer.unref()));
-    cleanups.push(() => clearTimeout(timer));
-  }
-  const abortSignal = given.signal;
-  if (abortSignal) {
-    const onAbort = () => subprocess.kill(plan.killSignal);
-    abortSignal.addEventListener("abort", onAbort, { once: true });
-    cleanups.push(() => abortSignal.removeEventListener("abort", onAbort));
-  }
+  const faultLogRead = faultLog && logTo ? readLines(faultLog[0], logTo, holds) : null;
+  const stopKilling = killWhenDue(plan, given.signal, holds, () => subprocess.kill(plan.killSignal));
   const ended = (async () => {
     try {
       const outcome = await started.finished.finally(() => {
@@ -699,32 +627,107 @@ export function spawn(first: unknown, second?: unknown): Subprocess {
       await faultLogRead;
       return outcome;
     } finally {
-      for (const cleanup of cleanups) cleanup();
-      resolver?.stop();
+      stopKilling();
+      run.programEnded();
     }
   })();
-  const finish = async (outcome: LaunchOutcome): Promise<RunReport> => {
-    const { report, warnings } = await recording.finish(outcome);
-    for (const warning of warnings) warn(`faultline: ${warning}`);
-    prefetchStopped(outcome, warn, `faultline: warning: prefetch ${given.prefetch}`);
-    return report;
-  };
-  ended.catch(() => recording.abandon());
-  const subprocess = new PagedSubprocess(started, streams, ended, finish, holds);
-  const onExit = given.onExit;
-  if (onExit) {
-    const call = (exitCode: number | null, signalCode: NodeJS.Signals | number | null, error?: Error) => {
-      try {
-        const result = onExit(subprocess as Subprocess, exitCode, signalCode, error);
-        if (result instanceof Promise) result.catch(throwLater);
-      } catch (failure) {
-        throwLater(failure);
-      }
-    };
-    ended.then(
-      () => call(subprocess.exitCode, subprocess.signalCode),
-      (error: unknown) => call(null, null, error instanceof Error ? error : new Error(String(error))),
-    );
-  }
+  ended.catch(() => run.abandon());
+  const subprocess = new PagedSubprocess(started, streams, ended, (outcome) => run.finish(outcome), holds);
+  if (given.onExit) callOnExit(given.onExit, subprocess, ended);
   return subprocess;
+}
+
+/** Where spawn()'s lines go: the mapping lines (quiet unless asked: to
+ * stderr with log: true or quiet: false, or to the caller's function,
+ * demand-paged ones included), and the run's warnings (the caller's
+ * function, or stderr). */
+function linesOf(given: SpawnOptions): { logTo: ((line: string) => void) | null; warn: (line: string) => void } {
+  const logTo = given.quiet === true ? null : typeof given.log === "function" ? given.log : given.log === true || given.quiet === false ? stderrLine : null;
+  const warn = typeof given.log === "function" ? given.log : stderrLine;
+  return { logTo, warn };
+}
+
+/** A started program and what this process reads of it besides its
+ * streams: the live events, and the socket pair its demand-paged mapping
+ * lines come on for a log function ([this process's reading end, the
+ * shim's writing end]). */
+interface StartedProgram {
+  started: StartedLaunch;
+  streams: StandardStreams;
+  events: LiveEvents | null;
+  faultLog: [number, number] | null;
+}
+
+/** Make the program's streams and the pipes its events and lines come on,
+ * then start its launch. On a failure everything made for it is closed,
+ * the run abandoned, and the error thrown on. */
+function startProgram(plan: SpawnPlan, given: SpawnOptions, run: PagedRun, logTo: ((line: string) => void) | null): StartedProgram {
+  let streams: StandardStreams | null = null;
+  let events: LiveEvents | null = null;
+  let faultLog: [number, number] | null = null;
+  /** The event pipe's writing end, until startLaunch takes it over. */
+  let eventWriter = -1;
+  try {
+    streams = new StandardStreams(plan.stdin, plan.stdout, plan.stderr, plan.extra);
+    if (logTo !== null && logTo !== stderrLine) faultLog = streamPair();
+    if (given.onMapping || given.onFault) {
+      const [reader, writer] = eventPipe();
+      eventWriter = writer;
+      events = new LiveEvents(reader, given.onMapping, given.onFault);
+    }
+    const live = events;
+    const handover: Handover | undefined = streams.plain ? undefined : { ...plainHandover(currentSignalMask()), descriptors: streams.descriptors };
+    const options = run.prepareLaunch({
+      log: logTo,
+      ...(faultLog ? { faultLogFd: faultLog[1] } : {}),
+      eventFd: eventWriter,
+      ...(handover ? { handover } : {}),
+      ...(live ? { onPlaced: (mappings: readonly Mapping[], elapsedMs: number) => live.placed(mappings, elapsedMs) } : {}),
+    });
+    eventWriter = -1;
+    return { started: startLaunch(plan.argv, options), streams, events, faultLog };
+  } catch (error) {
+    run.abandon();
+    streams?.abandon();
+    if (faultLog) for (const fd of faultLog) closeSync(fd);
+    // startLaunch closes the event pipe's writing end when it fails; before
+    // it is called, it is closed here: the reader then sees its end.
+    if (eventWriter >= 0) closeSync(eventWriter);
+    throw error;
+  }
+}
+
+/** Kill the program with the kill signal when its timeout is up or
+ * `signal` is aborted; returns what stops both once it has ended. */
+function killWhenDue(plan: SpawnPlan, signal: AbortSignal | undefined, holds: Holds, kill: () => void): () => void {
+  const cleanups: (() => void)[] = [];
+  if (plan.timeout !== null) {
+    const timer = setTimeout(kill, plan.timeout);
+    holds.add((on) => (on ? timer.ref() : timer.unref()));
+    cleanups.push(() => clearTimeout(timer));
+  }
+  if (signal) {
+    signal.addEventListener("abort", kill, { once: true });
+    cleanups.push(() => signal.removeEventListener("abort", kill));
+  }
+  return () => {
+    for (const cleanup of cleanups) cleanup();
+  };
+}
+
+/** options.onExit, once the program has ended (or its loader failed); what
+ * it throws is surfaced on its own. */
+function callOnExit(onExit: NonNullable<SpawnOptions["onExit"]>, subprocess: PagedSubprocess, ended: Promise<LaunchOutcome>): void {
+  const call = (exitCode: number | null, signalCode: NodeJS.Signals | number | null, error?: Error) => {
+    try {
+      const result = onExit(subprocess as Subprocess, exitCode, signalCode, error);
+      if (result instanceof Promise) result.catch(throwLater);
+    } catch (failure) {
+      throwLater(failure);
+    }
+  };
+  ended.then(
+    () => call(subprocess.exitCode, subprocess.signalCode),
+    (error: unknown) => call(null, null, error instanceof Error ? error : new Error(String(error))),
+  );
 }
