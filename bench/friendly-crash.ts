@@ -127,7 +127,7 @@ const program = await buildBigDebug();
 const library = ensureFriendlyLibrary();
 const modes = [
   { name: "LD_PRELOAD alone", argv: [program], env: friendlyEnvironment(library, process.env), lines: false },
-  { name: "bun run friendly", argv: [process.execPath, join(root, "src", "friendly", "friendly.ts"), program], env: { ...process.env }, lines: true },
+  { name: "bun run friendly", argv: [process.execPath, join(root, "src", "cli", "friendly.ts"), program], env: { ...process.env }, lines: true },
   { name: "apager --friendly", argv: [process.execPath, join(root, "src", "cli", "cli.ts"), "apager", "-q", "--friendly", program], env: { ...process.env }, lines: true },
 ];
 

@@ -4,7 +4,7 @@
  * the Bun to run this on):
  *
  *   faultline apager|dpager|hpager [options] PROGRAM [ARGS...]   src/cli/command.ts, as `bun run apager`
- *   faultline friendly [options] PROGRAM [ARGS...]               src/friendly/friendly.ts, as `bun run friendly`
+ *   faultline friendly [options] PROGRAM [ARGS...]               src/cli/friendly.ts, as `bun run friendly`
  *   faultline service run|status|stop                            src/service/command.ts
  *   faultline --help | --version
  *   faultline help [COMMAND]                                     as --help, or COMMAND --help
@@ -48,7 +48,7 @@ if (command === "apager" || command === "dpager" || command === "hpager") {
   // `bun run apager`.
   await import("./command.ts");
 } else if (command === "friendly") {
-  const { runFriendly } = await import("../friendly/friendly.ts");
+  const { runFriendly } = await import("./friendly.ts");
   await runFriendly(rest, "faultline friendly");
 } else if (command === "service") {
   const { runServiceCommand } = await import("../service/command.ts");

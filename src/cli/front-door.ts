@@ -1,6 +1,6 @@
 /**
  * What every faultline command line does the same way around its own work
- * (the pagers' src/cli/cli.ts, friendly's src/friendly/friendly.ts): read
+ * (the pagers' src/cli/cli.ts, friendly's src/cli/friendly.ts): read
  * the line, answering a usage error, --help and --version; exit the way the
  * program did; and the final catch, which turns every error into one line
  * on stderr and the exit status that goes with it (127 not found, 126

@@ -10,7 +10,7 @@ export const MAX_RUNS = 2;
 
 export interface ViewCommandLine {
   /** The files in the order given: traces and reports (told apart by
-   * their contents when read: see src/view/cli.ts). */
+   * their contents when read: see src/cli/view.ts). */
   files: string[];
   out: string | null;
   help: boolean;

@@ -66,7 +66,7 @@ describe("the friendly crash report", () => {
   beforeAll(async () => {
     nested = await buildProgram("nested.c", "pie");
   });
-  const friendly = () => [process.execPath, `${ROOT}/src/friendly/friendly.ts`, nested];
+  const friendly = () => [process.execPath, `${ROOT}/src/cli/friendly.ts`, nested];
   const apagerFriendly = () => [process.execPath, `${ROOT}/src/cli/cli.ts`, "apager", "-q", "--friendly", nested];
 
   test("has its message in bold and its labels in colour on a terminal, under friendly and a pager's --friendly", async () => {

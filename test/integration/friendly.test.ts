@@ -1,7 +1,7 @@
 /**
  * Friendly segfaults (other crash kinds: friendly-crashes.test.ts):
  * libetsbefriends.so preloaded by `bun run friendly`
- * (src/friendly/friendly.ts) or by LD_PRELOAD alone. A crash prints one message of
+ * (src/cli/friendly.ts) or by LD_PRELOAD alone. A crash prints one message of
  * the set and a diagnosis, then exits 139; programs that do not crash, or
  * handle the crash themselves, behave as they do without it; a static
  * program is refused in one line.
@@ -201,7 +201,7 @@ describe("programs that do not crash, or handle crashes themselves", () => {
   });
 
   test("SIGTERM sent to `friendly` alone reaches the program", async () => {
-    const proc = Bun.spawn([process.execPath, `${ROOT}/src/friendly/friendly.ts`, "sh", "-c", "echo $$; exec sleep 30"], { stdout: "pipe", stderr: "pipe", timeout: 20_000, killSignal: "SIGKILL" });
+    const proc = Bun.spawn([process.execPath, `${ROOT}/src/cli/friendly.ts`, "sh", "-c", "echo $$; exec sleep 30"], { stdout: "pipe", stderr: "pipe", timeout: 20_000, killSignal: "SIGKILL" });
     const reader = proc.stdout.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     const programPid = Number(first.trim());

@@ -29,7 +29,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function view(args: string[]) {
-  return runProcess([process.execPath, `${ROOT}/src/view/cli.ts`, ...args]);
+  return runProcess([process.execPath, `${ROOT}/src/cli/view.ts`, ...args]);
 }
 
 describe("--html: a path that cannot be written is refused before the program starts", () => {

@@ -314,7 +314,7 @@ inBrowser("bun run view", () => {
     const d = await recordRun("side-dpager", "dpager", [], [bssTouch, "stride", "4"]);
     const h = await recordRun("side-hpager", "hpager", ["--predict", "stride", "--pages", "3"], [bssTouch, "stride", "4"]);
     const out = join(dir, "side.html");
-    const made = await runProcess([process.execPath, `${ROOT}/src/view/cli.ts`, d.html.replace(/html$/, "jsonl"), d.html.replace(/html$/, "json"), h.html.replace(/html$/, "jsonl"), h.html.replace(/html$/, "json"), "-o", out]);
+    const made = await runProcess([process.execPath, `${ROOT}/src/cli/view.ts`, d.html.replace(/html$/, "jsonl"), d.html.replace(/html$/, "json"), h.html.replace(/html$/, "jsonl"), h.html.replace(/html$/, "json"), "-o", out]);
     expect(made.stderr).toBe("");
     expect(made.exitCode).toBe(0);
     const opened = await openPage(browser, out);

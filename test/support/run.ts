@@ -50,9 +50,9 @@ export function runPager(pager: string, argv: string[], options: Parameters<type
 }
 
 /** Run argv with libetsbefriends.so preloaded via `bun run friendly`'s
- * script (src/friendly/friendly.ts), with its flags first if given. */
+ * script (src/cli/friendly.ts), with its flags first if given. */
 export function runFriendly(argv: string[], options: Parameters<typeof runProcess>[1] & { flags?: string[] } = {}): Promise<Ran> {
-  return runProcess([process.execPath, `${ROOT}/src/friendly/friendly.ts`, ...(options.flags ?? []), ...argv], options);
+  return runProcess([process.execPath, `${ROOT}/src/cli/friendly.ts`, ...(options.flags ?? []), ...argv], options);
 }
 
 /** The user and group a privileged test drops to (nobody). */

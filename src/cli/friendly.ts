@@ -19,15 +19,15 @@ import { closeSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { parseElf } from "../loader/elf.ts";
 import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND } from "../loader/errors.ts";
-import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, staticRefusal } from "./friendly-options.ts";
+import { friendlyEnvironment, friendlyUsage, parseFriendlyCommandLine, staticRefusal } from "../friendly/friendly-options.ts";
 import { openForLoading, resolveProgram, type OpenedFile } from "../loader/program-file.ts";
 import { followScripts } from "../loader/script.ts";
 import { bunRunParent } from "../loader/caller.ts";
-import { endAsTheProgramDid, readCommandLine, Refusal, runCommand } from "../cli/front-door.ts";
-import { ignoredAtStart, relaySignalsTo, startSignalRelay } from "../cli/signals.ts";
-import { stderrColoured } from "../cli/colour.ts";
+import { endAsTheProgramDid, readCommandLine, Refusal, runCommand } from "./front-door.ts";
+import { ignoredAtStart, relaySignalsTo, startSignalRelay } from "./signals.ts";
+import { stderrColoured } from "./colour.ts";
 import { ensureFriendlyLibrary } from "../shim/shim-build.ts";
-import { startStyledSourceResolver } from "./source-resolver.ts";
+import { startStyledSourceResolver } from "../friendly/source-resolver.ts";
 
 const NAME = "friendly";
 

@@ -6,10 +6,10 @@
  */
 import { readFileSync, writeSync } from "node:fs";
 import { EXIT_USAGE, UsageError } from "../loader/errors.ts";
-import { parseReport, RunDataError, type ReportInput } from "./model.ts";
-import { MAX_RUNS, PairingError, VIEW_USAGE, pairRunFiles, parseViewCommandLine, type NamedRunFile } from "./options.ts";
-import { parseTrace, TraceError, type Trace } from "./trace.ts";
-import { OutputError, claimOutput, renderPage, writeOutput } from "./write.ts";
+import { parseReport, RunDataError, type ReportInput } from "../view/model.ts";
+import { MAX_RUNS, PairingError, VIEW_USAGE, pairRunFiles, parseViewCommandLine, type NamedRunFile } from "../view/options.ts";
+import { parseTrace, TraceError, type Trace } from "../view/trace.ts";
+import { OutputError, claimOutput, renderPage, writeOutput } from "../view/write.ts";
 
 const EXIT_BAD_INPUT = 1;
 
