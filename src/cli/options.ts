@@ -4,10 +4,8 @@
  */
 import { UsageError } from "../loader/errors.ts";
 import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "../loader/launch.ts";
+import { MAX_PREDICT_PAGES } from "../loader/pagers.ts";
 import type { PredictorName } from "../loader/spec.ts";
-
-/** Pages a fault may map under hpager: the faulting one and up to 15 more. */
-export const MAX_PREDICT_PAGES = 16;
 
 export interface CommandLine {
   pager: PagerName;

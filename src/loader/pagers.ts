@@ -18,6 +18,8 @@ export const POLICY_OF: Record<PagerName, Policy> = { apager: "eager", dpager: "
 export const PREDICTORS: readonly PredictorName[] = ["next", "stride", "readahead"];
 /** Pages per fault when hpager is not told otherwise. */
 export const DEFAULT_PREDICT_PAGES = 2;
+/** Pages a fault may map under hpager: the faulting one and up to 15 more. */
+export const MAX_PREDICT_PAGES = 16;
 
 /** "auto" pages with userfaultfd where the kernel allows it (see
  * userfaultfdAvailable), else with the SIGSEGV handler. */

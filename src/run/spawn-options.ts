@@ -9,7 +9,7 @@
 import { constants as osConstants } from "node:os";
 import type { FaultEvent, MappingEvent } from "./events.ts";
 import { PAGERS, PAGING_CHOICES, PREDICTORS, type PagerName, type PagingChoice } from "../loader/launch.ts";
-import { MAX_PREDICT_PAGES } from "../cli/options.ts";
+import { MAX_PREDICT_PAGES } from "../loader/pagers.ts";
 import type { PredictorName } from "../loader/spec.ts";
 import type { Subprocess } from "./subprocess.ts";
 
