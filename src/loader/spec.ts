@@ -280,15 +280,23 @@ export function pagesBySignal(regions: readonly Region[], mechanism: Mechanism):
   return mechanism === "signal" && regions.some((r) => r.demand);
 }
 
+/** A spec being written: the plan's memory, where each of its parts goes,
+ * and `relocate`, which records a word the loader makes final by adding its
+ * base's value. */
+interface SpecWriter {
+  target: Uint8Array;
+  view: DataView;
+  at: Offsets;
+  relocate: (offset: number, base: Base) => void;
+}
+
 /**
  * Encode the spec into `target`, the plan's memory. Writes only the spec's
  * own bytes (header, status cleared, tables, stack image, the ring's header
  * and slots when there is one).
  */
 export function encodeSpec(input: SpecInput, target: Uint8Array): void {
-  const demandPages = input.regions.reduce((n, r) => n + (r.demand ? r.length / PAGE_SIZE : 0), 0);
   const paging = pagesBySignal(input.regions, input.mechanism);
-  const relocations: Array<{ offset: number; base: Base }> = [];
   const sizes = {
     regionCount: input.regions.length,
     relocationCount: relocationBound(input.regions.length, 0, 0, 0, input.prefetch.length) + input.stack.stackPointers.length + input.stack.auxvValues.size,
@@ -296,33 +304,50 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     eventRing: paging,
     prefetchRuns: input.prefetch.length,
   };
-  const o = offsetsFor(sizes);
-  if (o.length > target.byteLength) throw new Error(`launch spec needs ${o.length} bytes, only ${target.byteLength} made`);
+  const at = offsetsFor(sizes);
+  if (at.length > target.byteLength) throw new Error(`launch spec needs ${at.length} bytes, only ${target.byteLength} made`);
   const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
-  /** A word the loader makes final by adding its base's value. */
-  const relocate = (offset: number, base: Base) => {
-    if (base !== "fixed") relocations.push({ offset, base });
+  const relocations: Array<{ offset: number; base: Base }> = [];
+  const spec: SpecWriter = {
+    target,
+    view,
+    at,
+    relocate: (offset, base) => {
+      if (base !== "fixed") relocations.push({ offset, base });
+    },
   };
+  writeHeader(spec, input, paging);
+  writeRegions(spec, input.regions);
+  writePrefetchRuns(spec, input.prefetch);
+  if (paging) startRing(spec);
+  if (input.memory) writeMemoryDescription(spec, input, input.memory);
+  writeStackImage(spec, input);
+  if (relocations.length > sizes.relocationCount) throw new Error("more relocations than room for them");
+  relocations.forEach((r, i) => {
+    putFields(view, at.relocations + i * RELOCATION_BYTES, RELOCATION, { offset: r.offset, base: BASE_CODES[r.base] });
+  });
+  putFields(view, 0, LAUNCH_SPEC, { relocation_count: relocations.length });
+}
 
-  const name = new TextEncoder().encode(input.processName).subarray(0, PROCESS_NAME_BYTES - 1);
-
-  const spec = LAUNCH_SPEC.fields;
-  putFields(view, 0, LAUNCH_SPEC, {
+/** The header's words: what the loader does, and where the spec's parts are. */
+function headerFields(input: SpecInput, at: Offsets, paging: boolean): Partial<Record<keyof typeof LAUNCH_SPEC.fields, number | bigint>> {
+  const demandPages = input.regions.reduce((n, r) => n + (r.demand ? r.length / PAGE_SIZE : 0), 0);
+  return {
     magic: SPEC_MAGIC,
     spec_size: SPEC_HEADER_BYTES,
     region_count: input.regions.length,
-    region_offset: o.regions,
+    region_offset: at.regions,
     // relocation_count: known once everything is written
     relocation_count: 0,
-    relocation_offset: o.relocations,
+    relocation_offset: at.relocations,
     wait_for_go: input.waitForGo ? 1 : 0,
     stack_low: input.stack.mappingStart,
     stack_top: input.stack.top,
-    stack_image_offset: o.stackImage,
+    stack_image_offset: at.stackImage,
     stack_image_size: input.stack.bytes.length,
     entry: input.entry.at,
     initial_sp: input.stack.sp,
-    mm_map_offset: input.memory ? o.mmMap : 0,
+    mm_map_offset: input.memory ? at.mmMap : 0,
     replace_exe: input.replaceExe ? 1 : 0,
     timers_set: input.timers === null ? 0 : 1,
     policy: POLICY_CODES[input.policy],
@@ -330,23 +355,31 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     predict_pages: input.predictPages,
     demand_pages: demandPages,
     altstack_size: demandPages > 0 ? ALTSTACK_BYTES : 0,
-    ring_offset: paging ? o.ring : 0,
+    ring_offset: paging ? at.ring : 0,
     events_wanted: input.eventsWanted ? 1 : 0,
     mechanism: MECHANISM_CODES[input.mechanism],
     friendly_seed: input.friendlySeed,
     friendly_reraise: input.friendlyReraise ? 1 : 0,
     uffd_user_mode_only: input.userModeOnly ? 1 : 0,
     prefetch_count: input.prefetch.length,
-    prefetch_offset: input.prefetch.length > 0 ? o.prefetch : 0,
+    prefetch_offset: input.prefetch.length > 0 ? at.prefetch : 0,
     stack_prot: input.stackProt,
     read_implies_exec: input.readImpliesExec ? 1 : 0,
     vdso_part_count: input.vdso?.parts.length ?? 0,
     vdso_offset: input.vdso?.vdsoOffset ?? 0,
-  });
+  };
+}
+
+/** The header and the structs in it (vDSO parts, placements, process name,
+ * timers), with the status cleared for the loader to write. */
+function writeHeader({ target, view, at, relocate }: SpecWriter, input: SpecInput, paging: boolean): void {
+  const spec = LAUNCH_SPEC.fields;
+  putFields(view, 0, LAUNCH_SPEC, headerFields(input, at, paging));
   target.fill(0, spec.vdso_parts.offset, spec.vdso_parts.offset + spec.vdso_parts.size);
   (input.vdso?.parts ?? []).forEach((part, i) => putFields(view, spec.vdso_parts.offset + i * VDSO_PART.size, VDSO_PART, { offset: part.offset, length: part.length }));
   putFields(view, spec.program.offset, PLACEMENT, placementFields(input.program));
   putFields(view, spec.interpreter.offset, PLACEMENT, placementFields(input.interpreter));
+  const name = new TextEncoder().encode(input.processName).subarray(0, PROCESS_NAME_BYTES - 1);
   target.fill(0, spec.process_name.offset, spec.process_name.offset + spec.process_name.size);
   target.set(name, spec.process_name.offset);
   (input.timers ?? emptyTimers()).forEach((timer, i) =>
@@ -362,12 +395,16 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   relocate(spec.stack_top.offset, "stack");
   relocate(spec.entry.offset, input.entry.base);
   relocate(spec.initial_sp.offset, "stack");
+}
 
+/** The region table; a demand region's pages are numbered on from the
+ * previous one's. */
+function writeRegions({ view, at, relocate }: SpecWriter, regions: readonly SpecRegion[]): void {
   let pageIndex = 0;
-  input.regions.forEach((region, i) => {
-    const at = o.regions + i * REGION_BYTES;
+  regions.forEach((region, i) => {
+    const offset = at.regions + i * REGION_BYTES;
     const base: Base = region.base;
-    putFields(view, at, REGION, {
+    putFields(view, offset, REGION, {
       start: region.start,
       length: region.length,
       offset: region.offset === null ? ANONYMOUS : region.offset,
@@ -380,49 +417,61 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
       // The copy holds the file's bytes at the file's own offsets.
       copy_offset: region.fromCopy && region.offset !== null ? region.offset : 0,
     });
-    relocate(at + REGION.fields.start.offset, base);
-    if (region.zeroFrom) relocate(at + REGION.fields.zero_from.offset, base);
+    relocate(offset + REGION.fields.start.offset, base);
+    if (region.zeroFrom) relocate(offset + REGION.fields.zero_from.offset, base);
     if (region.demand) pageIndex += region.length / PAGE_SIZE;
   });
-  input.prefetch.forEach((run, i) => {
-    const at = o.prefetch + i * PREFETCH_RUN_BYTES;
-    putFields(view, at, PREFETCH_RUN, { start: run.start, pages: run.pages });
-    relocate(at + PREFETCH_RUN.fields.start.offset, run.base);
+}
+
+/** The runs of pages to map before the jump (--prefetch). */
+function writePrefetchRuns({ view, at, relocate }: SpecWriter, runs: readonly SpecPrefetchRun[]): void {
+  runs.forEach((run, i) => {
+    const offset = at.prefetch + i * PREFETCH_RUN_BYTES;
+    putFields(view, offset, PREFETCH_RUN, { start: run.start, pages: run.pages });
+    relocate(offset + PREFETCH_RUN.fields.start.offset, run.base);
   });
-  if (paging) {
-    // Reused memory holds the last run's ring: start afresh.
-    target.fill(0, o.ring, o.ring + RING_HEADER_BYTES);
-    // Each count's check word holds its complement: ~0 to start with.
-    const checks = o.ring + RING.fields.counters.offset + COUNTERS.fields.check.offset;
-    target.fill(0xff, checks, checks + COUNTERS.fields.check.size);
-    for (let i = 0; i < RING_CAPACITY; i++) putFields(view, o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, EVENT, { sequence: 0 });
-    putFields(view, o.ring, RING, { capacity: RING_CAPACITY });
+}
+
+/** SIGSEGV paging's event ring, empty. */
+function startRing({ target, view, at }: SpecWriter): void {
+  // Reused memory holds the last run's ring: start afresh.
+  target.fill(0, at.ring, at.ring + RING_HEADER_BYTES);
+  // Each count's check word holds its complement: ~0 to start with.
+  const checks = at.ring + RING.fields.counters.offset + COUNTERS.fields.check.offset;
+  target.fill(0xff, checks, checks + COUNTERS.fields.check.size);
+  for (let i = 0; i < RING_CAPACITY; i++) putFields(view, at.ring + RING_HEADER_BYTES + i * EVENT_BYTES, EVENT, { sequence: 0 });
+  putFields(view, at.ring, RING, { capacity: RING_CAPACITY });
+}
+
+/** The memory description the loader gives the kernel (PR_SET_MM_MAP). */
+function writeMemoryDescription({ view, at, relocate }: SpecWriter, input: SpecInput, m: MemoryDescription): void {
+  const words: Array<[keyof typeof MM_MAP.fields, number, Base]> = [
+    ["start_code", m.startCode, input.programBase],
+    ["end_code", m.endCode, input.programBase],
+    ["start_data", m.startData, input.programBase],
+    ["end_data", m.endData, input.programBase],
+    ["start_brk", m.startBrk, input.brkBase],
+    ["brk", m.brk, input.brkBase],
+    ["start_stack", m.startStack, "stack"],
+    ["arg_start", m.argStart, "stack"],
+    ["arg_end", m.argEnd, "stack"],
+    ["env_start", m.envStart, "stack"],
+    ["env_end", m.envEnd, "stack"],
+    ["auxv", m.auxv, "stack"],
+  ];
+  for (const [field, value, base] of words) {
+    putFields(view, at.mmMap, MM_MAP, { [field]: value });
+    relocate(at.mmMap + MM_MAP.fields[field].offset, base);
   }
-  if (input.memory) {
-    const m = input.memory;
-    const words: Array<[keyof typeof MM_MAP.fields, number, Base]> = [
-      ["start_code", m.startCode, input.programBase],
-      ["end_code", m.endCode, input.programBase],
-      ["start_data", m.startData, input.programBase],
-      ["end_data", m.endData, input.programBase],
-      ["start_brk", m.startBrk, input.brkBase],
-      ["brk", m.brk, input.brkBase],
-      ["start_stack", m.startStack, "stack"],
-      ["arg_start", m.argStart, "stack"],
-      ["arg_end", m.argEnd, "stack"],
-      ["env_start", m.envStart, "stack"],
-      ["env_end", m.envEnd, "stack"],
-      ["auxv", m.auxv, "stack"],
-    ];
-    for (const [field, value, base] of words) {
-      putFields(view, o.mmMap, MM_MAP, { [field]: value });
-      relocate(o.mmMap + MM_MAP.fields[field].offset, base);
-    }
-    // exe_fd: none (-1); the loader names the program's file itself.
-    putFields(view, o.mmMap, MM_MAP, { auxv_size: input.stack.auxv.length * 2 * WORD, exe_fd: 0xffffffff });
-  }
-  target.set(input.stack.bytes, o.stackImage);
-  for (const slot of input.stack.stackPointers) relocate(o.stackImage + slot, "stack");
+  // exe_fd: none (-1); the loader names the program's file itself.
+  putFields(view, at.mmMap, MM_MAP, { auxv_size: input.stack.auxv.length * 2 * WORD, exe_fd: 0xffffffff });
+}
+
+/** The stack image, its pointers and the auxiliary vector's addresses
+ * relocated to where the stack and the images are placed. */
+function writeStackImage({ target, at, relocate }: SpecWriter, input: SpecInput): void {
+  target.set(input.stack.bytes, at.stackImage);
+  for (const slot of input.stack.stackPointers) relocate(at.stackImage + slot, "stack");
   const auxvBases: Array<[number, Base]> = [
     [AT_PHDR, input.programBase],
     [AT_ENTRY, input.programBase],
@@ -431,15 +480,9 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   ];
   for (const [type, base] of auxvBases) {
     const slot = input.stack.auxvValues.get(type);
-    if (slot !== undefined) relocate(o.stackImage + slot, base);
+    if (slot !== undefined) relocate(at.stackImage + slot, base);
   }
-  if (relocations.length > sizes.relocationCount) throw new Error("more relocations than room for them");
-  relocations.forEach((r, i) => {
-    putFields(view, o.relocations + i * RELOCATION_BYTES, RELOCATION, { offset: r.offset, base: BASE_CODES[r.base] });
-  });
-  putFields(view, 0, LAUNCH_SPEC, { relocation_count: relocations.length });
 }
-
 
 export interface LaunchStatus {
   launched: boolean;
