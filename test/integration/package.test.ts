@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 import { ROOT } from "../support/programs.ts";
+import { relativeLinks } from "../support/readme.ts";
 import { runProcess, type Ran } from "../support/run.ts";
 
 /** Installing copies Bun itself (about 100 MB) and may fetch packages. */
@@ -59,6 +60,13 @@ test("the tarball holds the command, the sources the shim is built from, and the
   expect(files.some((f) => f.startsWith("package/shim/build/") || f.startsWith("package/test/"))).toBe(false);
   const modes = await runProcess(["tar", "tzvf", tarball, "package/bin/faultline"]);
   expect(modes.stdout).toStartWith("-rwxr-xr-x");
+});
+
+test("the README's links lead to pages the tarball holds", async () => {
+  const files = (await runProcess(["tar", "tzf", tarball])).stdout.trim().split("\n");
+  const linked = relativeLinks(readFileSync(join(ROOT, "README.md"), "utf8")).filter((link) => link.path !== "");
+  expect(linked.map((link) => link.path)).toContain("docs/pagers.md");
+  expect(linked.filter((link) => !files.includes(`package/${link.path}`)).map((link) => link.path)).toEqual([]);
 });
 
 describe("installed with npm, where no Bun is on PATH", () => {

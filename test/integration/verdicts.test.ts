@@ -1,5 +1,5 @@
 /**
- * The verdict table (test/support/verdict-cases.ts, README's Limits): every
+ * The verdict table (test/support/verdict-cases.ts, docs/differences.md): every
  * hostile or unusual file is run natively with execve, to learn the kernel's
  * verdict on this machine, and under apager, dpager and hpager, whose
  * verdict must be the kernel's, or the documented difference. No pager may
@@ -110,8 +110,8 @@ describe("the kernel's commit rule at its boundary (vm.overcommit_memory 0)", ()
   });
 });
 
-test("README's Limits section carries the verdict table, row for row", () => {
-  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
-  const missing = VERDICT_CASES.map(tableRow).filter((row) => !readme.includes(row));
+test("docs/differences.md carries the verdict table, row for row", () => {
+  const page = readFileSync(join(ROOT, "docs", "differences.md"), "utf8");
+  const missing = VERDICT_CASES.map(tableRow).filter((row) => !page.includes(row));
   expect(missing).toEqual([]);
 });

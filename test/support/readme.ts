@@ -129,3 +129,56 @@ export function missingLines(shown: readonly string[], printed: readonly string[
   }
   return missing;
 }
+
+/** A link of a markdown text to a file of the repository (its target
+ * without the `#anchor`, and the anchor, if any), with its line. */
+export interface RelativeLink {
+  line: number;
+  target: string;
+  path: string;
+  anchor: string | null;
+}
+
+/** Every link and image of a markdown text that names a path rather than
+ * a URL (`[text](docs/x.md#part)`, `![alt](view.png)`), outside code
+ * blocks and code spans. A link to an anchor of the same text has the
+ * empty path. */
+export function relativeLinks(markdown: string): RelativeLink[] {
+  const links: RelativeLink[] = [];
+  let fenced = false;
+  for (const [index, text] of markdown.split("\n").entries()) {
+    if (text.startsWith("```")) fenced = !fenced;
+    if (fenced) continue;
+    const prose = text.replace(/`[^`]*`/g, "");
+    for (const match of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = match[1]!;
+      if (/^[a-z][a-z+.-]*:/i.test(target)) continue;
+      const hash = target.indexOf("#");
+      links.push({ line: index + 1, target, path: hash < 0 ? target : target.slice(0, hash), anchor: hash < 0 ? null : target.slice(hash + 1) });
+    }
+  }
+  return links;
+}
+
+/** The anchors of a markdown text's headings, as GitHub makes them:
+ * lower case, punctuation dropped, spaces made dashes, a repeated one
+ * numbered (`-1`, `-2`). */
+export function headingAnchors(markdown: string): Set<string> {
+  const anchors = new Set<string>();
+  const seen = new Map<string, number>();
+  let fenced = false;
+  for (const text of markdown.split("\n")) {
+    if (text.startsWith("```")) fenced = !fenced;
+    const heading = fenced ? null : /^#{1,6}\s+(.*)$/.exec(text);
+    if (!heading) continue;
+    const slug = heading[1]!
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+      .replace(/\s/g, "-");
+    const count = seen.get(slug) ?? 0;
+    seen.set(slug, count + 1);
+    anchors.add(count === 0 ? slug : `${slug}-${count}`);
+  }
+  return anchors;
+}

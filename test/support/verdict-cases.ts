@@ -2,7 +2,7 @@
  * Hostile and unusual files, each with the kernel's verdict and faultline's.
  * test/integration/verdicts.test.ts checks every verdict live (the kernel's
  * through execve on this machine, faultline's under every pager), and that
- * README's Limits section carries each row as written here.
+ * docs/differences.md carries each row as written here.
  *
  * A verdict is what execve returns (an errno), or how the process ends (an
  * exit status, or a signal). Where faultline's differs, `faultline` says how
@@ -367,7 +367,7 @@ export const VERDICT_CASES: VerdictCase[] = [
   },
 ];
 
-/** The row README's Limits section carries for a case; a difference from
+/** The row docs/differences.md carries for a case; a difference from
  * the kernel's verdict is marked as one. */
 export function tableRow(c: VerdictCase): string {
   const note = c.faultline ? `**Differs.**${c.note ? ` ${c.note}` : ""}` : c.note;

@@ -5,7 +5,7 @@
  * a command printed.
  */
 import { describe, expect, test } from "bun:test";
-import { alike, masked, missingLines, shellBlocks } from "../support/readme.ts";
+import { alike, headingAnchors, masked, missingLines, relativeLinks, shellBlocks } from "../support/readme.ts";
 
 const likeness = { interchangeable: ["Take a breath.", "You've got this."] };
 
@@ -64,5 +64,21 @@ describe("comparing shown output with printed output", () => {
     expect(missingLines(["…", "reserve 0x9", "…", "map 0x9 start", "map 0x9 fault"], printed, likeness)).toEqual([]);
     expect(missingLines(["map 0x9 start", "reserve 0x9"], printed, likeness)).toEqual(["reserve 0x9"]);
     expect(missingLines(["hpager: map 0x1 predicted=next"], printed, likeness)).toEqual(["hpager: map 0x1 predicted=next"]);
+  });
+});
+
+describe("links between the pages", () => {
+  test("relativeLinks: paths and anchors of links and images, not URLs, code spans or code blocks", () => {
+    const markdown = ["See [the pagers](docs/pagers.md#the-report) and ![a run](docs/view.png).", "[Bun](https://bun.sh), [here](#quick-start), `[not](a-link.md)`", "```text", "[not](either.md)", "```"].join("\n");
+    expect(relativeLinks(markdown)).toEqual([
+      { line: 1, target: "docs/pagers.md#the-report", path: "docs/pagers.md", anchor: "the-report" },
+      { line: 1, target: "docs/view.png", path: "docs/view.png", anchor: null },
+      { line: 2, target: "#quick-start", path: "", anchor: "quick-start" },
+    ]);
+  });
+
+  test("headingAnchors: as GitHub makes them, code and punctuation included, repeats numbered", () => {
+    const markdown = ["# Running programs: `apager`, `dpager`, `hpager`", "## 7. The heap: `brk`", "## Limits", "```sh", "# a comment", "```", "### Limits"].join("\n");
+    expect([...headingAnchors(markdown)]).toEqual(["running-programs-apager-dpager-hpager", "7-the-heap-brk", "limits", "limits-1"]);
   });
 });
