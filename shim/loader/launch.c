@@ -699,11 +699,6 @@ FL_EXPORT int64_t fl_end_with_signal(int64_t sig) {
 	return 0;
 }
 
-/* Send sig to pid (the CLI forwards SIGTERM and SIGHUP to the program). */
-FL_EXPORT int64_t fl_signal(int64_t pid, int64_t sig) {
-	return kill((pid_t)pid, (int)sig) == 0 ? 0 : -errno;
-}
-
 /* Whether a userfaultfd opened with `flags` agrees to `features`. */
 static int userfaultfd_grants(int flags, uint64_t features) {
 	int fd = (int)syscall(SYS_userfaultfd, flags | O_CLOEXEC | O_NONBLOCK);

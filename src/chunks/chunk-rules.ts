@@ -14,7 +14,7 @@ export const MAX_CHUNK_SIZE = 2 ** 40;
 /** What a write to a shared chunk gives its own memory: the whole chunk
  * (the handout's) or only the page written. */
 export type SplitGranularity = "chunk" | "page";
-export const SPLIT_GRANULARITIES: readonly SplitGranularity[] = ["chunk", "page"];
+const SPLIT_GRANULARITIES: readonly SplitGranularity[] = ["chunk", "page"];
 
 /** Why an argument is refused, and the built-in error that says so, as
  * JavaScript's own functions and Node's have it: a TypeError for the wrong
@@ -62,7 +62,7 @@ export function rangeProblem(size: number, offset: unknown, length: unknown): Ar
 export type ChunkLimit = "vm.max_map_count" | "memory";
 
 /** The mappings census taken when the kernel said ENOMEM. */
-export interface MappingCensus {
+interface MappingCensus {
   mappings: number;
   limit: number;
   chunkMappings: number;

@@ -140,7 +140,7 @@ export function shimStats(): ChunkStats {
   };
 }
 
-export interface MapCensus {
+interface MapCensus {
   /** Mappings the process has (negative errno if unreadable). */
   mappings: number;
   /** vm.max_map_count (negative errno if unreadable). */

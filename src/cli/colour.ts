@@ -16,9 +16,9 @@ import { isTerminal } from "../shim/shim-build.ts";
  * hand to the program with the caller's descriptors. */
 const require = createRequire(import.meta.url);
 
-export type Environment = Record<string, string | undefined>;
+type Environment = Record<string, string | undefined>;
 /** picocolors' painting functions (bold, yellow, ...). */
-export type Colors = ReturnType<typeof picocolorsModule.createColors>;
+type Colors = ReturnType<typeof picocolorsModule.createColors>;
 
 /** No colour: every painting function leaves its text as it is. */
 const PLAIN = new Proxy({ isColorSupported: false }, { get: (target, name) => (name === "isColorSupported" ? target.isColorSupported : (text: unknown) => String(text)) }) as unknown as Colors;

@@ -8,7 +8,6 @@ import packageJson from "../../package.json" with { type: "json" };
 
 /** The commands `faultline` runs: the pagers, and friendly. */
 export const COMMANDS = ["apager", "dpager", "hpager", "friendly"] as const;
-export type CommandName = (typeof COMMANDS)[number];
 
 /** How a command is typed, for its usage and errors: `faultline apager`
  * under the installed command (whose script is src/cli/faultline.ts), `bun run

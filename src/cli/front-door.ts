@@ -32,13 +32,13 @@ export class Refusal extends Error {
 }
 
 /** What the command ends with for an error: its line and its status. */
-export interface Verdict {
+interface Verdict {
   line: string;
   exitCode: number;
 }
 
 /** What every command line answers before its own work. */
-export interface CommandLineBasics {
+interface CommandLineBasics {
   help: boolean;
   version: boolean;
 }

@@ -5,12 +5,12 @@
 import { UsageError } from "../loader/errors.ts";
 
 /** The dynamic linker's variable; a list of libraries to load first. */
-export const PRELOAD_VARIABLE = "LD_PRELOAD";
+const PRELOAD_VARIABLE = "LD_PRELOAD";
 /** Makes the library's handler re-raise the signal instead of exiting 139
  * (shim/friendly/friendly.h, FRIENDLY_RERAISE_VARIABLE). */
-export const RERAISE_VARIABLE = "FAULTLINE_FRIENDLY_RERAISE";
+const RERAISE_VARIABLE = "FAULTLINE_FRIENDLY_RERAISE";
 
-export interface FriendlyCommandLine {
+interface FriendlyCommandLine {
   help: boolean;
   version: boolean;
   /** PROGRAM and its arguments. */

@@ -15,7 +15,7 @@
 
 /** The environment variable that names the resolver's socket. */
 export const RESOLVER_VARIABLE = "FAULTLINE_FRIENDLY_RESOLVER";
-export const REQUEST_VERSION_LINE = "faultline-frames 1";
+const REQUEST_VERSION_LINE = "faultline-frames 1";
 export const ANSWER_END = ".\n";
 /** The answer's first line when the report is to be in colour. */
 export const COLOUR_LINE = "colour\n";

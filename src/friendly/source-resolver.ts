@@ -37,7 +37,7 @@ export interface SourceResolver {
 }
 
 /** addr2line's path, or null if this machine has none. */
-export function addr2linePath(): string | null {
+function addr2linePath(): string | null {
   return Bun.which("addr2line");
 }
 
@@ -58,7 +58,7 @@ async function runAddr2line(tool: string, module: string, addresses: readonly bi
 }
 
 /** Every frame's source entries, one addr2line per module, all at once. */
-export async function resolveFrames(queries: readonly FrameQuery[], cwd: string = process.cwd()): Promise<string> {
+async function resolveFrames(queries: readonly FrameQuery[], cwd: string = process.cwd()): Promise<string> {
   const tool = addr2linePath();
   if (tool === null) return ANSWER_END;
   const byModule = addressesByModule(queries);

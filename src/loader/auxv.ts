@@ -37,7 +37,7 @@ export function parseAuxv(bytes: Uint8Array): AuxvEntry[] {
   return entries;
 }
 
-export interface ProgramFacts {
+interface ProgramFacts {
   /** AT_PHDR: the program headers' address in memory. */
   programHeaders: number;
   programHeaderCount: number;

@@ -28,9 +28,9 @@ import { constants as osConstants } from "node:os";
 export const SIGPIPE = osConstants.signals.SIGPIPE;
 export const SIGXFSZ = osConstants.signals.SIGXFSZ;
 /** Signals Bun ignores for itself at start-up. */
-export const BUN_IGNORED_SIGNALS: readonly number[] = [SIGPIPE, SIGXFSZ];
+const BUN_IGNORED_SIGNALS: readonly number[] = [SIGPIPE, SIGXFSZ];
 /** The highest signal number the kernel has (_NSIG). */
-export const SIGNAL_COUNT = 64;
+const SIGNAL_COUNT = 64;
 /** The real-time signals glibc keeps for itself (SIGCANCEL, SIGSETXID). */
 const GLIBC_CANCEL = 32;
 const GLIBC_SETXID = 33;
@@ -55,7 +55,7 @@ export interface HandedDescriptor {
 }
 
 /** setitimer(2)'s three timers, in microseconds (0: disarmed). */
-export interface IntervalTimer {
+interface IntervalTimer {
   intervalMicros: number;
   valueMicros: number;
 }
@@ -88,7 +88,7 @@ export interface Handover {
 }
 
 /** A working directory and an environment. */
-export interface CallerContext {
+interface CallerContext {
   cwd: string;
   env: Record<string, string>;
 }
@@ -220,7 +220,7 @@ export function parseDescriptorFlags(fdinfo: string): number | null {
   return match ? parseInt(match[1]!, 8) : null;
 }
 
-export function isBunOwnDescriptor(link: string): boolean {
+function isBunOwnDescriptor(link: string): boolean {
   return BUN_OWN_DESCRIPTORS.test(link);
 }
 
@@ -240,7 +240,7 @@ export function isBunRun(argv: readonly string[]): boolean {
 
 /** Facts about the process the caller started (the entry) and the one that
  * started it (the invoker), as read from /proc. */
-export interface EntryFacts {
+interface EntryFacts {
   /** The entry's ignored signals (SigIgn), Bun's own included. */
   ignored: bigint;
   /** The signals it catches (SigCgt): Bun's crash handlers, and under
@@ -250,7 +250,7 @@ export interface EntryFacts {
   /** Its open-files limit, raised by Bun. */
   openFiles: { soft: number | null; hard: number | null } | null;
 }
-export interface InvokerFacts {
+interface InvokerFacts {
   comm: string;
   ignored: bigint;
   openFiles: { soft: number | null; hard: number | null } | null;
@@ -301,7 +301,7 @@ function readText(path: string): string | null {
 }
 
 /** fd number -> readlink of /proc/PID/fd/N, for the descriptors open now. */
-export function readDescriptorLinks(pid: number | "self"): Map<number, string> {
+function readDescriptorLinks(pid: number | "self"): Map<number, string> {
   const links = new Map<number, string>();
   let names: string[];
   try {
@@ -354,7 +354,7 @@ export function bunRunParent(): number | null {
 }
 
 /** Ways to take a descriptor of another process (the shim's pidfd_getfd). */
-export interface DescriptorTaker {
+interface DescriptorTaker {
   /** A close-on-exec copy of descriptor fd of process pid, or a negative
    * errno. */
   take(pid: number, fd: number): number;

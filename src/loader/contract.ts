@@ -17,7 +17,7 @@ const WORD = 8;
 const HALF = 4;
 
 /** A field's place in its struct. */
-export interface Field {
+interface Field {
   offset: number;
   size: number;
 }
@@ -67,7 +67,7 @@ export const INTERVAL_TIMER = layout("fl_interval_timer", [
 export const INTERVAL_TIMERS = 3;
 
 /** The bases a relocation adds (enum fl_base, FL_BASE_COUNT). */
-export const BASE_COUNT = 5;
+const BASE_COUNT = 5;
 
 /** struct fl_status: what the loader writes back. */
 export const STATUS = layout("fl_status", [
@@ -179,7 +179,7 @@ export const MM_MAP = layout("fl_mm_map", [
 ]);
 
 /** The SIGSEGV handler's counts (FL_COUNTS). */
-export const COUNTS = 5;
+const COUNTS = 5;
 
 /** struct fl_counters: each count and its check word (its complement). */
 export const COUNTERS = layout("fl_counters", [
@@ -200,7 +200,7 @@ export const RING = layout("fl_ring", [
 ]);
 
 /** Pages one event names (FL_EVENT_PAGES). */
-export const EVENT_PAGES = 16;
+const EVENT_PAGES = 16;
 
 /** struct fl_event: one slot of the ring. */
 export const EVENT = layout("fl_event", [
@@ -270,7 +270,7 @@ export const NOTICE = layout("fl_notice", [
 ]);
 
 /** Room for a client's auxiliary vector (FL_REQUEST_AUXV_WORDS). */
-export const REQUEST_AUXV_WORDS = 128;
+const REQUEST_AUXV_WORDS = 128;
 
 /** struct fl_service_request: a client of the user's service, accepted. */
 export const SERVICE_REQUEST = layout("fl_service_request", [
@@ -306,7 +306,7 @@ export const RING_CAPACITY = 1024;
 
 /** The constants both sides size things by that no field's size shows,
  * as the shim reports them (without their FL_ prefix). */
-export const CONSTANTS: Readonly<Record<string, number>> = { RING_CAPACITY };
+const CONSTANTS: Readonly<Record<string, number>> = { RING_CAPACITY };
 
 export const CONTRACT: readonly Layout[] = [SPAWN_DESCRIPTOR, SPAWN_REQUEST, NOTICE, SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
 

@@ -29,7 +29,7 @@
 // type-checks these sources without this project's tsconfig.
 /// <reference path="../types/elfy.d.ts" />
 import type { ElfyHeader, ElfyProgram, Parser } from "elfy";
-import { LoadError, type Errno } from "./errors.ts";
+import { LoadError, hex, type Errno } from "./errors.ts";
 
 /** elfy, loaded when first needed: loading it takes milliseconds (it loads
  * node:assert and node:util), which a command whose images were parsed
@@ -120,10 +120,6 @@ function isPowerOfTwo(n: bigint): boolean {
 
 function flagBits(program: ElfyProgram): number {
   return (program.flags.r ? PF_R : 0) | (program.flags.w ? PF_W : 0) | (program.flags.x ? PF_X : 0);
-}
-
-function hex(n: number | bigint): string {
-  return `0x${n.toString(16)}`;
 }
 
 function pageDownExact(n: bigint): bigint {
@@ -295,7 +291,7 @@ const DT_RPATH = 15n;
 const DT_RUNPATH = 29n;
 const DYNAMIC_ENTRY_BYTES = 16;
 /** How much of a search path string is read: more than any a linker writes. */
-export const SEARCH_PATH_MAX_BYTES = 4096;
+const SEARCH_PATH_MAX_BYTES = 4096;
 
 /**
  * The program's own RPATH and RUNPATH strings that name `$ORIGIN`, which

@@ -63,6 +63,12 @@ export function printable(text: string): string {
   });
 }
 
+/** A number as the messages, the mapping log and the files write an
+ * address or a size: "0x" and lowercase hexadecimal. */
+export function hex(n: number | bigint): string {
+  return `0x${n.toString(16)}`;
+}
+
 /** A program that cannot be run, in one line: the file, why, and the
  * errno the kernel's execve would give (`errno`, also as `code`), with the
  * shells' exit status for it (`exitCode`: 127 not found, 126 otherwise). */

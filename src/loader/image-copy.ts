@@ -20,11 +20,11 @@ export interface CopyPiece {
 
 /** A region as the loader maps it: from the copy (at the same offset as in
  * the file) or as the plan says. */
-export interface MappedRegion extends Region {
+interface MappedRegion extends Region {
   fromCopy: boolean;
 }
 
-export interface CopyLayout {
+interface CopyLayout {
   regions: MappedRegion[];
   /** What each file's copy must hold; no entry: no copy is needed. */
   pieces: Partial<Record<FileRole, CopyPiece[]>>;

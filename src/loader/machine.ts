@@ -78,7 +78,7 @@ export interface MachineFacts {
 }
 
 /** One mapping of the vDSO block, from the block's start. */
-export interface VdsoPart {
+interface VdsoPart {
   offset: number;
   length: number;
 }
@@ -136,7 +136,7 @@ export function legacyReadImpliesExecOf(release: string): boolean {
 }
 
 /** Memory figures that change from one launch to the next. */
-export interface MemoryFacts {
+interface MemoryFacts {
   commit: CommitRule;
   /** MemAvailable: what populating pages before the jump may take. */
   available: number;
@@ -145,10 +145,6 @@ export interface MemoryFacts {
 /** Capabilities that let a process replace its /proc/self/exe. */
 const CAP_SYS_RESOURCE = 24;
 const CAP_CHECKPOINT_RESTORE = 40;
-
-/** The kernel's default RLIMIT_STACK (_STK_LIM), used where the limit is
- * unlimited but a number is needed. */
-export const DEFAULT_STACK_LIMIT = 8 * 1024 * 1024;
 
 /** What a process tells of itself that a plan depends on: the installed
  * command's client sends it in its hello (it is the process the program
@@ -225,11 +221,11 @@ export function readMachineFacts(): MachineFacts {
 /** Images that ask for less memory than this, on a machine that does not
  * account commitments strictly, cannot fail the memory checks (they would
  * need a machine with less than this free): the figures are not read. */
-export const SMALL_IMAGE_BYTES = 64 * 1024 * 1024;
+const SMALL_IMAGE_BYTES = 64 * 1024 * 1024;
 /** vm.overcommit_memory's strict mode, where every commitment counts. */
 const OVERCOMMIT_NEVER = 2;
 
-export function readOvercommitMode(): number {
+function readOvercommitMode(): number {
   return Number(readFileSync("/proc/sys/vm/overcommit_memory", "utf8").trim());
 }
 
@@ -246,7 +242,7 @@ export function memoryFactsFor(bytes: number): MemoryFacts | null {
   return readMemoryFacts();
 }
 
-export function readMemoryFacts(): MemoryFacts {
+function readMemoryFacts(): MemoryFacts {
   const meminfo = parseMeminfo(readFileSync("/proc/meminfo", "utf8"));
   const figure = (name: string) => meminfo.get(name) ?? 0;
   return {

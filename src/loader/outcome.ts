@@ -9,7 +9,7 @@
  */
 import { constants as osConstants } from "node:os";
 import { PAGE_SIZE, type ElfImage } from "./elf.ts";
-import { LoadError, errnoName, printable } from "./errors.ts";
+import { LoadError, errnoName, hex, printable } from "./errors.ts";
 import type { Plan } from "./plan.ts";
 import type { OpenedFile } from "./program-file.ts";
 import { STAGE, STAGE_WORDS, stageNamed, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
@@ -262,7 +262,7 @@ export function killedBeforeStart(run: RunFacts): LaunchOutcome {
 
 /** The note of a program that replaced itself by execve: what it ran
  * last, and that the pager saw only the part before. */
-export function execveNote(program: string, ranAs: string): string {
+function execveNote(program: string, ranAs: string): string {
   return `${printable(program)} replaced itself by execve and was running as '${printable(ranAs)}' when it ended; the pager's view ends at the execve (faults and pages mapped are ${printable(program)}'s; the exit status, time and peak memory are the last program's)`;
 }
 
@@ -336,10 +336,6 @@ export function prefetchStopped(outcome: LaunchOutcome, say: (line: string) => v
 
 /** What a run whose program wrote over the pager's shared memory says. */
 export const TAMPERED = "the program wrote over the memory it shares with the pager (the fault handler's event ring and counters): the fault log and counts of this run may be wrong";
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
 
 /** How a loader that ended before the jump ended: "killed" by a signal sent
  * to it (by kill(), a timeout, a relay: the launch ends as the program

@@ -8,7 +8,7 @@
  * pages for the rest of its bss, a load bias for ET_DYN programs, the
  * interpreter at a bias of its own, and the brk just past the program.
  */
-import { LoadError } from "./errors.ts";
+import { LoadError, hex } from "./errors.ts";
 import { PAGE_SIZE, PF_R, PF_W, PF_X, USER_ADDRESS_LIMIT, programHeaderAddress, type ElfImage, type Segment } from "./elf.ts";
 
 export const PROT_READ = 1;
@@ -23,15 +23,15 @@ export const ET_DYN_BASE = 0x555555554000;
  * down (ET_DYN_BASE) and the heap's start rounds up (ELF_PAGEALIGN). */
 export const ET_DYN_HEAP_BASE = 0x555555555000;
 /** arch_mmap_rnd: 28 bits of page-granular randomness (vm.mmap_rnd_bits). */
-export const MMAP_RANDOM_PAGES = 2 ** 28;
+const MMAP_RANDOM_PAGES = 2 ** 28;
 /** arch_randomize_brk: the heap starts up to 32 MiB past the program; 1 GiB
  * on x86-64 since Linux 6.9 (machine.ts tells which). */
 export const BRK_RANDOM_BYTES = 0x2000000;
 export const BRK_RANDOM_BYTES_WIDE = 0x40000000;
 /** Interpreters and static-pie programs go where mmap would put them:
  * below the top of the address space. faultline picks from this window. */
-export const HIGH_WINDOW_START = 0x7e0000000000;
-export const HIGH_WINDOW_END = 0x7f0000000000;
+const HIGH_WINDOW_START = 0x7e0000000000;
+const HIGH_WINDOW_END = 0x7f0000000000;
 
 export type FileRole = "program" | "interpreter";
 
@@ -88,7 +88,7 @@ function applyPolicy(region: Region, policy: Policy, scope: DemandScope, separat
 /** Whether an image keeps its code apart (ld -z separate-code, the default
  * on x86-64 since binutils 2.31): its first PT_LOAD, which holds the ELF
  * headers, is not executable. */
-export function separateCode(image: ElfImage): boolean {
+function separateCode(image: ElfImage): boolean {
   const first = image.segments[0];
   return first !== undefined && (first.flags & PF_X) === 0;
 }
@@ -171,7 +171,7 @@ export function pageUp(n: number): number {
   return pageDown(n + PAGE_SIZE - 1);
 }
 
-export function protectionOf(flags: number): number {
+function protectionOf(flags: number): number {
   return (flags & PF_R ? PROT_READ : 0) | (flags & PF_W ? PROT_WRITE : 0) | (flags & PF_X ? PROT_EXEC : 0);
 }
 
@@ -179,7 +179,7 @@ export function protectionOf(flags: number): number {
  * maximum_alignment computes it: Segment.align is already 0 where p_align
  * is not a power of two, which the kernel ignores, and exact where it is
  * (every power of two up to 2^63 is a double). */
-export function maximumAlignment(segments: readonly Segment[]): number {
+function maximumAlignment(segments: readonly Segment[]): number {
   let alignment = PAGE_SIZE;
   for (const s of segments) if (s.align > alignment) alignment = s.align;
   return alignment;
@@ -218,7 +218,7 @@ function trimmed(region: Region, start: number, end: number): Region {
  * mapping lands on earlier ones: whatever it covers is cut away, splitting a
  * region it lands in the middle of. Returns the regions sorted by start.
  */
-export function overlay(regions: readonly Region[], region: Region): Region[] {
+function overlay(regions: readonly Region[], region: Region): Region[] {
   const end = region.start + region.length;
   const result: Region[] = [];
   for (const r of regions) {
@@ -292,10 +292,6 @@ export function regionsForImage(image: ElfImage, bias: number, file: FileRole, p
 
 function overlaps(a: { start: number; end: number }, b: { start: number; end: number }): boolean {
   return a.start < b.end && b.start < a.end;
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }
 
 /**
@@ -374,7 +370,7 @@ export function chooseFreeStart(
 }
 
 /** An image's placement: at a bias, or left to the kernel. */
-export interface BiasChoice {
+interface BiasChoice {
   bias: number;
   byKernel: Placement["byKernel"];
 }
@@ -394,7 +390,7 @@ function byKernel(image: ElfImage, alignment: number): BiasChoice {
  * area is applied as the kernel applies it: by rounding the address down
  * (to 0, for an absurd one), and the placement checks judge the result.
  */
-export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): BiasChoice {
+function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[], random: Random): BiasChoice {
   if (image.type === "exec") return { bias: 0, byKernel: null };
   const first = image.segments[0]!;
   const alignment = maximumAlignment(image.segments);
@@ -412,7 +408,7 @@ export function chooseProgramBias(image: ElfImage, avoid: readonly AddressRange[
 
 /** The interpreter's bias: ET_EXEC at its own addresses; ET_DYN where mmap
  * puts it, which the kernel decides (load_elf_interp ignores p_align). */
-export function chooseInterpreterBias(image: ElfImage): BiasChoice {
+function chooseInterpreterBias(image: ElfImage): BiasChoice {
   if (image.type === "exec") return { bias: 0, byKernel: null };
   return byKernel(image, PAGE_SIZE);
 }
@@ -441,7 +437,7 @@ interface CommitRequest {
   bytes: number;
 }
 
-export function commitRequests(image: ElfImage): CommitRequest[] {
+function commitRequests(image: ElfImage): CommitRequest[] {
   const requests: CommitRequest[] = [];
   for (const s of image.segments) {
     if (s.filesz > 0 && s.flags & PF_W) requests.push({ segment: s.index, what: "file pages", bytes: pageUp((s.vaddr % PAGE_SIZE) + s.filesz) });
@@ -494,7 +490,7 @@ export function heapBase(program: ElfImage, programEnd: number): number {
   return program.type === "dyn" && program.interpreter === null ? ET_DYN_HEAP_BASE : programEnd;
 }
 
-export interface PlanOptions {
+interface PlanOptions {
   policy: Policy;
   /** Ranges the loader keeps (shim, spec memory, vDSO, the stack's reach). */
   kept: readonly AddressRange[];

@@ -49,7 +49,7 @@ export function readAt(fd: number, length: number, position: number): Buffer {
 
 /** Where a path the program will use is found from this process: relative
  * ones from the program's working directory, when it is not this one's. */
-export function fromDirectory(path: string, cwd: string | null): string {
+function fromDirectory(path: string, cwd: string | null): string {
   return cwd === null || isAbsolute(path) ? path : join(cwd, path);
 }
 

@@ -12,7 +12,7 @@ import type { PagerName, PagingChoice } from "./pagers.ts";
 import type { PredictorName } from "./spec.ts";
 
 /** How a program ran, to run it the same way again. */
-export interface RunAgainOptions {
+interface RunAgainOptions {
   pager: PagerName;
   paging: PagingChoice | null;
   predictor: PredictorName | null;
@@ -21,7 +21,7 @@ export interface RunAgainOptions {
   logged: boolean;
 }
 
-export interface RunningProgram {
+interface RunningProgram {
   /** Its process, which its pid names for as long as this is not readable. */
   pidfd: number;
   /** The ELF file it runs, which /proc/self/exe would name. */

@@ -6,11 +6,11 @@
 import { LoadError } from "./errors.ts";
 
 /** The kernel reads this much of a file to recognise its format (BINPRM_BUF_SIZE). */
-export const SCRIPT_HEAD_BYTES = 256;
+const SCRIPT_HEAD_BYTES = 256;
 /** exec_binprm gives up after this many rounds of interpreters (ELOOP). */
-export const MAX_SCRIPT_DEPTH = 5;
+const MAX_SCRIPT_DEPTH = 5;
 
-export interface Shebang {
+interface Shebang {
   interpreter: string;
   argument: string | null;
 }
@@ -80,14 +80,14 @@ export function scriptArgv(shebang: Shebang, scriptPath: string, argv: readonly 
 }
 
 /** A file read for loading, as the #! loop needs it. */
-export interface HeadedFile {
+interface HeadedFile {
   path: string;
   head: Uint8Array;
 }
 
 /** Where a chain of #! lines ends: the file that really runs, its
  * arguments, and whether any script was on the way. */
-export interface FollowedScripts<File extends HeadedFile> {
+interface FollowedScripts<File extends HeadedFile> {
   file: File;
   argv: string[];
   scripted: boolean;

@@ -17,23 +17,23 @@ export { STAGE, STAGE_WORDS, stageNamed, type StageName };
 export const SPEC_MAGIC = 0x32656e696c746c66n; // "fltline2"
 const WORD = 8;
 /** struct fl_launch_spec, its status last (shim/contract.h). */
-export const SPEC_HEADER_BYTES = LAUNCH_SPEC.size;
+const SPEC_HEADER_BYTES = LAUNCH_SPEC.size;
 export const STATUS_OFFSET = LAUNCH_SPEC.fields.status.offset;
-export const REGION_BYTES = REGION.size;
-export const MM_MAP_BYTES = MM_MAP.size;
-export const RELOCATION_BYTES = RELOCATION.size;
+const REGION_BYTES = REGION.size;
+const MM_MAP_BYTES = MM_MAP.size;
+const RELOCATION_BYTES = RELOCATION.size;
 /** struct fl_prefetch_run: a start and a page count. */
-export const PREFETCH_RUN_BYTES = PREFETCH_RUN.size;
+const PREFETCH_RUN_BYTES = PREFETCH_RUN.size;
 /** struct fl_ring and struct fl_event. */
-export const RING_HEADER_BYTES = RING.size;
-export const EVENT_BYTES = EVENT.size;
+const RING_HEADER_BYTES = RING.size;
+const EVENT_BYTES = EVENT.size;
 /** Events the ring holds before a faulting thread waits for Bun to catch
  * up (contract.ts RING_CAPACITY): at 128 bytes each, 128 KiB of the plan's
  * memory. */
 export { RING_CAPACITY };
 /** The fault handler's alternate stack: room for a handler frame with the
  * largest signal frame x86-64 uses (AVX-512 state) several times over. */
-export const ALTSTACK_BYTES = 64 * 1024;
+const ALTSTACK_BYTES = 64 * 1024;
 const ANONYMOUS = 0xffffffffffffffffn;
 const REGION_POPULATE = 1n;
 const REGION_DEMAND = 2n;
@@ -48,7 +48,7 @@ const MECHANISM_CODES: Record<Mechanism, number> = { signal: 0, userfaultfd: 1 }
 const POLICY_CODES: Record<Policy, number> = { eager: 0, demand: 1, hybrid: 2 };
 const PREDICTOR_CODES: Record<PredictorName, number> = { none: 0, next: 1, stride: 2, readahead: 3 };
 
-export interface MemoryDescription {
+interface MemoryDescription {
   startCode: number;
   endCode: number;
   startData: number;
@@ -96,7 +96,7 @@ function putFields<Name extends string>(view: DataView, at: number, layout: Layo
 }
 
 /** A value and what it is relative to. */
-export interface Located {
+interface Located {
   at: number;
   base: Base;
 }
@@ -163,7 +163,7 @@ const TWO_TO_32 = 2 ** 32;
 
 /** A little-endian 64-bit word: a non-negative integer number as two
  * 32-bit halves (no BigInt to allocate), a bigint as it is. */
-export function putWord(view: DataView, at: number, value: number | bigint): void {
+function putWord(view: DataView, at: number, value: number | bigint): void {
   if (typeof value === "bigint") {
     view.setBigUint64(at, BigInt.asUintN(64, value), true);
     return;
@@ -193,7 +193,7 @@ interface Offsets {
 
 /** Sizes that decide a spec's layout. Only SIGSEGV paging needs the event
  * ring (the userfaultfd server logs what it does itself). */
-export interface SpecSizes {
+interface SpecSizes {
   regionCount: number;
   /** Words to relocate: at most two per region, one per stack pointer and
    * auxiliary vector entry, and the header's and memory description's. */
@@ -229,7 +229,7 @@ const STACK_IMAGE_OVERHEAD = STACK_ALIGN_RANDOM_BYTES + 2 * PAGE_SIZE;
 const AUXV_ADDED = 12;
 
 /** What a launch knows before planning that bounds its spec's size. */
-export interface SpecBounds {
+interface SpecBounds {
   argv: readonly string[];
   envp: readonly string[];
   execfn: string;
@@ -266,11 +266,11 @@ export function specBound(b: SpecBounds): number {
 
 /** Relocations a stack image and its memory description need at most, on
  * top of the regions'. */
-export const FIXED_RELOCATIONS = 4 + 12;
+const FIXED_RELOCATIONS = 4 + 12;
 
 /** The relocations a spec needs at most: see SpecSizes.relocationCount
  * (and one per prefetch run). */
-export function relocationBound(regionCount: number, argc: number, envc: number, auxvEntries: number, prefetchRuns = 0): number {
+function relocationBound(regionCount: number, argc: number, envc: number, auxvEntries: number, prefetchRuns = 0): number {
   return 2 * regionCount + argc + envc + auxvEntries + FIXED_RELOCATIONS + prefetchRuns;
 }
 

@@ -23,20 +23,12 @@ export const AT_PAGESZ = 6;
 export const AT_BASE = 7;
 export const AT_FLAGS = 8;
 export const AT_ENTRY = 9;
-export const AT_UID = 11;
-export const AT_EUID = 12;
-export const AT_GID = 13;
-export const AT_EGID = 14;
 export const AT_PLATFORM = 15;
-export const AT_HWCAP = 16;
-export const AT_CLKTCK = 17;
 export const AT_SECURE = 23;
 export const AT_BASE_PLATFORM = 24;
 export const AT_RANDOM = 25;
-export const AT_HWCAP2 = 26;
 export const AT_EXECFN = 31;
 export const AT_SYSINFO_EHDR = 33;
-export const AT_MINSIGSTKSZ = 51;
 export const AT_EXECFD = 2;
 
 const WORD = 8;
@@ -49,7 +41,7 @@ export const STACK_EXPAND = 128 * 1024;
  * (MAX_ARG_STRLEN). */
 export const MAX_ARG_STRLEN = 32 * PAGE_SIZE;
 /** The floor of the argument space, whatever RLIMIT_STACK says (ARG_MAX). */
-export const ARG_MAX = 32 * PAGE_SIZE;
+const ARG_MAX = 32 * PAGE_SIZE;
 /** _STK_LIM: the kernel caps argument space at 3/4 of this. */
 const STK_LIM = 8 * 1024 * 1024;
 
@@ -248,7 +240,7 @@ function initialMappingStart(top: number, stringsLow: number, low: number, stack
 
 /** What a program finds on its stack, read back from an image: for tests and
  * for checking an image before it is used. */
-export interface ParsedStack {
+interface ParsedStack {
   argv: string[];
   envp: string[];
   auxv: AuxvEntry[];

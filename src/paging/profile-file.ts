@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { reasonOf } from "../view/write.ts";
 import { ProfileError, parseProfile, type WorkingSetProfile } from "./working-set.ts";
 
-export type ProfileReading = { profile: WorkingSetProfile; problem: null } | { profile: null; problem: string };
+type ProfileReading = { profile: WorkingSetProfile; problem: null } | { profile: null; problem: string };
 
 export function readProfile(path: string): ProfileReading {
   let text: string;

@@ -13,11 +13,12 @@
  * for another build of a file is refused rather than misapplied.
  */
 import { PAGE_SIZE } from "../loader/elf.ts";
+import { hex } from "../loader/errors.ts";
 import type { FileRole, ImageBase } from "../loader/plan.ts";
 
 /** What a profile file says it is, and the version of its layout. */
-export const PROFILE_FORMAT = "faultline-working-set";
-export const PROFILE_VERSION = 1;
+const PROFILE_FORMAT = "faultline-working-set";
+const PROFILE_VERSION = 1;
 
 /** A file a profile describes, as the kernel and its bytes identify it. */
 export interface ProfileImage {
@@ -34,7 +35,7 @@ export interface ProfileImage {
 }
 
 /** A region of an image the profile has pages of. */
-export interface ProfileRegion {
+interface ProfileRegion {
   /** Index into the profile's images. */
   image: number;
   /** What it holds, as the report names regions ("python3.11 text"). */
@@ -49,14 +50,14 @@ export interface ProfileRegion {
 
 /** One page first touched: its region (an index), its page within the
  * region, and when (ms since the pager began waiting for the program). */
-export interface ProfilePage {
+interface ProfilePage {
   region: number;
   page: number;
   tMs: number;
 }
 
 /** How the profile was made: for people reading it; nothing checks it. */
-export interface ProfileOrigin {
+interface ProfileOrigin {
   pager: string;
   paging: string | null;
   argv: string[];
@@ -89,7 +90,7 @@ export interface PlacedRegion {
 }
 
 /** A page first touched in a run, at its address in that run. */
-export interface FirstTouch {
+interface FirstTouch {
   page: number;
   tMs: number;
 }
@@ -97,7 +98,7 @@ export interface FirstTouch {
 /** What a run's trace says about its first touches, as far as src/view
  * trace events go: the start (dpager's entry page) and each fault, the
  * faulting page first, then the pages predicted with it. */
-export interface TouchEvent {
+interface TouchEvent {
   tMs: number;
   kind: "start" | "fault";
   mapped: number[];
@@ -133,7 +134,7 @@ function regionAt<T extends { address: number; length: number }>(regions: readon
   return null;
 }
 
-export interface RecordInput {
+interface RecordInput {
   origin: ProfileOrigin;
   images: ProfileImage[];
   /** The run's regions; first touches outside its demand regions are not
@@ -156,7 +157,7 @@ export interface ProfilePageName {
 }
 
 /** The name of a profile's page. */
-export function pageName(profile: WorkingSetProfile, page: ProfilePage): ProfilePageName {
+function pageName(profile: WorkingSetProfile, page: ProfilePage): ProfilePageName {
   const region = profile.regions[page.region]!;
   const image = profile.images[region.image]!;
   return {
@@ -271,7 +272,7 @@ export interface TargetRegion {
 
 /** Pages to map before the program needs them: contiguous, in one region,
  * at the plan's coordinates (start relative to `base`). */
-export interface PrefetchRun {
+interface PrefetchRun {
   start: number;
   base: ImageBase;
   pages: number;
@@ -336,10 +337,6 @@ export class ProfileError extends Error {
   override name = "ProfileError";
 }
 
-function hexString(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
 /** The profile as its file holds it: JSON, addresses in hexadecimal, each
  * page a [region, page, ms] triple. */
 export function profileText(profile: WorkingSetProfile): string {
@@ -350,7 +347,7 @@ export function profileText(profile: WorkingSetProfile): string {
     `  "origin": ${JSON.stringify(profile.origin)},`,
     `  "images": [${profile.images.map((i) => `\n    ${JSON.stringify(i)}`).join(",")}\n  ],`,
     `  "regions": [${profile.regions
-      .map((r) => `\n    ${JSON.stringify({ image: r.image, name: r.name, address: hexString(r.address), offset: r.offset === null ? null : hexString(r.offset), pages: r.pages })}`)
+      .map((r) => `\n    ${JSON.stringify({ image: r.image, name: r.name, address: hex(r.address), offset: r.offset === null ? null : hex(r.offset), pages: r.pages })}`)
       .join(",")}\n  ],`,
     // One page a line would be 65 536 lines for a 256 MiB scan; sixteen to
     // a line keeps the file short and still readable.

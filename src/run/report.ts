@@ -2,6 +2,7 @@
  * The report of one run: what `--report FILE` writes and `run()` resolves to.
  */
 import { PAGE_SIZE } from "../loader/elf.ts";
+import { hex } from "../loader/errors.ts";
 import { protString, type LaunchOutcome, type Mapping } from "../loader/launch.ts";
 import { PROT_EXEC, PROT_WRITE } from "../loader/plan.ts";
 import type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-types.ts";
@@ -22,10 +23,6 @@ export type RunReport = Omit<LaunchOutcome, "signalNumber" | "mappings" | "unsee
   prefetch: PrefetchReport | null;
 };
 
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
 
 /** The last component of a path, as the mapping log's bss(...) names it. */
 function baseName(path: string): string {
@@ -68,7 +65,7 @@ export function pagesMappedAtStart(regions: readonly ReportRegion[]): number {
 
 /** The prefetch's part of the report: what the outcome says, and what the
  * end look saw of the pages (nothing, without one). */
-export function prefetchReport(outcome: LaunchOutcome): PrefetchReport | null {
+function prefetchReport(outcome: LaunchOutcome): PrefetchReport | null {
   const p = outcome.prefetch;
   if (!p) return null;
   const seen = p.seen;

@@ -121,7 +121,7 @@ export interface SpawnOptions<In extends StdinOption = StdinOption, Out extends 
  * it at that number); "inherit", this process's own descriptor of that
  * number; "pipe" or "socket-fd", a socket pair whose end here is in
  * `subprocess.stdio` (see there); "ignore" or null, none. */
-export type ExtraStdioOption = "pipe" | "socket-fd" | "inherit" | "ignore" | null | number;
+type ExtraStdioOption = "pipe" | "socket-fd" | "inherit" | "ignore" | null | number;
 
 /** An extra descriptor, once checked: none, one of this process's, or a
  * socket pair. */

@@ -41,7 +41,7 @@ function projectRoot(starts: readonly string[]): string {
 }
 
 export const PROJECT_ROOT = projectRoot([import.meta.dir, ...(process.argv[1] ? [dirname(resolve(process.argv[1]))] : [])]);
-export const SHIM_DIR = join(PROJECT_ROOT, "shim");
+const SHIM_DIR = join(PROJECT_ROOT, "shim");
 /** Where the package keeps what it builds, when it may write there. */
 const PACKAGE_BUILD_DIR = join(SHIM_DIR, "build");
 const SHIM_NAME = "libfaultline.so";
@@ -192,7 +192,7 @@ function compilerName(): string {
   return process.env.CC && process.env.CC.trim() !== "" ? process.env.CC.trim() : "cc";
 }
 
-export interface BuildOptions {
+interface BuildOptions {
   /** The C compiler (default: $CC, else cc). */
   cc?: string;
   /** Where the library goes (default: in BUILD_DIR). */
@@ -256,7 +256,7 @@ function mayWrite(dir: string): boolean {
 /** The user's cache directory for faultline: $XDG_CACHE_HOME/faultline,
  * else ~/.cache/faultline (where src/loader/image-store.ts keeps its
  * images/ too). */
-export function userCacheDir(env: Record<string, string | undefined> = process.env): string {
+function userCacheDir(env: Record<string, string | undefined> = process.env): string {
   return join(env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"), "faultline");
 }
 
@@ -279,17 +279,17 @@ function chooseBuildDir(): string {
   return join(userCacheDir(), copyName());
 }
 
-export const BUILD_DIR = chooseBuildDir();
-export const SHIM_LIBRARY = join(BUILD_DIR, SHIM_NAME);
-export const FRIENDLY_LIBRARY = join(BUILD_DIR, FRIENDLY_NAME);
+const BUILD_DIR = chooseBuildDir();
+const SHIM_LIBRARY = join(BUILD_DIR, SHIM_NAME);
+const FRIENDLY_LIBRARY = join(BUILD_DIR, FRIENDLY_NAME);
 /** The loader (stage 2): the executable Bun spawns in the program's place. */
 export const LOADER = join(BUILD_DIR, LOADER_NAME);
 
-export function shimIsStale(): boolean {
+function shimIsStale(): boolean {
   return isStale(SHIM_RECIPE) || isStale(LOADER_RECIPE);
 }
 
-export function friendlyLibraryIsStale(): boolean {
+function friendlyLibraryIsStale(): boolean {
   return isStale(FRIENDLY_RECIPE);
 }
 

@@ -32,7 +32,6 @@ const symbols = {
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_userfaultfd_available: { args: [], returns: FFIType.i64 },
   fl_pin_release: { args: [FFIType.i64], returns: FFIType.i64 },
-  fl_signal: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_take_descriptor: { args: [FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_take_interval_timers: { args: [FFIType.ptr], returns: FFIType.i64 },
   fl_relay_start: { args: [FFIType.u64, FFIType.i64], returns: FFIType.i64 },
@@ -69,7 +68,7 @@ export function contractLayout(): string {
 }
 
 /** A negative errno from the shim, as a message. */
-export class ShimError extends Error {
+class ShimError extends Error {
   override name = "ShimError";
   constructor(
     readonly operation: string,
@@ -129,7 +128,7 @@ export interface SpawnedLoader {
 
 /** The lowest descriptor number of 3 and above that none of `taken` holds:
  * where the loader gets its end of the control socket. */
-export function freeDescriptorNumber(taken: readonly number[]): number {
+function freeDescriptorNumber(taken: readonly number[]): number {
   const used = new Set(taken);
   let fd = 3;
   while (used.has(fd)) fd++;
@@ -232,7 +231,7 @@ export function sendPlan(control: number, spec: SpecMemory, specAddress: number,
 
 /** The descriptors a plan goes with (-1: none): the program's files, and
  * the image copies userfaultfd paging maps their pages from. */
-export interface PlanFiles {
+interface PlanFiles {
   program: number;
   interpreter: number;
   programCopy: number;
@@ -275,7 +274,7 @@ export interface ChildExit {
 }
 
 /** The counters of a program's rusage beyond its memory and CPU time. */
-export interface RusageCounts {
+interface RusageCounts {
   voluntarySwitches: number;
   involuntarySwitches: number;
   inBlocks: number;
@@ -287,7 +286,7 @@ export interface RusageCounts {
   sharedKiB: number;
 }
 
-export interface WaitOptions {
+interface WaitOptions {
   /** The program's files, open here (the userfaultfd server reads pages
    * from them; -1: none). */
   files: readonly [number, number];
@@ -584,10 +583,6 @@ export function endWithSignal(signal: number): void {
   load().fl_end_with_signal(signal);
 }
 
-export function sendSignal(pid: number, signal: number): void {
-  check("kill", load().fl_signal(pid, signal));
-}
-
 /** A close-on-exec copy of another process's descriptor (pidfd_getfd), or
  * a negative errno. */
 export function takeDescriptor(pid: number, fd: number): number {
@@ -766,7 +761,7 @@ function serviceRequestOf(view: DataView): ServiceRequest {
 }
 
 /** A client's answer in place of a plan (shim/launch.h). */
-export const CLIENT_VERDICTS = { plain: 1, retry: 2, exit: 3 } as const;
+const CLIENT_VERDICTS = { plain: 1, retry: 2, exit: 3 } as const;
 
 /** Answer a client: take the plain path, retry with a new service, or exit
  * with status (after this service said why). False when it is gone. */

@@ -15,9 +15,8 @@ import type { Trace } from "./trace.ts";
 
 export const PAGE_SIZE = 4096;
 
-/** Why a page was mapped after the start. Codes index CAUSES. */
-export const CAUSES = ["start", "fault", "predicted"] as const;
-export type Cause = (typeof CAUSES)[number];
+/** Why a page was mapped after the start: the entry point's page, a fault,
+ * a prediction. */
 export const CAUSE_START = 0;
 export const CAUSE_FAULT = 1;
 export const CAUSE_PREDICTED = 2;
@@ -28,7 +27,7 @@ export const VERDICTS = ["", "touched", "untouched", "unknown"] as const;
 const VERDICT_CODE: Record<PredictionVerdict, number> = { touched: 1, untouched: 2, unknown: 3 };
 
 /** A region of the plan as the page shows it. */
-export interface RegionView extends ReportRegion {
+interface RegionView extends ReportRegion {
   /** First address, as a number (exact: user addresses are below 2^47). */
   base: number;
   pages: number;
@@ -40,7 +39,7 @@ export interface RegionView extends ReportRegion {
 }
 
 /** Every trace event, one entry per field. */
-export interface Events {
+interface Events {
   /** ms since the pager started waiting for the program. */
   t: number[];
   /** For a fault, the faulting address's offset in its page; -1 for the start. */
@@ -50,14 +49,14 @@ export interface Events {
 }
 
 /** Every page mapped after the start, in trace order, one entry per field. */
-export interface Marks {
+interface Marks {
   /** The trace event that mapped it (index into RunView.events). */
   event: number[];
   /** Index into RunView.regions. */
   region: number[];
   /** The page's index in its region. */
   page: number[];
-  /** Index into CAUSES. */
+  /** CAUSE_START, CAUSE_FAULT or CAUSE_PREDICTED. */
   cause: number[];
   /** Index into VERDICTS (predicted pages; 0 otherwise). */
   verdict: number[];
@@ -66,7 +65,7 @@ export interface Marks {
   look: number[];
 }
 
-export interface RunSummary {
+interface RunSummary {
   program: string;
   argv: string[];
   pager: string;

@@ -8,7 +8,7 @@ import { UsageError } from "../loader/errors.ts";
 /** Runs a page puts side by side, at most. */
 export const MAX_RUNS = 2;
 
-export interface ViewCommandLine {
+interface ViewCommandLine {
   /** The files in the order given: traces and reports (told apart by
    * their contents when read: see src/cli/view.ts). */
   files: string[];
@@ -66,7 +66,7 @@ export interface NamedRunFile {
 }
 
 /** A run to show: its report, and its trace if one was named. */
-export interface RunFiles {
+interface RunFiles {
   report: string;
   trace: string | null;
 }

@@ -74,7 +74,7 @@ export function niceTicks(lo: number, hi: number, count: number): number[] {
 }
 
 /** The marks a view shows: how many, and (up to `limit` of them) which. */
-export interface Visible {
+interface Visible {
   count: number;
   /** Indices of the first `limit` visible marks, in mark order. */
   indices: Int32Array;
@@ -203,6 +203,3 @@ export function formatBytes(bytes: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-export function hexAddress(n: number): string {
-  return `0x${n.toString(16)}`;
-}

@@ -36,7 +36,7 @@ export function predictedPages(events: readonly Pick<TraceEvent, "kind" | "mappe
   return pages;
 }
 
-export interface PredictionJudgement {
+interface PredictionJudgement {
   /** One per predicted page, in the same order. */
   verdicts: PredictionVerdict[];
   /** The look that saw it touched (an index into the looks), else -1. */

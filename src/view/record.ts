@@ -29,7 +29,7 @@ import { lookLine, parseTrace, type Trace } from "./trace.ts";
 import { PredictionWatch, type WatchResult } from "./watch.ts";
 import { OutputError, abandonOutput, claimOutput, reasonOf, renderPage, writeOutput, type ClaimedOutput } from "./write.ts";
 
-export interface RecordingOptions {
+interface RecordingOptions {
   /** The --trace file, or null. */
   trace: string | null;
   /** The --html file, or null. */

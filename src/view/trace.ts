@@ -6,6 +6,7 @@
  * it took at hpager's predicted pages (src/view/watch.ts). Lines of other kinds are counted and skipped, so
  * a trace from a later faultline still reads. Pure.
  */
+import { hex } from "../loader/errors.ts";
 
 /** What the shim wrote for one event: the start (dpager maps the entry
  * point's page) or a demand fault and the pages it mapped. */
@@ -41,7 +42,7 @@ export interface TraceLook {
 
 /** Pages the loader mapped before the jump from a learned working set
  * (--prefetch): one contiguous run of them. */
-export interface TracePrefetch {
+interface TracePrefetch {
   kind: "prefetch";
   tMs: number;
   mapped: number[];
@@ -128,10 +129,6 @@ export function parseTrace(text: string, name = "trace"): Trace {
     else trace.events.push(parsed);
   }
   return trace;
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }
 
 /** One look as a trace line (without the newline). */

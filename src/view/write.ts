@@ -25,7 +25,7 @@ export function pageScript(): Promise<string> {
 }
 
 /** One run for the page: its report and, for a demand-paged run, its trace. */
-export interface RunData {
+interface RunData {
   report: ReportInput;
   trace: Trace | null;
 }

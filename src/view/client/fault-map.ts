@@ -9,6 +9,7 @@
  * zoom addresses); drag: pan; double-click: back to the whole run; hover: a
  * mark's details, or a cell's counts.
  */
+import { hex } from "../../loader/errors.ts";
 import { CAUSE_FAULT, PAGE_SIZE, markTimes, type RunView } from "../model.ts";
 import {
   BAND_GAP,
@@ -19,7 +20,6 @@ import {
   splitCell,
   formatMs,
   groupDigits,
-  hexAddress,
   niceTicks,
   pageAt,
   tAt,
@@ -340,7 +340,7 @@ export class FaultMap {
         const y = MARGIN.top + yOf(band + BAND_GAP / 2 + (page / region.pages) * (1 - BAND_GAP), v);
         ctx.moveTo(MARGIN.left - 4, y + 0.5);
         ctx.lineTo(MARGIN.left, y + 0.5);
-        ctx.fillText(hexAddress(region.base + page * PAGE_SIZE), MARGIN.left - 6, y);
+        ctx.fillText(hex(region.base + page * PAGE_SIZE), MARGIN.left - 6, y);
       }
     });
     ctx.stroke();
@@ -451,17 +451,17 @@ export class FaultMap {
     const decision = this.run.decisionNames[events.decision[event]!] ?? "none";
     const first = this.eventFirstMark[event]!;
     const category = this.category[i]!;
-    if (category === CATEGORY_START) return [`entry page ${hexAddress(page)}`, where, `mapped at start (${t} ms)`];
+    if (category === CATEGORY_START) return [`entry page ${hex(page)}`, where, `mapped at start (${t} ms)`];
     if (category === CATEGORY_FAULT) {
       const count = this.pagesOfEvent(event);
       return [
-        `demand fault at ${hexAddress(page + events.offset[event]!)}`,
-        `page ${hexAddress(page)}: ${where}`,
+        `demand fault at ${hex(page + events.offset[event]!)}`,
+        `page ${hex(page)}: ${where}`,
         `at ${t} ms; mapped ${count} page${count === 1 ? "" : "s"}${count > 1 ? ` (${count - 1} predicted: ${decision})` : ""}`,
       ];
     }
     const faultPage = first >= 0 && m.cause[first] === CAUSE_FAULT ? this.run.regions[m.region[first]!]!.base + m.page[first]! * PAGE_SIZE : null;
-    const by = faultPage === null ? "a fault" : `the fault at ${hexAddress(faultPage + events.offset[event]!)}`;
+    const by = faultPage === null ? "a fault" : `the fault at ${hex(faultPage + events.offset[event]!)}`;
     const seen = this.run.predictions?.seen ?? "touched";
     const lastLook = this.run.predictions?.lastLookMs;
     const outcome =
@@ -472,7 +472,7 @@ export class FaultMap {
           : seen === "written"
             ? "not written: whether it was read is unknown (userfaultfd)"
             : "unknown: mapped after the last look";
-    return [`predicted page ${hexAddress(page)}`, where, `mapped at ${t} ms with ${by} (${decision})`, outcome];
+    return [`predicted page ${hex(page)}`, where, `mapped at ${t} ms with ${by} (${decision})`, outcome];
   }
 
   private pagesOfEvent(event: number): number {
@@ -495,7 +495,7 @@ export class FaultMap {
     const region = at.band >= 0 ? this.run.regions[this.bands[at.band]!] : undefined;
     return [
       `${groupDigits(total)} page${total === 1 ? "" : "s"} mapped between ${t0.toFixed(3)} and ${t1.toFixed(3)} ms`,
-      region ? `in ${region.name}${at.page >= 0 ? `, near ${hexAddress(region.base + at.page * PAGE_SIZE)}` : ""}` : "",
+      region ? `in ${region.name}${at.page >= 0 ? `, near ${hex(region.base + at.page * PAGE_SIZE)}` : ""}` : "",
       ...counts.flatMap((n, k) => (n > 0 ? [`${groupDigits(n)} ${this.labels[k]}`] : [])),
     ].filter((line) => line !== "");
   }

@@ -4,7 +4,8 @@
  * over time, the predictor's record, and notes.
  */
 import type { RunView } from "../model.ts";
-import { formatBytes, groupDigits, hexAddress } from "../plot.ts";
+import { hex } from "../../loader/errors.ts";
+import { formatBytes, groupDigits } from "../plot.ts";
 import { CATEGORY_COUNT, COLORS, categoryLabels, markCategories } from "./categories.ts";
 import { el } from "./dom.ts";
 import { FaultMap, type TimeRange } from "./fault-map.ts";
@@ -22,7 +23,7 @@ function sourceText(source: string, offset: number | null): { text: string; path
   if (source === "anon=stack") return { text: "anonymous: the stack image at its top", path: null };
   if (source.startsWith("anon=bss(")) return { text: "anonymous: zeros", path: null };
   const path = source.replace(/^file=/, "");
-  return { text: `${path.slice(path.lastIndexOf("/") + 1)} at offset ${hexAddress(offset ?? 0)}`, path };
+  return { text: `${path.slice(path.lastIndexOf("/") + 1)} at offset ${hex(offset ?? 0)}`, path };
 }
 
 export class RunPanel {
@@ -123,7 +124,7 @@ export class RunPanel {
           { "data-region": i, "data-mapped": r.mappedPages, "data-pages": r.pages },
           el("td", {}, box),
           el("td", { className: "name" }, r.name),
-          el("td", { className: "address" }, `${hexAddress(r.base)}–${hexAddress(r.base + r.size)}`),
+          el("td", { className: "address" }, `${hex(r.base)}–${hex(r.base + r.size)}`),
           el("td", { className: "prot" }, r.prot),
           el("td", { className: "size" }, formatBytes(r.size)),
           el("td", { className: "source", title: source.path ?? source.text }, source.text),
