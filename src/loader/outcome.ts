@@ -13,7 +13,7 @@ import { LoadError, errnoName, hex, printable } from "./errors.ts";
 import type { Plan } from "./plan.ts";
 import type { OpenedFile } from "./program-file.ts";
 import { STAGE, STAGE_WORDS, stageNamed, type LaunchStatus, type Mechanism, type PredictorName } from "./spec.ts";
-import type { PlacedRegion, PrefetchSeen, ProfileImage } from "../paging/working-set.ts";
+import type { PlacedRegion, PrefetchSeen, PrefetchUse, ProfileImage } from "../paging/working-set.ts";
 import type { ChildExit, EventDelivery } from "../shim/shim.ts";
 import type { PagerName } from "./pagers.ts";
 
@@ -130,21 +130,9 @@ export interface LaunchOutcome {
   images: ProfileImage[];
 }
 
-/** What became of a --prefetch profile in one run. */
-export interface PrefetchOutcome {
-  profile: string;
-  /** Why it was not used (another build of a file), or null. */
-  refused: string | null;
-  /** Pages of the profile; those this run maps on demand and prefetched;
-   * those it left out (not paged on demand by this pager, or nowhere in
-   * this layout). */
-  profilePages: number;
-  planned: number;
-  skipped: number;
-  /** Runs the planned pages made (the loader's operations). */
-  runs: number;
-  /** The errno that stopped the loader prefetching early, or null. */
-  error: string | null;
+/** What became of a --prefetch profile in one run: its use, and the
+ * pages it mapped with what the end look saw of them. */
+export interface PrefetchOutcome extends PrefetchUse {
   /** The prefetched pages, at their addresses in this run. */
   pages: number[];
   /** What the end look could see of them (null: no look could be taken),
@@ -223,11 +211,15 @@ export interface RunFacts {
   images: ProfileImage[];
 }
 
-/** A program killed by a signal sent to it before it started (while its
- * loader placed it): it ends as a program killed at its first instruction
- * would, with nothing mapped or faulted to report. */
-export function killedBeforeStart(run: RunFacts): LaunchOutcome {
-  const signalNumber = run.exit.waitStatus & 0x7f;
+/** What the pager saw of a run: its faults and mappings, and where the run
+ * differed from a kernel-started one. */
+type PagerSeen = Pick<LaunchOutcome, "faults" | "pagesMapped" | "mappings" | "differences" | "unseenFault" | "pagerFailure" | "prefetched">;
+
+/** A run's outcome: what every ended run reports of itself (who ran what,
+ * how it ended, its time and memory), with what the pager saw of it. */
+function endedRun(run: RunFacts, seen: PagerSeen): LaunchOutcome {
+  const { exit } = run;
+  const signalNumber = exit.waitStatus & 0x7f;
   return {
     pager: run.pager,
     paging: run.mechanism,
@@ -235,29 +227,36 @@ export function killedBeforeStart(run: RunFacts): LaunchOutcome {
     pages: run.predictPages,
     program: run.image.file,
     argv: run.argv,
-    exitCode: null,
-    signal: signalName(signalNumber),
-    signalNumber,
-    coreDumped: (run.exit.waitStatus & 0x80) !== 0,
-    faults: 0,
-    pagesMapped: 0,
+    exitCode: signalNumber === 0 ? (exit.waitStatus >> 8) & 0xff : null,
+    signal: signalNumber === 0 ? null : signalName(signalNumber),
+    signalNumber: signalNumber === 0 ? null : signalNumber,
+    coreDumped: (exit.waitStatus & 0x80) !== 0,
+    faults: seen.faults,
+    pagesMapped: seen.pagesMapped,
     wallMs: run.wallMs,
-    maxRssKiB: run.exit.maxRssKiB,
-    userMs: run.exit.userMicros / 1000,
-    systemMs: run.exit.systemMicros / 1000,
-    usage: run.exit,
-    execvedAs: run.exit.execvedAs,
-    mappings: [],
-    differences: [...run.notes],
-    unseenFault: null,
-    pagerFailure: null,
-    tampered: run.status.tampered,
+    maxRssKiB: exit.maxRssKiB,
+    userMs: exit.userMicros / 1000,
+    systemMs: exit.systemMicros / 1000,
+    usage: exit,
+    execvedAs: exit.execvedAs,
+    mappings: seen.mappings,
+    differences: seen.differences,
+    unseenFault: seen.unseenFault,
+    pagerFailure: seen.pagerFailure,
     delivery: run.delivery,
-    prefetched: 0,
+    tampered: run.status.tampered,
+    prefetched: seen.prefetched,
     prefetch: run.prefetch,
     placedRegions: run.placedRegions,
     images: run.images,
   };
+}
+
+/** A program killed by a signal sent to it before it started (while its
+ * loader placed it): it ends as a program killed at its first instruction
+ * would, with nothing mapped or faulted to report. */
+export function killedBeforeStart(run: RunFacts): LaunchOutcome {
+  return endedRun(run, { faults: 0, pagesMapped: 0, mappings: [], differences: [...run.notes], unseenFault: null, pagerFailure: null, prefetched: 0 });
 }
 
 /** The note of a program that replaced itself by execve: what it ran
@@ -295,36 +294,8 @@ export function outcomeOf(run: RunFacts): LaunchOutcome {
       : null;
   if (unseenFault) differences.push(unseenFault);
   const startPages = mappings.reduce((n, m) => n + (m.demand ? 0 : m.size / PAGE_SIZE), 0);
-  return {
-    pager,
-    paging: mechanism,
-    predictor: run.predictor,
-    pages: run.predictPages,
-    program: image.file,
-    argv: run.argv,
-    exitCode: signalNumber === 0 ? (exit.waitStatus >> 8) & 0xff : null,
-    signal: signalNumber === 0 ? null : signalName(signalNumber),
-    signalNumber: signalNumber === 0 ? null : signalNumber,
-    coreDumped: (exit.waitStatus & 0x80) !== 0,
-    faults: status.faults,
-    pagesMapped: startPages + status.pagesEnabled + status.prefetched,
-    wallMs: run.wallMs,
-    maxRssKiB: exit.maxRssKiB,
-    userMs: exit.userMicros / 1000,
-    systemMs: exit.systemMicros / 1000,
-    usage: exit,
-    execvedAs: exit.execvedAs,
-    mappings,
-    differences,
-    unseenFault,
-    pagerFailure,
-    delivery: run.delivery,
-    tampered: status.tampered,
-    prefetched: status.prefetched,
-    prefetch: run.prefetch,
-    placedRegions: run.placedRegions,
-    images: run.images,
-  };
+  const pagesMapped = startPages + status.pagesEnabled + status.prefetched;
+  return endedRun(run, { faults: status.faults, pagesMapped, mappings, differences, unseenFault, pagerFailure, prefetched: status.prefetched });
 }
 
 /** Say, after `prefix`, that the loader stopped prefetching early (an

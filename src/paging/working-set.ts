@@ -477,6 +477,27 @@ export function identityFields(identity: string): { device: string; inode: strin
 export type PrefetchSeen = "touched" | "written";
 export type PrefetchVerdict = "touched" | "untouched" | "unknown";
 
+/** What became of a --prefetch profile in a run, as planned: used or
+ * refused, and how much of it this run mapped ahead. The launch's outcome
+ * (loader/outcome.ts PrefetchOutcome) and the report (run/report.ts
+ * PrefetchReport) each add what was seen of the pages. */
+export interface PrefetchUse {
+  /** The profile's file. */
+  profile: string;
+  /** Why it was not used (made for another build of a file), or null. */
+  refused: string | null;
+  /** Pages the profile lists; those this run mapped ahead; those it left to
+   * nobody (not paged on demand by this pager or scope, or not in this
+   * layout of the files). */
+  profilePages: number;
+  planned: number;
+  skipped: number;
+  /** Contiguous runs the planned pages made: the loader's operations. */
+  runs: number;
+  /** The errno that stopped the loader before it mapped them all, or null. */
+  error: string | null;
+}
+
 /** Bits of a /proc/PID/pagemap entry's upper 32-bit half
  * (Documentation/admin-guide/mm/pagemap.rst). */
 const PAGEMAP_PRESENT = 2 ** 31; // bit 63

@@ -52,31 +52,3 @@ export interface PredictionOutcome {
   looks: number;
   lastLookMs: number | null;
 }
-
-/** What became of a --prefetch profile in a run: used or refused, how
- * much of it this run mapped ahead, and what the program did with it. */
-export interface PrefetchReport {
-  /** The profile's file. */
-  profile: string;
-  /** Why it was not used (made for another build of a file), or null. */
-  refused: string | null;
-  /** Pages the profile lists; those this run mapped ahead; those it left to
-   * nobody (not paged on demand by this pager or scope, or not in this
-   * layout of the files). */
-  profilePages: number;
-  planned: number;
-  skipped: number;
-  /** Contiguous runs the planned pages made: the loader's operations. */
-  runs: number;
-  /** The errno that stopped the loader before it mapped them all, or null. */
-  error: string | null;
-  /** What could be seen of the prefetched pages once the program had ended
-   * (README.md, Learned working sets): "touched" (any touch shows), "written" (only
-   * writes show), or null (no look could be taken). */
-  seen: "touched" | "written" | null;
-  /** Prefetched pages seen touched (or written); seen not touched (waste);
-   * neither. */
-  touched: number;
-  wasted: number;
-  unknown: number;
-}

@@ -5,9 +5,24 @@ import { PAGE_SIZE } from "../loader/elf.ts";
 import { hex } from "../loader/errors.ts";
 import { protString, type LaunchOutcome, type Mapping } from "../loader/launch.ts";
 import { PROT_EXEC, PROT_WRITE } from "../loader/plan.ts";
-import type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-types.ts";
+import type { PrefetchSeen, PrefetchUse } from "../paging/working-set.ts";
+import type { PredictionOutcome, ReportRegion } from "./report-types.ts";
 
-export type { PredictionOutcome, PrefetchReport, ReportRegion } from "./report-types.ts";
+export type { PredictionOutcome, ReportRegion } from "./report-types.ts";
+
+/** What became of a --prefetch profile in a run: used or refused, how
+ * much of it this run mapped ahead, and what the program did with it. */
+export interface PrefetchReport extends PrefetchUse {
+  /** What could be seen of the prefetched pages once the program had ended
+   * (README.md, Learned working sets): "touched" (any touch shows), "written" (only
+   * writes show), or null (no look could be taken). */
+  seen: PrefetchSeen | null;
+  /** Prefetched pages seen touched (or written); seen not touched (waste);
+   * neither. */
+  touched: number;
+  wasted: number;
+  unknown: number;
+}
 
 /** The outcome as written out: the mappings counted, not listed; the signal
  * by name only; the unseen-fault explanation kept among the differences.
