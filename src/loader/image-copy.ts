@@ -10,7 +10,7 @@
  * and the regions as the loader maps them, out.
  */
 import { PAGE_SIZE } from "./elf.ts";
-import type { FileRole, Region } from "./plan.ts";
+import { mergeRanges, type FileRole, type Region } from "./plan.ts";
 
 /** File bytes a copy must hold, at the same offset: page-aligned. */
 export interface CopyPiece {
@@ -77,13 +77,6 @@ export function copyLayout(regions: readonly Region[], fileSizes: Partial<Record
 
 /** Pieces sorted and joined where they meet or overlap. */
 function mergePieces(pieces: readonly CopyPiece[]): CopyPiece[] {
-  const sorted = [...pieces].sort((a, b) => a.offset - b.offset);
-  const merged: CopyPiece[] = [];
-  for (const piece of sorted) {
-    const last = merged[merged.length - 1];
-    if (last && piece.offset <= last.offset + last.length) {
-      last.length = Math.max(last.length, piece.offset + piece.length - last.offset);
-    } else merged.push({ ...piece });
-  }
-  return merged;
+  const ranges = mergeRanges(pieces.map((p) => ({ start: p.offset, end: p.offset + p.length, name: "" })));
+  return ranges.map((r) => ({ offset: r.start, length: r.end - r.start }));
 }

@@ -100,6 +100,21 @@ export interface AddressRange {
   name: string;
 }
 
+/** Ranges sorted by start and joined where they overlap or touch; a joined
+ * range's name lists its parts' ("loader+plan"). */
+export function mergeRanges(ranges: readonly AddressRange[]): AddressRange[] {
+  const sorted = [...ranges].sort((a, b) => a.start - b.start);
+  const merged: AddressRange[] = [];
+  for (const r of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && r.start <= last.end) {
+      last.end = Math.max(last.end, r.end);
+      if (!last.name.split("+").includes(r.name)) last.name = `${last.name}+${r.name}`;
+    } else merged.push({ ...r });
+  }
+  return merged;
+}
+
 export interface Placement {
   image: ElfImage;
   /** The load bias; 0 for an image the kernel places (`byKernel`), whose
