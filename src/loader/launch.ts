@@ -14,9 +14,9 @@ import { basename, resolve } from "node:path";
 import { availableParallelism } from "node:os";
 import { programAuxv } from "./auxv.ts";
 import { PAGE_SIZE, originSearchPaths, requireLoadable, type ElfImage } from "./elf.ts";
-import { LoadError, printable } from "./errors.ts";
+import { LoadError, hex, printable } from "./errors.ts";
 import { machineFactsOf, memoryFactsFor, type MachineFacts, type ProcessFacts } from "./machine.ts";
-import { PROT_EXEC, PROT_READ, PROT_WRITE, noRandomness, planAgain, planLoad, type AddressRange, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
+import { PROT_EXEC, PROT_READ, PROT_WRITE, mergeRanges, noRandomness, planAgain, planLoad, type DemandScope, type Plan, type Policy, type Random, type Region } from "./plan.ts";
 import { openForLoading, readAt, resolveProgram, type OpenedFile } from "./program-file.ts";
 import { copyLayout } from "./image-copy.ts";
 import {
@@ -87,8 +87,6 @@ export { DEFAULT_PREDICT_PAGES, PAGERS, PAGING_CHOICES, POLICY_OF, PREDICTORS, t
 
 /** The platform string the kernel puts on the stack (ELF_PLATFORM). */
 const PLATFORM = "x86_64";
-/** The kernel keeps 256 pages free below a growing stack (stack_guard_gap). */
-const STACK_GUARD_GAP = 256 * PAGE_SIZE;
 /** Longest process name the kernel keeps (TASK_COMM_LEN less the NUL). */
 const PROCESS_NAME_LENGTH = 15;
 /** kill(2)'s errno when the process is gone. */
@@ -259,10 +257,6 @@ function cryptoRandom(bound: number): number {
   return Math.floor(unit * bound);
 }
 
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
 /** A protection as the mapping log writes it: "r-x" and the like. */
 export function protString(prot: number): `${"r" | "-"}${"w" | "-"}${"x" | "-"}` {
   return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
@@ -281,20 +275,6 @@ export function mappingLine(pager: PagerName, m: Mapping, reserved: Mechanism | 
   return `${pager}: map addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`;
 }
 
-
-/** Merge overlapping or touching ranges; sorted by start. */
-export function mergeRanges(ranges: readonly AddressRange[]): AddressRange[] {
-  const sorted = [...ranges].sort((a, b) => a.start - b.start);
-  const merged: AddressRange[] = [];
-  for (const r of sorted) {
-    const last = merged[merged.length - 1];
-    if (last && r.start <= last.end) {
-      last.end = Math.max(last.end, r.end);
-      if (!last.name.split("+").includes(r.name)) last.name = `${last.name}+${r.name}`;
-    } else merged.push({ ...r });
-  }
-  return merged;
-}
 
 function regionMappings(regions: readonly Region[], program: string, interpreter: string | null): Mapping[] {
   return regions.map((r: Region) => ({
