@@ -1,7 +1,8 @@
 /*
  * launch.h — the messages on the control socket between a launch's Bun
- * (or the user's service) and the loader, and the shim's entry points. The
- * records TypeScript writes or reads are in contract.h, which
+ * (or the user's service) and the loader, and FL_EXPORT, which marks the
+ * shim's functions that Bun calls (each is defined, and said, where it
+ * lives). The records TypeScript writes or reads are in contract.h, which
  * contract-layout.c reports field by field for src/loader/contract.ts to
  * check when the shim is opened; the messages here are C's alone.
  */
@@ -66,6 +67,14 @@ enum fl_plan_file {
 	FL_PLAN_INTERPRETER_COPY = 4,
 	FL_PLAN_FILES = 5,
 };
+/* Room for a plan delivery's descriptors in its message's control data:
+ * CMSG_SPACE(FL_PLAN_FILES * sizeof(int)) on x86-64 (a 16-byte header, then
+ * the descriptors rounded up to 8 bytes), written out for the loader, which
+ * has no libc; launch.c checks it against libc's CMSG_SPACE. */
+#define FL_CMSG_HEADER_BYTES 16
+#define FL_CMSG_ALIGNMENT 8
+#define FL_PLAN_CONTROL_BYTES \
+	(FL_CMSG_HEADER_BYTES + (FL_PLAN_FILES * sizeof(int) + FL_CMSG_ALIGNMENT - 1) / FL_CMSG_ALIGNMENT * FL_CMSG_ALIGNMENT)
 
 struct fl_hello {
 	uint64_t magic;

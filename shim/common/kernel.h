@@ -61,6 +61,7 @@ struct kernel_timespec {
 	int64_t seconds;
 	int64_t nanoseconds;
 };
+#define NS_PER_SECOND 1000000000ll
 
 /* struct rlimit for prlimit64. */
 struct kernel_rlimit {

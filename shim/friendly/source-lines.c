@@ -26,10 +26,10 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 
+#include "common/kernel.h"
 #include "friendly/backtrace.h"
 
 #define RESOLVER_PATIENCE_SECONDS 5
-#define NS_PER_SECOND 1000000000ll
 #define NS_PER_MICROSECOND 1000ll
 #define MICROSECONDS_PER_SECOND 1000000ll
 #define CLOCK_MONOTONIC_ID 1
@@ -39,11 +39,6 @@
 #define REQUEST_VERSION_LINE "faultline-frames 1\n"
 #define ANSWER_END ".\n"
 #define DECIMAL_DIGITS_MAX 9
-
-struct kernel_timespec {
-	int64_t seconds;
-	int64_t nanoseconds;
-};
 
 struct kernel_timeval {
 	int64_t seconds;

@@ -153,8 +153,7 @@ FL_EXPORT uint64_t fl_signal_mask(void) {
 	return bits;
 }
 
-/* Space for the descriptors a plan delivery carries. */
-#define PLAN_CONTROL_BYTES CMSG_SPACE(FL_PLAN_FILES * sizeof(int))
+_Static_assert(FL_PLAN_CONTROL_BYTES == CMSG_SPACE(FL_PLAN_FILES * sizeof(int)), "launch.h's FL_PLAN_CONTROL_BYTES is CMSG_SPACE of the plan's descriptors");
 
 /* Send the loader its plan: where to map the plan's memfd, and the
  * descriptors (enum fl_plan_file order: the plan's memfd, the program, the
@@ -178,7 +177,7 @@ FL_EXPORT int64_t fl_send_plan(int64_t control, uint64_t spec_address, uint64_t 
 		.file_mask = mask,
 	};
 	union {
-		char bytes[PLAN_CONTROL_BYTES];
+		char bytes[FL_PLAN_CONTROL_BYTES];
 		struct cmsghdr align;
 	} control_bytes;
 	memset(&control_bytes, 0, sizeof control_bytes);

@@ -122,8 +122,7 @@ static void say_hello(void) {
 	send_message(&hello, sizeof hello);
 }
 
-/* Space for the descriptors a plan delivery carries. */
-#define PLAN_CONTROL_BYTES (sizeof(struct kernel_cmsghdr) + FL_PLAN_FILES * sizeof(int) + sizeof(uint64_t))
+_Static_assert(sizeof(struct kernel_cmsghdr) == FL_CMSG_HEADER_BYTES, "launch.h's control-data header is the kernel's");
 
 /*
  * Receive the plan: its memfd, mapped shared where TypeScript chose (Bun
@@ -137,7 +136,7 @@ static void receive_plan(void) {
 	} received;
 	struct fl_plan_delivery delivery;
 	union {
-		char bytes[PLAN_CONTROL_BYTES];
+		char bytes[FL_PLAN_CONTROL_BYTES];
 		struct kernel_cmsghdr align;
 	} control;
 	struct kernel_iovec iov = { .base = &received, .length = sizeof received };

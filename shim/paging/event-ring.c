@@ -17,7 +17,6 @@
  * logging (the reader is the parent; if it is gone nobody reads anyway). */
 #define RING_WAIT_NS 100000000ll
 #define RING_WAIT_ROUNDS 20
-#define NS_PER_SECOND 1000000000ull
 /* FUTEX_WAKE's count meaning "every waiter". */
 #define FUTEX_WAKE_EVERYONE 0x7fffffff
 

@@ -18,13 +18,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/kernel.h"
 #include "paging/events.h"
 #include "paging/regions.h"
 
 uint64_t fl_monotonic_now(void) {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	return (uint64_t)now.tv_sec * NS_PER_SECOND + (uint64_t)now.tv_nsec;
 }
 
 static const char *protection_text(uint64_t prot) {

@@ -96,7 +96,6 @@ struct deferred_fault {
 /* Runnable at the server's start whatever the load: itself, and Bun's
  * launching thread. */
 #define LAUNCHING_THREADS 2
-#define NS_PER_SECOND 1000000000ull
 
 /* How old the program's files' sizes may be when a fault is served: they
  * are looked up again (fstat) after this long. (inotify would tell at once,
@@ -164,10 +163,6 @@ static int add_polled(struct server *s, int fd) {
 }
 
 /* ---- where this thread runs ---------------------------------------------- */
-
-static uint64_t now_ns(void) {
-	return fl_monotonic_now();
-}
 
 /* The first number in a /proc file read at offset 0 (schedstat: the time
  * on CPU, in ns); 0 when it cannot be read. */
@@ -240,7 +235,7 @@ static void watch_thread(struct placement *p, uint32_t thread) {
 /* Before serving a fault of `thread`: join its CPU (now and then), and
  * judge whether this thread starves there. */
 static void place_near(struct placement *p, uint32_t thread) {
-	uint64_t now = now_ns();
+	uint64_t now = fl_monotonic_now();
 	if (thread)
 		watch_thread(p, thread);
 	if (!p->idle) {
@@ -337,12 +332,12 @@ static void read_file_sizes(struct server *s) {
 		int fd = s->run->file_fds[i];
 		s->file_sizes[i] = fd >= 0 && fstat(fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
 	}
-	s->file_sizes_at = now_ns();
+	s->file_sizes_at = fl_monotonic_now();
 }
 
 /* The size of the program's file `file`, looked up again when old. */
 static uint64_t file_size(struct server *s, uint64_t file) {
-	if (now_ns() - s->file_sizes_at > FILE_SIZES_MAX_AGE_NS)
+	if (fl_monotonic_now() - s->file_sizes_at > FILE_SIZES_MAX_AGE_NS)
 		read_file_sizes(s);
 	return file < FL_FILE_COUNT ? s->file_sizes[file] : UINT64_MAX;
 }
