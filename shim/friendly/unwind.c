@@ -526,138 +526,194 @@ static void define_cfa(struct row *row, uint64_t reg) {
 	row->cfa_register = (uint8_t)(reg < DWARF_REGISTERS ? reg : DWARF_REGISTERS);
 }
 
+/* What one instruction (of call-frame information, or of a DWARF
+ * expression) came to: done, not of the kind the step reads (the next
+ * step's), a failure that ends the walk, or, for call-frame instructions,
+ * the location moved past the target (the row is the target's). */
+enum step { STEP_DONE, STEP_OTHER, STEP_FAILED, STEP_AT_TARGET };
+
+/* A run of call-frame instructions: where they are read, the location the
+ * row is for and the one the run stops before passing, the row, the CIE's
+ * row (for DW_CFA_restore; 0 while running the CIE's own), the states
+ * remembered (in saved_rows). */
+struct cfa_run {
+	struct cursor *c;
+	const struct cie *cie;
+	uint64_t location, target;
+	struct row *row;
+	const struct row *initial;
+	int saved;
+};
+
+static enum step move_to(struct cfa_run *r, uint64_t location) {
+	if (location > r->target)
+		return STEP_AT_TARGET;
+	r->location = location;
+	return STEP_DONE;
+}
+
+/* DW_CFA_advance_loc, DW_CFA_offset and DW_CFA_restore: the operand is in
+ * the opcode's low six bits. */
+static enum step packed_instruction(struct cfa_run *r, uint8_t op) {
+	uint8_t operand = op & CFA_LOW_BITS;
+	switch (op & CFA_HIGH_BITS) {
+	case CFA_ADVANCE_LOC:
+		return move_to(r, r->location + (uint64_t)operand * r->cie->code_alignment);
+	case CFA_OFFSET:
+		set_rule(r->row, operand, RULE_OFFSET, (int64_t)next_uleb(r->c) * r->cie->data_alignment);
+		return STEP_DONE;
+	case CFA_RESTORE:
+		restore_rule(r->row, operand, r->initial);
+		return STEP_DONE;
+	default:
+		return STEP_OTHER;
+	}
+}
+
+/* Instructions that move the location, or change nothing the walk uses. */
+static enum step location_instruction(struct cfa_run *r, uint8_t op) {
+	struct cursor *c = r->c;
+	switch (op) {
+	case CFA_NOP:
+		return STEP_DONE;
+	case CFA_GNU_ARGS_SIZE:
+		(void)next_uleb(c);
+		return STEP_DONE;
+	case CFA_SET_LOC:
+		return move_to(r, next_pointer(c, r->cie->fde_encoding, 0));
+	case CFA_ADVANCE_LOC1:
+	case CFA_ADVANCE_LOC2:
+	case CFA_ADVANCE_LOC4: {
+		uint64_t delta = next_bytes(c, op == CFA_ADVANCE_LOC1 ? 1 : op == CFA_ADVANCE_LOC2 ? 2 : 4);
+		return move_to(r, r->location + delta * r->cie->code_alignment);
+	}
+	default:
+		return STEP_OTHER;
+	}
+}
+
+/* Instructions that give one register its rule. */
+static enum step register_instruction(struct cfa_run *r, uint8_t op) {
+	struct cursor *c = r->c;
+	int64_t data_alignment = r->cie->data_alignment;
+	uint64_t reg;
+	switch (op) {
+	case CFA_OFFSET_EXTENDED:
+		reg = next_uleb(c);
+		set_rule(r->row, reg, RULE_OFFSET, (int64_t)next_uleb(c) * data_alignment);
+		return STEP_DONE;
+	case CFA_OFFSET_EXTENDED_SF:
+		reg = next_uleb(c);
+		set_rule(r->row, reg, RULE_OFFSET, next_sleb(c) * data_alignment);
+		return STEP_DONE;
+	case CFA_GNU_NEGATIVE_OFFSET_EXTENDED:
+		reg = next_uleb(c);
+		set_rule(r->row, reg, RULE_OFFSET, -(int64_t)next_uleb(c) * data_alignment);
+		return STEP_DONE;
+	case CFA_VAL_OFFSET:
+		reg = next_uleb(c);
+		set_rule(r->row, reg, RULE_VAL_OFFSET, (int64_t)next_uleb(c) * data_alignment);
+		return STEP_DONE;
+	case CFA_VAL_OFFSET_SF:
+		reg = next_uleb(c);
+		set_rule(r->row, reg, RULE_VAL_OFFSET, next_sleb(c) * data_alignment);
+		return STEP_DONE;
+	case CFA_RESTORE_EXTENDED:
+		restore_rule(r->row, next_uleb(c), r->initial);
+		return STEP_DONE;
+	case CFA_UNDEFINED:
+		set_rule(r->row, next_uleb(c), RULE_UNDEFINED, 0);
+		return STEP_DONE;
+	case CFA_SAME_VALUE:
+		set_rule(r->row, next_uleb(c), RULE_SAME, 0);
+		return STEP_DONE;
+	case CFA_REGISTER: {
+		reg = next_uleb(c);
+		uint64_t from = next_uleb(c);
+		set_rule(r->row, reg, RULE_REGISTER, 0);
+		if (reg < DWARF_REGISTERS)
+			r->row->rules[reg].reg = (uint8_t)(from < DWARF_REGISTERS ? from : DWARF_REGISTERS);
+		return STEP_DONE;
+	}
+	case CFA_EXPRESSION:
+		reg = next_uleb(c);
+		set_expression(r->row, reg, RULE_EXPRESSION, c);
+		return STEP_DONE;
+	case CFA_VAL_EXPRESSION:
+		reg = next_uleb(c);
+		set_expression(r->row, reg, RULE_VAL_EXPRESSION, c);
+		return STEP_DONE;
+	default:
+		return STEP_OTHER;
+	}
+}
+
+/* Instructions that define the CFA, or remember and restore the row. */
+static enum step cfa_instruction(struct cfa_run *r, uint8_t op) {
+	struct cursor *c = r->c;
+	struct row *row = r->row;
+	switch (op) {
+	case CFA_REMEMBER_STATE:
+		if (r->saved == CFA_STATES_MAX)
+			return STEP_FAILED;
+		copy_row(&saved_rows[r->saved++], row);
+		return STEP_DONE;
+	case CFA_RESTORE_STATE:
+		if (r->saved == 0)
+			return STEP_FAILED;
+		copy_row(row, &saved_rows[--r->saved]);
+		return STEP_DONE;
+	case CFA_DEF_CFA:
+		define_cfa(row, next_uleb(c));
+		row->cfa_offset = (int64_t)next_uleb(c);
+		return STEP_DONE;
+	case CFA_DEF_CFA_SF:
+		define_cfa(row, next_uleb(c));
+		row->cfa_offset = next_sleb(c) * r->cie->data_alignment;
+		return STEP_DONE;
+	case CFA_DEF_CFA_REGISTER:
+		/* Keeps the offset (the register changes, say, rsp to rbp). */
+		define_cfa(row, next_uleb(c));
+		return STEP_DONE;
+	case CFA_DEF_CFA_OFFSET:
+		row->cfa_offset = (int64_t)next_uleb(c);
+		return STEP_DONE;
+	case CFA_DEF_CFA_OFFSET_SF:
+		row->cfa_offset = next_sleb(c) * r->cie->data_alignment;
+		return STEP_DONE;
+	case CFA_DEF_CFA_EXPRESSION:
+		row->cfa_is_expression = 1;
+		row->cfa_length = next_uleb(c);
+		row->cfa_expression = c->at;
+		c->at += row->cfa_length;
+		return STEP_DONE;
+	default:
+		return STEP_OTHER;
+	}
+}
+
 /*
  * Run call-frame instructions from location start until the one that
  * would move past target: row then holds the rules at target. initial is
  * the CIE's row (for DW_CFA_restore), or 0 while running the CIE's own.
+ * An instruction of no kind here ends the walk.
  */
 static int run_instructions(struct cursor *c, const struct cie *cie, uint64_t start, uint64_t target,
 			    struct row *row, const struct row *initial) {
-	uint64_t location = start;
-	int saved = 0;
+	struct cfa_run r = { c, cie, start, target, row, initial, 0 };
 	for (int steps = 0; steps < CFA_INSTRUCTIONS_MAX && c->ok && c->at < c->end; steps++) {
 		uint8_t op = (uint8_t)next_bytes(c, 1);
-		uint64_t reg, advance;
-		switch (op & CFA_HIGH_BITS) {
-		case CFA_ADVANCE_LOC:
-			advance = (uint64_t)(op & CFA_LOW_BITS) * cie->code_alignment;
-			if (location + advance > target)
-				return 1;
-			location += advance;
-			continue;
-		case CFA_OFFSET:
-			set_rule(row, op & CFA_LOW_BITS, RULE_OFFSET, (int64_t)next_uleb(c) * cie->data_alignment);
-			continue;
-		case CFA_RESTORE:
-			restore_rule(row, op & CFA_LOW_BITS, initial);
-			continue;
-		default:
-			break;
-		}
-		switch (op) {
-		case CFA_NOP:
-			break;
-		case CFA_GNU_ARGS_SIZE:
-			(void)next_uleb(c);
-			break;
-		case CFA_SET_LOC:
-			advance = next_pointer(c, cie->fde_encoding, 0);
-			if (advance > target)
-				return 1;
-			location = advance;
-			break;
-		case CFA_ADVANCE_LOC1:
-		case CFA_ADVANCE_LOC2:
-		case CFA_ADVANCE_LOC4:
-			advance = next_bytes(c, op == CFA_ADVANCE_LOC1 ? 1 : op == CFA_ADVANCE_LOC2 ? 2 : 4) *
-				  cie->code_alignment;
-			if (location + advance > target)
-				return 1;
-			location += advance;
-			break;
-		case CFA_OFFSET_EXTENDED:
-			reg = next_uleb(c);
-			set_rule(row, reg, RULE_OFFSET, (int64_t)next_uleb(c) * cie->data_alignment);
-			break;
-		case CFA_OFFSET_EXTENDED_SF:
-			reg = next_uleb(c);
-			set_rule(row, reg, RULE_OFFSET, next_sleb(c) * cie->data_alignment);
-			break;
-		case CFA_GNU_NEGATIVE_OFFSET_EXTENDED:
-			reg = next_uleb(c);
-			set_rule(row, reg, RULE_OFFSET, -(int64_t)next_uleb(c) * cie->data_alignment);
-			break;
-		case CFA_VAL_OFFSET:
-			reg = next_uleb(c);
-			set_rule(row, reg, RULE_VAL_OFFSET, (int64_t)next_uleb(c) * cie->data_alignment);
-			break;
-		case CFA_VAL_OFFSET_SF:
-			reg = next_uleb(c);
-			set_rule(row, reg, RULE_VAL_OFFSET, next_sleb(c) * cie->data_alignment);
-			break;
-		case CFA_RESTORE_EXTENDED:
-			restore_rule(row, next_uleb(c), initial);
-			break;
-		case CFA_UNDEFINED:
-			set_rule(row, next_uleb(c), RULE_UNDEFINED, 0);
-			break;
-		case CFA_SAME_VALUE:
-			set_rule(row, next_uleb(c), RULE_SAME, 0);
-			break;
-		case CFA_REGISTER: {
-			reg = next_uleb(c);
-			uint64_t from = next_uleb(c);
-			set_rule(row, reg, RULE_REGISTER, 0);
-			if (reg < DWARF_REGISTERS)
-				row->rules[reg].reg = (uint8_t)(from < DWARF_REGISTERS ? from : DWARF_REGISTERS);
-			break;
-		}
-		case CFA_REMEMBER_STATE:
-			if (saved == CFA_STATES_MAX)
-				return 0;
-			copy_row(&saved_rows[saved++], row);
-			break;
-		case CFA_RESTORE_STATE:
-			if (saved == 0)
-				return 0;
-			copy_row(row, &saved_rows[--saved]);
-			break;
-		case CFA_DEF_CFA:
-			define_cfa(row, next_uleb(c));
-			row->cfa_offset = (int64_t)next_uleb(c);
-			break;
-		case CFA_DEF_CFA_SF:
-			define_cfa(row, next_uleb(c));
-			row->cfa_offset = next_sleb(c) * cie->data_alignment;
-			break;
-		case CFA_DEF_CFA_REGISTER:
-			reg = next_uleb(c);
-			/* Keeps the offset (the register changes, say, rsp to rbp). */
-			define_cfa(row, reg);
-			break;
-		case CFA_DEF_CFA_OFFSET:
-			row->cfa_offset = (int64_t)next_uleb(c);
-			break;
-		case CFA_DEF_CFA_OFFSET_SF:
-			row->cfa_offset = next_sleb(c) * cie->data_alignment;
-			break;
-		case CFA_DEF_CFA_EXPRESSION:
-			row->cfa_is_expression = 1;
-			row->cfa_length = next_uleb(c);
-			row->cfa_expression = c->at;
-			c->at += row->cfa_length;
-			break;
-		case CFA_EXPRESSION:
-			reg = next_uleb(c);
-			set_expression(row, reg, RULE_EXPRESSION, c);
-			break;
-		case CFA_VAL_EXPRESSION:
-			reg = next_uleb(c);
-			set_expression(row, reg, RULE_VAL_EXPRESSION, c);
-			break;
-		default:
+		enum step step = packed_instruction(&r, op);
+		if (step == STEP_OTHER)
+			step = location_instruction(&r, op);
+		if (step == STEP_OTHER)
+			step = register_instruction(&r, op);
+		if (step == STEP_OTHER)
+			step = cfa_instruction(&r, op);
+		if (step == STEP_AT_TARGET)
+			return 1;
+		if (step != STEP_DONE)
 			return 0;
-		}
 	}
 	return c->ok;
 }
@@ -685,145 +741,171 @@ static int rules_from_cfi(struct module *m, uint64_t pc, struct frame_rules *out
 	return 1;
 }
 
+/* A DWARF expression being evaluated: its bytes, and its stack (depth
+ * entries, the top at depth - 1). */
+struct evaluation {
+	struct cursor c;
+	uint64_t stack[EXPRESSION_STACK];
+	int depth;
+};
+
+/* Operations that take nothing off the stack: constants, a register plus
+ * an offset, and the jumps (DW_OP_bra pops its condition). */
+static enum step push_or_jump(struct evaluation *e, uint8_t op, const struct registers *regs) {
+	struct cursor *c = &e->c;
+	if (op >= OP_LIT0 && op <= OP_LIT31) {
+		e->stack[e->depth++] = op - OP_LIT0;
+		return STEP_DONE;
+	}
+	if ((op >= OP_BREG0 && op <= OP_BREG31) || op == OP_BREGX) {
+		uint64_t reg = op == OP_BREGX ? next_uleb(c) : (uint64_t)(op - OP_BREG0);
+		int64_t offset = next_sleb(c);
+		if (reg >= DWARF_REGISTERS || !(regs->known & (1u << reg)))
+			return STEP_FAILED;
+		e->stack[e->depth++] = regs->value[reg] + (uint64_t)offset;
+		return STEP_DONE;
+	}
+	switch (op) {
+	case OP_CONST1U:
+	case OP_CONST2U:
+	case OP_CONST4U:
+	case OP_CONST8U: {
+		int n = op == OP_CONST1U ? 1 : op == OP_CONST2U ? 2 : op == OP_CONST4U ? 4 : 8;
+		e->stack[e->depth++] = next_bytes(c, n);
+		return STEP_DONE;
+	}
+	case OP_CONST1S:
+	case OP_CONST2S:
+	case OP_CONST4S:
+	case OP_CONST8S: {
+		int n = op == OP_CONST1S ? 1 : op == OP_CONST2S ? 2 : op == OP_CONST4S ? 4 : 8;
+		e->stack[e->depth++] = n == 8 ? next_bytes(c, 8) : sign_extend(next_bytes(c, n), 8 * n);
+		return STEP_DONE;
+	}
+	case OP_CONSTU:
+		e->stack[e->depth++] = next_uleb(c);
+		return STEP_DONE;
+	case OP_CONSTS:
+		e->stack[e->depth++] = (uint64_t)next_sleb(c);
+		return STEP_DONE;
+	case OP_NOP:
+		return STEP_DONE;
+	case OP_SKIP:
+	case OP_BRA: {
+		int64_t jump = (int64_t)sign_extend(next_bytes(c, 2), 16);
+		if (op == OP_BRA) {
+			if (e->depth < 1)
+				return STEP_FAILED;
+			if (e->stack[--e->depth] == 0)
+				return STEP_DONE;
+		}
+		c->at += (uint64_t)jump;
+		return STEP_DONE;
+	}
+	default:
+		return STEP_OTHER;
+	}
+}
+
+/* Operations on the top entry alone (the caller has checked there is one). */
+static enum step on_top(struct evaluation *e, uint8_t op) {
+	uint64_t *top = &e->stack[e->depth - 1];
+	uint64_t a = *top;
+	switch (op) {
+	case OP_DEREF:
+		return space_read(a, top, 8) ? STEP_DONE : STEP_FAILED;
+	case OP_DEREF_SIZE: {
+		uint64_t n = next_bytes(&e->c, 1);
+		uint64_t value = 0;
+		if (n == 0 || n > 8 || !space_read(a, &value, n))
+			return STEP_FAILED;
+		*top = value;
+		return STEP_DONE;
+	}
+	case OP_DUP:
+		e->stack[e->depth++] = a;
+		return STEP_DONE;
+	case OP_DROP:
+		e->depth--;
+		return STEP_DONE;
+	case OP_NEG:
+		*top = -a;
+		return STEP_DONE;
+	case OP_NOT:
+		*top = ~a;
+		return STEP_DONE;
+	case OP_PLUS_UCONST:
+		*top = a + next_uleb(&e->c);
+		return STEP_DONE;
+	default:
+		return STEP_OTHER;
+	}
+}
+
+/* Operations on the top two entries, a the top and b below it (the caller
+ * has checked there are two); an operation of no kind fails. */
+static enum step on_top_two(struct evaluation *e, uint8_t op) {
+	uint64_t a = e->stack[e->depth - 1];
+	uint64_t b = e->stack[e->depth - 2];
+	switch (op) {
+	case OP_OVER:
+		e->stack[e->depth++] = b;
+		return STEP_DONE;
+	case OP_SWAP:
+		e->stack[e->depth - 1] = b;
+		e->stack[e->depth - 2] = a;
+		return STEP_DONE;
+	default:
+		break;
+	}
+	/* Binary operations: b op a, both popped, the result pushed. */
+	uint64_t value;
+	switch (op) {
+	case OP_AND: value = b & a; break;
+	case OP_OR: value = b | a; break;
+	case OP_XOR: value = b ^ a; break;
+	case OP_PLUS: value = b + a; break;
+	case OP_MINUS: value = b - a; break;
+	case OP_MUL: value = b * a; break;
+	case OP_SHL: value = a < 64 ? b << a : 0; break;
+	case OP_SHR: value = a < 64 ? b >> a : 0; break;
+	case OP_SHRA: value = a < 64 ? (uint64_t)((int64_t)b >> a) : 0; break;
+	case OP_EQ: value = b == a; break;
+	case OP_NE: value = b != a; break;
+	case OP_GE: value = (int64_t)b >= (int64_t)a; break;
+	case OP_GT: value = (int64_t)b > (int64_t)a; break;
+	case OP_LE: value = (int64_t)b <= (int64_t)a; break;
+	case OP_LT: value = (int64_t)b < (int64_t)a; break;
+	default: return STEP_FAILED;
+	}
+	e->depth--;
+	e->stack[e->depth - 1] = value;
+	return STEP_DONE;
+}
+
 /* A DWARF expression's value, with initial (if any) pushed first. */
 static int evaluate(struct module *m, uint64_t expression, uint64_t length, const struct registers *regs,
 		    const uint64_t *initial, uint64_t *result) {
-	uint64_t stack[EXPRESSION_STACK];
-	int depth = 0;
+	struct evaluation e; /* the stack is not cleared: only entries below depth are read */
+	e.c = (struct cursor){ m, expression, expression + length, 1 };
+	e.depth = 0;
 	if (initial)
-		stack[depth++] = *initial;
-	struct cursor c = { m, expression, expression + length, 1 };
-	for (int steps = 0; steps < EXPRESSION_STEPS_MAX && c.ok && c.at < c.end; steps++) {
-		uint8_t op = (uint8_t)next_bytes(&c, 1);
-		uint64_t a, b, reg;
-		if (depth >= EXPRESSION_STACK - 1)
+		e.stack[e.depth++] = *initial;
+	for (int steps = 0; steps < EXPRESSION_STEPS_MAX && e.c.ok && e.c.at < e.c.end; steps++) {
+		uint8_t op = (uint8_t)next_bytes(&e.c, 1);
+		if (e.depth >= EXPRESSION_STACK - 1)
 			return 0;
-		if (op >= OP_LIT0 && op <= OP_LIT31) {
-			stack[depth++] = op - OP_LIT0;
-			continue;
-		}
-		if ((op >= OP_BREG0 && op <= OP_BREG31) || op == OP_BREGX) {
-			reg = op == OP_BREGX ? next_uleb(&c) : (uint64_t)(op - OP_BREG0);
-			int64_t offset = next_sleb(&c);
-			if (reg >= DWARF_REGISTERS || !(regs->known & (1u << reg)))
-				return 0;
-			stack[depth++] = regs->value[reg] + (uint64_t)offset;
-			continue;
-		}
-		switch (op) {
-		case OP_CONST1U:
-		case OP_CONST2U:
-		case OP_CONST4U:
-		case OP_CONST8U: {
-			int n = op == OP_CONST1U ? 1 : op == OP_CONST2U ? 2 : op == OP_CONST4U ? 4 : 8;
-			stack[depth++] = next_bytes(&c, n);
-			continue;
-		}
-		case OP_CONST1S:
-		case OP_CONST2S:
-		case OP_CONST4S:
-		case OP_CONST8S: {
-			int n = op == OP_CONST1S ? 1 : op == OP_CONST2S ? 2 : op == OP_CONST4S ? 4 : 8;
-			stack[depth++] = n == 8 ? next_bytes(&c, 8) : sign_extend(next_bytes(&c, n), 8 * n);
-			continue;
-		}
-		case OP_CONSTU:
-			stack[depth++] = next_uleb(&c);
-			continue;
-		case OP_CONSTS:
-			stack[depth++] = (uint64_t)next_sleb(&c);
-			continue;
-		case OP_NOP:
-			continue;
-		case OP_SKIP:
-		case OP_BRA: {
-			int64_t jump = (int64_t)sign_extend(next_bytes(&c, 2), 16);
-			if (op == OP_BRA) {
-				if (depth < 1)
-					return 0;
-				if (stack[--depth] == 0)
-					continue;
-			}
-			c.at += (uint64_t)jump;
-			continue;
-		}
-		default:
-			break;
-		}
-		if (depth < 1)
+		enum step step = push_or_jump(&e, op, regs);
+		if (step == STEP_OTHER)
+			step = e.depth < 1 ? STEP_FAILED : on_top(&e, op);
+		if (step == STEP_OTHER)
+			step = e.depth < 2 ? STEP_FAILED : on_top_two(&e, op);
+		if (step != STEP_DONE)
 			return 0;
-		a = stack[depth - 1];
-		switch (op) {
-		case OP_DEREF:
-			if (!space_read(a, &stack[depth - 1], 8))
-				return 0;
-			continue;
-		case OP_DEREF_SIZE: {
-			uint64_t n = next_bytes(&c, 1);
-			uint64_t value = 0;
-			if (n == 0 || n > 8 || !space_read(a, &value, n))
-				return 0;
-			stack[depth - 1] = value;
-			continue;
-		}
-		case OP_DUP:
-			stack[depth++] = a;
-			continue;
-		case OP_DROP:
-			depth--;
-			continue;
-		case OP_NEG:
-			stack[depth - 1] = -a;
-			continue;
-		case OP_NOT:
-			stack[depth - 1] = ~a;
-			continue;
-		case OP_PLUS_UCONST:
-			stack[depth - 1] = a + next_uleb(&c);
-			continue;
-		default:
-			break;
-		}
-		if (depth < 2)
-			return 0;
-		b = stack[depth - 2];
-		switch (op) {
-		case OP_OVER:
-			stack[depth++] = b;
-			continue;
-		case OP_SWAP:
-			stack[depth - 1] = b;
-			stack[depth - 2] = a;
-			continue;
-		default:
-			break;
-		}
-		/* Binary operations: b op a, both popped, the result pushed. */
-		uint64_t value;
-		switch (op) {
-		case OP_AND: value = b & a; break;
-		case OP_OR: value = b | a; break;
-		case OP_XOR: value = b ^ a; break;
-		case OP_PLUS: value = b + a; break;
-		case OP_MINUS: value = b - a; break;
-		case OP_MUL: value = b * a; break;
-		case OP_SHL: value = a < 64 ? b << a : 0; break;
-		case OP_SHR: value = a < 64 ? b >> a : 0; break;
-		case OP_SHRA: value = a < 64 ? (uint64_t)((int64_t)b >> a) : 0; break;
-		case OP_EQ: value = b == a; break;
-		case OP_NE: value = b != a; break;
-		case OP_GE: value = (int64_t)b >= (int64_t)a; break;
-		case OP_GT: value = (int64_t)b > (int64_t)a; break;
-		case OP_LE: value = (int64_t)b <= (int64_t)a; break;
-		case OP_LT: value = (int64_t)b < (int64_t)a; break;
-		default: return 0;
-		}
-		depth--;
-		stack[depth - 1] = value;
 	}
-	if (!c.ok || depth < 1)
+	if (!e.c.ok || e.depth < 1)
 		return 0;
-	*result = stack[depth - 1];
+	*result = e.stack[e.depth - 1];
 	return 1;
 }
 
