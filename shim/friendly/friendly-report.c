@@ -639,6 +639,59 @@ static void put_divide_width(struct text *t) {
 	put(t, "-bit");
 }
 
+/* The bytes at the pc that the processor could not run, in hexadecimal
+ * and in brackets (nothing when none could be read). */
+static void put_instruction_bytes(struct text *t) {
+	static const char digits[] = "0123456789abcdef";
+	if (instruction_length == 0)
+		return;
+	put(t, " (");
+	for (uint32_t i = 0; i < instruction_length; i++) {
+		if (i > 0)
+			put(t, " ");
+		put_bytes(t, &digits[instruction[i] >> 4], 1);
+		put_bytes(t, &digits[instruction[i] & 0xf], 1);
+	}
+	put(t, ")");
+}
+
+/* A division whose quotient does not fit its width: the most negative
+ * number divided by -1, or another quotient too large. */
+static void put_division_overflow_cause(struct text *t, enum fault_kind kind) {
+	if (kind == FAULT_DIVIDE_MOST_NEGATIVE) {
+		put(t, "an integer division that overflows: the most negative ");
+		put_divide_width(t);
+		put(t, " number divided by -1 (INT_MIN / -1 or INT_MIN % -1), whose result does not fit in ");
+	} else
+		put(t, "an integer division whose result does not fit in ");
+	put_decimal(t, divide.bits);
+	put(t, " bits");
+}
+
+static void put_null_pointer_cause(struct text *t, const struct fault *f) {
+	put(t, "looks like a NULL-pointer dereference: ");
+	if (f->address == 0) {
+		put(t, "the address is NULL itself");
+		return;
+	}
+	put(t, "the address is NULL + ");
+	put_hex(t, f->address);
+	put(t, " (a field or element reached through a NULL pointer?)");
+}
+
+static void put_stack_overflow_cause(struct text *t, const struct fault *f) {
+	put(t, "looks like a stack overflow: the address is ");
+	if (f->address != f->stack_pointer) {
+		put_hex(t, distance(f->address, f->stack_pointer));
+		put(t, f->address < f->stack_pointer ? " bytes below " : " bytes above ");
+	}
+	put(t, "the stack pointer ");
+	put_hex(t, f->stack_pointer);
+	put(t, ", past the end of the stack (runaway recursion, or a very large local variable?)");
+}
+
+/* The cause line: what the kind of fault means, in a sentence (every kind
+ * has its case: the compiler says when one is missing). */
 static void put_cause_line(struct text *t, const struct fault *f, enum fault_kind kind) {
 	put_label(t, "  cause:   ");
 	switch (kind) {
@@ -652,16 +705,8 @@ static void put_cause_line(struct text *t, const struct fault *f, enum fault_kin
 		put(t, "an integer division by zero (a / b or a % b with b == 0): check the divisor before dividing");
 		break;
 	case FAULT_DIVIDE_MOST_NEGATIVE:
-		put(t, "an integer division that overflows: the most negative ");
-		put_divide_width(t);
-		put(t, " number divided by -1 (INT_MIN / -1 or INT_MIN % -1), whose result does not fit in ");
-		put_decimal(t, divide.bits);
-		put(t, " bits");
-		break;
 	case FAULT_DIVIDE_TOO_LARGE:
-		put(t, "an integer division whose result does not fit in ");
-		put_decimal(t, divide.bits);
-		put(t, " bits");
+		put_division_overflow_cause(t, kind);
 		break;
 	case FAULT_DIVIDE_ERROR:
 		put(t, "an integer division by zero, or of the most negative number by -1");
@@ -692,17 +737,7 @@ static void put_cause_line(struct text *t, const struct fault *f, enum fault_kin
 		break;
 	case FAULT_NOT_AN_INSTRUCTION:
 		put(t, "bytes the processor cannot run");
-		if (instruction_length > 0) {
-			put(t, " (");
-			for (uint32_t i = 0; i < instruction_length; i++) {
-				static const char digits[] = "0123456789abcdef";
-				if (i > 0)
-					put(t, " ");
-				put_bytes(t, &digits[instruction[i] >> 4], 1);
-				put_bytes(t, &digits[instruction[i] & 0xf], 1);
-			}
-			put(t, ")");
-		}
+		put_instruction_bytes(t);
 		put(t, ": a jump into data through a corrupted function pointer or return address, or code built for a newer processor");
 		break;
 	case FAULT_PRIVILEGED:
@@ -723,24 +758,10 @@ static void put_cause_line(struct text *t, const struct fault *f, enum fault_kin
 		put(t, "a general-protection fault, which reports no address (a non-canonical pointer such as 0xdeadbeefdeadbeef?)");
 		break;
 	case FAULT_NULL_POINTER:
-		put(t, "looks like a NULL-pointer dereference: ");
-		if (f->address == 0)
-			put(t, "the address is NULL itself");
-		else {
-			put(t, "the address is NULL + ");
-			put_hex(t, f->address);
-			put(t, " (a field or element reached through a NULL pointer?)");
-		}
+		put_null_pointer_cause(t, f);
 		break;
 	case FAULT_STACK_OVERFLOW:
-		put(t, "looks like a stack overflow: the address is ");
-		if (f->address != f->stack_pointer) {
-			put_hex(t, distance(f->address, f->stack_pointer));
-			put(t, f->address < f->stack_pointer ? " bytes below " : " bytes above ");
-		}
-		put(t, "the stack pointer ");
-		put_hex(t, f->stack_pointer);
-		put(t, ", past the end of the stack (runaway recursion, or a very large local variable?)");
+		put_stack_overflow_cause(t, f);
 		break;
 	case FAULT_WRITE_READ_ONLY:
 		put(t, "a write to read-only memory (a string literal, const data, or code?)");
