@@ -75,18 +75,28 @@ static void read_name(int fd, uint64_t strings, uint64_t strings_size, uint64_t 
 			break;
 }
 
+/* Read into chunk the symbols of a table of `symbols` from index first on,
+ * SYMBOLS_PER_CHUNK at most: how many, or 0 when the read failed or came
+ * short. */
+static uint64_t read_chunk(int fd, uint64_t table, uint64_t symbols, uint64_t first) {
+	uint64_t n = symbols - first < SYMBOLS_PER_CHUNK ? symbols - first : SYMBOLS_PER_CHUNK;
+	sys_result got;
+	do
+		got = sys_pread(fd, chunk, n * SYMBOL_BYTES, table + first * SYMBOL_BYTES);
+	while (got == -EINTR);
+	if (sys_failed(got) || (uint64_t)got != n * SYMBOL_BYTES)
+		return 0;
+	return n;
+}
+
 static void scan(int fd, uint64_t table, uint64_t size, uint64_t strings, uint64_t strings_size,
 		 const uint64_t *addresses, struct symbol *out, uint32_t count) {
 	for (uint32_t i = 0; i < count; i++)
 		candidates[i].rank = 0;
 	uint64_t symbols = size / SYMBOL_BYTES;
 	for (uint64_t first = 0; first < symbols; first += SYMBOLS_PER_CHUNK) {
-		uint64_t n = symbols - first < SYMBOLS_PER_CHUNK ? symbols - first : SYMBOLS_PER_CHUNK;
-		sys_result got;
-		do
-			got = sys_pread(fd, chunk, n * SYMBOL_BYTES, table + first * SYMBOL_BYTES);
-		while (got == -EINTR);
-		if (sys_failed(got) || (uint64_t)got != n * SYMBOL_BYTES)
+		uint64_t n = read_chunk(fd, table, symbols, first);
+		if (n == 0)
 			break;
 		for (uint64_t s = 0; s < n; s++) {
 			const uint8_t *symbol = &chunk[s * SYMBOL_BYTES];
@@ -136,12 +146,8 @@ static int find_in(int fd, uint64_t table, uint64_t size, uint64_t strings, uint
 	char found[SYMBOL_NAME_BYTES];
 	uint64_t symbols = size / SYMBOL_BYTES;
 	for (uint64_t first = 0; first < symbols; first += SYMBOLS_PER_CHUNK) {
-		uint64_t n = symbols - first < SYMBOLS_PER_CHUNK ? symbols - first : SYMBOLS_PER_CHUNK;
-		sys_result got;
-		do
-			got = sys_pread(fd, chunk, n * SYMBOL_BYTES, table + first * SYMBOL_BYTES);
-		while (got == -EINTR);
-		if (sys_failed(got) || (uint64_t)got != n * SYMBOL_BYTES)
+		uint64_t n = read_chunk(fd, table, symbols, first);
+		if (n == 0)
 			return 0;
 		for (uint64_t s = 0; s < n; s++) {
 			const uint8_t *symbol = &chunk[s * SYMBOL_BYTES];
