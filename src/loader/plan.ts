@@ -350,40 +350,6 @@ export function checkClearOfLoader(image: ElfImage, bias: number, kept: readonly
   }
 }
 
-function alignUp(n: number, alignment: number): number {
-  return alignDown(n + alignment - 1, alignment);
-}
-
-/** Pick a start for `size` bytes in [low, high) aligned to `alignment`, clear
- * of `avoid`: randomly when random is not noRandomness, else the highest
- * fitting slot; null when no aligned slot fits. */
-export function chooseFreeStart(
-  size: number,
-  alignment: number,
-  low: number,
-  high: number,
-  avoid: readonly { start: number; end: number }[],
-  random: Random,
-): number | null {
-  const first = alignUp(low, alignment);
-  const slots = Math.floor((high - size - first) / alignment);
-  if (slots < 0) return null;
-  const fits = (start: number) => !avoid.some((a) => overlaps({ start, end: start + size }, a));
-  const tries = random === noRandomness ? 0 : 64;
-  for (let i = 0; i < tries; i++) {
-    const start = first + random(slots + 1) * alignment;
-    if (fits(start)) return start;
-  }
-  // Deterministic fallback: walk down from the top, skipping past obstacles.
-  let start = alignDown(high - size, alignment);
-  while (start >= first) {
-    const obstacle = avoid.find((a) => overlaps({ start, end: start + size }, a));
-    if (!obstacle) return start;
-    start = alignDown(obstacle.start - size, alignment);
-  }
-  return null;
-}
-
 /** An image's placement: at a bias, or left to the kernel. */
 interface BiasChoice {
   bias: number;

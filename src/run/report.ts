@@ -1,7 +1,6 @@
 /**
  * The report of one run: what `--report FILE` writes and `run()` resolves to.
  */
-import { PAGE_SIZE } from "../loader/elf.ts";
 import { hex } from "../loader/errors.ts";
 import { protString, type LaunchOutcome, type Mapping } from "../loader/launch.ts";
 import { PROT_EXEC, PROT_WRITE } from "../loader/plan.ts";
@@ -71,11 +70,6 @@ export function reportRegions(mappings: readonly Mapping[]): ReportRegion[] {
       demand: m.demand,
     };
   });
-}
-
-/** Pages mapped at start: every region the loader did not leave to demand. */
-export function pagesMappedAtStart(regions: readonly ReportRegion[]): number {
-  return regions.reduce((n, r) => n + (r.demand ? 0 : r.size / PAGE_SIZE), 0);
 }
 
 /** The prefetch's part of the report: what the outcome says, and what the

@@ -62,6 +62,12 @@ describe("a run's outcome", () => {
     expect(outcome.pagerFailure).toBeNull();
   });
 
+  test("pages mapped at start are those of every region not left to demand", () => {
+    const region = (address: number, pages: number, demand: boolean) => ({ address, size: pages * 0x1000, offset: 0, prot: 5, source: "file=/bin/prog", demand });
+    const mappings = [region(0x400000, 1, false), region(0x401000, 4, false), region(0x405000, 16, true), region(0x7ffc00000000, 33, false)];
+    expect(outcomeOf(facts(0, { mappings }, { pagesEnabled: 3 })).pagesMapped).toBe(1 + 4 + 33 + 3);
+  });
+
   test("a SIGSEGV the SIGSEGV handler never saw is explained, and is a difference", () => {
     const outcome = outcomeOf(facts(SIGSEGV, {}, { pagesEnabled: 3, genuineFaults: 0 }));
     expect(outcome.signal).toBe("SIGSEGV");

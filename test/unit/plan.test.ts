@@ -12,7 +12,6 @@ import {
   checkClearOfLoader,
   checkPlacement,
   checkPopulation,
-  chooseFreeStart,
   imageExtent,
   noRandomness,
   planAgain,
@@ -225,12 +224,6 @@ describe("placement", () => {
     const pie = image([seg({ vaddr: 0, offset: 0, align: 2 ** 53, flags: PF_R | PF_X })], 3, { interp: true });
     const loader = image([seg({ vaddr: 0, offset: 0, flags: PF_R | PF_X })], 3);
     expect(() => planLoad(pie, loader, { policy: "eager", kept, minAddress: 0x10000, random: fixedRandom(0.5) })).toThrow(/segments at 0x0-0x1000 lie below vm.mmap_min_addr/);
-  });
-
-  test("chooseFreeStart walks down past obstacles deterministically", () => {
-    const start = chooseFreeStart(0x2000, 0x1000, 0x10000, 0x20000, [{ start: 0x1f000, end: 0x20000 }, { start: 0x1c000, end: 0x1e000 }], noRandomness);
-    expect(start).toBe(0x1a000);
-    expect(chooseFreeStart(0x20000, 0x1000, 0x10000, 0x20000, [], noRandomness)).toBeNull();
   });
 
   test("a real PIE program and its interpreter plan without overlaps", () => {

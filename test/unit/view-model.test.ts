@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { Mapping } from "../../src/loader/launch.ts";
-import { pagesMappedAtStart, reportRegions, type ReportRegion } from "../../src/run/report.ts";
+import { reportRegions, type ReportRegion } from "../../src/run/report.ts";
 import { CAUSE_FAULT, CAUSE_PREDICTED, CAUSE_START, VERDICTS, buildRunView, markTimes, parseReport, RunDataError, type ReportInput } from "../../src/view/model.ts";
 import { judgePredictions, predictedPages, seenUnder } from "../../src/view/predictions.ts";
 import { lookLine, parseTrace, TraceError, type TraceLook } from "../../src/view/trace.ts";
@@ -123,10 +123,6 @@ describe("the report's regions", () => {
     const regions = reportRegions(mappings);
     expect(regions.map((r) => r.name)).toEqual(["prog read-only", "prog text", "prog read-only (2)", "prog data", "prog bss", "ld-linux-x86-64.so.2 text", "stack"]);
     expect(regions[4]).toEqual({ name: "prog bss", start: "0x408000", size: 16 * PAGE, prot: "rw-", source: "anon=bss(prog)", offset: null, demand: true });
-  });
-
-  test("pages mapped at start are those of every region not left to demand", () => {
-    expect(pagesMappedAtStart(reportRegions(mappings))).toBe(1 + 4 + 2 + 1 + 1 + 33);
   });
 });
 
