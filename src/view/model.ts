@@ -10,7 +10,7 @@
  * with typed arrays.
  */
 import type { PredictionOutcome, ReportRegion } from "../run/report-types.ts";
-import { judgePredictions, predictedPages, seenUnder, type PredictionVerdict } from "./predictions.ts";
+import { judgePredictions, predictedPages, seenUnder } from "./predictions.ts";
 import type { Trace } from "./trace.ts";
 
 export const PAGE_SIZE = 4096;
@@ -24,7 +24,6 @@ export const CAUSE_PREDICTED = 2;
 /** What became of a predicted page. Codes index VERDICTS ("" for marks
  * that were not predicted). */
 export const VERDICTS = ["", "touched", "untouched", "unknown"] as const;
-const VERDICT_CODE: Record<PredictionVerdict, number> = { touched: 1, untouched: 2, unknown: 3 };
 
 /** A region of the plan as the page shows it. */
 interface RegionView extends ReportRegion {
@@ -237,7 +236,7 @@ export function buildRunView(report: ReportInput, trace: Trace | null): RunView 
         marks.region.push(region);
         marks.page.push((page - regions[region]!.base) / PAGE_SIZE);
         marks.cause.push(e.kind === "start" ? CAUSE_START : i === 0 ? CAUSE_FAULT : CAUSE_PREDICTED);
-        marks.verdict.push(verdict ? VERDICT_CODE[verdict] : predictedHere ? VERDICT_CODE.unknown : 0);
+        marks.verdict.push(VERDICTS.indexOf(verdict ?? (predictedHere ? "unknown" : "")));
         marks.look.push(look);
       });
     });

@@ -11,9 +11,9 @@ import {
   STACK_EXPAND,
   argumentSpace,
   buildStack,
-  readStackImage,
   type StackRequest,
 } from "../../src/loader/stack.ts";
+import { readStackImage } from "../support/stack-image.ts";
 
 const TOP = 0x7ffd00000000;
 const random16 = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
