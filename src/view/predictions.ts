@@ -11,7 +11,7 @@
 import type { PredictionOutcome } from "../run/report-types.ts";
 import type { Seen, TraceEvent, TraceLook } from "./trace.ts";
 
-export type PredictionVerdict = "touched" | "untouched" | "unknown";
+type PredictionVerdict = "touched" | "untouched" | "unknown";
 
 /** A page mapped by prediction: by which event (its index in the trace's
  * events) and which page. */
