@@ -511,36 +511,6 @@ class RecordBuffer {
   }
 }
 
-/**
- * Whole records from a pipe the shim writes, read through Bun's event loop
- * (a pipe polled for readiness), never by a blocking read on Bun's small
- * pool of file-system threads: a read that waits for a program to end
- * would hold one of them for as long, and two such reads would starve
- * every other asynchronous file operation of the process.
- */
-function recordReader(fd: number): RecordReader {
-  const reader = Bun.file(fd).stream().getReader();
-  const buffer = new RecordBuffer();
-  let closed = false;
-  return {
-    async read(size) {
-      for (;;) {
-        const record = buffer.take(size);
-        if (record) return record;
-        const { done, value } = await reader.read();
-        if (done) throw new Error("faultline: the shim closed its pipe early");
-        buffer.add(value);
-      }
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await reader.cancel().catch(() => {});
-      closeSync(fd);
-    },
-  };
-}
-
 /** Whole records from a socket pair the shim writes (the waiter's
  * notices), which can stop holding the event loop open. */
 function socketRecordReader(fd: number): RecordReader & { hold(on: boolean): void } {
