@@ -34,6 +34,21 @@ export async function runProcess(argv: string[], options: { env?: Record<string,
   return { stdout, stderr, exitCode: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode) };
 }
 
+/** fn over every item, at most `limit` at a time (subprocesses that mostly
+ * wait need not wait in turn); the results in the items' order. */
+export async function mapAtMost<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
 export function runNative(argv: string[], options: Parameters<typeof runProcess>[1] = {}): Promise<Ran> {
   return runProcess(argv, options);
 }
