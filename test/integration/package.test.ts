@@ -61,7 +61,7 @@ test("the tarball holds the command, the sources the shim is built from, and the
   expect(modes.stdout).toStartWith("-rwxr-xr-x");
 });
 
-describe("installed with npm, where no Bun is on PATH", () => {
+describe("installed with npm, where no Bun is on PATH [registry]", () => {
   let cwd = "";
   let native: Ran;
   beforeAll(async () => {
@@ -173,7 +173,7 @@ console.log(text, code, report.faults, signal, defaults.pid, defaults.killed, ex
   });
 });
 
-describe("installed with Bun, the user's own Bun on PATH", () => {
+describe("installed with Bun, the user's own Bun on PATH [registry]", () => {
   let cwd = "";
   let path = "";
   let native: Ran;

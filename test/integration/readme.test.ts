@@ -47,7 +47,7 @@ describe("README.md", () => {
   for (const block of blocks) {
     if (block.kind === "sh") {
       const first = block.script.split("\n")[0]!;
-      test(`line ${block.line}: the script starting '${first}' runs and succeeds`, async () => {
+      test(`line ${block.line}: the script starting '${first}' runs and succeeds${/\b(npm install|bun add)\b/.test(block.script) ? " [registry]" : ""}`, async () => {
         const ran = await shell(block.script, { exitOnError: true, timeout: SCRIPT_LIMIT_MS });
         expect({ status: ran.exitCode, output: ran.stdout.slice(-4000) }).toMatchObject({ status: 0 });
       });
