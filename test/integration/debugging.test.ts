@@ -81,7 +81,7 @@ describe.skipIf(gdb === null)("--gdb", () => {
     });
   }
 
-  test.skipIf(!canDropPrivilege())("as an ordinary user (nobody), dpager's userfaultfd serving only the program: the breakpoint as natively", async () => {
+  test.skipIf(!canDropPrivilege())("as an ordinary user (nobody), dpager's userfaultfd serving only the program: the breakpoint as natively [root]", async () => {
     const program = built.get("pie")!;
     const argv = unprivileged([process.execPath, join(ROOT, "src/cli/cli.ts"), "dpager", "-q", "--gdb", program]);
     const loaded = await runProcess(argv, { stdin: "break compute\ncontinue\nbt\ncontinue\n" });

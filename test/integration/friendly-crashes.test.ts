@@ -20,13 +20,15 @@ import { ensureFriendlyLibrary } from "../../src/shim/shim-build.ts";
 import { framesIn, lineOf, type Frame } from "../support/friendly-frames.ts";
 import { MESSAGES_FOR, messagesIn } from "../support/friendly-messages.ts";
 import { PROGRAMS, ROOT, buildAll, type Profile, type Variant } from "../support/programs.ts";
-import { runFriendly, runNative, runPager, runProcess, verdict, type Ran } from "../support/run.ts";
+import { mapAtMost, runFriendly, runNative, runPager, runProcess, verdict, type Ran } from "../support/run.ts";
 
 // Loaded programs run in subprocesses with their own time limits.
 setDefaultTimeout(120_000);
 
 const SOURCE = "crash_kinds.c";
 const PROFILES: Profile[] = ["debug-O0", "debug-O2-nofp", "fp-no-unwind-tables"];
+/** Kinds run at the same time, each its own pair of processes. */
+const KINDS_AT_ONCE = 4;
 /** The profiles built with line information. */
 const WITH_LINES = new Set<Profile>(["debug-O0", "debug-O2-nofp"]);
 
@@ -113,8 +115,9 @@ describe("dynamic programs under `friendly`", () => {
   for (const profile of PROFILES) {
     test(`every kind (${profile})`, async () => {
       const program = binary("pie", profile);
-      for (const kind of KINDS) {
-        const [native, ran] = await Promise.all([runNative([program, kind.mode], { cwd: dir }), runFriendly([program, kind.mode], { cwd: dir })]);
+      const runs = await mapAtMost(KINDS, KINDS_AT_ONCE, (kind) => Promise.all([runNative([program, kind.mode], { cwd: dir }), runFriendly([program, kind.mode], { cwd: dir })]));
+      for (const [i, [native, ran]] of runs.entries()) {
+        const kind = KINDS[i]!;
         expectReport(kind, profile, WITH_LINES.has(profile), native, ran);
         expect(ran.stderr).not.toContain("hint:");
       }
@@ -123,11 +126,11 @@ describe("dynamic programs under `friendly`", () => {
 
   test("with LD_PRELOAD alone: the same reports, with names but no lines", async () => {
     const program = binary("pie", "debug-O2-nofp");
-    for (const kind of KINDS) {
-      const [native, ran] = await Promise.all([
-        runNative([program, kind.mode], { cwd: dir }),
-        runProcess([program, kind.mode], { env: { ...process.env, LD_PRELOAD: ensureFriendlyLibrary() }, cwd: dir }),
-      ]);
+    const runs = await mapAtMost(KINDS, KINDS_AT_ONCE, (kind) =>
+      Promise.all([runNative([program, kind.mode], { cwd: dir }), runProcess([program, kind.mode], { env: { ...process.env, LD_PRELOAD: ensureFriendlyLibrary() }, cwd: dir })]),
+    );
+    for (const [i, [native, ran]] of runs.entries()) {
+      const kind = KINDS[i]!;
       expectReport(kind, "LD_PRELOAD", false, native, ran);
       for (const frame of ownFrames(framesIn(ran.stderr))) expect(frame.location).toBeNull();
     }
@@ -210,8 +213,9 @@ describe("static programs under the pagers' --friendly", () => {
   for (const profile of PROFILES) {
     test(`every kind (${profile}), dpager`, async () => {
       const program = binary("static", profile);
-      for (const kind of KINDS) {
-        const [native, ran] = await Promise.all([runNative([program, kind.mode], { cwd: dir }), runPager("dpager", [program, kind.mode], { flags: ["-q", "--friendly"], cwd: dir })]);
+      const runs = await mapAtMost(KINDS, KINDS_AT_ONCE, (kind) => Promise.all([runNative([program, kind.mode], { cwd: dir }), runPager("dpager", [program, kind.mode], { flags: ["-q", "--friendly"], cwd: dir })]));
+      for (const [i, [native, ran]] of runs.entries()) {
+        const kind = KINDS[i]!;
         expectReport(kind, `static, ${profile}`, WITH_LINES.has(profile), native, ran);
       }
     });

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { userfaultfdAvailable } from "../../src/shim/shim.ts";
 import { nativeTool } from "../support/build-tools.ts";
 import { buildAll, ROOT, type Variant } from "../support/programs.ts";
-import { runNative, runProcess, type Ran } from "../support/run.ts";
+import { mapAtMost, runNative, runProcess, type Ran } from "../support/run.ts";
 import { FAULTLINE_COMMAND, privateServiceDirectory } from "../support/service.ts";
 
 setDefaultTimeout(120_000);
@@ -151,6 +151,9 @@ function spawnWithLimit(argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"
   return Bun.spawn(argv, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
 }
 
+/** Signals tried at the same time, each on its own native and loaded pair. */
+const SIGNALS_AT_ONCE = 4;
+
 describe("a signal sent to the pager's pid reaches the program", () => {
   const signals = ["SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGTERM", "SIGHUP", "SIGWINCH"] as const;
   for (const pager of PAGER_RUNS) {
@@ -161,12 +164,16 @@ describe("a signal sent to the pager's pid reaches the program", () => {
       const sent = entry === "bun run" ? signals.filter((s) => s !== "SIGWINCH") : signals;
       test(`${label(pager)}, ${entry}: ${sent.join(" ")}, each once`, async () => {
         const program = binary("signal_report.c", "pie");
-        for (const signal of sent) {
+        // Each signal to a pair of processes of its own, a few pairs at once.
+        const runs = await mapAtMost(sent, SIGNALS_AT_ONCE, async (signal) => {
           const number = osSignals[signal];
           const native = spawnWithLimit([program, "1", String(number)]);
           const loaded = spawnWithLimit([...pagerWords(pager, entry), program, "1", String(number)]);
           const [nativeOut, loadedOut] = await Promise.all([signalWhenReady(native, native.pid, signal), signalWhenReady(loaded, loaded.pid, signal)]);
           await Promise.all([native.exited, loaded.exited]);
+          return { signal, number, loaded, nativeOut, loadedOut };
+        });
+        for (const { signal, number, loaded, nativeOut, loadedOut } of runs) {
           expect(nativeOut).toBe(`ready\ngot ${number}\ndone\n`);
           expect(`${signal}: ${loadedOut}`).toBe(`${signal}: ${nativeOut}`);
           // `bun run` dies itself of the signals it does not pass on

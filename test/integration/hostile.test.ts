@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { userfaultfdAvailable } from "../../src/shim/shim.ts";
 import { buildAll, ROOT, type Variant } from "../support/programs.ts";
-import { runPager, runProcess } from "../support/run.ts";
+import { mapAtMost, runPager, runProcess } from "../support/run.ts";
 
 setDefaultTimeout(300_000);
 
@@ -29,6 +29,8 @@ const SETTINGS = [
 ];
 const MODES = ["once", "thread", "both"];
 const SEEDS = 2;
+/** Runs at the same time within a setting. */
+const RUNS_AT_ONCE = 3;
 
 let built = new Map<string, string>();
 beforeAll(async () => {
@@ -39,34 +41,36 @@ describe("a program writing over the memory it shares with the pager", () => {
   for (const setting of SETTINGS) {
     test(`${setting.pager} ${setting.flags.join(" ")}: the pager neither crashes nor hangs nor believes it`, async () => {
       const dir = mkdtempSync(join(tmpdir(), "faultline-hostile-"));
-      for (const variant of VARIANTS) {
-        for (const mode of MODES) {
-          for (let seed = 1; seed <= SEEDS; seed++) {
-            const report = join(dir, `${variant}-${mode}-${seed}.json`);
-            const ran = await runPager(setting.pager, [built.get(`scribble.c:${variant}`)!, String(seed), mode], { flags: ["-q", "--report", report, ...setting.flags] });
-            const label = `${variant} ${mode} ${seed}`;
-            expect(ran.stderr).not.toContain("internal error");
-            const written = JSON.parse(readFileSync(report, "utf8"));
-            // A known limit of any signal-based pager, hostile or not: a
-            // static program's pthread_create runs with SIGSEGV blocked, and
-            // dpager has not mapped its pages yet (README).
-            if (variant === "static" && mode !== "once" && setting.pager === "dpager" && setting.flags.includes("signal")) {
-              expect([label, ran.signal, written.signal]).toEqual([label, "SIGSEGV", "SIGSEGV"]);
-              continue;
-            }
-            expect([label, ran.exitCode, ran.signal]).toEqual([label, 0, null]);
-            const said = /^shared=(\d+) sum=522240 done\n$/.exec(ran.stdout);
-            expect([label, ran.stdout]).toEqual([label, said ? ran.stdout : "shared=N sum=522240 done\n"]);
-            expect([label, written.exitCode, written.signal]).toEqual([label, 0, null]);
-            const shared = Number(said![1]);
-            if (setting.flags.includes("userfaultfd") || setting.pager === "apager") {
-              // Nothing of the pager's is shared with the program.
-              expect([label, shared, written.tampered]).toEqual([label, 0, false]);
-            } else if (shared > 0) {
-              expect([label, written.tampered]).toEqual([label, true]);
-              expect(ran.stderr).toContain("wrote over the memory it shares with the pager");
-            }
-          }
+      const runs = VARIANTS.flatMap((variant) => MODES.flatMap((mode) => Array.from({ length: SEEDS }, (_, i) => ({ variant, mode, seed: i + 1 }))));
+      // A few runs at once, each its own program and report.
+      const ended = await mapAtMost(runs, RUNS_AT_ONCE, ({ variant, mode, seed }) => {
+        const report = join(dir, `${variant}-${mode}-${seed}.json`);
+        return runPager(setting.pager, [built.get(`scribble.c:${variant}`)!, String(seed), mode], { flags: ["-q", "--report", report, ...setting.flags] });
+      });
+      for (const [i, { variant, mode, seed }] of runs.entries()) {
+        const report = join(dir, `${variant}-${mode}-${seed}.json`);
+        const ran = ended[i]!;
+        const label = `${variant} ${mode} ${seed}`;
+        expect(ran.stderr).not.toContain("internal error");
+        const written = JSON.parse(readFileSync(report, "utf8"));
+        // A known limit of any signal-based pager, hostile or not: a
+        // static program's pthread_create runs with SIGSEGV blocked, and
+        // dpager has not mapped its pages yet (README).
+        if (variant === "static" && mode !== "once" && setting.pager === "dpager" && setting.flags.includes("signal")) {
+          expect([label, ran.signal, written.signal]).toEqual([label, "SIGSEGV", "SIGSEGV"]);
+          continue;
+        }
+        expect([label, ran.exitCode, ran.signal]).toEqual([label, 0, null]);
+        const said = /^shared=(\d+) sum=522240 done\n$/.exec(ran.stdout);
+        expect([label, ran.stdout]).toEqual([label, said ? ran.stdout : "shared=N sum=522240 done\n"]);
+        expect([label, written.exitCode, written.signal]).toEqual([label, 0, null]);
+        const shared = Number(said![1]);
+        if (setting.flags.includes("userfaultfd") || setting.pager === "apager") {
+          // Nothing of the pager's is shared with the program.
+          expect([label, shared, written.tampered]).toEqual([label, 0, false]);
+        } else if (shared > 0) {
+          expect([label, written.tampered]).toEqual([label, true]);
+          expect(ran.stderr).toContain("wrote over the memory it shares with the pager");
         }
       }
     });

@@ -139,7 +139,7 @@ function expectParking(result: any, split: "chunk" | "page"): void {
   });
 }
 
-describe.skipIf(!canDropPrivilege())("lazy copy, run by an ordinary user (nobody)", () => {
+describe.skipIf(!canDropPrivilege())("lazy copy, run by an ordinary user (nobody) [root]", () => {
   test.each(SPLITS)("parking and taking back page tables, split by %s", async (split) => {
     expectParking(await outcome("parking", split, undefined, true), split);
   });

@@ -69,7 +69,7 @@ test("the README's links lead to pages the tarball holds", async () => {
   expect(linked.filter((link) => !files.includes(`package/${link.path}`)).map((link) => link.path)).toEqual([]);
 });
 
-describe("installed with npm, where no Bun is on PATH", () => {
+describe("installed with npm, where no Bun is on PATH [registry]", () => {
   let cwd = "";
   let native: Ran;
   beforeAll(async () => {
@@ -181,7 +181,7 @@ console.log(text, code, report.faults, signal, defaults.pid, defaults.killed, ex
   });
 });
 
-describe("installed with Bun, the user's own Bun on PATH", () => {
+describe("installed with Bun, the user's own Bun on PATH [registry]", () => {
   let cwd = "";
   let path = "";
   let native: Ran;

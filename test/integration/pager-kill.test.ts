@@ -12,8 +12,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { userfaultfdAvailable } from "../../src/shim/shim.ts";
-import { buildAll, ROOT, type Variant } from "../support/programs.ts";
-import { TIME_LIMIT_MS } from "../support/run.ts";
+import { buildAll, type Variant } from "../support/programs.ts";
+import { PAGER_ENTRY, TIME_LIMIT_MS } from "../support/run.ts";
 
 setDefaultTimeout(300_000);
 
@@ -65,7 +65,7 @@ async function readAll(stream: ReadableStream<Uint8Array>, limitMs: number): Pro
 async function runAndKill(pager: string, mechanism: string, program: string, random: () => number, quiet: boolean): Promise<Killed> {
   // The program goes on once this file exists.
   const go = join(mkdtempSync(join(tmpdir(), "faultline-kill-")), "go");
-  const proc = Bun.spawn([process.execPath, join(ROOT, "src/cli/cli.ts"), pager, "--paging", mechanism, ...(quiet ? ["-q"] : []), program, go], {
+  const proc = Bun.spawn([...PAGER_ENTRY, pager, "--paging", mechanism, ...(quiet ? ["-q"] : []), program, go], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "ignore",

@@ -64,8 +64,10 @@ describe("genuine memory errors end the program as natively, under every pager",
         const native = await runNative(argv);
         expect(native.stdout).toBe(`crash: ${mode}\n`);
         expect(native.signal ?? native.exitCode).not.toBe(0);
-        for (const [pager, flags] of CONFIGS) {
-          const loaded = await runPager(pager, argv, { flags: ["-q", ...flags] });
+        // Every pager at once: each run is a process of its own.
+        const runs = await Promise.all(CONFIGS.map(([pager, flags]) => runPager(pager, argv, { flags: ["-q", ...flags] })));
+        for (const [i, [pager, flags]] of CONFIGS.entries()) {
+          const loaded = runs[i]!;
           const config = [pager, ...flags].join(" ");
           expect({ config, ...verdict(loaded) }).toEqual({ config, ...verdict(native) });
           // Nothing of ours between the fault and the end.

@@ -56,7 +56,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!root)("set-user-ID and set-group-ID programs", () => {
+describe.skipIf(!root)("set-user-ID and set-group-ID programs [root]", () => {
   const own = `uid=0 euid=0 gid=0 egid=0 secure=0\n`;
 
   test("natively the kernel gives the owner's IDs (and AT_SECURE)", async () => {

@@ -90,7 +90,7 @@ describe("a program that runs itself again through /proc/self/exe", () => {
     for (const ran of runs) expect(verdict(ran)).toEqual(verdict(native));
   });
 
-  test.if(canDropPrivilege())("as an ordinary user, whoever ran the program runs it again: the installed command's service (a re-exec, node's child_process.fork), and a Bun pager", async () => {
+  test.if(canDropPrivilege())("as an ordinary user, whoever ran the program runs it again: the installed command's service (a re-exec, node's child_process.fork), and a Bun pager [root]", async () => {
     const reexec = await buildProgram("reexec.c", "pie");
     const script = join(dir, "fork.js");
     writeFileSync(script, 'const { fork } = require("child_process");\nif (process.argv[2] === "child") { process.send("hi from the child"); process.exit(3); }\nconst child = fork(__filename, ["child"]);\nchild.on("message", (m) => console.log("parent got:", m));\nchild.on("exit", (code) => console.log("child exit", code));\n');

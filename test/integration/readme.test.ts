@@ -112,7 +112,7 @@ for (const page of PAGES.filter((p) => !NOT_RUN_HERE.has(p))) {
     for (const block of page === "README.md" ? blocks : shellBlocks(read(page))) {
       if (block.kind === "sh") {
         const first = block.script.split("\n")[0]!;
-        test(`line ${block.line}: the script starting '${first}' runs and succeeds`, async () => {
+        test(`line ${block.line}: the script starting '${first}' runs and succeeds${/\b(npm install|bun add)\b/.test(block.script) ? " [registry]" : ""}`, async () => {
           const ran = await shell(block.script, { exitOnError: true, timeout: SCRIPT_LIMIT_MS });
           expect({ status: ran.exitCode, output: ran.stdout.slice(-4000) }).toMatchObject({ status: 0 });
         });

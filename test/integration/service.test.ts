@@ -312,7 +312,7 @@ print(len(data), struct.unpack("<3Q", data)[1] if len(data) == 24 else "-")
     expect(ran.stdout.trim()).toBe("24 1");
   });
 
-  test.if(canDropPrivilege())("another user's client is refused, and that user gets a service of its own", async () => {
+  test.if(canDropPrivilege())("another user's client is refused, and that user gets a service of its own [root]", async () => {
     const theirs = mkdtempSync(join(tmpdir(), "faultline-runtime-other-"));
     chmodSync(theirs, 0o700);
     Bun.spawnSync(["chown", "65534:65534", theirs]);
@@ -357,7 +357,7 @@ print(len(data), struct.unpack("<3Q", data)[1] if len(data) == 24 else "-")
     }
   });
 
-  test.if(process.getuid?.() === 0)("on a full disk the service serves all the same, with no state for status", async () => {
+  test.if(process.getuid?.() === 0)("on a full disk the service serves all the same, with no state for status [root]", async () => {
     const full = mkdtempSync(join(tmpdir(), "faultline-full-"));
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=64k,mode=700", "tmpfs", full]).exitCode).toBe(0);
     try {

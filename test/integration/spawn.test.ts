@@ -348,15 +348,17 @@ describe("unref() and ref(), as Bun.spawn's", () => {
     ["dpager", "ignore"],
   ] as const) {
     test(`${pager}, stdout ${stdout}: unref() lets the spawning process exit while the program runs on; ref() again waits for it`, async () => {
-      const seen: Record<string, boolean> = {};
-      for (const side of ["native", "paged"] as const) {
-        for (const again of [false, true]) {
+      // The four fixtures at once: those that wait, wait for their own program.
+      const sides = (["native", "paged"] as const).flatMap((side) => [false, true].map((again) => ({ side, again })));
+      const looks = await Promise.all(
+        sides.map(async ({ side, again }) => {
           const { result } = await fixture<{ pid: number }>({ scenario: "unref", side, pager, again, stdout, program: "/bin/sleep 3" });
           // The fixture has exited: the program is still running only if
           // nothing waited for it.
-          seen[`${side} ${again ? "unref() then ref()" : "unref()"}`] = running(result.pid);
-        }
-      }
+          return [`${side} ${again ? "unref() then ref()" : "unref()"}`, running(result.pid)] as const;
+        }),
+      );
+      const seen: Record<string, boolean> = Object.fromEntries(looks);
       expect(seen).toEqual({ "native unref()": true, "native unref() then ref()": false, "paged unref()": true, "paged unref() then ref()": false });
     });
   }

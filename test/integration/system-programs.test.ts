@@ -59,7 +59,7 @@ describe("system programs under apager", () => {
  * dpager and hpager page with a user-mode-only userfaultfd: the programs
  * the issue met failing ("Bad address", SIGSEGV) must run as natively.
  */
-describe.skipIf(!canDropPrivilege())("real programs as an ordinary user, under dpager and hpager", () => {
+describe.skipIf(!canDropPrivilege())("real programs as an ordinary user, under dpager and hpager [root]", () => {
   const home = mkdtempSync(join(tmpdir(), "faultline-user-"));
   chmodSync(home, 0o777);
   const input = join(home, "input");

@@ -108,7 +108,7 @@ describe("a file truncated under the running program", () => {
   });
 
   for (const pager of PAGERS) {
-    test.skipIf(!root)(`${pager}, run by root: the file is the process's executable, and as protected as natively`, async () => {
+    test.skipIf(!root)(`${pager}, run by root: the file is the process's executable, and as protected as natively [root]`, async () => {
       const copy = copyOfProgram(`${pager}-root`);
       const ran = await runTruncating(pagerCommand(pager, [copy]), copy);
       expect(ran).toMatchObject({ truncated: "ETXTBSY", exitCode: 0, stderr: "" });

@@ -51,7 +51,7 @@ function strip(v: Verdict & { kernel?: unknown }): Verdict {
 describe("each hostile file gets the kernel's verdict, or the documented difference, under every pager", () => {
   for (const c of VERDICT_CASES) {
     const skip = (c.needsRoot === true && !root) || (c.unprivileged === true && root && !canDropPrivilege());
-    test.skipIf(skip)(c.title, async () => {
+    test.skipIf(skip)(`${c.title}${c.needsRoot ? " [root]" : ""}`, async () => {
       const made = c.make(dir);
       try {
         const native = await runKernel(made.argv, { ...(c.unprivileged ? { wrap: unprivileged } : {}), ...(c.pad ? { pad: c.pad } : {}) });

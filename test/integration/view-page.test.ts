@@ -25,11 +25,12 @@ setDefaultTimeout(90_000);
 
 const chromium = findChromium();
 if (chromium === null && !chromiumRequired()) console.warn(`view-page.test.ts: ${noChromiumLine("skipping the run page's browser tests")}`);
-/** describe, or describe.skip when there is no browser to run in. */
-const inBrowser = describe.skipIf(chromium === null);
+/** describe, or describe.skip when there is no browser to run in; its
+ * tests are tagged [chromium] (docs/testing.md). */
+const inBrowser = (name: string, tests: () => void) => describe.skipIf(chromium === null)(`${name} [chromium]`, tests);
 
 if (chromiumRequired()) {
-  test(`a Chromium is installed (${REQUIRE_CHROMIUM_VARIABLE} is set)`, () => {
+  test(`a Chromium is installed (${REQUIRE_CHROMIUM_VARIABLE} is set) [chromium]`, () => {
     expect(chromium === null ? noChromiumLine("the run page's browser tests cannot run") : chromium).not.toStartWith("no Chromium");
   });
 }

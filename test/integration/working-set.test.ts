@@ -349,7 +349,7 @@ describe("run()'s record and prefetch", () => {
 });
 
 describe("as an ordinary user", () => {
-  test.skipIf(!canDropPrivilege())("dpager records and prefetches only what it pages: the program's code", async () => {
+  test.skipIf(!canDropPrivilege())("dpager records and prefetches only what it pages: the program's code [root]", async () => {
     const program = binary("bss_touch.c", "pie");
     const work = mkdtempSync(join(tmpdir(), "faultline-working-set-user-"));
     chmodSync(work, 0o777);

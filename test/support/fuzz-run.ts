@@ -56,6 +56,11 @@ export interface FuzzOptions {
   keep?: string;
   /** Run only these case numbers (of the same seeded run). */
   only?: number[];
+  /** Cases numbered this or above run their pagers through spawn() in a
+   * long-lived library process (fixture-fuzz-library.ts), one per worker,
+   * rather than through the command line, each of which starts Bun; the
+   * cases below it still take the command line. Unset: every case does. */
+  libraryFrom?: number;
   onCase?: (result: CaseResult) => void;
 }
 
@@ -137,14 +142,17 @@ const REFUSAL = /\((E[A-Z0-9]+)(?:; ([^)]*))?\)$/;
 /** What Bun prints when it crashes or throws. */
 const CRASH_SIGNS = [/internal error/, /panic/i, /Bun has crashed/, /^error: /m, /^\s+at /m];
 
-function classify(pager: string, run: Limited, reportPath: string, native: Verdict): Omit<PagerResult, "agreement"> {
+/** How a run ended, from its report (the command line's --report file, or
+ * spawn()'s): null when there is none. */
+type Ending = { exitCode: number | null; signal: string | null } | null;
+
+function classify(pager: string, run: Limited, report: Ending, native: Verdict): Omit<PagerResult, "agreement"> {
   if (run.timedOut) {
     const verdict: Verdict = { timeout: true };
     if ("timeout" in native) return { pager, classification: "ran", verdict, detail: "loops natively too" };
     return { pager, classification: run.progressing ? "slow" : "hung", verdict, detail: run.stderr };
   }
-  if (existsSync(reportPath)) {
-    const report = JSON.parse(readFileSync(reportPath, "utf8")) as { exitCode: number | null; signal: string | null };
+  if (report !== null) {
     const verdict: Verdict = report.signal !== null ? { signal: report.signal } : { exit: report.exitCode ?? -1 };
     return { pager, classification: "ran", verdict, detail: "" };
   }
@@ -170,7 +178,96 @@ function agreement(result: Omit<PagerResult, "agreement">, native: Verdict): Pag
   return "unexplained";
 }
 
-async function runCase(fuzzCase: FuzzCase, options: FuzzOptions, dir: string, launcher: string): Promise<CaseResult> {
+/** What the library process answers (fixture-fuzz-library.ts). */
+type LibraryAnswer =
+  | { ran: { exitCode: number | null; signal: string | null } }
+  | { refused: string; exitCode: number }
+  | { timedOut: true; progressing: boolean }
+  | { error: string };
+
+/** Time a library process has beyond a case's own limit to answer before
+ * it is taken for hung (and killed with its session). */
+const LIBRARY_GRACE_MS = 10_000;
+
+/** The fixture, as the fuzzer's runs: an unprivileged user when this
+ * process is root, in a session of its own. */
+const LIBRARY_FIXTURE = join(ROOT, "test/support/fixture-fuzz-library.ts");
+
+/** A long-lived library process that runs one case's pager at a time; a
+ * new one is started after one dies or stops answering. */
+class LibraryProcess {
+  private proc: Bun.Subprocess<"pipe", "pipe", "pipe"> | null = null;
+  private reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private buffered = "";
+  private readonly decoder = new TextDecoder();
+
+  private start(): Bun.Subprocess<"pipe", "pipe", "pipe"> {
+    const proc = Bun.spawn(["setsid", ...unprivileged([process.execPath, LIBRARY_FIXTURE])], { cwd: ROOT, env: CASE_ENV, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    this.proc = proc;
+    this.reader = proc.stdout.getReader();
+    this.buffered = "";
+    return proc;
+  }
+
+  /** The next line it writes, or null when its output ends first. */
+  private async line(): Promise<string | null> {
+    for (;;) {
+      const newline = this.buffered.indexOf("\n");
+      if (newline >= 0) {
+        const line = this.buffered.slice(0, newline);
+        this.buffered = this.buffered.slice(newline + 1);
+        return line;
+      }
+      const { value, done } = await this.reader!.read();
+      if (done) return null;
+      this.buffered += this.decoder.decode(value, { stream: true });
+    }
+  }
+
+  /** Kill it and whatever it runs. */
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    this.proc = null;
+    if (proc === null) return;
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      // the session ended meanwhile
+    }
+    await proc.exited;
+  }
+
+  /** Run file under pager; its ending as runLimited gives the command
+   * line's, and its report. */
+  async run(pager: string, file: string, cwd: string, timeLimitMs: number): Promise<{ run: Limited; report: Ending }> {
+    const proc = this.proc ?? this.start();
+    proc.stdin.write(`${JSON.stringify({ pager, file, cwd, timeLimitMs })}\n`);
+    proc.stdin.flush();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"deadline">((resolve) => {
+      timer = setTimeout(() => resolve("deadline"), timeLimitMs + LIBRARY_GRACE_MS);
+    });
+    const answered = await Promise.race([this.line(), deadline]);
+    clearTimeout(timer);
+    const limited = (over: Partial<Limited>): Limited => ({ exitCode: null, signal: null, stderr: "", timedOut: false, progressing: false, ...over });
+    if (answered === "deadline") {
+      await this.stop();
+      return { run: limited({ timedOut: true, stderr: "the library process stopped answering" }), report: null };
+    }
+    if (answered === null) {
+      const stderr = (await new Response(proc.stderr).text()).slice(0, STDERR_LIMIT);
+      await this.stop();
+      return { run: limited({ exitCode: proc.exitCode, signal: proc.signalCode === null ? null : String(proc.signalCode), stderr: `the library process died: ${stderr}` }), report: null };
+    }
+    const answer = JSON.parse(answered) as LibraryAnswer;
+    if ("ran" in answer) return { run: limited({}), report: answer.ran };
+    if ("refused" in answer) return { run: limited({ exitCode: answer.exitCode, stderr: `${answer.refused}\n` }), report: null };
+    if ("timedOut" in answer) return { run: limited({ timedOut: true, progressing: answer.progressing }), report: null };
+    return { run: limited({ exitCode: 1, stderr: `${pager}: internal error: ${answer.error}` }), report: null };
+  }
+}
+
+async function runCase(fuzzCase: FuzzCase, options: FuzzOptions, dir: string, launcher: string, library: LibraryProcess): Promise<CaseResult> {
   const caseDir = join(dir, String(fuzzCase.index));
   mkdirSync(caseDir);
   chmodSync(caseDir, 0o777); // the unprivileged runs write their reports here
@@ -180,10 +277,17 @@ async function runCase(fuzzCase: FuzzCase, options: FuzzOptions, dir: string, la
   const nativeRun = await runLimited(unprivileged([launcher, file]), caseDir, options.timeLimitMs);
   const native: Verdict = nativeRun.timedOut ? { timeout: true } : kernelVerdict({ stdout: "", stderr: nativeRun.stderr, exitCode: nativeRun.exitCode, signal: nativeRun.signal });
   const pagers: PagerResult[] = [];
+  const throughLibrary = options.libraryFrom !== undefined && fuzzCase.index >= options.libraryFrom;
   for (const pager of options.pagers) {
-    const reportPath = join(caseDir, `${pager}.json`);
-    const run = await runLimited(unprivileged([process.execPath, COMMAND, pager, "-q", "--report", reportPath, file]), caseDir, options.timeLimitMs);
-    const result = classify(pager, run, reportPath, native);
+    let ran: { run: Limited; report: Ending };
+    if (throughLibrary) {
+      ran = await library.run(pager, file, caseDir, options.timeLimitMs);
+    } else {
+      const reportPath = join(caseDir, `${pager}.json`);
+      const run = await runLimited(unprivileged([process.execPath, COMMAND, pager, "-q", "--report", reportPath, file]), caseDir, options.timeLimitMs);
+      ran = { run, report: existsSync(reportPath) ? (JSON.parse(readFileSync(reportPath, "utf8")) as Ending) : null };
+    }
+    const result = classify(pager, ran.run, ran.report, native);
     pagers.push({ ...result, agreement: agreement(result, native) });
   }
   const keep = pagers.some((p) => p.classification === "crashed" || p.classification === "hung" || p.agreement === "unexplained");
@@ -218,17 +322,19 @@ export async function runFuzz(options: FuzzOptions): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
   const indices = options.only ?? Array.from({ length: options.cases }, (_, i) => i);
   let next = 0;
-  const worker = async () => {
+  const libraries = Array.from({ length: options.concurrency }, () => new LibraryProcess());
+  const worker = async (library: LibraryProcess) => {
     while (next < indices.length) {
       const generated = fuzzCase(seeds, options.seed, indices[next++]!);
-      const result = await runCase(generated, options, dir, launcher);
+      const result = await runCase(generated, options, dir, launcher, library);
       results.push(result);
       options.onCase?.(result);
     }
   };
   try {
-    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    await Promise.all(libraries.map(worker));
   } finally {
+    await Promise.all(libraries.map((library) => library.stop()));
     rmSync(dir, { recursive: true, force: true });
   }
   return results.sort((a, b) => a.fuzzCase.index - b.fuzzCase.index);

@@ -3,7 +3,6 @@ import { CONTRACT, LAUNCH_SPEC, PLACEMENT, REGION, STAGE, STATUS, checkContract,
 import { PAGE_SIZE } from "../../src/loader/elf.ts";
 import { NOMINAL_STACK_TOP, SPEC_MAGIC, STATUS_OFFSET, encodeSpec, readStatus, specLength, type SpecInput } from "../../src/loader/spec.ts";
 import { buildStack } from "../../src/loader/stack.ts";
-import { contractLayout } from "../../src/shim/shim.ts";
 
 /** REGION with two fields of the same size in each other's place. */
 const SWAPPED_REGION = layout("fl_region", [
@@ -22,13 +21,6 @@ const SWAPPED_REGION = layout("fl_region", [
 const withSwappedRegion: Layout[] = CONTRACT.map((s) => (s === REGION ? SWAPPED_REGION : s));
 
 describe("the contract's layout", () => {
-  test("the shim as built reports exactly this side's fields and stages", () => {
-    const text = contractLayout();
-    expect(contractDifferences(text)).toEqual([]);
-    expect(text).toContain("fl_launch_spec status 504 152\n");
-    expect(text).toContain("stage MAP_REGION 4\n");
-  });
-
   test("a table read back from its own text has no differences", () => {
     expect(contractDifferences(contractText())).toEqual([]);
     expect(() => checkContract(contractText())).not.toThrow();
