@@ -254,6 +254,9 @@ struct waiter {
 	 * served by the user's service): a pidfd to learn its end by, with no
 	 * status to reap; -1 for Bun's own children. */
 	int program_pidfd;
+	/* Tell JavaScript the program is placed even when the loader waits
+	 * for no go (it makes onMapping's start events from the bases). */
+	int notify_placed;
 };
 
 /* Tell the thread that logs (or serves) the program's faults that the
@@ -455,9 +458,10 @@ static void await_remote_end(struct waiter *w, int failed) {
 
 /*
  * The waiter: learns the program's pid from the loader's hello and tells
- * JavaScript; waits for the loader to report the program placed (and tells
- * JavaScript, which logs the mappings and sends the go the loader waits
- * for, when it asked for that); starts the fault server with the
+ * JavaScript; waits for the loader to report the program placed (its start
+ * mappings logged by the loader itself) and tells JavaScript when it asked
+ * (onMapping's start events, or a go the loader waits for: --gdb,
+ * --prefetch's trace); starts the fault server with the
  * userfaultfd the loader sends, or the ring's drainer; reaps the loader as
  * spawned and then the program, and reports how it ended.
  */
@@ -479,13 +483,13 @@ static void *wait_for_program(void *arg) {
 	uint64_t first = pid > 0 ? receive(w->control, message, &fd) : 0;
 	failed = first == FL_FAILED_MAGIC;
 	if (first == FL_PLACED_MAGIC) {
-		if (spec->wait_for_go) {
+		if (spec->wait_for_go || w->notify_placed) {
 			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid, .pin = -1, .pagemap_fd = -1 };
 			if (w->pin_offset)
 				take_end_look(pid, spec->status.bases[FL_BASE_STACK] + w->pin_offset, &placed);
 			/* A go that cannot be sent: the loader is gone, and its
 			 * end says why. */
-			if (w->sends_go)
+			if (w->sends_go && spec->wait_for_go)
 				(void)fl_send_go(w->control);
 			notify(w, &placed);
 		}
@@ -591,7 +595,9 @@ static int read_labels(struct paged_run *run, const char *labels) {
  * pin_offset, when not 0, has the waiter take the end look's hold once the
  * program is placed (at that offset above the stack's base; the placed
  * notice carries it); sends_go has it send the loader its go then, so
- * JavaScript owes none. Returns this process's end of the socket pair the
+ * JavaScript owes none; notify_placed has it say the program is placed
+ * even when the loader waits for no go (the program may be running by the
+ * time JavaScript reads it). Returns this process's end of the socket pair the
  * waiter writes its notices to (close-on-exec) or a negative errno
  * (event_fd then stays the caller's); JavaScript reads them without
  * blocking its event loop, through a socket it can tell to hold the event
@@ -599,7 +605,8 @@ static int read_labels(struct paged_run *run, const char *labels) {
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
-				int64_t program_pid, int64_t pin_offset, int64_t sends_go, int64_t program_pidfd) {
+				int64_t program_pid, int64_t pin_offset, int64_t sends_go, int64_t program_pidfd,
+				int64_t notify_placed) {
 	int fds[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
 		return -errno;
@@ -618,6 +625,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	w->pin_offset = (uint64_t)pin_offset;
 	w->sends_go = sends_go != 0;
 	w->program_pidfd = (int)program_pidfd;
+	w->notify_placed = notify_placed != 0;
 	w->spec = spec;
 	w->event_fd = (int)event_fd;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server

@@ -119,7 +119,7 @@ async function main(args: string[]): Promise<number> {
     listenForRunsAgain();
     outcome = await launch(line.argv, {
       pager: line.pager,
-      log: line.quiet ? null : say,
+      log: !line.quiet,
       note: line.quiet ? null : note,
       // Said even under --quiet: without it a set-user-ID program silently
       // tells other facts (its own user's), with a success.

@@ -10,7 +10,7 @@ import { pageUp, type Placement, type Policy, type Region } from "./plan.ts";
 import { AT_BASE, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type StackImage } from "./stack.ts";
 import type { IntervalTimers } from "./caller.ts";
 import type { VdsoBlock } from "./machine.ts";
-import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, VDSO_PART, MM_MAP, PLACEMENT, PREFETCH_RUN, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, RING_CAPACITY, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
+import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, VDSO_PART, MM_MAP, PLACEMENT, PREFETCH_RUN, START_LINE, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, RING_CAPACITY, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
 
 export { STAGE, STAGE_WORDS, stageNamed, type StageName };
 
@@ -113,6 +113,16 @@ export interface SpecPrefetchRun {
   pages: number;
 }
 
+/** A start mapping's line, which the loader writes itself before the jump
+ * (struct fl_start_line): `head`, the address where it is in this run (in
+ * hexadecimal, as the log writes it), then `tail`. */
+export interface SpecStartLine {
+  address: number;
+  base: Base;
+  head: string;
+  tail: string;
+}
+
 export interface SpecInput {
   regions: readonly SpecRegion[];
   program: Placement;
@@ -126,8 +136,8 @@ export interface SpecInput {
   programBase: Base;
   interpreterBase: Base;
   brkBase: Base;
-  /** The loader reports the placement and waits for Bun's go (Bun logs the
-   * mappings first). */
+  /** The loader reports the placement and waits for Bun's go (--gdb
+   * attaches first; --prefetch's end look holds the program's memory). */
   waitForGo: boolean;
   processName: string;
   memory: MemoryDescription | null;
@@ -149,6 +159,11 @@ export interface SpecInput {
   userModeOnly: boolean;
   /** Pages to map before the jump (--prefetch); none when empty. */
   prefetch: readonly SpecPrefetchRun[];
+  /** The start mappings' lines the loader writes to the mapping log (none:
+   * it writes nothing): the first `startLinesSorted` in the order of their
+   * final addresses, the rest after them. */
+  startLines: readonly SpecStartLine[];
+  startLinesSorted: number;
   /** The [stack]'s protection (PROT_*): executable where PT_GNU_STACK (or
    * READ_IMPLIES_EXEC) asks. */
   stackProt: number;
@@ -186,6 +201,9 @@ interface Offsets {
   relocations: number;
   mmMap: number;
   prefetch: number;
+  startLines: number;
+  startText: number;
+  startLog: number;
   stackImage: number;
   ring: number;
   length: number;
@@ -202,17 +220,42 @@ export interface SpecSizes {
   eventRing: boolean;
   /** Prefetch runs, at most (0: none). */
   prefetchRuns?: number;
+  /** Start mapping lines the loader writes, and their text's bytes, at
+   * most (0: none). */
+  startLines?: number;
+  startTextBytes?: number;
 }
+
+/** What the loader adds to a start line's text: "0x", the address's
+ * hexadecimal digits (16 at most) and the newline (START_LINE_ADDED in
+ * shim/loader/loader.c). */
+const START_LINE_ADDED = 2 + 16 + 1;
+/** Bytes of a start line's text besides its file names: the pager's name,
+ * the fields' names, the size and offset in hexadecimal, the protections
+ * and what a reserved or prefetched line adds, with room to spare. */
+const START_LINE_FIXED_BYTES = 192;
+/** A printable() file name's bytes per byte of the name, at most (a C1
+ * control character's two bytes become "\x9b"). */
+const PRINTABLE_GROWTH = 4;
 
 function offsetsFor(sizes: SpecSizes): Offsets {
   const regions = SPEC_HEADER_BYTES;
   const relocations = regions + sizes.regionCount * REGION_BYTES;
   const mmMap = relocations + sizes.relocationCount * RELOCATION_BYTES;
   const prefetch = mmMap + MM_MAP_BYTES;
-  const stackImage = align(prefetch + (sizes.prefetchRuns ?? 0) * PREFETCH_RUN_BYTES, WORD);
+  const startLines = prefetch + (sizes.prefetchRuns ?? 0) * PREFETCH_RUN_BYTES;
+  const startText = startLines + (sizes.startLines ?? 0) * START_LINE.size;
+  const startLog = startText + (sizes.startTextBytes ?? 0);
+  const stackImage = align(startLog + startLogBytes(sizes), WORD);
   const ring = align(stackImage + sizes.stackImageBytes, PAGE_SIZE);
   const end = ring + (sizes.eventRing ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0);
-  return { regions, relocations, mmMap, prefetch, stackImage, ring, length: pageUp(end) };
+  return { regions, relocations, mmMap, prefetch, startLines, startText, startLog, stackImage, ring, length: pageUp(end) };
+}
+
+/** Room the loader formats the start lines in: their text and what each
+ * line adds. */
+function startLogBytes(sizes: SpecSizes): number {
+  return (sizes.startTextBytes ?? 0) + (sizes.startLines ?? 0) * START_LINE_ADDED;
 }
 
 /** Bytes of the plan's memory a spec needs, given upper bounds of its parts. */
@@ -241,6 +284,10 @@ export interface SpecBounds {
   prefetchPages: number;
   /** Demand paging: room for the SIGSEGV mechanism's event ring. */
   eventRing: boolean;
+  /** The loader logs the start mappings: the bytes of the longest file
+   * name a line may hold (the program's or the interpreter's); null: it
+   * logs nothing. */
+  startLogNameBytes: number | null;
 }
 
 /** Bytes of the plan's memory a launch needs at most, before its plan is
@@ -252,10 +299,15 @@ export function specBound(b: SpecBounds): number {
   // Two regions a segment (file pages, bss), and one more where an image
   // copy splits off the page its bss starts in.
   const regionBound = 3 * b.segments;
+  // A line a region, the stack's, and one a prefetch run.
+  const startLines = b.startLogNameBytes === null ? 0 : regionBound + 1 + b.prefetchPages;
   return specLength({
     regionCount: regionBound,
-    // A run a profile page, at most, before they are joined.
-    relocationCount: relocationBound(regionBound, b.argv.length, b.envp.length, auxvBound, b.prefetchPages),
+    // A run a profile page, at most, before they are joined; a start
+    // line's address is relocated too.
+    relocationCount: relocationBound(regionBound, b.argv.length, b.envp.length, auxvBound, b.prefetchPages) + startLines,
+    startLines,
+    startTextBytes: startLines * (START_LINE_FIXED_BYTES + PRINTABLE_GROWTH * (b.startLogNameBytes ?? 0)),
     stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
     // The mechanism is chosen once the plan is known; room for the SIGSEGV
     // mechanism's event ring is kept either way (untouched, it costs nothing).
@@ -289,12 +341,15 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   const demandPages = input.regions.reduce((n, r) => n + (r.demand ? r.length / PAGE_SIZE : 0), 0);
   const paging = pagesBySignal(input.regions, input.mechanism);
   const relocations: Array<{ offset: number; base: Base }> = [];
+  const startTexts = input.startLines.map((line) => ({ head: Buffer.from(line.head), tail: Buffer.from(line.tail) }));
   const sizes = {
     regionCount: input.regions.length,
-    relocationCount: relocationBound(input.regions.length, 0, 0, 0, input.prefetch.length) + input.stack.stackPointers.length + input.stack.auxvValues.size,
+    relocationCount: relocationBound(input.regions.length, 0, 0, 0, input.prefetch.length) + input.stack.stackPointers.length + input.stack.auxvValues.size + input.startLines.length,
     stackImageBytes: input.stack.bytes.length,
     eventRing: paging,
     prefetchRuns: input.prefetch.length,
+    startLines: input.startLines.length,
+    startTextBytes: startTexts.reduce((n, t) => n + t.head.length + t.tail.length, 0),
   };
   const o = offsetsFor(sizes);
   if (o.length > target.byteLength) throw new Error(`launch spec needs ${o.length} bytes, only ${target.byteLength} made`);
@@ -338,6 +393,11 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     uffd_user_mode_only: input.userModeOnly ? 1 : 0,
     prefetch_count: input.prefetch.length,
     prefetch_offset: input.prefetch.length > 0 ? o.prefetch : 0,
+    start_line_count: input.startLines.length,
+    start_lines_sorted: input.startLinesSorted,
+    start_line_offset: o.startLines,
+    start_log_offset: o.startLog,
+    start_log_size: startLogBytes(sizes),
     stack_prot: input.stackProt,
     read_implies_exec: input.readImpliesExec ? 1 : 0,
     vdso_part_count: input.vdso?.parts.length ?? 0,
@@ -388,6 +448,16 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     const at = o.prefetch + i * PREFETCH_RUN_BYTES;
     putFields(view, at, PREFETCH_RUN, { start: run.start, pages: run.pages });
     relocate(at + PREFETCH_RUN.fields.start.offset, run.base);
+  });
+  let textAt = o.startText;
+  input.startLines.forEach((line, i) => {
+    const at = o.startLines + i * START_LINE.size;
+    const { head, tail } = startTexts[i]!;
+    target.set(head, textAt);
+    target.set(tail, textAt + head.length);
+    putFields(view, at, START_LINE, { address: line.address, text_offset: textAt, head_length: head.length, text_length: head.length + tail.length });
+    relocate(at + START_LINE.fields.address.offset, line.base);
+    textAt += head.length + tail.length;
   });
   if (paging) {
     // Reused memory holds the last run's ring: start afresh.

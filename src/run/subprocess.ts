@@ -645,7 +645,7 @@ export function spawn(first: unknown, second?: unknown): Subprocess {
     listenForRunsAgain();
     started = startLaunch(plan.argv, {
       pager: plan.pager,
-      log: logTo,
+      log: logTo !== null,
       ...(faultLog ? { faultLogFd: faultLog[1] } : {}),
       traceFd: recording.traceFd,
       eventFd,
