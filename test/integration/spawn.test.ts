@@ -333,6 +333,18 @@ describe("quiet by default, lines on request", () => {
   });
 });
 
+describe("no JavaScript between the spawn and the program's start", () => {
+  test("touch, logged and with onMapping, runs while the spawning thread never returns to its event loop; its start lines are its onMapping events, byte for byte", async () => {
+    const file = join(dir, "unwaited");
+    const { result: r } = await fixture<{ ranUnwaited: boolean; exited: number; lines: string[]; expected: string[] }>({ scenario: "unwaited", pager: "apager", program: "/bin/touch", file });
+    expect(r.ranUnwaited).toBe(true);
+    expect(r.exited).toBe(0);
+    // The program's, its interpreter's and the stack.
+    expect(r.expected.length).toBeGreaterThanOrEqual(5);
+    expect(r.lines).toEqual(r.expected);
+  });
+});
+
 describe("unref() and ref(), as Bun.spawn's", () => {
   /** Whether a process exists and has not ended. */
   const running = (pid: number) => {
