@@ -481,9 +481,12 @@ static int in_plan(uint64_t offset, uint64_t length) {
  * for the program to die of once its mask is set: it is blocked while the
  * loader writes and taken back. */
 static void write_log(const char *text, uint64_t length) {
-	uint64_t pipe_signal = 1ull << (SIGPIPE - 1), mask;
+	uint64_t pipe_signal = 1ull << (SIGPIPE - 1), mask, pending;
 	if (sys_rt_sigprocmask(SIG_BLOCK, &pipe_signal, &mask, KERNEL_SIGSET_BYTES) < 0)
 		return;
+	/* One pending already is not the log's to take. */
+	if (sys_call2(__NR_rt_sigpending, (long)&pending, KERNEL_SIGSET_BYTES) < 0)
+		pending = pipe_signal;
 	sys_result r = 0;
 	for (uint64_t done = 0; done < length; done += (uint64_t)r) {
 		r = sys_write((int)log_file, text + done, length - done);
@@ -493,7 +496,7 @@ static void write_log(const char *text, uint64_t length) {
 			break;
 	}
 	struct kernel_timespec now = { 0, 0 };
-	if (r == -EPIPE && !(mask & pipe_signal))
+	if (r == -EPIPE && !(pending & pipe_signal))
 		(void)sys_call4(__NR_rt_sigtimedwait, (long)&pipe_signal, 0, (long)&now, KERNEL_SIGSET_BYTES);
 	/* Putting back a mask that was in force cannot fail. */
 	(void)sys_rt_sigprocmask(SIG_SETMASK, &mask, 0, KERNEL_SIGSET_BYTES);
