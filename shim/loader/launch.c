@@ -158,9 +158,11 @@ FL_EXPORT uint64_t fl_signal_mask(void) {
 
 /* Send the loader its plan: where to map the plan's memfd, and the
  * descriptors (enum fl_plan_file order: the plan's memfd, the program, the
- * interpreter, their image copies; -1: none), those present as SCM_RIGHTS
- * and named in the delivery's file_mask. Returns 0 or a negative errno
- * (EPIPE: the loader is gone). */
+ * interpreter, their image copies, the mapping log; -1: none), those
+ * present as SCM_RIGHTS and named in the delivery's file_mask. Returns
+ * when it was sent, CLOCK_MONOTONIC in nanoseconds (the run's clock starts
+ * then: the program may run at once), or a negative errno (EPIPE: the
+ * loader is gone). */
 FL_EXPORT int64_t fl_send_plan(int64_t control, uint64_t spec_address, uint64_t spec_length, const int64_t *files) {
 	int fds[FL_PLAN_FILES];
 	int count = 0;
@@ -194,11 +196,12 @@ FL_EXPORT int64_t fl_send_plan(int64_t control, uint64_t spec_address, uint64_t 
 	header->cmsg_type = SCM_RIGHTS;
 	header->cmsg_len = CMSG_LEN(count * sizeof(int));
 	memcpy(CMSG_DATA(header), fds, count * sizeof(int));
+	uint64_t sent_at = fl_monotonic_now();
 	ssize_t sent;
 	do
 		sent = sendmsg((int)control, &message, MSG_NOSIGNAL);
 	while (sent < 0 && errno == EINTR);
-	return sent < 0 ? -errno : 0;
+	return sent < 0 ? -errno : (int64_t)sent_at;
 }
 
 /* Wait for pid, retrying interrupted waits. */
@@ -597,7 +600,9 @@ static int read_labels(struct paged_run *run, const char *labels) {
  * notice carries it); sends_go has it send the loader its go then, so
  * JavaScript owes none; notify_placed has it say the program is placed
  * even when the loader waits for no go (the program may be running by the
- * time JavaScript reads it). Returns this process's end of the socket pair the
+ * time JavaScript reads it). Event times count from start_ns
+ * (CLOCK_MONOTONIC nanoseconds: when the plan was sent, fl_send_plan; 0:
+ * now). Returns this process's end of the socket pair the
  * waiter writes its notices to (close-on-exec) or a negative errno
  * (event_fd then stays the caller's); JavaScript reads them without
  * blocking its event loop, through a socket it can tell to hold the event
@@ -606,7 +611,7 @@ static int read_labels(struct paged_run *run, const char *labels) {
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
 				int64_t program_pid, int64_t pin_offset, int64_t sends_go, int64_t program_pidfd,
-				int64_t notify_placed) {
+				int64_t notify_placed, int64_t start_ns) {
 	int fds[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
 		return -errno;
@@ -642,7 +647,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 			run->log_fd = (int)log_fd;
 			run->trace_fd = (int)trace_fd;
 			run->event_fd = (int)event_fd;
-			run->start_ns = fl_monotonic_now();
+			run->start_ns = start_ns > 0 ? (uint64_t)start_ns : fl_monotonic_now();
 			run->uffd = -1;
 			run->done_fd = -1;
 			for (int i = 0; i < FL_FILE_COUNT; i++)

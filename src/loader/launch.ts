@@ -874,7 +874,7 @@ function startRun(planned: PlannedLaunch, launching: Launching, options: LaunchO
     if (pidfd < 0) throw new Error(`the command's process ${client.pid} ended before its plan was sent (${errnoName(-pidfd)})`);
   }
   try {
-    sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy, log: options.log ? (options.faultLogFd ?? 2) : -1 });
+    const sentAt = sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy, log: options.log ? (options.faultLogFd ?? 2) : -1 });
     // The pid now, from the loader's hello (sent as soon as it has cloned
     // itself, while this thread planned): spawn() returns with it. A
     // pidfd opened before anything can reap the program signals it and no
@@ -894,6 +894,7 @@ function startRun(planned: PlannedLaunch, launching: Launching, options: LaunchO
       notifyStarted: false,
       go: !planned.waitForGo ? "none" : planned.waiterGoes ? "waiter" : "here",
       notifyPlaced: options.onPlaced !== undefined,
+      clockStart: sentAt,
       // Held by a copy of a byte of its stack, written already.
       pinOffset: planned.prefetchRuns.length > 0 ? planned.stack.top - WORD_BYTES : 0,
       ...(client ? { programPidfd: pidfd } : {}),

@@ -26,7 +26,7 @@ const symbols = {
   fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -225,9 +225,12 @@ export function retirePrestarted(handle: PrestartHandle): void {
 
 /** Send the loader its plan: where to map the plan's memory, and the
  * program's files. */
-export function sendPlan(control: number, spec: SpecMemory, specAddress: number, files: PlanFiles): void {
+/** Send the loader its plan; returns when it was sent (CLOCK_MONOTONIC
+ * nanoseconds), from which the run's fault events are timed: the program
+ * may run at once. */
+export function sendPlan(control: number, spec: SpecMemory, specAddress: number, files: PlanFiles): number {
   const descriptors = new BigInt64Array([spec.fd, files.program, files.interpreter, files.programCopy, files.interpreterCopy, files.log].map(BigInt));
-  check("sending the loader its plan", load().fl_send_plan(control, specAddress, spec.length, ptr(descriptors)));
+  return check("sending the loader its plan", load().fl_send_plan(control, specAddress, spec.length, ptr(descriptors)));
 }
 
 /** The descriptors a plan goes with (-1: none), in shim/launch.h's enum
@@ -315,6 +318,9 @@ export interface WaitOptions {
    * for a go (its start mappings are then wanted here: onMapping); the
    * program may be running by the time the notice is read. */
   notifyPlaced?: boolean;
+  /** When the run's clock started (sendPlan's answer): fault events' times
+   * count from it; by default, from now. */
+  clockStart?: number;
   /** The waiter takes the end look's hold on the program's memory once it
    * is placed, by the byte this far above the stack's base (0: none). */
   pinOffset: number;
@@ -378,7 +384,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   };
   let fd: number;
   try {
-    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset, options.go === "waiter" ? 1 : 0, options.programPidfd ?? -1, options.notifyPlaced ? 1 : 0));
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset, options.go === "waiter" ? 1 : 0, options.programPidfd ?? -1, options.notifyPlaced ? 1 : 0, options.clockStart ?? 0));
   } catch (error) {
     closeGo();
     throw error;
