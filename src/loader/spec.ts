@@ -86,7 +86,9 @@ function placementFields(placement: Placement | null): Record<keyof typeof PLACE
 /** Write `values` into the struct `layout` at `at`, each by its field's
  * name; a field of a word or two halves (a number or a bigint). */
 function putFields<Name extends string>(view: DataView, at: number, layout: Layout<Name>, values: Partial<Record<Name, number | bigint>>): void {
-  for (const [name, value] of Object.entries(values) as Array<[Name, number | bigint | undefined]>) {
+  // for...in, not Object.entries: no array of pairs to make per struct.
+  for (const name in values) {
+    const value = values[name];
     if (value === undefined) continue;
     const field = layout.fields[name];
     if (field.size === WORD) putWord(view, at + field.offset, value);
@@ -465,7 +467,8 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     // Each count's check word holds its complement: ~0 to start with.
     const checks = o.ring + RING.fields.counters.offset + COUNTERS.fields.check.offset;
     target.fill(0xff, checks, checks + COUNTERS.fields.check.size);
-    for (let i = 0; i < RING_CAPACITY; i++) putFields(view, o.ring + RING_HEADER_BYTES + i * EVENT_BYTES, EVENT, { sequence: 0 });
+    const sequence = EVENT.fields.sequence.offset;
+    for (let i = 0; i < RING_CAPACITY; i++) putWord(view, o.ring + RING_HEADER_BYTES + i * EVENT_BYTES + sequence, 0);
     putFields(view, o.ring, RING, { capacity: RING_CAPACITY });
   }
   if (input.memory) {
@@ -504,8 +507,13 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
     if (slot !== undefined) relocate(o.stackImage + slot, base);
   }
   if (relocations.length > sizes.relocationCount) throw new Error("more relocations than room for them");
+  // A word each, written directly: a plan has dozens (putFields would
+  // make an object of each).
+  const { offset: offsetField, base: baseField } = RELOCATION.fields;
   relocations.forEach((r, i) => {
-    putFields(view, o.relocations + i * RELOCATION_BYTES, RELOCATION, { offset: r.offset, base: BASE_CODES[r.base] });
+    const at = o.relocations + i * RELOCATION_BYTES;
+    putWord(view, at + offsetField.offset, r.offset);
+    putWord(view, at + baseField.offset, BASE_CODES[r.base]);
   });
   putFields(view, 0, LAUNCH_SPEC, { relocation_count: relocations.length });
 }
