@@ -504,7 +504,7 @@ static void write_log(const char *text, uint64_t length) {
 
 /*
  * The start mappings, as the mapping log says them (the lines TypeScript
- * made, spec.ts encodeStartLines, each with its final address put in),
+ * made, launch.ts startLines, each with its final address put in),
  * written to the log's descriptor, which is then closed: the program is
  * not to hold it. They come before anything the program says, and before
  * any demand-paged mapping's line, which Bun writes once the program runs.
@@ -515,8 +515,8 @@ static void log_start_mappings(void) {
 	struct fl_start_line *lines = (struct fl_start_line *)((char *)spec + spec->start_line_offset);
 	uint64_t count = spec->start_line_count;
 	char *out = (char *)spec + spec->start_log_offset;
-	if (!in_plan(spec->start_line_offset, count * sizeof *lines) || !in_plan(spec->start_log_offset, spec->start_log_size) ||
-	    spec->start_lines_sorted > count)
+	if (count > spec_mapped_length / sizeof *lines || !in_plan(spec->start_line_offset, count * sizeof *lines) ||
+	    !in_plan(spec->start_log_offset, spec->start_log_size) || spec->start_lines_sorted > count)
 		fail(FL_STAGE_PLACING, -EINVAL, count);
 	/* Insertion sort, as the regions were sorted. */
 	for (uint64_t i = 1; i < spec->start_lines_sorted; i++) {
