@@ -13,7 +13,7 @@
  *     started directly, the first (cold) command against `bun -e 0`, and a
  *     200 MB program's demand-paged launch against a 16 KiB one's.
  *
- *   bun run bench:launch [--runs N] [--json] [--check] [--quiet]
+ *   bun run bench:launch [--runs N] [--library] [--json] [--check] [--quiet]
  *
  * Prints medians and the ratios. Targets: run() within 1.25x of Bun.spawn;
  * the command within 2.5x of `bun -e 0`; the installed command's, in
@@ -35,9 +35,13 @@ const TARGET_COMMAND_RATIO = 2.5;
 const { values: options } = readBenchLine({
   command: "bun run bench:launch",
   summary: `Launch overhead against baselines measured in the same run: run() under apager and dpager (and apager with loaders started ahead the other way from this machine's default) against Bun.spawn of the same static and dynamic program; and the command a shell runs, \`bun run apager -q PROGRAM\`, against \`bun -e 0\`. Prints median times in ms and ratios to the baseline (2.00x: twice as long). Targets: run() within ${TARGET_RUN_RATIO}x of Bun.spawn, the command within ${TARGET_COMMAND_RATIO}x of \`bun -e 0\`. Takes about a minute.`,
-  options: { runs: { kind: "count", value: "N", description: "launches of each way (default 60; the command a quarter of that, at least 10)" }, ...JSON_OPTION, ...TARGET_OPTIONS, ...COMMON_OPTIONS },
+  options: {
+    runs: { kind: "count", value: "N", description: "launches of each way (default 60; the command a quarter of that, at least 10)" },
+    library: { kind: "flag", description: "only run() against Bun.spawn (neither command is measured)" },
+    ...JSON_OPTION, ...TARGET_OPTIONS, ...COMMON_OPTIONS },
 });
 const runs = options.runs ?? 60;
+const libraryOnly = options.library;
 const { json } = options;
 const loadBefore = readLoad();
 const progress = Progress.forTerminal("bench:launch", options.quiet);
@@ -115,19 +119,22 @@ for (const [index, program] of programs.entries()) {
   });
 }
 
-// The command: Bun started by a shell, as a script or a build runs it.
-const bun = process.execPath;
+/** The command: Bun started by a shell, as a script or a build runs it. */
+async function measureCommand(commandRuns: number, commandProgram: string) {
+  const bun = process.execPath;
+  progress.say(`the command, ${commandRuns} runs each way`);
+  const [bunAlone, programAlone, command] = await medians(
+    [() => timeSpawn([bun, "-e", "0"]), () => timeSpawn([commandProgram]), () => timeSpawn([bun, "run", "apager", "-q", commandProgram])],
+    commandRuns,
+  );
+  return { runs: commandRuns, program: commandProgram, bunMedianMs: bunAlone!, programMedianMs: programAlone!, commandMedianMs: command!, ratio: command! / bunAlone! };
+}
+
 const commandProgram = programs[0]!.argv[0]!;
 const commandRuns = Math.max(10, Math.floor(runs / 4));
-progress.say(`the command, ${commandRuns} runs each way`);
-const [bunAlone, programAlone, command] = await medians(
-  [() => timeSpawn([bun, "-e", "0"]), () => timeSpawn([commandProgram]), () => timeSpawn([bun, "run", "apager", "-q", commandProgram])],
-  commandRuns,
-);
-const startup = { runs: commandRuns, program: commandProgram, bunMedianMs: bunAlone!, programMedianMs: programAlone!, commandMedianMs: command!, ratio: command! / bunAlone! };
-
-progress.say(`the installed command through the warm service, ${commandRuns} runs each way`);
-const installed = await measureInstalledCommand(commandRuns, commandProgram);
+const startup = libraryOnly ? null : await measureCommand(commandRuns, commandProgram);
+if (!libraryOnly) progress.say(`the installed command through the warm service, ${commandRuns} runs each way`);
+const installed = libraryOnly ? [] : await measureInstalledCommand(commandRuns, commandProgram);
 progress.done();
 if (json) {
   console.log(JSON.stringify({ benchmark: "launch", results: library, command: startup, installed }, null, 2));
@@ -138,16 +145,18 @@ if (json) {
       `  ${r.program.padEnd(8)} native ${r.nativeMedianMs.toFixed(3)} ms   apager ${r.apagerMedianMs.toFixed(3)} ms (${r.ratio.toFixed(2)}x)   dpager ${r.dpagerMedianMs.toFixed(3)} ms (${r.dpagerRatio.toFixed(2)}x)   apager with loaders ahead ${r.loadersAhead ? "off" : "on"} ${r.otherwiseMedianMs.toFixed(3)} ms (${r.otherwiseRatio.toFixed(2)}x)`,
     );
   }
-  console.log(`the command, median of ${commandRuns} runs each`);
-  console.log(
-    `  bun -e 0 ${startup.bunMedianMs.toFixed(2)} ms   program alone ${startup.programMedianMs.toFixed(2)} ms   bun run apager -q ${startup.commandMedianMs.toFixed(2)} ms (${startup.ratio.toFixed(2)}x bun -e 0)`,
-  );
-  console.log(`the installed command through the warm service, median of ${commandRuns} runs each (each beside its baseline)`);
-  for (const line of commandRowLines(installed)) console.log(line);
+  if (startup) {
+    console.log(`the command, median of ${commandRuns} runs each`);
+    console.log(
+      `  bun -e 0 ${startup.bunMedianMs.toFixed(2)} ms   program alone ${startup.programMedianMs.toFixed(2)} ms   bun run apager -q ${startup.commandMedianMs.toFixed(2)} ms (${startup.ratio.toFixed(2)}x bun -e 0)`,
+    );
+    console.log(`the installed command through the warm service, median of ${commandRuns} runs each (each beside its baseline)`);
+    for (const line of commandRowLines(installed)) console.log(line);
+  }
 }
 const targets = [
   ...library.map((r) => ({ meaning: `run() of the ${r.program} program under apager within ${TARGET_RUN_RATIO}x of Bun.spawn's time`, measured: `${r.ratio.toFixed(2)}x`, met: r.ratio <= TARGET_RUN_RATIO })),
-  { meaning: `\`bun run apager -q PROGRAM\` within ${TARGET_COMMAND_RATIO}x of \`bun -e 0\``, measured: `${startup.ratio.toFixed(2)}x`, met: startup.ratio <= TARGET_COMMAND_RATIO },
+  ...(startup ? [{ meaning: `\`bun run apager -q PROGRAM\` within ${TARGET_COMMAND_RATIO}x of \`bun -e 0\``, measured: `${startup.ratio.toFixed(2)}x`, met: startup.ratio <= TARGET_COMMAND_RATIO }] : []),
   ...installed.filter((r) => r.met !== null).map((r) => ({ meaning: `${r.name}: ${r.target} (against ${r.baseline})`, measured: `+${r.addedMs.toFixed(2)} ms, ${r.ratio.toFixed(2)}x`, met: r.met! })),
 ];
 process.exit(finish({ json, check: options.check }, loadBefore, targets));

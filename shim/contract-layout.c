@@ -53,6 +53,11 @@ static const struct field FIELDS[] = {
 	FIELD(fl_launch_spec, uffd_user_mode_only),
 	FIELD(fl_launch_spec, prefetch_count),
 	FIELD(fl_launch_spec, prefetch_offset),
+	FIELD(fl_launch_spec, start_line_count),
+	FIELD(fl_launch_spec, start_lines_sorted),
+	FIELD(fl_launch_spec, start_line_offset),
+	FIELD(fl_launch_spec, start_log_offset),
+	FIELD(fl_launch_spec, start_log_size),
 	FIELD(fl_launch_spec, stack_prot),
 	FIELD(fl_launch_spec, read_implies_exec),
 	FIELD(fl_launch_spec, vdso_part_count),
@@ -162,6 +167,11 @@ static const struct field FIELDS[] = {
 
 	FIELD(fl_prefetch_run, start),
 	FIELD(fl_prefetch_run, pages),
+
+	FIELD(fl_start_line, address),
+	FIELD(fl_start_line, text_offset),
+	FIELD(fl_start_line, head_length),
+	FIELD(fl_start_line, text_length),
 
 	FIELD(fl_mm_map, start_code),
 	FIELD(fl_mm_map, end_code),

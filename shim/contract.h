@@ -127,6 +127,19 @@ struct fl_prefetch_run {
 	uint64_t pages;
 };
 
+/* A mapping line the loader writes itself before the jump (the start
+ * mappings of the mapping log, with the log's descriptor that came with the
+ * plan): the text at text_offset (from the spec's start), text_length
+ * bytes, with `address` written in hexadecimal ("0x...") after its first
+ * head_length bytes, and a newline. `address` is relocated like a
+ * region's start. */
+struct fl_start_line {
+	uint64_t address;
+	uint64_t text_offset;
+	uint64_t head_length;
+	uint64_t text_length;
+};
+
 /* One of setitimer's timers, as the program is to find it. */
 struct fl_interval_timer {
 	uint64_t interval_seconds;
@@ -281,7 +294,7 @@ struct fl_launch_spec {
 	struct fl_placement interpreter;
 	uint64_t relocation_count;
 	uint64_t relocation_offset; /* from the spec's start: struct fl_relocation[] */
-	uint64_t wait_for_go; /* 1: report the placement and wait for Bun's go (it logs the mappings first) */
+	uint64_t wait_for_go; /* 1: report the placement and wait for Bun's go (--gdb attaches, --prefetch's end look) */
 
 	/* The program's stack: the kernel's [stack] of the loader, the image
 	 * copied to its top, the mapping grown down to stack_low as the kernel
@@ -326,6 +339,18 @@ struct fl_launch_spec {
 	/* --prefetch: pages mapped at start, before the jump (shim/paging/prefetch.h). */
 	uint64_t prefetch_count;  /* struct fl_prefetch_run entries */
 	uint64_t prefetch_offset; /* from the spec's start, or 0 */
+
+	/* The start mappings' lines (struct fl_start_line), written by the
+	 * loader to the log's descriptor just before it reports the program
+	 * placed: the first start_lines_sorted in the order of their final
+	 * addresses, the rest after them as they are. Formatted into the
+	 * start_log_size bytes at start_log_offset (from the spec's start).
+	 * 0 lines: nothing to write. */
+	uint64_t start_line_count;
+	uint64_t start_lines_sorted;
+	uint64_t start_line_offset;
+	uint64_t start_log_offset;
+	uint64_t start_log_size;
 
 	/* The program's [stack] protection (PROT_*), executable where
 	 * PT_GNU_STACK asks, and whether it runs with READ_IMPLIES_EXEC in its

@@ -26,7 +26,8 @@
  *                  (sent as soon as the plan is made: it waits in the
  *                  socket if the loader is not there yet);
  *   loader -> Bun  struct fl_placed once the program is mapped (the bases
- *                  are in the plan's status); with wait_for_go, the loader
+ *                  are in the plan's status) and its start mappings logged
+ *                  (by the loader itself); with wait_for_go, the loader
  *                  then waits for struct fl_go;
  *   loader -> Bun  under userfaultfd paging, struct fl_uffd_delivery with
  *                  the userfaultfd as SCM_RIGHTS.
@@ -58,14 +59,16 @@
 #define FL_UFFD_MAGIC 0x64666675666cull      /* "flufd" */
 /* Descriptors a plan delivery can carry, in this order, each only when its
  * bit is in file_mask: the plan, the program, the interpreter, the program's
- * image copy, the interpreter's. */
+ * image copy, the interpreter's, and the mapping log's (where the loader
+ * writes the start mappings' lines: the plan's start lines). */
 enum fl_plan_file {
 	FL_PLAN_SPEC = 0,
 	FL_PLAN_PROGRAM = 1,
 	FL_PLAN_INTERPRETER = 2,
 	FL_PLAN_PROGRAM_COPY = 3,
 	FL_PLAN_INTERPRETER_COPY = 4,
-	FL_PLAN_FILES = 5,
+	FL_PLAN_LOG = 5,
+	FL_PLAN_FILES = 6,
 };
 /* Room for a plan delivery's descriptors in its message's control data:
  * CMSG_SPACE(FL_PLAN_FILES * sizeof(int)) on x86-64 (a 16-byte header, then

@@ -157,9 +157,11 @@ _Static_assert(FL_PLAN_CONTROL_BYTES == CMSG_SPACE(FL_PLAN_FILES * sizeof(int)),
 
 /* Send the loader its plan: where to map the plan's memfd, and the
  * descriptors (enum fl_plan_file order: the plan's memfd, the program, the
- * interpreter, their image copies; -1: none), those present as SCM_RIGHTS
- * and named in the delivery's file_mask. Returns 0 or a negative errno
- * (EPIPE: the loader is gone). */
+ * interpreter, their image copies, the mapping log; -1: none), those
+ * present as SCM_RIGHTS and named in the delivery's file_mask. Returns
+ * when it was sent, CLOCK_MONOTONIC in nanoseconds (the run's clock starts
+ * then: the program may run at once), or a negative errno (EPIPE: the
+ * loader is gone). */
 FL_EXPORT int64_t fl_send_plan(int64_t control, uint64_t spec_address, uint64_t spec_length, const int64_t *files) {
 	int fds[FL_PLAN_FILES];
 	int count = 0;
@@ -193,11 +195,12 @@ FL_EXPORT int64_t fl_send_plan(int64_t control, uint64_t spec_address, uint64_t 
 	header->cmsg_type = SCM_RIGHTS;
 	header->cmsg_len = CMSG_LEN(count * sizeof(int));
 	memcpy(CMSG_DATA(header), fds, count * sizeof(int));
+	uint64_t sent_at = fl_monotonic_now();
 	ssize_t sent;
 	do
 		sent = sendmsg((int)control, &message, MSG_NOSIGNAL);
 	while (sent < 0 && errno == EINTR);
-	return sent < 0 ? -errno : 0;
+	return sent < 0 ? -errno : (int64_t)sent_at;
 }
 
 /* Wait for pid, retrying interrupted waits. */
@@ -253,6 +256,9 @@ struct waiter {
 	 * served by the user's service): a pidfd to learn its end by, with no
 	 * status to reap; -1 for Bun's own children. */
 	int program_pidfd;
+	/* Tell JavaScript the program is placed even when the loader waits
+	 * for no go (it makes onMapping's start events from the bases). */
+	int notify_placed;
 };
 
 /* Tell the thread that logs (or serves) the program's faults that the
@@ -454,9 +460,10 @@ static void await_remote_end(struct waiter *w, int failed) {
 
 /*
  * The waiter: learns the program's pid from the loader's hello and tells
- * JavaScript; waits for the loader to report the program placed (and tells
- * JavaScript, which logs the mappings and sends the go the loader waits
- * for, when it asked for that); starts the fault server with the
+ * JavaScript; waits for the loader to report the program placed (its start
+ * mappings logged by the loader itself) and tells JavaScript when it asked
+ * (onMapping's start events, or a go the loader waits for: --gdb,
+ * --prefetch's trace); starts the fault server with the
  * userfaultfd the loader sends, or the ring's drainer; reaps the loader as
  * spawned and then the program, and reports how it ended.
  */
@@ -478,13 +485,13 @@ static void *wait_for_program(void *arg) {
 	uint64_t first = pid > 0 ? receive(w->control, message, &fd) : 0;
 	failed = first == FL_FAILED_MAGIC;
 	if (first == FL_PLACED_MAGIC) {
-		if (spec->wait_for_go) {
+		if (spec->wait_for_go || w->notify_placed) {
 			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid, .pin = -1, .pagemap_fd = -1 };
 			if (w->pin_offset)
 				take_end_look(pid, spec->status.bases[FL_BASE_STACK] + w->pin_offset, &placed);
 			/* A go that cannot be sent: the loader is gone, and its
 			 * end says why. */
-			if (w->sends_go)
+			if (w->sends_go && spec->wait_for_go)
 				(void)fl_send_go(w->control);
 			notify(w, &placed);
 		}
@@ -590,7 +597,11 @@ static int read_labels(struct paged_run *run, const char *labels) {
  * pin_offset, when not 0, has the waiter take the end look's hold once the
  * program is placed (at that offset above the stack's base; the placed
  * notice carries it); sends_go has it send the loader its go then, so
- * JavaScript owes none. Returns this process's end of the socket pair the
+ * JavaScript owes none; notify_placed has it say the program is placed
+ * even when the loader waits for no go (the program may be running by the
+ * time JavaScript reads it). Event times count from start_ns
+ * (CLOCK_MONOTONIC nanoseconds: when the plan was sent, fl_send_plan; 0:
+ * now). Returns this process's end of the socket pair the
  * waiter writes its notices to (close-on-exec) or a negative errno
  * (event_fd then stays the caller's); JavaScript reads them without
  * blocking its event loop, through a socket it can tell to hold the event
@@ -598,7 +609,8 @@ static int read_labels(struct paged_run *run, const char *labels) {
  */
 FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_launch_spec *spec, const int64_t *files,
 				int64_t log_fd, int64_t trace_fd, int64_t event_fd, const char *labels, int64_t notify_started,
-				int64_t program_pid, int64_t pin_offset, int64_t sends_go, int64_t program_pidfd) {
+				int64_t program_pid, int64_t pin_offset, int64_t sends_go, int64_t program_pidfd,
+				int64_t notify_placed, int64_t start_ns) {
 	int fds[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
 		return -errno;
@@ -617,6 +629,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 	w->pin_offset = (uint64_t)pin_offset;
 	w->sends_go = sends_go != 0;
 	w->program_pidfd = (int)program_pidfd;
+	w->notify_placed = notify_placed != 0;
 	w->spec = spec;
 	w->event_fd = (int)event_fd;
 	/* A demand-paged run needs a second thread: by userfaultfd, the server
@@ -633,7 +646,7 @@ FL_EXPORT int64_t fl_wait_start(int64_t loader_pid, int64_t control, struct fl_l
 			run->log_fd = (int)log_fd;
 			run->trace_fd = (int)trace_fd;
 			run->event_fd = (int)event_fd;
-			run->start_ns = fl_monotonic_now();
+			run->start_ns = start_ns > 0 ? (uint64_t)start_ns : fl_monotonic_now();
 			run->uffd = -1;
 			run->done_fd = -1;
 			for (int i = 0; i < FL_FILE_COUNT; i++)

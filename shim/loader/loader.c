@@ -14,7 +14,8 @@
  *                   plan's relative addresses made final
  *   map_region...   map the program (and interpreter), as the plan says
  *   place_stack     the stack image at the top of the kernel's own [stack]
- *   report_placed   tell Bun, and wait for its go if it logs the mappings
+ *   log_start_mappings  the start mappings' lines, to the mapping log
+ *   report_placed   tell Bun, and wait for its go when the plan says so
  *   describe_process  the process name, /proc/self/{cmdline,environ,auxv,
  *                   exe}, brk
  *   paging, friendly  the fault handler or userfaultfd, the crash reporter
@@ -67,6 +68,9 @@ static struct fl_launch_spec *spec;
 static int64_t program_files[FL_FILE_COUNT];
 /* The image copies userfaultfd paging maps file pages from (-1: none). */
 static int64_t copy_files[FL_FILE_COUNT];
+/* Where the start mappings' lines go (the mapping log's descriptor; -1:
+ * the plan has none to write). */
+static int64_t log_file = -1;
 static int spec_fd = -1;
 static uint64_t spec_mapped_length;
 
@@ -191,6 +195,7 @@ static void receive_plan(void) {
 	program_files[FL_FILE_INTERPRETER] = carried[FL_PLAN_INTERPRETER];
 	copy_files[FL_FILE_PROGRAM] = carried[FL_PLAN_PROGRAM_COPY];
 	copy_files[FL_FILE_INTERPRETER] = carried[FL_PLAN_INTERPRETER_COPY];
+	log_file = carried[FL_PLAN_LOG];
 	sys_result at = sys_mmap(delivery.spec_address, delivery.spec_length, PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_FIXED_NOREPLACE, spec_fd, 0);
 	if (at < 0 || (uint64_t)at != delivery.spec_address)
@@ -443,9 +448,107 @@ static void release_reservations(void) {
 	}
 }
 
-/* Tell Bun the program is mapped (the bases are in the plan's status); if
- * it logs the mappings, wait until it has, so its lines come before
- * anything the program says. */
+/* Hexadecimal digits of a 64-bit word, at most. */
+#define HEX_DIGITS_MAX 16
+/* "0x", the digits and the line's newline: what a line adds to its text. */
+#define START_LINE_ADDED (2 + HEX_DIGITS_MAX + 1)
+
+/* `value` as the mapping log writes an address ("0x1f", no leading zeros)
+ * at `out`; returns the bytes written. */
+static uint64_t put_hex(char *out, uint64_t value) {
+	char digits[HEX_DIGITS_MAX];
+	uint64_t n = 0;
+	do {
+		digits[n++] = "0123456789abcdef"[value & 0xf];
+		value >>= 4;
+	} while (value);
+	out[0] = '0';
+	out[1] = 'x';
+	for (uint64_t i = 0; i < n; i++)
+		out[2 + i] = digits[n - 1 - i];
+	return 2 + n;
+}
+
+/* Whether [offset, offset + length) lies in the plan. */
+static int in_plan(uint64_t offset, uint64_t length) {
+	return offset <= spec_mapped_length && length <= spec_mapped_length - offset;
+}
+
+/* Write the formatted lines, all of them unless the log cannot take them:
+ * the log is advice, and the program runs whatever becomes of it. A log
+ * whose reader has gone (EPIPE) raises SIGPIPE, which would stay pending
+ * for the program to die of once its mask is set: it is blocked while the
+ * loader writes and taken back. */
+static void write_log(const char *text, uint64_t length) {
+	uint64_t pipe_signal = 1ull << (SIGPIPE - 1), mask, pending;
+	if (sys_rt_sigprocmask(SIG_BLOCK, &pipe_signal, &mask, KERNEL_SIGSET_BYTES) < 0)
+		return;
+	/* One pending already is not the log's to take. */
+	if (sys_call2(__NR_rt_sigpending, (long)&pending, KERNEL_SIGSET_BYTES) < 0)
+		pending = pipe_signal;
+	sys_result r = 0;
+	for (uint64_t done = 0; done < length; done += (uint64_t)r) {
+		r = sys_write((int)log_file, text + done, length - done);
+		if (r == -EINTR)
+			r = 0;
+		else if (r <= 0)
+			break;
+	}
+	struct kernel_timespec now = { 0, 0 };
+	if (r == -EPIPE && !(pending & pipe_signal))
+		(void)sys_call4(__NR_rt_sigtimedwait, (long)&pipe_signal, 0, (long)&now, KERNEL_SIGSET_BYTES);
+	/* Putting back a mask that was in force cannot fail. */
+	(void)sys_rt_sigprocmask(SIG_SETMASK, &mask, 0, KERNEL_SIGSET_BYTES);
+}
+
+/*
+ * The start mappings, as the mapping log says them (the lines TypeScript
+ * made, launch.ts startLines, each with its final address put in),
+ * written to the log's descriptor, which is then closed: the program is
+ * not to hold it. They come before anything the program says, and before
+ * any demand-paged mapping's line, which Bun writes once the program runs.
+ */
+static void log_start_mappings(void) {
+	if (log_file < 0)
+		return;
+	struct fl_start_line *lines = (struct fl_start_line *)((char *)spec + spec->start_line_offset);
+	uint64_t count = spec->start_line_count;
+	char *out = (char *)spec + spec->start_log_offset;
+	if (count > spec_mapped_length / sizeof *lines || !in_plan(spec->start_line_offset, count * sizeof *lines) ||
+	    !in_plan(spec->start_log_offset, spec->start_log_size) || spec->start_lines_sorted > count)
+		fail(FL_STAGE_PLACING, -EINVAL, count);
+	/* Insertion sort, as the regions were sorted. */
+	for (uint64_t i = 1; i < spec->start_lines_sorted; i++) {
+		struct fl_start_line moving = lines[i];
+		uint64_t j = i;
+		for (; j > 0 && lines[j - 1].address > moving.address; j--)
+			lines[j] = lines[j - 1];
+		lines[j] = moving;
+	}
+	uint64_t used = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		const struct fl_start_line *line = &lines[i];
+		if (!in_plan(line->text_offset, line->text_length) || line->head_length > line->text_length ||
+		    line->text_length + START_LINE_ADDED > spec->start_log_size - used)
+			fail(FL_STAGE_PLACING, -EINVAL, i);
+		const char *text = (const char *)spec + line->text_offset;
+		bytes_copy(out + used, text, line->head_length);
+		used += line->head_length;
+		used += put_hex(out + used, line->address);
+		bytes_copy(out + used, text + line->head_length, line->text_length - line->head_length);
+		used += line->text_length - line->head_length;
+		out[used++] = '\n';
+	}
+	write_log(out, used);
+	sys_result r = sys_close((int)log_file);
+	log_file = -1;
+	if (r < 0)
+		fail(FL_STAGE_CLOSE_FILES, r, FL_PLAN_LOG);
+}
+
+/* Tell Bun the program is mapped (the bases are in the plan's status, the
+ * start mappings logged); wait for its go when the plan says so (--gdb
+ * attaches first; --prefetch's end look holds the program's memory). */
 static void report_placed(void) {
 	struct fl_placed placed = { .magic = FL_PLACED_MAGIC };
 	send_message(&placed, sizeof placed);
@@ -870,6 +973,7 @@ void __attribute__((noreturn, used)) fl_loader_main(const uint64_t *initial) {
 	protect_stack();
 	describe_process();
 	close_program_files();
+	log_start_mappings();
 	report_placed();
 	start_paging();
 	start_friendly();

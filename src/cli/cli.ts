@@ -177,7 +177,7 @@ async function main(args: string[]): Promise<number> {
     outcome = await launch(
       line.argv,
       run.prepareLaunch({
-        log: line.quiet ? null : say,
+        log: !line.quiet,
         note: line.quiet ? null : notes.say,
         // Said even under --quiet: without it a set-user-ID program silently
         // tells other facts (its own user's), with a success.

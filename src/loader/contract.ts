@@ -126,6 +126,11 @@ export const LAUNCH_SPEC = layout("fl_launch_spec", [
   ["uffd_user_mode_only", WORD],
   ["prefetch_count", WORD],
   ["prefetch_offset", WORD],
+  ["start_line_count", WORD],
+  ["start_lines_sorted", WORD],
+  ["start_line_offset", WORD],
+  ["start_log_offset", WORD],
+  ["start_log_size", WORD],
   ["stack_prot", WORD],
   ["read_implies_exec", WORD],
   ["vdso_part_count", WORD],
@@ -158,6 +163,15 @@ export const RELOCATION = layout("fl_relocation", [
 export const PREFETCH_RUN = layout("fl_prefetch_run", [
   ["start", WORD],
   ["pages", WORD],
+]);
+
+/** struct fl_start_line: a start mapping line the loader writes, its
+ * address put in after the text's head. */
+export const START_LINE = layout("fl_start_line", [
+  ["address", WORD],
+  ["text_offset", WORD],
+  ["head_length", WORD],
+  ["text_length", WORD],
 ]);
 
 /** struct fl_mm_map: the kernel's struct prctl_mm_map. */
@@ -308,7 +322,7 @@ export const RING_CAPACITY = 1024;
  * as the shim reports them (without their FL_ prefix). */
 const CONSTANTS: Readonly<Record<string, number>> = { RING_CAPACITY };
 
-export const CONTRACT: readonly Layout[] = [SPAWN_DESCRIPTOR, SPAWN_REQUEST, NOTICE, SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, MM_MAP, RING, COUNTERS, EVENT];
+export const CONTRACT: readonly Layout[] = [SPAWN_DESCRIPTOR, SPAWN_REQUEST, NOTICE, SERVICE_REQUEST, LAUNCH_SPEC, STATUS, PLACEMENT, VDSO_PART, INTERVAL_TIMER, REGION, RELOCATION, PREFETCH_RUN, START_LINE, MM_MAP, RING, COUNTERS, EVENT];
 
 /** Where the loader stopped, when it stopped before the jump: enum
  * fl_stage, by C's names without the FL_STAGE_ prefix. */

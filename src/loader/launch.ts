@@ -52,6 +52,7 @@ import {
   encodeSpec,
   type SpecRegion,
   type SpecPrefetchRun,
+  type SpecStartLine,
   pagesBySignal,
   readStatus,
   specBound,
@@ -118,17 +119,19 @@ export interface LaunchOptions {
   cwd?: string;
   /** The program's environment; Bun's own by default. */
   env?: Record<string, string | undefined>;
-  /** Called with each mapping line made at start (without the newline).
-   * Demand-paged mappings are logged as they happen, by the shim, to
-   * `faultLogFd` (stderr by default) when `log` is set. */
-  log?: ((line: string) => void) | null;
+  /** Log the mappings to `faultLogFd` (stderr by default), a line each:
+   * those made at start, written by the loader itself just before the
+   * program's first instruction (no trip through JavaScript), then the
+   * demand-paged ones as they happen, by the shim. */
+  log?: boolean | null;
   faultLogFd?: number;
   /** Called with the child's pid once it exists (before startLaunch
    * returns), and how its demand faults are caught (null: apager, none). */
   onStart?: (pid: number, paging: Mechanism | null) => void;
-  /** Called once the program is placed, before it runs, with the mappings
-   * the loader made (or reserved) at start and the milliseconds since the
-   * launch began waiting for the program (the trace's clock). */
+  /** Called once the program is placed with the mappings the loader made
+   * (or reserved) at start and the milliseconds since the launch began
+   * waiting for the program (the trace's clock). The loader does not wait
+   * for it: the program may be running, or have ended, by then. */
   onPlaced?: (mappings: readonly Mapping[], elapsedMs: number) => void;
   /** Called, once every file the launch reads (the program, the #! scripts
    * on the way to it, the interpreter) is open and checked, and before
@@ -269,10 +272,17 @@ export function protString(prot: number): `${"r" | "-"}${"w" | "-"}${"x" | "-"}`
  * protection already.
  */
 export function mappingLine(pager: PagerName, m: Mapping, reserved: Mechanism | null = null): string {
+  const [head, tail] = mappingLineParts(pager, m, reserved);
+  return `${head}${hex(m.address)}${tail}`;
+}
+
+/** A mapping's line split where its address goes (in hexadecimal): the
+ * loader puts the address in, once it knows it (spec.ts SpecStartLine). */
+function mappingLineParts(pager: PagerName, m: Omit<Mapping, "address">, reserved: Mechanism | null): [head: string, tail: string] {
   const offset = m.offset === null ? "-" : hex(m.offset);
-  if (reserved === "signal") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`;
-  if (reserved === "userfaultfd") return `${pager}: reserve addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} (pages on demand) ${m.source}`;
-  return `${pager}: map addr=${hex(m.address)} size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`;
+  if (reserved === "signal") return [`${pager}: reserve addr=`, ` size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`];
+  if (reserved === "userfaultfd") return [`${pager}: reserve addr=`, ` size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} (pages on demand) ${m.source}`];
+  return [`${pager}: map addr=`, ` size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`];
 }
 
 
@@ -568,15 +578,29 @@ function regionName(r: Region, program: string, interpreter: string | null): str
   return `${image} ${role}`;
 }
 
-/** The mapping-log line of a prefetched run: the region's, for its pages,
- * marked as coming from the profile. */
-function prefetchLines(pager: PagerName, runs: readonly SpecPrefetchRun[], regions: readonly Region[], bases: readonly number[], program: string, interpreter: string | null): string[] {
-  return runs.map((run) => {
-    const region = regions.find((r) => r.base === run.base && run.start >= r.start && run.start < r.start + r.length)!;
-    const [mapping] = regionMappings([region], program, interpreter);
-    const offset = region.offset === null ? null : region.offset + (run.start - region.start);
-    return `${mappingLine(pager, { ...mapping!, address: locate(run.base, run.start, bases), size: run.pages * PAGE_SIZE, offset })} prefetched`;
+/**
+ * The start mappings' lines, which the loader writes with their addresses
+ * put in (spec.ts SpecStartLine): a region's each (the loader orders them
+ * by address), the stack's, then a prefetched run's each, the region's line
+ * for its pages, marked as coming from the profile.
+ */
+function startLines(planned: PlannedLaunch): SpecStartLine[] {
+  const { pager, plan, regions, stack, image, interpreterImage, prefetchRuns, mechanism } = planned;
+  const mappings = regionMappings(regions, image.file, interpreterImage?.file ?? null);
+  const lines = mappings.map((m, i): SpecStartLine => {
+    const [head, tail] = mappingLineParts(pager, m, m.demand ? mechanism : null);
+    return { address: regions[i]!.start, base: regions[i]!.base, head, tail };
   });
+  const [stackHead, stackTail] = mappingLineParts(pager, { size: stack.top - stack.mappingStart, offset: null, prot: stackProtection(plan), source: "anon=stack", demand: false }, null);
+  lines.push({ address: stack.mappingStart, base: "stack", head: stackHead, tail: stackTail });
+  for (const run of prefetchRuns) {
+    const index = regions.findIndex((r) => r.base === run.base && run.start >= r.start && run.start < r.start + r.length);
+    const region = regions[index]!;
+    const offset = region.offset === null ? null : region.offset + (run.start - region.start);
+    const [head, tail] = mappingLineParts(pager, { ...mappings[index]!, size: run.pages * PAGE_SIZE, offset }, null);
+    lines.push({ address: run.start, base: run.base, head, tail: `${tail} prefetched` });
+  }
+  return lines;
 }
 
 /** The pages of the runs, where they are in this run. */
@@ -672,6 +696,7 @@ function planLaunch(found: FoundProgram, client: LaunchClient | null, options: L
     segments: image.segments.length + (interpreterImage?.segments.length ?? 0),
     prefetchPages: profile && policy !== "eager" ? profile.pages.length : 0,
     eventRing: policy !== "eager",
+    startLogNameBytes: options.log ? Math.max(Buffer.byteLength(image.file), Buffer.byteLength(interpreterImage?.file ?? "")) : null,
   });
   const memoryFacts = memoryFactsFor(imageBytes(image) + (interpreterImage ? imageBytes(interpreterImage) : 0));
   const kept = mergeRanges([...loaderMemory(), { start: PLAN_ADDRESS, end: PLAN_ADDRESS + specLength, name: "plan" }]);
@@ -708,16 +733,16 @@ function planLaunch(found: FoundProgram, client: LaunchClient | null, options: L
   const regions: SpecRegion[] = layout ? layout.regions : plan.regions;
   const prefetching: PrefetchPlan | null = profile && policy !== "eager" ? prefetchPlan(profile, targetRegions(plan, regions)) : null;
   const prefetchRuns: SpecPrefetchRun[] = (prefetching?.runs ?? []).map((run) => ({ start: run.start, base: run.base, pages: run.pages }));
-  // The loader waits for Bun's go once placed while the mappings are
-  // logged (or handed to onPlaced), so they come before anything the
-  // program does; and when it prefetches (the trace's prefetch lines come
-  // first).
-  const waitForGo = Boolean(options.log) || options.onPlaced !== undefined || prefetchRuns.length > 0 || options.beforeStart !== undefined;
-  // Prefetching with nothing to log or hand over: the program waits only
+  // The loader logs the start mappings itself and goes on; it waits for
+  // Bun's go once placed only for --gdb (beforeStart attaches first) and
+  // when it prefetches (the end look's hold comes first, and the trace's
+  // prefetch lines before any fault's).
+  const waitForGo = prefetchRuns.length > 0 || options.beforeStart !== undefined;
+  // Prefetching with nothing to trace or attach: the program waits only
   // for the end look's hold, which the waiter takes, so the waiter sends
   // the go too (a trip through JavaScript's event loop costs a
   // millisecond or more).
-  const waiterGoes = prefetchRuns.length > 0 && !options.log && options.onPlaced === undefined && options.beforeStart === undefined && (options.traceFd ?? -1) < 0;
+  const waiterGoes = prefetchRuns.length > 0 && options.beforeStart === undefined && (options.traceFd ?? -1) < 0;
   const random16 = new Uint8Array(16);
   crypto.getRandomValues(random16);
   const stack: StackImage = buildStack({
@@ -786,6 +811,8 @@ function encodeLaunch(planned: PlannedLaunch, launching: Launching, options: Lau
       friendlyReraise: options.friendly === true && reraiseWanted(options.env ?? process.env),
       userModeOnly: mechanism === "userfaultfd" && access === "user-mode",
       prefetch: planned.prefetchRuns,
+      startLines: options.log ? startLines(planned) : [],
+      startLinesSorted: options.log ? regions.length : 0,
       stackProt: stackProtection(plan),
       readImpliesExec: plan.readImpliesExec,
       vdso: facts.vdsoBlock,
@@ -827,7 +854,7 @@ function startRun(planned: PlannedLaunch, launching: Launching, options: LaunchO
     if (pidfd < 0) throw new Error(`the command's process ${client.pid} ended before its plan was sent (${errnoName(-pidfd)})`);
   }
   try {
-    sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy });
+    const sentAt = sendPlan(loader.control, spec, PLAN_ADDRESS, { program: fileFds[0], interpreter: fileFds[1], programCopy, interpreterCopy, log: options.log ? (options.faultLogFd ?? 2) : -1 });
     // The pid now, from the loader's hello (sent as soon as it has cloned
     // itself, while this thread planned): spawn() returns with it. A
     // pidfd opened before anything can reap the program signals it and no
@@ -846,6 +873,8 @@ function startRun(planned: PlannedLaunch, launching: Launching, options: LaunchO
       labels: [planned.pager, printable(planned.image.file), printable(planned.interpreterImage?.file ?? "")],
       notifyStarted: false,
       go: !planned.waitForGo ? "none" : planned.waiterGoes ? "waiter" : "here",
+      notifyPlaced: options.onPlaced !== undefined,
+      clockStart: sentAt,
       // Held by a copy of a byte of its stack, written already.
       pinOffset: planned.prefetchRuns.length > 0 ? planned.stack.top - WORD_BYTES : 0,
       ...(client ? { programPidfd: pidfd } : {}),
@@ -873,27 +902,24 @@ interface RunWatch {
 }
 
 /**
- * The program placed, when the loader waits for a go: the mappings logged
- * where the loader put them (and the prefetched runs, to the trace too),
- * the end look adopted, beforeStart and the go, then onPlaced. Returns the
- * next notice.
+ * The program placed (its start mappings logged by the loader): when the
+ * loader waits for a go, the prefetched runs to the trace, the end look
+ * adopted, beforeStart and the go; then onPlaced, which the loader does not
+ * wait for. Returns the next notice.
  */
 async function goWhenPlaced(planned: PlannedLaunch, running: RunningLaunch, watch: RunWatch, spec: SpecMemory, options: LaunchOptions, notice: Notice): Promise<Notice> {
   if (notice.kind !== "placed") return notice;
-  const { pager, plan, regions, stack, image, interpreterImage, prefetchRuns } = planned;
+  const { plan, regions, stack, image, interpreterImage, prefetchRuns } = planned;
   const bases = readStatus(spec.view).bases;
-  const placed = placedMappings(plan, regions, stack, bases, image, interpreterImage);
-  if (options.log) {
-    for (const m of placed) options.log(mappingLine(pager, m, m.demand ? planned.mechanism : null));
-    for (const line of prefetchLines(pager, prefetchRuns, regions, bases, image.file, interpreterImage?.file ?? null)) options.log(line);
+  if (planned.waitForGo) {
+    if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
+    // The waiter held the program's memory already, when prefetching.
+    watch.endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
+    // beforeStart may have ended the program instead (false): no go is owed.
+    const goes = options.beforeStart ? (await options.beforeStart(running.pid, resolve(options.cwd ?? process.cwd(), image.file))) !== false : true;
+    if (goes && !planned.waiterGoes) running.waiter.go();
   }
-  if (prefetchRuns.length > 0 && (options.traceFd ?? -1) >= 0) writeSync(options.traceFd!, prefetchTraceLines(prefetchRuns, bases));
-  // The waiter held the program's memory already, when prefetching.
-  watch.endLook = notice.endLook ? EndLook.adopt(notice.endLook) : null;
-  // beforeStart may have ended the program instead (false): no go is owed.
-  const goes = options.beforeStart ? (await options.beforeStart(running.pid, resolve(options.cwd ?? process.cwd(), image.file))) !== false : true;
-  if (goes && !planned.waiterGoes) running.waiter.go();
-  options.onPlaced?.(placed, performance.now() - running.startedAt);
+  options.onPlaced?.(placedMappings(plan, regions, stack, bases, image, interpreterImage), performance.now() - running.startedAt);
   return running.waiter.next();
 }
 

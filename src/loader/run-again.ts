@@ -80,7 +80,7 @@ export async function serveAgain(request: ServiceRequest): Promise<void> {
       {
         pager: options.pager,
         program: file,
-        log: speaks ? say : null,
+        log: speaks,
         faultLogFd: stderr,
         note: speaks ? (text) => say(`${options.pager}: note: ${text}`) : null,
         ...(options.paging ? { paging: options.paging } : {}),

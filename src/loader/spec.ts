@@ -10,7 +10,7 @@ import { pageUp, type Placement, type Policy, type Region } from "./plan.ts";
 import { AT_BASE, AT_ENTRY, AT_PHDR, AT_SYSINFO_EHDR, type StackImage } from "./stack.ts";
 import type { IntervalTimers } from "./caller.ts";
 import type { VdsoBlock } from "./machine.ts";
-import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, VDSO_PART, MM_MAP, PLACEMENT, PREFETCH_RUN, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, RING_CAPACITY, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
+import { COUNTERS, EVENT, INTERVAL_TIMER, LAUNCH_SPEC, VDSO_PART, MM_MAP, PLACEMENT, PREFETCH_RUN, START_LINE, PROCESS_NAME_BYTES, REGION, RELOCATION, RING, RING_CAPACITY, STAGE, STAGE_WORDS, STATUS, stageNamed, type Layout, type StageName } from "./contract.ts";
 
 export { STAGE, STAGE_WORDS, stageNamed, type StageName };
 
@@ -86,7 +86,9 @@ function placementFields(placement: Placement | null): Record<keyof typeof PLACE
 /** Write `values` into the struct `layout` at `at`, each by its field's
  * name; a field of a word or two halves (a number or a bigint). */
 function putFields<Name extends string>(view: DataView, at: number, layout: Layout<Name>, values: Partial<Record<Name, number | bigint>>): void {
-  for (const [name, value] of Object.entries(values) as Array<[Name, number | bigint | undefined]>) {
+  // for...in, not Object.entries: no array of pairs to make per struct.
+  for (const name in values) {
+    const value = values[name];
     if (value === undefined) continue;
     const field = layout.fields[name];
     if (field.size === WORD) putWord(view, at + field.offset, value);
@@ -113,6 +115,16 @@ export interface SpecPrefetchRun {
   pages: number;
 }
 
+/** A start mapping's line, which the loader writes itself before the jump
+ * (struct fl_start_line): `head`, the address where it is in this run (in
+ * hexadecimal, as the log writes it), then `tail`. */
+export interface SpecStartLine {
+  address: number;
+  base: Base;
+  head: string;
+  tail: string;
+}
+
 export interface SpecInput {
   regions: readonly SpecRegion[];
   program: Placement;
@@ -126,8 +138,8 @@ export interface SpecInput {
   programBase: Base;
   interpreterBase: Base;
   brkBase: Base;
-  /** The loader reports the placement and waits for Bun's go (Bun logs the
-   * mappings first). */
+  /** The loader reports the placement and waits for Bun's go (--gdb
+   * attaches first; --prefetch's end look holds the program's memory). */
   waitForGo: boolean;
   processName: string;
   memory: MemoryDescription | null;
@@ -149,6 +161,11 @@ export interface SpecInput {
   userModeOnly: boolean;
   /** Pages to map before the jump (--prefetch); none when empty. */
   prefetch: readonly SpecPrefetchRun[];
+  /** The start mappings' lines the loader writes to the mapping log (none:
+   * it writes nothing): the first `startLinesSorted` in the order of their
+   * final addresses, the rest after them. */
+  startLines: readonly SpecStartLine[];
+  startLinesSorted: number;
   /** The [stack]'s protection (PROT_*): executable where PT_GNU_STACK (or
    * READ_IMPLIES_EXEC) asks. */
   stackProt: number;
@@ -186,6 +203,11 @@ interface Offsets {
   relocations: number;
   mmMap: number;
   prefetch: number;
+  startLines: number;
+  startText: number;
+  startLog: number;
+  /** Bytes the loader formats the start lines in, from startLog. */
+  startLogSize: number;
   stackImage: number;
   ring: number;
   length: number;
@@ -202,17 +224,43 @@ interface SpecSizes {
   eventRing: boolean;
   /** Prefetch runs, at most (0: none). */
   prefetchRuns?: number;
+  /** Start mapping lines the loader writes, and their text's bytes, at
+   * most (0: none). */
+  startLines?: number;
+  startTextBytes?: number;
 }
+
+/** What the loader adds to a start line's text: "0x", the address's
+ * hexadecimal digits (16 at most) and the newline (START_LINE_ADDED in
+ * shim/loader/loader.c). */
+const START_LINE_ADDED = 2 + 16 + 1;
+/** Bytes of a start line's text besides its file names: the pager's name,
+ * the fields' names, the size and offset in hexadecimal, the protections
+ * and what a reserved or prefetched line adds, with room to spare. */
+const START_LINE_FIXED_BYTES = 192;
+/** A printable() file name's bytes per byte of the name, at most (a C1
+ * control character's two bytes become "\x9b"). */
+const PRINTABLE_GROWTH = 4;
 
 function offsetsFor(sizes: SpecSizes): Offsets {
   const regions = SPEC_HEADER_BYTES;
   const relocations = regions + sizes.regionCount * REGION_BYTES;
   const mmMap = relocations + sizes.relocationCount * RELOCATION_BYTES;
   const prefetch = mmMap + MM_MAP_BYTES;
-  const stackImage = align(prefetch + (sizes.prefetchRuns ?? 0) * PREFETCH_RUN_BYTES, WORD);
+  const startLines = prefetch + (sizes.prefetchRuns ?? 0) * PREFETCH_RUN_BYTES;
+  const startText = startLines + (sizes.startLines ?? 0) * START_LINE.size;
+  const startLog = startText + (sizes.startTextBytes ?? 0);
+  const startLogSize = startLogBytes(sizes);
+  const stackImage = align(startLog + startLogSize, WORD);
   const ring = align(stackImage + sizes.stackImageBytes, PAGE_SIZE);
   const end = ring + (sizes.eventRing ? RING_HEADER_BYTES + RING_CAPACITY * EVENT_BYTES : 0);
-  return { regions, relocations, mmMap, prefetch, stackImage, ring, length: pageUp(end) };
+  return { regions, relocations, mmMap, prefetch, startLines, startText, startLog, startLogSize, stackImage, ring, length: pageUp(end) };
+}
+
+/** Room the loader formats the start lines in: their text and what each
+ * line adds. */
+function startLogBytes(sizes: SpecSizes): number {
+  return (sizes.startTextBytes ?? 0) + (sizes.startLines ?? 0) * START_LINE_ADDED;
 }
 
 /** Bytes of the plan's memory a spec needs, given upper bounds of its parts. */
@@ -241,6 +289,10 @@ interface SpecBounds {
   prefetchPages: number;
   /** Demand paging: room for the SIGSEGV mechanism's event ring. */
   eventRing: boolean;
+  /** The loader logs the start mappings: the bytes of the longest file
+   * name a line may hold (the program's or the interpreter's); null: it
+   * logs nothing. */
+  startLogNameBytes: number | null;
 }
 
 /** Bytes of the plan's memory a launch needs at most, before its plan is
@@ -252,10 +304,15 @@ export function specBound(b: SpecBounds): number {
   // Two regions a segment (file pages, bss), and one more where an image
   // copy splits off the page its bss starts in.
   const regionBound = 3 * b.segments;
+  // A line a region, the stack's, and one a prefetch run.
+  const startLines = b.startLogNameBytes === null ? 0 : regionBound + 1 + b.prefetchPages;
   return specLength({
     regionCount: regionBound,
-    // A run a profile page, at most, before they are joined.
-    relocationCount: relocationBound(regionBound, b.argv.length, b.envp.length, auxvBound, b.prefetchPages),
+    // A run a profile page, at most, before they are joined; a start
+    // line's address is relocated too.
+    relocationCount: relocationBound(regionBound, b.argv.length, b.envp.length, auxvBound, b.prefetchPages) + startLines,
+    startLines,
+    startTextBytes: startLines * (START_LINE_FIXED_BYTES + PRINTABLE_GROWTH * (b.startLogNameBytes ?? 0)),
     stackImageBytes: stringBytes + pointerBytes + STACK_IMAGE_OVERHEAD,
     // The mechanism is chosen once the plan is known; room for the SIGSEGV
     // mechanism's event ring is kept either way (untouched, it costs nothing).
@@ -297,12 +354,15 @@ interface SpecWriter {
  */
 export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   const paging = pagesBySignal(input.regions, input.mechanism);
+  const startTexts = input.startLines.map((line) => ({ head: Buffer.from(line.head), tail: Buffer.from(line.tail) }));
   const sizes = {
     regionCount: input.regions.length,
-    relocationCount: relocationBound(input.regions.length, 0, 0, 0, input.prefetch.length) + input.stack.stackPointers.length + input.stack.auxvValues.size,
+    relocationCount: relocationBound(input.regions.length, 0, 0, 0, input.prefetch.length) + input.stack.stackPointers.length + input.stack.auxvValues.size + input.startLines.length,
     stackImageBytes: input.stack.bytes.length,
     eventRing: paging,
     prefetchRuns: input.prefetch.length,
+    startLines: input.startLines.length,
+    startTextBytes: startTexts.reduce((n, t) => n + t.head.length + t.tail.length, 0),
   };
   const at = offsetsFor(sizes);
   if (at.length > target.byteLength) throw new Error(`launch spec needs ${at.length} bytes, only ${target.byteLength} made`);
@@ -319,12 +379,18 @@ export function encodeSpec(input: SpecInput, target: Uint8Array): void {
   writeHeader(spec, input, paging);
   writeRegions(spec, input.regions);
   writePrefetchRuns(spec, input.prefetch);
+  writeStartLines(spec, input.startLines, startTexts);
   if (paging) startRing(spec);
   if (input.memory) writeMemoryDescription(spec, input, input.memory);
   writeStackImage(spec, input);
   if (relocations.length > sizes.relocationCount) throw new Error("more relocations than room for them");
+  // A word each, written directly: a plan has dozens (putFields would
+  // make an object of each).
+  const { offset: offsetField, base: baseField } = RELOCATION.fields;
   relocations.forEach((r, i) => {
-    putFields(view, at.relocations + i * RELOCATION_BYTES, RELOCATION, { offset: r.offset, base: BASE_CODES[r.base] });
+    const offset = at.relocations + i * RELOCATION_BYTES;
+    putWord(view, offset + offsetField.offset, r.offset);
+    putWord(view, offset + baseField.offset, BASE_CODES[r.base]);
   });
   putFields(view, 0, LAUNCH_SPEC, { relocation_count: relocations.length });
 }
@@ -363,6 +429,11 @@ function headerFields(input: SpecInput, at: Offsets, paging: boolean): Partial<R
     uffd_user_mode_only: input.userModeOnly ? 1 : 0,
     prefetch_count: input.prefetch.length,
     prefetch_offset: input.prefetch.length > 0 ? at.prefetch : 0,
+    start_line_count: input.startLines.length,
+    start_lines_sorted: input.startLinesSorted,
+    start_line_offset: at.startLines,
+    start_log_offset: at.startLog,
+    start_log_size: at.startLogSize,
     stack_prot: input.stackProt,
     read_implies_exec: input.readImpliesExec ? 1 : 0,
     vdso_part_count: input.vdso?.parts.length ?? 0,
@@ -432,6 +503,21 @@ function writePrefetchRuns({ view, at, relocate }: SpecWriter, runs: readonly Sp
   });
 }
 
+/** The start mappings' lines the loader writes itself: each line's text,
+ * and its address, relocated. */
+function writeStartLines({ target, view, at, relocate }: SpecWriter, lines: readonly SpecStartLine[], texts: ReadonlyArray<{ head: Buffer; tail: Buffer }>): void {
+  let textAt = at.startText;
+  lines.forEach((line, i) => {
+    const offset = at.startLines + i * START_LINE.size;
+    const { head, tail } = texts[i]!;
+    target.set(head, textAt);
+    target.set(tail, textAt + head.length);
+    putFields(view, offset, START_LINE, { address: line.address, text_offset: textAt, head_length: head.length, text_length: head.length + tail.length });
+    relocate(offset + START_LINE.fields.address.offset, line.base);
+    textAt += head.length + tail.length;
+  });
+}
+
 /** SIGSEGV paging's event ring, empty. */
 function startRing({ target, view, at }: SpecWriter): void {
   // Reused memory holds the last run's ring: start afresh.
@@ -439,7 +525,8 @@ function startRing({ target, view, at }: SpecWriter): void {
   // Each count's check word holds its complement: ~0 to start with.
   const checks = at.ring + RING.fields.counters.offset + COUNTERS.fields.check.offset;
   target.fill(0xff, checks, checks + COUNTERS.fields.check.size);
-  for (let i = 0; i < RING_CAPACITY; i++) putFields(view, at.ring + RING_HEADER_BYTES + i * EVENT_BYTES, EVENT, { sequence: 0 });
+  const sequence = EVENT.fields.sequence.offset;
+  for (let i = 0; i < RING_CAPACITY; i++) putWord(view, at.ring + RING_HEADER_BYTES + i * EVENT_BYTES + sequence, 0);
   putFields(view, at.ring, RING, { capacity: RING_CAPACITY });
 }
 

@@ -89,7 +89,10 @@ export interface ProcessOptions {
  * than they are taken are dropped and counted (`eventsDropped`). */
 export interface EventOptions {
   /** Each mapping the pager makes (or reserves) at start, and each page it
-   * maps on demand. */
+   * maps on demand, in that order. The program does not wait for them: its
+   * start mappings are events once the loader has reported them, which may
+   * be after the program started (or ended), never before a demand-paged
+   * mapping's event. */
   onMapping?: (event: MappingEvent) => void;
   /** Each demand fault it resolves (dpager; hpager's bss). */
   onFault?: (event: FaultEvent) => void;

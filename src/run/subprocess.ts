@@ -678,7 +678,7 @@ function startProgram(plan: SpawnPlan, given: SpawnOptions, run: PagedRun, logTo
     const live = events;
     const handover: Handover | undefined = streams.plain ? undefined : { ...plainHandover(currentSignalMask()), descriptors: streams.descriptors };
     const options = run.prepareLaunch({
-      log: logTo,
+      log: logTo !== null,
       ...(faultLog ? { faultLogFd: faultLog[1] } : {}),
       eventFd: eventWriter,
       ...(handover ? { handover } : {}),

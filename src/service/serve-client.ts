@@ -108,7 +108,7 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
       line.argv,
       {
         pager: line.pager,
-        log: speaks ? say : null,
+        log: speaks,
         faultLogFd: stderr,
         note: speaks ? (text) => say(`${line.pager}: note: ${text}`) : null,
         ...(line.predictor ? { predictor: line.predictor } : {}),

@@ -26,7 +26,7 @@ const symbols = {
   fl_prestarted_take: { args: [FFIType.i64, FFIType.ptr], returns: FFIType.i64 },
   fl_prestarted_retire: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_signal_mask: { args: [], returns: FFIType.u64 },
-  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
+  fl_wait_start: { args: [FFIType.i64, FFIType.i64, FFIType.u64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.ptr, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64, FFIType.i64], returns: FFIType.i64 },
   fl_send_go: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_duplicate: { args: [FFIType.i64], returns: FFIType.i64 },
   fl_end_with_signal: { args: [FFIType.i64], returns: FFIType.i64 },
@@ -224,18 +224,25 @@ export function retirePrestarted(handle: PrestartHandle): void {
 
 /** Send the loader its plan: where to map the plan's memory, and the
  * program's files. */
-export function sendPlan(control: number, spec: SpecMemory, specAddress: number, files: PlanFiles): void {
-  const descriptors = new BigInt64Array([spec.fd, files.program, files.interpreter, files.programCopy, files.interpreterCopy].map(BigInt));
-  check("sending the loader its plan", load().fl_send_plan(control, specAddress, spec.length, ptr(descriptors)));
+/** Send the loader its plan; returns when it was sent (CLOCK_MONOTONIC
+ * nanoseconds), from which the run's fault events are timed: the program
+ * may run at once. */
+export function sendPlan(control: number, spec: SpecMemory, specAddress: number, files: PlanFiles): number {
+  const descriptors = new BigInt64Array([spec.fd, files.program, files.interpreter, files.programCopy, files.interpreterCopy, files.log].map(BigInt));
+  return check("sending the loader its plan", load().fl_send_plan(control, specAddress, spec.length, ptr(descriptors)));
 }
 
-/** The descriptors a plan goes with (-1: none): the program's files, and
- * the image copies userfaultfd paging maps their pages from. */
-interface PlanFiles {
+/** The descriptors a plan goes with (-1: none), in shim/launch.h's enum
+ * fl_plan_file order after the plan's own: the program's files, the image
+ * copies userfaultfd paging maps their pages from, and the mapping log the
+ * loader writes the start mappings to (a copy goes: the loader closes it
+ * before the jump). */
+export interface PlanFiles {
   program: number;
   interpreter: number;
   programCopy: number;
   interpreterCopy: number;
+  log: number;
 }
 
 /** A sealed memfd as long as the file `size` bytes long behind `fd`,
@@ -302,9 +309,17 @@ interface WaitOptions {
   /** Say when the program exists (its pid), before it is placed. */
   notifyStarted: boolean;
   /** Who sends the go the loader waits for once placed, when its spec says
-   * it waits: this process (`go()`, after logging the mappings), or the
-   * waiter, sparing the program a trip through JavaScript. */
+   * it waits: this process (`go()`: --gdb attached, --prefetch's trace
+   * lines written), or the waiter, sparing the program a trip through
+   * JavaScript. */
   go: "none" | "here" | "waiter";
+  /** Say that the program is placed even when the loader does not wait
+   * for a go (its start mappings are then wanted here: onMapping); the
+   * program may be running by the time the notice is read. */
+  notifyPlaced?: boolean;
+  /** When the run's clock started (sendPlan's answer): fault events' times
+   * count from it; by default, from now. */
+  clockStart?: number;
   /** The waiter takes the end look's hold on the program's memory once it
    * is placed, by the byte this far above the stack's base (0: none). */
   pinOffset: number;
@@ -316,7 +331,8 @@ interface WaitOptions {
 
 /** What the waiter says, in order: the program's pid once the loader has
  * cloned itself (pid -1: it never did), that the program is placed (only
- * when the loader waits for a go), then how it ended. */
+ * when the loader waits for a go, or notifyPlaced asked), then how it
+ * ended. */
 export type Notice =
   | { kind: "started"; pid: number }
   | { kind: "placed"; pid: number; endLook: { pin: MemoryPin; pagemapFd: number } | null }
@@ -367,7 +383,7 @@ export function startWaiter(loader: SpawnedLoader, spec: SpecMemory, options: Wa
   };
   let fd: number;
   try {
-    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset, options.go === "waiter" ? 1 : 0, options.programPidfd ?? -1));
+    fd = check("starting the waiter", shim.fl_wait_start(loader.pid, loader.control, spec.address, ptr(files), options.logFd, options.traceFd, options.eventFd, ptr(labels), options.notifyStarted ? 1 : 0, loader.programPid ?? 0, options.pinOffset, options.go === "waiter" ? 1 : 0, options.programPidfd ?? -1, options.notifyPlaced ? 1 : 0, options.clockStart ?? 0));
   } catch (error) {
     closeGo();
     throw error;

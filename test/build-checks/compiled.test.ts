@@ -18,7 +18,7 @@ describe("the contract's layout", () => {
   test("the shim as built reports exactly this side's fields and stages", () => {
     const text = contractLayout();
     expect(contractDifferences(text)).toEqual([]);
-    expect(text).toContain("fl_launch_spec status 504 152\n");
+    expect(text).toContain("fl_launch_spec status 544 152\n");
     expect(text).toContain("stage MAP_REGION 4\n");
   });
 });

@@ -333,6 +333,33 @@ describe("quiet by default, lines on request", () => {
   });
 });
 
+describe("no JavaScript between the spawn and the program's start", () => {
+  test("touch, logged and with onMapping, runs while the spawning thread never returns to its event loop; its start lines are its onMapping events, byte for byte", async () => {
+    const file = join(dir, "unwaited");
+    const { result: r } = await fixture<{ ranUnwaited: boolean; exited: number; lines: string[]; expected: string[] }>({ scenario: "unwaited", pager: "apager", program: "/bin/touch", file });
+    expect(r.ranUnwaited).toBe(true);
+    expect(r.exited).toBe(0);
+    // The program's, its interpreter's and the stack.
+    expect(r.expected.length).toBeGreaterThanOrEqual(5);
+    expect(r.lines).toEqual(r.expected);
+  });
+
+  test("a mapping log nobody reads any more (EPIPE) leaves the program to run and end as it would, not of the SIGPIPE its loader's write raised", async () => {
+    const script = [
+      `import { closeSync } from "node:fs";`,
+      `import { launch } from ${JSON.stringify(join(ROOT, "src/loader/launch.ts"))};`,
+      `import { streamPair } from ${JSON.stringify(join(ROOT, "src/shim/shim.ts"))};`,
+      `const [ours, theirs] = streamPair();`,
+      `closeSync(ours);`,
+      `const outcome = await launch(["/bin/true"], { pager: "apager", log: true, faultLogFd: theirs });`,
+      `console.log(JSON.stringify({ exitCode: outcome.exitCode, signalNumber: outcome.signalNumber }));`,
+    ].join("\n");
+    const ran = await runProcess([process.execPath, "-e", script], { timeout: TIME_LIMIT_MS });
+    expect(ran.exitCode).toBe(0);
+    expect(JSON.parse(ran.stdout)).toEqual({ exitCode: 0, signalNumber: null });
+  });
+});
+
 describe("unref() and ref(), as Bun.spawn's", () => {
   /** Whether a process exists and has not ended. */
   const running = (pid: number) => {

@@ -44,6 +44,7 @@ type Spec = { pager: PagerName; paging?: PagingChoice; program: string; side?: "
   | { scenario: "refusals"; directory: string }
   | { scenario: "bun-api" }
   | { scenario: "log"; args: string[] }
+  | { scenario: "unwaited"; file: string }
   | { scenario: "unref"; again: boolean; stdout: "pipe" | "ignore" }
 );
 
@@ -318,6 +319,28 @@ async function logged(args: string[]) {
   return { exited, lines, faults: report.faults, pagesMapped: report.pagesMapped };
 }
 
+/** A log function and onMapping, and this thread kept from its event loop
+ * once spawn() returns: the program (`spec.program FILE`, which makes
+ * FILE) must start all the same, its start mappings logged by the loader.
+ * Each start line beside the line its onMapping event makes. */
+async function unwaited(file: string) {
+  const lines: string[] = [];
+  const events: MappingEvent[] = [];
+  const proc = spawn([spec.program, file], { pager: spec.pager, stdout: "ignore", log: (line) => lines.push(line), onMapping: (event) => events.push(event) });
+  const deadline = Date.now() + UNWAITED_MS;
+  while (!existsSync(file) && Date.now() < deadline);
+  const ranUnwaited = existsSync(file);
+  const exited = await proc.exited;
+  await proc.report;
+  const hex = (n: number) => `0x${n.toString(16)}`;
+  const expected = events
+    .filter((e) => e.cause === "start")
+    .map((e) => `${spec.pager}: map addr=${hex(e.address)} size=${hex(e.size)} off=${e.offset === null ? "-" : hex(e.offset)} prot=${e.protection} ${e.source}`);
+  return { ranUnwaited, exited, lines, expected };
+}
+/** How long the thread is kept from its event loop, at most. */
+const UNWAITED_MS = 10_000;
+
 async function main(): Promise<unknown> {
   switch (spec.scenario) {
     case "capture": {
@@ -346,6 +369,8 @@ async function main(): Promise<unknown> {
       };
     case "log":
       return logged(spec.args);
+    case "unwaited":
+      return unwaited(spec.file);
     case "unref": {
       // `spec.program` runs for seconds; this process then has nothing to
       // do but wait for it, unless unref() says not to.

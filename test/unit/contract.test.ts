@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CONTRACT, LAUNCH_SPEC, PLACEMENT, REGION, STAGE, STATUS, checkContract, contractDifferences, contractText, layout, type Layout } from "../../src/loader/contract.ts";
+import { CONTRACT, LAUNCH_SPEC, PLACEMENT, REGION, STAGE, START_LINE, STATUS, checkContract, contractDifferences, contractText, layout, type Layout } from "../../src/loader/contract.ts";
 import { PAGE_SIZE } from "../../src/loader/elf.ts";
 import { NOMINAL_STACK_TOP, SPEC_MAGIC, STATUS_OFFSET, encodeSpec, readStatus, specLength, type SpecInput } from "../../src/loader/spec.ts";
 import { buildStack } from "../../src/loader/stack.ts";
@@ -78,11 +78,16 @@ describe("encoding by field name", () => {
     friendlyReraise: false,
     userModeOnly: true,
     prefetch: [],
+    startLines: [
+      { address: 0x400000, base: "fixed", head: "dpager: reserve addr=", tail: " size=0x2000 off=0x1000 prot=r-x (pages on demand) file=/bin/prog" },
+      { address: 0x7fefff000, base: "stack", head: "dpager: map addr=", tail: " size=0x1000 off=- prot=rwx anon=stack" },
+    ],
+    startLinesSorted: 1,
     stackProt: 7,
     readImpliesExec: true,
     vdso: { parts: [{ offset: 0, length: 0x4000 }, { offset: 0x4000, length: 0x2000 }, { offset: 0x6000, length: 0x2000 }], vdsoOffset: 0x6000 },
   };
-  const memory = new Uint8Array(specLength({ regionCount: 1, relocationCount: 64, stackImageBytes: stack.bytes.length, eventRing: false }));
+  const memory = new Uint8Array(specLength({ regionCount: 1, relocationCount: 64, stackImageBytes: stack.bytes.length, eventRing: false, startLines: 2, startTextBytes: 256 }));
   encodeSpec(input, memory);
   const view = new DataView(memory.buffer);
   const specWord = (field: keyof typeof LAUNCH_SPEC.fields, plus = 0) => view.getBigUint64(LAUNCH_SPEC.fields[field].offset + plus, true);
@@ -128,6 +133,27 @@ describe("encoding by field name", () => {
     expect(relocated).toContain(LAUNCH_SPEC.fields.entry.offset);
     expect(relocated).toContain(LAUNCH_SPEC.fields.stack_low.offset);
     expect(relocated).not.toContain(at + REGION.fields.start.offset);
+  });
+
+  test("the start lines the loader writes: each text with its address's place, its address relocated by its base", () => {
+    expect(specWord("start_line_count")).toBe(2n);
+    expect(specWord("start_lines_sorted")).toBe(1n);
+    const at = Number(specWord("start_line_offset"));
+    const lineWord = (i: number, field: keyof typeof START_LINE.fields) => Number(view.getBigUint64(at + i * START_LINE.size + START_LINE.fields[field].offset, true));
+    const text = (i: number) => new TextDecoder().decode(memory.subarray(lineWord(i, "text_offset"), lineWord(i, "text_offset") + lineWord(i, "text_length")));
+    expect(text(0)).toBe("dpager: reserve addr= size=0x2000 off=0x1000 prot=r-x (pages on demand) file=/bin/prog");
+    expect(lineWord(0, "head_length")).toBe("dpager: reserve addr=".length);
+    expect(lineWord(1, "address")).toBe(0x7fefff000);
+    expect(text(1).slice(lineWord(1, "head_length"))).toBe(" size=0x1000 off=- prot=rwx anon=stack");
+    // Room for each line's text, "0x", sixteen digits and a newline.
+    const room = Number(specWord("start_log_size"));
+    expect(room).toBe(lineWord(0, "text_length") + lineWord(1, "text_length") + 2 * 19);
+    expect(Number(specWord("start_log_offset")) + room).toBeLessThanOrEqual(Number(specWord("stack_image_offset")));
+    const relocations = Number(specWord("relocation_count"));
+    const relocationAt = Number(specWord("relocation_offset"));
+    const relocated = Array.from({ length: relocations }, (_, i) => Number(view.getBigUint64(relocationAt + i * 16, true)));
+    expect(relocated).toContain(at + START_LINE.size + START_LINE.fields.address.offset);
+    expect(relocated).not.toContain(at + START_LINE.fields.address.offset);
   });
 
   test("the status starts cleared, and reads back field by field", () => {
