@@ -36,7 +36,7 @@ const totals = { runs: 0, crashed: 0, hung: 0, noReport: 0, misreported: 0, unfl
 for (const setting of settings) {
   for (const variant of ["static", "pie"] as const) {
     // A static threaded program under dpager's SIGSEGV mechanism dies in
-    // pthread_create, hostile or not (README): only "once" is judged there.
+    // pthread_create, hostile or not (docs/differences.md): only "once" is judged there.
     const judged = variant === "static" && setting.pager === "dpager" && setting.flags.includes("signal") ? ["once"] : modes;
     for (let seed = 1; seed <= seeds; seed++) {
       const mode = judged[seed % judged.length]!;

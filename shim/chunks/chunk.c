@@ -542,7 +542,7 @@ static int one_writable_mapping(const struct fl_chunk *chunk) {
  * read-only costs the kernel nothing per page. Write-protecting a populated
  * range instead costs the kernel work for every page (about 0.1 us a page
  * on the machine this was measured on: 1.5 ms for 64 MiB; userfaultfd
- * write-protection costs the same, see the README). Whole-split and
+ * write-protection costs the same, see docs/lazy-copy.md). Whole-split and
  * page-split chunks alike: the range must be one mapping of one backing,
  * whose offsets are the chunk's. The parked mapping is read by a whole
  * split of a sharer, taken back by the chunk when it alone maps the

@@ -309,7 +309,7 @@ export const SERVICE_REQUEST = layout("fl_service_request", [
  * which runs it, reserves its heap and its JIT's memory up front, and under
  * a smaller limit crashes or starts without the JIT that bun:ffi needs. 2.5
  * GiB: the smallest limit under which every pager ran python3 under both
- * mechanisms here was about 2.4 GB, and some just above failed (README,
+ * mechanisms here was about 2.4 GB, and some just above failed (docs/differences.md,
  * Limits). bin/faultline checks the same figure before Bun starts.
  * Shared with C: the installed command's client (shim/loader/client.c) is
  * built with it, and starts no service under a smaller hard limit. */

@@ -265,26 +265,17 @@ export function protString(prot: number): `${"r" | "-"}${"w" | "-"}${"x" | "-"}`
   return `${prot & PROT_READ ? "r" : "-"}${prot & PROT_WRITE ? "w" : "-"}${prot & PROT_EXEC ? "x" : "-"}`;
 }
 
-/**
- * A mapping as the loader made it. A region reserved for demand paging
- * (`reserved`: by which mechanism) has no pages yet: under SIGSEGV paging it
- * is inaccessible until each page is touched; under userfaultfd it has its
- * protection already.
- */
-export function mappingLine(pager: PagerName, m: Mapping, reserved: Mechanism | null = null): string {
-  const [head, tail] = mappingLineParts(pager, m, reserved);
-  return `${head}${hex(m.address)}${tail}`;
-}
-
 /** A mapping's line split where its address goes (in hexadecimal): the
- * loader puts the address in, once it knows it (spec.ts SpecStartLine). */
+ * loader puts the address in, once it knows it (spec.ts SpecStartLine). A
+ * region reserved for demand paging (`reserved`: by which mechanism) has no
+ * pages yet: under SIGSEGV paging it is inaccessible until each page is
+ * touched; under userfaultfd it has its protection already. */
 function mappingLineParts(pager: PagerName, m: Omit<Mapping, "address">, reserved: Mechanism | null): [head: string, tail: string] {
   const offset = m.offset === null ? "-" : hex(m.offset);
   if (reserved === "signal") return [`${pager}: reserve addr=`, ` size=${hex(m.size)} off=${offset} prot=--- (${protString(m.prot)} on demand) ${m.source}`];
   if (reserved === "userfaultfd") return [`${pager}: reserve addr=`, ` size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} (pages on demand) ${m.source}`];
   return [`${pager}: map addr=`, ` size=${hex(m.size)} off=${offset} prot=${protString(m.prot)} ${m.source}`];
 }
-
 
 function regionMappings(regions: readonly Region[], program: string, interpreter: string | null): Mapping[] {
   return regions.map((r: Region) => ({
@@ -466,7 +457,7 @@ function loaderRequest(handover: Handover, cwd: string | null): LoaderRequest {
  *
  * It pays only with a CPU to spare for it: the program and Bun's thread
  * keep two busy. On a 2-vCPU VM, started beside the program, it slowed
- * the program more than it saved (README, "Tests and benchmarks";
+ * the program more than it saved (docs/benchmarks.md;
  * bench:launch measures both ways), so it is on by default only where
  * PRESTART_MIN_CPUS may run the process. FAULTLINE_PRESTART=1 or 0 in
  * Bun's environment, or prestartLoaders(), decides instead.

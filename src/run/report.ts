@@ -13,7 +13,7 @@ export type { PredictionOutcome, ReportRegion } from "./report-types.ts";
  * much of it this run mapped ahead, and what the program did with it. */
 export interface PrefetchReport extends PrefetchUse {
   /** What could be seen of the prefetched pages once the program had ended
-   * (README.md, Learned working sets): "touched" (any touch shows), "written" (only
+   * (docs/pagers.md, Learned working sets): "touched" (any touch shows), "written" (only
    * writes show), or null (no look could be taken). */
   seen: PrefetchSeen | null;
   /** Prefetched pages seen touched (or written); seen not touched (waste);

@@ -6,7 +6,6 @@
  */
 import { constants as osConstants } from "node:os";
 import { execveVerdictTool } from "./build-tools.ts";
-import { ROOT } from "./programs.ts";
 import { PAGER_ENTRY, runProcess, type Ran } from "./run.ts";
 
 export type Verdict = { refused: string } | { exit: number } | { signal: string } | { timeout: true };
