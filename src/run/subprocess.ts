@@ -21,67 +21,9 @@ import { startLaunch, type LaunchOutcome, type Mapping, type StartedLaunch } fro
 import { PagedRun } from "./paged-run.ts";
 import type { RunReport } from "./report.ts";
 import { currentSignalMask, eventPipe, SocketReader, stdinMemfd, streamPair, type ChildExit } from "../shim/shim.ts";
-import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type ExtraPlan, type OutputOption, type OutputPlan, type SpawnOptions, type SpawnPlan, type StdinOption, type StdinPlan } from "./spawn-options.ts";
+import { checkSpawnOptions, exitedValue, signalCodeOf, signalNumberOf, spawnCall, type ExtraPlan, type OutputOption, type OutputPlan, type SpawnOptions, type SpawnPlan, type StdinOption, type StdinPlan, type Subprocess } from "./spawn-options.ts";
 
-/** `subprocess.stdin`: a FileSink when standard input is "pipe". */
-export type StdinHandle<In extends StdinOption> = In extends "pipe" ? FileSink : undefined;
-/** `subprocess.stdout` and `.stderr`: a ReadableStream of the program's
- * bytes when the stream is "pipe". */
-export type OutputHandle<Out extends OutputOption> = Out extends "pipe" ? ReadableStream<Uint8Array> : undefined;
-
-/** A program running under a pager, with Bun.spawn's names. */
-export interface Subprocess<In extends StdinOption = StdinOption, Out extends OutputOption = OutputOption, Err extends OutputOption = OutputOption> extends AsyncDisposable {
-  /** The program's process ID. */
-  readonly pid: number;
-  /** Its standard input, when "pipe": write, then end() to give it the end
-   * of the file. */
-  readonly stdin: StdinHandle<In>;
-  /** Its standard output, when "pipe": read as it comes, or once it has
-   * ended (it is read into memory meanwhile, as Bun.spawn does). */
-  readonly stdout: OutputHandle<Out>;
-  /** Its standard error, when "pipe". */
-  readonly stderr: OutputHandle<Err>;
-  /** Resolves once the program has ended, and every live event has been
-   * delivered, to its exit code, or 128 plus the number of the signal that
-   * ended it (as Bun.spawn's). Rejects with a LoadError when the pager's
-   * loader failed after the program was found good (rare: see LoadError). */
-  readonly exited: Promise<number>;
-  /** The exit code once it has exited; null while it runs, or when a
-   * signal ended it. */
-  readonly exitCode: number | null;
-  /** The signal that ended it (its name, or its number when it has none);
-   * null while it runs, or when it exited. */
-  readonly signalCode: NodeJS.Signals | number | null;
-  /** Whether it has ended (Bun.spawn's meaning of the name). */
-  readonly killed: boolean;
-  /** Send it a signal (default "SIGTERM"); nothing once it has ended. */
-  kill(signal?: NodeJS.Signals | number): void;
-  /** The run's report, once the program has ended and the files the run
-   * writes (report, trace, html) are written; a file that could not be
-   * written is a warning line, not a rejection. */
-  readonly report: Promise<RunReport>;
-  /** Live events not delivered: the callbacks fell behind (the pager never
-   * waits for them) or the fault log did. Final once `exited` resolves. */
-  readonly eventsDropped: number;
-  /** The program's descriptors as `options.stdio` gave them: null for the
-   * standard three, then for each further one the descriptor here (the
-   * same number for a descriptor given; this process's end of a "pipe" or
-   * "socket-fd"), or null for none. Reading it makes the pipes' ends the
-   * caller's to close; unread, they are closed when the program ends. */
-  readonly stdio: [null, null, null, ...(number | null)[]];
-  /** The program's resource usage once it has ended (undefined before), as
-   * Bun.spawn's: CPU time in microseconds, maxRSS in bytes. maxRSS is the
-   * program's own peak; Bun.spawn's counts the memory of the Bun process
-   * its child was forked from. */
-  resourceUsage(): ResourceUsage | undefined;
-  /** Let this process exit while the program runs (Bun.spawn's unref()):
-   * its pipes and timeout stop holding the event loop open, and the
-   * program runs on, on its own. Live event callbacks still hold it until
-   * the program ends. */
-  unref(): void;
-  /** Wait for the program again before exiting (undoes unref()). */
-  ref(): void;
-}
+export type { Subprocess, StdinHandle, OutputHandle } from "./spawn-options.ts";
 
 /** One line on the stream this process writes warnings to. */
 function stderrLine(line: string): void {
