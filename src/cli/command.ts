@@ -105,7 +105,11 @@ async function bundleDir(): Promise<string | null> {
 
 const bundles = process.env.FAULTLINE_COMMAND === "source" ? null : await bundleDir();
 if (bundles !== null) {
-  require(join(bundles, `${ENTRY}.js`));
+  const bundle = join(bundles, `${ENTRY}.js`);
+  // Current: no source is newer than it, which the service need not walk
+  // src/ again to know.
+  globalThis.faultlineCodeTime = statSync(bundle).mtimeMs;
+  require(bundle);
 } else if (ENTRY === "cli") {
   await import("./cli.ts");
 } else {
