@@ -106,8 +106,10 @@ export async function measureInstalledCommand(runs: number, staticProgram: strin
     row("faultline apager -q /bin/true", trueApager!, "/bin/true", trueDirect!, { addedMs: 3 });
     row("faultline apager -q python3 -c pass", pythonApager!, "python3 -c pass", pythonDirect!, { ratio: 1.3 });
 
-    // The first command starts the service: each one after a stop.
-    const coldRuns = Math.max(5, Math.floor(runs / 6));
+    // The first command starts the service: each one after a stop (not
+    // timed), beside `bun -e 0` from the same caller. As many runs as every
+    // other row (the table's header says how many): a median of a few cold
+    // starts on a loaded machine moves by milliseconds.
     const [bunAlone, cold] = await medians(
       [
         () => timeSpawn([process.execPath, "-e", "0"], env),
@@ -116,7 +118,7 @@ export async function measureInstalledCommand(runs: number, staticProgram: strin
           return timeSpawn([command, "apager", "-q", staticProgram], env);
         },
       ],
-      coldRuns,
+      runs,
       1,
     );
     row("first (cold) command, faultline apager -q, static", cold!, "bun -e 0", bunAlone!, { ratio: 1.5 });

@@ -313,8 +313,10 @@ static void lift_soft_limits(void) {
 
 /*
  * In the grandchild that becomes the service: its own session (no
- * terminal, no job control signal of the caller's reaches it), standard
- * streams on /dev/null, every signal at its default and none blocked, the
+ * terminal, no job control signal of the caller's reaches it), the root
+ * directory as its own (it holds no directory of the caller's busy, and
+ * Bun reads no bunfig.toml of the caller's project), standard streams on
+ * /dev/null, every signal at its default and none blocked, the
  * caller's limits lifted, nothing of the caller's open but the pipe it
  * says it is ready on. Then Bun runs `service run` from its bundle
  * (src/cli/command.ts), or bin/faultline finds a Bun to run it on.
@@ -328,7 +330,7 @@ static __attribute__((noreturn)) void become_service(int ready) {
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	const char *bun_argv[] = { "bun", command, "service", "run", "--ready-fd", ready_number, 0 };
 	const char *argv[] = { "sh", in_package("/bin/faultline"), "service", "run", "--ready-fd", ready_number, 0 };
-	if (sys_call0(__NR_setsid) < 0)
+	if (sys_call0(__NR_setsid) < 0 || sys_chdir("/") < 0)
 		sys_exit_group(FL_EXIT_LOAD_FAILED);
 	sys_result null = sys_openat(AT_FDCWD, "/dev/null", O_RDWR, 0);
 	if (null < 0)

@@ -6,7 +6,6 @@
  * first).
  */
 import { existsSync, readFileSync, writeSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { EXIT_USAGE } from "../loader/errors.ts";
 import { parseServiceState, serviceDirectory, servicePaths, type ServiceState } from "./paths.ts";
 
@@ -30,6 +29,36 @@ directory is yours, else in /tmp/faultline-UID.
            starts a new one
 
 'faultline --no-service PAGER ...' runs one command through Bun without it.`;
+}
+
+/**
+ * `run`'s one option, --ready-fd N (or --ready-fd=N; the last given wins),
+ * read by hand: node:util's parseArgs would load node:util, about 2 ms of
+ * every first command's wait for its service. Throws with parseArgs' own
+ * words for an unknown option, a missing value or a positional. Pure.
+ */
+export function readyFdOf(args: readonly string[]): number | null {
+  let given: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      // What follows are positionals, which run takes none of.
+      if (i + 1 < args.length) throw new Error(`Unexpected argument '${args[i + 1]}'. This command does not take positional arguments`);
+      break;
+    } else if (arg === "--ready-fd") {
+      given = args[++i];
+      if (given === undefined) throw new Error("Option '--ready-fd <value>' argument missing");
+    } else if (arg.startsWith("--ready-fd=")) {
+      given = arg.slice("--ready-fd=".length);
+    } else if (arg.startsWith("-") && arg !== "-") {
+      throw new Error(`Unknown option '${arg.split("=")[0]}'`);
+    } else {
+      throw new Error(`Unexpected argument '${arg}'. This command does not take positional arguments`);
+    }
+  }
+  if (given === undefined) return null;
+  if (!/^\d+$/.test(given)) throw new Error(`--ready-fd takes a descriptor number, not '${given}'`);
+  return Number(given);
 }
 
 function say(fd: number, text: string): void {
@@ -65,13 +94,9 @@ export async function runServiceCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (verb === "run") {
-    let readyFd: number | null = null;
+    let readyFd: number | null;
     try {
-      const { values } = parseArgs({ args: rest, options: { "ready-fd": { type: "string" } }, strict: true, allowPositionals: false });
-      if (values["ready-fd"] !== undefined) {
-        if (!/^\d+$/.test(values["ready-fd"])) throw new Error(`--ready-fd takes a descriptor number, not '${values["ready-fd"]}'`);
-        readyFd = Number(values["ready-fd"]);
-      }
+      readyFd = readyFdOf(rest);
     } catch (error) {
       say(2, `faultline service: ${(error as Error).message}`);
       return EXIT_USAGE;

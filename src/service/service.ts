@@ -55,6 +55,13 @@ function newestSourceTime(dir: string): number {
   return newest;
 }
 
+declare global {
+  /** The time of the code this process runs, where src/cli/command.ts
+   * knows it: the build time of the bundle it loaded, newer than every
+   * source it was built from. */
+  var faultlineCodeTime: number | undefined;
+}
+
 function codeTime(): number {
   const sources = join(PROJECT_ROOT, "src");
   return Math.max(existsSync(sources) ? newestSourceTime(sources) : 0, statSync(join(PROJECT_ROOT, "package.json")).mtimeMs);
@@ -101,7 +108,7 @@ function listenInPlace(paths: ServicePaths): { listener: number; ownSocket: numb
  * (sources looked at, at most every SOURCE_CHECK_MS). */
 function buildCheck(): (request: ServiceRequest) => boolean {
   const loader = loaderIdentity();
-  const startedCode = codeTime();
+  const startedCode = globalThis.faultlineCodeTime ?? codeTime();
   let lastCodeCheck = Date.now();
   return (request) => {
     if (!sameLoader(request.loader, loader)) return false;

@@ -26,7 +26,7 @@ export function isTerminal(fd: number): boolean {
 
 /** The project's root, where shim/ is: the parent of src/, found by looking
  * upward from each of `starts` in turn. This module also runs bundled into
- * the command (shim/build/command/cli.js, src/cli/command.ts), and a
+ * the command (build/command/cli.js, src/cli/command.ts), and a
  * bundle carries the directory it was built in: where that is out of reach
  * (a copy of the checkout run by another user), the script Bun was given
  * (src/cli/command.ts) says where the project is. */

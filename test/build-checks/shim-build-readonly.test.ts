@@ -6,7 +6,7 @@
  * commands run in subprocesses with time limits.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../support/programs.ts";
@@ -103,6 +103,25 @@ test("a read-only install builds into the user's cache directory, once, without 
   const second = await echoHi(home);
   expect({ exitCode: second.exitCode, stdout: second.stdout }).toEqual({ exitCode: 0, stdout: "hi\n" });
   expect(readFileSync(compilerLog, "utf8").trim().split("\n")).toHaveLength(compiles.length);
+});
+
+test("the command's bundles of a read-only install are built into the user's cache directory, once", async () => {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home };
+  const command = () => runProcess(asUser([join(copy, "node_modules", "bun", "bin", "bun.exe"), join(copy, "src", "cli", "command.ts"), "apager", "-q", "/bin/echo", "hi"]), { env, cwd: dir, timeout: RUN_LIMIT_MS });
+  const first = await command();
+  expect({ exitCode: first.exitCode, stdout: first.stdout, stderr: first.stderr }).toEqual({ exitCode: 0, stdout: "hi\n", stderr: "" });
+  const cache = join(home, ".cache", "faultline");
+  const bundles = readdirSync(cache).filter((name) => name.startsWith("command-"));
+  expect(bundles).toHaveLength(1);
+  expect(bundles[0]).toMatch(/^command-[0-9a-f]{12}$/);
+  const folder = join(cache, bundles[0]!);
+  expect(readdirSync(folder)).toEqual(expect.arrayContaining(["bun-version", "cli.js", "cli.js.jsc", "service-main.js"]));
+  expect(existsSync(join(copy, "build"))).toBe(false);
+  // The second run loads it: nothing is built again.
+  const built = statSync(join(folder, "cli.js")).mtimeMs;
+  const second = await command();
+  expect({ exitCode: second.exitCode, stdout: second.stdout }).toEqual({ exitCode: 0, stdout: "hi\n" });
+  expect(statSync(join(folder, "cli.js")).mtimeMs).toBe(built);
 });
 
 test("where neither the install nor the cache directory is writable, one line says so", async () => {

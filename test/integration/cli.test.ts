@@ -3,7 +3,7 @@
  * load over the loader, and programs without section headers.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PF_R, PF_X, PT_LOAD, craftElf, tinyProgram, tinyProgram32 } from "../support/craft.ts";
@@ -172,7 +172,7 @@ describe("the command as `bun run apager` starts it (src/cli/command.ts)", () =>
     return { bundled, source };
   }
 
-  test("runs from its bundle, built beside the shim, and behaves as the sources do", async () => {
+  test("runs from its bundle, built in the package's build/command/, and behaves as the sources do", async () => {
     const cases = [
       ["apager", "-q", "/bin/sh", "-c", "echo out; echo err >&2; exit 3"],
       ["dpager", "-q", join(dir, "does-not-exist")],
@@ -183,7 +183,8 @@ describe("the command as `bun run apager` starts it (src/cli/command.ts)", () =>
       const { bundled, source } = await both(args);
       expect([args, bundled.exitCode, bundled.stdout, bundled.stderr]).toEqual([args, source.exitCode, source.stdout, source.stderr]);
     }
-    expect(readFileSync(join(ROOT, "shim/build/command/bun-version"), "utf8")).toBe(Bun.version);
-    expect(readFileSync(join(ROOT, "shim/build/command/cli.js"), "utf8")).toContain("src/cli/cli.ts");
+    expect(readFileSync(join(ROOT, "build/command/bun-version"), "utf8")).toBe(Bun.version);
+    expect(readFileSync(join(ROOT, "build/command/cli.js"), "utf8")).toContain("src/cli/cli.ts");
+    expect(existsSync(join(ROOT, "build/command/service-main.js"))).toBe(true);
   });
 });

@@ -10,7 +10,7 @@
  * from the registry.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
@@ -57,7 +57,7 @@ test("the tarball holds the command, the sources the shim is built from, and the
   for (const file of ["package/bin/faultline", "package/src/index.ts", "package/src/cli/faultline.ts", "package/shim/loader/loader.c", "package/shim/loader/subprocess.c", "package/shim/launch.h", "package/shim/contract.h", "package/types/index.d.ts", "package/types/run/subprocess.d.ts"]) {
     expect(files).toContain(file);
   }
-  expect(files.some((f) => f.startsWith("package/shim/build/") || f.startsWith("package/test/"))).toBe(false);
+  expect(files.some((f) => f.startsWith("package/shim/build/") || f.startsWith("package/build/") || f.startsWith("package/test/"))).toBe(false);
   const modes = await runProcess(["tar", "tzvf", tarball, "package/bin/faultline"]);
   expect(modes.stdout).toStartWith("-rwxr-xr-x");
 });
@@ -101,6 +101,10 @@ describe("installed with npm, where no Bun is on PATH [registry]", () => {
     const dpager = await inProject([bin, "dpager", "-q", "./prog", "one", "two"], cwd, bare);
     expect({ exitCode: dpager.exitCode, stdout: dpager.stdout, stderr: dpager.stderr }).toEqual({ exitCode: withArgs.exitCode, stdout: withArgs.stdout, stderr: "" });
     expect(withArgs.stdout).toContain("argv[2] = two");
+    // The service that ran it started from the command's bundle, built in
+    // the installed package beside its sources, not in shim/build/.
+    expect(readdirSync(join(cwd, "node_modules/faultline/build/command"))).toEqual(expect.arrayContaining(["bun-version", "cli.js", "service-main.js"]));
+    expect(existsSync(join(cwd, "node_modules/faultline/shim/build/command"))).toBe(false);
     const friendly = await inProject(["npx", "faultline", "friendly", "/bin/sh", "-c", "echo friendly"], cwd, bare);
     expect({ exitCode: friendly.exitCode, stdout: friendly.stdout }).toEqual({ exitCode: 0, stdout: "friendly\n" });
     const version = await inProject(["npx", "faultline", "--version"], cwd, bare);

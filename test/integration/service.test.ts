@@ -8,7 +8,7 @@
  * exit, and the plain path where the service cannot serve.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { userfaultfdAvailable } from "../../src/shim/shim.ts";
@@ -209,6 +209,23 @@ describe("the service's life", () => {
     expect(existsSync(join(serviceDir, "service.sock"))).toBe(false);
     expect((await installed("apager", [binary("exit_code.c", "static"), "2"])).exitCode).toBe(2);
     expect(serviceState()!.pid).not.toBe(pid);
+  });
+
+  test("a service started from a project's directory runs in /: it holds no directory of the caller's, and runs no bunfig.toml preload of the project's", async () => {
+    await stopService(process.env);
+    const project = mkdtempSync(join(tmpdir(), "faultline-project-"));
+    try {
+      const marker = join(project, "preloaded");
+      writeFileSync(join(project, "bunfig.toml"), 'preload = ["./preload.js"]\n');
+      writeFileSync(join(project, "preload.js"), `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "");\n`);
+      const ran = await installed("apager", ["/bin/true"], { cwd: project });
+      expect({ exitCode: ran.exitCode, stderr: ran.stderr }).toEqual({ exitCode: 0, stderr: "" });
+      const pid = serviceState()!.pid;
+      expect(readlinkSync(`/proc/${pid}/cwd`)).toBe("/");
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
   });
 
   test("a killed service leaves a stale socket, which the next command replaces; a program it served goes on", async () => {

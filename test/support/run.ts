@@ -109,9 +109,9 @@ function reachableByOthers(path: string): boolean {
 }
 
 /** What an unprivileged run of the pager reads from the checkout, mirrored
- * whole; files under test/ (built programs, tools) are added as they are
- * named. */
-const MIRRORED = ["bin", "src", "shim", "node_modules", "package.json", "bunfig.toml", "tsconfig.json"];
+ * whole (build/, the command's bundles, where it has been made); files
+ * under test/ (built programs, tools) are added as they are named. */
+const MIRRORED = ["bin", "src", "shim", "build", "node_modules", "package.json", "bunfig.toml", "tsconfig.json"];
 let mirror: string | null | undefined;
 
 /** A world-searchable mirror of the checkout, made of hard links (cheap,
@@ -123,6 +123,7 @@ function checkoutMirror(): string | null {
   const dir = mkdtempSync(join(tmpdir(), "faultline-unprivileged-"));
   chmodSync(dir, 0o755);
   for (const entry of MIRRORED) {
+    if (!existsSync(join(ROOT, entry))) continue;
     const linked = Bun.spawnSync(["cp", "-al", join(ROOT, entry), join(dir, entry)]);
     if (linked.exitCode !== 0) throw new Error(`mirroring ${entry} for an unprivileged user failed: ${linked.stderr.toString()}`);
   }

@@ -9,6 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { parseCommandLine } from "../../src/cli/options.ts";
 import { machineFactsOf } from "../../src/loader/machine.ts";
 import { DEFAULT_IDLE_SECONDS, idleSeconds, parseServiceState, serviceDirectory, servicePaths } from "../../src/service/paths.ts";
+import { readyFdOf } from "../../src/service/command.ts";
 import { clientWords, plainPathReason } from "../../src/service/serve-client.ts";
 import { pagerSocketName, parentPid } from "../../src/loader/run-again.ts";
 import { installedCommandLink } from "../../src/shim/installed-command.ts";
@@ -102,5 +103,24 @@ describe("the facts a client gives of itself", () => {
     // setarch -R: ADDR_NO_RANDOMIZE.
     expect(machineFactsOf({ ...base, personality: 0x0040000 }).randomize).toBe(false);
     expect(machineFactsOf({ ...base, stackLimit: null }).stackLimit).toBeNull();
+  });
+});
+
+describe("faultline service run's options, read without node:util", () => {
+  test("--ready-fd N and --ready-fd=N, the last given winning; none at all", () => {
+    expect(readyFdOf(["--ready-fd", "5"])).toBe(5);
+    expect(readyFdOf(["--ready-fd=7"])).toBe(7);
+    expect(readyFdOf(["--ready-fd", "5", "--ready-fd=9"])).toBe(9);
+    expect(readyFdOf([])).toBeNull();
+    expect(readyFdOf(["--"])).toBeNull();
+  });
+
+  test("what parseArgs refused is refused in its words", () => {
+    expect(() => readyFdOf(["--x=1"])).toThrow("Unknown option '--x'");
+    expect(() => readyFdOf(["-q"])).toThrow("Unknown option '-q'");
+    expect(() => readyFdOf(["--ready-fd"])).toThrow("Option '--ready-fd <value>' argument missing");
+    expect(() => readyFdOf(["pos"])).toThrow("Unexpected argument 'pos'. This command does not take positional arguments");
+    expect(() => readyFdOf(["--", "pos"])).toThrow("Unexpected argument 'pos'. This command does not take positional arguments");
+    expect(() => readyFdOf(["--ready-fd=3x"])).toThrow("--ready-fd takes a descriptor number, not '3x'");
   });
 });
