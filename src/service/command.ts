@@ -13,7 +13,7 @@ import { parseServiceState, serviceDirectory, servicePaths, type ServiceState } 
 const STOP_WAIT_MS = 10_000;
 const STOP_POLL_MS = 20;
 
-export function serviceUsage(): string {
+function serviceUsage(): string {
   return `Usage: faultline service run|status|stop
 
 The installed command runs programs through a per-user faultline service:

@@ -51,15 +51,6 @@ function namesThisCommand(path: string, cwd: string): boolean {
   }
 }
 
-
-/** The parent's pid from /proc/PID/stat's text (after the name, which
- * may hold spaces and parentheses); null when it is not there. Pure. */
-export function parentPid(stat: string): number | null {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ppid = Number(fields[1]);
-  return Number.isInteger(ppid) && ppid > 0 ? ppid : null;
-}
-
 /** The client's answer when the plan cannot be sent: how the service said
  * it, or the plain path. */
 type Answer = { verdict: "plain" } | { verdict: "exit"; status: number };

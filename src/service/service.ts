@@ -30,13 +30,13 @@ const LOG_LIMIT_BYTES = 1 << 20;
 const SOURCE_CHECK_MS = 1000;
 
 /** A service cannot start; said in one line. */
-export class ServiceError extends Error {
+class ServiceError extends Error {
   override name = "ServiceError";
 }
 
 /** Make (or check) the user's directory: a directory the user owns that
  * nobody else may enter, not a link. */
-export function privateDirectory(directory: string, uid: number): void {
+function privateDirectory(directory: string, uid: number): void {
   mkdirSync(directory, { recursive: true, mode: PRIVATE_DIRECTORY_MODE });
   const st = lstatSync(directory);
   if (!st.isDirectory() || st.uid !== uid || (st.mode & GROUP_AND_OTHER_BITS) !== 0) {

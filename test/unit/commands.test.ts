@@ -1,13 +1,9 @@
 /**
  * The `faultline` command's own words: how each command names itself, and
- * the usage (pure); and `faultline help`, run as a command in a subprocess
- * with a time limit (it loads no program).
+ * the usage (pure). `faultline help` as a command: integration/help.test.ts.
  */
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { COMMANDS, commandName, faultlineUsage, quietAsked } from "../../src/cli/commands.ts";
-import { ROOT } from "../support/programs.ts";
-import { runProcess } from "../support/run.ts";
 import { friendlyUsage } from "../../src/friendly/friendly-options.ts";
 import { parseCommandLine, usage } from "../../src/cli/options.ts";
 
@@ -38,28 +34,6 @@ describe("the faultline command", () => {
   test("--pages takes digits only", () => {
     for (const pages of ["0x10", "1e1", " 2", "+3", ""]) expect(() => parseCommandLine("hpager", [`--pages=${pages}`, "prog"])).toThrow(/needs a value|takes a whole number/);
     expect(parseCommandLine("hpager", ["--pages", "16", "prog"]).pages).toBe(16);
-  });
-});
-
-describe("faultline help, as GNU-style tools have it", () => {
-  const faultline = (...args: string[]) => runProcess([process.execPath, join(ROOT, "src/cli/faultline.ts"), ...args]);
-
-  test("faultline help is faultline --help; faultline help COMMAND is COMMAND --help", async () => {
-    const [help, dashed, pager, pagerDashed, friendly, combined] = await Promise.all([faultline("help"), faultline("--help"), faultline("help", "hpager"), faultline("hpager", "--help"), faultline("help", "friendly"), faultline("dpager", "-qh")]);
-    expect(help).toEqual(dashed);
-    expect(help).toMatchObject({ exitCode: 0, stderr: "" });
-    expect(help.stdout).toStartWith("Usage: faultline COMMAND [options] PROGRAM [ARGS...]\n");
-    expect(pager).toEqual(pagerDashed);
-    expect(pager).toMatchObject({ exitCode: 0, stderr: "" });
-    expect(pager.stdout).toStartWith("Usage: faultline hpager [options] PROGRAM [ARGS...]\n");
-    expect(friendly.stdout).toStartWith("Usage: faultline friendly [options] PROGRAM [ARGS...]\n");
-    expect(combined).toMatchObject({ exitCode: 0, stderr: "" });
-    expect(combined.stdout).toStartWith("Usage: faultline dpager [options] PROGRAM [ARGS...]\n");
-  });
-
-  test("help for what is not a command is one line and exit 2", async () => {
-    const ran = await faultline("help", "zpager");
-    expect(ran).toEqual({ exitCode: 2, signal: null, stdout: "", stderr: "faultline: no help for 'zpager' (expected apager, dpager, hpager, friendly, service)\nTry 'faultline --help'.\n" });
   });
 });
 
