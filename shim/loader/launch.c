@@ -459,17 +459,116 @@ static void await_remote_end(struct waiter *w, int failed) {
 }
 
 /*
+ * The program placed (the loader's FL_PLACED): tell JavaScript when it
+ * asked (onMapping's start events, or a go the loader waits for: --gdb,
+ * --prefetch's trace), and start the fault server with the userfaultfd the
+ * loader sends, or the ring's drainer. Returns whether the loader reported
+ * a failure before the jump instead.
+ */
+static int serve_placed_program(struct waiter *w, pid_t pid) {
+	struct fl_launch_spec *spec = w->spec;
+	uint64_t message[2];
+	int fd;
+	int failed = 0;
+	if (spec->wait_for_go || w->notify_placed) {
+		struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid, .pin = -1, .pagemap_fd = -1 };
+		if (w->pin_offset)
+			take_end_look(pid, spec->status.bases[FL_BASE_STACK] + w->pin_offset, &placed);
+		/* A go that cannot be sent: the loader is gone, and its end
+		 * says why. */
+		if (w->sends_go && spec->wait_for_go)
+			(void)fl_send_go(w->control);
+		notify(w, &placed);
+	}
+	if (!w->paged)
+		return 0;
+	w->paged->pid = pid;
+	int uffd = -1;
+	if (spec->mechanism == FL_MECHANISM_USERFAULTFD) {
+		uint64_t magic = receive(w->control, message, &fd);
+		if (magic == FL_UFFD_MAGIC)
+			uffd = fd;
+		else if (fd >= 0)
+			close(fd);
+		failed = magic == FL_FAILED_MAGIC;
+	}
+	/* No userfaultfd under userfaultfd paging: the loader failed before
+	 * the jump; nothing to serve. */
+	if (uffd >= 0 || spec->mechanism == FL_MECHANISM_SIGNAL)
+		start_paging_thread(w, uffd);
+	return failed;
+}
+
+/* Microseconds in a second: struct rusage's times are seconds and them. */
+#define USEC_PER_SECOND 1000000
+
+/* The figures of a reaped program's resource usage, into its end notice. */
+static void note_usage(struct fl_notice *ended, const struct rusage *usage) {
+	ended->max_rss_kib = usage->ru_maxrss;
+	ended->user_usec = (int64_t)usage->ru_utime.tv_sec * USEC_PER_SECOND + usage->ru_utime.tv_usec;
+	ended->system_usec = (int64_t)usage->ru_stime.tv_sec * USEC_PER_SECOND + usage->ru_stime.tv_usec;
+	ended->voluntary_switches = usage->ru_nvcsw;
+	ended->involuntary_switches = usage->ru_nivcsw;
+	ended->in_blocks = usage->ru_inblock;
+	ended->out_blocks = usage->ru_oublock;
+	ended->messages_sent = usage->ru_msgsnd;
+	ended->messages_received = usage->ru_msgrcv;
+	ended->signals = usage->ru_nsignals;
+	ended->swaps = usage->ru_nswap;
+	ended->shared_kib = usage->ru_ixrss;
+}
+
+/*
+ * Reap the loader as spawned, then the program (this process's children),
+ * into the end notice. The loader exits as soon as it has cloned the
+ * process that becomes the program: its figures include Bun's memory, not
+ * the program's.
+ */
+static void reap_local_program(struct waiter *w, pid_t pid, struct fl_notice *ended) {
+	int status = 0;
+	struct rusage usage;
+	if (reap(w->loader_pid, &status, NULL) < 0 && pid <= 0)
+		ended->error = -errno;
+	if (pid <= 0) {
+		/* No hello: the loader ended before it cloned; its status
+		 * tells. */
+		ended->wait_status = status;
+		return;
+	}
+	note_exec(pid, ended);
+	if (reap(pid, &status, &usage) < 0) {
+		ended->error = -errno;
+		return;
+	}
+	ended->wait_status = status;
+	note_usage(ended, &usage);
+}
+
+/* Stop the fault server or drainer, and note what it could not deliver. */
+static void finish_paging(struct waiter *w, struct fl_notice *ended) {
+	if (w->paging_thread_running) {
+		/* A fault server may be running under SCHED_IDLE on one CPU,
+		 * where it would wait behind anything else to see that it is
+		 * done: the normal policy, any CPU, first. */
+		if (w->paged->done_fd >= 0)
+			fl_serve_normally(w->paging_thread);
+		stop_paging_thread(w->paged);
+		pthread_join(w->paging_thread, NULL);
+	}
+	ended->events_undelivered = (int64_t)w->paged->events_undelivered;
+	ended->trace_error = w->paged->trace_error;
+	fl_free_paged_run(w->paged);
+}
+
+/*
  * The waiter: learns the program's pid from the loader's hello and tells
  * JavaScript; waits for the loader to report the program placed (its start
- * mappings logged by the loader itself) and tells JavaScript when it asked
- * (onMapping's start events, or a go the loader waits for: --gdb,
- * --prefetch's trace); starts the fault server with the
- * userfaultfd the loader sends, or the ring's drainer; reaps the loader as
- * spawned and then the program, and reports how it ended.
+ * mappings logged by the loader itself) and serves it (serve_placed_program);
+ * reaps the loader as spawned and then the program, or waits for a program
+ * that is not its child by its pidfd, and reports how it ended.
  */
 static void *wait_for_program(void *arg) {
 	struct waiter *w = arg;
-	struct fl_launch_spec *spec = w->spec;
 	uint64_t message[2];
 	int fd;
 	pid_t pid = w->program_pid;
@@ -481,86 +580,17 @@ static void *wait_for_program(void *arg) {
 	}
 	/* The loader as the command's client reports a failure before the
 	 * jump in place of the next message. */
-	int failed = 0;
 	uint64_t first = pid > 0 ? receive(w->control, message, &fd) : 0;
-	failed = first == FL_FAILED_MAGIC;
-	if (first == FL_PLACED_MAGIC) {
-		if (spec->wait_for_go || w->notify_placed) {
-			struct fl_notice placed = { .kind = FL_NOTICE_PLACED, .pid = pid, .pin = -1, .pagemap_fd = -1 };
-			if (w->pin_offset)
-				take_end_look(pid, spec->status.bases[FL_BASE_STACK] + w->pin_offset, &placed);
-			/* A go that cannot be sent: the loader is gone, and its
-			 * end says why. */
-			if (w->sends_go && spec->wait_for_go)
-				(void)fl_send_go(w->control);
-			notify(w, &placed);
-		}
-		if (w->paged) {
-			w->paged->pid = pid;
-			int uffd = -1;
-			if (spec->mechanism == FL_MECHANISM_USERFAULTFD) {
-				uint64_t magic = receive(w->control, message, &fd);
-				if (magic == FL_UFFD_MAGIC)
-					uffd = fd;
-				else if (fd >= 0)
-					close(fd);
-				failed = magic == FL_FAILED_MAGIC;
-			}
-			/* No userfaultfd under userfaultfd paging: the loader
-			 * failed before the jump; nothing to serve. */
-			if (uffd >= 0 || spec->mechanism == FL_MECHANISM_SIGNAL)
-				start_paging_thread(w, uffd);
-		}
-	}
+	int failed = first == FL_FAILED_MAGIC;
+	if (first == FL_PLACED_MAGIC)
+		failed = serve_placed_program(w, pid);
 	struct fl_notice ended = { .kind = FL_NOTICE_ENDED, .pid = pid };
-	int status = 0;
-	struct rusage usage;
 	if (w->program_pidfd >= 0)
 		await_remote_end(w, failed);
-	else {
-	/* The loader as spawned exits as soon as it has cloned the process that
-	 * becomes the program: its figures include Bun's memory, not the
-	 * program's. */
-	if (reap(w->loader_pid, &status, NULL) < 0 && pid <= 0)
-		ended.error = -errno;
-	if (pid > 0) {
-		note_exec(pid, &ended);
-		if (reap(pid, &status, &usage) < 0) {
-			ended.error = -errno;
-		} else {
-			ended.wait_status = status;
-			ended.max_rss_kib = usage.ru_maxrss;
-			ended.user_usec = (int64_t)usage.ru_utime.tv_sec * 1000000 + usage.ru_utime.tv_usec;
-			ended.system_usec = (int64_t)usage.ru_stime.tv_sec * 1000000 + usage.ru_stime.tv_usec;
-			ended.voluntary_switches = usage.ru_nvcsw;
-			ended.involuntary_switches = usage.ru_nivcsw;
-			ended.in_blocks = usage.ru_inblock;
-			ended.out_blocks = usage.ru_oublock;
-			ended.messages_sent = usage.ru_msgsnd;
-			ended.messages_received = usage.ru_msgrcv;
-			ended.signals = usage.ru_nsignals;
-			ended.swaps = usage.ru_nswap;
-			ended.shared_kib = usage.ru_ixrss;
-		}
-	} else {
-		/* No hello: the loader ended before it cloned; its status tells. */
-		ended.wait_status = status;
-	}
-	}
-	if (w->paged) {
-		if (w->paging_thread_running) {
-			/* A fault server may be running under SCHED_IDLE on one
-			 * CPU, where it would wait behind anything else to see
-			 * that it is done: the normal policy, any CPU, first. */
-			if (w->paged->done_fd >= 0)
-				fl_serve_normally(w->paging_thread);
-			stop_paging_thread(w->paged);
-			pthread_join(w->paging_thread, NULL);
-		}
-		ended.events_undelivered = (int64_t)w->paged->events_undelivered;
-		ended.trace_error = w->paged->trace_error;
-		fl_free_paged_run(w->paged);
-	}
+	else
+		reap_local_program(w, pid, &ended);
+	if (w->paged)
+		finish_paging(w, &ended);
 	/* No event can come any more: the reader sees the end of the pipe. */
 	if (w->event_fd >= 0)
 		close(w->event_fd);
