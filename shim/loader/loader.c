@@ -1,5 +1,5 @@
 /*
- * loader.c — faultline's loader, the stage-2 executable (shim/build/
+ * loader.c — faultline's loader, the executable (shim/build/
  * faultline-loader): Bun spawns it in the program's place, with the
  * program's descriptors, signal dispositions, mask and limits already set
  * (shim/loader/spawn.c), and it turns itself into the program. Freestanding and

@@ -129,8 +129,8 @@ export interface LaunchOptions {
    * returns), and how its demand faults are caught (null: apager, none). */
   onStart?: (pid: number, paging: Mechanism | null) => void;
   /** Called once the program is placed with the mappings the loader made
-   * (or reserved) at start and the milliseconds since the launch began
-   * waiting for the program (the trace's clock). The loader does not wait
+   * (or reserved) at start and the milliseconds since the plan was sent
+   * to the loader (the trace's clock). The loader does not wait
    * for it: the program may be running, or have ended, by then. */
   onPlaced?: (mappings: readonly Mapping[], elapsedMs: number) => void;
   /** Called, once every file the launch reads (the program, the #! scripts

@@ -49,7 +49,7 @@ interface ProfileRegion {
 }
 
 /** One page first touched: its region (an index), its page within the
- * region, and when (ms since the pager began waiting for the program). */
+ * region, and when (ms since the plan was sent to the loader). */
 interface ProfilePage {
   region: number;
   page: number;

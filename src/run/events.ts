@@ -23,7 +23,7 @@ const DECISIONS: ReadonlySet<string> = new Set<PredictorDecision>(["none", "next
 
 /** One demand fault the pager resolved (dpager; hpager's bss). */
 export interface FaultEvent {
-  /** Milliseconds since the pager began waiting for the program (the
+  /** Milliseconds since the plan was sent to the loader (the
    * trace's t_ms). */
   timeMs: number;
   /** The address the program touched. */
@@ -54,7 +54,7 @@ export type MappingCause =
 /** One mapping the pager made (or reserved), as the mapping log line
  * gives it. Pages mapped on demand are one event each. */
 export interface MappingEvent {
-  /** Milliseconds since the pager began waiting for the program. */
+  /** Milliseconds since the plan was sent to the loader. */
   timeMs: number;
   /** Its first address. */
   address: number;

@@ -282,7 +282,7 @@ function chooseBuildDir(): string {
 const BUILD_DIR = chooseBuildDir();
 const SHIM_LIBRARY = join(BUILD_DIR, SHIM_NAME);
 const FRIENDLY_LIBRARY = join(BUILD_DIR, FRIENDLY_NAME);
-/** The loader (stage 2): the executable Bun spawns in the program's place. */
+/** The loader: the executable Bun spawns in the program's place. */
 export const LOADER = join(BUILD_DIR, LOADER_NAME);
 
 function shimIsStale(): boolean {

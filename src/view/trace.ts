@@ -11,7 +11,7 @@ import { hex } from "../loader/errors.ts";
 /** What the shim wrote for one event: the start (dpager maps the entry
  * point's page) or a demand fault and the pages it mapped. */
 export interface TraceEvent {
-  /** Milliseconds since the pager began waiting for the program. */
+  /** Milliseconds since the plan was sent to the loader. */
   tMs: number;
   kind: "start" | "fault";
   /** The faulting address; null for the start. */
