@@ -259,14 +259,21 @@ __attribute__((noreturn)) void fl_client_plain(int say_why) {
 	sys_exit_group(FL_EXIT_NOT_FOUND);
 }
 
-/* `faultline` with anything but a pager's command (friendly, service,
- * --help): Bun's, down the plain path, with nothing said. */
-__attribute__((noreturn)) void fl_client_other_command(uint64_t argc, const char *const *argv, const char *const *envp) {
-	/* Read while /proc/self/exe still names this file. */
+/* Keep what the kernel gave this process (auxv: NULL where no hello is
+ * said), and read the package's root while /proc/self/exe still names
+ * this file. */
+static void remember_process(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
 	(void)package_root();
 	client_argc = argc;
 	client_argv = argv;
 	client_envp = envp;
+	client_auxv = auxv;
+}
+
+/* `faultline` with anything but a pager's command (friendly, service,
+ * --help): Bun's, down the plain path, with nothing said. */
+__attribute__((noreturn)) void fl_client_other_command(uint64_t argc, const char *const *argv, const char *const *envp) {
+	remember_process(argc, argv, envp, NULL);
 	fl_client_plain(0);
 }
 
@@ -500,12 +507,7 @@ static sys_result say_client_hello(int control) {
 }
 
 int fl_client_start(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
-	/* Read while /proc/self/exe still names this file. */
-	(void)package_root();
-	client_auxv = auxv;
-	client_argc = argc;
-	client_argv = argv;
-	client_envp = envp;
+	remember_process(argc, argv, envp, auxv);
 	for (int attempt = 0;; attempt++) {
 		int control = connect_service();
 		if (say_client_hello(control) == 0)
@@ -626,12 +628,7 @@ static int asked_again(sys_result control) {
  * with the plan coming, or -1 when none knows the program.
  */
 int fl_client_again(uint64_t argc, const char *const *argv, const char *const *envp, const uint64_t *auxv) {
-	/* Read while /proc/self/exe still names this file. */
-	(void)package_root();
-	client_auxv = auxv;
-	client_argc = argc;
-	client_argv = argv;
-	client_envp = envp;
+	remember_process(argc, argv, envp, auxv);
 	running_again = 1;
 	if (service_paths() && directory_is_private() == 0) {
 		int control = asked_again(try_connect());

@@ -26,6 +26,24 @@ export const MAX_PREDICT_PAGES = 16;
 export type PagingChoice = "auto" | Mechanism;
 export const PAGING_CHOICES: readonly PagingChoice[] = ["auto", "signal", "userfaultfd"];
 
+/** What a pager is told besides its name: hpager's predictor and pages
+ * per fault, and the paging mechanism. */
+export interface PagerChoices {
+  paging?: PagingChoice;
+  predictor?: PredictorName;
+  pages?: number;
+}
+
+/** The choices given (null or absent: the pager's default), as launch
+ * options carry them: only those given. */
+export function pagerChoices(given: { paging?: PagingChoice | null; predictor?: PredictorName | null; pages?: number | null }): PagerChoices {
+  return {
+    ...(given.paging ? { paging: given.paging } : {}),
+    ...(given.predictor ? { predictor: given.predictor } : {}),
+    ...(given.pages ? { pages: given.pages } : {}),
+  };
+}
+
 /** The mechanism for a demand-paged run, before planning: userfaultfd
  * where the kernel allows it (auto), or as asked; asking for userfaultfd
  * where it is not available is an error rather than a silent change of

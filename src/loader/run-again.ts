@@ -18,6 +18,7 @@ import { answerClient, duplicateDescriptor, serviceListen, serviceRequests, type
 import { contextOf, parseCmdline, plainHandover } from "./caller.ts";
 import { EXIT_CANNOT_RUN, LoadError } from "./errors.ts";
 import { startClientLaunch } from "./launch.ts";
+import { pagerChoices } from "./pagers.ts";
 import { machineFacts } from "./launch-caches.ts";
 import { enableRunningPrograms, runningProgram } from "./running-programs.ts";
 
@@ -83,9 +84,7 @@ export async function serveAgain(request: ServiceRequest): Promise<void> {
         log: speaks,
         faultLogFd: stderr,
         note: speaks ? (text) => say(`${options.pager}: note: ${text}`) : null,
-        ...(options.paging ? { paging: options.paging } : {}),
-        ...(options.predictor ? { predictor: options.predictor } : {}),
-        ...(options.pages ? { pages: options.pages } : {}),
+        ...pagerChoices(options),
         cwd,
         env,
         handover: plainHandover(0n),

@@ -20,6 +20,7 @@ import { resolve } from "node:path";
 import { startStyledSourceResolver, type SourceResolver } from "../friendly/source-resolver.ts";
 import { prefetchStopped, type LaunchOptions, type LaunchOutcome, type PagerName, type PagingChoice } from "../loader/launch.ts";
 import { listenForRunsAgain } from "../loader/run-again.ts";
+import { pagerChoices } from "../loader/pagers.ts";
 import type { Mechanism, PredictorName } from "../loader/spec.ts";
 import { readProfile } from "../paging/profile-file.ts";
 import type { WorkingSetProfile } from "../paging/working-set.ts";
@@ -104,9 +105,7 @@ export class PagedRun {
     return {
       pager: request.pager,
       traceFd: recording.traceFd,
-      ...(request.predictor ? { predictor: request.predictor } : {}),
-      ...(request.pages ? { pages: request.pages } : {}),
-      ...(request.paging ? { paging: request.paging } : {}),
+      ...pagerChoices(request),
       ...(profile ? { prefetch: { profile, path: request.prefetch!, onRefused: (reason: string) => warnPrefetch(request, `made for other files: ${reason}`) } } : {}),
       ...(request.record !== null ? { record: true } : {}),
       ...(request.cwd !== null ? { cwd: request.cwd } : {}),

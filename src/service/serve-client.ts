@@ -16,6 +16,7 @@ import { parseCommandLine, type CommandLine } from "../cli/options.ts";
 import { contextOf, parseCmdline, plainHandover, programEnvironment } from "../loader/caller.ts";
 import { LoadError } from "../loader/errors.ts";
 import { startClientLaunch } from "../loader/launch.ts";
+import { pagerChoices } from "../loader/pagers.ts";
 import { lineWriter } from "../loader/run-again.ts";
 import { programPathFor } from "../loader/program-file.ts";
 import { LOADER, PROJECT_ROOT } from "../shim/shim-build.ts";
@@ -102,9 +103,7 @@ export async function serveClient(request: ServiceRequest, log: (text: string) =
         log: speaks,
         faultLogFd: stderr,
         note: speaks ? (text) => say(`${line.pager}: note: ${text}`) : null,
-        ...(line.predictor ? { predictor: line.predictor } : {}),
-        ...(line.pages ? { pages: line.pages } : {}),
-        ...(line.paging ? { paging: line.paging } : {}),
+        ...pagerChoices(line),
         cwd,
         env: programEnv,
         handover: plainHandover(0n),
